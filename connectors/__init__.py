@@ -1,0 +1,1 @@
+"""One client per external API, behind the ``CrmClient`` / ``ErpClient`` protocols."""

@@ -1,0 +1,46 @@
+"""What workflows need from a CRM and from an ERP, whatever the vendor."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from models.crm import Account, Opportunity, OpportunityOrderUpdate
+from models.erp import Customer, CustomerUpsert, Product, SalesOrder, SalesOrderDraft
+
+
+class CrmClient(Protocol):
+    async def get_opportunity(self, opportunity_id: str) -> Opportunity:
+        """The opportunity with its line items. Raises ``NotFoundError``."""
+        ...
+
+    async def get_account(self, account_id: str) -> Account: ...
+
+    async def write_order_status(
+        self, opportunity_id: str, update: OpportunityOrderUpdate
+    ) -> None:
+        """Mirror the ERP order number and status onto the opportunity (idempotent)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class ErpClient(Protocol):
+    async def upsert_customer(self, customer: CustomerUpsert) -> Customer:
+        """Find the customer by external id or create it; safe to repeat."""
+        ...
+
+    async def find_items(self, skus: Sequence[str]) -> dict[str, Product]:
+        """Active catalog items by SKU; unknown SKUs are simply absent."""
+        ...
+
+    async def find_sales_order(self, external_id: str) -> SalesOrder | None: ...
+
+    async def create_sales_order(self, draft: SalesOrderDraft) -> SalesOrder:
+        """Find the order by ``draft.external_id`` or create it; safe to repeat.
+
+        Raises ``RejectedError`` when the ERP refuses the order on its merits.
+        """
+        ...
+
+    async def aclose(self) -> None: ...

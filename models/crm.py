@@ -1,0 +1,68 @@
+"""The CRM's objects as Syncline sees them, independent of any one CRM's field names."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from pydantic import BaseModel
+
+from models.types import CurrencyCode, Money, UtcDatetime
+
+CLOSED_WON = "Closed Won"
+
+
+class Address(BaseModel):
+    street: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+
+class Account(BaseModel):
+    """A CRM account. Sales-facing fields are the CRM's; legal fields mirror the ERP."""
+
+    id: str
+    name: str
+    billing_address: Address = Address()
+    tax_id: str | None = None
+    owner_id: str | None = None
+    segment: str | None = None
+    erp_customer_id: str | None = None
+
+
+class OpportunityLine(BaseModel):
+    id: str
+    product_code: str | None
+    product_name: str | None = None
+    quantity: Decimal
+    unit_price: Money
+
+
+class Opportunity(BaseModel):
+    id: str
+    account_id: str
+    name: str
+    stage: str
+    is_closed: bool
+    is_won: bool
+    close_date: date | None = None
+    currency: CurrencyCode
+    amount: Money | None = None
+    lines: list[OpportunityLine] = []
+    erp_order_id: str | None = None
+    last_modified: UtcDatetime | None = None
+
+    @property
+    def is_closed_won(self) -> bool:
+        return self.is_closed and self.is_won
+
+
+class OpportunityOrderUpdate(BaseModel):
+    """What Syncline writes back on the opportunity once the ERP accepted the order."""
+
+    erp_order_id: str
+    order_number: str
+    order_status: str
+    synced_at: UtcDatetime

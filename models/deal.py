@@ -1,0 +1,72 @@
+"""A deal's lifecycle as operators see it, and the workflow's inputs and results."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from models.types import UtcDatetime
+
+
+class DealStatus(StrEnum):
+    RECEIVED = "received"
+    VALIDATING = "validating"
+    ORDER_ACCEPTED = "order_accepted"
+    INVOICED = "invoiced"
+    PAID = "paid"
+    NEEDS_ATTENTION = "needs_attention"
+    CANCELLED = "cancelled"
+
+
+class ExceptionReason(StrEnum):
+    """Why a run waits for a person. Each has a fix an operator can make."""
+
+    UNKNOWN_SKU = "unknown_sku"
+    ERP_REJECTED = "erp_rejected"
+    CRM_REJECTED = "crm_rejected"
+    INVALID_OPPORTUNITY = "invalid_opportunity"
+    AUTH_FAILED = "auth_failed"
+
+
+class CloseWonTrigger(BaseModel):
+    """One closed-won notification: a trigger to re-read the CRM, not the truth."""
+
+    crm_opportunity_id: str
+    delivery_id: str
+    correlation_id: str
+    received_at: UtcDatetime
+
+
+class CloseWonInput(BaseModel):
+    crm_opportunity_id: str
+    correlation_id: str
+
+
+class DealException(BaseModel):
+    id: str
+    reason: ExceptionReason
+    step: str
+    message: str
+    opened_at: UtcDatetime
+
+
+class DealState(BaseModel):
+    """What the workflow's query answers, and what ``GET /api/deals/{id}`` shows."""
+
+    crm_opportunity_id: str
+    status: DealStatus
+    correlation_id: str
+    step: str | None = None
+    erp_customer_id: str | None = None
+    erp_order_id: str | None = None
+    erp_order_number: str | None = None
+    open_exception: DealException | None = None
+    deliveries: int = 0
+    duplicate_deliveries: int = 0
+    retries: int = 0
+    detail: str | None = None
+
+
+class CloseWonResult(BaseModel):
+    state: DealState

@@ -1,0 +1,102 @@
+"""The ERP's objects as Syncline sees them: customers, catalog, orders, billing."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from pydantic import BaseModel
+
+from models.crm import Address
+from models.types import CurrencyCode, Money, UtcDatetime
+
+
+class CustomerUpsert(BaseModel):
+    """A customer to find or create in the ERP, keyed by the CRM account id."""
+
+    external_id: str
+    company_name: str
+    billing_address: Address = Address()
+    tax_id: str | None = None
+    currency: CurrencyCode
+
+
+class Customer(BaseModel):
+    id: str
+    external_id: str | None
+    company_name: str
+    billing_address: Address = Address()
+    tax_id: str | None = None
+    currency: CurrencyCode | None = None
+
+
+class Product(BaseModel):
+    """A catalog item. The ERP owns it; the CRM holds a mirror keyed by SKU."""
+
+    id: str
+    sku: str
+    name: str
+    price: Money | None = None
+    is_active: bool = True
+
+
+class SalesOrderLine(BaseModel):
+    item_id: str
+    sku: str
+    quantity: Decimal
+    rate: Money
+    description: str | None = None
+
+
+class SalesOrderDraft(BaseModel):
+    """A sales order to find or create; ``external_id`` is the idempotency key."""
+
+    external_id: str
+    customer_id: str
+    currency: CurrencyCode
+    tran_date: date
+    memo: str | None = None
+    lines: list[SalesOrderLine]
+
+
+class SalesOrder(BaseModel):
+    id: str
+    order_number: str
+    external_id: str | None
+    customer_id: str
+    currency: CurrencyCode
+    status: str
+    total: Money
+    tran_date: date | None = None
+    lines: list[SalesOrderLine] = []
+    last_modified: UtcDatetime | None = None
+
+
+class Invoice(BaseModel):
+    id: str
+    invoice_number: str
+    sales_order_id: str | None
+    customer_id: str
+    status: str
+    total: Money
+    amount_remaining: Money
+    tran_date: date | None = None
+    due_date: date | None = None
+
+
+class Payment(BaseModel):
+    id: str
+    invoice_id: str
+    customer_id: str
+    amount: Money
+    received_at: UtcDatetime
+
+
+class Subscription(BaseModel):
+    id: str
+    sales_order_id: str | None
+    customer_id: str
+    start_date: date
+    end_date: date
+    recurring_amount: Money
+    status: str

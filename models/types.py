@@ -1,0 +1,45 @@
+"""Money and time: the two value types every other model builds on."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints
+
+CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+"""An ISO 4217 alphabetic code such as ``USD``."""
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+"""A timezone-aware instant, normalised to UTC. Naive datetimes are refused."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Money(BaseModel):
+    """An exact amount in one currency. Never a float."""
+
+    model_config = ConfigDict(frozen=True)
+
+    amount: Decimal
+    currency: CurrencyCode
+
+    def __add__(self, other: Money) -> Money:
+        if other.currency != self.currency:
+            raise ValueError(f"cannot add {other.currency} to {self.currency}")
+        return Money(amount=self.amount + other.amount, currency=self.currency)
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls(amount=Decimal("0"), currency=currency)
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency}"
