@@ -28,7 +28,9 @@ def build_http_client(
         base_url=base_url,
         transport=transport,
         timeout=timeout,
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
         event_hooks={"request": [_add_correlation_id]},
     )
 

@@ -16,9 +16,7 @@ class CrmClient(Protocol):
 
     async def get_account(self, account_id: str) -> Account: ...
 
-    async def write_order_status(
-        self, opportunity_id: str, update: OpportunityOrderUpdate
-    ) -> None:
+    async def write_order_status(self, opportunity_id: str, update: OpportunityOrderUpdate) -> None:
         """Mirror the ERP order number and status onto the opportunity (idempotent)."""
         ...
 

@@ -70,3 +70,10 @@ class DealState(BaseModel):
 
 class CloseWonResult(BaseModel):
     state: DealState
+
+
+class RetryRequest(BaseModel):
+    """An operator's go-ahead after fixing the data behind an exception."""
+
+    exception_id: str | None = None
+    requested_by: str = "operator"

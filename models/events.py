@@ -50,5 +50,7 @@ class BusinessEvent(BaseModel):
     source_id: str
     correlation_id: str
     causation_id: str | None = None
-    subject_id: str = Field(description="The business key the event is about, e.g. the opportunity id")
+    subject_id: str = Field(
+        description="The business key the event is about, e.g. the opportunity id"
+    )
     payload: dict[str, Any] = {}

@@ -24,20 +24,45 @@ class OwnershipRule(BaseModel):
 
 
 OWNERSHIP: tuple[OwnershipRule, ...] = (
-    OwnershipRule(object="opportunity", fields=("stage", "forecast_amount"), owner=System.CRM,
-                  mirror="nothing until closed-won"),
-    OwnershipRule(object="customer", fields=("name", "tax_id", "billing_address"), owner=System.ERP,
-                  mirror="read-only mirror on the account"),
-    OwnershipRule(object="account", fields=("owner", "segment"), owner=System.CRM,
-                  mirror="nothing"),
-    OwnershipRule(object="product", fields=("sku", "name", "price"), owner=System.ERP,
-                  mirror="catalog mirror in the CRM"),
-    OwnershipRule(object="sales_order", fields=("order", "status"), owner=System.ERP,
-                  mirror="order number and status on the opportunity"),
-    OwnershipRule(object="invoice", fields=("invoice", "payment"), owner=System.ERP,
-                  mirror="billing and payment status on the opportunity"),
-    OwnershipRule(object="subscription", fields=("term", "renewal_date"), owner=System.ERP,
-                  mirror="a renewal opportunity, created by Syncline"),
+    OwnershipRule(
+        object="opportunity",
+        fields=("stage", "forecast_amount"),
+        owner=System.CRM,
+        mirror="nothing until closed-won",
+    ),
+    OwnershipRule(
+        object="customer",
+        fields=("name", "tax_id", "billing_address"),
+        owner=System.ERP,
+        mirror="read-only mirror on the account",
+    ),
+    OwnershipRule(
+        object="account", fields=("owner", "segment"), owner=System.CRM, mirror="nothing"
+    ),
+    OwnershipRule(
+        object="product",
+        fields=("sku", "name", "price"),
+        owner=System.ERP,
+        mirror="catalog mirror in the CRM",
+    ),
+    OwnershipRule(
+        object="sales_order",
+        fields=("order", "status"),
+        owner=System.ERP,
+        mirror="order number and status on the opportunity",
+    ),
+    OwnershipRule(
+        object="invoice",
+        fields=("invoice", "payment"),
+        owner=System.ERP,
+        mirror="billing and payment status on the opportunity",
+    ),
+    OwnershipRule(
+        object="subscription",
+        fields=("term", "renewal_date"),
+        owner=System.ERP,
+        mirror="a renewal opportunity, created by Syncline",
+    ),
 )
 
 

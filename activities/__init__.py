@@ -1,0 +1,1 @@
+"""Temporal activities: thin wrappers over connectors and the store, one input model each."""

@@ -1,0 +1,67 @@
+"""Connector errors to Temporal retry semantics, in this one place.
+
+Retryable failures stay retryable and the engine backs off (a rate limit asks for a
+specific delay). Failures retrying cannot fix are non-retryable and carry a type the
+workflow recognises, so it parks the run for a person instead of failing it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import ParamSpec, TypeVar
+
+from temporalio.exceptions import ApplicationError
+
+from connectors.errors import (
+    AuthError,
+    ConnectorError,
+    NotFoundError,
+    RateLimitedError,
+    RejectedError,
+    TransientError,
+)
+
+# The error types a workflow may see, as ``ApplicationError.type``.
+TRANSIENT = "Transient"
+RATE_LIMITED = "RateLimited"
+REJECTED = "Rejected"
+NOT_FOUND = "NotFound"
+AUTH_FAILED = "AuthFailed"
+
+NON_RETRYABLE_TYPES = (REJECTED, NOT_FOUND, AUTH_FAILED)
+
+
+def to_application_error(error: ConnectorError) -> ApplicationError:
+    details = {"system": error.system, "code": error.code or "", "message": error.message}
+    if isinstance(error, RateLimitedError):
+        delay = timedelta(seconds=error.retry_after) if error.retry_after else None
+        return ApplicationError(
+            str(error), details, type=RATE_LIMITED, non_retryable=False, next_retry_delay=delay
+        )
+    if isinstance(error, TransientError):
+        return ApplicationError(str(error), details, type=TRANSIENT, non_retryable=False)
+    if isinstance(error, RejectedError):
+        details["fields"] = ",".join(error.fields)
+        return ApplicationError(str(error), details, type=REJECTED, non_retryable=True)
+    if isinstance(error, NotFoundError):
+        return ApplicationError(str(error), details, type=NOT_FOUND, non_retryable=True)
+    if isinstance(error, AuthError):
+        return ApplicationError(str(error), details, type=AUTH_FAILED, non_retryable=True)
+    return ApplicationError(str(error), details, type=TRANSIENT, non_retryable=False)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def translate_connector_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except ConnectorError as error:
+            raise to_application_error(error) from None
+
+    return wrapper

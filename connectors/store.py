@@ -1,0 +1,233 @@
+"""Syncline's own database, behind one async session factory.
+
+SQLite through aiosqlite is the embedded default; PostgreSQL through asyncpg is chosen
+by URL. Writes that must happen once (ledger events, identity links) are inserts that
+ignore a conflict, so a retried activity cannot double them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlmodel import SQLModel, col, select
+
+from models.events import BusinessEvent
+from models.identity import ObjectType
+from models.tables import (
+    DeliveryStatus,
+    ExceptionRow,
+    ExceptionStatus,
+    IdentityLinkRow,
+    LedgerEvent,
+    WebhookDelivery,
+)
+from models.types import utc_now
+
+
+def _prepare_sqlite_file(url: str) -> None:
+    database = sa.engine.make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An engine tuned for the backend: WAL and a busy timeout on SQLite, because the
+    API and the worker are separate processes writing to the same file."""
+    if url.startswith("sqlite"):
+        _prepare_sqlite_file(url)
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+    @classmethod
+    def from_url(cls, url: str) -> Store:
+        return cls(create_engine(url))
+
+    async def create_schema(self) -> None:
+        # No migrations yet: the schema is created when missing (see README, "Left to do").
+        async with self.engine.begin() as connection:
+            await connection.run_sync(SQLModel.metadata.create_all)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    def _insert_ignoring_conflicts(self, table: Any) -> Any:
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(table).on_conflict_do_nothing()
+
+    # -- webhook inbox -----------------------------------------------------------------
+
+    async def record_delivery(self, delivery: WebhookDelivery) -> WebhookDelivery:
+        async with self._sessions() as session:
+            session.add(delivery)
+            await session.commit()
+        return delivery
+
+    async def update_delivery(
+        self,
+        delivery_id: str,
+        *,
+        status: DeliveryStatus,
+        reason: str | None = None,
+        workflow_id: str | None = None,
+    ) -> None:
+        async with self._sessions() as session:
+            await session.execute(
+                sa.update(WebhookDelivery)
+                .where(col(WebhookDelivery.id) == delivery_id)
+                .values(status=status, status_reason=reason, workflow_id=workflow_id)
+            )
+            await session.commit()
+
+    async def get_delivery(self, delivery_id: str) -> WebhookDelivery | None:
+        async with self._sessions() as session:
+            return await session.get(WebhookDelivery, delivery_id)
+
+    # -- event ledger (append-only: there is no update or delete) ---------------------
+
+    async def append_event(self, event: BusinessEvent) -> bool:
+        """Append once. Returns False when the same fact was already recorded."""
+        row = LedgerEvent(**event.model_dump(mode="python"))
+        values = {c.name: getattr(row, c.name) for c in LedgerEvent.__table__.columns}  # type: ignore[attr-defined]
+        async with self._sessions() as session:
+            result = await session.execute(
+                self._insert_ignoring_conflicts(LedgerEvent).values(**values)
+            )
+            await session.commit()
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def events_for(self, subject_id: str) -> Sequence[LedgerEvent]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(LedgerEvent)
+                .where(LedgerEvent.subject_id == subject_id)
+                .order_by(col(LedgerEvent.occurred_at), col(LedgerEvent.recorded_at))
+            )
+            return rows.all()
+
+    async def events_between(
+        self, event_type: str, start: datetime, end: datetime
+    ) -> Sequence[LedgerEvent]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(LedgerEvent)
+                .where(LedgerEvent.event_type == event_type)
+                .where(col(LedgerEvent.occurred_at) >= start)
+                .where(col(LedgerEvent.occurred_at) < end)
+                .order_by(col(LedgerEvent.occurred_at))
+            )
+            return rows.all()
+
+    async def count_events(self, event_type: str, subject_id: str | None = None) -> int:
+        async with self._sessions() as session:
+            query = (
+                select(sa.func.count())
+                .select_from(LedgerEvent)
+                .where(LedgerEvent.event_type == event_type)
+            )
+            if subject_id is not None:
+                query = query.where(LedgerEvent.subject_id == subject_id)
+            return int((await session.execute(query)).scalar_one())
+
+    # -- identity map ----------------------------------------------------------------
+
+    async def link(self, object_type: ObjectType, crm_id: str, erp_id: str) -> None:
+        async with self._sessions() as session:
+            await session.execute(
+                self._insert_ignoring_conflicts(IdentityLinkRow).values(
+                    object_type=str(object_type), crm_id=crm_id, erp_id=erp_id, linked_at=utc_now()
+                )
+            )
+            await session.commit()
+
+    async def erp_ids_for(self, object_type: ObjectType, crm_ids: Sequence[str]) -> dict[str, str]:
+        if not crm_ids:
+            return {}
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(IdentityLinkRow)
+                .where(IdentityLinkRow.object_type == str(object_type))
+                .where(col(IdentityLinkRow.crm_id).in_(list(crm_ids)))
+            )
+            return {row.crm_id: row.erp_id for row in rows.all()}
+
+    async def forget_link(self, object_type: ObjectType, crm_id: str) -> None:
+        """Drop a stale link (the ERP record it named is gone or inactive)."""
+        async with self._sessions() as session:
+            await session.execute(
+                sa.delete(IdentityLinkRow)
+                .where(col(IdentityLinkRow.object_type) == str(object_type))
+                .where(col(IdentityLinkRow.crm_id) == crm_id)
+            )
+            await session.commit()
+
+    # -- exceptions ------------------------------------------------------------------
+
+    async def open_exception(self, row: ExceptionRow) -> None:
+        """Idempotent on the exception id, which the workflow derives deterministically."""
+        values = {c.name: getattr(row, c.name) for c in ExceptionRow.__table__.columns}  # type: ignore[attr-defined]
+        async with self._sessions() as session:
+            await session.execute(self._insert_ignoring_conflicts(ExceptionRow).values(**values))
+            await session.commit()
+
+    async def resolve_exception(self, exception_id: str) -> None:
+        async with self._sessions() as session:
+            await session.execute(
+                sa.update(ExceptionRow)
+                .where(col(ExceptionRow.id) == exception_id)
+                .values(status=ExceptionStatus.RESOLVED, resolved_at=utc_now())
+            )
+            await session.commit()
+
+    async def mark_retry_requested(self, exception_id: str) -> None:
+        async with self._sessions() as session:
+            await session.execute(
+                sa.update(ExceptionRow)
+                .where(col(ExceptionRow.id) == exception_id)
+                .values(
+                    status=ExceptionStatus.RETRY_REQUESTED,
+                    retry_count=col(ExceptionRow.retry_count) + 1,
+                )
+            )
+            await session.commit()
+
+    async def get_exception(self, exception_id: str) -> ExceptionRow | None:
+        async with self._sessions() as session:
+            return await session.get(ExceptionRow, exception_id)
+
+    async def list_exceptions(
+        self, *, status: ExceptionStatus | None = None, subject_id: str | None = None
+    ) -> Sequence[ExceptionRow]:
+        async with self._sessions() as session:
+            query = select(ExceptionRow).order_by(col(ExceptionRow.opened_at).desc())
+            if status is not None:
+                query = query.where(ExceptionRow.status == status)
+            if subject_id is not None:
+                query = query.where(ExceptionRow.subject_id == subject_id)
+            return (await session.scalars(query)).all()
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex

@@ -1,0 +1,131 @@
+"""Syncline's own tables: the webhook inbox, the event ledger, the identity map, exceptions.
+
+Times are stored as UTC and always come back timezone-aware, whatever the database.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+from models.types import utc_now
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """SQLite drops the zone; this keeps every stored instant aware and in UTC."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _utc_column(*, index: bool = False, nullable: bool = False) -> Any:
+    return sa.Column(UtcDateTime(), index=index, nullable=nullable)
+
+
+class DeliveryStatus(StrEnum):
+    RECEIVED = "received"
+    ACCEPTED = "accepted"
+    IGNORED = "ignored"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """Every webhook delivery, stored before it is acknowledged, whatever its fate."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex, primary_key=True)
+    source: str = Field(index=True)
+    received_at: datetime = Field(default_factory=utc_now, sa_column=_utc_column(index=True))
+    raw_body: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+    content_type: str | None = None
+    signature_valid: bool = False
+    status: DeliveryStatus = Field(default=DeliveryStatus.RECEIVED, index=True)
+    status_reason: str | None = None
+    correlation_id: str
+    subject_id: str | None = Field(default=None, index=True)
+    workflow_id: str | None = None
+
+
+class LedgerEvent(SQLModel, table=True):
+    """The append-only event ledger; reporting reads this, never raw CRM stages."""
+
+    __tablename__ = "ledger_events"
+
+    event_id: uuid.UUID = Field(primary_key=True)
+    event_type: str = Field(index=True)
+    schema_version: int
+    occurred_at: datetime = Field(sa_column=_utc_column(index=True))
+    recorded_at: datetime = Field(sa_column=_utc_column())
+    source_system: str
+    source_id: str
+    subject_id: str = Field(index=True)
+    correlation_id: str
+    causation_id: str | None = None
+    payload: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+
+
+class IdentityLinkRow(SQLModel, table=True):
+    """One CRM id ↔ one ERP id per object type."""
+
+    __tablename__ = "identity_links"
+    __table_args__ = (
+        sa.UniqueConstraint("object_type", "crm_id", name="uq_identity_crm"),
+        sa.UniqueConstraint("object_type", "erp_id", name="uq_identity_erp"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    object_type: str
+    crm_id: str
+    erp_id: str
+    linked_at: datetime = Field(default_factory=utc_now, sa_column=_utc_column())
+
+
+class ExceptionStatus(StrEnum):
+    OPEN = "open"
+    RETRY_REQUESTED = "retry_requested"
+    RESOLVED = "resolved"
+
+
+class ExceptionRow(SQLModel, table=True):
+    """A run waiting for a person: why, where it stopped, and what happened since."""
+
+    __tablename__ = "exceptions"
+
+    id: str = Field(primary_key=True)
+    workflow_id: str = Field(index=True)
+    subject_id: str = Field(index=True)
+    reason: str
+    step: str
+    message: str
+    details: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+    status: ExceptionStatus = Field(default=ExceptionStatus.OPEN, index=True)
+    correlation_id: str
+    opened_at: datetime = Field(default_factory=utc_now, sa_column=_utc_column(index=True))
+    resolved_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    retry_count: int = 0

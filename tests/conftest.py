@@ -1,0 +1,86 @@
+"""Fixtures shared by every level: the database backends and the Temporal test server."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from connectors.store import Store
+from workers.binaries import temporal_cli, temporal_test_server
+from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+
+POSTGRES_URL = os.environ.get("SYNCLINE_TEST_POSTGRES_URL")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--workflow-environment",
+        default="time-skipping",
+        choices=["time-skipping", "local"],
+        help="run workflow tests on the time-skipping test server or a local dev server",
+    )
+
+
+def _backends() -> list[object]:
+    postgres = pytest.param(
+        "postgres",
+        marks=[
+            pytest.mark.postgres,
+            pytest.mark.skipif(POSTGRES_URL is None, reason="SYNCLINE_TEST_POSTGRES_URL not set"),
+        ],
+    )
+    return ["sqlite", postgres]
+
+
+@pytest.fixture(params=_backends())
+async def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Store]:
+    """A fresh, empty store on each backend: SQLite in a temp file, PostgreSQL in a schema."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("db") / "syncline.db"
+        store = Store.from_url(f"sqlite+aiosqlite:///{path}")
+        await store.create_schema()
+        yield store
+        await store.close()
+        return
+    assert POSTGRES_URL is not None
+    import asyncpg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    plain = POSTGRES_URL.replace("postgresql+asyncpg", "postgresql")
+    admin = await asyncpg.connect(plain)
+    await admin.execute(f"CREATE SCHEMA {schema}")
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(
+        POSTGRES_URL, connect_args={"server_settings": {"search_path": schema}}
+    )
+    store = Store(engine)
+    await store.create_schema()
+    yield store
+    await store.close()
+    await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+    await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def workflow_env(request: pytest.FixtureRequest) -> AsyncIterator[WorkflowEnvironment]:
+    """The Temporal test server from the installed binary: nothing is downloaded."""
+    if request.config.getoption("--workflow-environment") == "local":
+        env = await WorkflowEnvironment.start_local(
+            data_converter=pydantic_data_converter,
+            dev_server_existing_path=str(temporal_cli()),
+            search_attributes=list(SEARCH_ATTRIBUTES),
+            ip="127.0.0.1",
+        )
+    else:
+        env = await WorkflowEnvironment.start_time_skipping(
+            data_converter=pydantic_data_converter,
+            test_server_existing_path=str(temporal_test_server()),
+        )
+    yield env
+    await env.shutdown()

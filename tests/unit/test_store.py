@@ -1,0 +1,85 @@
+"""The store on both backends: append-once ledger, identity map, exceptions, inbox."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from connectors.store import Store
+from models.events import BusinessEvent, EventType, SourceSystem, event_id_for
+from models.identity import ObjectType
+from models.tables import DeliveryStatus, ExceptionRow, ExceptionStatus, WebhookDelivery
+
+
+def _event(source_id: str, occurred_at: datetime | None = None) -> BusinessEvent:
+    return BusinessEvent(
+        event_id=event_id_for(EventType.ORDER_ACCEPTED, SourceSystem.NETSUITE, source_id),
+        event_type=EventType.ORDER_ACCEPTED,
+        occurred_at=occurred_at or datetime(2026, 11, 23, 10, 0, tzinfo=UTC),
+        source_system=SourceSystem.NETSUITE,
+        source_id=source_id,
+        subject_id=f"006{source_id}",
+        correlation_id="corr",
+        payload={"total": "1234.56", "currency": "USD"},
+    )
+
+
+async def test_the_same_fact_is_appended_once_even_concurrently(store: Store) -> None:
+    event = _event("42")
+    results = await asyncio.gather(*(store.append_event(event) for _ in range(5)))
+    assert sorted(results) == [False, False, False, False, True]
+    assert await store.count_events(EventType.ORDER_ACCEPTED) == 1
+
+
+async def test_ledger_times_come_back_aware_utc_and_ordered(store: Store) -> None:
+    base = datetime(2026, 11, 1, tzinfo=UTC)
+    for offset in (3, 1, 2):
+        await store.append_event(_event(str(offset), base + timedelta(days=offset)))
+    events = await store.events_between(EventType.ORDER_ACCEPTED, base, base + timedelta(days=10))
+    assert [e.source_id for e in events] == ["1", "2", "3"]
+    assert all(e.occurred_at.tzinfo is not None and e.occurred_at.utcoffset() == timedelta(0) for e in events)
+    assert events[0].payload["total"] == "1234.56"
+
+
+async def test_identity_links_are_idempotent_and_looked_up_in_bulk(store: Store) -> None:
+    await store.link(ObjectType.PRODUCT, "SKU-1", "11")
+    await store.link(ObjectType.PRODUCT, "SKU-1", "11")
+    await store.link(ObjectType.PRODUCT, "SKU-2", "12")
+    assert await store.erp_ids_for(ObjectType.PRODUCT, ["SKU-1", "SKU-2", "SKU-3"]) == {
+        "SKU-1": "11",
+        "SKU-2": "12",
+    }
+    await store.forget_link(ObjectType.PRODUCT, "SKU-1")
+    assert await store.erp_ids_for(ObjectType.PRODUCT, ["SKU-1"]) == {}
+
+
+async def test_exception_lifecycle(store: Store) -> None:
+    row = ExceptionRow(
+        id="wf:run:1",
+        workflow_id="wf",
+        subject_id="006x",
+        reason="unknown_sku",
+        step="create_order",
+        message="no active ERP item for SKU X",
+        correlation_id="c",
+    )
+    await store.open_exception(row)
+    await store.open_exception(row.model_copy())  # a retried local activity
+    assert [r.id for r in await store.list_exceptions(status=ExceptionStatus.OPEN)] == ["wf:run:1"]
+    await store.mark_retry_requested("wf:run:1")
+    await store.resolve_exception("wf:run:1")
+    resolved = await store.get_exception("wf:run:1")
+    assert resolved is not None
+    assert resolved.status == ExceptionStatus.RESOLVED and resolved.retry_count == 1
+    assert resolved.resolved_at is not None and resolved.resolved_at.tzinfo is not None
+
+
+async def test_deliveries_keep_the_raw_bytes(store: Store) -> None:
+    raw = b'{"not": "valid json"' + bytes([0xFF])
+    delivery = await store.record_delivery(
+        WebhookDelivery(source="salesforce", raw_body=raw, correlation_id=uuid.uuid4().hex)
+    )
+    await store.update_delivery(delivery.id, status=DeliveryStatus.REJECTED, reason="malformed JSON")
+    stored = await store.get_delivery(delivery.id)
+    assert stored is not None and stored.raw_body == raw and stored.status == DeliveryStatus.REJECTED

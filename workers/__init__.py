@@ -1,0 +1,1 @@
+"""Entry points: the worker, the HTTP ingress and operator API, the CLI, the local stack."""

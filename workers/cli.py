@@ -1,0 +1,220 @@
+"""``syncline``: the command line. The only module that prints."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from workers.settings import Settings
+
+console = Console()
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _run(coroutine_factory: Callable[[], Awaitable[int]]) -> int:
+    code = asyncio.run(_call(coroutine_factory))
+    # A process that used a Temporal client can abort at interpreter exit (sdk-python
+    # issue 300); leave without finalisation so the exit code is ours.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+async def _call(coroutine_factory: Callable[[], Awaitable[int]]) -> int:
+    return await coroutine_factory()
+
+
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+# -- production processes -----------------------------------------------------------------
+
+
+async def _worker() -> int:
+    from workers.worker import run_worker
+
+    await run_worker(_settings(), stop=_stop_event())
+    return 0
+
+
+async def _api(host: str, port: int) -> int:
+    import uvicorn
+
+    from workers.api import create_app
+    from workers.startup import connect_when_ready
+    from workers.telemetry import configure_tracing
+    from workers.wiring import build_store
+
+    settings = _settings()
+    configure_tracing(settings, "api")
+    store = build_store(settings)
+    client = await connect_when_ready(settings)
+    app = create_app(settings, store=store, client=client)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    )
+    try:
+        await server.serve()
+    finally:
+        await store.close()
+    return 0
+
+
+async def _sandbox(kind: str, host: str, port: int, db: Path) -> int:
+    import uvicorn
+
+    from sandbox.launch import build_sandbox_app
+
+    app = build_sandbox_app(kind, host=host, port=port, db_path=db, env=dict(os.environ))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    )
+    await server.serve()
+    return 0
+
+
+# -- the local stack and the demo ------------------------------------------------------------
+
+
+async def _dev(workdir: Path) -> int:
+    from workers.dev_stack import DevStack, StackOptions
+
+    stack = DevStack(StackOptions(workdir=workdir))
+    with console.status("starting Temporal, the sandboxes, the worker and the API…"):
+        env = await stack.start()
+    table = Table(title="Syncline local stack", show_header=False)
+    table.add_row("API (OpenAPI at /docs)", stack.api_url)
+    table.add_row("Temporal Web UI", stack.ui_url)
+    table.add_row("Temporal frontend", stack.temporal_address)
+    table.add_row("Sandbox CRM (Salesforce-shaped)", stack.crm_url)
+    table.add_row("Sandbox ERP (NetSuite-shaped)", stack.erp_url)
+    table.add_row("Credentials", str(stack.workdir / "dev.env"))
+    table.add_row("Logs", str(stack.workdir / "logs"))
+    console.print(table)
+    console.print("Try [bold]syncline demo --deals 20[/bold] in another terminal. Ctrl-C stops everything.")
+    _ = env
+    stop = _stop_event()
+    try:
+        while not stop.is_set():
+            dead = stack.check_alive()
+            if dead:
+                console.print(f"[red]{dead} exited[/red]\n{stack.log_tail(dead)}")
+                return 1
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+    finally:
+        with console.status("stopping…"):
+            stack.stop()
+    return 0
+
+
+async def _demo(deals: int, concurrency: int, env_file: Path, timeout: float) -> int:
+    from workers.demo import DemoConfig, run_demo
+
+    config = DemoConfig.from_env(env_file, deals=deals, concurrency=concurrency, timeout=timeout)
+    outcome = await run_demo(config, console)
+    return 0 if outcome.all_accepted else 1
+
+
+# -- operator commands ---------------------------------------------------------------------
+
+
+async def _exceptions(action: str, exception_id: str | None, env_file: Path) -> int:
+    from workers.operator_client import OperatorClient
+
+    client = OperatorClient.from_env(env_file)
+    try:
+        if action == "list":
+            rows = await client.list_exceptions()
+            table = Table(title=f"{len(rows)} exceptions")
+            for column in ("id", "opportunity", "reason", "step", "status", "message"):
+                table.add_column(column)
+            for row in rows:
+                table.add_row(
+                    row["id"], row["crm_opportunity_id"], row["reason"], row["step"], row["status"], row["message"]
+                )
+            console.print(table)
+            return 0
+        assert exception_id is not None
+        answer = await client.retry_exception(exception_id)
+        console.print(f"retry requested for {answer['exception_id']} ({answer['workflow_id']})")
+        return 0
+    finally:
+        await client.aclose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="syncline", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    dev = commands.add_parser("dev", help="run the whole local stack until Ctrl-C")
+    dev.add_argument("--workdir", type=Path, default=Path(".syncline"))
+
+    demo = commands.add_parser("demo", help="close deals won in the sandbox CRM and watch them become orders")
+    demo.add_argument("--deals", type=int, default=20)
+    demo.add_argument("--concurrency", type=int, default=20)
+    demo.add_argument("--timeout", type=float, default=300.0)
+    demo.add_argument("--env-file", type=Path, default=Path(".syncline/dev.env"))
+
+    commands.add_parser("worker", help="run the Temporal worker (production)")
+    api = commands.add_parser("api", help="run the HTTP API (production)")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+
+    sandbox = commands.add_parser("sandbox", help="run one sandbox server")
+    sandbox.add_argument("kind", choices=["salesforce", "netsuite"])
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, required=True)
+    sandbox.add_argument("--db", type=Path, required=True)
+
+    exceptions = commands.add_parser("exceptions", help="list parked runs, or retry one")
+    exceptions.add_argument("action", choices=["list", "retry"], nargs="?", default="list")
+    exceptions.add_argument("id", nargs="?")
+    exceptions.add_argument("--env-file", type=Path, default=Path(".syncline/dev.env"))
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # httpx logs every request line at INFO; URLs are safe but noisy.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+    if args.command == "dev":
+        _run(lambda: _dev(args.workdir))
+    elif args.command == "demo":
+        _run(lambda: _demo(args.deals, args.concurrency, args.env_file, args.timeout))
+    elif args.command == "worker":
+        _run(_worker)
+    elif args.command == "api":
+        _run(lambda: _api(args.host, args.port))
+    elif args.command == "sandbox":
+        _run(lambda: _sandbox(args.kind, args.host, args.port, args.db))
+    elif args.command == "exceptions":
+        if args.action == "retry" and not args.id:
+            parser.error("exceptions retry needs an exception id")
+        _run(lambda: _exceptions(args.action, args.id, args.env_file))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,306 @@
+"""``syncline demo``: real deals through the real path, measured.
+
+Accounts and opportunities are created in the sandbox CRM through its API; closing
+them won makes the CRM call Syncline's webhook, exactly as a Salesforce Flow would.
+The demo then watches the opportunities until Syncline has written an order number
+back, and asks the ERP how many orders exist per deal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from connectors.netsuite import NetSuiteClient
+from connectors.salesforce import SalesforceClient
+from sandbox.catalog import DEFAULT_CATALOG
+from workers.operator_client import OperatorClient, env_with_file
+
+T = TypeVar("T")
+
+
+@dataclass
+class DemoConfig:
+    api_url: str
+    api_token: str
+    crm_url: str
+    crm_client_id: str
+    crm_client_secret: str
+    erp_url: str
+    erp_client_id: str
+    erp_client_secret: str
+    deals: int = 20
+    concurrency: int = 20
+    timeout: float = 300.0
+
+    @classmethod
+    def from_env(cls, env_file: Path, **overrides: Any) -> DemoConfig:
+        env = env_with_file(env_file)
+        try:
+            return cls(
+                api_url=env.get("SYNCLINE_API_URL", "http://127.0.0.1:8000"),
+                api_token=env["SYNCLINE_API_TOKEN"],
+                crm_url=env.get("SYNCLINE_CRM_BASE_URL", "http://127.0.0.1:8010"),
+                crm_client_id=env["SYNCLINE_CRM_CLIENT_ID"],
+                crm_client_secret=env["SYNCLINE_CRM_CLIENT_SECRET"],
+                erp_url=env.get("SYNCLINE_ERP_BASE_URL", "http://127.0.0.1:8020"),
+                erp_client_id=env["SYNCLINE_ERP_CLIENT_ID"],
+                erp_client_secret=env["SYNCLINE_ERP_CLIENT_SECRET"],
+                **overrides,
+            )
+        except KeyError as missing:
+            raise SystemExit(f"{missing} is not set: start the stack with `syncline dev` first") from None
+
+
+@dataclass
+class DemoDeal:
+    opportunity_id: str
+    closed_at: float = 0.0
+    accepted_at: float | None = None
+    order_number: str | None = None
+
+
+@dataclass
+class DemoOutcome:
+    deals: list[DemoDeal]
+    elapsed: float
+    orders_in_erp: int
+    duplicate_orders: int
+    exceptions: int
+    latencies: list[float] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> int:
+        return sum(1 for deal in self.deals if deal.order_number)
+
+    @property
+    def all_accepted(self) -> bool:
+        return self.accepted == len(self.deals) and self.duplicate_orders == 0
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def bounded(concurrency: int, items: Sequence[T], action: Callable[[T], Awaitable[None]]) -> None:
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(item: T) -> None:
+        async with semaphore:
+            await action(item)
+
+    await asyncio.gather(*(one(item) for item in items))
+
+
+async def seed_crm_catalog(crm: SalesforceClient, erp: NetSuiteClient) -> dict[str, str]:
+    """Mirror the ERP catalog into the CRM (Product2 + standard price book entries).
+
+    Returns the PricebookEntry id per SKU. ERP item ids go in the external-id field,
+    so seeding twice updates rather than duplicates.
+    """
+    items = await erp.find_items([item.sku for item in DEFAULT_CATALOG])
+    pricebooks = await crm.query("SELECT Id FROM Pricebook2 WHERE IsStandard = true")
+    standard = pricebooks[0]["Id"]
+    existing = {
+        row["Product2Id"]: row["Id"]
+        for row in await crm.query(
+            f"SELECT Id, Product2Id FROM PricebookEntry WHERE Pricebook2Id = '{standard}'"
+        )
+    }
+    entries: dict[str, str] = {}
+    for catalog_item in DEFAULT_CATALOG:
+        erp_item = items.get(catalog_item.sku)
+        if erp_item is None:
+            continue
+        product_id, _ = await crm.upsert(
+            "Product2",
+            "Syncline_Item_Id__c",
+            erp_item.id,
+            {"Name": catalog_item.name, "ProductCode": catalog_item.sku, "IsActive": True},
+        )
+        entry_id = existing.get(product_id)
+        if entry_id is None:
+            entry_id = await crm.create(
+                "PricebookEntry",
+                {
+                    "Pricebook2Id": standard,
+                    "Product2Id": product_id,
+                    "UnitPrice": catalog_item.price,
+                    "IsActive": True,
+                },
+            )
+        entries[catalog_item.sku] = entry_id
+    return entries
+
+
+async def create_open_deal(
+    crm: SalesforceClient, entries: dict[str, str], tag: str, index: int, rng: random.Random
+) -> DemoDeal:
+    account_id = await crm.create(
+        "Account",
+        {
+            "Name": f"Demo Customer {tag}-{index:05d}",
+            "BillingStreet": f"{index} Market Street",
+            "BillingCity": "San Francisco",
+            "BillingPostalCode": "94105",
+            "BillingCountry": "US",
+        },
+    )
+    opportunity_id = await crm.create(
+        "Opportunity",
+        {
+            "Name": f"Demo deal {tag}-{index:05d}",
+            "AccountId": account_id,
+            "StageName": "Negotiation/Review",
+            "CloseDate": date.today().isoformat(),
+        },
+    )
+    catalog = {item.sku: item for item in DEFAULT_CATALOG}
+    for sku in rng.sample(sorted(entries), k=min(len(entries), rng.randint(1, 3))):
+        await crm.create(
+            "OpportunityLineItem",
+            {
+                "OpportunityId": opportunity_id,
+                "PricebookEntryId": entries[sku],
+                "Quantity": rng.randint(1, 20),
+                "UnitPrice": catalog[sku].price,
+            },
+        )
+    return DemoDeal(opportunity_id=opportunity_id)
+
+
+async def close_won(crm: SalesforceClient, deal: DemoDeal) -> None:
+    deal.closed_at = time.time()
+    await crm.update("Opportunity", deal.opportunity_id, {"StageName": "Closed Won"})
+
+
+def _parse_synced_at(value: str) -> float:
+    normalised = value.replace("+0000", "+00:00").replace("Z", "+00:00")
+    return datetime.fromisoformat(normalised).astimezone(UTC).timestamp()
+
+
+async def poll_orders(crm: SalesforceClient, deals: Sequence[DemoDeal]) -> None:
+    """One SOQL query per 200 waiting deals: what a CRM user would see."""
+    waiting = {deal.opportunity_id: deal for deal in deals if deal.order_number is None}
+    ids = list(waiting)
+    for start in range(0, len(ids), 200):
+        chunk = ", ".join(f"'{i}'" for i in ids[start : start + 200])
+        rows = await crm.query(
+            "SELECT Id, Syncline_Order_Number__c, Syncline_Synced_At__c FROM Opportunity "
+            f"WHERE Id IN ({chunk})"
+        )
+        for row in rows:
+            if row.get("Syncline_Order_Number__c"):
+                deal = waiting[row["Id"]]
+                deal.order_number = row["Syncline_Order_Number__c"]
+                synced = row.get("Syncline_Synced_At__c")
+                deal.accepted_at = _parse_synced_at(synced) if synced else time.time()
+
+
+async def count_erp_orders(erp: NetSuiteClient, deals: Sequence[DemoDeal]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    ids = [deal.opportunity_id for deal in deals]
+    for start in range(0, len(ids), 200):
+        chunk = ", ".join(f"'{i}'" for i in ids[start : start + 200])
+        rows = await erp.suiteql(
+            f"SELECT id, externalid FROM transaction WHERE type = 'SalesOrd' AND externalid IN ({chunk})"
+        )
+        counts.update(row["externalid"] for row in rows)
+    return counts
+
+
+async def run_demo(config: DemoConfig, console: Console) -> DemoOutcome:
+    crm = SalesforceClient(config.crm_url, config.crm_client_id, config.crm_client_secret)
+    erp = NetSuiteClient(config.erp_url, config.erp_client_id, config.erp_client_secret)
+    operator = OperatorClient(config.api_url, config.api_token)
+    rng = random.Random(7)
+    tag = uuid.uuid4().hex[:6]
+    try:
+        with console.status("seeding the CRM catalog from the ERP…"):
+            entries = await seed_crm_catalog(crm, erp)
+        deals: list[DemoDeal] = [None] * config.deals  # type: ignore[list-item]
+
+        async def create(index: int) -> None:
+            deals[index] = await create_open_deal(crm, entries, tag, index, rng)
+
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            creating = progress.add_task("creating open deals", total=config.deals)
+
+            async def create_tracked(index: int) -> None:
+                await create(index)
+                progress.advance(creating)
+
+            await bounded(config.concurrency, range(config.deals), create_tracked)
+            closing = progress.add_task("closing won (webhooks)", total=config.deals)
+            accepted = progress.add_task("orders accepted", total=config.deals)
+            started = time.time()
+
+            async def close_tracked(deal: DemoDeal) -> None:
+                await close_won(crm, deal)
+                progress.advance(closing)
+
+            await bounded(config.concurrency, deals, close_tracked)
+            deadline = time.monotonic() + config.timeout
+            while time.monotonic() < deadline:
+                await poll_orders(crm, deals)
+                done = sum(1 for deal in deals if deal.order_number)
+                progress.update(accepted, completed=done)
+                if done == len(deals):
+                    break
+                await asyncio.sleep(0.5)
+            elapsed = max((deal.accepted_at or time.time()) for deal in deals) - started
+
+        counts = await count_erp_orders(erp, deals)
+        exceptions = [
+            row for row in await operator.list_exceptions(status="open")
+            if row["crm_opportunity_id"] in {deal.opportunity_id for deal in deals}
+        ]
+        outcome = DemoOutcome(
+            deals=deals,
+            elapsed=elapsed,
+            orders_in_erp=sum(counts.values()),
+            duplicate_orders=sum(count - 1 for count in counts.values() if count > 1),
+            exceptions=len(exceptions),
+            latencies=[
+                deal.accepted_at - deal.closed_at for deal in deals if deal.accepted_at is not None
+            ],
+        )
+        _print_outcome(console, outcome)
+        return outcome
+    finally:
+        await crm.aclose()
+        await erp.aclose()
+        await operator.aclose()
+
+
+def _print_outcome(console: Console, outcome: DemoOutcome) -> None:
+    table = Table(title="Closed-won → ERP order", show_header=False)
+    table.add_row("deals closed won", str(len(outcome.deals)))
+    table.add_row("orders accepted (on the opportunity)", str(outcome.accepted))
+    table.add_row("orders in the ERP", str(outcome.orders_in_erp))
+    table.add_row("duplicate orders", str(outcome.duplicate_orders))
+    table.add_row("open exceptions", str(outcome.exceptions))
+    if outcome.latencies:
+        table.add_row("latency p50 / p95", f"{percentile(outcome.latencies, 0.5):.2f} s / "
+                      f"{percentile(outcome.latencies, 0.95):.2f} s")
+        table.add_row("throughput", f"{outcome.accepted / max(outcome.elapsed, 1e-9):.1f} deals/s")
+    console.print(table)

@@ -1,0 +1,273 @@
+"""The one-command local stack: Temporal dev server, sandboxes, worker and API.
+
+``syncline dev`` runs it on the documented ports; the end-to-end tests run the very
+same stack on free ports in a temporary folder, so what the tests prove is what a user
+starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from workers.binaries import temporal_cli
+from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+
+ENV_FILE = "dev.env"
+
+
+@dataclass(frozen=True)
+class StackPorts:
+    temporal: int = 7233
+    temporal_ui: int = 8233
+    api: int = 8000
+    crm: int = 8010
+    erp: int = 8020
+
+    @classmethod
+    def free(cls) -> StackPorts:
+        return cls(*(_free_port() for _ in range(5)))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class StackOptions:
+    workdir: Path
+    ports: StackPorts = field(default_factory=StackPorts)
+    erp_concurrency_limit: int = 5
+    erp_latency_ms: int = 0
+    database_url: str | None = None
+    ui: bool = True
+
+
+def load_env_file(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line and not line.startswith("#") and "=" in line:
+                key, _, value = line.partition("=")
+                values[key.strip()] = value.strip()
+    return values
+
+
+class DevStack:
+    """Starts every process of the local stack, waits until healthy, stops them all."""
+
+    def __init__(self, options: StackOptions) -> None:
+        self.options = options
+        self.workdir = options.workdir.resolve()
+        self.ports = options.ports
+        self._processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    # -- configuration -----------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.api}"
+
+    @property
+    def crm_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.crm}"
+
+    @property
+    def erp_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.erp}"
+
+    @property
+    def temporal_address(self) -> str:
+        return f"127.0.0.1:{self.ports.temporal}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.temporal_ui}"
+
+    def environment(self) -> dict[str, str]:
+        """Settings for every Syncline process of the stack; also written to dev.env.
+
+        Secrets are made once per workdir and kept, so a restarted stack still matches
+        the sandboxes' stored state.
+        """
+        env_path = self.workdir / ENV_FILE
+        previous = load_env_file(env_path)
+
+        def secret(name: str) -> str:
+            return previous.get(name) or secrets.token_urlsafe(24)
+
+        database_url = self.options.database_url or f"sqlite+aiosqlite:///{self.workdir / 'syncline.db'}"
+        return {
+            "SYNCLINE_ENVIRONMENT": "dev",
+            "SYNCLINE_DATABASE_URL": database_url,
+            "TEMPORAL_ADDRESS": self.temporal_address,
+            "TEMPORAL_NAMESPACE": "default",
+            "SYNCLINE_TEMPORAL_UI_URL": self.ui_url,
+            "SYNCLINE_API_URL": self.api_url,
+            "SYNCLINE_API_TOKEN": secret("SYNCLINE_API_TOKEN"),
+            "SYNCLINE_WEBHOOK_SECRET": secret("SYNCLINE_WEBHOOK_SECRET"),
+            "SYNCLINE_CRM_BASE_URL": self.crm_url,
+            "SYNCLINE_CRM_CLIENT_ID": "syncline-dev-crm",
+            "SYNCLINE_CRM_CLIENT_SECRET": secret("SYNCLINE_CRM_CLIENT_SECRET"),
+            "SYNCLINE_ERP_BASE_URL": self.erp_url,
+            "SYNCLINE_ERP_CLIENT_ID": "syncline-dev-erp",
+            "SYNCLINE_ERP_CLIENT_SECRET": secret("SYNCLINE_ERP_CLIENT_SECRET"),
+            "SYNCLINE_ERP_MAX_CONCURRENCY": str(self.options.erp_concurrency_limit),
+            "SYNCLINE_SANDBOX_ERP_CONCURRENCY_LIMIT": str(self.options.erp_concurrency_limit),
+            "SYNCLINE_SANDBOX_ERP_LATENCY_MS": str(self.options.erp_latency_ms),
+        }
+
+    def write_env_file(self, env: dict[str, str]) -> Path:
+        path = self.workdir / ENV_FILE
+        lines = ["# Written by `syncline dev`: source it to talk to the local stack."]
+        lines += [f"{key}={value}" for key, value in env.items()]
+        path.write_text("\n".join(lines) + "\n")
+        path.chmod(0o600)
+        return path
+
+    # -- processes -----------------------------------------------------------------------
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        logs = self.workdir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        log_file = (logs / f"{name}.log").open("ab")
+        self._processes[name] = subprocess.Popen(
+            argv,
+            env={**os.environ, **env},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches us once; we stop the children in order
+        )
+        log_file.close()
+
+    def _syncline(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "workers.cli", *args]
+
+    def _temporal_argv(self) -> list[str]:
+        argv = [
+            str(temporal_cli()),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(self.workdir / "temporal.db"),
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.ports.temporal),
+            "--namespace",
+            "default",
+            "--log-level",
+            "warn",
+            # WAL with synchronous=normal more than doubles the dev server's throughput;
+            # it can lose the last commits on an OS crash (not a process crash).
+            "--sqlite-pragma",
+            "journal_mode=wal",
+            "--sqlite-pragma",
+            "synchronous=normal",
+        ]
+        argv += ["--ui-port", str(self.ports.temporal_ui)] if self.options.ui else ["--headless"]
+        for key in SEARCH_ATTRIBUTES:
+            argv += ["--search-attribute", f"{key.name}=Keyword"]
+        return argv
+
+    async def start(self, timeout: float = 60.0) -> dict[str, str]:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        env = self.environment()
+        self.write_env_file(env)
+        try:
+            self._spawn("temporal", self._temporal_argv(), env)
+            self._spawn("sandbox-crm", self._syncline("sandbox", "salesforce", "--port", str(self.ports.crm), "--db", str(self.workdir / "sandbox-crm.db")), env)
+            self._spawn("sandbox-erp", self._syncline("sandbox", "netsuite", "--port", str(self.ports.erp), "--db", str(self.workdir / "sandbox-erp.db")), env)
+            deadline = time.monotonic() + timeout
+            await self._wait_port("temporal", self.ports.temporal, deadline)
+            await self._wait_http("sandbox-crm", f"{self.crm_url}/admin/health", deadline)
+            await self._wait_http("sandbox-erp", f"{self.erp_url}/admin/health", deadline)
+            self._spawn("worker", self._syncline("worker"), env)
+            self._spawn("api", self._syncline("api", "--port", str(self.ports.api)), env)
+            await self._wait_http("api", f"{self.api_url}/healthz", deadline)
+        except BaseException:
+            self.stop()
+            raise
+        return env
+
+    def check_alive(self) -> str | None:
+        """The name of a process that exited, if any."""
+        for name, process in self._processes.items():
+            if process.poll() is not None:
+                return name
+        return None
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        path = self.workdir / "logs" / f"{name}.log"
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    async def _wait_port(self, name: str, port: int, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            self._fail_if_dead(name)
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.1)
+                continue
+            writer.close()
+            return
+        raise TimeoutError(f"{name} did not open port {port}\n{self.log_tail(name)}")
+
+    async def _wait_http(self, name: str, url: str, deadline: float) -> None:
+        async with httpx.AsyncClient(timeout=2.0) as http:
+            while time.monotonic() < deadline:
+                self._fail_if_dead(name)
+                try:
+                    if (await http.get(url)).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise TimeoutError(f"{name} not healthy at {url}\n{self.log_tail(name)}")
+
+    def _fail_if_dead(self, name: str) -> None:
+        process = self._processes.get(name)
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}\n{self.log_tail(name)}")
+
+    def restart(self, name: str) -> None:
+        """Kill one process hard and start it again (for fault tests)."""
+        process = self._processes[name]
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        argv = process.args
+        assert isinstance(argv, list)
+        self._spawn(name, [str(a) for a in argv], self.environment())
+
+    def stop(self) -> None:
+        # API and worker first so nothing new starts, Temporal last.
+        order = ["api", "worker", "sandbox-crm", "sandbox-erp", "temporal"]
+        for name in order:
+            process = self._processes.get(name)
+            if process is not None and process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for name in order:
+            process = self._processes.pop(name, None)
+            if process is None:
+                continue
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()

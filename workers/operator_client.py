@@ -1,0 +1,55 @@
+"""The CLI's client for the operator API: the same routes an operator's script would use."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from workers.dev_stack import load_env_file
+
+
+def env_with_file(env_file: Path) -> dict[str, str]:
+    """Process environment over the values of ``dev.env`` (the environment wins)."""
+    return {**load_env_file(env_file), **os.environ}
+
+
+class OperatorClient:
+    def __init__(self, api_url: str, token: str) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=api_url, headers={"Authorization": f"Bearer {token}"}, timeout=30.0
+        )
+
+    @classmethod
+    def from_env(cls, env_file: Path) -> OperatorClient:
+        env = env_with_file(env_file)
+        token = env.get("SYNCLINE_API_TOKEN")
+        if not token:
+            raise SystemExit("SYNCLINE_API_TOKEN is not set (run `syncline dev`, or export it)")
+        return cls(env.get("SYNCLINE_API_URL", "http://127.0.0.1:8000"), token)
+
+    async def _json(self, response: httpx.Response) -> Any:
+        if response.status_code >= 400:
+            raise SystemExit(f"{response.request.method} {response.request.url.path}: "
+                             f"{response.status_code} {response.text}")
+        return response.json()
+
+    async def list_exceptions(self, status: str | None = None) -> list[dict[str, Any]]:
+        params = {"status": status} if status else {}
+        result: list[dict[str, Any]] = await self._json(await self._http.get("/api/exceptions", params=params))
+        return result
+
+    async def retry_exception(self, exception_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._json(
+            await self._http.post(f"/api/exceptions/{exception_id}/retry")
+        )
+        return result
+
+    async def deal(self, opportunity_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._json(await self._http.get(f"/api/deals/{opportunity_id}"))
+        return result
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

@@ -1,0 +1,73 @@
+"""The one settings object, built from the environment at start-up and passed down."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Placeholder secrets are refused outside the dev stack, so a forgotten variable fails
+# loudly at start-up rather than leaving an operator route open.
+_PLACEHOLDER = "change-me"
+
+ErpKind = Literal["netsuite"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SYNCLINE_", extra="ignore")
+
+    environment: Literal["production", "dev", "test"] = "production"
+    database_url: str = "sqlite+aiosqlite:///.syncline/syncline.db"
+
+    temporal_address: str = Field(
+        "127.0.0.1:7233",
+        validation_alias=AliasChoices("TEMPORAL_ADDRESS", "SYNCLINE_TEMPORAL_ADDRESS"),
+    )
+    temporal_namespace: str = Field(
+        "default",
+        validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "SYNCLINE_TEMPORAL_NAMESPACE"),
+    )
+    task_queue: str = "syncline"
+    temporal_ui_url: str = "http://127.0.0.1:8233"
+
+    api_token: SecretStr = SecretStr(_PLACEHOLDER)
+    webhook_secret: SecretStr = SecretStr(_PLACEHOLDER)
+    webhook_tolerance_seconds: int = 300
+
+    crm_base_url: str = "http://127.0.0.1:8010"
+    crm_client_id: str = "syncline-crm"
+    crm_client_secret: SecretStr = SecretStr(_PLACEHOLDER)
+
+    erp: ErpKind = "netsuite"
+    erp_base_url: str = "http://127.0.0.1:8020"
+    erp_client_id: str = "syncline-erp"
+    erp_client_secret: SecretStr = SecretStr(_PLACEHOLDER)
+    erp_max_concurrency: int = Field(
+        5, ge=1, description="in-flight ERP calls, all workers together"
+    )
+    erp_governor: Literal["auto", "local", "postgres"] = "auto"
+
+    otel_exporter: Literal["none", "console", "otlp"] = "none"
+    otel_endpoint: str | None = None
+    service_name: str = "syncline"
+
+    @model_validator(mode="after")
+    def _refuse_placeholders(self) -> Settings:
+        if self.environment == "production":
+            for name in ("api_token", "webhook_secret", "crm_client_secret", "erp_client_secret"):
+                secret: SecretStr = getattr(self, name)
+                if secret.get_secret_value() in ("", _PLACEHOLDER):
+                    raise ValueError(f"SYNCLINE_{name.upper()} must be set to a real secret")
+        return self
+
+    @cached_property
+    def uses_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
+    def workflow_ui_link(self, workflow_id: str, run_id: str | None = None) -> str:
+        base = (
+            f"{self.temporal_ui_url}/namespaces/{self.temporal_namespace}/workflows/{workflow_id}"
+        )
+        return f"{base}/{run_id}/history" if run_id else base

@@ -1,0 +1,51 @@
+"""Webhook signatures: HMAC-SHA256 over "<timestamp>." + raw body, within a time window.
+
+Signing the timestamp with the body means a captured request cannot be replayed later
+under a fresh timestamp; the window bounds how long a captured one stays valid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+SIGNATURE_HEADER = "X-Syncline-Signature"
+TIMESTAMP_HEADER = "X-Syncline-Timestamp"
+
+
+class SignatureError(ValueError):
+    """Why a delivery's signature was refused. Safe to show the sender."""
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"sha256={digest.hexdigest()}"
+
+
+def signed_headers(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    """The headers a sender adds; used by the sandbox CRM, the demo and the tests."""
+    ts = int(time.time()) if timestamp is None else timestamp
+    return {TIMESTAMP_HEADER: str(ts), SIGNATURE_HEADER: sign(secret, ts, body)}
+
+
+def verify(
+    secret: str,
+    timestamp_header: str | None,
+    signature_header: str | None,
+    body: bytes,
+    *,
+    tolerance_seconds: int,
+    now: float | None = None,
+) -> None:
+    if not timestamp_header or not signature_header:
+        raise SignatureError(f"missing {TIMESTAMP_HEADER} or {SIGNATURE_HEADER}")
+    try:
+        timestamp = int(timestamp_header)
+    except ValueError:
+        raise SignatureError(f"{TIMESTAMP_HEADER} must be unix seconds") from None
+    current = time.time() if now is None else now
+    if abs(current - timestamp) > tolerance_seconds:
+        raise SignatureError("timestamp outside the accepted window")
+    if not hmac.compare_digest(sign(secret, timestamp, body), signature_header.strip()):
+        raise SignatureError("signature does not match")

@@ -1,0 +1,37 @@
+"""OpenTelemetry set-up, once per process, chosen by settings."""
+
+from __future__ import annotations
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+    SpanExporter,
+)
+
+from workers.settings import Settings
+
+
+def configure_tracing(settings: Settings, process: str) -> TracerProvider:
+    """Install a tracer provider for this process; spans go where settings say."""
+    provider = TracerProvider(
+        resource=Resource.create({SERVICE_NAME: settings.service_name, "syncline.process": process})
+    )
+    exporter: SpanExporter | None = None
+    if settings.otel_exporter == "console":
+        exporter = ConsoleSpanExporter()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+    elif settings.otel_exporter == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = (
+            OTLPSpanExporter(endpoint=settings.otel_endpoint)
+            if settings.otel_endpoint
+            else OTLPSpanExporter()
+        )
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return provider

@@ -1,0 +1,44 @@
+"""Builds the connectors a process needs from settings: one place, passed down."""
+
+from __future__ import annotations
+
+from connectors.governor import ConcurrencyGovernor, LocalGovernor
+from connectors.netsuite import NetSuiteClient
+from connectors.protocols import CrmClient, ErpClient
+from connectors.salesforce import SalesforceClient
+from connectors.store import Store
+from models.events import SourceSystem
+from workers.settings import Settings
+
+
+def build_store(settings: Settings) -> Store:
+    return Store.from_url(settings.database_url)
+
+
+def build_governor(settings: Settings) -> ConcurrencyGovernor:
+    use_postgres = settings.erp_governor == "postgres" or (
+        settings.erp_governor == "auto" and settings.uses_postgres
+    )
+    if use_postgres:
+        from connectors.pg_governor import PostgresGovernor
+
+        return PostgresGovernor(settings.database_url, settings.erp_max_concurrency)
+    return LocalGovernor(settings.erp_max_concurrency)
+
+
+def build_crm(settings: Settings) -> CrmClient:
+    return SalesforceClient(
+        settings.crm_base_url,
+        settings.crm_client_id,
+        settings.crm_client_secret.get_secret_value(),
+    )
+
+
+def build_erp(settings: Settings, governor: ConcurrencyGovernor) -> tuple[ErpClient, SourceSystem]:
+    client = NetSuiteClient(
+        settings.erp_base_url,
+        settings.erp_client_id,
+        settings.erp_client_secret.get_secret_value(),
+        governor=governor,
+    )
+    return client, SourceSystem.NETSUITE

@@ -1,0 +1,100 @@
+"""The worker process: runs the workflows and the activities that call the CRM and ERP."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.crm import CrmActivities
+from activities.erp import ErpActivities
+from activities.ledger import LedgerActivities
+from connectors.protocols import CrmClient, ErpClient
+from connectors.store import Store
+from models.events import SourceSystem
+from workers.settings import Settings
+from workers.telemetry import configure_tracing
+from workers.startup import connect_when_ready
+from workers.wiring import build_crm, build_erp, build_governor, build_store
+from workflows.close_won import CloseWonToOrder
+from workflows.task_queues import erp_task_queue
+
+log = logging.getLogger(__name__)
+
+WORKFLOWS: Sequence[type] = (CloseWonToOrder,)
+
+
+def build_workers(
+    client: Client,
+    *,
+    task_queue: str,
+    crm: CrmClient,
+    erp: ErpClient,
+    erp_system: SourceSystem,
+    store: Store,
+    erp_max_concurrency: int,
+) -> list[Worker]:
+    """Two workers on one client: the main queue (workflows, CRM and store activities)
+    and the ERP queue, whose activity slots equal the ERP concurrency limit so that
+    deals beyond it wait in Temporal's queue rather than inside a running activity."""
+    crm_activities = CrmActivities(crm)
+    ledger = LedgerActivities(store)
+    erp_activities = ErpActivities(erp, store, erp_system)
+    main = Worker(
+        client,
+        task_queue=task_queue,
+        workflows=list(WORKFLOWS),
+        activities=[
+            crm_activities.fetch_opportunity,
+            crm_activities.write_order_status,
+            ledger.record_event,
+            ledger.open_exception,
+            ledger.resolve_exception,
+        ],
+    )
+    erp_worker = Worker(
+        client,
+        task_queue=erp_task_queue(task_queue),
+        activities=[
+            erp_activities.ensure_customer,
+            erp_activities.resolve_items,
+            erp_activities.create_sales_order,
+        ],
+        max_concurrent_activities=erp_max_concurrency,
+    )
+    return [main, erp_worker]
+
+
+async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    configure_tracing(settings, "worker")
+    store = build_store(settings)
+    await store.create_schema()
+    governor = build_governor(settings)
+    crm = build_crm(settings)
+    erp, erp_system = build_erp(settings, governor)
+    client = await connect_when_ready(settings)
+    workers = build_workers(
+        client,
+        task_queue=settings.task_queue,
+        crm=crm,
+        erp=erp,
+        erp_system=erp_system,
+        store=store,
+        erp_max_concurrency=settings.erp_max_concurrency,
+    )
+    log.info("worker polling %s and %s", settings.task_queue, erp_task_queue(settings.task_queue))
+    try:
+        runs = [asyncio.create_task(worker.run()) for worker in workers]
+        if stop is None:
+            await asyncio.gather(*runs)
+        else:
+            await stop.wait()
+    finally:
+        for worker in workers:
+            await worker.shutdown()
+        await crm.aclose()
+        await erp.aclose()
+        await store.close()

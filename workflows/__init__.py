@@ -1,0 +1,1 @@
+"""Deterministic business processes. They decide; activities do the I/O."""

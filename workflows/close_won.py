@@ -1,0 +1,456 @@
+"""CloseWonToOrder: one closed-won opportunity becomes exactly one accepted ERP order.
+
+Steps: re-read the opportunity, check it is still Closed Won, find or create the ERP
+customer, map line items to ERP items, find-or-create the sales order keyed by the
+opportunity id, record ``order.accepted``, write the order back to the opportunity.
+
+Anything retrying cannot fix parks the run in ``needs_attention`` with an exception
+row; an operator's ``retry`` signal resumes it at the step that stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.crm import CrmActivities
+    from activities.erp import ErpActivities
+    from activities.errors import AUTH_FAILED, NON_RETRYABLE_TYPES, NOT_FOUND, REJECTED
+    from activities.ledger import LedgerActivities
+    from models.crm import Account, Opportunity, OpportunityOrderUpdate
+    from models.deal import (
+        CloseWonInput,
+        CloseWonResult,
+        CloseWonTrigger,
+        DealException,
+        DealState,
+        DealStatus,
+        ExceptionReason,
+        RetryRequest,
+    )
+    from models.erp import Customer, SalesOrder, SalesOrderDraft, SalesOrderLine
+    from models.events import BusinessEvent, EventType, SourceSystem, event_id_for
+    from models.messages import (
+        CreateSalesOrderInput,
+        EnsureCustomerInput,
+        FetchOpportunityInput,
+        OpenExceptionInput,
+        RecordEventInput,
+        ResolveExceptionInput,
+        ResolveItemsInput,
+        WriteOrderStatusInput,
+    )
+    from workflows import search_attributes as sa
+    from workflows.task_queues import erp_task_queue
+
+T = TypeVar("T")
+
+# Retry forever on what may pass (outages, rate limits), with a capped backoff: a deal
+# waits out an ERP outage instead of failing. What cannot pass is non-retryable and parks.
+CALL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=list(NON_RETRYABLE_TYPES),
+)
+CALL_TIMEOUT = timedelta(minutes=2)
+LOCAL_TIMEOUT = timedelta(seconds=30)
+
+
+class NeedsAttention(Exception):
+    """Raised inside the workflow when a step needs a person; never leaves the workflow."""
+
+    def __init__(self, reason: ExceptionReason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def _reason_for(error: ApplicationError, rejected_reason: ExceptionReason) -> ExceptionReason:
+    if error.type == AUTH_FAILED:
+        return ExceptionReason.AUTH_FAILED
+    return rejected_reason
+
+
+@workflow.defn
+class CloseWonToOrder:
+    @workflow.init
+    def __init__(self, request: CloseWonInput) -> None:
+        self._state = DealState(
+            crm_opportunity_id=request.crm_opportunity_id,
+            status=DealStatus.RECEIVED,
+            correlation_id=request.correlation_id,
+        )
+        self._retry_requested = False
+        self._parks = 0
+        self._erp_system: SourceSystem | None = None
+
+    @workflow.signal
+    def closed_won(self, trigger: CloseWonTrigger) -> None:
+        """Each webhook delivery. Only the first starts anything; the rest are counted."""
+        self._state.deliveries += 1
+        self._state.duplicate_deliveries = max(0, self._state.deliveries - 1)
+
+    @workflow.signal
+    def retry(self, request: RetryRequest) -> None:
+        open_exception = self._state.open_exception
+        if open_exception is None:
+            return
+        if request.exception_id in (None, open_exception.id):
+            self._retry_requested = True
+
+    @workflow.query
+    def state(self) -> DealState:
+        return self._state
+
+    @workflow.run
+    async def run(self, request: CloseWonInput) -> CloseWonResult:
+        self._publish(DealStatus.RECEIVED)
+        closed_won = await self._until_done("read_opportunity", self._read_closed_won)
+        if closed_won is None:
+            return self._finish(DealStatus.CANCELLED)
+        opportunity, account = closed_won
+        self._publish(DealStatus.VALIDATING)
+        await self._record(self._closed_won_event(opportunity))
+
+        customer = await self._until_done(
+            "ensure_customer", lambda: self._ensure_customer(account, opportunity)
+        )
+        self._state.erp_customer_id = customer.id
+        order = await self._until_done(
+            "create_order", lambda: self._create_order(opportunity, customer)
+        )
+        self._state.erp_order_id = order.id
+        self._state.erp_order_number = order.order_number
+        await self._record(self._order_accepted_event(opportunity, order))
+
+        await self._until_done("write_back", lambda: self._write_back(order))
+        return self._finish(DealStatus.ORDER_ACCEPTED)
+
+    # -- steps ---------------------------------------------------------------------
+
+    async def _read_closed_won(self) -> tuple[Opportunity, Account] | None:
+        """The opportunity and its account, or None when there is no longer a deal."""
+        fetched = await self._call(
+            "read_opportunity",
+            workflow.execute_activity_method(
+                CrmActivities.fetch_opportunity,
+                FetchOpportunityInput(
+                    opportunity_id=self._state.crm_opportunity_id,
+                    correlation_id=self._state.correlation_id,
+                ),
+                start_to_close_timeout=CALL_TIMEOUT,
+                retry_policy=CALL_RETRY,
+            ),
+            ExceptionReason.CRM_REJECTED,
+        )
+        opportunity = fetched.opportunity
+        if opportunity is None:
+            self._state.detail = "the opportunity no longer exists in the CRM"
+            return None
+        if not opportunity.is_closed_won:
+            self._state.detail = (
+                f"the opportunity is no longer Closed Won (stage {opportunity.stage!r})"
+            )
+            return None
+        if fetched.account is None:
+            raise NeedsAttention(
+                ExceptionReason.INVALID_OPPORTUNITY, "the opportunity has no account"
+            )
+        problems = _order_problems(opportunity)
+        if problems:
+            raise NeedsAttention(ExceptionReason.INVALID_OPPORTUNITY, "; ".join(problems))
+        return opportunity, fetched.account
+
+    async def _ensure_customer(self, account: Account, opportunity: Opportunity) -> Customer:
+        result = await self._call(
+            "ensure_customer",
+            workflow.execute_activity_method(
+                ErpActivities.ensure_customer,
+                EnsureCustomerInput(
+                    account=account,
+                    currency=opportunity.currency,
+                    correlation_id=self._state.correlation_id,
+                ),
+                task_queue=erp_task_queue(workflow.info().task_queue),
+                start_to_close_timeout=CALL_TIMEOUT,
+                retry_policy=CALL_RETRY,
+            ),
+            ExceptionReason.ERP_REJECTED,
+        )
+        return result.customer
+
+    async def _create_order(self, opportunity: Opportunity, customer: Customer) -> SalesOrder:
+        skus = [line.product_code for line in opportunity.lines if line.product_code]
+        resolved = await self._call(
+            "resolve_items",
+            workflow.execute_activity_method(
+                ErpActivities.resolve_items,
+                ResolveItemsInput(
+                    skus=skus,
+                    correlation_id=self._state.correlation_id,
+                    # After a park the catalog may have been fixed: ask the ERP afresh.
+                    use_cache=self._parks == 0,
+                ),
+                task_queue=erp_task_queue(workflow.info().task_queue),
+                start_to_close_timeout=CALL_TIMEOUT,
+                retry_policy=CALL_RETRY,
+            ),
+            ExceptionReason.ERP_REJECTED,
+        )
+        if resolved.unknown_skus:
+            raise NeedsAttention(
+                ExceptionReason.UNKNOWN_SKU,
+                "no active ERP item for SKU " + ", ".join(resolved.unknown_skus),
+            )
+        draft = SalesOrderDraft(
+            external_id=opportunity.id,
+            customer_id=customer.id,
+            currency=opportunity.currency,
+            tran_date=opportunity.close_date or workflow.now().date(),
+            memo=f"Salesforce opportunity {opportunity.id}: {opportunity.name}",
+            lines=[
+                SalesOrderLine(
+                    item_id=resolved.item_ids[line.product_code],
+                    sku=line.product_code,
+                    quantity=line.quantity,
+                    rate=line.unit_price,
+                    description=line.product_name,
+                )
+                for line in opportunity.lines
+                if line.product_code
+            ],
+        )
+        created = await self._call(
+            "create_order",
+            workflow.execute_activity_method(
+                ErpActivities.create_sales_order,
+                CreateSalesOrderInput(
+                    draft=draft,
+                    crm_opportunity_id=opportunity.id,
+                    correlation_id=self._state.correlation_id,
+                ),
+                task_queue=erp_task_queue(workflow.info().task_queue),
+                start_to_close_timeout=CALL_TIMEOUT,
+                retry_policy=CALL_RETRY,
+            ),
+            ExceptionReason.ERP_REJECTED,
+        )
+        self._erp_system = created.source_system
+        return created.order
+
+    async def _write_back(self, order: SalesOrder) -> None:
+        await self._call(
+            "write_back",
+            workflow.execute_activity_method(
+                CrmActivities.write_order_status,
+                WriteOrderStatusInput(
+                    opportunity_id=self._state.crm_opportunity_id,
+                    update=OpportunityOrderUpdate(
+                        erp_order_id=order.id,
+                        order_number=order.order_number,
+                        order_status=order.status,
+                        synced_at=workflow.now(),
+                    ),
+                    correlation_id=self._state.correlation_id,
+                ),
+                start_to_close_timeout=CALL_TIMEOUT,
+                retry_policy=CALL_RETRY,
+            ),
+            ExceptionReason.CRM_REJECTED,
+        )
+
+    # -- parking and resuming --------------------------------------------------------
+
+    async def _call(self, step: str, call: Awaitable[T], rejected_reason: ExceptionReason) -> T:
+        """Await one activity; a non-retryable business failure becomes NeedsAttention."""
+        self._state.step = step
+        try:
+            return await call
+        except ActivityError as error:
+            cause = error.cause
+            if isinstance(cause, ApplicationError) and cause.type in (
+                REJECTED,
+                NOT_FOUND,
+                AUTH_FAILED,
+            ):
+                raise NeedsAttention(_reason_for(cause, rejected_reason), cause.message) from None
+            raise
+
+    async def _until_done(self, step: str, action: Callable[[], Awaitable[T]]) -> T:
+        """Run a step until it succeeds, parking for an operator whenever it needs one."""
+        while True:
+            try:
+                result = await action()
+            except NeedsAttention as problem:
+                await self._park(step, problem)
+                continue
+            await self._close_open_exception()
+            return result
+
+    async def _park(self, step: str, problem: NeedsAttention) -> None:
+        self._parks += 1
+        info = workflow.info()
+        exception = DealException(
+            id=f"{info.workflow_id}:{info.run_id}:{self._parks}",
+            reason=problem.reason,
+            step=step,
+            message=problem.message,
+            opened_at=workflow.now(),
+        )
+        self._state.open_exception = exception
+        self._state.detail = problem.message
+        self._publish(DealStatus.NEEDS_ATTENTION)
+        await workflow.execute_local_activity_method(
+            LedgerActivities.open_exception,
+            OpenExceptionInput(
+                exception_id=exception.id,
+                workflow_id=info.workflow_id,
+                subject_id=self._state.crm_opportunity_id,
+                reason=exception.reason,
+                step=step,
+                message=exception.message,
+                correlation_id=self._state.correlation_id,
+            ),
+            start_to_close_timeout=LOCAL_TIMEOUT,
+        )
+        if problem.reason in (ExceptionReason.ERP_REJECTED, ExceptionReason.UNKNOWN_SKU):
+            await self._record(self._order_rejected_event(exception))
+        self._retry_requested = False
+        await workflow.wait_condition(lambda: self._retry_requested)
+        self._state.retries += 1
+        self._state.detail = None
+        self._publish(DealStatus.VALIDATING)
+
+    async def _close_open_exception(self) -> None:
+        exception = self._state.open_exception
+        if exception is None:
+            return
+        await workflow.execute_local_activity_method(
+            LedgerActivities.resolve_exception,
+            ResolveExceptionInput(exception_id=exception.id),
+            start_to_close_timeout=LOCAL_TIMEOUT,
+        )
+        self._state.open_exception = None
+
+    # -- events, status ----------------------------------------------------------------
+
+    async def _record(self, event: BusinessEvent) -> None:
+        await workflow.execute_local_activity_method(
+            LedgerActivities.record_event,
+            RecordEventInput(event=event),
+            start_to_close_timeout=LOCAL_TIMEOUT,
+        )
+
+    def _closed_won_event(self, opportunity: Opportunity) -> BusinessEvent:
+        return BusinessEvent(
+            event_id=event_id_for(
+                EventType.OPPORTUNITY_CLOSED_WON, SourceSystem.SALESFORCE, opportunity.id
+            ),
+            event_type=EventType.OPPORTUNITY_CLOSED_WON,
+            occurred_at=opportunity.last_modified or workflow.now(),
+            recorded_at=workflow.now(),
+            source_system=SourceSystem.SALESFORCE,
+            source_id=opportunity.id,
+            subject_id=opportunity.id,
+            correlation_id=self._state.correlation_id,
+            payload={
+                "account_id": opportunity.account_id,
+                "currency": opportunity.currency,
+                "amount": str(opportunity.amount.amount) if opportunity.amount else None,
+                "close_date": opportunity.close_date.isoformat()
+                if opportunity.close_date
+                else None,
+            },
+        )
+
+    def _order_accepted_event(self, opportunity: Opportunity, order: SalesOrder) -> BusinessEvent:
+        system = self._erp_system
+        assert system is not None, "set by the create_order step"
+        return BusinessEvent(
+            event_id=event_id_for(EventType.ORDER_ACCEPTED, system, order.id),
+            event_type=EventType.ORDER_ACCEPTED,
+            occurred_at=workflow.now(),
+            recorded_at=workflow.now(),
+            source_system=system,
+            source_id=order.id,
+            subject_id=opportunity.id,
+            correlation_id=self._state.correlation_id,
+            causation_id=str(
+                event_id_for(
+                    EventType.OPPORTUNITY_CLOSED_WON, SourceSystem.SALESFORCE, opportunity.id
+                )
+            ),
+            payload={
+                "crm_opportunity_id": opportunity.id,
+                "erp_order_id": order.id,
+                "order_number": order.order_number,
+                "erp_customer_id": order.customer_id,
+                "status": order.status,
+                "currency": order.total.currency,
+                "total": str(order.total.amount),
+                "lines": [
+                    {"sku": line.sku, "quantity": str(line.quantity), "rate": str(line.rate.amount)}
+                    for line in order.lines
+                ],
+            },
+        )
+
+    def _order_rejected_event(self, exception: DealException) -> BusinessEvent:
+        return BusinessEvent(
+            event_id=event_id_for(EventType.ORDER_REJECTED, SourceSystem.SYNCLINE, exception.id),
+            event_type=EventType.ORDER_REJECTED,
+            occurred_at=workflow.now(),
+            recorded_at=workflow.now(),
+            source_system=SourceSystem.SYNCLINE,
+            source_id=exception.id,
+            subject_id=self._state.crm_opportunity_id,
+            correlation_id=self._state.correlation_id,
+            payload={
+                "reason": exception.reason,
+                "step": exception.step,
+                "message": exception.message,
+            },
+        )
+
+    def _publish(self, status: DealStatus) -> None:
+        self._state.status = status
+        workflow.upsert_search_attributes(
+            [
+                sa.CRM_OPPORTUNITY_ID.value_set(self._state.crm_opportunity_id),
+                sa.SYNC_STATUS.value_set(status.value),
+                *(
+                    [sa.ERP_ORDER_ID.value_set(self._state.erp_order_id)]
+                    if self._state.erp_order_id
+                    else []
+                ),
+            ]
+        )
+
+    def _finish(self, status: DealStatus) -> CloseWonResult:
+        self._state.step = None
+        self._publish(status)
+        return CloseWonResult(state=self._state)
+
+
+def _order_problems(opportunity: Opportunity) -> list[str]:
+    """What makes an opportunity impossible to turn into an order, in plain words."""
+    problems = []
+    if not opportunity.lines:
+        problems.append("the opportunity has no line items")
+    for line in opportunity.lines:
+        if not line.product_code:
+            problems.append(f"line {line.id} has no product code")
+        if line.quantity <= 0:
+            problems.append(f"line {line.id} has a quantity of {line.quantity}")
+        if line.unit_price.currency != opportunity.currency:
+            problems.append(
+                f"line {line.id} is priced in {line.unit_price.currency}, not {opportunity.currency}"
+            )
+    return problems
