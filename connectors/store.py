@@ -15,7 +15,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlmodel import SQLModel, col, select
 
 from models.events import BusinessEvent
@@ -186,10 +191,25 @@ class Store:
     # -- exceptions ------------------------------------------------------------------
 
     async def open_exception(self, row: ExceptionRow) -> None:
-        """Idempotent on the exception id, which the workflow derives deterministically."""
+        """Open, or reopen after a failed retry, the exception with this id.
+
+        The workflow derives the id deterministically, so a retried local activity
+        lands on the same row; reopening keeps the retry count.
+        """
         values = {c.name: getattr(row, c.name) for c in ExceptionRow.__table__.columns}  # type: ignore[attr-defined]
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(ExceptionRow).values(**values)
+        statement = statement.on_conflict_do_update(
+            index_elements=["id"],
+            set_={
+                "status": ExceptionStatus.OPEN,
+                "message": statement.excluded.message,
+                "details": statement.excluded.details,
+                "resolved_at": None,
+            },
+        )
         async with self._sessions() as session:
-            await session.execute(self._insert_ignoring_conflicts(ExceptionRow).values(**values))
+            await session.execute(statement)
             await session.commit()
 
     async def resolve_exception(self, exception_id: str) -> None:

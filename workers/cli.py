@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -108,7 +109,9 @@ async def _dev(workdir: Path) -> int:
     table.add_row("Credentials", str(stack.workdir / "dev.env"))
     table.add_row("Logs", str(stack.workdir / "logs"))
     console.print(table)
-    console.print("Try [bold]syncline demo --deals 20[/bold] in another terminal. Ctrl-C stops everything.")
+    console.print(
+        "Try [bold]syncline demo --deals 20[/bold] in another terminal. Ctrl-C stops everything."
+    )
     _ = env
     stop = _stop_event()
     try:
@@ -117,10 +120,8 @@ async def _dev(workdir: Path) -> int:
             if dead:
                 console.print(f"[red]{dead} exited[/red]\n{stack.log_tail(dead)}")
                 return 1
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
-            except TimeoutError:
-                pass
     finally:
         with console.status("stopping…"):
             stack.stop()
@@ -150,7 +151,12 @@ async def _exceptions(action: str, exception_id: str | None, env_file: Path) -> 
                 table.add_column(column)
             for row in rows:
                 table.add_row(
-                    row["id"], row["crm_opportunity_id"], row["reason"], row["step"], row["status"], row["message"]
+                    row["id"],
+                    row["crm_opportunity_id"],
+                    row["reason"],
+                    row["step"],
+                    row["status"],
+                    row["message"],
                 )
             console.print(table)
             return 0
@@ -170,7 +176,9 @@ def main(argv: list[str] | None = None) -> None:
     dev = commands.add_parser("dev", help="run the whole local stack until Ctrl-C")
     dev.add_argument("--workdir", type=Path, default=Path(".syncline"))
 
-    demo = commands.add_parser("demo", help="close deals won in the sandbox CRM and watch them become orders")
+    demo = commands.add_parser(
+        "demo", help="close deals won in the sandbox CRM and watch them become orders"
+    )
     demo.add_argument("--deals", type=int, default=20)
     demo.add_argument("--concurrency", type=int, default=20)
     demo.add_argument("--timeout", type=float, default=300.0)

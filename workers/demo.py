@@ -61,7 +61,9 @@ class DemoConfig:
                 **overrides,
             )
         except KeyError as missing:
-            raise SystemExit(f"{missing} is not set: start the stack with `syncline dev` first") from None
+            raise SystemExit(
+                f"{missing} is not set: start the stack with `syncline dev` first"
+            ) from None
 
 
 @dataclass
@@ -98,7 +100,9 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[index]
 
 
-async def bounded(concurrency: int, items: Sequence[T], action: Callable[[T], Awaitable[None]]) -> None:
+async def bounded(
+    concurrency: int, items: Sequence[T], action: Callable[[T], Awaitable[None]]
+) -> None:
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one(item: T) -> None:
@@ -219,7 +223,8 @@ async def count_erp_orders(erp: NetSuiteClient, deals: Sequence[DemoDeal]) -> Co
     for start in range(0, len(ids), 200):
         chunk = ", ".join(f"'{i}'" for i in ids[start : start + 200])
         rows = await erp.suiteql(
-            f"SELECT id, externalid FROM transaction WHERE type = 'SalesOrd' AND externalid IN ({chunk})"
+            "SELECT id, externalid FROM transaction "
+            f"WHERE type = 'SalesOrd' AND externalid IN ({chunk})"
         )
         counts.update(row["externalid"] for row in rows)
     return counts
@@ -240,7 +245,10 @@ async def run_demo(config: DemoConfig, console: Console) -> DemoOutcome:
             deals[index] = await create_open_deal(crm, entries, tag, index, rng)
 
         with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
             console=console,
         ) as progress:
             creating = progress.add_task("creating open deals", total=config.deals)
@@ -271,7 +279,8 @@ async def run_demo(config: DemoConfig, console: Console) -> DemoOutcome:
 
         counts = await count_erp_orders(erp, deals)
         exceptions = [
-            row for row in await operator.list_exceptions(status="open")
+            row
+            for row in await operator.list_exceptions(status="open")
             if row["crm_opportunity_id"] in {deal.opportunity_id for deal in deals}
         ]
         outcome = DemoOutcome(
@@ -300,7 +309,10 @@ def _print_outcome(console: Console, outcome: DemoOutcome) -> None:
     table.add_row("duplicate orders", str(outcome.duplicate_orders))
     table.add_row("open exceptions", str(outcome.exceptions))
     if outcome.latencies:
-        table.add_row("latency p50 / p95", f"{percentile(outcome.latencies, 0.5):.2f} s / "
-                      f"{percentile(outcome.latencies, 0.95):.2f} s")
+        table.add_row(
+            "latency p50 / p95",
+            f"{percentile(outcome.latencies, 0.5):.2f} s / "
+            f"{percentile(outcome.latencies, 0.95):.2f} s",
+        )
         table.add_row("throughput", f"{outcome.accepted / max(outcome.elapsed, 1e-9):.1f} deals/s")
     console.print(table)

@@ -109,7 +109,9 @@ class DevStack:
         def secret(name: str) -> str:
             return previous.get(name) or secrets.token_urlsafe(24)
 
-        database_url = self.options.database_url or f"sqlite+aiosqlite:///{self.workdir / 'syncline.db'}"
+        database_url = (
+            self.options.database_url or f"sqlite+aiosqlite:///{self.workdir / 'syncline.db'}"
+        )
         return {
             "SYNCLINE_ENVIRONMENT": "dev",
             "SYNCLINE_DATABASE_URL": database_url,
@@ -190,8 +192,30 @@ class DevStack:
         self.write_env_file(env)
         try:
             self._spawn("temporal", self._temporal_argv(), env)
-            self._spawn("sandbox-crm", self._syncline("sandbox", "salesforce", "--port", str(self.ports.crm), "--db", str(self.workdir / "sandbox-crm.db")), env)
-            self._spawn("sandbox-erp", self._syncline("sandbox", "netsuite", "--port", str(self.ports.erp), "--db", str(self.workdir / "sandbox-erp.db")), env)
+            self._spawn(
+                "sandbox-crm",
+                self._syncline(
+                    "sandbox",
+                    "salesforce",
+                    "--port",
+                    str(self.ports.crm),
+                    "--db",
+                    str(self.workdir / "sandbox-crm.db"),
+                ),
+                env,
+            )
+            self._spawn(
+                "sandbox-erp",
+                self._syncline(
+                    "sandbox",
+                    "netsuite",
+                    "--port",
+                    str(self.ports.erp),
+                    "--db",
+                    str(self.workdir / "sandbox-erp.db"),
+                ),
+                env,
+            )
             deadline = time.monotonic() + timeout
             await self._wait_port("temporal", self.ports.temporal, deadline)
             await self._wait_http("sandbox-crm", f"{self.crm_url}/admin/health", deadline)

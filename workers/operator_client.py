@@ -32,13 +32,17 @@ class OperatorClient:
 
     async def _json(self, response: httpx.Response) -> Any:
         if response.status_code >= 400:
-            raise SystemExit(f"{response.request.method} {response.request.url.path}: "
-                             f"{response.status_code} {response.text}")
+            raise SystemExit(
+                f"{response.request.method} {response.request.url.path}: "
+                f"{response.status_code} {response.text}"
+            )
         return response.json()
 
     async def list_exceptions(self, status: str | None = None) -> list[dict[str, Any]]:
         params = {"status": status} if status else {}
-        result: list[dict[str, Any]] = await self._json(await self._http.get("/api/exceptions", params=params))
+        result: list[dict[str, Any]] = await self._json(
+            await self._http.get("/api/exceptions", params=params)
+        )
         return result
 
     async def retry_exception(self, exception_id: str) -> dict[str, Any]:
@@ -48,7 +52,9 @@ class OperatorClient:
         return result
 
     async def deal(self, opportunity_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._json(await self._http.get(f"/api/deals/{opportunity_id}"))
+        result: dict[str, Any] = await self._json(
+            await self._http.get(f"/api/deals/{opportunity_id}")
+        )
         return result
 
     async def aclose(self) -> None:

@@ -22,7 +22,11 @@ def build_governor(settings: Settings) -> ConcurrencyGovernor:
     if use_postgres:
         from connectors.pg_governor import PostgresGovernor
 
-        return PostgresGovernor(settings.database_url, settings.erp_max_concurrency)
+        return PostgresGovernor(
+            settings.database_url,
+            settings.erp_max_concurrency,
+            scope=f"{settings.erp_base_url}|{settings.erp_client_id}",
+        )
     return LocalGovernor(settings.erp_max_concurrency)
 
 

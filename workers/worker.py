@@ -16,8 +16,8 @@ from connectors.protocols import CrmClient, ErpClient
 from connectors.store import Store
 from models.events import SourceSystem
 from workers.settings import Settings
-from workers.telemetry import configure_tracing
 from workers.startup import connect_when_ready
+from workers.telemetry import configure_tracing
 from workers.wiring import build_crm, build_erp, build_governor, build_store
 from workflows.close_won import CloseWonToOrder
 from workflows.task_queues import erp_task_queue

@@ -295,15 +295,22 @@ class CloseWonToOrder:
             return result
 
     async def _park(self, step: str, problem: NeedsAttention) -> None:
-        self._parks += 1
-        info = workflow.info()
-        exception = DealException(
-            id=f"{info.workflow_id}:{info.run_id}:{self._parks}",
-            reason=problem.reason,
-            step=step,
-            message=problem.message,
-            opened_at=workflow.now(),
-        )
+        current = self._state.open_exception
+        if current is not None and (current.step, current.reason) == (step, problem.reason):
+            # A retry that failed the same way reopens the same exception: one problem,
+            # one row, however many attempts it takes to fix.
+            exception = current.model_copy(update={"message": problem.message})
+        else:
+            await self._close_open_exception()
+            self._parks += 1
+            info = workflow.info()
+            exception = DealException(
+                id=f"{info.workflow_id}:{info.run_id}:{self._parks}",
+                reason=problem.reason,
+                step=step,
+                message=problem.message,
+                opened_at=workflow.now(),
+            )
         self._state.open_exception = exception
         self._state.detail = problem.message
         self._publish(DealStatus.NEEDS_ATTENTION)
@@ -311,7 +318,7 @@ class CloseWonToOrder:
             LedgerActivities.open_exception,
             OpenExceptionInput(
                 exception_id=exception.id,
-                workflow_id=info.workflow_id,
+                workflow_id=workflow.info().workflow_id,
                 subject_id=self._state.crm_opportunity_id,
                 reason=exception.reason,
                 step=step,
@@ -451,6 +458,7 @@ def _order_problems(opportunity: Opportunity) -> list[str]:
             problems.append(f"line {line.id} has a quantity of {line.quantity}")
         if line.unit_price.currency != opportunity.currency:
             problems.append(
-                f"line {line.id} is priced in {line.unit_price.currency}, not {opportunity.currency}"
+                f"line {line.id} is priced in {line.unit_price.currency}, "
+                f"not {opportunity.currency}"
             )
     return problems

@@ -9,15 +9,27 @@ BODY = b'{"event":"opportunity.closed_won"}'
 
 def test_a_signed_delivery_verifies() -> None:
     headers = signed_headers("s3cret", BODY, timestamp=1_700_000_000)
-    verify("s3cret", headers["X-Syncline-Timestamp"], headers["X-Syncline-Signature"], BODY,
-           tolerance_seconds=300, now=1_700_000_100)
+    verify(
+        "s3cret",
+        headers["X-Syncline-Timestamp"],
+        headers["X-Syncline-Signature"],
+        BODY,
+        tolerance_seconds=300,
+        now=1_700_000_100,
+    )
 
 
 @pytest.mark.parametrize(
     ("timestamp", "signature", "body", "now", "reason"),
     [
         ("1700000000", sign("other", 1_700_000_000, BODY), BODY, 1_700_000_000, "does not match"),
-        ("1700000000", sign("s3cret", 1_700_000_000, BODY), BODY + b" ", 1_700_000_000, "does not match"),
+        (
+            "1700000000",
+            sign("s3cret", 1_700_000_000, BODY),
+            BODY + b" ",
+            1_700_000_000,
+            "does not match",
+        ),
         # the captured signature replayed under a new timestamp
         ("1700000100", sign("s3cret", 1_700_000_000, BODY), BODY, 1_700_000_100, "does not match"),
         ("1700000000", sign("s3cret", 1_700_000_000, BODY), BODY, 1_700_000_301, "window"),

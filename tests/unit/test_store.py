@@ -38,7 +38,10 @@ async def test_ledger_times_come_back_aware_utc_and_ordered(store: Store) -> Non
         await store.append_event(_event(str(offset), base + timedelta(days=offset)))
     events = await store.events_between(EventType.ORDER_ACCEPTED, base, base + timedelta(days=10))
     assert [e.source_id for e in events] == ["1", "2", "3"]
-    assert all(e.occurred_at.tzinfo is not None and e.occurred_at.utcoffset() == timedelta(0) for e in events)
+    assert all(
+        e.occurred_at.tzinfo is not None and e.occurred_at.utcoffset() == timedelta(0)
+        for e in events
+    )
     assert events[0].payload["total"] == "1234.56"
 
 
@@ -80,6 +83,10 @@ async def test_deliveries_keep_the_raw_bytes(store: Store) -> None:
     delivery = await store.record_delivery(
         WebhookDelivery(source="salesforce", raw_body=raw, correlation_id=uuid.uuid4().hex)
     )
-    await store.update_delivery(delivery.id, status=DeliveryStatus.REJECTED, reason="malformed JSON")
+    await store.update_delivery(
+        delivery.id, status=DeliveryStatus.REJECTED, reason="malformed JSON"
+    )
     stored = await store.get_delivery(delivery.id)
-    assert stored is not None and stored.raw_body == raw and stored.status == DeliveryStatus.REJECTED
+    assert (
+        stored is not None and stored.raw_body == raw and stored.status == DeliveryStatus.REJECTED
+    )

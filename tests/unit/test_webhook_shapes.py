@@ -10,12 +10,23 @@ OPP = "006000000000001AAA"
 
 def test_flow_callout() -> None:
     trigger = parse_salesforce_webhook(
-        {"event": "opportunity.closed_won", "opportunityId": OPP, "stageName": "Closed Won", "eventId": "e1"}
+        {
+            "event": "opportunity.closed_won",
+            "opportunityId": OPP,
+            "stageName": "Closed Won",
+            "eventId": "e1",
+        }
     )
-    assert trigger.opportunity_ids == [OPP] and trigger.shape == "flow" and trigger.source_event_id == "e1"
+    assert (
+        trigger.opportunity_ids == [OPP]
+        and trigger.shape == "flow"
+        and trigger.source_event_id == "e1"
+    )
 
 
-def _cdc(stage: str, changed: list[str], change_type: str = "UPDATE", ids: list[str] | None = None) -> dict:
+def _cdc(
+    stage: str, changed: list[str], change_type: str = "UPDATE", ids: list[str] | None = None
+) -> dict[str, Any]:
     return {
         "data": {
             "payload": {
@@ -35,7 +46,9 @@ def _cdc(stage: str, changed: list[str], change_type: str = "UPDATE", ids: list[
 
 
 def test_cdc_stage_change_to_closed_won_triggers_every_record() -> None:
-    trigger = parse_salesforce_webhook(_cdc("Closed Won", ["StageName", "LastModifiedDate"], ids=[OPP, OPP[:-1] + "B"]))
+    trigger = parse_salesforce_webhook(
+        _cdc("Closed Won", ["StageName", "LastModifiedDate"], ids=[OPP, OPP[:-1] + "B"])
+    )
     assert len(trigger.opportunity_ids) == 2 and trigger.shape == "cdc"
 
 

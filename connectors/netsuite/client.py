@@ -1,0 +1,289 @@
+"""``NetSuiteClient``: the ``ErpClient`` over NetSuite's SuiteTalk REST API.
+
+Every HTTP request, the token request included, holds one ``governor.slot()`` for
+its whole duration, so Syncline never has more calls in flight than the account's
+concurrency pool allows. Writes are find-or-create by external id (DESIGN promise
+3): look the record up, and only if it is absent upsert it with ``PUT eid:`` - an
+atomic create on NetSuite's side that is safe to repeat when an earlier attempt
+committed but lost its response.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from connectors.errors import AuthError, NotFoundError, TransientError
+from connectors.governor import ConcurrencyGovernor, UnlimitedGovernor
+from connectors.http import DEFAULT_TIMEOUT, build_http_client, transport_error
+from connectors.netsuite import _json, mapping
+from connectors.netsuite.auth import TokenProvider
+from connectors.netsuite.errors import SYSTEM, map_error
+from models.erp import Customer, CustomerUpsert, Product, SalesOrder, SalesOrderDraft
+
+logger = logging.getLogger(__name__)
+
+RECORD_PATH = "/services/rest/record/v1"
+SUITEQL_PATH = "/services/rest/query/v1/suiteql"
+SUITEQL_PAGE_SIZE = 1000
+# SKUs per SuiteQL IN list: well under Oracle's 1,000-expression limit and short URLs.
+ITEM_CHUNK = 200
+
+
+def record_key(id_or_eid: str) -> str:
+    """``"123"`` or ``"eid:ABC"`` as a URL path segment (external ids are escaped)."""
+    if id_or_eid.startswith("eid:"):
+        return "eid:" + quote(id_or_eid[4:], safe="")
+    return quote(id_or_eid, safe="")
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class NetSuiteClient:
+    """Implements ``connectors.protocols.ErpClient``; also a small generic REST client."""
+
+    system = SYSTEM
+
+    def __init__(
+        self,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        governor: ConcurrencyGovernor | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        base_currency: str = "USD",
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        max_connections: int = 50,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.base_currency = base_currency
+        self._governor: ConcurrencyGovernor = governor or UnlimitedGovernor()
+        self._http = build_http_client(
+            self.base_url, transport=transport, timeout=timeout, max_connections=max_connections
+        )
+        self._tokens = TokenProvider(self._http, client_id, client_secret, self._governor)
+
+    def __repr__(self) -> str:  # never the credentials
+        return f"NetSuiteClient(base_url={self.base_url!r})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> NetSuiteClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # --- transport ----------------------------------------------------------------------
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        token: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        request_headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json",
+            **(headers or {}),
+        }
+        content = None
+        if body is not None:
+            content = _json.dumps(body).encode("utf-8")
+            request_headers["Content-Type"] = "application/json"
+        async with self._governor.slot():
+            try:
+                response = await self._http.request(
+                    method, path, content=content, params=params, headers=request_headers
+                )
+            except httpx.TransportError as exc:
+                # The write may have committed: callers' find-or-create makes retry safe.
+                raise transport_error(SYSTEM, exc) from exc
+        logger.debug("%s %s -> %d", method, path, response.status_code)
+        return response
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        token = await self._tokens.get()
+        response = await self._send(method, path, token, body=body, params=params, headers=headers)
+        if response.status_code == 401:
+            # Expired or revoked: one fresh token, one more try (a 401 did no work).
+            token = await self._tokens.refresh(token)
+            response = await self._send(
+                method, path, token, body=body, params=params, headers=headers
+            )
+            if response.status_code == 401:
+                raise AuthError(
+                    "the access token was refused even after a refresh",
+                    system=SYSTEM,
+                    status_code=401,
+                )
+        if not response.is_success:
+            raise map_error(response, secrets=self._tokens.secrets)
+        return response
+
+    @staticmethod
+    def _json(response: httpx.Response) -> Any:
+        try:
+            return _json.loads(response.content)
+        except ValueError:
+            raise TransientError(
+                "the response was not valid JSON", system=SYSTEM, status_code=response.status_code
+            ) from None
+
+    @staticmethod
+    def _id_from_location(response: httpx.Response) -> str:
+        location = str(response.headers.get("location", ""))
+        internal_id = location.rstrip("/").rsplit("/", 1)[-1]
+        if not internal_id:
+            raise TransientError(
+                "the write succeeded but returned no Location",
+                system=SYSTEM,
+                status_code=response.status_code,
+            )
+        return internal_id
+
+    # --- generic records and SuiteQL ------------------------------------------------------
+
+    async def get_record(self, record_type: str, id_or_eid: str) -> dict[str, Any]:
+        """A record by internal id (``"123"``) or external id (``"eid:ABC"``)."""
+        response = await self._request(
+            "GET", f"{RECORD_PATH}/{record_type}/{record_key(id_or_eid)}"
+        )
+        record: dict[str, Any] = self._json(response)
+        return record
+
+    async def find_record(self, record_type: str, id_or_eid: str) -> dict[str, Any] | None:
+        try:
+            return await self.get_record(record_type, id_or_eid)
+        except NotFoundError:
+            return None
+
+    async def create_record(self, record_type: str, body: Mapping[str, Any]) -> str:
+        """``POST``; the new record's internal id (from ``Location``)."""
+        response = await self._request("POST", f"{RECORD_PATH}/{record_type}", body=body)
+        return self._id_from_location(response)
+
+    async def update_record(
+        self, record_type: str, id_or_eid: str, body: Mapping[str, Any]
+    ) -> None:
+        await self._request(
+            "PATCH", f"{RECORD_PATH}/{record_type}/{record_key(id_or_eid)}", body=body
+        )
+
+    async def upsert_record(
+        self, record_type: str, external_id: str, body: Mapping[str, Any]
+    ) -> str:
+        """``PUT …/eid:{external_id}``: create or update atomically; the internal id."""
+        response = await self._request(
+            "PUT", f"{RECORD_PATH}/{record_type}/{record_key('eid:' + external_id)}", body=body
+        )
+        return self._id_from_location(response)
+
+    async def delete_record(self, record_type: str, id_or_eid: str) -> None:
+        await self._request("DELETE", f"{RECORD_PATH}/{record_type}/{record_key(id_or_eid)}")
+
+    async def suiteql_pages(
+        self, query: str, *, page_size: int = SUITEQL_PAGE_SIZE
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """One list of rows per page, following ``hasMore``."""
+        offset = 0
+        while True:
+            response = await self._request(
+                "POST",
+                SUITEQL_PATH,
+                body={"q": query},
+                params={"limit": page_size, "offset": offset},
+                headers={"Prefer": "transient"},
+            )
+            page = self._json(response)
+            rows = [
+                {k: v for k, v in item.items() if k != "links"} for item in page.get("items", [])
+            ]
+            yield rows
+            if not page.get("hasMore") or not rows:
+                return
+            offset += len(rows)
+
+    async def suiteql(
+        self, query: str, *, page_size: int = SUITEQL_PAGE_SIZE
+    ) -> list[dict[str, Any]]:
+        """Every row of the query, across all pages."""
+        rows: list[dict[str, Any]] = []
+        async for page in self.suiteql_pages(query, page_size=page_size):
+            rows.extend(page)
+        return rows
+
+    # --- ErpClient ------------------------------------------------------------------------
+
+    async def upsert_customer(self, customer: CustomerUpsert) -> Customer:
+        """Find the customer by external id, or create it.
+
+        An existing customer comes back unchanged: once created, the ERP owns the legal
+        customer (DESIGN promise 1) and Syncline does not overwrite it. Two runs racing
+        between the look-up and the ``PUT`` still end with one record (the upsert is
+        atomic by external id); the later one rewrites it with the same CRM data.
+        """
+        key = "eid:" + customer.external_id
+        record = await self.find_record("customer", key)
+        if record is None:
+            internal_id = await self.upsert_record(
+                "customer", customer.external_id, mapping.customer_body(customer)
+            )
+            record = await self.get_record("customer", internal_id)
+        return mapping.customer_from_record(record)
+
+    async def find_items(self, skus: Sequence[str]) -> dict[str, Product]:
+        wanted = list(dict.fromkeys(s for s in skus if s))
+        found: dict[str, Product] = {}
+        for start in range(0, len(wanted), ITEM_CHUNK):
+            chunk = wanted[start : start + ITEM_CHUNK]
+            query = (
+                "SELECT id, itemid, displayname, baseprice, isinactive FROM item "
+                f"WHERE itemid IN ({', '.join(_sql_string(s) for s in chunk)}) "
+                "AND isinactive = 'F'"
+            )
+            for row in await self.suiteql(query):
+                product = mapping.product_from_row(row, self.base_currency)
+                found[product.sku] = product
+        return found
+
+    async def find_sales_order(self, external_id: str) -> SalesOrder | None:
+        record = await self.find_record("salesOrder", "eid:" + external_id)
+        return (
+            None if record is None else mapping.sales_order_from_record(record, self.base_currency)
+        )
+
+    async def create_sales_order(self, draft: SalesOrderDraft) -> SalesOrder:
+        """Find the order by ``draft.external_id`` or create it; safe to repeat.
+
+        ``RejectedError`` when NetSuite refuses the order on its merits (unknown item,
+        closed period, ...), with the error code and field paths.
+        """
+        existing = await self.find_sales_order(draft.external_id)
+        if existing is not None:
+            return existing
+        internal_id = await self.upsert_record(
+            "salesOrder", draft.external_id, mapping.sales_order_body(draft)
+        )
+        record = await self.get_record("salesOrder", internal_id)
+        return mapping.sales_order_from_record(record, self.base_currency)

@@ -1,0 +1,42 @@
+"""The demo catalog: the SKUs both sandboxes start with.
+
+The ERP owns products (DESIGN promise 1); the demo seeds the same SKUs into the
+sandbox CRM as the catalog mirror, so a closed-won deal's lines resolve in the ERP.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class CatalogItem(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    sku: str
+    name: str
+    price: Decimal
+    currency: str = "USD"
+
+
+DEFAULT_CATALOG: tuple[CatalogItem, ...] = (
+    CatalogItem(
+        sku="SL-PLATFORM-ANNUAL",
+        name="Syncline Platform, annual licence",
+        price=Decimal("24000.00"),
+    ),
+    CatalogItem(
+        sku="SL-PLATFORM-MONTHLY",
+        name="Syncline Platform, monthly licence",
+        price=Decimal("2200.00"),
+    ),
+    CatalogItem(sku="SL-SEAT-PRO", name="Pro seat, annual", price=Decimal("1188.00")),
+    CatalogItem(sku="SL-SEAT-VIEWER", name="Viewer seat, annual", price=Decimal("228.00")),
+    CatalogItem(
+        sku="SL-ONBOARDING", name="Onboarding package (fixed fee)", price=Decimal("5000.00")
+    ),
+    CatalogItem(sku="SL-SUPPORT-PREMIUM", name="Premium support, annual", price=Decimal("4800.00")),
+    CatalogItem(sku="SL-API-CALLS-1M", name="API call pack, 1M calls", price=Decimal("349.99")),
+    CatalogItem(sku="SL-TRAINING-DAY", name="Remote training day", price=Decimal("1450.00")),
+)

@@ -1,0 +1,42 @@
+"""Builds a sandbox app from the stack's environment (the ``SYNCLINE_*`` of dev.env)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from fastapi import FastAPI
+
+
+def build_sandbox_app(
+    kind: str, *, host: str, port: int, db_path: Path, env: Mapping[str, str]
+) -> FastAPI:
+    base_url = f"http://{host}:{port}"
+    if kind == "salesforce":
+        from sandbox.salesforce.server import SalesforceSandboxConfig, build_app
+
+        api_url = env.get("SYNCLINE_API_URL")
+        return build_app(
+            SalesforceSandboxConfig(
+                db_path=db_path,
+                client_id=env["SYNCLINE_CRM_CLIENT_ID"],
+                client_secret=env["SYNCLINE_CRM_CLIENT_SECRET"],
+                webhook_url=f"{api_url}/webhooks/salesforce" if api_url else None,
+                webhook_secret=env.get("SYNCLINE_WEBHOOK_SECRET"),
+                base_url=base_url,
+            )
+        )
+    if kind == "netsuite":
+        from sandbox.netsuite.server import NetSuiteSandboxConfig
+        from sandbox.netsuite.server import build_app as build_netsuite
+
+        return build_netsuite(
+            NetSuiteSandboxConfig(
+                db_path=db_path,
+                client_id=env["SYNCLINE_ERP_CLIENT_ID"],
+                client_secret=env["SYNCLINE_ERP_CLIENT_SECRET"],
+                concurrency_limit=int(env.get("SYNCLINE_SANDBOX_ERP_CONCURRENCY_LIMIT", "5")),
+                latency_ms=int(env.get("SYNCLINE_SANDBOX_ERP_LATENCY_MS", "0")),
+            )
+        )
+    raise ValueError(f"unknown sandbox {kind!r}")

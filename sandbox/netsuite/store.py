@@ -1,0 +1,251 @@
+"""SQLite persistence for the ERP sandbox.
+
+Threading design: one connection per dedicated thread. All writes run on a single
+writer thread, each as one function executed inside ``BEGIN IMMEDIATE … COMMIT``;
+reads run on a separate reader thread with its own connection (WAL lets it read a
+consistent snapshot while the writer commits). Consequences:
+
+* a transaction never spans an ``await``, so validation + id/sequence allocation +
+  insert happen atomically (an upsert by externalId cannot race itself, a ``tranId``
+  is never handed out twice);
+* writes never contend for SQLite's lock inside the process, so no
+  "database is locked" however many HTTP requests are in flight; ``busy_timeout``
+  covers a second process opening the same file;
+* the event loop only awaits futures; each unit of work is a few hundred µs.
+
+Records live in three tables named after the SuiteQL tables they answer
+(``customer``, ``item``, ``txn`` for ``transaction``); the columns SuiteQL can query
+are real columns, and the full REST body is kept as exact JSON in ``body``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TypeVar
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS customer (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    rectype TEXT NOT NULL,
+    externalid TEXT,
+    companyname TEXT NOT NULL,
+    email TEXT,
+    currency TEXT,
+    custentity_tax_id TEXT,
+    isinactive TEXT NOT NULL DEFAULT 'F',
+    datecreated TEXT NOT NULL,
+    lastmodifieddate TEXT NOT NULL,
+    body TEXT NOT NULL,
+    UNIQUE (rectype, externalid)
+);
+CREATE TABLE IF NOT EXISTS item (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    rectype TEXT NOT NULL,
+    itemtype TEXT NOT NULL,
+    itemid TEXT NOT NULL UNIQUE,
+    displayname TEXT,
+    baseprice TEXT,
+    isinactive TEXT NOT NULL DEFAULT 'F',
+    externalid TEXT,
+    datecreated TEXT NOT NULL,
+    lastmodifieddate TEXT NOT NULL,
+    body TEXT NOT NULL,
+    UNIQUE (rectype, externalid)
+);
+CREATE TABLE IF NOT EXISTS txn (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    rectype TEXT NOT NULL,
+    type TEXT NOT NULL,
+    tranid TEXT NOT NULL,
+    entity INTEGER,
+    externalid TEXT,
+    status TEXT,
+    foreigntotal TEXT,
+    amountremaining TEXT,
+    currency TEXT,
+    trandate TEXT,
+    createdfrom INTEGER,
+    memo TEXT,
+    datecreated TEXT NOT NULL,
+    lastmodifieddate TEXT NOT NULL,
+    body TEXT NOT NULL,
+    UNIQUE (rectype, externalid)
+);
+CREATE INDEX IF NOT EXISTS txn_entity ON txn (entity);
+CREATE INDEX IF NOT EXISTS txn_createdfrom ON txn (createdfrom);
+CREATE INDEX IF NOT EXISTS txn_lastmodified ON txn (lastmodifieddate);
+CREATE INDEX IF NOT EXISTS customer_lastmodified ON customer (lastmodifieddate);
+CREATE TABLE IF NOT EXISTS sequence (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS setting (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS token (
+    token TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    expires_at REAL NOT NULL
+);
+"""
+
+RECORD_TABLES = ("customer", "item", "txn")
+
+
+def _decimal_compare(left: Any, right: Any) -> int | None:
+    """``deccmp(a, b)``: exact comparison of money columns (stored as decimal text)."""
+    if left is None or right is None:
+        return None
+    try:
+        a, b = Decimal(str(left)), Decimal(str(right))
+    except InvalidOperation:
+        return None
+    return (a > b) - (a < b)
+
+
+class _DbThread:
+    """One thread owning one connection; work is submitted as plain functions."""
+
+    def __init__(self, db_path: Path, name: str, *, readonly: bool) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._local = threading.local()
+        self._db_path = db_path
+        self._readonly = readonly
+        self._executor.submit(self._open).result()
+
+    def _open(self) -> None:
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, exactly once per unit.
+        conn = sqlite3.connect(self._db_path, isolation_level=None, timeout=10.0)
+        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        # NORMAL in WAL mode: durable across process crashes, may lose the last
+        # commits on power loss; right for a sandbox and 10x cheaper than FULL.
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.create_function("deccmp", 2, _decimal_compare, deterministic=True)
+        if self._readonly:
+            conn.execute("PRAGMA query_only = ON")
+        conn.row_factory = sqlite3.Row
+        self._local.conn = conn
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection = self._local.conn
+        return conn
+
+    def _run(self, fn: Callable[[sqlite3.Connection], T], begin: str) -> T:
+        conn = self._conn()
+        conn.execute(begin)
+        try:
+            result = fn(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    async def submit(self, fn: Callable[[sqlite3.Connection], T], begin: str) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._run, fn, begin)
+
+    def submit_sync(self, fn: Callable[[sqlite3.Connection], T], begin: str) -> T:
+        return self._executor.submit(self._run, fn, begin).result()
+
+    def run_script(self, script: str) -> None:
+        """DDL: ``executescript`` manages its own transaction."""
+        self._executor.submit(lambda: self._conn().executescript(script)).result()
+
+    def close(self) -> None:
+        def _close() -> None:
+            conn = getattr(self._local, "conn", None)
+            if conn is not None:
+                conn.close()
+                self._local.conn = None
+
+        try:
+            self._executor.submit(_close).result()
+        finally:
+            self._executor.shutdown(wait=True)
+
+
+class Store:
+    """The sandbox's database: ``write`` and ``read`` run a function in one transaction."""
+
+    def __init__(self, db_path: Path) -> None:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        self.db_path = db_path
+        self._writer = _DbThread(db_path, "netsuite-db-writer", readonly=False)
+        self._writer.run_script(SCHEMA)
+        self._reader = _DbThread(db_path, "netsuite-db-reader", readonly=True)
+        self._closed = False
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in one write transaction (serialised with every other write)."""
+        return await self._writer.submit(fn, "BEGIN IMMEDIATE")
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` on a consistent snapshot; never waits for the writer."""
+        return await self._reader.submit(fn, "BEGIN")
+
+    def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """For start-up work before the event loop serves requests."""
+        return self._writer.submit_sync(fn, "BEGIN IMMEDIATE")
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._reader.close()
+        self._writer.close()
+
+
+# --- helpers used inside store functions (they run on the DB threads) -------------------
+
+
+def next_sequence(conn: sqlite3.Connection, name: str, start: int) -> int:
+    """The next number of a named sequence; unique because writes are serialised.
+
+    Gap-tolerant by design: a transaction that fails after taking a number rolls the
+    increment back, and a deleted record's number is never reused.
+    """
+    row = conn.execute(
+        "INSERT INTO sequence (name, value) VALUES (?, ?) "
+        "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
+        (name, start),
+    ).fetchone()
+    return int(row[0])
+
+
+def get_setting(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM setting WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0]) if row[0] is not None else None
+
+
+def set_setting(conn: sqlite3.Connection, key: str, value: str | None) -> None:
+    conn.execute(
+        "INSERT INTO setting (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
+
+
+def wipe_records(conn: sqlite3.Connection) -> None:
+    """Delete every record and sequence; tokens and settings stay."""
+    for table in RECORD_TABLES:
+        conn.execute(f"DELETE FROM {table}")  # table names are constants
+    conn.execute("DELETE FROM sequence")
+    conn.execute("DELETE FROM sqlite_sequence")
+
+
+def record_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for table in RECORD_TABLES:
+        for rectype, count in conn.execute(
+            f"SELECT rectype, COUNT(*) FROM {table} GROUP BY rectype"
+        ):
+            counts[str(rectype)] = int(count)
+    return counts

@@ -1,0 +1,183 @@
+"""Closed-won to ERP order through the real stack: dev server, API, worker, sandboxes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from tests.deals import add_crm_product
+from tests.e2e.conftest import Stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("clean_faults")]
+
+
+async def _assert_exactly_one_order(stack: Stack, opportunity_id: str) -> dict[str, Any]:
+    deal = await stack.wait_for_status(opportunity_id, "order_accepted")
+    orders = await stack.erp_orders_for(opportunity_id)
+    assert len(orders) == 1, orders
+    assert deal["erp_order_id"] == orders[0]["id"]
+    accepted = [e for e in deal["events"] if e["event_type"] == "order.accepted"]
+    assert len(accepted) == 1
+    opportunity = await stack.crm.get("Opportunity", opportunity_id)
+    assert opportunity["Syncline_Order_Number__c"] == orders[0]["tranid"]
+    return deal
+
+
+async def test_a_deal_closed_won_in_the_crm_becomes_one_erp_order(stack: Stack) -> None:
+    opportunity_id = await stack.open_deal(["SL-PLATFORM-ANNUAL", "SL-SEAT-PRO"])
+    await stack.close_won(opportunity_id)  # the sandbox CRM calls the webhook, like a Flow
+    deal = await _assert_exactly_one_order(stack, opportunity_id)
+    accepted = next(e for e in deal["events"] if e["event_type"] == "order.accepted")
+    assert accepted["payload"]["total"] == "5002.00"  # 2 x 1250.50, twice: exact to the cent
+    assert accepted["correlation_id"] == deal["correlation_id"]
+    assert deal["temporal_ui_url"].endswith("/history")
+
+
+async def test_the_same_webhook_delivered_three_times_makes_one_order(stack: Stack) -> None:
+    opportunity_id = await stack.open_deal()
+    await stack.crm.update("Opportunity", opportunity_id, {"StageName": "Closed Won"})
+    body = stack.callout(opportunity_id)
+    answers = await asyncio.gather(*(stack.post_webhook(body) for _ in range(3)))
+    assert [a.status_code for a in answers] == [202, 202, 202]
+    assert {a.json()["workflow_id"] for a in answers} == {f"close-won:salesforce:{opportunity_id}"}
+    await _assert_exactly_one_order(stack, opportunity_id)
+    # and later, once the run is over, another replay still finds the one order
+    await stack.post_webhook(body)
+    await asyncio.sleep(1.0)
+    await _assert_exactly_one_order(stack, opportunity_id)
+
+
+async def test_erp_failing_twice_with_500_then_succeeding_makes_one_order(stack: Stack) -> None:
+    await stack.erp_admin(
+        "POST",
+        "/admin/faults",
+        [
+            {
+                "mode": "error",
+                "status": 500,
+                "times": 2,
+                "method": "PUT",
+                "path_prefix": "/services/rest/record/v1/salesOrder",
+            }
+        ],
+    )
+    opportunity_id = await stack.open_deal()
+    await stack.close_won(opportunity_id)
+    await _assert_exactly_one_order(stack, opportunity_id)
+    assert (await stack.erp_admin("GET", "/admin/faults"))[0]["times"] == 0
+
+
+async def test_a_response_lost_after_the_erp_committed_makes_one_order(stack: Stack) -> None:
+    await stack.erp_admin(
+        "POST",
+        "/admin/faults",
+        [
+            {
+                "mode": "commit_then_drop",
+                "times": 1,
+                "method": "PUT",
+                "path_prefix": "/services/rest/record/v1/salesOrder",
+            }
+        ],
+    )
+    opportunity_id = await stack.open_deal()
+    await stack.close_won(opportunity_id)
+    await _assert_exactly_one_order(stack, opportunity_id)
+    assert (await stack.erp_admin("GET", "/admin/faults"))[0]["times"] == 0
+
+
+async def test_unknown_sku_parks_the_deal_until_the_catalog_is_fixed_and_retried(
+    stack: Stack,
+) -> None:
+    sku = "SL-E2E-NEW-ADDON"
+    await add_crm_product(stack.crm, stack.entries, sku, "99.00")
+    opportunity_id = await stack.open_deal([sku])
+    await stack.close_won(opportunity_id)
+
+    parked = await stack.wait_for_status(opportunity_id, "needs_attention")
+    assert sku in parked["detail"]
+    [exception] = [e for e in parked["exceptions"] if e["status"] == "open"]
+    assert exception["reason"] == "unknown_sku" and exception["step"] == "create_order"
+    assert await stack.erp_orders_for(opportunity_id) == []
+    listed = (await stack.api.get("/api/exceptions", params={"status": "open"})).json()
+    assert exception["id"] in {row["id"] for row in listed}
+
+    # finance adds the item in the ERP (the catalog's owner), then an operator retries
+    await stack.erp.create_record(
+        "inventoryItem", {"itemId": sku, "displayName": "Brand-new add-on", "basePrice": 99}
+    )
+    retried = await stack.api.post(f"/api/exceptions/{exception['id']}/retry")
+    assert retried.status_code == 202, retried.text
+    deal = await _assert_exactly_one_order(stack, opportunity_id)
+    assert deal["retries"] == 1
+    assert deal["exceptions"][0]["status"] == "resolved"
+
+
+async def test_a_bad_signature_is_refused_and_stored_as_rejected(stack: Stack) -> None:
+    body = stack.callout("006000000000000AAA")
+    headers = stack.sign(body)
+    headers["X-Syncline-Signature"] = "sha256=" + "0" * 64
+    answer = await stack.post_webhook(body, headers)
+    assert answer.status_code == 401
+    stored = (await stack.api.get(f"/api/deliveries/{answer.json()['delivery_id']}")).json()
+    assert stored["status"] == "rejected" and stored["signature_valid"] is False
+    assert stored["raw_body"] == body.decode()
+
+
+async def test_a_stale_timestamp_is_refused(stack: Stack) -> None:
+    body = stack.callout("006000000000000AAA")
+    import time
+
+    answer = await stack.post_webhook(body, stack.sign(body, timestamp=int(time.time()) - 600))
+    assert answer.status_code == 401 and "window" in answer.text
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b'{"event": "opportunity.closed_won", "opportunityId": ', 400),
+        (json.dumps({"event": "opportunity.closed_won"}).encode(), 422),
+        (json.dumps(["not", "an", "object"]).encode(), 422),
+    ],
+)
+async def test_malformed_bodies_get_a_reason_and_are_stored(
+    stack: Stack, body: bytes, code: int
+) -> None:
+    answer = await stack.post_webhook(body)
+    assert answer.status_code == code
+    problem = answer.json()
+    assert problem["detail"]
+    stored = (await stack.api.get(f"/api/deliveries/{problem['delivery_id']}")).json()
+    assert stored["status"] == "rejected" and stored["raw_body"] == body.decode()
+
+
+async def test_operator_routes_need_the_token(stack: Stack) -> None:
+    for path in (
+        "/api/exceptions",
+        "/api/deals/006000000000000AAA",
+        "/api/reports/bookings?from=2026-01-01&to=2026-12-31",
+    ):
+        answer = await stack.api.get(path, headers={"Authorization": "Bearer wrong"})
+        assert answer.status_code == 401, path
+
+
+async def test_bookings_report_equals_erp_confirmed_orders(stack: Stack) -> None:
+    opportunity_id = await stack.open_deal(["SL-ONBOARDING"])
+    await stack.close_won(opportunity_id)
+    await _assert_exactly_one_order(stack, opportunity_id)
+    report = (
+        await stack.api.get(
+            "/api/reports/bookings", params={"from": "2000-01-01", "to": "2100-01-01"}
+        )
+    ).json()
+    orders = await stack.erp.suiteql(
+        "SELECT id, foreigntotal, externalid FROM transaction WHERE type = 'SalesOrd'"
+    )
+    from decimal import Decimal
+
+    erp_total = sum(Decimal(str(o["foreigntotal"])) for o in orders)
+    [usd] = report["totals"]
+    assert Decimal(usd["amount"]) == erp_total and usd["orders"] == len(orders)

@@ -1,0 +1,114 @@
+"""A worker with the real activities and connectors, talking to the sandbox apps in
+process (no sockets), on the time-skipping test server."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.testing import WorkflowEnvironment
+
+from connectors.netsuite import NetSuiteClient
+from connectors.salesforce import SalesforceClient
+from connectors.store import Store
+from models.deal import CloseWonInput, CloseWonResult, CloseWonTrigger
+from models.events import SourceSystem
+from models.types import utc_now
+from sandbox.netsuite.server import NetSuiteSandboxConfig
+from sandbox.netsuite.server import build_app as build_erp_app
+from sandbox.salesforce.server import SalesforceSandboxConfig
+from sandbox.salesforce.server import build_app as build_crm_app
+from workers.demo import seed_crm_catalog
+from workers.worker import build_workers
+from workflows.close_won import CloseWonToOrder
+from workflows.ids import close_won_workflow_id
+
+CRM_URL = "http://crm.sandbox"
+ERP_URL = "http://erp.sandbox"
+
+
+@dataclass
+class World:
+    client: Client
+    task_queue: str
+    crm: SalesforceClient
+    erp: NetSuiteClient
+    erp_admin: httpx.AsyncClient
+    store: Store
+    entries: dict[str, str]
+
+    async def start(
+        self, opportunity_id: str, correlation_id: str = "corr-test"
+    ) -> WorkflowHandle[Any, CloseWonResult]:
+        return await self.client.start_workflow(
+            CloseWonToOrder.run,
+            CloseWonInput(crm_opportunity_id=opportunity_id, correlation_id=correlation_id),
+            id=close_won_workflow_id(opportunity_id),
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            start_signal="closed_won",
+            start_signal_args=[
+                CloseWonTrigger(
+                    crm_opportunity_id=opportunity_id,
+                    delivery_id=uuid.uuid4().hex,
+                    correlation_id=correlation_id,
+                    received_at=utc_now(),
+                )
+            ],
+        )
+
+    async def erp_orders_for(self, opportunity_id: str) -> list[dict[str, Any]]:
+        return await self.erp.suiteql(
+            "SELECT id, tranid, externalid FROM transaction WHERE type = 'SalesOrd' "
+            f"AND externalid = '{opportunity_id}'"
+        )
+
+
+@pytest.fixture
+async def world(workflow_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[World]:
+    crm_app = build_crm_app(
+        SalesforceSandboxConfig(
+            db_path=tmp_path / "crm.db",
+            client_id="crm",
+            client_secret="crm-secret",
+            webhook_url=None,
+            webhook_secret=None,
+            base_url=CRM_URL,
+        )
+    )
+    erp_app = build_erp_app(
+        NetSuiteSandboxConfig(
+            db_path=tmp_path / "erp.db", client_id="erp", client_secret="erp-secret"
+        )
+    )
+    crm = SalesforceClient(CRM_URL, "crm", "crm-secret", transport=httpx.ASGITransport(app=crm_app))
+    erp = NetSuiteClient(ERP_URL, "erp", "erp-secret", transport=httpx.ASGITransport(app=erp_app))
+    erp_admin = httpx.AsyncClient(base_url=ERP_URL, transport=httpx.ASGITransport(app=erp_app))
+    store = Store.from_url(f"sqlite+aiosqlite:///{tmp_path / 'syncline.db'}")
+    await store.create_schema()
+    task_queue = f"test-{uuid.uuid4().hex}"
+    workers = build_workers(
+        workflow_env.client,
+        task_queue=task_queue,
+        crm=crm,
+        erp=erp,
+        erp_system=SourceSystem.NETSUITE,
+        store=store,
+        erp_max_concurrency=5,
+    )
+    try:
+        entries = await seed_crm_catalog(crm, erp)
+        async with workers[0], workers[1]:
+            yield World(workflow_env.client, task_queue, crm, erp, erp_admin, store, entries)
+    finally:
+        await crm.aclose()
+        await erp.aclose()
+        await erp_admin.aclose()
+        await store.close()
