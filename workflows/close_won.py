@@ -87,7 +87,7 @@ class CloseWonToOrder:
             status=DealStatus.RECEIVED,
             correlation_id=request.correlation_id,
         )
-        self._retry_requested = False
+        self._retry_signals = 0
         self._parks = 0
         self._erp_system: SourceSystem | None = None
 
@@ -103,7 +103,7 @@ class CloseWonToOrder:
         if open_exception is None:
             return
         if request.exception_id in (None, open_exception.id):
-            self._retry_requested = True
+            self._retry_signals += 1
 
     @workflow.query
     def state(self) -> DealState:
@@ -295,6 +295,9 @@ class CloseWonToOrder:
             return result
 
     async def _park(self, step: str, problem: NeedsAttention) -> None:
+        # Taken before the first await: a retry signalled while the exception is being
+        # recorded must count, wherever replay delivers it among the local activities.
+        retries_before = self._retry_signals
         current = self._state.open_exception
         if current is not None and (current.step, current.reason) == (step, problem.reason):
             # A retry that failed the same way reopens the same exception: one problem,
@@ -303,9 +306,10 @@ class CloseWonToOrder:
         else:
             await self._close_open_exception()
             self._parks += 1
-            info = workflow.info()
             exception = DealException(
-                id=f"{info.workflow_id}:{info.run_id}:{self._parks}",
+                # Deterministic (the workflow's seeded uuid), unique across later runs
+                # of the same deal; the run id would not survive a replay.
+                id=f"{workflow.info().workflow_id}:{workflow.uuid4().hex[:12]}",
                 reason=problem.reason,
                 step=step,
                 message=problem.message,
@@ -329,8 +333,7 @@ class CloseWonToOrder:
         )
         if problem.reason in (ExceptionReason.ERP_REJECTED, ExceptionReason.UNKNOWN_SKU):
             await self._record(self._order_rejected_event(exception))
-        self._retry_requested = False
-        await workflow.wait_condition(lambda: self._retry_requested)
+        await workflow.wait_condition(lambda: self._retry_signals > retries_before)
         self._state.retries += 1
         self._state.detail = None
         self._publish(DealStatus.VALIDATING)

@@ -9,6 +9,7 @@ from models.events import EventType
 from models.tables import ExceptionStatus
 from tests.deals import add_crm_product, open_deal
 from tests.workflows.conftest import World
+from tests.workflows.histories import record_history
 from workflows.close_won import CloseWonToOrder
 from workflows.search_attributes import CRM_OPPORTUNITY_ID, ERP_ORDER_ID, SYNC_STATUS
 
@@ -41,6 +42,7 @@ async def test_closed_won_becomes_one_order_written_back_and_recorded(world: Wor
     await _close_won(world, opportunity_id)
     handle = await world.start(opportunity_id)
     result = await handle.result()
+    await record_history(handle, "close_won_accepted")
 
     state = result.state
     assert state.status == DealStatus.ORDER_ACCEPTED
@@ -123,6 +125,7 @@ async def test_unknown_sku_parks_then_resumes_after_the_catalog_is_fixed(world: 
     await handle.signal(CloseWonToOrder.retry, RetryRequest(exception_id=row.id))
     result = await handle.result()
     assert result.state.status == DealStatus.ORDER_ACCEPTED and result.state.retries == 2
+    await record_history(handle, "close_won_parked_then_retried")
     assert len(await world.erp_orders_for(opportunity_id)) == 1
     [resolved] = await world.store.list_exceptions(subject_id=opportunity_id)
     assert resolved.status == ExceptionStatus.RESOLVED

@@ -1,0 +1,25 @@
+"""Every saved history replays against today's workflow code without nondeterminism."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from tests.workflows.histories import HISTORY_DIR, load_history
+from workflows.close_won import CloseWonToOrder
+
+HISTORIES = sorted(HISTORY_DIR.glob("*.json"))
+
+
+def test_there_are_saved_histories_to_replay() -> None:
+    assert {p.stem for p in HISTORIES} >= {"close_won_accepted", "close_won_parked_then_retried"}
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_saved_history_replays(path: Path) -> None:
+    replayer = Replayer(workflows=[CloseWonToOrder], data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(load_history(path))
+    assert result.replay_failure is None
