@@ -56,6 +56,24 @@ CORRELATION_HEADER = "X-Correlation-Id"
 MAX_BODY_BYTES = 1024 * 1024
 
 
+class OperatorBearer(HTTPBearer):
+    """Operator routes need ``Authorization: Bearer <SYNCLINE_API_TOKEN>`` (constant-time check)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__(auto_error=False, description="SYNCLINE_API_TOKEN")
+        self._token = token
+
+    async def __call__(self, request: Request) -> HTTPAuthorizationCredentials | None:  # type: ignore[override]
+        credentials = await super().__call__(request)
+        if credentials is None or not hmac.compare_digest(credentials.credentials, self._token):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "a valid operator token is required (Authorization: Bearer ...)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return credentials
+
+
 def create_app(settings: Settings, *, store: Store, client: Client) -> FastAPI:
     """The app over an open store and Temporal client (the CLI owns their lifetimes)."""
 
@@ -70,20 +88,7 @@ def create_app(settings: Settings, *, store: Store, client: Client) -> FastAPI:
         summary="CRM ↔ ERP quote-to-cash sync on Temporal: webhook ingress and operator API.",
         lifespan=lifespan,
     )
-    bearer = HTTPBearer(auto_error=False)
-    api_token = settings.api_token.get_secret_value()
-
-    def require_operator(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> None:
-        if credentials is None or not hmac.compare_digest(credentials.credentials, api_token):
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "a valid operator token is required (Authorization: Bearer …)",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-
-    operator = [Depends(require_operator)]
+    operator = [Depends(OperatorBearer(settings.api_token.get_secret_value()))]
 
     # -- ingress -----------------------------------------------------------------------
 
