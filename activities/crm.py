@@ -24,6 +24,8 @@ class CrmActivities:
                 opportunity = await self._crm.get_opportunity(request.opportunity_id)
             except NotFoundError:
                 return FetchOpportunityResult(opportunity=None, account=None)
+            if opportunity.account_id is None:
+                return FetchOpportunityResult(opportunity=opportunity, account=None)
             account = await self._crm.get_account(opportunity.account_id)
         return FetchOpportunityResult(opportunity=opportunity, account=account)
 

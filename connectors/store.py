@@ -26,7 +26,6 @@ from sqlmodel import SQLModel, col, select
 from models.events import BusinessEvent
 from models.identity import ObjectType
 from models.tables import (
-    DeliveryStatus,
     ExceptionRow,
     ExceptionStatus,
     IdentityLinkRow,
@@ -89,22 +88,6 @@ class Store:
             session.add(delivery)
             await session.commit()
         return delivery
-
-    async def update_delivery(
-        self,
-        delivery_id: str,
-        *,
-        status: DeliveryStatus,
-        reason: str | None = None,
-        workflow_id: str | None = None,
-    ) -> None:
-        async with self._sessions() as session:
-            await session.execute(
-                sa.update(WebhookDelivery)
-                .where(col(WebhookDelivery.id) == delivery_id)
-                .values(status=status, status_reason=reason, workflow_id=workflow_id)
-            )
-            await session.commit()
 
     async def get_delivery(self, delivery_id: str) -> WebhookDelivery | None:
         async with self._sessions() as session:

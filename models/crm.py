@@ -42,7 +42,7 @@ class OpportunityLine(BaseModel):
 
 class Opportunity(BaseModel):
     id: str
-    account_id: str
+    account_id: str | None
     name: str
     stage: str
     is_closed: bool

@@ -81,12 +81,15 @@ async def test_exception_lifecycle(store: Store) -> None:
 async def test_deliveries_keep_the_raw_bytes(store: Store) -> None:
     raw = b'{"not": "valid json"' + bytes([0xFF])
     delivery = await store.record_delivery(
-        WebhookDelivery(source="salesforce", raw_body=raw, correlation_id=uuid.uuid4().hex)
-    )
-    await store.update_delivery(
-        delivery.id, status=DeliveryStatus.REJECTED, reason="malformed JSON"
+        WebhookDelivery(
+            source="salesforce",
+            raw_body=raw,
+            correlation_id=uuid.uuid4().hex,
+            status=DeliveryStatus.REJECTED,
+            status_reason="malformed JSON",
+        )
     )
     stored = await store.get_delivery(delivery.id)
-    assert (
-        stored is not None and stored.raw_body == raw and stored.status == DeliveryStatus.REJECTED
-    )
+    assert stored is not None and stored.raw_body == raw
+    assert stored.status == DeliveryStatus.REJECTED and stored.status_reason == "malformed JSON"
+    assert stored.received_at.tzinfo is not None

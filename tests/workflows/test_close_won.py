@@ -214,3 +214,15 @@ async def test_an_opportunity_without_lines_parks_as_invalid(world: World) -> No
     assert state.open_exception.reason == ExceptionReason.INVALID_OPPORTUNITY
     assert state.open_exception.step == "read_opportunity"
     await handle.terminate("test over")
+
+
+async def test_an_opportunity_without_an_account_parks_with_that_reason(world: World) -> None:
+    opportunity_id = await world.crm.create(
+        "Opportunity", {"Name": "Orphan", "StageName": "Closed Won", "CloseDate": "2026-11-23"}
+    )
+    handle = await world.start(opportunity_id)
+    await _wait_for(handle, DealStatus.NEEDS_ATTENTION)
+    state = await handle.query(CloseWonToOrder.state)
+    assert state.open_exception is not None
+    assert state.open_exception.message == "the opportunity has no account"
+    await handle.terminate("test over")

@@ -1,0 +1,333 @@
+"""close_won: deals through webhook → CloseWonToOrder → order accepted, on the local stack.
+
+For each setting it starts the real stack (Temporal dev server on SQLite/WAL, API,
+worker, both sandboxes) in a temporary folder and measures:
+
+* Syncline: N deals closed won in the sandbox CRM (the CRM calls the webhook), until
+  every order number is on its opportunity: deals/s and latency percentiles;
+* baseline, in the same run on the same stack: a plain asyncio script doing the same
+  CRM and ERP calls per deal directly (same connectors, same ERP concurrency limit),
+  with no durability, no ledger, no exactly-once;
+* the ERP's own ceiling where its latency dominates, and limit-exceeded answers seen;
+* webhook acknowledgement latency with 100 concurrent senders.
+
+    python benchmarks/close_won.py [--deals 500] [--json results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from connectors.governor import LocalGovernor
+from connectors.netsuite import NetSuiteClient
+from connectors.salesforce import SalesforceClient
+from models.crm import OpportunityOrderUpdate
+from models.erp import CustomerUpsert, SalesOrderDraft, SalesOrderLine
+from models.types import utc_now
+from workers.demo import (
+    DemoDeal,
+    bounded,
+    close_won,
+    create_open_deal,
+    percentile,
+    poll_orders,
+    seed_crm_catalog,
+)
+from workers.dev_stack import DevStack, StackOptions, StackPorts
+from workers.signatures import signed_headers
+
+
+@dataclass
+class Run:
+    deals: int
+    seconds: float
+    deals_per_second: float
+    p50: float
+    p95: float
+    p99: float
+
+
+@dataclass
+class SettingResult:
+    name: str
+    erp_latency_ms: int
+    erp_limit: int
+    syncline: Run
+    baseline: Run
+    ratio: float
+    erp_calls_per_deal: float
+    erp_ceiling_deals_per_second: float
+    fraction_of_ceiling: float
+    limit_exceeded: int
+    duplicate_orders: int
+
+
+def _run(deals: int, seconds: float, latencies: Sequence[float]) -> Run:
+    return Run(
+        deals=deals,
+        seconds=round(seconds, 2),
+        deals_per_second=round(deals / seconds, 2),
+        p50=round(percentile(latencies, 0.50), 3),
+        p95=round(percentile(latencies, 0.95), 3),
+        p99=round(percentile(latencies, 0.99), 3),
+    )
+
+
+async def _erp_stats(erp_url: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=erp_url) as http:
+        stats: dict[str, Any] = (await http.get("/admin/stats")).json()
+        return stats
+
+
+async def _open_deals(
+    crm: SalesforceClient, entries: dict[str, str], count: int, tag: str
+) -> list[DemoDeal]:
+    rng = random.Random(tag)
+    deals: list[DemoDeal | None] = [None] * count
+
+    async def make(index: int) -> None:
+        deals[index] = await create_open_deal(crm, entries, tag, index, rng)
+
+    await bounded(20, range(count), make)
+    return [deal for deal in deals if deal is not None]
+
+
+async def _syncline_run(crm: SalesforceClient, deals: list[DemoDeal], timeout: float) -> Run:
+    started = time.time()
+    await bounded(50, deals, lambda deal: close_won(crm, deal))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(d.order_number is None for d in deals):
+        await asyncio.sleep(0.5)
+        await poll_orders(crm, deals)
+    done = [d for d in deals if d.accepted_at is not None]
+    finished = max(d.accepted_at for d in done if d.accepted_at is not None)
+    return _run(
+        len(done), finished - started, [d.accepted_at - d.closed_at for d in done if d.accepted_at]
+    )
+
+
+async def _baseline_deal(crm: SalesforceClient, erp: NetSuiteClient, opportunity_id: str) -> None:
+    """What a plain script does per deal: the same calls, nothing durable around them."""
+    opportunity = await crm.get_opportunity(opportunity_id)
+    assert opportunity.account_id is not None, "benchmark deals always have an account"
+    account = await crm.get_account(opportunity.account_id)
+    customer = await erp.upsert_customer(
+        CustomerUpsert(
+            external_id=account.id, company_name=account.name, currency=opportunity.currency
+        )
+    )
+    skus = sorted({line.product_code for line in opportunity.lines if line.product_code})
+    items = await erp.find_items(skus)
+    order = await erp.create_sales_order(
+        SalesOrderDraft(
+            external_id=opportunity.id,
+            customer_id=customer.id,
+            currency=opportunity.currency,
+            tran_date=opportunity.close_date or utc_now().date(),
+            lines=[
+                SalesOrderLine(
+                    item_id=items[line.product_code].id,
+                    sku=line.product_code,
+                    quantity=line.quantity,
+                    rate=line.unit_price,
+                )
+                for line in opportunity.lines
+                if line.product_code
+            ],
+        )
+    )
+    await crm.write_order_status(
+        opportunity.id,
+        OpportunityOrderUpdate(
+            erp_order_id=order.id,
+            order_number=order.order_number,
+            order_status=order.status,
+            synced_at=utc_now(),
+        ),
+    )
+
+
+async def _baseline_run(
+    stack: DevStack, env: dict[str, str], deals: list[DemoDeal], erp_limit: int
+) -> Run:
+    crm = SalesforceClient(
+        stack.crm_url, env["SYNCLINE_CRM_CLIENT_ID"], env["SYNCLINE_CRM_CLIENT_SECRET"]
+    )
+    erp = NetSuiteClient(
+        stack.erp_url,
+        env["SYNCLINE_ERP_CLIENT_ID"],
+        env["SYNCLINE_ERP_CLIENT_SECRET"],
+        governor=LocalGovernor(erp_limit),
+    )
+    latencies: list[float] = []
+
+    async def one(deal: DemoDeal) -> None:
+        begun = time.time()
+        await _baseline_deal(crm, erp, deal.opportunity_id)
+        latencies.append(time.time() - begun)
+
+    started = time.time()
+    try:
+        await bounded(50, deals, one)
+    finally:
+        await crm.aclose()
+        await erp.aclose()
+    return _run(len(deals), time.time() - started, latencies)
+
+
+async def _webhook_acks(
+    stack: DevStack, env: dict[str, str], senders: int, per_sender: int
+) -> dict[str, float]:
+    """Acknowledgement latency: every delivery is stored and signal-with-started before 202."""
+    secret = env["SYNCLINE_WEBHOOK_SECRET"]
+    latencies: list[float] = []
+    codes: dict[int, int] = {}
+
+    async def sender(http: httpx.AsyncClient, index: int) -> None:
+        for n in range(per_sender):
+            opportunity_id = f"006BENCH{index:04d}{n:06d}"  # unknown to the CRM: runs end quickly
+            body = json.dumps(
+                {"event": "opportunity.closed_won", "opportunityId": opportunity_id}
+            ).encode()
+            headers = {**signed_headers(secret, body), "Content-Type": "application/json"}
+            begun = time.perf_counter()
+            response = await http.post("/webhooks/salesforce", content=body, headers=headers)
+            latencies.append(time.perf_counter() - begun)
+            codes[response.status_code] = codes.get(response.status_code, 0) + 1
+
+    limits = httpx.Limits(max_connections=senders, max_keepalive_connections=senders)
+    async with httpx.AsyncClient(base_url=stack.api_url, limits=limits, timeout=60) as http:
+        started = time.perf_counter()
+        await asyncio.gather(*(sender(http, i) for i in range(senders)))
+        elapsed = time.perf_counter() - started
+    return {
+        "senders": senders,
+        "deliveries": len(latencies),
+        "acks_per_second": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(1000 * percentile(latencies, 0.5), 1),
+        "p99_ms": round(1000 * percentile(latencies, 0.99), 1),
+        "non_202": sum(v for k, v in codes.items() if k != 202),
+    }
+
+
+async def run_setting(
+    name: str, deals: int, erp_latency_ms: int, erp_limit: int, timeout: float, acks: bool
+) -> tuple[SettingResult, dict[str, float] | None]:
+    with tempfile.TemporaryDirectory(prefix="syncline-bench-") as workdir:
+        stack = DevStack(
+            StackOptions(
+                workdir=Path(workdir),
+                ports=StackPorts.free(),
+                ui=False,
+                erp_concurrency_limit=erp_limit,
+                erp_latency_ms=erp_latency_ms,
+            )
+        )
+        env = await stack.start(timeout=120)
+        crm = SalesforceClient(
+            stack.crm_url, env["SYNCLINE_CRM_CLIENT_ID"], env["SYNCLINE_CRM_CLIENT_SECRET"]
+        )
+        erp = NetSuiteClient(
+            stack.erp_url, env["SYNCLINE_ERP_CLIENT_ID"], env["SYNCLINE_ERP_CLIENT_SECRET"]
+        )
+        try:
+            entries = await seed_crm_catalog(crm, erp)
+            syncline_deals = await _open_deals(crm, entries, deals, "s")
+            baseline_deals = await _open_deals(crm, entries, deals, "b")
+            before = await _erp_stats(stack.erp_url)
+            syncline = await _syncline_run(crm, syncline_deals, timeout)
+            middle = await _erp_stats(stack.erp_url)
+            baseline = await _baseline_run(stack, env, baseline_deals, erp_limit)
+            orders = await erp.suiteql(
+                "SELECT id, externalid FROM transaction WHERE type = 'SalesOrd'"
+            )
+            ack = await _webhook_acks(stack, env, senders=100, per_sender=10) if acks else None
+        finally:
+            await crm.aclose()
+            await erp.aclose()
+            stack.stop()
+    calls_per_deal = (middle["requests"] - before["requests"]) / max(syncline.deals, 1)
+    per_call = max(erp_latency_ms / 1000, 1e-9)
+    ceiling = erp_limit / (calls_per_deal * per_call) if erp_latency_ms else float("inf")
+    externals = [row["externalid"] for row in orders]
+    result = SettingResult(
+        name=name,
+        erp_latency_ms=erp_latency_ms,
+        erp_limit=erp_limit,
+        syncline=syncline,
+        baseline=baseline,
+        ratio=round(syncline.deals_per_second / baseline.deals_per_second, 3),
+        erp_calls_per_deal=round(calls_per_deal, 2),
+        erp_ceiling_deals_per_second=round(ceiling, 2) if erp_latency_ms else 0.0,
+        fraction_of_ceiling=round(syncline.deals_per_second / ceiling, 3)
+        if erp_latency_ms
+        else 0.0,
+        limit_exceeded=middle["limit_exceeded"] - before["limit_exceeded"],
+        duplicate_orders=len(externals) - len(set(externals)),
+    )
+    return result, ack
+
+
+def _print(result: SettingResult) -> None:
+    s, b = result.syncline, result.baseline
+    print(
+        f"\n== {result.name}: ERP latency {result.erp_latency_ms} ms, limit {result.erp_limit} =="
+    )
+    print(
+        f"syncline : {s.deals} deals in {s.seconds:.1f} s = {s.deals_per_second:.2f} deals/s; "
+        f"latency p50 {s.p50:.2f} s, p95 {s.p95:.2f} s, p99 {s.p99:.2f} s"
+    )
+    print(
+        f"baseline : {b.deals} deals in {b.seconds:.1f} s = {b.deals_per_second:.2f} deals/s; "
+        f"per-deal p50 {b.p50:.2f} s, p95 {b.p95:.2f} s, p99 {b.p99:.2f} s"
+    )
+    print(f"ratio syncline/baseline: {result.ratio:.3f}")
+    print(
+        f"ERP calls per deal: {result.erp_calls_per_deal}; "
+        f"limit-exceeded answers: {result.limit_exceeded}; "
+        f"duplicate orders: {result.duplicate_orders}"
+    )
+    if result.erp_latency_ms:
+        print(
+            f"ERP ceiling {result.erp_ceiling_deals_per_second:.2f} deals/s; "
+            f"syncline at {100 * result.fraction_of_ceiling:.0f}% of it"
+        )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--deals", type=int, default=500)
+    parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    results: dict[str, Any] = {}
+    fast, ack = await run_setting("no added latency", args.deals, 0, 5, args.timeout, acks=True)
+    _print(fast)
+    if ack:
+        print(
+            f"webhook acks, {ack['senders']} concurrent senders: {ack['deliveries']} deliveries, "
+            f"{ack['acks_per_second']}/s, p50 {ack['p50_ms']} ms, p99 {ack['p99_ms']} ms, "
+            f"non-202 {ack['non_202']}"
+        )
+    slow, _ = await run_setting("ERP 150 ms per call", args.deals, 150, 5, args.timeout, acks=False)
+    _print(slow)
+    results = {"settings": [asdict(fast), asdict(slow)], "webhook_acks": ack}
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,265 @@
+"""``SalesforceClient``: the ``CrmClient`` over Salesforce's REST API, async with httpx.
+
+Authentication is OAuth2 client credentials: the token is fetched on first use, cached,
+and fetched again once when Salesforce answers 401 (an expired session); a second 401
+is an ``AuthError``. Neither the client secret nor a token ever appears in an error
+message or a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import httpx
+
+from connectors.errors import TransientError
+from connectors.http import build_http_client
+from connectors.salesforce.errors import SYSTEM, map_error
+from connectors.salesforce.mapping import LINE_FIELDS, to_account, to_opportunity
+from connectors.salesforce.wire import dumps, format_datetime, loads, soql_quote
+from models.crm import Account, Opportunity, OpportunityOrderUpdate
+
+logger = logging.getLogger(__name__)
+
+_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+
+
+def _name(value: str) -> str:
+    """An sObject or field API name, checked so it cannot alter the URL path."""
+    if not _NAME_RE.match(value):
+        raise ValueError(f"not a Salesforce API name: {value!r}")
+    return value
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+class SalesforceClient:
+    def __init__(
+        self,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        api_version: str = "v59.0",
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        default_currency: str = "USD",
+    ) -> None:
+        self._http = build_http_client(base_url, transport=transport)
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._version = api_version if api_version.startswith("v") else f"v{api_version}"
+        self._default_currency = default_currency
+        self._token: str | None = None
+        self._instance_url: str | None = None
+        self._token_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"SalesforceClient(base_url={str(self._http.base_url)!r})"
+
+    # --- authentication -----------------------------------------------------------------
+
+    async def _fetch_token(self) -> None:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self._client_id,
+            "client_secret": self._client_secret,
+        }
+        try:
+            response = await self._http.post("/services/oauth2/token", data=form)
+        except httpx.TransportError as exc:
+            raise map_error(exc) from exc
+        if response.status_code != 200:
+            raise map_error(response, token_request=True)
+        try:
+            body = loads(response.content)
+            token = str(body["access_token"])
+        except (ValueError, KeyError, TypeError):
+            raise TransientError(
+                "token response without an access token",
+                system=SYSTEM,
+                status_code=response.status_code,
+            ) from None
+        self._token = token
+        self._instance_url = str(body.get("instance_url") or "").rstrip("/") or None
+        logger.debug("salesforce: obtained an access token")
+
+    async def _current_token(self, stale: str | None = None) -> str:
+        """The cached token, fetching one if there is none or if ``stale`` was refused."""
+        async with self._token_lock:
+            # Concurrent callers that saw the same refused token refresh it only once.
+            if self._token is None or self._token == stale:
+                await self._fetch_token()
+            assert self._token is not None
+            return self._token
+
+    # --- requests -----------------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        """Data calls go to the instance URL the token response named, like Salesforce."""
+        if path.startswith(("http://", "https://")):
+            return path
+        return f"{self._instance_url}{path}" if self._instance_url else path
+
+    def _data_path(self, suffix: str) -> str:
+        return f"/services/data/{self._version}/{suffix}"
+
+    async def _send_once(
+        self,
+        method: str,
+        path: str,
+        token: str,
+        *,
+        body: bytes | None,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+    ) -> httpx.Response:
+        all_headers = {**_JSON_HEADERS, **(headers or {}), "Authorization": f"Bearer {token}"}
+        try:
+            response = await self._http.request(
+                method, self._url(path), content=body, params=params, headers=all_headers
+            )
+        except httpx.TransportError as exc:
+            raise map_error(exc) from exc
+        logger.debug("salesforce: %s %s -> %s", method, path.split("?")[0], response.status_code)
+        return response
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        body = None if json_body is None else dumps(json_body)
+        token = await self._current_token()
+        response = await self._send_once(
+            method, path, token, body=body, params=params, headers=headers
+        )
+        if response.status_code == 401:
+            token = await self._current_token(stale=token)
+            response = await self._send_once(
+                method, path, token, body=body, params=params, headers=headers
+            )
+        if response.status_code >= 300:
+            raise map_error(response)
+        return response
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await self._send(method, path, **kwargs)
+        try:
+            return loads(response.content)
+        except ValueError:
+            raise TransientError(
+                "Salesforce answered with malformed JSON",
+                system=SYSTEM,
+                status_code=response.status_code,
+            ) from None
+
+    # --- CrmClient ----------------------------------------------------------------------
+
+    async def get_opportunity(self, opportunity_id: str) -> Opportunity:
+        record = await self.get("Opportunity", opportunity_id)
+        lines = await self.query(
+            f"SELECT {', '.join(LINE_FIELDS)} FROM OpportunityLineItem "
+            f"WHERE OpportunityId = {soql_quote(record['Id'])} ORDER BY CreatedDate, Id"
+        )
+        return to_opportunity(record, lines, self._default_currency)
+
+    async def get_account(self, account_id: str) -> Account:
+        return to_account(await self.get("Account", account_id))
+
+    async def write_order_status(self, opportunity_id: str, update: OpportunityOrderUpdate) -> None:
+        # A PATCH of the same values is a no-op in effect, so retries are safe.
+        await self.update(
+            "Opportunity",
+            opportunity_id,
+            {
+                "Syncline_Order_Id__c": update.erp_order_id,
+                "Syncline_Order_Number__c": update.order_number,
+                "Syncline_Order_Status__c": update.order_status,
+                "Syncline_Synced_At__c": format_datetime(update.synced_at),
+            },
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- generic helpers ----------------------------------------------------------------
+
+    async def create(self, sobject: str, fields: Mapping[str, Any]) -> str:
+        body = await self._json(
+            "POST", self._data_path(f"sobjects/{_name(sobject)}/"), json_body=dict(fields)
+        )
+        return str(body["id"])
+
+    async def update(self, sobject: str, record_id: str, fields: Mapping[str, Any]) -> None:
+        await self._send(
+            "PATCH",
+            self._data_path(f"sobjects/{_name(sobject)}/{_segment(record_id)}"),
+            json_body=dict(fields),
+        )
+
+    async def upsert(
+        self, sobject: str, external_field: str, value: str, fields: Mapping[str, Any]
+    ) -> tuple[str, bool]:
+        """Create or update by external id: ``(record id, created)``."""
+        path = self._data_path(
+            f"sobjects/{_name(sobject)}/{_name(external_field)}/{_segment(value)}"
+        )
+        response = await self._send("PATCH", path, json_body=dict(fields))
+        if response.status_code == 204:  # how API versions before 46.0 answer an update
+            record = await self._json("GET", path, params={"fields": "Id"})
+            return str(record["Id"]), False
+        body = loads(response.content)
+        return str(body["id"]), bool(body.get("created", response.status_code == 201))
+
+    async def get(self, sobject: str, record_id: str) -> dict[str, Any]:
+        record = await self._json(
+            "GET", self._data_path(f"sobjects/{_name(sobject)}/{_segment(record_id)}")
+        )
+        if not isinstance(record, dict):
+            raise TransientError("unexpected record shape", system=SYSTEM)
+        return record
+
+    async def delete(self, sobject: str, record_id: str) -> None:
+        await self._send(
+            "DELETE", self._data_path(f"sobjects/{_name(sobject)}/{_segment(record_id)}")
+        )
+
+    async def query_pages(
+        self, soql: str, batch_size: int | None = None
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Each page of records, following ``nextRecordsUrl`` until ``done``."""
+        headers = {"Sforce-Query-Options": f"batchSize={batch_size}"} if batch_size else None
+        page = await self._json(
+            "GET", self._data_path("query"), params={"q": soql}, headers=headers
+        )
+        while True:
+            yield list(page.get("records", []))
+            next_url = page.get("nextRecordsUrl")
+            if page.get("done", True) or not next_url:
+                return
+            page = await self._json("GET", str(next_url), headers=headers)
+
+    async def query(self, soql: str) -> list[dict[str, Any]]:
+        records: list[dict[str, Any]] = []
+        async for page in self.query_pages(soql):
+            records.extend(page)
+        return records
+
+
+if TYPE_CHECKING:
+    from connectors.protocols import CrmClient
+
+    def _implements_protocol(client: SalesforceClient) -> CrmClient:
+        return client  # mypy checks SalesforceClient against CrmClient here

@@ -1,0 +1,37 @@
+"""``python -m sandbox.salesforce``: serve the sandbox CRM with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import uvicorn
+
+from sandbox.salesforce.server import SalesforceSandboxConfig, build_app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Salesforce-compatible sandbox CRM")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8010)
+    parser.add_argument("--db", type=Path, default=Path(".syncline/salesforce.db"))
+    parser.add_argument("--client-id", required=True)
+    parser.add_argument("--client-secret", required=True)
+    parser.add_argument("--webhook-url")
+    parser.add_argument("--webhook-secret")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO)
+    config = SalesforceSandboxConfig(
+        db_path=args.db,
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        webhook_url=args.webhook_url,
+        webhook_secret=args.webhook_secret,
+        base_url=f"http://{args.host}:{args.port}",
+    )
+    uvicorn.run(build_app(config), host=args.host, port=args.port, log_level="info")
+
+
+if __name__ == "__main__":
+    main()

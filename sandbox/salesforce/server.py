@@ -1,0 +1,451 @@
+"""The sandbox CRM's HTTP surface: Salesforce REST v59.0 routes, OAuth2 and admin routes.
+
+Endpoints are ``async`` and hand their SQLite work to the threadpool
+(``run_in_threadpool``), so the event loop only parses, dispatches callouts and
+serialises. Run it with uvicorn::
+
+    SYNCLINE_SF_DB_PATH=.syncline/salesforce.db SYNCLINE_SF_CLIENT_ID=... \\
+    SYNCLINE_SF_CLIENT_SECRET=... uvicorn --factory sandbox.salesforce.server:app_from_env \\
+    --host 127.0.0.1 --port 8010
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sandbox.salesforce.errors import SalesforceApiError, bad_request, invalid_session, not_found
+from sandbox.salesforce.schema import API_VERSION, OBJECTS, ObjectDef, find_object
+from sandbox.salesforce.service import SalesforceSandbox
+from sandbox.salesforce.store import Database
+from sandbox.salesforce.values import dumps, loads
+
+logger = logging.getLogger(__name__)
+
+DATA_PREFIX = "/services/data"
+_BATCH_SIZE_RE = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
+
+
+class SalesforceSandboxConfig(BaseModel):
+    db_path: Path
+    client_id: str
+    client_secret: str
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    base_url: str = "http://127.0.0.1:8010"
+    # Delays between callout attempts (a Flow fault path's retries); len + 1 attempts.
+    webhook_retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
+    webhook_timeout_seconds: float = 10.0
+    # Salesforce honours batchSize between 200 and 2000; tests may lower the floor.
+    min_query_batch_size: int = 200
+    api_limit: int = 15000
+
+
+class SfJSONResponse(Response):
+    """JSON whose ``Decimal`` values are written exactly (see ``values.dumps``)."""
+
+    media_type = "application/json;charset=UTF-8"
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content).encode()
+
+
+def _error(exc: SalesforceApiError) -> SfJSONResponse:
+    return SfJSONResponse(exc.body(), status_code=exc.status_code)
+
+
+class _UsageHeader:
+    """Adds ``Sforce-Limit-Info`` to every data API response (errors included)."""
+
+    def __init__(self, app: ASGIApp, sandbox: SalesforceSandbox) -> None:
+        self.app = app
+        self.sandbox = sandbox
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(DATA_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        usage = self.sandbox.usage
+        used = usage.hit()
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).append("Sforce-Limit-Info", usage.header(used))
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)
+        if usage.due():
+            await run_in_threadpool(usage.flush)
+
+
+def _sandbox(request: Request) -> SalesforceSandbox:
+    sandbox: SalesforceSandbox = request.app.state.sandbox
+    return sandbox
+
+
+async def _require_session(request: Request, version: str) -> None:
+    if version != API_VERSION:
+        raise not_found()
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() not in ("bearer", "oauth") or not token:
+        raise invalid_session()
+    tokens = _sandbox(request).tokens
+    if not tokens.is_cached(token) and not await run_in_threadpool(tokens.lookup, token):
+        raise invalid_session()
+
+
+def _object(name: str) -> ObjectDef:
+    obj = find_object(name)
+    if obj is None:
+        raise not_found()
+    return obj
+
+
+async def _body(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return loads(raw)
+    except ValueError as exc:
+        raise bad_request("JSON_PARSER_ERROR", "The request body is not valid JSON") from exc
+
+
+def _route(
+    router: APIRouter,
+    path: str,
+    methods: list[str],
+    endpoint: Callable[..., Awaitable[Any]],
+    *,
+    slash: bool = True,
+) -> None:
+    """Register ``path`` with and without a trailing slash (clients use both).
+
+    Endpoints return their ``Response`` themselves when the content holds ``Decimal``
+    values (FastAPI's encoder would turn them into strings) or the status is not 200.
+    """
+    for variant in (path, path + "/") if slash else (path,):
+        router.add_api_route(
+            variant,
+            endpoint,
+            methods=methods,
+            response_class=SfJSONResponse,
+            include_in_schema=variant == path,
+        )
+
+
+async def _rendered(fn: Callable[..., Any], *args: Any) -> Response:
+    """Run ``fn`` and serialise its result in the threadpool: a 2000-record page takes
+    long enough to encode that it should not hold the event loop."""
+
+    def work() -> bytes:
+        return dumps(fn(*args)).encode()
+
+    return Response(await run_in_threadpool(work), media_type=SfJSONResponse.media_type)
+
+
+def _data_router() -> APIRouter:
+    router = APIRouter(prefix=DATA_PREFIX + "/v{version}", dependencies=[Depends(_require_session)])
+
+    async def resources() -> Any:
+        base = f"{DATA_PREFIX}/v{API_VERSION}"
+        return {
+            "sobjects": f"{base}/sobjects",
+            "query": f"{base}/query",
+            "queryAll": f"{base}/queryAll",
+            "limits": f"{base}/limits",
+        }
+
+    async def limits(request: Request) -> Any:
+        usage = _sandbox(request).usage
+        return {"DailyApiRequests": {"Max": usage.limit, "Remaining": usage.limit - usage.used}}
+
+    async def list_sobjects() -> Any:
+        return {
+            "encoding": "UTF-8",
+            "maxBatchSize": 200,
+            "sobjects": [o.summary(API_VERSION) for o in OBJECTS.values()],
+        }
+
+    async def sobject_info(sobject: str) -> Any:
+        return {"objectDescribe": _object(sobject).summary(API_VERSION), "recentItems": []}
+
+    async def describe(sobject: str) -> Any:
+        return _object(sobject).describe(API_VERSION)
+
+    async def create(request: Request, sobject: str) -> Any:
+        obj, body = _object(sobject), await _body(request)
+        sandbox = _sandbox(request)
+        result, deliveries = await run_in_threadpool(sandbox.create, obj, body)
+        sandbox.webhooks.dispatch(deliveries)
+        return SfJSONResponse({"id": result.id, "success": True, "errors": []}, 201)
+
+    async def get_record(
+        request: Request, sobject: str, record_id: str, fields: str | None = None
+    ) -> Any:
+        record = await run_in_threadpool(_sandbox(request).get, _object(sobject), record_id, fields)
+        return SfJSONResponse(record)
+
+    async def update(request: Request, sobject: str, record_id: str) -> Any:
+        obj, body = _object(sobject), await _body(request)
+        sandbox = _sandbox(request)
+        _, deliveries = await run_in_threadpool(sandbox.update, obj, record_id, body)
+        sandbox.webhooks.dispatch(deliveries)
+        return Response(status_code=204)
+
+    async def delete(request: Request, sobject: str, record_id: str) -> Any:
+        await run_in_threadpool(_sandbox(request).delete, _object(sobject), record_id)
+        return Response(status_code=204)
+
+    async def get_by_external(request: Request, sobject: str, field: str, value: str) -> Any:
+        record = await run_in_threadpool(
+            _sandbox(request).get_by_external, _object(sobject), field, value
+        )
+        return SfJSONResponse(record)
+
+    async def upsert(request: Request, sobject: str, field: str, value: str) -> Any:
+        obj, body = _object(sobject), await _body(request)
+        sandbox = _sandbox(request)
+        result, deliveries = await run_in_threadpool(sandbox.upsert, obj, field, value, body)
+        sandbox.webhooks.dispatch(deliveries)
+        content = {"id": result.id, "success": True, "errors": [], "created": result.created}
+        return SfJSONResponse(content, 201 if result.created else 200)
+
+    async def delete_by_external(request: Request, sobject: str, field: str, value: str) -> Any:
+        await run_in_threadpool(
+            _sandbox(request).delete_by_external, _object(sobject), field, value
+        )
+        return Response(status_code=204)
+
+    async def query(request: Request, q: str | None = None) -> Any:
+        if not q:
+            raise bad_request("MALFORMED_QUERY", "A query string has to be specified")
+        options = request.headers.get("sforce-query-options", "")
+        match = _BATCH_SIZE_RE.search(options)
+        batch = int(match.group(1)) if match else None
+        return await _rendered(_sandbox(request).query, q, batch)
+
+    async def query_more(request: Request, locator: str) -> Any:
+        return await _rendered(_sandbox(request).query_more, locator)
+
+    _route(router, "", ["GET"], resources)
+    _route(router, "/limits", ["GET"], limits)
+    _route(router, "/sobjects", ["GET"], list_sobjects)
+    _route(router, "/sobjects/{sobject}", ["GET"], sobject_info)
+    _route(router, "/sobjects/{sobject}", ["POST"], create)
+    _route(router, "/sobjects/{sobject}/describe", ["GET"], describe)
+    _route(router, "/sobjects/{sobject}/{record_id}", ["GET"], get_record)
+    _route(router, "/sobjects/{sobject}/{record_id}", ["PATCH"], update)
+    _route(router, "/sobjects/{sobject}/{record_id}", ["DELETE"], delete)
+    # An external id may contain an encoded "/", which the router sees decoded.
+    by_external = "/sobjects/{sobject}/{field}/{value:path}"
+    _route(router, by_external, ["GET"], get_by_external, slash=False)
+    _route(router, by_external, ["PATCH"], upsert, slash=False)
+    _route(router, by_external, ["DELETE"], delete_by_external, slash=False)
+    for name in ("query", "queryAll"):
+        _route(router, f"/{name}", ["GET"], query)
+        _route(router, f"/{name}/{{locator}}", ["GET"], query_more)
+    return router
+
+
+def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, str]:
+    """Client id and secret from the form, or from HTTP Basic auth."""
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("basic "):
+        try:
+            decoded = base64.b64decode(header[6:]).decode()
+        except ValueError:
+            decoded = ":"
+        client_id, _, secret = decoded.partition(":")
+        return client_id, secret
+    return form.get("client_id", ""), form.get("client_secret", "")
+
+
+async def _token(request: Request) -> Any:
+    fields = parse_qs((await request.body()).decode(errors="replace"))
+    form = {key: values[0] for key, values in fields.items()}
+    grant_type = form.get("grant_type", "")
+    if grant_type not in ("client_credentials", "password"):
+        return SfJSONResponse(
+            {"error": "unsupported_grant_type", "error_description": "grant type not supported"},
+            400,
+        )
+    sandbox = _sandbox(request)
+    if not sandbox.tokens.client_ok(*_client_credentials(request, form)):
+        return SfJSONResponse(
+            {"error": "invalid_client", "error_description": "invalid client credentials"}, 400
+        )
+    if grant_type == "password" and not (form.get("username") and form.get("password")):
+        return SfJSONResponse(
+            {"error": "invalid_grant", "error_description": "authentication failure"}, 400
+        )
+    token, issued_at = await run_in_threadpool(sandbox.tokens.issue)
+    base = request.app.state.config.base_url.rstrip("/")
+    identity = sandbox.identity
+    identity_url = f"{base}/id/{identity.org_id}/{identity.user_id}"
+    return SfJSONResponse(
+        {
+            "access_token": token,
+            "instance_url": base,
+            "id": identity_url,
+            "token_type": "Bearer",
+            "issued_at": issued_at,
+            "signature": sandbox.tokens.signature(identity_url, issued_at),
+        }
+    )
+
+
+async def _versions() -> Any:
+    return [{"label": "Winter '24", "url": f"{DATA_PREFIX}/v{API_VERSION}", "version": API_VERSION}]
+
+
+def _admin_router() -> APIRouter:
+    router = APIRouter(prefix="/admin", tags=["admin"])
+
+    @router.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.post("/reset")
+    async def reset(request: Request) -> dict[str, str]:
+        await run_in_threadpool(_sandbox(request).reset)
+        return {"status": "reset"}
+
+    @router.get("/webhook-deliveries", response_class=SfJSONResponse)
+    async def deliveries(
+        request: Request, opportunityId: str | None = None, status: str | None = None
+    ) -> Any:
+        webhooks = _sandbox(request).webhooks
+        found = await run_in_threadpool(webhooks.list_deliveries, opportunityId, status)
+        return SfJSONResponse({"deliveries": found})
+
+    @router.post("/webhooks/redeliver/{opportunity_id}", status_code=202)
+    async def redeliver(request: Request, opportunity_id: str) -> dict[str, int]:
+        sandbox = _sandbox(request)
+        delivery_id = await run_in_threadpool(sandbox.redeliver, opportunity_id)
+        if delivery_id is None:
+            raise not_found()
+        sandbox.webhooks.dispatch([delivery_id])
+        return {"deliveryId": delivery_id}
+
+    @router.post("/tokens/revoke")
+    async def revoke(request: Request) -> dict[str, str]:
+        await run_in_threadpool(_sandbox(request).tokens.revoke_all)
+        return {"status": "revoked"}
+
+    return router
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, SalesforceApiError)
+        return _error(exc)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 404:
+            return _error(not_found())
+        if exc.status_code == 405:
+            return _error(
+                SalesforceApiError(
+                    405, "METHOD_NOT_ALLOWED", f"HTTP Method '{request.method}' not allowed"
+                )
+            )
+        return _error(SalesforceApiError(exc.status_code, "UNKNOWN_EXCEPTION", str(exc.detail)))
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(
+            SalesforceApiError(
+                500, "UNKNOWN_EXCEPTION", "An unexpected error occurred. Please check the logs."
+            )
+        )
+
+    app.add_exception_handler(SalesforceApiError, api_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)
+
+
+def build_sandbox(config: SalesforceSandboxConfig) -> SalesforceSandbox:
+    return SalesforceSandbox(
+        Database(config.db_path),
+        config.client_id,
+        config.client_secret,
+        config.webhook_url,
+        config.webhook_secret,
+        config.webhook_retry_delays,
+        config.webhook_timeout_seconds,
+        config.min_query_batch_size,
+        config.api_limit,
+    )
+
+
+async def close_sandbox(sandbox: SalesforceSandbox) -> None:
+    """Finish callouts, persist the usage counter and close the database."""
+    await sandbox.webhooks.aclose()
+    await run_in_threadpool(sandbox.usage.flush)
+    sandbox.db.close()
+
+
+def build_app(config: SalesforceSandboxConfig) -> FastAPI:
+    sandbox = build_sandbox(config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await sandbox.webhooks.resume_pending()
+        yield
+        await close_sandbox(sandbox)
+
+    app = FastAPI(
+        title="Syncline Salesforce sandbox",
+        version=API_VERSION,
+        lifespan=lifespan,
+        redirect_slashes=False,
+    )
+    app.state.sandbox = sandbox
+    app.state.config = config
+    app.add_middleware(_UsageHeader, sandbox=sandbox)
+    _install_error_handlers(app)
+    app.add_api_route(
+        "/services/oauth2/token", _token, methods=["POST"], response_class=SfJSONResponse
+    )
+    for path in (DATA_PREFIX, DATA_PREFIX + "/"):
+        app.add_api_route(
+            path,
+            _versions,
+            methods=["GET"],
+            response_class=SfJSONResponse,
+            include_in_schema=path == DATA_PREFIX,
+        )
+    app.include_router(_data_router())
+    app.include_router(_admin_router())
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """``uvicorn --factory`` entry point, configured by ``SYNCLINE_SF_*`` variables."""
+    env = os.environ
+    return build_app(
+        SalesforceSandboxConfig(
+            db_path=Path(env.get("SYNCLINE_SF_DB_PATH", ".syncline/salesforce.db")),
+            client_id=env["SYNCLINE_SF_CLIENT_ID"],
+            client_secret=env["SYNCLINE_SF_CLIENT_SECRET"],
+            webhook_url=env.get("SYNCLINE_SF_WEBHOOK_URL") or None,
+            webhook_secret=env.get("SYNCLINE_SF_WEBHOOK_SECRET") or None,
+            base_url=env.get("SYNCLINE_SF_BASE_URL", "http://127.0.0.1:8010"),
+        )
+    )
