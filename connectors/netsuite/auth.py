@@ -11,8 +11,8 @@ import httpx
 from connectors.errors import TransientError
 from connectors.governor import ConcurrencyGovernor
 from connectors.http import transport_error
-from connectors.netsuite import _json
 from connectors.netsuite.errors import SYSTEM, map_error
+from models import exact_json
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class TokenProvider:
         if response.status_code != 200:
             raise map_error(response, auth_endpoint=True, secrets=self.secrets)
         try:
-            body = _json.loads(response.content)
+            body = exact_json.loads(response.content)
             token = str(body["access_token"])
             expires_in = float(body.get("expires_in", 3600))
         except (ValueError, KeyError, TypeError):

@@ -20,9 +20,10 @@ import httpx
 from connectors.errors import AuthError, NotFoundError, TransientError
 from connectors.governor import ConcurrencyGovernor, UnlimitedGovernor
 from connectors.http import DEFAULT_TIMEOUT, build_http_client, transport_error
-from connectors.netsuite import _json, mapping
+from connectors.netsuite import mapping
 from connectors.netsuite.auth import TokenProvider
 from connectors.netsuite.errors import SYSTEM, map_error
+from models import exact_json
 from models.erp import Customer, CustomerUpsert, Product, SalesOrder, SalesOrderDraft
 
 logger = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ class NetSuiteClient:
         }
         content = None
         if body is not None:
-            content = _json.dumps(body).encode("utf-8")
+            content = exact_json.dumps(body).encode("utf-8")
             request_headers["Content-Type"] = "application/json"
         async with self._governor.slot():
             try:
@@ -144,7 +145,7 @@ class NetSuiteClient:
     @staticmethod
     def _json(response: httpx.Response) -> Any:
         try:
-            return _json.loads(response.content)
+            return exact_json.loads(response.content)
         except ValueError:
             raise TransientError(
                 "the response was not valid JSON", system=SYSTEM, status_code=response.status_code

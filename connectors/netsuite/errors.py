@@ -17,7 +17,7 @@ from connectors.errors import (
     RejectedError,
     TransientError,
 )
-from connectors.netsuite import _json
+from models import exact_json
 
 SYSTEM = "netsuite"
 
@@ -38,7 +38,7 @@ TRANSIENT_CODES = frozenset({"RCRD_HAS_BEEN_CHANGED"})
 
 def _details(response: httpx.Response) -> list[dict[str, Any]]:
     try:
-        body = _json.loads(response.content)
+        body = exact_json.loads(response.content)
     except ValueError:
         return []
     if not isinstance(body, dict):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-_encode_str = json.encoder.encode_basestring
+from models import exact_json
 
 
 def parse_datetime(text: str) -> datetime:
@@ -36,48 +35,20 @@ def to_decimal(value: Any) -> Decimal:
 
 def loads(content: bytes | str) -> Any:
     """JSON with every fractional number as an exact ``Decimal``."""
-    return json.loads(content, parse_float=Decimal)
+    return exact_json.loads(content)
 
 
-def _encode(value: Any, out: list[str]) -> None:
-    if isinstance(value, str):
-        out.append(_encode_str(value))
-    elif value is None or isinstance(value, bool):
-        out.append({None: "null", True: "true", False: "false"}[value])
-    elif isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError("Salesforce cannot store a non-finite number")
-        out.append(format(value, "f"))  # the exact digits, never through a float
-    elif isinstance(value, int):
-        out.append(str(value))
-    elif isinstance(value, float):
-        out.append(json.dumps(value, allow_nan=False))
-    elif isinstance(value, datetime):
-        out.append(_encode_str(format_datetime(value)))
-    elif isinstance(value, date):
-        out.append(_encode_str(value.isoformat()))
-    elif isinstance(value, dict):
-        out.append("{")
-        for index, (key, item) in enumerate(value.items()):
-            out.append("," if index else "")
-            out.append(_encode_str(str(key)) + ":")
-            _encode(item, out)
-        out.append("}")
-    elif isinstance(value, (list, tuple)):
-        out.append("[")
-        for index, item in enumerate(value):
-            out.append("," if index else "")
-            _encode(item, out)
-        out.append("]")
-    else:
-        raise TypeError(f"cannot send {type(value).__name__} to Salesforce")
+def _salesforce_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"cannot send {type(value).__name__} to Salesforce")
 
 
 def dumps(value: Any) -> bytes:
     """JSON for a request body: Decimals as exact numbers, datetimes in Salesforce format."""
-    out: list[str] = []
-    _encode(value, out)
-    return "".join(out).encode()
+    return exact_json.dumps(value, default=_salesforce_value).encode()
 
 
 def soql_quote(value: str) -> str:

@@ -16,8 +16,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from models import exact_json
 from sandbox.catalog import CatalogItem
-from sandbox.netsuite import jsonutil
 from sandbox.netsuite.errors import (
     INVALID_FLD_VALUE,
     USER_ERROR,
@@ -105,7 +105,7 @@ class DbLookup:
 
     def _body(self, sql: str, *params: Any) -> dict[str, Any] | None:
         row = self.conn.execute(sql, params).fetchone()
-        return None if row is None else dict(jsonutil.loads(row["body"]))
+        return None if row is None else dict(exact_json.loads(row["body"]))
 
     def customer(self, internal_id: int) -> dict[str, Any] | None:
         return self._body("SELECT body FROM customer WHERE id = ?", internal_id)
@@ -117,7 +117,7 @@ class DbLookup:
         row = self.conn.execute(
             "SELECT rectype, body FROM txn WHERE id = ?", (internal_id,)
         ).fetchone()
-        return None if row is None else (str(row["rectype"]), jsonutil.loads(row["body"]))
+        return None if row is None else (str(row["rectype"]), exact_json.loads(row["body"]))
 
     def sku_owner(self, sku: str) -> int | None:
         row = self.conn.execute("SELECT id FROM item WHERE itemid = ?", (sku,)).fetchone()
@@ -132,7 +132,7 @@ def _row_to_record(record_type: RecordType, row: sqlite3.Row) -> StoredRecord:
     return StoredRecord(
         record_type,
         int(row["id"]),
-        jsonutil.loads(row["body"]),
+        exact_json.loads(row["body"]),
         str(row["datecreated"]),
         str(row["lastmodifieddate"]),
     )
@@ -233,7 +233,7 @@ def _insert(conn: sqlite3.Connection, rt: RecordType, normalized: Normalized, no
         tran_id = f"{rt.tranid_prefix}{next_sequence(conn, rt.name, TRANID_START)}"
         columns.update(type=rt.type_code, tranid=tran_id)
         body = {"tranId": tran_id, **body}
-    columns["body"] = jsonutil.dumps(body)
+    columns["body"] = exact_json.dumps(body)
     names = list(columns)
     cursor = conn.execute(
         f"INSERT INTO {rt.table} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
@@ -251,7 +251,7 @@ def _update_row(
     columns: Mapping[str, Any],
     now: str,
 ) -> None:
-    values: dict[str, Any] = {**columns, "lastmodifieddate": now, "body": jsonutil.dumps(body)}
+    values: dict[str, Any] = {**columns, "lastmodifieddate": now, "body": exact_json.dumps(body)}
     assignments = ", ".join(f"{name} = ?" for name in values)
     conn.execute(
         f"UPDATE {rt.table} SET {assignments} WHERE id = ?", [*values.values(), internal_id]

@@ -10,7 +10,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from sandbox.netsuite import jsonutil, records
+from models import exact_json
+from sandbox.netsuite import records
 from sandbox.netsuite.errors import (
     INVALID_CONTENT,
     INVALID_PARAMETER,
@@ -35,7 +36,7 @@ def _base_url(request: Request) -> str:
 async def _json_object(request: Request) -> dict[str, Any]:
     raw = await request.body()
     try:
-        payload = jsonutil.loads(raw) if raw.strip() else None
+        payload = exact_json.loads(raw) if raw.strip() else None
     except ValueError:
         raise bad_request(INVALID_CONTENT, "The request body is not valid JSON.") from None
     if not isinstance(payload, Mapping):

@@ -29,11 +29,11 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from models.exact_json import dumps, loads
 from sandbox.salesforce.errors import SalesforceApiError, bad_request, invalid_session, not_found
 from sandbox.salesforce.schema import API_VERSION, OBJECTS, ObjectDef, find_object
 from sandbox.salesforce.service import SalesforceSandbox
 from sandbox.salesforce.store import Database
-from sandbox.salesforce.values import dumps, loads
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from models.exact_json import dumps, loads
 from sandbox.salesforce.schema import OBJECTS, ObjectDef
-from sandbox.salesforce.values import dumps, loads
 
 BUSY_TIMEOUT_SECONDS = 10.0
 

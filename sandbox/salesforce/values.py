@@ -7,7 +7,6 @@ stored document is already in the shape the API returns.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any
@@ -15,7 +14,6 @@ from typing import Any
 from sandbox.salesforce.errors import bad_request
 from sandbox.salesforce.schema import FieldDef
 
-_encode_str = json.encoder.encode_basestring
 # Room for any 18-digit field value plus its scale; Salesforce rounds half up.
 _WIDE = Context(prec=60, rounding=ROUND_HALF_UP)
 
@@ -44,60 +42,6 @@ def _decimal_text(value: Decimal) -> str:
     if not value.is_finite():
         raise ValueError("non-finite number")
     return format(value, "f")
-
-
-def _encode(value: Any, out: list[str]) -> None:
-    if isinstance(value, str):
-        out.append(_encode_str(value))
-    elif value is None:
-        out.append("null")
-    elif value is True:
-        out.append("true")
-    elif value is False:
-        out.append("false")
-    elif isinstance(value, Decimal):
-        out.append(_decimal_text(value))
-    elif isinstance(value, int):
-        out.append(str(value))
-    elif isinstance(value, float):
-        out.append(json.dumps(value, allow_nan=False))
-    elif isinstance(value, dict):
-        out.append("{")
-        for index, (key, item) in enumerate(value.items()):
-            if index:
-                out.append(",")
-            out.append(_encode_str(str(key)))
-            out.append(":")
-            _encode(item, out)
-        out.append("}")
-    elif isinstance(value, (list, tuple)):
-        out.append("[")
-        for index, item in enumerate(value):
-            if index:
-                out.append(",")
-            _encode(item, out)
-        out.append("]")
-    else:
-        raise TypeError(f"cannot encode {type(value).__name__} as JSON")
-
-
-def dumps(value: Any) -> str:
-    """JSON text in which a ``Decimal`` is written as the exact number it holds.
-
-    ``json.dumps`` would need floats for that, and a float cannot hold every amount.
-    """
-    out: list[str] = []
-    _encode(value, out)
-    return "".join(out)
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def loads(text: str | bytes) -> Any:
-    """JSON with exact numbers (``Decimal``) and without NaN/Infinity."""
-    return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
 
 
 def _type_error(f: FieldDef, value: Any) -> Exception:

@@ -21,8 +21,9 @@ from typing import Any
 import anyio.to_thread
 import httpx
 
+from models.exact_json import dumps, loads
 from sandbox.salesforce.store import Database
-from sandbox.salesforce.values import dumps, format_datetime, loads, now_utc, parse_datetime
+from sandbox.salesforce.values import format_datetime, now_utc, parse_datetime
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,9 @@ import pytest
 from connectors.context import correlation_scope
 from connectors.errors import RejectedError
 from connectors.governor import LocalGovernor
-from connectors.netsuite import NetSuiteClient, _json
+from connectors.netsuite import NetSuiteClient
 from connectors.netsuite.client import ITEM_CHUNK
+from models import exact_json
 from models.erp import CustomerUpsert, SalesOrderDraft, SalesOrderLine
 from models.types import Money
 
@@ -173,7 +174,7 @@ async def test_find_items_one_query_paged_and_chunked() -> None:
         has_more = offset + len(page) < len(rows)
         return raw_json(
             200,
-            _json.dumps(
+            exact_json.dumps(
                 {
                     "links": [],
                     "count": len(page),

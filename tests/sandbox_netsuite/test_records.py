@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import httpx
 
-from sandbox.netsuite import jsonutil
+from models import exact_json
 
 from .helpers import (
     CLIENT_ID,
@@ -95,7 +95,7 @@ async def test_external_ids_with_slashes_and_spaces(client: httpx.AsyncClient) -
 async def test_sales_order_shape_and_exact_money(client: httpx.AsyncClient) -> None:
     customer_id = await create_customer(client)
     items = await item_ids(client)
-    body = jsonutil.dumps(
+    body = exact_json.dumps(
         {
             "externalId": "OPP-1",
             "entity": {"id": customer_id},
@@ -166,7 +166,7 @@ async def test_invoice_bills_the_order_and_payment_settles_it(client: httpx.Asyn
     for amount in ("4000.00", "6000.00"):
         paid = await client.post(
             f"{RECORD}/customerPayment",
-            content=jsonutil.dumps(
+            content=exact_json.dumps(
                 {
                     "createdFrom": {"id": invoice_id},
                     "payment": Decimal(amount),
