@@ -38,8 +38,13 @@ def build_workers(
     erp_max_concurrency: int,
 ) -> list[Worker]:
     """Two workers on one client: the main queue (workflows, CRM and store activities)
-    and the ERP queue, whose activity slots equal the ERP concurrency limit so that
-    deals beyond it wait in Temporal's queue rather than inside a running activity."""
+    and the ERP queue, whose activity slots are bounded by the ERP concurrency limit so
+    that deals beyond it wait in Temporal's queue rather than inside a running activity.
+
+    The slots are twice the limit: the governor inside the connector enforces the limit
+    itself, and a second activity waiting at each slot keeps the ERP busy through the
+    dispatch gap between one activity finishing and the next arriving from the queue.
+    """
     crm_activities = CrmActivities(crm)
     ledger = LedgerActivities(store)
     erp_activities = ErpActivities(erp, store, erp_system)
@@ -63,7 +68,7 @@ def build_workers(
             erp_activities.resolve_items,
             erp_activities.create_sales_order,
         ],
-        max_concurrent_activities=erp_max_concurrency,
+        max_concurrent_activities=2 * erp_max_concurrency,
     )
     return [main, erp_worker]
 
