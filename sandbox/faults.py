@@ -122,17 +122,25 @@ class FaultInjector:
         with self._lock:
             return [a.rule.model_copy(update={"times": a.remaining}) for a in self._armed]
 
+    def applies(self, rule: FaultRule, method: str, path: str) -> bool:
+        """Whether ``rule`` may fire on this request; a sandbox narrows it further."""
+        return rule.matches(method, path)
+
+    def shape(self, rule: FaultRule) -> FaultRule:
+        """The rule as this sandbox answers it (its API's status and error codes)."""
+        return rule
+
     def take(self, method: str, path: str) -> FaultRule | None:
         if path.startswith(self.exempt_prefixes):
             return None
         with self._lock:
             for armed in self._armed:
-                if armed.remaining == 0 or not armed.rule.matches(method, path):
+                if armed.remaining == 0 or not self.applies(armed.rule, method, path):
                     continue
                 if armed.remaining is not None:
                     armed.remaining -= 1
                 self.fired += 1
-                return armed.rule
+                return self.shape(armed.rule)
         return None
 
 

@@ -68,6 +68,18 @@ async def _worker() -> int:
     return 0
 
 
+async def _migrate() -> int:
+    from workers.wiring import build_store
+
+    store = build_store(_settings())
+    try:
+        await store.create_schema()
+    finally:
+        await store.close()
+    console.print("schema ready")
+    return 0
+
+
 async def _api(host: str, port: int) -> int:
     import uvicorn
 
@@ -198,6 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--env-file", type=Path, default=Path(".syncline/dev.env"))
 
     commands.add_parser("worker", help="run the Temporal worker (production)")
+    commands.add_parser("migrate", help="create Syncline's tables (once, before workers start)")
     api = commands.add_parser("api", help="run the HTTP API (production)")
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8000)
@@ -227,6 +240,8 @@ def main(argv: list[str] | None = None) -> None:
         _run(lambda: _demo(args.deals, args.concurrency, args.env_file, args.timeout))
     elif args.command == "worker":
         _run(_worker)
+    elif args.command == "migrate":
+        _run(_migrate)
     elif args.command == "api":
         _run(lambda: _api(args.host, args.port))
     elif args.command == "sandbox":

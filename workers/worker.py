@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -25,6 +26,10 @@ from workflows.task_queues import erp_task_queue
 log = logging.getLogger(__name__)
 
 WORKFLOWS: Sequence[type] = (CloseWonToOrder,)
+
+# On SIGTERM, let in-flight CRM/ERP calls finish rather than cancel them mid-write (a
+# cancelled ERP call is safe to retry, but a finished one costs nothing more).
+GRACEFUL_SHUTDOWN = timedelta(seconds=25)
 
 
 def build_workers(
@@ -51,6 +56,7 @@ def build_workers(
     main = Worker(
         client,
         task_queue=task_queue,
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         workflows=list(WORKFLOWS),
         activities=[
             crm_activities.fetch_opportunity,
@@ -69,6 +75,7 @@ def build_workers(
             erp_activities.create_sales_order,
         ],
         max_concurrent_activities=2 * erp_max_concurrency,
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
     return [main, erp_worker]
 

@@ -7,6 +7,10 @@ serialises. Run it with uvicorn::
     SYNCLINE_SF_DB_PATH=.syncline/salesforce.db SYNCLINE_SF_CLIENT_ID=... \\
     SYNCLINE_SF_CLIENT_SECRET=... uvicorn --factory sandbox.salesforce.server:app_from_env \\
     --host 127.0.0.1 --port 8010
+
+Fault injection (``sandbox.faults``, in Salesforce's shape: ``sandbox.salesforce.faults``)
+sits in front of everything under ``/services/``; its rules come from
+``SYNCLINE_SANDBOX_CRM_FAULTS`` at start and from ``GET|POST|DELETE /admin/faults``.
 """
 
 from __future__ import annotations
@@ -23,14 +27,16 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models.exact_json import dumps, loads
+from sandbox.faults import FaultMiddleware, FaultRule, fault_admin_router, fault_rules_from_env
 from sandbox.salesforce.errors import SalesforceApiError, bad_request, invalid_session, not_found
+from sandbox.salesforce.faults import FAULTS_ENV_VAR
 from sandbox.salesforce.schema import API_VERSION, OBJECTS, ObjectDef, find_object
 from sandbox.salesforce.service import SalesforceSandbox
 from sandbox.salesforce.store import Database
@@ -54,6 +60,9 @@ class SalesforceSandboxConfig(BaseModel):
     # Salesforce honours batchSize between 200 and 2000; tests may lower the floor.
     min_query_batch_size: int = 200
     api_limit: int = 15000
+    faults: list[FaultRule] | None = Field(
+        None, description=f"fault rules at start; None reads {FAULTS_ENV_VAR}"
+    )
 
 
 class SfJSONResponse(Response):
@@ -391,6 +400,9 @@ def build_sandbox(config: SalesforceSandboxConfig) -> SalesforceSandbox:
         config.webhook_timeout_seconds,
         config.min_query_batch_size,
         config.api_limit,
+        fault_rules=(
+            config.faults if config.faults is not None else fault_rules_from_env(FAULTS_ENV_VAR)
+        ),
     )
 
 
@@ -419,6 +431,9 @@ def build_app(config: SalesforceSandboxConfig) -> FastAPI:
     app.state.sandbox = sandbox
     app.state.config = config
     app.add_middleware(_UsageHeader, sandbox=sandbox)
+    # Added last = outermost: faults act like the network in front of the org, so a
+    # faulted request is neither served nor counted against the API limit.
+    app.add_middleware(FaultMiddleware, injector=sandbox.faults)
     _install_error_handlers(app)
     app.add_api_route(
         "/services/oauth2/token", _token, methods=["POST"], response_class=SfJSONResponse
@@ -433,11 +448,13 @@ def build_app(config: SalesforceSandboxConfig) -> FastAPI:
         )
     app.include_router(_data_router())
     app.include_router(_admin_router())
+    app.include_router(fault_admin_router(sandbox.faults))
     return app
 
 
 def app_from_env() -> FastAPI:
-    """``uvicorn --factory`` entry point, configured by ``SYNCLINE_SF_*`` variables."""
+    """``uvicorn --factory`` entry point, configured by ``SYNCLINE_SF_*`` variables and
+    ``SYNCLINE_SANDBOX_CRM_FAULTS``."""
     env = os.environ
     return build_app(
         SalesforceSandboxConfig(
@@ -447,5 +464,6 @@ def app_from_env() -> FastAPI:
             webhook_url=env.get("SYNCLINE_SF_WEBHOOK_URL") or None,
             webhook_secret=env.get("SYNCLINE_SF_WEBHOOK_SECRET") or None,
             base_url=env.get("SYNCLINE_SF_BASE_URL", "http://127.0.0.1:8010"),
+            faults=fault_rules_from_env(FAULTS_ENV_VAR, env),
         )
     )

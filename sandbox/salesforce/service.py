@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from sandbox.faults import FaultRule
 from sandbox.salesforce.auth import TokenService
 from sandbox.salesforce.errors import bad_request, not_found
+from sandbox.salesforce.faults import SalesforceFaultInjector
 from sandbox.salesforce.ids import locator, new_id
 from sandbox.salesforce.org import Org, OrgIdentity, WriteResult, render
 from sandbox.salesforce.query import compile_query
@@ -83,8 +85,11 @@ class SalesforceSandbox:
         webhook_timeout: float,
         min_batch_size: int,
         api_limit: int,
+        fault_rules: Sequence[FaultRule] = (),
     ) -> None:
         self.db = db
+        # In the process, like the API usage counter: one injector per app.
+        self.faults = SalesforceFaultInjector(fault_rules)
         with db.write() as conn:
             tx = Records(conn)
             self.identity = _identity(tx)

@@ -43,6 +43,7 @@ class World:
     erp_admin: httpx.AsyncClient
     store: Store
     entries: dict[str, str]
+    crm_admin: httpx.AsyncClient
 
     async def start(
         self, opportunity_id: str, correlation_id: str = "corr-test"
@@ -91,6 +92,7 @@ async def world(workflow_env: WorkflowEnvironment, tmp_path: Path) -> AsyncItera
     crm = SalesforceClient(CRM_URL, "crm", "crm-secret", transport=httpx.ASGITransport(app=crm_app))
     erp = NetSuiteClient(ERP_URL, "erp", "erp-secret", transport=httpx.ASGITransport(app=erp_app))
     erp_admin = httpx.AsyncClient(base_url=ERP_URL, transport=httpx.ASGITransport(app=erp_app))
+    crm_admin = httpx.AsyncClient(base_url=CRM_URL, transport=httpx.ASGITransport(app=crm_app))
     store = Store.from_url(f"sqlite+aiosqlite:///{tmp_path / 'syncline.db'}")
     await store.create_schema()
     task_queue = f"test-{uuid.uuid4().hex}"
@@ -106,9 +108,12 @@ async def world(workflow_env: WorkflowEnvironment, tmp_path: Path) -> AsyncItera
     try:
         entries = await seed_crm_catalog(crm, erp)
         async with workers[0], workers[1]:
-            yield World(workflow_env.client, task_queue, crm, erp, erp_admin, store, entries)
+            yield World(
+                workflow_env.client, task_queue, crm, erp, erp_admin, store, entries, crm_admin
+            )
     finally:
         await crm.aclose()
         await erp.aclose()
         await erp_admin.aclose()
+        await crm_admin.aclose()
         await store.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -22,14 +24,8 @@ async def test_spans_cover_the_start_the_run_and_each_activity(world: World) -> 
     config = world.client.config()
     config["interceptors"] = [TracingInterceptor(provider.get_tracer("syncline-test"))]
     traced = Client(**config)
-    traced_world = World(
-        traced,
-        world.task_queue + "-traced",
-        world.crm,
-        world.erp,
-        world.erp_admin,
-        world.store,
-        world.entries,
+    traced_world = dataclasses.replace(
+        world, client=traced, task_queue=world.task_queue + "-traced"
     )
     workers = build_workers(
         traced,
