@@ -71,6 +71,7 @@ class SettingResult:
     fraction_of_ceiling: float
     limit_exceeded: int
     duplicate_orders: int
+    one_at_a_time: Run | None = None
 
 
 def _run(deals: int, seconds: float, latencies: Sequence[float]) -> Run:
@@ -82,6 +83,18 @@ def _run(deals: int, seconds: float, latencies: Sequence[float]) -> Run:
         p95=round(percentile(latencies, 0.95), 3),
         p99=round(percentile(latencies, 0.99), 3),
     )
+
+
+async def _unloaded_latency(crm: SalesforceClient, deals: list[DemoDeal]) -> Run:
+    """One deal at a time: what a single closed-won costs end to end, without queueing."""
+    started = time.time()
+    for deal in deals:
+        await close_won(crm, deal)
+        while deal.order_number is None:
+            await asyncio.sleep(0.02)
+            await poll_orders(crm, [deal])
+    latencies = [d.accepted_at - d.closed_at for d in deals if d.accepted_at is not None]
+    return _run(len(deals), time.time() - started, latencies)
 
 
 async def _erp_stats(erp_url: str) -> dict[str, Any]:
@@ -244,6 +257,7 @@ async def run_setting(
         try:
             entries = await seed_crm_catalog(crm, erp)
             syncline_deals = await _open_deals(crm, entries, deals, "s")
+            single_deals = await _open_deals(crm, entries, 20, "u") if acks else []
             baseline_deals = await _open_deals(crm, entries, deals, "b")
             before = await _erp_stats(stack.erp_url)
             syncline = await _syncline_run(crm, syncline_deals, timeout)
@@ -252,6 +266,7 @@ async def run_setting(
             orders = await erp.suiteql(
                 "SELECT id, externalid FROM transaction WHERE type = 'SalesOrd'"
             )
+            single = await _unloaded_latency(crm, single_deals) if acks else None
             ack = await _webhook_acks(stack, env, senders=100, per_sender=10) if acks else None
         finally:
             await crm.aclose()
@@ -275,6 +290,7 @@ async def run_setting(
         else 0.0,
         limit_exceeded=middle["limit_exceeded"] - before["limit_exceeded"],
         duplicate_orders=len(externals) - len(set(externals)),
+        one_at_a_time=single,
     )
     return result, ack
 
@@ -293,6 +309,9 @@ def _print(result: SettingResult) -> None:
         f"per-deal p50 {b.p50:.2f} s, p95 {b.p95:.2f} s, p99 {b.p99:.2f} s"
     )
     print(f"ratio syncline/baseline: {result.ratio:.3f}")
+    if result.one_at_a_time:
+        one = result.one_at_a_time
+        print(f"one deal at a time ({one.deals}): latency p50 {one.p50:.2f} s, p95 {one.p95:.2f} s")
     print(
         f"ERP calls per deal: {result.erp_calls_per_deal}; "
         f"limit-exceeded answers: {result.limit_exceeded}; "

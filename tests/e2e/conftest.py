@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
+import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,8 @@ from tests.deals import open_deal
 from workers.demo import seed_crm_catalog
 from workers.dev_stack import DevStack, StackOptions, StackPorts
 from workers.signatures import signed_headers
+
+POSTGRES_URL = os.environ.get("SYNCLINE_TEST_POSTGRES_URL")
 
 
 @dataclass
@@ -95,10 +100,54 @@ class Stack:
             return response.json() if response.content else None
 
 
-@pytest.fixture(scope="session")
-async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+@asynccontextmanager
+async def _database(backend: str) -> AsyncIterator[str | None]:
+    """None for the stack's own SQLite file, or a fresh PostgreSQL database."""
+    if backend == "sqlite":
+        yield None
+        return
+    import asyncpg
+
+    assert POSTGRES_URL is not None
+    name = f"syncline_e2e_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(POSTGRES_URL.replace("postgresql+asyncpg", "postgresql"))
+    await admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()
+
+
+def _store_backends() -> list[object]:
+    postgres = pytest.param(
+        "postgres",
+        marks=pytest.mark.skipif(POSTGRES_URL is None, reason="SYNCLINE_TEST_POSTGRES_URL not set"),
+    )
+    return ["sqlite", postgres]
+
+
+# The whole suite runs once per store backend; on PostgreSQL the worker also takes its
+# ERP slots from the advisory-lock governor, as a deployment with several workers does.
+@pytest.fixture(scope="session", params=_store_backends())
+async def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    async with _database(request.param) as database_url:
+        async for running in _running_stack(tmp_path_factory, database_url):
+            yield running
+
+
+async def _running_stack(
+    tmp_path_factory: pytest.TempPathFactory, database_url: str | None
+) -> AsyncIterator[Stack]:
     dev = DevStack(
-        StackOptions(workdir=tmp_path_factory.mktemp("stack"), ports=StackPorts.free(), ui=False)
+        StackOptions(
+            workdir=tmp_path_factory.mktemp("stack"),
+            ports=StackPorts.free(),
+            ui=False,
+            database_url=database_url,
+        )
     )
     env = await dev.start(timeout=90)
     crm = SalesforceClient(

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from connectors.governor import LocalGovernor
+from connectors.pg_governor import PostgresGovernor
+from workers.settings import Settings
+from workers.wiring import build_governor
+
+PG = "postgresql+asyncpg://u@127.0.0.1/db"
+
+
+def test_production_refuses_placeholder_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SYNCLINE_API_TOKEN", raising=False)
+    with pytest.raises(ValidationError, match="SYNCLINE_API_TOKEN"):
+        Settings(environment="production")
+
+
+def test_secrets_do_not_show_in_the_settings_repr() -> None:
+    settings = Settings(environment="dev", api_token="tok-123", erp_client_secret="erp-456")
+    assert "tok-123" not in repr(settings) and "erp-456" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("database_url", "choice", "expected"),
+    [
+        ("sqlite+aiosqlite:///x.db", "auto", LocalGovernor),
+        (PG, "auto", PostgresGovernor),
+        (PG, "local", LocalGovernor),
+    ],
+)
+def test_the_erp_governor_follows_the_database(
+    database_url: str, choice: str, expected: type
+) -> None:
+    settings = Settings(environment="dev", database_url=database_url, erp_governor=choice)  # type: ignore[arg-type]
+    assert isinstance(build_governor(settings), expected)
