@@ -85,34 +85,6 @@ async def _assert_written_back(world: World, opportunity_id: str, order_id: str 
     assert opportunity["Syncline_Order_Status__c"]
 
 
-async def test_write_back_failing_twice_with_503_is_retried_by_the_engine(
-    world: World, crm_admin: httpx.AsyncClient
-) -> None:
-    opportunity_id = await _closed_won_deal(world)
-    await _set_crm_faults(
-        crm_admin,
-        {
-            "mode": "error",
-            "status": 503,
-            "times": 2,
-            "method": "PATCH",
-            "path_prefix": f"{OPPORTUNITY_PATH}/{opportunity_id}",
-        },
-    )
-    handle = await world.start(opportunity_id)
-    result = await handle.result()
-
-    assert result.state.status == DealStatus.ORDER_ACCEPTED
-    assert result.state.open_exception is None and result.state.retries == 0
-    assert await _faults_left(crm_admin) == [0]
-    assert await _last_attempt(handle, "write_order_status") == 3
-    [order] = await world.erp_orders_for(opportunity_id)
-    assert result.state.erp_order_id == order["id"]
-    await _assert_written_back(world, opportunity_id, order["id"])
-    assert await world.store.count_events(EventType.ORDER_ACCEPTED, opportunity_id) == 1
-    assert await world.store.list_exceptions(subject_id=opportunity_id) == []
-
-
 async def test_write_back_rejected_parks_after_the_order_then_a_retry_finishes(
     world: World, crm_admin: httpx.AsyncClient
 ) -> None:
@@ -162,17 +134,24 @@ async def test_write_back_rejected_parks_after_the_order_then_a_retry_finishes(
     assert resolved.id == row.id and resolved.status == ExceptionStatus.RESOLVED
 
 
-async def test_reading_the_opportunity_failing_three_times_with_500_is_retried(
-    world: World, crm_admin: httpx.AsyncClient
+@pytest.mark.parametrize(
+    ("method", "status", "times", "activity"),
+    [
+        ("PATCH", 503, 2, "write_order_status"),  # the write-back
+        ("GET", 500, 3, "fetch_opportunity"),  # the re-read of the opportunity
+    ],
+)
+async def test_transient_crm_failures_are_retried_by_the_engine(
+    world: World, crm_admin: httpx.AsyncClient, method: str, status: int, times: int, activity: str
 ) -> None:
     opportunity_id = await _closed_won_deal(world)
     await _set_crm_faults(
         crm_admin,
         {
             "mode": "error",
-            "status": 500,
-            "times": 3,
-            "method": "GET",
+            "status": status,
+            "times": times,
+            "method": method,
             "path_prefix": f"{OPPORTUNITY_PATH}/{opportunity_id}",
         },
     )
@@ -182,7 +161,9 @@ async def test_reading_the_opportunity_failing_three_times_with_500_is_retried(
     assert result.state.status == DealStatus.ORDER_ACCEPTED
     assert result.state.open_exception is None and result.state.retries == 0
     assert await _faults_left(crm_admin) == [0]
-    assert await _last_attempt(handle, "fetch_opportunity") == 4
+    assert await _last_attempt(handle, activity) == times + 1
     [order] = await world.erp_orders_for(opportunity_id)
+    assert result.state.erp_order_id == order["id"]
     await _assert_written_back(world, opportunity_id, order["id"])
     assert await world.store.count_events(EventType.ORDER_ACCEPTED, opportunity_id) == 1
+    assert await world.store.list_exceptions(subject_id=opportunity_id) == []
