@@ -85,14 +85,15 @@ async def _api(host: str, port: int) -> int:
 
     from workers.api import create_app
     from workers.startup import connect_when_ready
-    from workers.telemetry import configure_tracing
+    from workers.telemetry import configure_tracing, instrument_api
     from workers.wiring import build_store
 
     settings = _settings()
-    configure_tracing(settings, "api")
+    provider = configure_tracing(settings, "api")
     store = build_store(settings)
     client = await connect_when_ready(settings)
     app = create_app(settings, store=store, client=client)
+    instrument_api(app, provider)
     server = uvicorn.Server(
         uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     )

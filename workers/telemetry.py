@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from fastapi import FastAPI
 from opentelemetry import trace
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -16,7 +19,11 @@ from workers.settings import Settings
 
 
 def configure_tracing(settings: Settings, process: str) -> TracerProvider:
-    """Install a tracer provider for this process; spans go where settings say."""
+    """Install a tracer provider for this process; spans go where settings say.
+
+    Every httpx client in the process (the connectors) is instrumented too, so each CRM
+    and ERP call is a span under the activity that made it and carries ``traceparent``.
+    """
     provider = TracerProvider(
         resource=Resource.create({SERVICE_NAME: settings.service_name, "syncline.process": process})
     )
@@ -34,4 +41,13 @@ def configure_tracing(settings: Settings, process: str) -> TracerProvider:
         )
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
+    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
     return provider
+
+
+def instrument_api(app: FastAPI, provider: TracerProvider) -> None:
+    """A server span per request, parent of the Temporal spans the request starts.
+
+    Health checks are left out: they are polled, and say nothing about a deal.
+    """
+    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls="healthz")

@@ -1,0 +1,57 @@
+"""The ingress is traced: a webhook's server span is the parent of the workflow start."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from temporalio.client import Client
+from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.testing import WorkflowEnvironment
+
+from connectors.store import Store
+from workers.api import create_app
+from workers.settings import Settings
+from workers.signatures import signed_headers
+from workers.telemetry import instrument_api
+
+
+async def test_a_webhook_request_span_parents_the_signal_with_start(
+    workflow_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    config = workflow_env.client.config()
+    config["interceptors"] = [TracingInterceptor(provider.get_tracer("syncline-test"))]
+    settings = Settings(
+        environment="test",
+        webhook_secret="hook-secret",
+        api_token="op-token",
+        task_queue="ingress-tracing-test",
+    )
+    store = Store.from_url(f"sqlite+aiosqlite:///{tmp_path / 'syncline.db'}")
+    app = create_app(settings, store=store, client=Client(**config))
+    instrument_api(app, provider)
+
+    body = json.dumps({"event": "opportunity.closed_won", "opportunityId": "006000000000777AAA"})
+    headers = {**signed_headers("hook-secret", body.encode()), "Content-Type": "application/json"}
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api.test"
+        ) as http,
+    ):
+        answer = await http.post("/webhooks/salesforce", content=body, headers=headers)
+    await store.close()
+    assert answer.status_code == 202, answer.text
+
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    server = spans["POST /webhooks/salesforce"]
+    start = next(s for name, s in spans.items() if name.startswith("SignalWithStartWorkflow:"))
+    assert start.context.trace_id == server.context.trace_id
+    assert start.parent is not None and start.parent.span_id == server.context.span_id
