@@ -5,6 +5,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities.errors import translate_connector_errors
+from activities.heartbeat import heartbeating
 from connectors.context import correlation_scope
 from connectors.errors import NotFoundError
 from connectors.protocols import CrmClient
@@ -16,6 +17,7 @@ class CrmActivities:
         self._crm = crm
 
     @activity.defn
+    @heartbeating
     @translate_connector_errors
     async def fetch_opportunity(self, request: FetchOpportunityInput) -> FetchOpportunityResult:
         """Re-read the opportunity: the webhook is a trigger, the CRM is the truth."""
@@ -30,6 +32,7 @@ class CrmActivities:
         return FetchOpportunityResult(opportunity=opportunity, account=account)
 
     @activity.defn
+    @heartbeating
     @translate_connector_errors
     async def write_order_status(self, request: WriteOrderStatusInput) -> None:
         with correlation_scope(request.correlation_id):

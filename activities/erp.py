@@ -5,6 +5,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities.errors import translate_connector_errors
+from activities.heartbeat import heartbeating
 from connectors.context import correlation_scope
 from connectors.protocols import ErpClient
 from connectors.store import Store
@@ -28,6 +29,7 @@ class ErpActivities:
         self._system = system
 
     @activity.defn
+    @heartbeating
     @translate_connector_errors
     async def ensure_customer(self, request: EnsureCustomerInput) -> EnsureCustomerResult:
         """Find the ERP customer for the CRM account, or create it from the account.
@@ -50,6 +52,7 @@ class ErpActivities:
         return EnsureCustomerResult(customer=customer)
 
     @activity.defn
+    @heartbeating
     @translate_connector_errors
     async def resolve_items(self, request: ResolveItemsInput) -> ResolveItemsResult:
         """Map SKUs to active ERP items. Unknown SKUs are reported, not guessed.
@@ -74,6 +77,7 @@ class ErpActivities:
         return ResolveItemsResult(item_ids=item_ids, unknown_skus=unknown)
 
     @activity.defn
+    @heartbeating
     @translate_connector_errors
     async def create_sales_order(self, request: CreateSalesOrderInput) -> CreateSalesOrderResult:
         """Find-or-create by external id: a retry after a lost response finds the order."""

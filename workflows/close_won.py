@@ -60,6 +60,9 @@ CALL_RETRY = RetryPolicy(
     non_retryable_error_types=list(NON_RETRYABLE_TYPES),
 )
 CALL_TIMEOUT = timedelta(minutes=2)
+# Activities beat while they wait on the CRM or ERP: a killed worker is noticed in
+# seconds instead of after the whole call timeout.
+HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 LOCAL_TIMEOUT = timedelta(seconds=30)
 
 
@@ -146,6 +149,7 @@ class CloseWonToOrder:
                     correlation_id=self._state.correlation_id,
                 ),
                 start_to_close_timeout=CALL_TIMEOUT,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=CALL_RETRY,
             ),
             ExceptionReason.CRM_REJECTED,
@@ -180,6 +184,7 @@ class CloseWonToOrder:
                 ),
                 task_queue=erp_task_queue(workflow.info().task_queue),
                 start_to_close_timeout=CALL_TIMEOUT,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=CALL_RETRY,
             ),
             ExceptionReason.ERP_REJECTED,
@@ -200,6 +205,7 @@ class CloseWonToOrder:
                 ),
                 task_queue=erp_task_queue(workflow.info().task_queue),
                 start_to_close_timeout=CALL_TIMEOUT,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=CALL_RETRY,
             ),
             ExceptionReason.ERP_REJECTED,
@@ -238,6 +244,7 @@ class CloseWonToOrder:
                 ),
                 task_queue=erp_task_queue(workflow.info().task_queue),
                 start_to_close_timeout=CALL_TIMEOUT,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=CALL_RETRY,
             ),
             ExceptionReason.ERP_REJECTED,
@@ -261,6 +268,7 @@ class CloseWonToOrder:
                     correlation_id=self._state.correlation_id,
                 ),
                 start_to_close_timeout=CALL_TIMEOUT,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=CALL_RETRY,
             ),
             ExceptionReason.CRM_REJECTED,
