@@ -37,9 +37,5 @@ class Money(BaseModel):
             raise ValueError(f"cannot add {other.currency} to {self.currency}")
         return Money(amount=self.amount + other.amount, currency=self.currency)
 
-    @classmethod
-    def zero(cls, currency: str) -> Money:
-        return cls(amount=Decimal("0"), currency=currency)
-
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"

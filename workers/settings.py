@@ -12,9 +12,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # loudly at start-up rather than leaving an operator route open.
 _PLACEHOLDER = "change-me"
 
-ErpKind = Literal["netsuite"]
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SYNCLINE_", extra="ignore")
 
@@ -40,7 +37,6 @@ class Settings(BaseSettings):
     crm_client_id: str = "syncline-crm"
     crm_client_secret: SecretStr = SecretStr(_PLACEHOLDER)
 
-    erp: ErpKind = "netsuite"
     erp_base_url: str = "http://127.0.0.1:8020"
     erp_client_id: str = "syncline-erp"
     erp_client_secret: SecretStr = SecretStr(_PLACEHOLDER)

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -256,10 +256,3 @@ class SalesforceClient:
         async for page in self.query_pages(soql):
             records.extend(page)
         return records
-
-
-if TYPE_CHECKING:
-    from connectors.protocols import CrmClient
-
-    def _implements_protocol(client: SalesforceClient) -> CrmClient:
-        return client  # mypy checks SalesforceClient against CrmClient here
