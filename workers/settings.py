@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # loudly at start-up rather than leaving an operator route open.
 _PLACEHOLDER = "change-me"
 
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SYNCLINE_", extra="ignore")
 

@@ -1,0 +1,156 @@
+"""Webhook ingress: verify, store, signal-with-start, answer. Nothing is dropped."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+from fastapi import APIRouter, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.service import RPCError
+
+from connectors.store import Store
+from models.deal import CloseWonInput, CloseWonTrigger
+from models.tables import DeliveryStatus, WebhookDelivery
+from models.webhooks import UnsupportedWebhook, parse_salesforce_webhook
+from workers.api_models import Problem, WebhookAccepted
+from workers.settings import Settings
+from workers.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
+from workflows.close_won import CloseWonToOrder
+from workflows.ids import close_won_workflow_id
+
+log = logging.getLogger(__name__)
+
+CORRELATION_HEADER = "X-Correlation-Id"
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def ingress_router(settings: Settings, store: Store, client: Client) -> APIRouter:
+    router = APIRouter(tags=["ingress"])
+
+    async def _refuse(
+        delivery: WebhookDelivery, code: int, reason: str, detail: object
+    ) -> JSONResponse:
+        delivery.status = DeliveryStatus.REJECTED
+        delivery.status_reason = reason
+        await store.record_delivery(delivery)
+        log.warning("webhook delivery %s refused: %s", delivery.id, reason)
+        return JSONResponse(
+            Problem(detail=detail, delivery_id=delivery.id).model_dump(mode="json"),
+            status_code=code,
+        )
+
+    @router.post(
+        "/webhooks/salesforce",
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=WebhookAccepted,
+        responses={400: {"model": Problem}, 401: {"model": Problem}, 422: {"model": Problem}},
+        tags=["ingress"],
+    )
+    async def salesforce_webhook(request: Request) -> JSONResponse:
+        """A closed-won callout or change event, signed with the shared secret.
+
+        Every delivery is stored before it is answered, whatever the answer.
+        """
+        raw = await request.body()
+        delivery = WebhookDelivery(
+            source="salesforce",
+            raw_body=raw[:MAX_BODY_BYTES],
+            content_type=request.headers.get("content-type"),
+            correlation_id=request.headers.get(CORRELATION_HEADER) or uuid.uuid4().hex,
+        )
+        if len(raw) > MAX_BODY_BYTES:
+            return await _refuse(delivery, 413, "body too large", "the body exceeds 1 MiB")
+        try:
+            verify(
+                settings.webhook_secret.get_secret_value(),
+                request.headers.get(TIMESTAMP_HEADER),
+                request.headers.get(SIGNATURE_HEADER),
+                raw,
+                tolerance_seconds=settings.webhook_tolerance_seconds,
+            )
+        except SignatureError as error:
+            return await _refuse(delivery, 401, f"signature: {error}", str(error))
+        delivery.signature_valid = True
+        try:
+            body = json.loads(raw)
+        except ValueError as error:
+            return await _refuse(delivery, 400, "malformed JSON", f"malformed JSON: {error}")
+        try:
+            trigger = parse_salesforce_webhook(body)
+        except UnsupportedWebhook as error:
+            return await _refuse(delivery, 422, str(error), str(error))
+        except ValidationError as error:
+            errors = error.errors(include_url=False, include_input=False, include_context=False)
+            return await _refuse(delivery, 422, "invalid payload", errors)
+
+        if not trigger.opportunity_ids:
+            delivery.status = DeliveryStatus.IGNORED
+            delivery.status_reason = "not a closed-won transition"
+            await store.record_delivery(delivery)
+            return _accepted(delivery, [])
+
+        # One write per delivery, after the signal and before the answer: the sender
+        # gets no 2xx for anything not stored, and the ingress spends half the database
+        # round trips it would with a received-then-accepted pair of writes.
+        delivery.subject_id = trigger.opportunity_ids[0]
+        workflow_ids = []
+        try:
+            for opportunity_id in trigger.opportunity_ids:
+                workflow_ids.append(await _signal_with_start(opportunity_id, delivery))
+        except RPCError as error:
+            delivery.status = DeliveryStatus.FAILED
+            delivery.status_reason = f"temporal: {error.message}"
+            await store.record_delivery(delivery)
+            log.error("delivery %s stored but not started: %s", delivery.id, error.message)
+            return JSONResponse(
+                Problem(
+                    detail="stored, not yet processed; retry later", delivery_id=delivery.id
+                ).model_dump(mode="json"),
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
+        delivery.status = DeliveryStatus.ACCEPTED
+        delivery.workflow_id = workflow_ids[0]
+        await store.record_delivery(delivery)
+        return _accepted(delivery, workflow_ids)
+
+    async def _signal_with_start(opportunity_id: str, delivery: WebhookDelivery) -> str:
+        workflow_id = close_won_workflow_id(opportunity_id)
+        await client.start_workflow(
+            CloseWonToOrder.run,
+            CloseWonInput(
+                crm_opportunity_id=opportunity_id, correlation_id=delivery.correlation_id
+            ),
+            id=workflow_id,
+            task_queue=settings.task_queue,
+            # A running workflow gets the signal (duplicates are counted, never acted on);
+            # a finished one may run again, and its find-or-create steps find the order.
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            start_signal="closed_won",
+            start_signal_args=[
+                CloseWonTrigger(
+                    crm_opportunity_id=opportunity_id,
+                    delivery_id=delivery.id,
+                    correlation_id=delivery.correlation_id,
+                    received_at=delivery.received_at,
+                )
+            ],
+        )
+        return workflow_id
+
+    def _accepted(delivery: WebhookDelivery, workflow_ids: list[str]) -> JSONResponse:
+        body = WebhookAccepted(
+            delivery_id=delivery.id,
+            workflow_id=workflow_ids[0] if workflow_ids else None,
+            workflow_ids=workflow_ids,
+            status=delivery.status,
+        )
+        return JSONResponse(body.model_dump(mode="json"), status_code=202)
+
+    return router

@@ -1,0 +1,214 @@
+"""The operator API: deals, the exceptions queue, bookings, stored deliveries."""
+
+from __future__ import annotations
+
+import hmac
+from collections import defaultdict
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from connectors.store import Store
+from models.deal import DealState, RetryRequest
+from models.events import EventType
+from models.tables import ExceptionRow, ExceptionStatus, LedgerEvent
+from workers.api_models import (
+    BookingsReport,
+    BookingsTotal,
+    DealView,
+    ExceptionView,
+    LedgerEventView,
+    RetryAccepted,
+)
+from workers.settings import Settings
+from workflows.close_won import CloseWonToOrder
+from workflows.ids import close_won_workflow_id
+
+
+class OperatorBearer(HTTPBearer):
+    """Operator routes need ``Authorization: Bearer <SYNCLINE_API_TOKEN>`` (constant-time check)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__(auto_error=False, description="SYNCLINE_API_TOKEN")
+        self._token = token
+
+    async def __call__(self, request: Request) -> HTTPAuthorizationCredentials | None:  # type: ignore[override]
+        credentials = await super().__call__(request)
+        if credentials is None or not hmac.compare_digest(credentials.credentials, self._token):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "a valid operator token is required (Authorization: Bearer ...)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return credentials
+
+
+def operator_router(settings: Settings, store: Store, client: Client) -> APIRouter:
+    """Every route here needs the operator token."""
+    router = APIRouter(
+        dependencies=[Depends(OperatorBearer(settings.api_token.get_secret_value()))]
+    )
+
+    @router.get(
+        "/api/deals/{crm_opportunity_id}",
+        response_model=DealView,
+        tags=["deals"],
+    )
+    async def get_deal(crm_opportunity_id: str) -> DealView:
+        workflow_id = close_won_workflow_id(crm_opportunity_id)
+        handle = client.get_workflow_handle_for(CloseWonToOrder.run, workflow_id)
+        try:
+            description = await handle.describe()
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                raise HTTPException(
+                    404, f"no deal {crm_opportunity_id} has reached Syncline"
+                ) from None
+            raise
+        state: DealState
+        if description.status == WorkflowExecutionStatus.COMPLETED:
+            state = (await handle.result()).state
+        else:
+            state = await handle.query(CloseWonToOrder.state)
+        exceptions = await store.list_exceptions(subject_id=crm_opportunity_id)
+        events = await store.events_for(crm_opportunity_id)
+        return DealView(
+            crm_opportunity_id=crm_opportunity_id,
+            status=state.status,
+            step=state.step,
+            detail=state.detail,
+            erp_customer_id=state.erp_customer_id,
+            erp_order_id=state.erp_order_id,
+            erp_order_number=state.erp_order_number,
+            correlation_id=state.correlation_id,
+            deliveries=state.deliveries,
+            duplicate_deliveries=state.duplicate_deliveries,
+            retries=state.retries,
+            workflow_id=workflow_id,
+            run_id=description.run_id,
+            temporal_ui_url=settings.workflow_ui_link(workflow_id, description.run_id),
+            exceptions=[_exception_view(row) for row in exceptions],
+            events=[_event_view(row) for row in events],
+        )
+
+    @router.get(
+        "/api/exceptions",
+        response_model=list[ExceptionView],
+        tags=["exceptions"],
+    )
+    async def list_exceptions(
+        status_filter: Annotated[ExceptionStatus | None, Query(alias="status")] = None,
+    ) -> list[ExceptionView]:
+        return [_exception_view(row) for row in await store.list_exceptions(status=status_filter)]
+
+    @router.post(
+        "/api/exceptions/{exception_id}/retry",
+        response_model=RetryAccepted,
+        status_code=202,
+        tags=["exceptions"],
+    )
+    async def retry_exception(exception_id: str) -> RetryAccepted:
+        """Resume the parked run at the step that stopped, once the data is fixed."""
+        row = await store.get_exception(exception_id)
+        if row is None:
+            raise HTTPException(404, f"no exception {exception_id}")
+        if row.status == ExceptionStatus.RESOLVED:
+            raise HTTPException(409, "this exception is already resolved")
+        handle = client.get_workflow_handle(row.workflow_id)
+        try:
+            await handle.signal(
+                CloseWonToOrder.retry, RetryRequest(exception_id=row.id, requested_by="api")
+            )
+        except RPCError as error:
+            raise HTTPException(409, f"the run can no longer be resumed: {error.message}") from None
+        await store.mark_retry_requested(row.id)
+        return RetryAccepted(
+            exception_id=row.id, workflow_id=row.workflow_id, status="retry_requested"
+        )
+
+    @router.get(
+        "/api/reports/bookings",
+        response_model=BookingsReport,
+        tags=["reports"],
+    )
+    async def bookings(
+        start: Annotated[date, Query(alias="from")],
+        end: Annotated[date, Query(alias="to", description="inclusive")],
+    ) -> BookingsReport:
+        """ERP-confirmed bookings: ``order.accepted`` events in the ledger, per currency."""
+        if end < start:
+            raise HTTPException(422, "'to' is before 'from'")
+        lower = datetime.combine(start, time.min, tzinfo=UTC)
+        upper = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
+        totals: dict[str, Decimal] = defaultdict(Decimal)
+        orders: dict[str, int] = defaultdict(int)
+        for event in await store.events_between(EventType.ORDER_ACCEPTED, lower, upper):
+            currency = event.payload["currency"]
+            totals[currency] += Decimal(event.payload["total"])
+            orders[currency] += 1
+        return BookingsReport(
+            start=lower,
+            end=upper,
+            totals=[
+                BookingsTotal(
+                    currency=currency, amount=str(totals[currency]), orders=orders[currency]
+                )
+                for currency in sorted(totals)
+            ],
+        )
+
+    @router.get("/api/deliveries/{delivery_id}", tags=["ingress"])
+    async def get_delivery(delivery_id: str) -> dict[str, object]:
+        """A stored webhook delivery, raw body included, for diagnosis and replay."""
+        delivery = await store.get_delivery(delivery_id)
+        if delivery is None:
+            raise HTTPException(404, f"no delivery {delivery_id}")
+        return {
+            "id": delivery.id,
+            "source": delivery.source,
+            "received_at": delivery.received_at.isoformat(),
+            "status": delivery.status,
+            "status_reason": delivery.status_reason,
+            "signature_valid": delivery.signature_valid,
+            "correlation_id": delivery.correlation_id,
+            "workflow_id": delivery.workflow_id,
+            "raw_body": delivery.raw_body.decode("utf-8", errors="replace"),
+        }
+
+    return router
+
+
+def _exception_view(row: ExceptionRow) -> ExceptionView:
+    return ExceptionView(
+        id=row.id,
+        workflow_id=row.workflow_id,
+        crm_opportunity_id=row.subject_id,
+        reason=row.reason,
+        step=row.step,
+        message=row.message,
+        status=row.status,
+        retry_count=row.retry_count,
+        opened_at=row.opened_at,
+        resolved_at=row.resolved_at,
+        correlation_id=row.correlation_id,
+    )
+
+
+def _event_view(row: LedgerEvent) -> LedgerEventView:
+    return LedgerEventView(
+        event_id=str(row.event_id),
+        event_type=row.event_type,
+        schema_version=row.schema_version,
+        occurred_at=row.occurred_at,
+        recorded_at=row.recorded_at,
+        source_system=row.source_system,
+        source_id=row.source_id,
+        correlation_id=row.correlation_id,
+        causation_id=row.causation_id,
+        payload=row.payload,
+    )
