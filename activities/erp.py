@@ -1,6 +1,16 @@
-"""Activities that talk to the ERP, keeping the identity map in step."""
+"""The ERP activity: customer, catalog mapping and sales order in one engine round trip.
+
+The three parts share everything that matters to the engine (same system, same retry
+semantics, each find-or-create by external id, so a retry of the whole is safe), and
+each activity costs the Temporal server a handful of history events and two task
+dispatches. One activity instead of three is the cheapest way to carry more deals per
+second on the same server; the workflow still decides what the order is and what an
+unknown SKU means.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from temporalio import activity
 
@@ -9,17 +19,11 @@ from activities.heartbeat import heartbeating
 from connectors.context import correlation_scope
 from connectors.protocols import ErpClient
 from connectors.store import Store
-from models.erp import CustomerUpsert
+from models.crm import Account
+from models.erp import Customer, CustomerUpsert, SalesOrderDraft, SalesOrderLine
 from models.events import SourceSystem
 from models.identity import ObjectType
-from models.messages import (
-    CreateSalesOrderInput,
-    CreateSalesOrderResult,
-    EnsureCustomerInput,
-    EnsureCustomerResult,
-    ResolveItemsInput,
-    ResolveItemsResult,
-)
+from models.messages import PlaceOrderInput, PlaceOrderResult
 
 
 class ErpActivities:
@@ -31,57 +35,67 @@ class ErpActivities:
     @activity.defn
     @heartbeating
     @translate_connector_errors
-    async def ensure_customer(self, request: EnsureCustomerInput) -> EnsureCustomerResult:
-        """Find the ERP customer for the CRM account, or create it from the account.
+    async def place_order(self, request: PlaceOrderInput) -> PlaceOrderResult:
+        """Find or create the customer, map the SKUs, find or create the order.
 
-        After creation the ERP owns the legal customer: an existing customer is returned
-        as it is, never overwritten from CRM data.
+        Unknown SKUs are reported, not guessed, and then no order is created.
         """
-        account = request.account
         with correlation_scope(request.correlation_id):
-            customer = await self._erp.upsert_customer(
-                CustomerUpsert(
-                    external_id=account.id,
-                    company_name=account.name,
-                    billing_address=account.billing_address,
-                    tax_id=account.tax_id,
+            customer = await self._ensure_customer(request.account, request.currency)
+            item_ids = await self._item_ids([line.sku for line in request.lines], request.use_cache)
+            unknown = sorted({line.sku for line in request.lines} - item_ids.keys())
+            if unknown:
+                return PlaceOrderResult(
+                    customer=customer, order=None, unknown_skus=unknown, source_system=self._system
+                )
+            order = await self._erp.create_sales_order(
+                SalesOrderDraft(
+                    external_id=request.crm_opportunity_id,
+                    customer_id=customer.id,
                     currency=request.currency,
+                    tran_date=request.tran_date,
+                    memo=request.memo,
+                    lines=[
+                        SalesOrderLine(
+                            item_id=item_ids[line.sku],
+                            sku=line.sku,
+                            quantity=line.quantity,
+                            rate=line.rate,
+                            description=line.description,
+                        )
+                        for line in request.lines
+                    ],
                 )
             )
-        await self._store.link(ObjectType.CUSTOMER, account.id, customer.id)
-        return EnsureCustomerResult(customer=customer)
+        await self._store.link(ObjectType.SALES_ORDER, request.crm_opportunity_id, order.id)
+        return PlaceOrderResult(customer=customer, order=order, source_system=self._system)
 
-    @activity.defn
-    @heartbeating
-    @translate_connector_errors
-    async def resolve_items(self, request: ResolveItemsInput) -> ResolveItemsResult:
-        """Map SKUs to active ERP items. Unknown SKUs are reported, not guessed.
-
-        The catalog identity map saves an ERP call per deal (ERP calls are the scarce
-        resource); a workflow retrying after an ERP rejection asks again without it.
-        """
-        skus = sorted(set(request.skus))
-        item_ids = (
-            await self._store.erp_ids_for(ObjectType.PRODUCT, skus) if request.use_cache else {}
+    async def _ensure_customer(self, account: Account, currency: str) -> Customer:
+        """After creation the ERP owns the legal customer: an existing one is returned
+        as it is, never overwritten from CRM data."""
+        customer = await self._erp.upsert_customer(
+            CustomerUpsert(
+                external_id=account.id,
+                company_name=account.name,
+                billing_address=account.billing_address,
+                tax_id=account.tax_id,
+                currency=currency,
+            )
         )
-        missing = [sku for sku in skus if sku not in item_ids]
+        await self._store.link(ObjectType.CUSTOMER, account.id, customer.id)
+        return customer
+
+    async def _item_ids(self, skus: Sequence[str], use_cache: bool) -> dict[str, str]:
+        """ERP item id by SKU. The catalog identity map saves an ERP call per deal (ERP
+        calls are the scarce resource); after a park the workflow asks afresh."""
+        wanted = sorted(set(skus))
+        item_ids = await self._store.erp_ids_for(ObjectType.PRODUCT, wanted) if use_cache else {}
+        missing = [sku for sku in wanted if sku not in item_ids]
         if missing:
-            with correlation_scope(request.correlation_id):
-                found = await self._erp.find_items(missing)
+            found = await self._erp.find_items(missing)
             for sku, item in found.items():
-                if not request.use_cache:
+                if not use_cache:
                     await self._store.forget_link(ObjectType.PRODUCT, sku)
                 await self._store.link(ObjectType.PRODUCT, sku, item.id)
                 item_ids[sku] = item.id
-        unknown = [sku for sku in skus if sku not in item_ids]
-        return ResolveItemsResult(item_ids=item_ids, unknown_skus=unknown)
-
-    @activity.defn
-    @heartbeating
-    @translate_connector_errors
-    async def create_sales_order(self, request: CreateSalesOrderInput) -> CreateSalesOrderResult:
-        """Find-or-create by external id: a retry after a lost response finds the order."""
-        with correlation_scope(request.correlation_id):
-            order = await self._erp.create_sales_order(request.draft)
-        await self._store.link(ObjectType.SALES_ORDER, request.crm_opportunity_id, order.id)
-        return CreateSalesOrderResult(order=order, source_system=self._system)
+        return item_ids

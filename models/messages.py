@@ -5,12 +5,16 @@ Fields may be added with defaults without breaking runs already in flight.
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
+
 from pydantic import BaseModel
 
 from models.crm import Account, Opportunity, OpportunityOrderUpdate
 from models.deal import ExceptionReason
-from models.erp import Customer, SalesOrder, SalesOrderDraft
+from models.erp import Customer, SalesOrder
 from models.events import BusinessEvent, SourceSystem
+from models.types import Money
 
 
 class FetchOpportunityInput(BaseModel):
@@ -25,36 +29,32 @@ class FetchOpportunityResult(BaseModel):
     account: Account | None
 
 
-class EnsureCustomerInput(BaseModel):
+class OrderLineRequest(BaseModel):
+    sku: str
+    quantity: Decimal
+    rate: Money
+    description: str | None = None
+
+
+class PlaceOrderInput(BaseModel):
+    """The order the workflow decided on, in CRM terms (SKUs); the activity finds or
+    creates the customer, maps SKUs to ERP items and finds or creates the order."""
+
     account: Account
+    crm_opportunity_id: str
     currency: str
-    correlation_id: str
-
-
-class EnsureCustomerResult(BaseModel):
-    customer: Customer
-
-
-class ResolveItemsInput(BaseModel):
-    skus: list[str]
+    tran_date: date
+    memo: str | None = None
+    lines: list[OrderLineRequest]
     correlation_id: str
     use_cache: bool = True
 
 
-class ResolveItemsResult(BaseModel):
-    item_ids: dict[str, str]
-    """ERP item id by SKU."""
-    unknown_skus: list[str]
-
-
-class CreateSalesOrderInput(BaseModel):
-    draft: SalesOrderDraft
-    crm_opportunity_id: str
-    correlation_id: str
-
-
-class CreateSalesOrderResult(BaseModel):
-    order: SalesOrder
+class PlaceOrderResult(BaseModel):
+    customer: Customer
+    order: SalesOrder | None
+    """None when a SKU has no active ERP item: then nothing was created."""
+    unknown_skus: list[str] = []
     source_system: SourceSystem
 
 

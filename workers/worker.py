@@ -69,11 +69,7 @@ def build_workers(
     erp_worker = Worker(
         client,
         task_queue=erp_task_queue(task_queue),
-        activities=[
-            erp_activities.ensure_customer,
-            erp_activities.resolve_items,
-            erp_activities.create_sales_order,
-        ],
+        activities=[erp_activities.place_order],
         max_concurrent_activities=2 * erp_max_concurrency,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )

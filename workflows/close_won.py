@@ -1,8 +1,9 @@
 """CloseWonToOrder: one closed-won opportunity becomes exactly one accepted ERP order.
 
-Steps: re-read the opportunity, check it is still Closed Won, find or create the ERP
-customer, map line items to ERP items, find-or-create the sales order keyed by the
-opportunity id, record ``order.accepted``, write the order back to the opportunity.
+Steps: re-read the opportunity, check it is still Closed Won, place the order in the
+ERP (find or create the customer, map line items to ERP items, find-or-create the
+sales order keyed by the opportunity id: one activity), record ``order.accepted``,
+write the order back to the opportunity.
 
 Anything retrying cannot fix parks the run in ``needs_attention`` with an exception
 row; an operator's ``retry`` signal resumes it at the step that stopped.
@@ -34,16 +35,15 @@ with workflow.unsafe.imports_passed_through():
         ExceptionReason,
         RetryRequest,
     )
-    from models.erp import Customer, SalesOrder, SalesOrderDraft, SalesOrderLine
+    from models.erp import Customer, SalesOrder
     from models.events import BusinessEvent, EventType, SourceSystem, event_id_for
     from models.messages import (
-        CreateSalesOrderInput,
-        EnsureCustomerInput,
         FetchOpportunityInput,
         OpenExceptionInput,
+        OrderLineRequest,
+        PlaceOrderInput,
         RecordEventInput,
         ResolveExceptionInput,
-        ResolveItemsInput,
         WriteOrderStatusInput,
     )
     from workflows import search_attributes as sa
@@ -122,12 +122,8 @@ class CloseWonToOrder:
         self._publish(DealStatus.VALIDATING)
         await self._record(self._closed_won_event(opportunity))
 
-        customer = await self._until_done(
-            "ensure_customer", lambda: self._ensure_customer(account, opportunity)
-        )
-        self._state.erp_customer_id = customer.id
-        order = await self._until_done(
-            "create_order", lambda: self._create_order(opportunity, customer)
+        _, order = await self._until_done(
+            "place_order", lambda: self._place_order(opportunity, account)
         )
         self._state.erp_order_id = order.id
         self._state.erp_order_number = order.order_number
@@ -172,33 +168,29 @@ class CloseWonToOrder:
             raise NeedsAttention(ExceptionReason.INVALID_OPPORTUNITY, "; ".join(problems))
         return opportunity, fetched.account
 
-    async def _ensure_customer(self, account: Account, opportunity: Opportunity) -> Customer:
-        result = await self._call(
-            "ensure_customer",
+    async def _place_order(
+        self, opportunity: Opportunity, account: Account
+    ) -> tuple[Customer, SalesOrder]:
+        placed = await self._call(
+            "place_order",
             workflow.execute_activity_method(
-                ErpActivities.ensure_customer,
-                EnsureCustomerInput(
+                ErpActivities.place_order,
+                PlaceOrderInput(
                     account=account,
+                    crm_opportunity_id=opportunity.id,
                     currency=opportunity.currency,
-                    correlation_id=self._state.correlation_id,
-                ),
-                task_queue=erp_task_queue(workflow.info().task_queue),
-                start_to_close_timeout=CALL_TIMEOUT,
-                heartbeat_timeout=HEARTBEAT_TIMEOUT,
-                retry_policy=CALL_RETRY,
-            ),
-            ExceptionReason.ERP_REJECTED,
-        )
-        return result.customer
-
-    async def _create_order(self, opportunity: Opportunity, customer: Customer) -> SalesOrder:
-        skus = [line.product_code for line in opportunity.lines if line.product_code]
-        resolved = await self._call(
-            "resolve_items",
-            workflow.execute_activity_method(
-                ErpActivities.resolve_items,
-                ResolveItemsInput(
-                    skus=skus,
+                    tran_date=opportunity.close_date or workflow.now().date(),
+                    memo=f"Salesforce opportunity {opportunity.id}: {opportunity.name}",
+                    lines=[
+                        OrderLineRequest(
+                            sku=line.product_code,
+                            quantity=line.quantity,
+                            rate=line.unit_price,
+                            description=line.product_name,
+                        )
+                        for line in opportunity.lines
+                        if line.product_code
+                    ],
                     correlation_id=self._state.correlation_id,
                     # After a park the catalog may have been fixed: ask the ERP afresh.
                     use_cache=self._parks == 0,
@@ -210,47 +202,14 @@ class CloseWonToOrder:
             ),
             ExceptionReason.ERP_REJECTED,
         )
-        if resolved.unknown_skus:
+        self._state.erp_customer_id = placed.customer.id
+        if placed.order is None:
             raise NeedsAttention(
                 ExceptionReason.UNKNOWN_SKU,
-                "no active ERP item for SKU " + ", ".join(resolved.unknown_skus),
+                "no active ERP item for SKU " + ", ".join(placed.unknown_skus),
             )
-        draft = SalesOrderDraft(
-            external_id=opportunity.id,
-            customer_id=customer.id,
-            currency=opportunity.currency,
-            tran_date=opportunity.close_date or workflow.now().date(),
-            memo=f"Salesforce opportunity {opportunity.id}: {opportunity.name}",
-            lines=[
-                SalesOrderLine(
-                    item_id=resolved.item_ids[line.product_code],
-                    sku=line.product_code,
-                    quantity=line.quantity,
-                    rate=line.unit_price,
-                    description=line.product_name,
-                )
-                for line in opportunity.lines
-                if line.product_code
-            ],
-        )
-        created = await self._call(
-            "create_order",
-            workflow.execute_activity_method(
-                ErpActivities.create_sales_order,
-                CreateSalesOrderInput(
-                    draft=draft,
-                    crm_opportunity_id=opportunity.id,
-                    correlation_id=self._state.correlation_id,
-                ),
-                task_queue=erp_task_queue(workflow.info().task_queue),
-                start_to_close_timeout=CALL_TIMEOUT,
-                heartbeat_timeout=HEARTBEAT_TIMEOUT,
-                retry_policy=CALL_RETRY,
-            ),
-            ExceptionReason.ERP_REJECTED,
-        )
-        self._erp_system = created.source_system
-        return created.order
+        self._erp_system = placed.source_system
+        return placed.customer, placed.order
 
     async def _write_back(self, order: SalesOrder) -> None:
         await self._call(

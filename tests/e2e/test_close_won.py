@@ -100,7 +100,7 @@ async def test_unknown_sku_parks_the_deal_until_the_catalog_is_fixed_and_retried
     parked = await stack.wait_for_status(opportunity_id, "needs_attention")
     assert sku in parked["detail"]
     [exception] = [e for e in parked["exceptions"] if e["status"] == "open"]
-    assert exception["reason"] == "unknown_sku" and exception["step"] == "create_order"
+    assert exception["reason"] == "unknown_sku" and exception["step"] == "place_order"
     assert await stack.erp_orders_for(opportunity_id) == []
     listed = (await stack.api.get("/api/exceptions", params={"status": "open"})).json()
     assert exception["id"] in {row["id"] for row in listed}

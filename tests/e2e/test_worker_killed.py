@@ -17,10 +17,7 @@ async def _until_some_deal_is_in_the_erp_steps(stack: Stack, ids: list[str]) -> 
     while time.monotonic() < deadline:
         for opportunity_id in ids:
             answer = await stack.api.get(f"/api/deals/{opportunity_id}")
-            if answer.status_code == 200 and answer.json()["step"] in (
-                "ensure_customer",
-                "create_order",
-            ):
+            if answer.status_code == 200 and answer.json()["step"] == "place_order":
                 return
         await asyncio.sleep(0.05)
     raise AssertionError("no deal reached the ERP steps")

@@ -101,7 +101,7 @@ async def test_unknown_sku_parks_then_resumes_after_the_catalog_is_fixed(world: 
     state = await handle.query(CloseWonToOrder.state)
     assert state.open_exception is not None
     assert state.open_exception.reason == ExceptionReason.UNKNOWN_SKU
-    assert state.open_exception.step == "create_order"
+    assert state.open_exception.step == "place_order"
     [row] = await world.store.list_exceptions(subject_id=opportunity_id)
     assert row.status == ExceptionStatus.OPEN and "SL-WF-UNKNOWN" in row.message
     assert (await handle.describe()).typed_search_attributes.get(SYNC_STATUS) == "needs_attention"

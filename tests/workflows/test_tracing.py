@@ -45,13 +45,7 @@ async def test_spans_cover_the_start_the_run_and_each_activity(world: World) -> 
     names = [span.name for span in exporter.get_finished_spans()]
     assert any(name.startswith("SignalWithStartWorkflow:CloseWonToOrder") for name in names), names
     assert "RunWorkflow:CloseWonToOrder" in names
-    for activity in (
-        "fetch_opportunity",
-        "ensure_customer",
-        "resolve_items",
-        "create_sales_order",
-        "write_order_status",
-    ):
+    for activity in ("fetch_opportunity", "place_order", "write_order_status"):
         assert f"RunActivity:{activity}" in names, names
     # one trace from the webhook's start to the last activity
     assert len({span.context.trace_id for span in exporter.get_finished_spans()}) == 1
