@@ -7,6 +7,7 @@ ignore a conflict, so a retried activity cannot double them.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -15,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -70,9 +72,21 @@ class Store:
         return cls(create_engine(url))
 
     async def create_schema(self) -> None:
-        # No migrations yet: the schema is created when missing (see README, "Left to do").
-        async with self.engine.begin() as connection:
-            await connection.run_sync(SQLModel.metadata.create_all)
+        """Create the tables that are missing (no migrations yet).
+
+        Processes that start together (the API and a worker) may race: ``create_all``
+        checks for a table, then creates it, and the loser of that race gets "already
+        exists". Checking again then finds the winner's tables.
+        """
+        for attempt in range(1, 4):
+            try:
+                async with self.engine.begin() as connection:
+                    await connection.run_sync(SQLModel.metadata.create_all)
+                return
+            except (OperationalError, ProgrammingError, IntegrityError):
+                if attempt == 3:
+                    raise
+                await asyncio.sleep(0.1 * attempt)
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from connectors.store import Store
 from models.events import BusinessEvent, EventType, SourceSystem, event_id_for
@@ -93,3 +94,15 @@ async def test_deliveries_keep_the_raw_bytes(store: Store) -> None:
     assert stored is not None and stored.raw_body == raw
     assert stored.status == DeliveryStatus.REJECTED and stored.status_reason == "malformed JSON"
     assert stored.received_at.tzinfo is not None
+
+
+async def test_processes_starting_together_both_get_the_schema(tmp_path: Path) -> None:
+    """The API and a worker start at once on one SQLite file: neither may fail."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    stores = [Store.from_url(url) for _ in range(4)]
+    try:
+        await asyncio.gather(*(store.create_schema() for store in stores))
+        assert await stores[0].count_events(EventType.ORDER_ACCEPTED) == 0
+    finally:
+        for store in stores:
+            await store.close()
