@@ -35,8 +35,8 @@ with workflow.unsafe.imports_passed_through():
         ExceptionReason,
         RetryRequest,
     )
-    from models.erp import Customer, SalesOrder
-    from models.events import BusinessEvent, EventType, SourceSystem, event_id_for
+    from models.erp import SalesOrder
+    from models.events import BusinessEvent, SourceSystem
     from models.messages import (
         FetchOpportunityInput,
         OpenExceptionInput,
@@ -47,6 +47,12 @@ with workflow.unsafe.imports_passed_through():
         WriteOrderStatusInput,
     )
     from workflows import search_attributes as sa
+    from workflows.deal_facts import (
+        closed_won_event,
+        order_accepted_event,
+        order_problems,
+        order_rejected_event,
+    )
     from workflows.task_queues import erp_task_queue
 
 T = TypeVar("T")
@@ -120,14 +126,21 @@ class CloseWonToOrder:
             return self._finish(DealStatus.CANCELLED)
         opportunity, account = closed_won
         self._publish(DealStatus.VALIDATING)
-        await self._record(self._closed_won_event(opportunity))
+        await self._record(
+            closed_won_event(opportunity, self._state.correlation_id, workflow.now())
+        )
 
-        _, order = await self._until_done(
+        order = await self._until_done(
             "place_order", lambda: self._place_order(opportunity, account)
         )
         self._state.erp_order_id = order.id
         self._state.erp_order_number = order.order_number
-        await self._record(self._order_accepted_event(opportunity, order))
+        assert self._erp_system is not None, "set by the place_order step"
+        await self._record(
+            order_accepted_event(
+                opportunity, order, self._erp_system, self._state.correlation_id, workflow.now()
+            )
+        )
 
         await self._until_done("write_back", lambda: self._write_back(order))
         return self._finish(DealStatus.ORDER_ACCEPTED)
@@ -163,14 +176,12 @@ class CloseWonToOrder:
             raise NeedsAttention(
                 ExceptionReason.INVALID_OPPORTUNITY, "the opportunity has no account"
             )
-        problems = _order_problems(opportunity)
+        problems = order_problems(opportunity)
         if problems:
             raise NeedsAttention(ExceptionReason.INVALID_OPPORTUNITY, "; ".join(problems))
         return opportunity, fetched.account
 
-    async def _place_order(
-        self, opportunity: Opportunity, account: Account
-    ) -> tuple[Customer, SalesOrder]:
+    async def _place_order(self, opportunity: Opportunity, account: Account) -> SalesOrder:
         placed = await self._call(
             "place_order",
             workflow.execute_activity_method(
@@ -209,7 +220,7 @@ class CloseWonToOrder:
                 "no active ERP item for SKU " + ", ".join(placed.unknown_skus),
             )
         self._erp_system = placed.source_system
-        return placed.customer, placed.order
+        return placed.order
 
     async def _write_back(self, order: SalesOrder) -> None:
         await self._call(
@@ -299,7 +310,14 @@ class CloseWonToOrder:
             start_to_close_timeout=LOCAL_TIMEOUT,
         )
         if problem.reason in (ExceptionReason.ERP_REJECTED, ExceptionReason.UNKNOWN_SKU):
-            await self._record(self._order_rejected_event(exception))
+            await self._record(
+                order_rejected_event(
+                    exception,
+                    self._state.crm_opportunity_id,
+                    self._state.correlation_id,
+                    workflow.now(),
+                )
+            )
         await workflow.wait_condition(lambda: self._retry_signals > retries_before)
         self._state.retries += 1
         self._state.detail = None
@@ -325,77 +343,6 @@ class CloseWonToOrder:
             start_to_close_timeout=LOCAL_TIMEOUT,
         )
 
-    def _closed_won_event(self, opportunity: Opportunity) -> BusinessEvent:
-        return BusinessEvent(
-            event_id=event_id_for(
-                EventType.OPPORTUNITY_CLOSED_WON, SourceSystem.SALESFORCE, opportunity.id
-            ),
-            event_type=EventType.OPPORTUNITY_CLOSED_WON,
-            occurred_at=opportunity.last_modified or workflow.now(),
-            recorded_at=workflow.now(),
-            source_system=SourceSystem.SALESFORCE,
-            source_id=opportunity.id,
-            subject_id=opportunity.id,
-            correlation_id=self._state.correlation_id,
-            payload={
-                "account_id": opportunity.account_id,
-                "currency": opportunity.currency,
-                "amount": str(opportunity.amount.amount) if opportunity.amount else None,
-                "close_date": opportunity.close_date.isoformat()
-                if opportunity.close_date
-                else None,
-            },
-        )
-
-    def _order_accepted_event(self, opportunity: Opportunity, order: SalesOrder) -> BusinessEvent:
-        system = self._erp_system
-        assert system is not None, "set by the create_order step"
-        return BusinessEvent(
-            event_id=event_id_for(EventType.ORDER_ACCEPTED, system, order.id),
-            event_type=EventType.ORDER_ACCEPTED,
-            occurred_at=workflow.now(),
-            recorded_at=workflow.now(),
-            source_system=system,
-            source_id=order.id,
-            subject_id=opportunity.id,
-            correlation_id=self._state.correlation_id,
-            causation_id=str(
-                event_id_for(
-                    EventType.OPPORTUNITY_CLOSED_WON, SourceSystem.SALESFORCE, opportunity.id
-                )
-            ),
-            payload={
-                "crm_opportunity_id": opportunity.id,
-                "erp_order_id": order.id,
-                "order_number": order.order_number,
-                "erp_customer_id": order.customer_id,
-                "status": order.status,
-                "currency": order.total.currency,
-                "total": str(order.total.amount),
-                "lines": [
-                    {"sku": line.sku, "quantity": str(line.quantity), "rate": str(line.rate.amount)}
-                    for line in order.lines
-                ],
-            },
-        )
-
-    def _order_rejected_event(self, exception: DealException) -> BusinessEvent:
-        return BusinessEvent(
-            event_id=event_id_for(EventType.ORDER_REJECTED, SourceSystem.SYNCLINE, exception.id),
-            event_type=EventType.ORDER_REJECTED,
-            occurred_at=workflow.now(),
-            recorded_at=workflow.now(),
-            source_system=SourceSystem.SYNCLINE,
-            source_id=exception.id,
-            subject_id=self._state.crm_opportunity_id,
-            correlation_id=self._state.correlation_id,
-            payload={
-                "reason": exception.reason,
-                "step": exception.step,
-                "message": exception.message,
-            },
-        )
-
     def _publish(self, status: DealStatus) -> None:
         self._state.status = status
         workflow.upsert_search_attributes(
@@ -414,21 +361,3 @@ class CloseWonToOrder:
         self._state.step = None
         self._publish(status)
         return CloseWonResult(state=self._state)
-
-
-def _order_problems(opportunity: Opportunity) -> list[str]:
-    """What makes an opportunity impossible to turn into an order, in plain words."""
-    problems = []
-    if not opportunity.lines:
-        problems.append("the opportunity has no line items")
-    for line in opportunity.lines:
-        if not line.product_code:
-            problems.append(f"line {line.id} has no product code")
-        if line.quantity <= 0:
-            problems.append(f"line {line.id} has a quantity of {line.quantity}")
-        if line.unit_price.currency != opportunity.currency:
-            problems.append(
-                f"line {line.id} is priced in {line.unit_price.currency}, "
-                f"not {opportunity.currency}"
-            )
-    return problems
