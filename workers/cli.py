@@ -12,6 +12,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -21,7 +22,16 @@ console = Console()
 
 
 def _settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}"
+            for e in error.errors()
+        )
+        console.print(f"[red]configuration error[/red]: {problems}")
+        console.print("Settings come from SYNCLINE_* variables (see README, Configuration).")
+        raise SystemExit(2) from None
 
 
 def _run(coroutine_factory: Callable[[], Awaitable[int]]) -> int:

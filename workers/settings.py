@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # Placeholder secrets are refused outside the dev stack, so a forgotten variable fails
 # loudly at start-up rather than leaving an operator route open.
 _PLACEHOLDER = "change-me"
+_REQUIRED_SECRETS = ("api_token", "webhook_secret", "crm_client_secret", "erp_client_secret")
 
 
 class Settings(BaseSettings):
@@ -53,10 +54,18 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:
         if self.environment == "production":
-            for name in ("api_token", "webhook_secret", "crm_client_secret", "erp_client_secret"):
-                secret: SecretStr = getattr(self, name)
-                if secret.get_secret_value() in ("", _PLACEHOLDER):
-                    raise ValueError(f"SYNCLINE_{name.upper()} must be set to a real secret")
+            missing = [
+                f"SYNCLINE_{name.upper()}"
+                for name in (
+                    "api_token",
+                    "webhook_secret",
+                    "crm_client_secret",
+                    "erp_client_secret",
+                )
+                if getattr(self, name).get_secret_value() in ("", _PLACEHOLDER)
+            ]
+            if missing:
+                raise ValueError(f"set real secrets for {', '.join(missing)}")
         return self
 
     @cached_property
