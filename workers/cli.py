@@ -105,7 +105,17 @@ async def _api(host: str, port: int) -> int:
     app = create_app(settings, store=store, client=client)
     instrument_api(app, provider)
     server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            # Longer than senders' and load balancers' idle timeouts (httpx: 5 s, like
+            # uvicorn's default), so the server never closes a kept-alive connection
+            # just as a sender reuses it for a webhook.
+            timeout_keep_alive=75,
+        )
     )
     try:
         await server.serve()
