@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -17,6 +15,7 @@ from connectors.errors import (
     RejectedError,
     TransientError,
 )
+from connectors.http import retry_after_seconds
 from models import exact_json
 
 SYSTEM = "netsuite"
@@ -53,21 +52,6 @@ def _details(response: httpx.Response) -> list[dict[str, Any]]:
     return []
 
 
-def retry_after_seconds(headers: httpx.Headers) -> float | None:
-    """``Retry-After`` as seconds, from delta-seconds or an HTTP date."""
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
-
 def _scrub(text: str, secrets: Iterable[str]) -> str:
     for secret in secrets:
         if secret:
@@ -101,7 +85,7 @@ def map_error(
             system=SYSTEM,
             status_code=status,
             code=code,
-            retry_after=retry_after_seconds(response.headers),
+            retry_after=retry_after_seconds(response.headers.get("retry-after")),
         )
     if status >= 500 or status == 408 or TRANSIENT_CODES.intersection(codes):
         return TransientError(message, system=SYSTEM, status_code=status, code=code)

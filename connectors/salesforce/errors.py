@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -17,27 +15,10 @@ from connectors.errors import (
     RejectedError,
     TransientError,
 )
-from connectors.http import transport_error
+from connectors.http import retry_after_seconds, transport_error
 
 SYSTEM = "salesforce"
 _MAX_MESSAGE = 500
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: either delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _error_details(response: httpx.Response) -> tuple[str | None, str, tuple[str, ...]]:

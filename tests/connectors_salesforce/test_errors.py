@@ -16,8 +16,9 @@ from connectors.errors import (
     RejectedError,
     TransientError,
 )
+from connectors.http import retry_after_seconds
 from connectors.salesforce import SalesforceClient
-from connectors.salesforce.errors import map_error, retry_after_seconds
+from connectors.salesforce.errors import map_error
 
 from .fake import DATA, FakeSalesforce, sf_error
 
