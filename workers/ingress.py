@@ -10,18 +10,16 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError
 
 from connectors.store import Store
-from models.deal import CloseWonInput, CloseWonTrigger
+from models.deal import CloseWonTrigger
 from models.tables import DeliveryStatus, WebhookDelivery
 from models.webhooks import UnsupportedWebhook, parse_salesforce_webhook
 from workers.api_models import Problem, WebhookAccepted
+from workers.close_won_start import signal_close_won
 from workers.settings import Settings
 from workers.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
-from workflows.close_won import CloseWonToOrder
-from workflows.ids import close_won_workflow_id
 
 log = logging.getLogger(__name__)
 
@@ -120,29 +118,17 @@ def ingress_router(settings: Settings, store: Store, client: Client) -> APIRoute
         return _accepted(delivery, workflow_ids)
 
     async def _signal_with_start(opportunity_id: str, delivery: WebhookDelivery) -> str:
-        workflow_id = close_won_workflow_id(opportunity_id)
-        await client.start_workflow(
-            CloseWonToOrder.run,
-            CloseWonInput(
-                crm_opportunity_id=opportunity_id, correlation_id=delivery.correlation_id
+        handle = await signal_close_won(
+            client,
+            settings.task_queue,
+            CloseWonTrigger(
+                crm_opportunity_id=opportunity_id,
+                delivery_id=delivery.id,
+                correlation_id=delivery.correlation_id,
+                received_at=delivery.received_at,
             ),
-            id=workflow_id,
-            task_queue=settings.task_queue,
-            # A running workflow gets the signal (duplicates are counted, never acted on);
-            # a finished one may run again, and its find-or-create steps find the order.
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            start_signal="closed_won",
-            start_signal_args=[
-                CloseWonTrigger(
-                    crm_opportunity_id=opportunity_id,
-                    delivery_id=delivery.id,
-                    correlation_id=delivery.correlation_id,
-                    received_at=delivery.received_at,
-                )
-            ],
         )
-        return workflow_id
+        return handle.id
 
     def _accepted(delivery: WebhookDelivery, workflow_ids: list[str]) -> JSONResponse:
         body = WebhookAccepted(

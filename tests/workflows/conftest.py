@@ -12,23 +12,21 @@ from typing import Any
 import httpx
 import pytest
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
 from connectors.netsuite import NetSuiteClient
 from connectors.salesforce import SalesforceClient
 from connectors.store import Store
-from models.deal import CloseWonInput, CloseWonResult, CloseWonTrigger
+from models.deal import CloseWonResult, CloseWonTrigger
 from models.events import SourceSystem
 from models.types import utc_now
 from sandbox.netsuite.server import NetSuiteSandboxConfig
 from sandbox.netsuite.server import build_app as build_erp_app
 from sandbox.salesforce.server import SalesforceSandboxConfig
 from sandbox.salesforce.server import build_app as build_crm_app
+from workers.close_won_start import signal_close_won
 from workers.demo import seed_crm_catalog
 from workers.worker import build_workers
-from workflows.close_won import CloseWonToOrder
-from workflows.ids import close_won_workflow_id
 
 CRM_URL = "http://crm.sandbox"
 ERP_URL = "http://erp.sandbox"
@@ -48,21 +46,15 @@ class World:
     async def start(
         self, opportunity_id: str, correlation_id: str = "corr-test"
     ) -> WorkflowHandle[Any, CloseWonResult]:
-        return await self.client.start_workflow(
-            CloseWonToOrder.run,
-            CloseWonInput(crm_opportunity_id=opportunity_id, correlation_id=correlation_id),
-            id=close_won_workflow_id(opportunity_id),
-            task_queue=self.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            start_signal="closed_won",
-            start_signal_args=[
-                CloseWonTrigger(
-                    crm_opportunity_id=opportunity_id,
-                    delivery_id=uuid.uuid4().hex,
-                    correlation_id=correlation_id,
-                    received_at=utc_now(),
-                )
-            ],
+        return await signal_close_won(
+            self.client,
+            self.task_queue,
+            CloseWonTrigger(
+                crm_opportunity_id=opportunity_id,
+                delivery_id=uuid.uuid4().hex,
+                correlation_id=correlation_id,
+                received_at=utc_now(),
+            ),
         )
 
     async def erp_orders_for(self, opportunity_id: str) -> list[dict[str, Any]]:
