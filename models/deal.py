@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel
+from pydantic import BaseModel, computed_field
 
 from models.types import UtcDatetime
 
@@ -63,9 +63,14 @@ class DealState(BaseModel):
     erp_order_number: str | None = None
     open_exception: DealException | None = None
     deliveries: int = 0
-    duplicate_deliveries: int = 0
     retries: int = 0
     detail: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def duplicate_deliveries(self) -> int:
+        """Deliveries after the first: counted, never acted on."""
+        return max(0, self.deliveries - 1)
 
 
 class CloseWonResult(BaseModel):

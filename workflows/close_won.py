@@ -98,13 +98,11 @@ class CloseWonToOrder:
         )
         self._retry_signals = 0
         self._parks = 0
-        self._erp_system: SourceSystem | None = None
 
     @workflow.signal
     def closed_won(self, trigger: CloseWonTrigger) -> None:
         """Each webhook delivery. Only the first starts anything; the rest are counted."""
         self._state.deliveries += 1
-        self._state.duplicate_deliveries = max(0, self._state.deliveries - 1)
 
     @workflow.signal
     def retry(self, request: RetryRequest) -> None:
@@ -130,15 +128,14 @@ class CloseWonToOrder:
             closed_won_event(opportunity, self._state.correlation_id, workflow.now())
         )
 
-        order = await self._until_done(
+        order, erp_system = await self._until_done(
             "place_order", lambda: self._place_order(opportunity, account)
         )
         self._state.erp_order_id = order.id
         self._state.erp_order_number = order.order_number
-        assert self._erp_system is not None, "set by the place_order step"
         await self._record(
             order_accepted_event(
-                opportunity, order, self._erp_system, self._state.correlation_id, workflow.now()
+                opportunity, order, erp_system, self._state.correlation_id, workflow.now()
             )
         )
 
@@ -181,7 +178,10 @@ class CloseWonToOrder:
             raise NeedsAttention(ExceptionReason.INVALID_OPPORTUNITY, "; ".join(problems))
         return opportunity, fetched.account
 
-    async def _place_order(self, opportunity: Opportunity, account: Account) -> SalesOrder:
+    async def _place_order(
+        self, opportunity: Opportunity, account: Account
+    ) -> tuple[SalesOrder, SourceSystem]:
+        """The order, and which ERP confirmed it (the source of ``order.accepted``)."""
         placed = await self._call(
             "place_order",
             workflow.execute_activity_method(
@@ -219,8 +219,7 @@ class CloseWonToOrder:
                 ExceptionReason.UNKNOWN_SKU,
                 "no active ERP item for SKU " + ", ".join(placed.unknown_skus),
             )
-        self._erp_system = placed.source_system
-        return placed.order
+        return placed.order, placed.source_system
 
     async def _write_back(self, order: SalesOrder) -> None:
         await self._call(
