@@ -9,8 +9,9 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 from rich.console import Console
@@ -34,7 +35,7 @@ def _settings() -> Settings:
         raise SystemExit(2) from None
 
 
-def _run(coroutine_factory: Callable[[], Awaitable[int]]) -> int:
+def _run(coroutine_factory: Callable[[], Coroutine[Any, Any, int]]) -> int:
     # uvloop (installed with uvicorn[standard]) cuts the event loop's share of a busy
     # worker's CPU; the plain loop is the fallback where it is unavailable.
     try:
@@ -44,16 +45,12 @@ def _run(coroutine_factory: Callable[[], Awaitable[int]]) -> int:
     except ImportError:
         loop_factory = None
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        code = runner.run(_call(coroutine_factory))
+        code = runner.run(coroutine_factory())
     # A process that used a Temporal client can abort at interpreter exit (sdk-python
     # issue 300); leave without finalisation so the exit code is ours.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
-
-
-async def _call(coroutine_factory: Callable[[], Awaitable[int]]) -> int:
-    return await coroutine_factory()
 
 
 def _stop_event() -> asyncio.Event:
