@@ -220,9 +220,6 @@ class DevStack:
             await self._wait_port("temporal", self.ports.temporal, deadline)
             await self._wait_http("sandbox-crm", f"{self.crm_url}/admin/health", deadline)
             await self._wait_http("sandbox-erp", f"{self.erp_url}/admin/health", deadline)
-            # The schema once, before the two processes that use it start together.
-            self._spawn("migrate", self._syncline("migrate"), env)
-            await self._wait_exit("migrate", deadline)
             self._spawn("worker", self._syncline("worker"), env)
             self._spawn("api", self._syncline("api", "--port", str(self.ports.api)), env)
             await self._wait_http("api", f"{self.api_url}/healthz", deadline)
@@ -267,16 +264,6 @@ class DevStack:
                     pass
                 await asyncio.sleep(0.2)
         raise TimeoutError(f"{name} not healthy at {url}\n{self.log_tail(name)}")
-
-    async def _wait_exit(self, name: str, deadline: float) -> None:
-        process = self._processes[name]
-        while process.poll() is None:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{name} did not finish\n{self.log_tail(name)}")
-            await asyncio.sleep(0.1)
-        del self._processes[name]
-        if process.returncode != 0:
-            raise RuntimeError(f"{name} exited with {process.returncode}\n{self.log_tail(name)}")
 
     def _fail_if_dead(self, name: str) -> None:
         process = self._processes.get(name)
