@@ -39,7 +39,7 @@ from workers.demo import (
     DemoDeal,
     bounded,
     close_won,
-    create_open_deal,
+    open_deals,
     percentile,
     poll_orders,
     seed_crm_catalog,
@@ -101,19 +101,6 @@ async def _erp_stats(erp_url: str) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=erp_url) as http:
         stats: dict[str, Any] = (await http.get("/admin/stats")).json()
         return stats
-
-
-async def _open_deals(
-    crm: SalesforceClient, entries: dict[str, str], count: int, tag: str
-) -> list[DemoDeal]:
-    rng = random.Random(tag)
-    deals: list[DemoDeal | None] = [None] * count
-
-    async def make(index: int) -> None:
-        deals[index] = await create_open_deal(crm, entries, tag, index, rng)
-
-    await bounded(20, range(count), make)
-    return [deal for deal in deals if deal is not None]
 
 
 async def _syncline_run(crm: SalesforceClient, deals: list[DemoDeal], timeout: float) -> Run:
@@ -256,9 +243,17 @@ async def run_setting(
         )
         try:
             entries = await seed_crm_catalog(crm, erp)
-            syncline_deals = await _open_deals(crm, entries, deals, "s")
-            single_deals = await _open_deals(crm, entries, 20, "u") if acks else []
-            baseline_deals = await _open_deals(crm, entries, deals, "b")
+            syncline_deals = await open_deals(
+                crm, entries, deals, "s", random.Random("s"), concurrency=20
+            )
+            single_deals = (
+                await open_deals(crm, entries, 20, "u", random.Random("u"), concurrency=20)
+                if acks
+                else []
+            )
+            baseline_deals = await open_deals(
+                crm, entries, deals, "b", random.Random("b"), concurrency=20
+            )
             before = await _erp_stats(stack.erp_url)
             syncline = await _syncline_run(crm, syncline_deals, timeout)
             middle = await _erp_stats(stack.erp_url)

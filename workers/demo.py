@@ -189,6 +189,28 @@ async def create_open_deal(
     return DemoDeal(opportunity_id=opportunity_id)
 
 
+async def open_deals(
+    crm: SalesforceClient,
+    entries: dict[str, str],
+    count: int,
+    tag: str,
+    rng: random.Random,
+    *,
+    concurrency: int,
+    on_each: Callable[[], None] | None = None,
+) -> list[DemoDeal]:
+    """``count`` open deals, created ``concurrency`` at a time, in index order."""
+    deals: list[DemoDeal | None] = [None] * count
+
+    async def make(index: int) -> None:
+        deals[index] = await create_open_deal(crm, entries, tag, index, rng)
+        if on_each is not None:
+            on_each()
+
+    await bounded(concurrency, range(count), make)
+    return [deal for deal in deals if deal is not None]
+
+
 async def close_won(crm: SalesforceClient, deal: DemoDeal) -> None:
     deal.closed_at = time.time()
     await crm.update("Opportunity", deal.opportunity_id, {"StageName": "Closed Won"})
@@ -239,11 +261,6 @@ async def run_demo(config: DemoConfig, console: Console) -> DemoOutcome:
     try:
         with console.status("seeding the CRM catalog from the ERP…"):
             entries = await seed_crm_catalog(crm, erp)
-        deals: list[DemoDeal] = [None] * config.deals  # type: ignore[list-item]
-
-        async def create(index: int) -> None:
-            deals[index] = await create_open_deal(crm, entries, tag, index, rng)
-
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -252,12 +269,15 @@ async def run_demo(config: DemoConfig, console: Console) -> DemoOutcome:
             console=console,
         ) as progress:
             creating = progress.add_task("creating open deals", total=config.deals)
-
-            async def create_tracked(index: int) -> None:
-                await create(index)
-                progress.advance(creating)
-
-            await bounded(config.concurrency, range(config.deals), create_tracked)
+            deals = await open_deals(
+                crm,
+                entries,
+                config.deals,
+                tag,
+                rng,
+                concurrency=config.concurrency,
+                on_each=lambda: progress.advance(creating),
+            )
             closing = progress.add_task("closing won (webhooks)", total=config.deals)
             accepted = progress.add_task("orders accepted", total=config.deals)
             started = time.time()
