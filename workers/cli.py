@@ -100,7 +100,8 @@ async def _api(host: str, port: int) -> int:
     store = build_store(settings)
     client = await connect_when_ready(settings)
     app = create_app(settings, store=store, client=client)
-    instrument_api(app, provider)
+    if provider is not None:
+        instrument_api(app, provider)
     server = uvicorn.Server(
         uvicorn.Config(
             app,

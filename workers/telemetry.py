@@ -18,20 +18,24 @@ from opentelemetry.sdk.trace.export import (
 from workers.settings import Settings
 
 
-def configure_tracing(settings: Settings, process: str) -> TracerProvider:
+def configure_tracing(settings: Settings, process: str) -> TracerProvider | None:
     """Install a tracer provider for this process; spans go where settings say.
 
     Every httpx client in the process (the connectors) is instrumented too, so each CRM
     and ERP call is a span under the activity that made it and carries ``traceparent``.
+    With no exporter nothing is installed: OpenTelemetry's no-op default then costs the
+    hot paths nothing, instead of building spans only to drop them.
     """
+    if settings.otel_exporter == "none":
+        return None
     provider = TracerProvider(
         resource=Resource.create({SERVICE_NAME: settings.service_name, "syncline.process": process})
     )
-    exporter: SpanExporter | None = None
+    exporter: SpanExporter
     if settings.otel_exporter == "console":
         exporter = ConsoleSpanExporter()
         provider.add_span_processor(SimpleSpanProcessor(exporter))
-    elif settings.otel_exporter == "otlp":
+    else:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         exporter = (
