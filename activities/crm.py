@@ -9,7 +9,12 @@ from activities.heartbeat import heartbeating
 from connectors.context import correlation_scope
 from connectors.errors import NotFoundError
 from connectors.protocols import CrmClient
-from models.messages import FetchOpportunityInput, FetchOpportunityResult, WriteOrderStatusInput
+from models.messages import (
+    FetchOpportunityInput,
+    FetchOpportunityResult,
+    WriteBillingStatusInput,
+    WriteOrderStatusInput,
+)
 
 
 class CrmActivities:
@@ -37,3 +42,10 @@ class CrmActivities:
     async def write_order_status(self, request: WriteOrderStatusInput) -> None:
         with correlation_scope(request.correlation_id):
             await self._crm.write_order_status(request.opportunity_id, request.update)
+
+    @activity.defn
+    @heartbeating
+    @translate_connector_errors
+    async def write_billing_status(self, request: WriteBillingStatusInput) -> None:
+        with correlation_scope(request.correlation_id):
+            await self._crm.write_billing_status(request.opportunity_id, request.update)

@@ -19,11 +19,16 @@ from activities.heartbeat import heartbeating
 from connectors.context import correlation_scope
 from connectors.protocols import ErpClient
 from connectors.store import Store
+from models.billing import InvoiceChangePage
 from models.crm import Account
 from models.erp import Customer, CustomerUpsert, SalesOrderDraft, SalesOrderLine
 from models.events import SourceSystem
 from models.identity import ObjectType
-from models.messages import PlaceOrderInput, PlaceOrderResult
+from models.messages import (
+    FetchInvoiceChangesInput,
+    PlaceOrderInput,
+    PlaceOrderResult,
+)
 
 
 class ErpActivities:
@@ -69,6 +74,13 @@ class ErpActivities:
             )
         await self._store.link(ObjectType.SALES_ORDER, request.crm_opportunity_id, order.id)
         return PlaceOrderResult(customer=customer, order=order, source_system=self._system)
+
+    @activity.defn
+    @heartbeating
+    @translate_connector_errors
+    async def fetch_invoice_changes(self, request: FetchInvoiceChangesInput) -> InvoiceChangePage:
+        """One page of the ERP's invoice changes after the feed's cursor."""
+        return await self._erp.invoice_changes(request.after, request.limit)
 
     async def _ensure_customer(self, account: Account, currency: str) -> Customer:
         """After creation the ERP owns the legal customer: an existing one is returned

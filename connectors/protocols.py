@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from models.crm import Account, Opportunity, OpportunityOrderUpdate
+from models.billing import ChangeCursor, InvoiceChangePage
+from models.crm import Account, Opportunity, OpportunityBillingUpdate, OpportunityOrderUpdate
 from models.erp import Customer, CustomerUpsert, Product, SalesOrder, SalesOrderDraft
 
 
@@ -18,6 +19,12 @@ class CrmClient(Protocol):
 
     async def write_order_status(self, opportunity_id: str, update: OpportunityOrderUpdate) -> None:
         """Mirror the ERP order number and status onto the opportunity (idempotent)."""
+        ...
+
+    async def write_billing_status(
+        self, opportunity_id: str, update: OpportunityBillingUpdate
+    ) -> None:
+        """Mirror invoiced and paid amounts onto the opportunity (idempotent)."""
         ...
 
     async def aclose(self) -> None: ...
@@ -39,6 +46,12 @@ class ErpClient(Protocol):
 
         Raises ``RejectedError`` when the ERP refuses the order on its merits.
         """
+        ...
+
+    async def invoice_changes(self, after: ChangeCursor, limit: int) -> InvoiceChangePage:
+        """Posted invoices changed strictly after ``after``, oldest first, by
+        (modification time, id); each names the order it bills and that order's
+        external id (the CRM opportunity)."""
         ...
 
     async def aclose(self) -> None: ...

@@ -66,3 +66,14 @@ class OpportunityOrderUpdate(BaseModel):
     order_number: str
     order_status: str
     synced_at: UtcDatetime
+
+
+class OpportunityBillingUpdate(BaseModel):
+    """Billing and payment status mirrored onto the opportunity (the ERP owns them)."""
+
+    billing_status: str
+    invoiced_amount: Decimal
+    paid_amount: Decimal
+    balance: Decimal
+    last_invoice_date: date | None = None
+    synced_at: UtcDatetime

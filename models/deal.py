@@ -6,6 +6,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, computed_field
 
+from models.billing import DealBilling
 from models.types import UtcDatetime
 
 
@@ -65,6 +66,7 @@ class DealState(BaseModel):
     deliveries: int = 0
     retries: int = 0
     detail: str | None = None
+    billing: DealBilling | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property

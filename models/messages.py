@@ -10,7 +10,8 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
-from models.crm import Account, Opportunity, OpportunityOrderUpdate
+from models.billing import ChangeCursor, InvoiceSnapshot
+from models.crm import Account, Opportunity, OpportunityBillingUpdate, OpportunityOrderUpdate
 from models.deal import ExceptionReason
 from models.erp import Customer, SalesOrder
 from models.events import BusinessEvent, SourceSystem
@@ -62,6 +63,32 @@ class WriteOrderStatusInput(BaseModel):
     opportunity_id: str
     update: OpportunityOrderUpdate
     correlation_id: str
+
+
+class WriteBillingStatusInput(BaseModel):
+    opportunity_id: str
+    update: OpportunityBillingUpdate
+    correlation_id: str
+
+
+class FetchInvoiceChangesInput(BaseModel):
+    after: ChangeCursor
+    limit: int
+
+
+class InvoiceDelivery(BaseModel):
+    workflow_id: str
+    invoice: InvoiceSnapshot
+
+
+class DeliverInvoiceChangesInput(BaseModel):
+    deliveries: list[InvoiceDelivery]
+
+
+class DeliverInvoiceChangesResult(BaseModel):
+    delivered: int
+    unmatched: list[str] = []
+    """Invoice ids whose order has no running deal workflow (reconciliation's to explain)."""
 
 
 class RecordEventInput(BaseModel):

@@ -8,10 +8,12 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import Worker
 
 from activities.crm import CrmActivities
 from activities.erp import ErpActivities
+from activities.feed import FeedActivities
 from activities.ledger import LedgerActivities
 from connectors.protocols import CrmClient, ErpClient
 from connectors.store import Store
@@ -21,11 +23,17 @@ from workers.startup import connect_when_ready
 from workers.telemetry import configure_tracing
 from workers.wiring import build_crm, build_erp, build_governor, build_store
 from workflows.close_won import CloseWonToOrder
+from workflows.erp_change_feed import (
+    ErpChangeFeed,
+    FeedConfig,
+    FeedInput,
+    erp_change_feed_workflow_id,
+)
 from workflows.task_queues import erp_task_queue
 
 log = logging.getLogger(__name__)
 
-WORKFLOWS: Sequence[type] = (CloseWonToOrder,)
+WORKFLOWS: Sequence[type] = (CloseWonToOrder, ErpChangeFeed)
 
 # On SIGTERM, let in-flight CRM/ERP calls finish rather than cancel them mid-write (a
 # cancelled ERP call is safe to retry, but a finished one costs nothing more).
@@ -53,6 +61,7 @@ def build_workers(
     crm_activities = CrmActivities(crm)
     ledger = LedgerActivities(store)
     erp_activities = ErpActivities(erp, store, erp_system)
+    feed = FeedActivities(client)
     main = Worker(
         client,
         task_queue=task_queue,
@@ -61,6 +70,8 @@ def build_workers(
         activities=[
             crm_activities.fetch_opportunity,
             crm_activities.write_order_status,
+            crm_activities.write_billing_status,
+            feed.deliver_invoice_changes,
             ledger.record_event,
             ledger.open_exception,
             ledger.resolve_exception,
@@ -69,11 +80,25 @@ def build_workers(
     erp_worker = Worker(
         client,
         task_queue=erp_task_queue(task_queue),
-        activities=[erp_activities.place_order],
+        activities=[erp_activities.place_order, erp_activities.fetch_invoice_changes],
         max_concurrent_activities=2 * erp_max_concurrency,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
     return [main, erp_worker]
+
+
+async def ensure_change_feed(
+    client: Client, *, task_queue: str, erp_system: SourceSystem, poll_interval: timedelta
+) -> None:
+    """Start the ERP change feed unless it already runs (one per ERP, whichever worker
+    gets there first)."""
+    await client.start_workflow(
+        ErpChangeFeed.run,
+        FeedInput(erp_system=erp_system.value, config=FeedConfig(poll_interval=poll_interval)),
+        id=erp_change_feed_workflow_id(erp_system.value),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
 
 
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
@@ -92,6 +117,12 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         erp_system=erp_system,
         store=store,
         erp_max_concurrency=settings.erp_max_concurrency,
+    )
+    await ensure_change_feed(
+        client,
+        task_queue=settings.task_queue,
+        erp_system=erp_system,
+        poll_interval=timedelta(seconds=settings.erp_poll_seconds),
     )
     log.info("worker polling %s and %s", settings.task_queue, erp_task_queue(settings.task_queue))
     try:

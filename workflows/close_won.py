@@ -7,6 +7,11 @@ write the order back to the opportunity.
 
 Anything retrying cannot fix parks the run in ``needs_attention`` with an exception
 row; an operator's ``retry`` signal resumes it at the step that stopped.
+
+Once the order is accepted the run follows its billing: the ERP change feed signals
+every invoice snapshot of the order, and the run records ``invoice.posted`` and
+``payment.applied`` and mirrors the amounts onto the opportunity, until the order is
+paid (or a year and a month have passed; later changes are reconciliation's).
 """
 
 from __future__ import annotations
@@ -24,7 +29,13 @@ with workflow.unsafe.imports_passed_through():
     from activities.erp import ErpActivities
     from activities.errors import AUTH_FAILED, NON_RETRYABLE_TYPES, NOT_FOUND, REJECTED
     from activities.ledger import LedgerActivities
-    from models.crm import Account, Opportunity, OpportunityOrderUpdate
+    from models.billing import BillingStatus, DealBilling, InvoiceSnapshot
+    from models.crm import (
+        Account,
+        Opportunity,
+        OpportunityBillingUpdate,
+        OpportunityOrderUpdate,
+    )
     from models.deal import (
         CloseWonInput,
         CloseWonResult,
@@ -44,14 +55,17 @@ with workflow.unsafe.imports_passed_through():
         PlaceOrderInput,
         RecordEventInput,
         ResolveExceptionInput,
+        WriteBillingStatusInput,
         WriteOrderStatusInput,
     )
     from workflows import search_attributes as sa
     from workflows.deal_facts import (
         closed_won_event,
+        invoice_posted_event,
         order_accepted_event,
         order_problems,
         order_rejected_event,
+        payment_applied_event,
     )
     from workflows.task_queues import erp_task_queue
 
@@ -70,6 +84,11 @@ CALL_TIMEOUT = timedelta(minutes=2)
 # seconds instead of after the whole call timeout.
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 LOCAL_TIMEOUT = timedelta(seconds=30)
+# How long an accepted order's billing is followed. Annual invoicing plus a month of
+# payment terms; anything later is found by reconciliation.
+BILLING_FOLLOW = timedelta(days=400)
+# Runs started before billing was followed finish at order acceptance, as they did.
+BILLING_PATCH = "follow-billing-v1"
 
 
 class NeedsAttention(Exception):
@@ -79,6 +98,10 @@ class NeedsAttention(Exception):
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+
+def _is_paid(billing: DealBilling) -> bool:
+    return billing.status is BillingStatus.PAID
 
 
 def _reason_for(error: ApplicationError, rejected_reason: ExceptionReason) -> ExceptionReason:
@@ -98,6 +121,7 @@ class CloseWonToOrder:
         )
         self._retry_signals = 0
         self._parks = 0
+        self._invoices: list[InvoiceSnapshot] = []
 
     @workflow.signal
     def closed_won(self, trigger: CloseWonTrigger) -> None:
@@ -111,6 +135,11 @@ class CloseWonToOrder:
             return
         if request.exception_id in (None, open_exception.id):
             self._retry_signals += 1
+
+    @workflow.signal
+    def invoice_changed(self, invoice: InvoiceSnapshot) -> None:
+        """From the ERP change feed: the whole of one invoice as the ERP shows it now."""
+        self._invoices.append(invoice)
 
     @workflow.query
     def state(self) -> DealState:
@@ -140,6 +169,10 @@ class CloseWonToOrder:
         )
 
         await self._until_done("write_back", lambda: self._write_back(order))
+        if workflow.patched(BILLING_PATCH):
+            self._publish(DealStatus.ORDER_ACCEPTED)
+            await self._follow_billing(order, erp_system)
+            return self._finish(self._state.status)
         return self._finish(DealStatus.ORDER_ACCEPTED)
 
     # -- steps ---------------------------------------------------------------------
@@ -232,6 +265,87 @@ class CloseWonToOrder:
                         erp_order_id=order.id,
                         order_number=order.order_number,
                         order_status=order.status,
+                        synced_at=workflow.now(),
+                    ),
+                    correlation_id=self._state.correlation_id,
+                ),
+                start_to_close_timeout=CALL_TIMEOUT,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                retry_policy=CALL_RETRY,
+            ),
+            ExceptionReason.CRM_REJECTED,
+        )
+
+    # -- billing -----------------------------------------------------------------------
+
+    async def _follow_billing(self, order: SalesOrder, erp_system: SourceSystem) -> None:
+        billing = DealBilling(currency=order.total.currency, order_total=order.total.amount)
+        self._state.billing = billing
+        self._state.step = "follow_billing"
+        deadline = workflow.now() + BILLING_FOLLOW
+        while not _is_paid(billing):
+            try:
+                await workflow.wait_condition(
+                    lambda: bool(self._invoices), timeout=deadline - workflow.now()
+                )
+            except TimeoutError:
+                return
+            batch, self._invoices = self._invoices, []
+            changed = False
+            for invoice in batch:
+                if invoice.erp_order_id not in (None, order.id):
+                    continue  # another order of the same opportunity: not this deal's
+                changed |= await self._take_invoice(billing, invoice, erp_system)
+            if changed:
+                if billing.status is BillingStatus.PAID:
+                    self._publish(DealStatus.PAID)
+                elif billing.status is not BillingStatus.NOT_INVOICED:
+                    self._publish(DealStatus.INVOICED)
+                await self._until_done("write_billing", lambda: self._write_billing(billing))
+                self._state.step = "follow_billing"
+
+    async def _take_invoice(
+        self, billing: DealBilling, invoice: InvoiceSnapshot, erp_system: SourceSystem
+    ) -> bool:
+        """Apply one snapshot; record the facts it adds. Stale news changes nothing."""
+        before = billing.invoices.get(invoice.id)
+        if not billing.apply(invoice):
+            return False
+        opportunity_id = self._state.crm_opportunity_id
+        correlation_id = self._state.correlation_id
+        if before is None:
+            await self._record(
+                invoice_posted_event(
+                    opportunity_id, invoice, erp_system, correlation_id, workflow.now()
+                )
+            )
+        paid_before = before.amount_paid.amount if before is not None else 0
+        if invoice.amount_paid.amount > paid_before:
+            await self._record(
+                payment_applied_event(
+                    opportunity_id,
+                    invoice,
+                    invoice.amount_paid.amount - paid_before,
+                    erp_system,
+                    correlation_id,
+                    workflow.now(),
+                )
+            )
+        return True
+
+    async def _write_billing(self, billing: DealBilling) -> None:
+        await self._call(
+            "write_billing",
+            workflow.execute_activity_method(
+                CrmActivities.write_billing_status,
+                WriteBillingStatusInput(
+                    opportunity_id=self._state.crm_opportunity_id,
+                    update=OpportunityBillingUpdate(
+                        billing_status=billing.status.value,
+                        invoiced_amount=billing.invoiced_amount,
+                        paid_amount=billing.paid_amount,
+                        balance=billing.balance,
+                        last_invoice_date=billing.last_invoice_date,
                         synced_at=workflow.now(),
                     ),
                     correlation_id=self._state.correlation_id,

@@ -7,7 +7,9 @@ them deterministically; kept apart so the workflow module reads as its steps.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
+from models.billing import InvoiceSnapshot
 from models.crm import Opportunity
 from models.deal import DealException
 from models.erp import SalesOrder
@@ -106,4 +108,74 @@ def order_rejected_event(
         subject_id=opportunity_id,
         correlation_id=correlation_id,
         payload={"reason": exception.reason, "step": exception.step, "message": exception.message},
+    )
+
+
+def _invoice_posted_id(system: SourceSystem, invoice: InvoiceSnapshot) -> str:
+    return str(event_id_for(EventType.INVOICE_POSTED, system, invoice.id))
+
+
+def invoice_posted_event(
+    opportunity_id: str,
+    invoice: InvoiceSnapshot,
+    system: SourceSystem,
+    correlation_id: str,
+    now: datetime,
+) -> BusinessEvent:
+    """Billings: the ERP posted an invoice for the deal's order. One per invoice."""
+    return BusinessEvent(
+        event_id=_invoice_posted_id(system, invoice),
+        event_type=EventType.INVOICE_POSTED,
+        occurred_at=invoice.modified_at,
+        recorded_at=now,
+        source_system=system,
+        source_id=invoice.id,
+        subject_id=opportunity_id,
+        correlation_id=correlation_id,
+        causation_id=(
+            str(event_id_for(EventType.ORDER_ACCEPTED, system, invoice.erp_order_id))
+            if invoice.erp_order_id
+            else None
+        ),
+        payload={
+            "invoice_number": invoice.number,
+            "erp_order_id": invoice.erp_order_id,
+            "currency": invoice.total.currency,
+            "total": str(invoice.total.amount),
+            "invoice_date": invoice.invoice_date.isoformat() if invoice.invoice_date else None,
+        },
+    )
+
+
+def payment_applied_event(
+    opportunity_id: str,
+    invoice: InvoiceSnapshot,
+    amount: Decimal,
+    system: SourceSystem,
+    correlation_id: str,
+    now: datetime,
+) -> BusinessEvent:
+    """Collections: ``amount`` more of the invoice is paid. The fact is "paid up to
+    ``amount_paid``", so the same payment seen twice is one event."""
+    paid_to_date = invoice.amount_paid.amount
+    return BusinessEvent(
+        event_id=event_id_for(
+            EventType.PAYMENT_APPLIED, system, f"{invoice.id}:{paid_to_date.normalize()}"
+        ),
+        event_type=EventType.PAYMENT_APPLIED,
+        occurred_at=invoice.modified_at,
+        recorded_at=now,
+        source_system=system,
+        source_id=invoice.id,
+        subject_id=opportunity_id,
+        correlation_id=correlation_id,
+        causation_id=_invoice_posted_id(system, invoice),
+        payload={
+            "invoice_number": invoice.number,
+            "erp_order_id": invoice.erp_order_id,
+            "currency": invoice.total.currency,
+            "amount": str(amount),
+            "paid_to_date": str(paid_to_date),
+            "amount_due": str(invoice.amount_due.amount),
+        },
     )

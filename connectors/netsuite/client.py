@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import UTC
 from typing import Any
 from urllib.parse import quote
 
@@ -24,6 +25,7 @@ from connectors.netsuite import mapping
 from connectors.netsuite.auth import TokenProvider
 from connectors.netsuite.errors import SYSTEM, map_error
 from models import exact_json
+from models.billing import ChangeCursor, InvoiceChangePage
 from models.erp import Customer, CustomerUpsert, Product, SalesOrder, SalesOrderDraft
 
 logger = logging.getLogger(__name__)
@@ -203,25 +205,30 @@ class NetSuiteClient:
     async def delete_record(self, record_type: str, id_or_eid: str) -> None:
         await self._request("DELETE", f"{RECORD_PATH}/{record_type}/{record_key(id_or_eid)}")
 
+    async def suiteql_page(
+        self, query: str, *, limit: int, offset: int = 0
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """One page of rows, and whether more follow."""
+        response = await self._request(
+            "POST",
+            SUITEQL_PATH,
+            body={"q": query},
+            params={"limit": limit, "offset": offset},
+            headers={"Prefer": "transient"},
+        )
+        page = self._json(response)
+        rows = [{k: v for k, v in item.items() if k != "links"} for item in page.get("items", [])]
+        return rows, bool(page.get("hasMore"))
+
     async def suiteql_pages(
         self, query: str, *, page_size: int = SUITEQL_PAGE_SIZE
     ) -> AsyncIterator[list[dict[str, Any]]]:
         """One list of rows per page, following ``hasMore``."""
         offset = 0
         while True:
-            response = await self._request(
-                "POST",
-                SUITEQL_PATH,
-                body={"q": query},
-                params={"limit": page_size, "offset": offset},
-                headers={"Prefer": "transient"},
-            )
-            page = self._json(response)
-            rows = [
-                {k: v for k, v in item.items() if k != "links"} for item in page.get("items", [])
-            ]
+            rows, has_more = await self.suiteql_page(query, limit=page_size, offset=offset)
             yield rows
-            if not page.get("hasMore") or not rows:
+            if not has_more or not rows:
                 return
             offset += len(rows)
 
@@ -288,3 +295,28 @@ class NetSuiteClient:
         )
         record = await self.get_record("salesOrder", internal_id)
         return mapping.sales_order_from_record(record, self.base_currency)
+
+    async def invoice_changes(self, after: ChangeCursor, limit: int) -> InvoiceChangePage:
+        """Invoices by ``lastmodifieddate`` then id (keyset), with their orders' external
+        ids. NetSuite stamps a payment's application on the invoice it pays, so paid
+        amounts arrive as invoice changes too."""
+        moment = after.modified_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        stamp = f"TO_TIMESTAMP('{moment}', 'YYYY-MM-DD HH24:MI:SS')"
+        query = (
+            "SELECT id, tranid, createdfrom, entity, status, foreigntotal, amountremaining, "
+            "currency, trandate, lastmodifieddate FROM transaction WHERE type = 'CustInvc' "
+            f"AND (lastmodifieddate > {stamp} OR (lastmodifieddate = {stamp} AND id > {after.id})) "
+            "ORDER BY lastmodifieddate, id"
+        )
+        rows, has_more = await self.suiteql_page(query, limit=limit)
+        order_ids = sorted({str(r["createdfrom"]) for r in rows if r.get("createdfrom")})
+        external_ids: dict[str, str] = {}
+        for start in range(0, len(order_ids), ITEM_CHUNK):
+            chunk = order_ids[start : start + ITEM_CHUNK]
+            for row in await self.suiteql(
+                f"SELECT id, externalid FROM transaction WHERE id IN ({', '.join(chunk)})"
+            ):
+                if row.get("externalid"):
+                    external_ids[str(row["id"])] = str(row["externalid"])
+        invoices = [mapping.invoice_from_row(row, external_ids, self.base_currency) for row in rows]
+        return InvoiceChangePage(invoices=invoices, has_more=has_more)

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from models.billing import InvoiceSnapshot, InvoiceStatus
 from models.crm import Address
 from models.erp import (
     Customer,
@@ -189,4 +190,34 @@ def sales_order_from_record(record: dict[str, Any], default_currency: str) -> Sa
         tran_date=date.fromisoformat(tran_date) if tran_date else None,
         lines=lines,
         last_modified=_timestamp(record.get("lastModifiedDate")),
+    )
+
+
+# --- invoices ---------------------------------------------------------------------------
+
+# SuiteQL's invoice status letters: A "Open", B "Paid In Full", V "Voided".
+_INVOICE_STATUS = {"A": InvoiceStatus.OPEN, "B": InvoiceStatus.PAID, "V": InvoiceStatus.CANCELLED}
+
+
+def invoice_from_row(
+    row: dict[str, Any], order_external_ids: dict[str, str], default_currency: str
+) -> InvoiceSnapshot:
+    """A SuiteQL ``transaction`` row of type ``CustInvc`` as an invoice snapshot."""
+    currency = row.get("currency") or default_currency
+    order_id = str(row["createdfrom"]) if row.get("createdfrom") else None
+    modified_at = _timestamp(row.get("lastmodifieddate"))
+    if modified_at is None:
+        raise ValueError(f"invoice {row.get('id')} has no lastmodifieddate")
+    trandate = row.get("trandate")
+    return InvoiceSnapshot(
+        id=str(row["id"]),
+        number=str(row.get("tranid") or row["id"]),
+        erp_order_id=order_id,
+        crm_opportunity_id=order_external_ids.get(order_id) if order_id else None,
+        customer_id=str(row["entity"]) if row.get("entity") else None,
+        status=_INVOICE_STATUS.get(str(row.get("status")), InvoiceStatus.OPEN),
+        total=Money(amount=decimal(row.get("foreigntotal")), currency=currency),
+        amount_due=Money(amount=decimal(row.get("amountremaining")), currency=currency),
+        invoice_date=date.fromisoformat(trandate) if trandate else None,
+        modified_at=modified_at,
     )

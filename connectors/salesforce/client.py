@@ -22,7 +22,7 @@ from connectors.http import build_http_client
 from connectors.salesforce.errors import SYSTEM, map_error
 from connectors.salesforce.mapping import LINE_FIELDS, to_account, to_opportunity
 from connectors.salesforce.wire import dumps, format_datetime, loads, soql_quote
-from models.crm import Account, Opportunity, OpportunityOrderUpdate
+from models.crm import Account, Opportunity, OpportunityBillingUpdate, OpportunityOrderUpdate
 
 logger = logging.getLogger(__name__)
 
@@ -187,6 +187,24 @@ class SalesforceClient:
                 "Syncline_Order_Id__c": update.erp_order_id,
                 "Syncline_Order_Number__c": update.order_number,
                 "Syncline_Order_Status__c": update.order_status,
+                "Syncline_Synced_At__c": format_datetime(update.synced_at),
+            },
+        )
+
+    async def write_billing_status(
+        self, opportunity_id: str, update: OpportunityBillingUpdate
+    ) -> None:
+        await self.update(
+            "Opportunity",
+            opportunity_id,
+            {
+                "Syncline_Billing_Status__c": update.billing_status,
+                "Syncline_Invoiced_Amount__c": update.invoiced_amount,
+                "Syncline_Paid_Amount__c": update.paid_amount,
+                "Syncline_Balance__c": update.balance,
+                "Syncline_Last_Invoice_Date__c": (
+                    update.last_invoice_date.isoformat() if update.last_invoice_date else None
+                ),
                 "Syncline_Synced_At__c": format_datetime(update.synced_at),
             },
         )

@@ -311,6 +311,11 @@ OPPORTUNITY = ObjectDef(
         _text("Syncline_Order_Number__c", "Syncline Order Number", 64),
         _text("Syncline_Order_Status__c", "Syncline Order Status", 64),
         FieldDef("Syncline_Synced_At__c", "datetime", "Syncline Synced At"),
+        _text("Syncline_Billing_Status__c", "Syncline Billing Status", 32),
+        _money("Syncline_Invoiced_Amount__c", "Syncline Invoiced Amount"),
+        _money("Syncline_Paid_Amount__c", "Syncline Paid Amount"),
+        _money("Syncline_Balance__c", "Syncline Balance"),
+        FieldDef("Syncline_Last_Invoice_Date__c", "date", "Syncline Last Invoice Date"),
         _text("External_Id__c", "External Id", 255, external_id=True, unique=True),
     ),
 )

@@ -33,5 +33,5 @@ def test_secrets_do_not_show_in_the_settings_repr() -> None:
 def test_the_erp_governor_follows_the_database(
     database_url: str, choice: str, expected: type
 ) -> None:
-    settings = Settings(environment="dev", database_url=database_url, erp_governor=choice)  # type: ignore[arg-type]
+    settings = Settings(environment="dev", database_url=database_url, erp_governor=choice)
     assert isinstance(build_governor(settings), expected)

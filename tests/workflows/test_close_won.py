@@ -42,7 +42,7 @@ async def test_closed_won_becomes_one_order_written_back_and_recorded(world: Wor
     await _close_won(world, opportunity_id)
     handle = await world.start(opportunity_id)
     result = await handle.result()
-    await record_history(handle, "close_won_accepted")
+    await record_history(handle, "close_won_accepted_then_unbilled")
 
     state = result.state
     assert state.status == DealStatus.ORDER_ACCEPTED
@@ -125,7 +125,7 @@ async def test_unknown_sku_parks_then_resumes_after_the_catalog_is_fixed(world: 
     await handle.signal(CloseWonToOrder.retry, RetryRequest(exception_id=row.id))
     result = await handle.result()
     assert result.state.status == DealStatus.ORDER_ACCEPTED and result.state.retries == 2
-    await record_history(handle, "close_won_parked_then_retried")
+    await record_history(handle, "close_won_parked_retried_then_unbilled")
     assert len(await world.erp_orders_for(opportunity_id)) == 1
     [resolved] = await world.store.list_exceptions(subject_id=opportunity_id)
     assert resolved.status == ExceptionStatus.RESOLVED

@@ -10,16 +10,28 @@ from temporalio.worker import Replayer
 
 from tests.workflows.histories import HISTORY_DIR, load_history
 from workflows.close_won import CloseWonToOrder
+from workflows.erp_change_feed import ErpChangeFeed
 
 HISTORIES = sorted(HISTORY_DIR.glob("*.json"))
 
 
 def test_there_are_saved_histories_to_replay() -> None:
-    assert {p.stem for p in HISTORIES} >= {"close_won_accepted", "close_won_parked_then_retried"}
+    assert {p.stem for p in HISTORIES} >= {
+        # before billing was followed (the patch keeps these runs finishing as they did)
+        "close_won_accepted",
+        "close_won_parked_then_retried",
+        # after: billing followed until paid, or for BILLING_FOLLOW when nothing comes
+        "close_won_billed_and_paid",
+        "close_won_accepted_then_unbilled",
+        "close_won_parked_retried_then_unbilled",
+        "erp_change_feed_polls",
+    }
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_saved_history_replays(path: Path) -> None:
-    replayer = Replayer(workflows=[CloseWonToOrder], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[CloseWonToOrder, ErpChangeFeed], data_converter=pydantic_data_converter
+    )
     result = await replayer.replay_workflow(load_history(path))
     assert result.replay_failure is None

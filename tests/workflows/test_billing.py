@@ -1,0 +1,189 @@
+"""After the order: invoices and payments from the ERP move the deal forward, never back."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowFailureError, WorkflowHandle
+
+from models.billing import BillingStatus, ChangeCursor, InvoiceSnapshot, InvoiceStatus
+from models.deal import CloseWonResult, DealStatus
+from models.events import EventType
+from models.types import Money
+from tests.deals import open_deal
+from tests.workflows.conftest import World
+from tests.workflows.histories import record_history
+from workflows.close_won import CloseWonToOrder
+from workflows.erp_change_feed import ErpChangeFeed, FeedConfig, FeedInput
+
+
+async def _accepted_deal(world: World) -> tuple[str, WorkflowHandle[Any, CloseWonResult]]:
+    opportunity_id = await open_deal(world.crm, world.entries, ["SL-PLATFORM-ANNUAL"])
+    await world.crm.update("Opportunity", opportunity_id, {"StageName": "Closed Won"})
+    handle = await world.start(opportunity_id)
+    for _ in range(200):
+        state = await handle.query(CloseWonToOrder.state)
+        if state.billing is not None:
+            return opportunity_id, handle
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the deal never reached billing: {state}")
+
+
+def _invoice(
+    order_id: str,
+    opportunity_id: str,
+    *,
+    total: str,
+    due: str,
+    status: InvoiceStatus = InvoiceStatus.OPEN,
+    minute: int = 0,
+) -> InvoiceSnapshot:
+    return InvoiceSnapshot(
+        id="9001",
+        number="INV-9001",
+        erp_order_id=order_id,
+        crm_opportunity_id=opportunity_id,
+        status=status,
+        total=Money(amount=Decimal(total), currency="USD"),
+        amount_due=Money(amount=Decimal(due), currency="USD"),
+        invoice_date=date(2026, 11, 1),
+        modified_at=datetime(2026, 11, 1, 12, minute, tzinfo=UTC),
+    )
+
+
+async def _wait_for_status(
+    handle: WorkflowHandle[Any, CloseWonResult], status: DealStatus, paid: Decimal | None = None
+) -> None:
+    for _ in range(200):
+        state = await handle.query(CloseWonToOrder.state)
+        billing = state.billing
+        if state.status == status and (
+            paid is None or (billing is not None and billing.paid_amount == paid)
+        ):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never reached {status} (paid {paid}); last {state}")
+
+
+async def _crm_billing(world: World, opportunity_id: str, status: str) -> dict[str, Any]:
+    """The opportunity once Syncline's write-back shows ``status`` (it follows the state)."""
+    for _ in range(200):
+        opportunity = await world.crm.get("Opportunity", opportunity_id)
+        if opportunity["Syncline_Billing_Status__c"] == status:
+            return opportunity
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the CRM never showed {status}: {opportunity}")
+
+
+async def test_an_invoice_then_two_payments_make_the_deal_paid(world: World) -> None:
+    opportunity_id, handle = await _accepted_deal(world)
+    state = await handle.query(CloseWonToOrder.state)
+    assert state.erp_order_id is not None and state.billing is not None
+    order_id, total = state.erp_order_id, str(state.billing.order_total)
+    half = str(Decimal(total) / 2)
+
+    await handle.signal(
+        CloseWonToOrder.invoice_changed, _invoice(order_id, opportunity_id, total=total, due=total)
+    )
+    await _wait_for_status(handle, DealStatus.INVOICED)
+    await handle.signal(
+        CloseWonToOrder.invoice_changed,
+        _invoice(order_id, opportunity_id, total=total, due=half, minute=1),
+    )
+    await _wait_for_status(handle, DealStatus.INVOICED, paid=Decimal(total) - Decimal(half))
+    opportunity = await _crm_billing(world, opportunity_id, BillingStatus.PARTIALLY_PAID)
+    assert Decimal(str(opportunity["Syncline_Balance__c"])) == Decimal(half)
+
+    await handle.signal(
+        CloseWonToOrder.invoice_changed,
+        _invoice(
+            order_id, opportunity_id, total=total, due="0", status=InvoiceStatus.PAID, minute=2
+        ),
+    )
+    result = await handle.result()
+    await record_history(handle, "close_won_billed_and_paid")
+
+    assert result.state.status == DealStatus.PAID
+    opportunity = await world.crm.get("Opportunity", opportunity_id)
+    assert opportunity["Syncline_Billing_Status__c"] == BillingStatus.PAID
+    assert Decimal(str(opportunity["Syncline_Paid_Amount__c"])) == Decimal(total)
+    assert Decimal(str(opportunity["Syncline_Balance__c"])) == 0
+    events = await world.store.events_for(opportunity_id)
+    kinds = [e.event_type for e in events]
+    assert kinds.count(EventType.INVOICE_POSTED) == 1
+    payments = [e for e in events if e.event_type == EventType.PAYMENT_APPLIED]
+    assert sum(Decimal(e.payload["amount"]) for e in payments) == Decimal(total)
+    assert len(payments) == 2
+
+
+async def test_late_and_repeated_snapshots_never_move_the_deal_backwards(world: World) -> None:
+    opportunity_id, handle = await _accepted_deal(world)
+    state = await handle.query(CloseWonToOrder.state)
+    assert state.erp_order_id is not None and state.billing is not None
+    order_id, total = state.erp_order_id, str(state.billing.order_total)
+    paid = _invoice(
+        order_id, opportunity_id, total=total, due="0", status=InvoiceStatus.PAID, minute=5
+    )
+    stale_open = _invoice(order_id, opportunity_id, total=total, due=total, minute=1)
+    other_order = _invoice("other-order", opportunity_id, total="1", due="1").model_copy(
+        update={"id": "777"}
+    )
+    # The payment is seen before the invoice it pays, twice, then the stale invoice,
+    # and a snapshot of some other order of the same opportunity.
+    for snapshot in (paid, paid, stale_open, other_order):
+        await handle.signal(CloseWonToOrder.invoice_changed, snapshot)
+
+    result = await handle.result()
+    assert result.state.status == DealStatus.PAID
+    assert result.state.billing is not None
+    assert set(result.state.billing.invoices) == {"9001"}
+    events = await world.store.events_for(opportunity_id)
+    kinds = [e.event_type for e in events]
+    assert kinds.count(EventType.INVOICE_POSTED) == 1
+    assert kinds.count(EventType.PAYMENT_APPLIED) == 1
+
+
+async def test_the_change_feed_carries_erp_invoices_and_payments_to_the_deal(
+    world: World,
+) -> None:
+    opportunity_id, handle = await _accepted_deal(world)
+    state = await handle.query(CloseWonToOrder.state)
+    assert state.erp_order_id is not None
+    feed = await world.client.start_workflow(
+        ErpChangeFeed.run,
+        FeedInput(
+            erp_system="netsuite",
+            config=FeedConfig(poll_interval=timedelta(seconds=1), page_size=2, polls_per_run=3),
+            # The sandbox stamps wall-clock time; the test server's clock may have skipped.
+            cursor=ChangeCursor(modified_at=datetime.now(UTC) - timedelta(minutes=1)),
+        ),
+        id=f"feed-{world.task_queue}",
+        task_queue=world.task_queue,
+    )
+    invoice_id = await world.erp.create_record(
+        "invoice", {"createdFrom": {"id": state.erp_order_id}}
+    )
+    invoice = await world.erp.get_record("invoice", invoice_id)
+    remaining = Decimal(str(invoice["amountRemaining"]))
+    for amount in (Decimal(1), remaining - 1):
+        await world.erp.create_record(
+            "customerPayment", {"createdFrom": {"id": invoice_id}, "payment": amount}
+        )
+
+    result = await handle.result()
+    assert result.state.status == DealStatus.PAID
+    status = await feed.query(ErpChangeFeed.status)
+    assert status.delivered >= 1 and status.cursor is not None
+    # Cancelled, not terminated: the feed stops cleanly between polls.
+    await feed.cancel()
+    with pytest.raises(WorkflowFailureError):
+        await feed.result()
+    await record_history(feed, "erp_change_feed_polls")
+    events = await world.store.events_for(opportunity_id)
+    assert [e.event_type for e in events].count(EventType.INVOICE_POSTED) == 1
+    paid = [e for e in events if e.event_type == EventType.PAYMENT_APPLIED]
+    assert sum(Decimal(e.payload["amount"]) for e in paid) == remaining
