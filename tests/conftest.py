@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
@@ -13,6 +14,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from connectors.store import Store
+from sandbox.tryton.accountant import TrytonAccountant
+from sandbox.tryton.bootstrap import TrytonSetup, init_database
+from tests.sandbox_tryton.servers import RunningTryton, running_trytond
 from workers.binaries import temporal_cli, temporal_test_server
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
@@ -98,3 +102,34 @@ async def workflow_env(request: pytest.FixtureRequest) -> AsyncIterator[Workflow
         )
     yield env
     await env.shutdown()
+
+
+# -- a real Tryton, built once per session (its cache too, so CI sets it up from scratch)
+
+
+@pytest.fixture(scope="session")
+def tryton_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tryton-cache")
+
+
+@pytest.fixture(scope="session")
+def tryton_setup(tmp_path_factory: pytest.TempPathFactory, tryton_cache_dir: Path) -> TrytonSetup:
+    return init_database(tmp_path_factory.mktemp("tryton"), cache_dir=tryton_cache_dir)
+
+
+@pytest.fixture(scope="session")
+def tryton(
+    tryton_setup: TrytonSetup, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningTryton]:
+    log_path = tmp_path_factory.mktemp("tryton-log") / "trytond.log"
+    with running_trytond(tryton_setup, log_path) as server:
+        yield server
+
+
+@pytest.fixture
+async def accountant(tryton: RunningTryton) -> AsyncIterator[TrytonAccountant]:
+    setup = tryton.setup
+    async with TrytonAccountant(
+        tryton.base_url, setup.database, setup.admin_login, setup.admin_password
+    ) as client:
+        yield client

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     crm_client_id: str = "syncline-crm"
     crm_client_secret: SecretStr = SecretStr(_PLACEHOLDER)
 
+    erp_kind: Literal["netsuite", "tryton"] = "netsuite"
     erp_base_url: str = "http://127.0.0.1:8020"
     erp_client_id: str = "syncline-erp"
     erp_client_secret: SecretStr = SecretStr(_PLACEHOLDER)
@@ -46,6 +47,11 @@ class Settings(BaseSettings):
         5, ge=1, description="in-flight ERP calls, all workers together"
     )
     erp_governor: Literal["auto", "local", "postgres"] = "auto"
+    # Tryton only: the database on the server, and the company when the user has several.
+    # The application key goes in SYNCLINE_ERP_CLIENT_SECRET.
+    erp_database: str = "syncline"
+    erp_company: int | None = None
+    erp_poll_seconds: float = Field(30.0, gt=0, description="ERP change feed poll interval")
 
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     otel_endpoint: str | None = None

@@ -39,6 +39,17 @@ def build_crm(settings: Settings) -> CrmClient:
 
 
 def build_erp(settings: Settings, governor: ConcurrencyGovernor) -> tuple[ErpClient, SourceSystem]:
+    if settings.erp_kind == "tryton":
+        from connectors.tryton import TrytonClient
+
+        tryton = TrytonClient(
+            settings.erp_base_url,
+            settings.erp_database,
+            settings.erp_client_secret.get_secret_value(),
+            company_id=settings.erp_company,
+            governor=governor,
+        )
+        return tryton, SourceSystem.TRYTON
     client = NetSuiteClient(
         settings.erp_base_url,
         settings.erp_client_id,

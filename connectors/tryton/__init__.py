@@ -1,0 +1,5 @@
+"""Tryton as the ERP, over its REST API (``/<database>/rest/model/...``)."""
+
+from connectors.tryton.client import TrytonClient
+
+__all__ = ["TrytonClient"]

@@ -1,0 +1,397 @@
+"""``TrytonClient``: the ``ErpClient`` over Tryton's REST API.
+
+Why REST and not JSON-RPC: the REST API authenticates with a user application key
+(revocable in Tryton, no password or session for Syncline to hold), answers with HTTP
+status codes that map straight onto the error taxonomy (JSON-RPC answers every error
+with 200), and runs each call in one Tryton transaction like JSON-RPC does.
+
+Every request holds one ``governor.slot()`` and names the company in
+``X-Tryton-Context``. Writes are find-or-create by business key: the party by its
+unique ``code`` (the CRM account id), the sale by ``reference`` (the opportunity id).
+``reference`` is not unique in Tryton, so ``create_sales_order`` converges instead of
+trusting a look-up (see there).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from connectors.errors import NotFoundError, RejectedError, TransientError
+from connectors.governor import ConcurrencyGovernor, UnlimitedGovernor
+from connectors.http import DEFAULT_TIMEOUT, build_http_client, transport_error
+from connectors.tryton import codec, mapping
+from connectors.tryton.errors import SYSTEM, map_error
+from models.billing import ChangeCursor, InvoiceChangePage
+from models.erp import Customer, CustomerUpsert, Product, SalesOrder, SalesOrderDraft
+
+logger = logging.getLogger(__name__)
+
+# SKUs per search: short URLs, and well inside any database's IN-list limits.
+ITEM_CHUNK = 200
+
+
+class TrytonClient:
+    """Implements ``connectors.protocols.ErpClient``; also a small generic REST client."""
+
+    system = SYSTEM
+
+    def __init__(
+        self,
+        base_url: str,
+        database: str,
+        application_key: str,
+        *,
+        company_id: int | None = None,
+        governor: ConcurrencyGovernor | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        base_currency: str = "USD",
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        max_connections: int = 20,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.database = database
+        self.base_currency = base_currency
+        self._key = application_key
+        self._company_id = company_id
+        self._governor: ConcurrencyGovernor = governor or UnlimitedGovernor()
+        self._http = build_http_client(
+            f"{self.base_url}/{quote(database, safe='')}/rest",
+            transport=transport,
+            timeout=timeout,
+            max_connections=max_connections,
+        )
+
+    def __repr__(self) -> str:  # never the key
+        return f"TrytonClient(base_url={self.base_url!r}, database={self.database!r})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> TrytonClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # --- transport ----------------------------------------------------------------------
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Sequence[tuple[str, str]] = (),
+        context: Mapping[str, Any] | None = None,
+    ) -> Any:
+        headers = {"Authorization": f"Bearer {self._key}", "Accept": "application/json"}
+        if context:
+            headers["X-Tryton-Context"] = codec.query_value(dict(context))
+        content = None
+        if body is not None:
+            content = codec.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        async with self._governor.slot():
+            try:
+                response = await self._http.request(
+                    method, path, content=content, params=list(params), headers=headers
+                )
+            except httpx.TransportError as exc:
+                # The write may have committed: callers' find-or-create makes retry safe.
+                raise transport_error(SYSTEM, exc) from exc
+        logger.debug("%s %s -> %d", method, path, response.status_code)
+        if not response.is_success:
+            raise map_error(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return codec.loads(response.content)
+        except ValueError:
+            raise TransientError(
+                "the response was not valid JSON", system=SYSTEM, status_code=response.status_code
+            ) from None
+
+    async def _context(self) -> dict[str, Any]:
+        return {"company": await self.company_id()}
+
+    async def company_id(self) -> int:
+        """The configured company, or the one company the Syncline user works in."""
+        if self._company_id is None:
+            companies = await self._send(
+                "GET", "/model/company.company", params=[("f", "id"), ("s", "2")]
+            )
+            if len(companies) != 1:
+                raise RejectedError(
+                    "the Syncline user sees "
+                    + ("no company" if not companies else "several companies")
+                    + "; set SYNCLINE_ERP_COMPANY",
+                    system=SYSTEM,
+                )
+            self._company_id = int(companies[0]["id"])
+        return self._company_id
+
+    # --- generic records ----------------------------------------------------------------
+
+    async def search(
+        self,
+        model: str,
+        domain: Sequence[Any],
+        fields: Sequence[str],
+        *,
+        order: Sequence[tuple[str, str]] | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        params = [("d", codec.query_value(list(domain)))] + [("f", f) for f in fields]
+        if order is not None:
+            params.append(("o", codec.query_value([list(o) for o in order])))
+        if limit is not None:
+            params.append(("s", str(limit)))
+        records: list[dict[str, Any]] = await self._send(
+            "GET", f"/model/{model}", params=params, context=await self._context()
+        )
+        return records
+
+    async def read(self, model: str, record_id: int | str, fields: Sequence[str]) -> dict[str, Any]:
+        record: dict[str, Any] = await self._send(
+            "GET",
+            f"/model/{model}/{int(record_id)}",
+            params=[("f", f) for f in fields],
+            context=await self._context(),
+        )
+        return record
+
+    async def create(
+        self, model: str, values: Mapping[str, Any], fields: Sequence[str] = ("id",)
+    ) -> dict[str, Any]:
+        record: dict[str, Any] = await self._send(
+            "POST",
+            f"/model/{model}",
+            body=dict(values),
+            params=[("f", f) for f in fields],
+            context=await self._context(),
+        )
+        return record
+
+    async def write(self, model: str, record_id: int | str, values: Mapping[str, Any]) -> None:
+        await self._send(
+            "PUT",
+            f"/model/{model}/{int(record_id)}",
+            body=dict(values),
+            params=[("f", "id")],
+            context=await self._context(),
+        )
+
+    async def button(
+        self, model: str, record_id: int | str, name: str, fields: Sequence[str] = ("id",)
+    ) -> dict[str, Any] | None:
+        """Run a workflow button (``quote``, ``confirm``, ``post`` ...) on one record."""
+        result: dict[str, Any] | None = await self._send(
+            "POST",
+            f"/model/{model}/{int(record_id)}/{name}",
+            body={},
+            params=[("f", f) for f in fields],
+            context=await self._context(),
+        )
+        return result
+
+    # --- ErpClient: customers and catalog ---------------------------------------------------
+
+    async def _party(self, code: str) -> dict[str, Any] | None:
+        found = await self.search("party.party", [("code", "=", code)], mapping.PARTY_FIELDS)
+        return found[0] if found else None
+
+    async def upsert_customer(self, customer: CustomerUpsert) -> Customer:
+        """Find the party by ``code`` (the CRM account id) or create it.
+
+        An existing party comes back unchanged: the ERP owns the legal customer. Two
+        attempts racing to create it meet Tryton's unique ``code``: the loser's create is
+        refused, and it finds the winner's party instead.
+        """
+        party = await self._party(customer.external_id)
+        if party is None:
+            try:
+                await self.create("party.party", mapping.party_values(customer))
+            except RejectedError:
+                party = await self._party(customer.external_id)
+                if party is None:
+                    raise
+            else:
+                party = await self._party(customer.external_id)
+            if party is None:  # created, yet not visible: a record rule hides it
+                raise TransientError(
+                    f"party {customer.external_id} was created but cannot be read back",
+                    system=SYSTEM,
+                )
+        return mapping.customer_from_party(party)
+
+    async def find_items(self, skus: Sequence[str]) -> dict[str, Product]:
+        """Active products by code. Salability is Tryton's to judge: an item that cannot
+        be sold is refused when the sale is quoted, with Tryton's own message."""
+        wanted = list(dict.fromkeys(s for s in skus if s))
+        found: dict[str, Product] = {}
+        for start in range(0, len(wanted), ITEM_CHUNK):
+            chunk = wanted[start : start + ITEM_CHUNK]
+            records = await self.search(
+                "product.product", [("code", "in", chunk)], mapping.PRODUCT_FIELDS
+            )
+            for record in records:
+                product = mapping.product_from_record(record, self.base_currency)
+                found[product.sku] = product
+        return found
+
+    # --- ErpClient: sales orders -----------------------------------------------------------
+
+    async def _sales(self, reference: str) -> list[dict[str, Any]]:
+        return await self.search(
+            "sale.sale",
+            [("reference", "=", reference), ("state", "!=", "cancelled")],
+            mapping.SALE_FIELDS,
+            order=[("id", "ASC")],
+        )
+
+    async def find_sales_order(self, external_id: str) -> SalesOrder | None:
+        sales = await self._sales(external_id)
+        if not sales:
+            return None
+        return mapping.sales_order_from_record(_furthest(sales), self.base_currency)
+
+    async def create_sales_order(self, draft: SalesOrderDraft) -> SalesOrder:
+        """Find or create the sale for ``draft.external_id``, then quote and confirm it.
+
+        Tryton's ``reference`` is not unique, so two attempts (a retry racing a stalled
+        earlier one) may both create a draft. Every attempt therefore converges on the
+        same survivor — the sale furthest along, the oldest among equals — and cancels
+        the other drafts and quotations. A confirmed sale is never touched, and every
+        step is safe to repeat, so a retry after any failure resumes where it stopped.
+        """
+        sales = await self._sales(draft.external_id)
+        if not sales:
+            await self.create("sale.sale", await self._sale_values(draft))
+            sales = await self._sales(draft.external_id)
+        survivor = _furthest(sales)
+        for duplicate in sales:
+            if duplicate["id"] != survivor["id"]:
+                await self._cancel_duplicate(duplicate, survivor)
+        return await self._confirm(survivor)
+
+    async def _sale_values(self, draft: SalesOrderDraft) -> dict[str, Any]:
+        party = await self.read("party.party", draft.customer_id, ["addresses"])
+        addresses = party.get("addresses") or []
+        currency = await self.search("currency.currency", [("code", "=", draft.currency)], ["id"])
+        if not currency:
+            raise RejectedError(f"Tryton has no currency {draft.currency}", system=SYSTEM)
+        units = await self._sale_units([line.item_id for line in draft.lines])
+        values: dict[str, Any] = {
+            "company": await self.company_id(),
+            "party": int(draft.customer_id),
+            "currency": currency[0]["id"],
+            "reference": draft.external_id,
+            "sale_date": draft.tran_date,
+            "description": (draft.memo or "")[:250],
+            "lines": [
+                [
+                    "create",
+                    [
+                        {
+                            "type": "line",
+                            "product": int(line.item_id),
+                            "quantity": float(line.quantity),
+                            # RPC runs no on-change: unit and price must be given.
+                            "unit": units[line.item_id],
+                            "unit_price": line.rate.amount,
+                            "description": line.description or line.sku,
+                        }
+                        for line in draft.lines
+                    ],
+                ]
+            ],
+        }
+        if addresses:
+            # Without an address the sale stays a draft and ``quote`` says why.
+            values["invoice_address"] = addresses[0]
+            values["shipment_address"] = addresses[0]
+        return values
+
+    async def _sale_units(self, item_ids: Sequence[str]) -> dict[str, int]:
+        ids = sorted({int(i) for i in item_ids})
+        records = await self.search("product.product", [("id", "in", ids)], ["sale_uom"])
+        return {str(r["id"]): int(mapping.ref_id(r.get("sale_uom")) or 0) for r in records}
+
+    async def _cancel_duplicate(self, duplicate: dict[str, Any], survivor: dict[str, Any]) -> None:
+        logger.warning(
+            "sale %s duplicates sale %s for reference %s: cancelling it",
+            duplicate["id"],
+            survivor["id"],
+            survivor.get("reference"),
+        )
+        try:
+            await self.button("sale.sale", duplicate["id"], "cancel")
+        except (RejectedError, NotFoundError) as exc:
+            # The other attempt moved it on meanwhile: look again on the next try.
+            raise TransientError(
+                f"duplicate sale {duplicate['id']} changed while being cancelled: {exc}",
+                system=SYSTEM,
+            ) from exc
+
+    async def _confirm(self, sale: dict[str, Any]) -> SalesOrder:
+        sale_id = sale["id"]
+        for state, button in (("draft", "quote"), ("quotation", "confirm")):
+            if sale["state"] != state:
+                continue
+            try:
+                await self.button("sale.sale", sale_id, button)
+            except (RejectedError, NotFoundError):
+                current = await self._still_ours(sale_id)
+                if current is None or current["state"] != state:
+                    raise TransientError(
+                        f"sale {sale_id} changed while being confirmed", system=SYSTEM
+                    ) from None
+                raise  # Tryton refuses the sale itself: a person must look
+            sale = await self.read("sale.sale", sale_id, mapping.SALE_FIELDS)
+        return mapping.sales_order_from_record(sale, self.base_currency)
+
+    async def _still_ours(self, sale_id: int) -> dict[str, Any] | None:
+        try:
+            sale = await self.read("sale.sale", sale_id, ["state"])
+        except NotFoundError:
+            return None
+        return None if sale["state"] == "cancelled" else sale
+
+    # --- ErpClient: billing ---------------------------------------------------------------
+
+    async def invoice_changes(self, after: ChangeCursor, limit: int) -> InvoiceChangePage:
+        """Customer invoices that were posted, by ``write_date`` then id (keyset).
+
+        Tryton stamps ``write_date`` with its transaction's start, so a long transaction
+        can commit a change older than the newest one already read; the change feed
+        re-reads an overlap window for that reason.
+        """
+        stamp = after.modified_at
+        records = await self.search(
+            "account.invoice",
+            [
+                ("type", "=", "out"),
+                ("state", "in", ["posted", "paid", "cancelled"]),
+                ("number", "!=", None),
+                [
+                    "OR",
+                    ("write_date", ">", stamp),
+                    [("write_date", "=", stamp), ("id", ">", after.id)],
+                ],
+            ],
+            mapping.INVOICE_FIELDS,
+            order=[("write_date", "ASC"), ("id", "ASC")],
+            limit=limit + 1,
+        )
+        invoices = [mapping.invoice_from_record(r, self.base_currency) for r in records[:limit]]
+        return InvoiceChangePage(invoices=invoices, has_more=len(records) > limit)
+
+
+def _furthest(sales: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The sale every racing attempt agrees to keep."""
+    return max(sales, key=lambda s: (mapping.SALE_PROGRESS.get(s["state"], 0), -int(s["id"])))

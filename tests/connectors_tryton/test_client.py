@@ -1,0 +1,193 @@
+"""TrytonClient against a real trytond: find-or-create, rejections, and invoice changes."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from connectors.errors import AuthError, RejectedError, TransientError
+from connectors.tryton import TrytonClient
+from models.billing import ChangeCursor, InvoiceStatus
+from models.crm import Address
+from models.erp import CustomerUpsert, SalesOrder, SalesOrderDraft, SalesOrderLine
+from models.types import Money
+from sandbox.catalog import DEFAULT_CATALOG
+from sandbox.tryton.accountant import TrytonAccountant
+from tests.sandbox_tryton.servers import RunningTryton
+
+
+@pytest.fixture
+async def erp(tryton: RunningTryton) -> AsyncIterator[TrytonClient]:
+    async with TrytonClient(
+        tryton.base_url, tryton.setup.database, tryton.setup.application_key
+    ) as client:
+        yield client
+
+
+def _account(address: bool = True) -> CustomerUpsert:
+    return CustomerUpsert(
+        external_id=f"001{uuid.uuid4().hex[:12]}",
+        company_name="Globex Ünïcode GmbH",
+        billing_address=Address(street="1 Main St", city="Springfield", postal_code="12345")
+        if address
+        else Address(),
+        currency="USD",
+    )
+
+
+async def _draft(erp: TrytonClient, customer_id: str, skus: list[str]) -> SalesOrderDraft:
+    items = await erp.find_items(skus)
+    return SalesOrderDraft(
+        external_id=f"006{uuid.uuid4().hex[:12]}",
+        customer_id=customer_id,
+        currency="USD",
+        tran_date=date.today(),
+        memo="test",
+        lines=[
+            SalesOrderLine(
+                item_id=items[sku].id,
+                sku=sku,
+                quantity=Decimal(2),
+                rate=Money(amount=Decimal("99.50"), currency="USD"),
+            )
+            for sku in skus
+        ],
+    )
+
+
+async def _as_the_engine_retries(erp: TrytonClient, draft: SalesOrderDraft) -> SalesOrder:
+    """A losing racer is told to try again (a transient error); the activity would be."""
+    for _ in range(10):
+        try:
+            return await erp.create_sales_order(draft)
+        except TransientError:
+            await asyncio.sleep(0.2)
+    raise AssertionError("never converged")
+
+
+async def test_the_catalog_is_found_by_sku(erp: TrytonClient) -> None:
+    skus = [item.sku for item in DEFAULT_CATALOG]
+    found = await erp.find_items([*skus, "NO-SUCH-SKU"])
+    assert set(found) == set(skus)
+
+
+async def test_customers_are_found_or_created_once_even_when_attempts_race(
+    erp: TrytonClient,
+) -> None:
+    account = _account()
+    results = await asyncio.gather(*(erp.upsert_customer(account) for _ in range(3)))
+    assert {c.id for c in results} == {results[0].id}
+    again = await erp.upsert_customer(account.model_copy(update={"company_name": "Renamed"}))
+    assert again.id == results[0].id
+    assert again.company_name == "Globex Ünïcode GmbH"  # the ERP owns it now
+    assert again.billing_address.city == "Springfield"
+
+
+async def test_a_sale_is_created_quoted_and_confirmed_once_even_when_attempts_race(
+    erp: TrytonClient, accountant: TrytonAccountant
+) -> None:
+    customer = await erp.upsert_customer(_account())
+    draft = await _draft(erp, customer.id, ["SL-PLATFORM-ANNUAL", "SL-SEAT-PRO"])
+    orders = await asyncio.gather(*(_as_the_engine_retries(erp, draft) for _ in range(3)))
+    assert len({o.id for o in orders}) == 1
+    live = [
+        s
+        for s in await accountant.sales_by_reference(draft.external_id)
+        if s["state"] != "cancelled"
+    ]
+    assert [s["id"] for s in live] == [int(orders[0].id)]
+    order = await erp.create_sales_order(draft)
+    assert order.id == orders[0].id
+    assert order.status in ("processing", "confirmed")
+    assert order.total == Money(amount=Decimal("398.00"), currency="USD")
+    assert {line.sku for line in order.lines} == {"SL-PLATFORM-ANNUAL", "SL-SEAT-PRO"}
+    assert await erp.find_sales_order(draft.external_id) is not None
+
+
+async def test_a_product_that_cannot_be_sold_is_refused_with_trytons_message(
+    erp: TrytonClient, accountant: TrytonAccountant
+) -> None:
+    customer = await erp.upsert_customer(_account())
+    draft = await _draft(erp, customer.id, ["SL-ONBOARDING"])
+    await accountant.set_product_salable("SL-ONBOARDING", False)
+    try:
+        with pytest.raises(RejectedError) as refused:
+            await erp.create_sales_order(draft)
+    finally:
+        await accountant.set_product_salable("SL-ONBOARDING", True)
+    assert "Product" in refused.value.message and refused.value.status_code == 400
+
+
+async def test_a_party_without_an_address_is_refused_and_a_retry_after_the_fix_succeeds(
+    erp: TrytonClient, accountant: TrytonAccountant
+) -> None:
+    account = _account(address=False)
+    customer = await erp.upsert_customer(account)
+    draft = await _draft(erp, customer.id, ["SL-SEAT-PRO"])
+    with pytest.raises(RejectedError) as refused:
+        await erp.create_sales_order(draft)
+    assert "invoice address" in refused.value.message
+    # An accountant adds the address; the draft sale is still there, now it quotes.
+    party = await accountant.party_by_code(account.external_id)
+    assert party is not None
+    await accountant.call(
+        "model.party.address.create",
+        [{"party": party["id"], "street": "2 Side St", "city": "Shelbyville"}],
+    )
+    sale = await accountant.sales_by_reference(draft.external_id)
+    await accountant.call(
+        "model.sale.sale.write",
+        [sale[0]["id"]],
+        {
+            "invoice_address": (await accountant.party_by_code(account.external_id) or {})[
+                "addresses"
+            ][0]
+        },
+    )
+    order = await erp.create_sales_order(draft)
+    assert order.status in ("processing", "confirmed")
+
+
+async def test_a_wrong_application_key_is_an_auth_error(tryton: RunningTryton) -> None:
+    async with TrytonClient(tryton.base_url, tryton.setup.database, "not-the-key") as erp:
+        with pytest.raises(AuthError) as refused:
+            await erp.find_items(["SL-SEAT-PRO"])
+    assert "not-the-key" not in str(refused.value)
+
+
+async def test_posted_and_paid_invoices_arrive_as_changes_in_keyset_order(
+    erp: TrytonClient, accountant: TrytonAccountant
+) -> None:
+    start = ChangeCursor(modified_at=datetime.now(UTC) - timedelta(seconds=5))
+    customer = await erp.upsert_customer(_account())
+    draft = await _draft(erp, customer.id, ["SL-PLATFORM-ANNUAL"])
+    order = await erp.create_sales_order(draft)
+    [invoice] = await accountant.invoices_for_sale(int(order.id))
+    await accountant.post_invoice(invoice["id"])
+    await accountant.pay_invoice(invoice["id"], Decimal("50"))
+
+    async def changes_for_this_order() -> list[object]:
+        seen, cursor = [], start
+        while True:
+            page = await erp.invoice_changes(cursor, limit=1)
+            seen += [i for i in page.invoices if i.erp_order_id == order.id]
+            if page.invoices:
+                cursor = page.invoices[-1].position
+            if not page.has_more:
+                return seen
+
+    [partly] = await changes_for_this_order()
+    assert partly.crm_opportunity_id == draft.external_id
+    assert partly.status is InvoiceStatus.OPEN
+    assert partly.total == order.total
+    assert partly.amount_due.amount == order.total.amount - 50
+
+    await accountant.pay_invoice(invoice["id"], order.total.amount - 50)
+    [paid] = await changes_for_this_order()
+    assert paid.status is InvoiceStatus.PAID and paid.amount_due.amount == 0
+    assert paid.supersedes(partly)
