@@ -12,7 +12,7 @@ import pytest
 
 from connectors.errors import AuthError, RejectedError, TransientError
 from connectors.tryton import TrytonClient
-from models.billing import ChangeCursor, InvoiceStatus
+from models.billing import ChangeCursor, InvoiceSnapshot, InvoiceStatus
 from models.crm import Address
 from models.erp import CustomerUpsert, SalesOrder, SalesOrderDraft, SalesOrderLine
 from models.types import Money
@@ -171,8 +171,9 @@ async def test_posted_and_paid_invoices_arrive_as_changes_in_keyset_order(
     await accountant.post_invoice(invoice["id"])
     await accountant.pay_invoice(invoice["id"], Decimal("50"))
 
-    async def changes_for_this_order() -> list[object]:
-        seen, cursor = [], start
+    async def changes_for_this_order() -> list[InvoiceSnapshot]:
+        seen: list[InvoiceSnapshot] = []
+        cursor = start
         while True:
             page = await erp.invoice_changes(cursor, limit=1)
             seen += [i for i in page.invoices if i.erp_order_id == order.id]
