@@ -48,6 +48,11 @@ class ErpClient(Protocol):
         """
         ...
 
+    async def count_sales_orders(self, external_ids: Sequence[str]) -> dict[str, int]:
+        """Live (not cancelled) orders per external id; absent ids have none. More than
+        one is a duplicate, which Syncline exists to prevent."""
+        ...
+
     async def invoice_changes(self, after: ChangeCursor, limit: int) -> InvoiceChangePage:
         """Posted invoices changed strictly after ``after``, oldest first, by
         (modification time, id); each names the order it bills and that order's

@@ -11,7 +11,7 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 from rich.console import Console
@@ -122,12 +122,21 @@ async def _api(host: str, port: int) -> int:
     return 0
 
 
-async def _sandbox(kind: str, host: str, port: int, db: Path) -> int:
+async def _sandbox(kind: str, host: str, port: int, db: Path | None, upstream: str | None) -> int:
     import uvicorn
 
     from sandbox.launch import build_sandbox_app
 
-    app = build_sandbox_app(kind, host=host, port=port, db_path=db, env=dict(os.environ))
+    if kind == "fault-proxy":
+        from sandbox.fault_proxy import build_app
+
+        if upstream is None:
+            raise SystemExit("sandbox fault-proxy needs --upstream URL")
+        app = build_app(upstream)
+    else:
+        if db is None:
+            raise SystemExit(f"sandbox {kind} needs --db PATH")
+        app = build_sandbox_app(kind, host=host, port=port, db_path=db, env=dict(os.environ))
     server = uvicorn.Server(
         uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     )
@@ -138,18 +147,25 @@ async def _sandbox(kind: str, host: str, port: int, db: Path) -> int:
 # -- the local stack and the demo ------------------------------------------------------------
 
 
-async def _dev(workdir: Path) -> int:
+async def _dev(workdir: Path, erp: Literal["netsuite", "tryton"]) -> int:
     from workers.dev_stack import DevStack, StackOptions
 
-    stack = DevStack(StackOptions(workdir=workdir))
-    with console.status("starting Temporal, the sandboxes, the worker and the API…"):
-        env = await stack.start()
+    stack = DevStack(StackOptions(workdir=workdir, erp=erp))
+    status = "starting Temporal, the sandboxes, the worker and the API…"
+    if erp == "tryton":
+        status = "setting up Tryton (about 30 s the first time), then " + status
+    with console.status(status):
+        env = await stack.start(timeout=120)
     table = Table(title="Syncline local stack", show_header=False)
     table.add_row("API (OpenAPI at /docs)", stack.api_url)
     table.add_row("Temporal Web UI", stack.ui_url)
     table.add_row("Temporal frontend", stack.temporal_address)
     table.add_row("Sandbox CRM (Salesforce-shaped)", stack.crm_url)
-    table.add_row("Sandbox ERP (NetSuite-shaped)", stack.erp_url)
+    if erp == "tryton":
+        table.add_row("Tryton (through the fault proxy)", stack.erp_url)
+        table.add_row("Tryton itself (admin login in tryton/tryton.json)", stack.tryton_url)
+    else:
+        table.add_row("Sandbox ERP (NetSuite-shaped)", stack.erp_url)
     table.add_row("Credentials", str(stack.workdir / "dev.env"))
     table.add_row("Logs", str(stack.workdir / "logs"))
     console.print(table)
@@ -178,6 +194,19 @@ async def _demo(deals: int, concurrency: int, env_file: Path, timeout: float) ->
     config = DemoConfig.from_env(env_file, deals=deals, concurrency=concurrency, timeout=timeout)
     outcome = await run_demo(config, console)
     return 0 if outcome.all_accepted else 1
+
+
+async def _tryton_init(workdir: Path, database: str, db_uri: str | None) -> int:
+    from sandbox.tryton.bootstrap import init_database
+
+    with console.status("setting up Tryton (about 30 s the first time)…"):
+        setup = await asyncio.to_thread(init_database, workdir, database=database, db_uri=db_uri)
+    console.print(
+        f"Tryton database [bold]{setup.database}[/bold] ready (company {setup.company_id}); "
+        f"credentials in {workdir / 'tryton.json'}.\n"
+        f"Run it with: trytond -c {setup.config_file} -d {setup.database}"
+    )
+    return 0
 
 
 # -- operator commands ---------------------------------------------------------------------
@@ -219,6 +248,12 @@ def main(argv: list[str] | None = None) -> None:
 
     dev = commands.add_parser("dev", help="run the whole local stack until Ctrl-C")
     dev.add_argument("--workdir", type=Path, default=Path(".syncline"))
+    dev.add_argument(
+        "--erp",
+        choices=["netsuite", "tryton"],
+        default="netsuite",
+        help="the NetSuite-shaped sandbox, or a real Tryton set up in the workdir",
+    )
 
     demo = commands.add_parser(
         "demo", help="close deals won in the sandbox CRM and watch them become orders"
@@ -235,10 +270,22 @@ def main(argv: list[str] | None = None) -> None:
     api.add_argument("--port", type=int, default=8000)
 
     sandbox = commands.add_parser("sandbox", help="run one sandbox server")
-    sandbox.add_argument("kind", choices=["salesforce", "netsuite"])
+    sandbox.add_argument("kind", choices=["salesforce", "netsuite", "fault-proxy"])
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, required=True)
-    sandbox.add_argument("--db", type=Path, required=True)
+    sandbox.add_argument("--db", type=Path, help="the sandbox's state (salesforce, netsuite)")
+    sandbox.add_argument("--upstream", help="the server behind the fault proxy")
+
+    erp = commands.add_parser("erp", help="set up an ERP for the local stack")
+    erp_kinds = erp.add_subparsers(dest="erp_kind", required=True)
+    tryton = erp_kinds.add_parser("tryton", help="Tryton")
+    tryton_actions = tryton.add_subparsers(dest="erp_action", required=True)
+    tryton_init = tryton_actions.add_parser(
+        "init", help="create a Tryton database from nothing (modules, company, catalog, key)"
+    )
+    tryton_init.add_argument("--dir", type=Path, default=Path(".syncline/tryton"))
+    tryton_init.add_argument("--database", default="syncline")
+    tryton_init.add_argument("--db-uri", help="postgresql://user:password@host:port/")
 
     exceptions = commands.add_parser("exceptions", help="list parked runs, or retry one")
     exceptions.add_argument("action", choices=["list", "retry"], nargs="?", default="list")
@@ -254,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
     if args.command == "dev":
-        _run(lambda: _dev(args.workdir))
+        _run(lambda: _dev(args.workdir, args.erp))
     elif args.command == "demo":
         _run(lambda: _demo(args.deals, args.concurrency, args.env_file, args.timeout))
     elif args.command == "worker":
@@ -264,7 +311,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "api":
         _run(lambda: _api(args.host, args.port))
     elif args.command == "sandbox":
-        _run(lambda: _sandbox(args.kind, args.host, args.port, args.db))
+        _run(lambda: _sandbox(args.kind, args.host, args.port, args.db, args.upstream))
+    elif args.command == "erp":
+        _run(lambda: _tryton_init(args.dir, args.database, args.db_uri))
     elif args.command == "exceptions":
         if args.action == "retry" and not args.id:
             parser.error("exceptions retry needs an exception id")

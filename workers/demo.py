@@ -24,7 +24,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from connectors.netsuite import NetSuiteClient
+from connectors.protocols import ErpClient
 from connectors.salesforce import SalesforceClient
+from connectors.tryton import TrytonClient
 from sandbox.catalog import DEFAULT_CATALOG
 from workers.operator_client import OperatorClient, env_with_file
 
@@ -41,6 +43,9 @@ class DemoConfig:
     erp_url: str
     erp_client_id: str
     erp_client_secret: str
+    erp_kind: str = "netsuite"
+    erp_database: str = "syncline"
+    erp_company: int | None = None
     deals: int = 20
     concurrency: int = 20
     timeout: float = 300.0
@@ -58,6 +63,11 @@ class DemoConfig:
                 erp_url=env.get("SYNCLINE_ERP_BASE_URL", "http://127.0.0.1:8020"),
                 erp_client_id=env["SYNCLINE_ERP_CLIENT_ID"],
                 erp_client_secret=env["SYNCLINE_ERP_CLIENT_SECRET"],
+                erp_kind=env.get("SYNCLINE_ERP_KIND", "netsuite"),
+                erp_database=env.get("SYNCLINE_ERP_DATABASE", "syncline"),
+                erp_company=int(env["SYNCLINE_ERP_COMPANY"])
+                if env.get("SYNCLINE_ERP_COMPANY")
+                else None,
                 **overrides,
             )
         except KeyError as missing:
@@ -112,7 +122,19 @@ async def bounded(
     await asyncio.gather(*(one(item) for item in items))
 
 
-async def seed_crm_catalog(crm: SalesforceClient, erp: NetSuiteClient) -> dict[str, str]:
+def demo_erp(config: DemoConfig) -> ErpClient:
+    """The stack's ERP, as the worker reaches it."""
+    if config.erp_kind == "tryton":
+        return TrytonClient(
+            config.erp_url,
+            config.erp_database,
+            config.erp_client_secret,
+            company_id=config.erp_company,
+        )
+    return NetSuiteClient(config.erp_url, config.erp_client_id, config.erp_client_secret)
+
+
+async def seed_crm_catalog(crm: SalesforceClient, erp: ErpClient) -> dict[str, str]:
     """Mirror the ERP catalog into the CRM (Product2 + standard price book entries).
 
     Returns the PricebookEntry id per SKU. ERP item ids go in the external-id field,
@@ -239,22 +261,13 @@ async def poll_orders(crm: SalesforceClient, deals: Sequence[DemoDeal]) -> None:
                 deal.accepted_at = _parse_synced_at(synced) if synced else time.time()
 
 
-async def count_erp_orders(erp: NetSuiteClient, deals: Sequence[DemoDeal]) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    ids = [deal.opportunity_id for deal in deals]
-    for start in range(0, len(ids), 200):
-        chunk = ", ".join(f"'{i}'" for i in ids[start : start + 200])
-        rows = await erp.suiteql(
-            "SELECT id, externalid FROM transaction "
-            f"WHERE type = 'SalesOrd' AND externalid IN ({chunk})"
-        )
-        counts.update(row["externalid"] for row in rows)
-    return counts
+async def count_erp_orders(erp: ErpClient, deals: Sequence[DemoDeal]) -> Counter[str]:
+    return Counter(await erp.count_sales_orders([deal.opportunity_id for deal in deals]))
 
 
 async def run_demo(config: DemoConfig, console: Console) -> DemoOutcome:
     crm = SalesforceClient(config.crm_url, config.crm_client_id, config.crm_client_secret)
-    erp = NetSuiteClient(config.erp_url, config.erp_client_id, config.erp_client_secret)
+    erp = demo_erp(config)
     operator = OperatorClient(config.api_url, config.api_token)
     rng = random.Random(7)
     tag = uuid.uuid4().hex[:6]

@@ -15,8 +15,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import httpx
 
@@ -33,10 +35,11 @@ class StackPorts:
     api: int = 8000
     crm: int = 8010
     erp: int = 8020
+    tryton: int = 8021  # behind the fault proxy on ``erp`` when the ERP is Tryton
 
     @classmethod
     def free(cls) -> StackPorts:
-        return cls(*(_free_port() for _ in range(5)))
+        return cls(*(_free_port() for _ in range(6)))
 
 
 def _free_port() -> int:
@@ -54,6 +57,11 @@ class StackOptions:
     erp_latency_ms: int = 0
     database_url: str | None = None
     ui: bool = True
+    erp: Literal["netsuite", "tryton"] = "netsuite"
+    tryton_db_uri: str | None = None
+    """Tryton's own database: None for SQLite in the workdir, or a PostgreSQL URI."""
+    tryton_cache_dir: Path | None = None
+    erp_poll_seconds: float = 2.0
 
 
 def load_env_file(path: Path) -> dict[str, str]:
@@ -90,6 +98,14 @@ class DevStack:
         return f"http://127.0.0.1:{self.ports.erp}"
 
     @property
+    def tryton_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.tryton}"
+
+    @property
+    def tryton_dir(self) -> Path:
+        return self.workdir / "tryton"
+
+    @property
     def temporal_address(self) -> str:
         return f"127.0.0.1:{self.ports.temporal}"
 
@@ -113,6 +129,14 @@ class DevStack:
             self.options.database_url or f"sqlite+aiosqlite:///{self.workdir / 'syncline.db'}"
         )
         return {
+            **self._common_environment(database_url, secret),
+            **(self._tryton_environment() if self.options.erp == "tryton" else {}),
+        }
+
+    def _common_environment(
+        self, database_url: str, secret: Callable[[str], str]
+    ) -> dict[str, str]:
+        return {
             "SYNCLINE_ENVIRONMENT": "dev",
             "SYNCLINE_DATABASE_URL": database_url,
             "TEMPORAL_ADDRESS": self.temporal_address,
@@ -130,6 +154,19 @@ class DevStack:
             "SYNCLINE_ERP_MAX_CONCURRENCY": str(self.options.erp_concurrency_limit),
             "SYNCLINE_SANDBOX_ERP_CONCURRENCY_LIMIT": str(self.options.erp_concurrency_limit),
             "SYNCLINE_SANDBOX_ERP_LATENCY_MS": str(self.options.erp_latency_ms),
+            "SYNCLINE_ERP_POLL_SECONDS": str(self.options.erp_poll_seconds),
+        }
+
+    def _tryton_environment(self) -> dict[str, str]:
+        """The worker talks to Tryton through the fault proxy on the ERP port."""
+        from sandbox.tryton.bootstrap import TrytonSetup
+
+        setup = TrytonSetup.load(self.tryton_dir)
+        return {
+            "SYNCLINE_ERP_KIND": "tryton",
+            "SYNCLINE_ERP_DATABASE": setup.database,
+            "SYNCLINE_ERP_CLIENT_SECRET": setup.application_key,
+            "SYNCLINE_ERP_COMPANY": str(setup.company_id),
         }
 
     def write_env_file(self, env: dict[str, str]) -> Path:
@@ -188,6 +225,8 @@ class DevStack:
 
     async def start(self, timeout: float = 60.0) -> dict[str, str]:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.options.erp == "tryton":
+            await self._init_tryton()
         env = self.environment()
         self.write_env_file(env)
         try:
@@ -204,6 +243,35 @@ class DevStack:
                 ),
                 env,
             )
+            self._spawn_erp(env)
+            deadline = time.monotonic() + timeout
+            await self._wait_port("temporal", self.ports.temporal, deadline)
+            await self._wait_http("sandbox-crm", f"{self.crm_url}/admin/health", deadline)
+            if self.options.erp == "tryton":
+                await self._wait_http("tryton", f"{self.tryton_url}/", deadline, any_answer=True)
+            await self._wait_http("sandbox-erp", f"{self.erp_url}/admin/health", deadline)
+            self._spawn("worker", self._syncline("worker"), env)
+            self._spawn("api", self._syncline("api", "--port", str(self.ports.api)), env)
+            await self._wait_http("api", f"{self.api_url}/healthz", deadline)
+        except BaseException:
+            self.stop()
+            raise
+        return env
+
+    async def _init_tryton(self) -> None:
+        """A Tryton database for this workdir: a copy of the cached one after the first
+        build (about half a minute), kept across restarts of the stack."""
+        from sandbox.tryton.bootstrap import init_database
+
+        await asyncio.to_thread(
+            init_database,
+            self.tryton_dir,
+            db_uri=self.options.tryton_db_uri,
+            cache_dir=self.options.tryton_cache_dir,
+        )
+
+    def _spawn_erp(self, env: dict[str, str]) -> None:
+        if self.options.erp == "netsuite":
             self._spawn(
                 "sandbox-erp",
                 self._syncline(
@@ -216,17 +284,23 @@ class DevStack:
                 ),
                 env,
             )
-            deadline = time.monotonic() + timeout
-            await self._wait_port("temporal", self.ports.temporal, deadline)
-            await self._wait_http("sandbox-crm", f"{self.crm_url}/admin/health", deadline)
-            await self._wait_http("sandbox-erp", f"{self.erp_url}/admin/health", deadline)
-            self._spawn("worker", self._syncline("worker"), env)
-            self._spawn("api", self._syncline("api", "--port", str(self.ports.api)), env)
-            await self._wait_http("api", f"{self.api_url}/healthz", deadline)
-        except BaseException:
-            self.stop()
-            raise
-        return env
+            return
+        from sandbox.tryton.bootstrap import TrytonSetup, trytond_argv
+
+        setup = TrytonSetup.load(self.tryton_dir)
+        self._spawn("tryton", trytond_argv(setup, "127.0.0.1", self.ports.tryton), env)
+        self._spawn(
+            "sandbox-erp",
+            self._syncline(
+                "sandbox",
+                "fault-proxy",
+                "--port",
+                str(self.ports.erp),
+                "--upstream",
+                self.tryton_url,
+            ),
+            env,
+        )
 
     def check_alive(self) -> str | None:
         """The name of a process that exited, if any."""
@@ -253,12 +327,15 @@ class DevStack:
             return
         raise TimeoutError(f"{name} did not open port {port}\n{self.log_tail(name)}")
 
-    async def _wait_http(self, name: str, url: str, deadline: float) -> None:
+    async def _wait_http(
+        self, name: str, url: str, deadline: float, *, any_answer: bool = False
+    ) -> None:
         async with httpx.AsyncClient(timeout=2.0) as http:
             while time.monotonic() < deadline:
                 self._fail_if_dead(name)
                 try:
-                    if (await http.get(url)).status_code == 200:
+                    status = (await http.get(url)).status_code
+                    if status == 200 or (any_answer and status < 500):
                         return
                 except httpx.TransportError:
                     pass
@@ -281,7 +358,7 @@ class DevStack:
 
     def stop(self) -> None:
         # API and worker first so nothing new starts, Temporal last.
-        order = ["api", "worker", "sandbox-crm", "sandbox-erp", "temporal"]
+        order = ["api", "worker", "sandbox-crm", "sandbox-erp", "tryton", "temporal"]
         for name in order:
             process = self._processes.get(name)
             if process is not None and process.poll() is None:

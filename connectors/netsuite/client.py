@@ -296,6 +296,20 @@ class NetSuiteClient:
         record = await self.get_record("salesOrder", internal_id)
         return mapping.sales_order_from_record(record, self.base_currency)
 
+    async def count_sales_orders(self, external_ids: Sequence[str]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        ids = list(dict.fromkeys(external_ids))
+        for start in range(0, len(ids), ITEM_CHUNK):
+            chunk = ", ".join(_sql_string(i) for i in ids[start : start + ITEM_CHUNK])
+            for row in await self.suiteql(
+                "SELECT id, externalid, status FROM transaction "
+                f"WHERE type = 'SalesOrd' AND externalid IN ({chunk})"
+            ):
+                if row.get("status") != mapping.SALES_ORDER_CANCELLED:
+                    key = str(row["externalid"])
+                    counts[key] = counts.get(key, 0) + 1
+        return counts
+
     async def invoice_changes(self, after: ChangeCursor, limit: int) -> InvoiceChangePage:
         """Invoices by ``lastmodifieddate`` then id (keyset), with their orders' external
         ids. NetSuite stamps a payment's application on the invoice it pays, so paid

@@ -24,6 +24,8 @@ from models.erp import (
 from models.types import Money
 
 _CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
+# SuiteQL's status letter of a cancelled sales order.
+SALES_ORDER_CANCELLED = "C"
 
 
 def decimal(value: Any) -> Decimal:

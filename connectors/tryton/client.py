@@ -362,6 +362,21 @@ class TrytonClient:
             return None
         return None if sale["state"] == "cancelled" else sale
 
+    async def count_sales_orders(self, external_ids: Sequence[str]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        ids = list(dict.fromkeys(external_ids))
+        for start in range(0, len(ids), ITEM_CHUNK):
+            for sale in await self.search(
+                "sale.sale",
+                [
+                    ("reference", "in", ids[start : start + ITEM_CHUNK]),
+                    ("state", "!=", "cancelled"),
+                ],
+                ["reference"],
+            ):
+                counts[sale["reference"]] = counts.get(sale["reference"], 0) + 1
+        return counts
+
     # --- ErpClient: billing ---------------------------------------------------------------
 
     async def invoice_changes(self, after: ChangeCursor, limit: int) -> InvoiceChangePage:
