@@ -17,7 +17,16 @@ async def open_deal(
     quantity: int = 2,
 ) -> str:
     """An open opportunity with one line per SKU, on a new account; returns its id."""
-    account = await crm.create("Account", {"Name": f"{name} account", "BillingCountry": "US"})
+    account = await crm.create(
+        "Account",
+        {
+            "Name": f"{name} account",
+            "BillingStreet": "1 Market St",
+            "BillingCity": "San Francisco",
+            "BillingPostalCode": "94105",
+            "BillingCountry": "US",
+        },
+    )
     opportunity = await crm.create(
         "Opportunity",
         {

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
 
+from models.billing import BillingStatus, DealBilling
 from models.deal import DealStatus
 
 
@@ -51,6 +53,49 @@ class LedgerEventView(BaseModel):
     payload: dict[str, Any]
 
 
+class InvoiceView(BaseModel):
+    id: str
+    number: str
+    status: str
+    total: Decimal
+    amount_due: Decimal
+    invoice_date: date | None
+
+
+class BillingView(BaseModel):
+    """What the ERP's invoices and payments add up to for the deal's order."""
+
+    status: BillingStatus
+    currency: str
+    order_total: Decimal
+    invoiced_amount: Decimal
+    paid_amount: Decimal
+    balance: Decimal
+    invoices: list[InvoiceView]
+
+    @classmethod
+    def of(cls, billing: DealBilling) -> BillingView:
+        return cls(
+            status=billing.status,
+            currency=billing.currency,
+            order_total=billing.order_total,
+            invoiced_amount=billing.invoiced_amount,
+            paid_amount=billing.paid_amount,
+            balance=billing.balance,
+            invoices=[
+                InvoiceView(
+                    id=i.id,
+                    number=i.number,
+                    status=i.status,
+                    total=i.total.amount,
+                    amount_due=i.amount_due.amount,
+                    invoice_date=i.invoice_date,
+                )
+                for i in billing.invoices.values()
+            ],
+        )
+
+
 class DealView(BaseModel):
     crm_opportunity_id: str
     status: DealStatus
@@ -66,6 +111,7 @@ class DealView(BaseModel):
     workflow_id: str
     run_id: str | None
     temporal_ui_url: str
+    billing: BillingView | None = None
     exceptions: list[ExceptionView]
     events: list[LedgerEventView]
 

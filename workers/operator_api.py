@@ -18,6 +18,7 @@ from models.deal import DealState, RetryRequest
 from models.events import EventType
 from models.tables import ExceptionRow, ExceptionStatus, LedgerEvent
 from workers.api_models import (
+    BillingView,
     BookingsReport,
     BookingsTotal,
     DealView,
@@ -92,6 +93,7 @@ def operator_router(settings: Settings, store: Store, client: Client) -> APIRout
             workflow_id=workflow_id,
             run_id=description.run_id,
             temporal_ui_url=settings.workflow_ui_link(workflow_id, description.run_id),
+            billing=BillingView.of(state.billing) if state.billing else None,
             exceptions=[_exception_view(row) for row in exceptions],
             events=[_event_view(row) for row in events],
         )

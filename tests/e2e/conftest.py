@@ -18,7 +18,11 @@ import pytest
 
 from connectors.netsuite import NetSuiteClient
 from connectors.salesforce import SalesforceClient
+from connectors.tryton import TrytonClient
+from sandbox.tryton.accountant import TrytonAccountant
+from sandbox.tryton.bootstrap import TrytonSetup
 from tests.deals import open_deal
+from tests.e2e.erp_probes import ErpOrder, ErpProbe, NetSuiteProbe, TrytonProbe
 from workers.demo import seed_crm_catalog
 from workers.dev_stack import DevStack, StackOptions, StackPorts
 from workers.signatures import signed_headers
@@ -31,7 +35,7 @@ class Stack:
     dev: DevStack
     env: dict[str, str]
     crm: SalesforceClient
-    erp: NetSuiteClient
+    erp: ErpProbe
     api: httpx.AsyncClient
     entries: dict[str, str]
 
@@ -87,10 +91,14 @@ class Stack:
             await asyncio.sleep(0.2)
         raise AssertionError(f"{opportunity_id} never reached {status}; last seen {last}")
 
-    async def erp_orders_for(self, opportunity_id: str) -> list[dict[str, Any]]:
-        return await self.erp.suiteql(
-            f"SELECT id, tranid, externalid FROM transaction WHERE type = 'SalesOrd' "
-            f"AND externalid = '{opportunity_id}'"
+    async def erp_orders_for(self, opportunity_id: str) -> list[ErpOrder]:
+        return await self.erp.orders_for(opportunity_id)
+
+    async def erp_faults(self, *rules: dict[str, Any]) -> None:
+        """Faults on the order-creating request (the sandbox's own injector, or the
+        proxy's in front of Tryton)."""
+        await self.erp_admin(
+            "POST", "/admin/faults", [self.erp.order_write_fault(r) for r in rules]
         )
 
     async def erp_admin(self, method: str, path: str, body: Any = None) -> Any:
@@ -119,54 +127,78 @@ async def _database(backend: str) -> AsyncIterator[str | None]:
         await admin.close()
 
 
-def _store_backends() -> list[object]:
-    postgres = pytest.param(
-        "postgres",
-        marks=pytest.mark.skipif(POSTGRES_URL is None, reason="SYNCLINE_TEST_POSTGRES_URL not set"),
+def _stack_params() -> list[object]:
+    needs_postgres = pytest.mark.skipif(
+        POSTGRES_URL is None, reason="SYNCLINE_TEST_POSTGRES_URL not set"
     )
-    return ["sqlite", postgres]
+    return [
+        pytest.param(
+            (erp, store), id=f"{erp}-{store}", marks=[needs_postgres] if store == "postgres" else []
+        )
+        for erp in ("netsuite", "tryton")
+        for store in ("sqlite", "postgres")
+    ]
 
 
-# The whole suite runs once per store backend; on PostgreSQL the worker also takes its
-# ERP slots from the advisory-lock governor, as a deployment with several workers does.
-@pytest.fixture(scope="session", params=_store_backends())
+# The whole suite runs once per ERP (the NetSuite-shaped sandbox, a real Tryton) and
+# store backend; on PostgreSQL the worker also takes its ERP slots from the advisory-lock
+# governor, as a deployment with several workers does.
+@pytest.fixture(scope="session", params=_stack_params())
 async def stack(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    tryton_cache_dir: Path,
 ) -> AsyncIterator[Stack]:
-    async with _database(request.param) as database_url:
-        async for running in _running_stack(tmp_path_factory, database_url):
-            yield running
-
-
-async def _running_stack(
-    tmp_path_factory: pytest.TempPathFactory, database_url: str | None
-) -> AsyncIterator[Stack]:
-    dev = DevStack(
-        StackOptions(
-            workdir=tmp_path_factory.mktemp("stack"),
+    erp, store = request.param
+    async with _database(store) as database_url:
+        options = StackOptions(
+            workdir=tmp_path_factory.mktemp(f"stack-{erp}-{store}"),
             ports=StackPorts.free(),
             ui=False,
             database_url=database_url,
+            erp=erp,
+            tryton_cache_dir=tryton_cache_dir,
+            erp_poll_seconds=0.5,
         )
+        async for running in _running_stack(options):
+            yield running
+
+
+async def _probe(dev: DevStack, env: dict[str, str]) -> ErpProbe:
+    if dev.options.erp == "netsuite":
+        erp = NetSuiteClient(
+            env["SYNCLINE_ERP_BASE_URL"],
+            env["SYNCLINE_ERP_CLIENT_ID"],
+            env["SYNCLINE_ERP_CLIENT_SECRET"],
+        )
+        return NetSuiteProbe(erp, dev.erp_url)
+    setup = TrytonSetup.load(dev.tryton_dir)
+    accountant = TrytonAccountant(
+        dev.tryton_url, setup.database, setup.admin_login, setup.admin_password
     )
-    env = await dev.start(timeout=90)
+    await accountant.__aenter__()
+    tryton = TrytonClient(
+        dev.tryton_url, setup.database, setup.application_key, company_id=setup.company_id
+    )
+    return TrytonProbe(tryton, accountant, dev.erp_url, setup.database)
+
+
+async def _running_stack(options: StackOptions) -> AsyncIterator[Stack]:
+    dev = DevStack(options)
+    env = await dev.start(timeout=120)
     crm = SalesforceClient(
         env["SYNCLINE_CRM_BASE_URL"],
         env["SYNCLINE_CRM_CLIENT_ID"],
         env["SYNCLINE_CRM_CLIENT_SECRET"],
     )
-    erp = NetSuiteClient(
-        env["SYNCLINE_ERP_BASE_URL"],
-        env["SYNCLINE_ERP_CLIENT_ID"],
-        env["SYNCLINE_ERP_CLIENT_SECRET"],
-    )
+    erp = await _probe(dev, env)
     api = httpx.AsyncClient(
         base_url=dev.api_url,
         headers={"Authorization": f"Bearer {env['SYNCLINE_API_TOKEN']}"},
         timeout=30,
     )
     try:
-        entries = await seed_crm_catalog(crm, erp)
+        entries = await seed_crm_catalog(crm, erp.erp)
         yield Stack(dev=dev, env=env, crm=crm, erp=erp, api=api, entries=entries)
     finally:
         await crm.aclose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -18,11 +19,11 @@ async def _assert_exactly_one_order(stack: Stack, opportunity_id: str) -> dict[s
     deal = await stack.wait_for_status(opportunity_id, "order_accepted")
     orders = await stack.erp_orders_for(opportunity_id)
     assert len(orders) == 1, orders
-    assert deal["erp_order_id"] == orders[0]["id"]
+    assert deal["erp_order_id"] == orders[0].id
     accepted = [e for e in deal["events"] if e["event_type"] == "order.accepted"]
     assert len(accepted) == 1
     opportunity = await stack.crm.get("Opportunity", opportunity_id)
-    assert opportunity["Syncline_Order_Number__c"] == orders[0]["tranid"]
+    assert opportunity["Syncline_Order_Number__c"] == orders[0].number
     return deal
 
 
@@ -51,19 +52,7 @@ async def test_the_same_webhook_delivered_three_times_makes_one_order(stack: Sta
 
 
 async def test_erp_failing_twice_with_500_then_succeeding_makes_one_order(stack: Stack) -> None:
-    await stack.erp_admin(
-        "POST",
-        "/admin/faults",
-        [
-            {
-                "mode": "error",
-                "status": 500,
-                "times": 2,
-                "method": "PUT",
-                "path_prefix": "/services/rest/record/v1/salesOrder",
-            }
-        ],
-    )
+    await stack.erp_faults({"mode": "error", "status": 500, "times": 2})
     opportunity_id = await stack.open_deal()
     await stack.close_won(opportunity_id)
     await _assert_exactly_one_order(stack, opportunity_id)
@@ -71,18 +60,7 @@ async def test_erp_failing_twice_with_500_then_succeeding_makes_one_order(stack:
 
 
 async def test_a_response_lost_after_the_erp_committed_makes_one_order(stack: Stack) -> None:
-    await stack.erp_admin(
-        "POST",
-        "/admin/faults",
-        [
-            {
-                "mode": "commit_then_drop",
-                "times": 1,
-                "method": "PUT",
-                "path_prefix": "/services/rest/record/v1/salesOrder",
-            }
-        ],
-    )
+    await stack.erp_faults({"mode": "commit_then_drop", "times": 1})
     opportunity_id = await stack.open_deal()
     await stack.close_won(opportunity_id)
     await _assert_exactly_one_order(stack, opportunity_id)
@@ -106,9 +84,7 @@ async def test_unknown_sku_parks_the_deal_until_the_catalog_is_fixed_and_retried
     assert exception["id"] in {row["id"] for row in listed}
 
     # finance adds the item in the ERP (the catalog's owner), then an operator retries
-    await stack.erp.create_record(
-        "inventoryItem", {"itemId": sku, "displayName": "Brand-new add-on", "basePrice": 99}
-    )
+    await stack.erp.add_item(sku, "Brand-new add-on", Decimal("99.00"))
     retried = await stack.api.post(f"/api/exceptions/{exception['id']}/retry")
     assert retried.status_code == 202, retried.text
     deal = await _assert_exactly_one_order(stack, opportunity_id)
@@ -173,11 +149,7 @@ async def test_bookings_report_equals_erp_confirmed_orders(stack: Stack) -> None
             "/api/reports/bookings", params={"from": "2000-01-01", "to": "2100-01-01"}
         )
     ).json()
-    orders = await stack.erp.suiteql(
-        "SELECT id, foreigntotal, externalid FROM transaction WHERE type = 'SalesOrd'"
-    )
-    from decimal import Decimal
-
-    erp_total = sum(Decimal(str(o["foreigntotal"])) for o in orders)
+    orders = await stack.erp.all_orders()
+    erp_total = sum(order.total for order in orders)
     [usd] = report["totals"]
     assert Decimal(usd["amount"]) == erp_total and usd["orders"] == len(orders)

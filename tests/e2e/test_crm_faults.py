@@ -88,7 +88,7 @@ async def test_a_rejected_write_back_parks_and_a_retry_finishes_with_one_order(
     assert (await _crm_admin(stack, "GET"))[0]["times"] == 0  # it was the workflow's PATCH
     # The ERP order exists already, once; the write-back did not happen.
     [order] = await stack.erp_orders_for(opportunity_id)
-    assert parked["erp_order_id"] == order["id"]
+    assert parked["erp_order_id"] == order.id
     opportunity = await stack.crm.get("Opportunity", opportunity_id)
     assert opportunity["Syncline_Order_Id__c"] is None
 
@@ -97,11 +97,11 @@ async def test_a_rejected_write_back_parks_and_a_retry_finishes_with_one_order(
 
     deal = await stack.wait_for_status(opportunity_id, "order_accepted")
     orders = await stack.erp_orders_for(opportunity_id)
-    assert len(orders) == 1 and orders[0]["id"] == order["id"]
-    assert deal["erp_order_id"] == order["id"] and deal["retries"] == 1
+    assert len(orders) == 1 and orders[0].id == order.id
+    assert deal["erp_order_id"] == order.id and deal["retries"] == 1
     assert [e["event_type"] for e in deal["events"]].count("order.accepted") == 1
     [resolved] = deal["exceptions"]
     assert resolved["id"] == exception["id"] and resolved["status"] == "resolved"
     opportunity = await stack.crm.get("Opportunity", opportunity_id)
-    assert opportunity["Syncline_Order_Id__c"] == order["id"]
-    assert opportunity["Syncline_Order_Number__c"] == orders[0]["tranid"]
+    assert opportunity["Syncline_Order_Id__c"] == order.id
+    assert opportunity["Syncline_Order_Number__c"] == orders[0].number

@@ -25,14 +25,14 @@ async def _until_some_deal_is_in_the_erp_steps(stack: Stack, ids: list[str]) -> 
 
 async def test_a_worker_killed_with_deals_in_flight(stack: Stack) -> None:
     # A slow ERP keeps several deals inside ERP activities when the worker dies.
-    await stack.erp_admin("POST", "/admin/config", {"latency_ms": 400})
+    await stack.erp.set_latency(400)
     try:
         ids = [await stack.open_deal(name=f"Killed worker {n}") for n in range(6)]
         await asyncio.gather(*(stack.close_won(opportunity_id) for opportunity_id in ids))
         await _until_some_deal_is_in_the_erp_steps(stack, ids)
         stack.dev.restart("worker")  # SIGKILL: no graceful shutdown, no cleanup
     finally:
-        await stack.erp_admin("POST", "/admin/config", {"latency_ms": 0})
+        await stack.erp.set_latency(0)
 
     for opportunity_id in ids:
         # heartbeats let Temporal notice the dead worker within seconds, not minutes

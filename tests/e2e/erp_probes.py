@@ -1,0 +1,163 @@
+"""What the end-to-end tests do to and check in the ERP, once per kind of ERP.
+
+Syncline reaches either ERP through the same ``ErpClient``; the tests also act as the
+ERP's own users (finance adds an item, an accountant posts an invoice) and look at
+what the ERP holds, which each ERP does its own way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+
+import httpx
+
+from connectors.netsuite import NetSuiteClient
+from connectors.protocols import ErpClient
+from connectors.tryton import TrytonClient
+from sandbox.tryton.accountant import TrytonAccountant
+
+
+@dataclass(frozen=True)
+class ErpOrder:
+    id: str
+    number: str
+    total: Decimal
+
+
+class ErpProbe(Protocol):
+    kind: str
+
+    @property
+    def erp(self) -> ErpClient:
+        """The ERP as Syncline reaches it."""
+        ...
+
+    async def orders_for(self, opportunity_id: str) -> list[ErpOrder]:
+        """Live orders carrying the opportunity id."""
+        ...
+
+    async def all_orders(self) -> list[ErpOrder]: ...
+
+    def order_write_fault(self, rule: dict[str, Any]) -> dict[str, Any]:
+        """``rule`` narrowed to the request that creates a sales order."""
+        ...
+
+    async def set_latency(self, milliseconds: int) -> None: ...
+
+    async def add_item(self, sku: str, name: str, price: Decimal) -> None:
+        """Finance adds an item to the catalog."""
+        ...
+
+    async def post_invoice(self, order_id: str) -> str:
+        """An accountant bills the whole order; the invoice id."""
+        ...
+
+    async def pay(self, invoice_id: str, amount: Decimal) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class NetSuiteProbe:
+    kind = "netsuite"
+
+    def __init__(self, erp: NetSuiteClient, admin_url: str) -> None:
+        self.erp = erp
+        self.admin_url = admin_url
+
+    async def _orders(self, where: str) -> list[ErpOrder]:
+        rows = await self.erp.suiteql(
+            "SELECT id, tranid, foreigntotal, externalid FROM transaction "
+            f"WHERE type = 'SalesOrd'{where}"
+        )
+        return [ErpOrder(r["id"], r["tranid"], Decimal(str(r["foreigntotal"]))) for r in rows]
+
+    async def orders_for(self, opportunity_id: str) -> list[ErpOrder]:
+        return await self._orders(f" AND externalid = '{opportunity_id}'")
+
+    async def all_orders(self) -> list[ErpOrder]:
+        return await self._orders("")
+
+    def order_write_fault(self, rule: dict[str, Any]) -> dict[str, Any]:
+        return {**rule, "method": "PUT", "path_prefix": "/services/rest/record/v1/salesOrder"}
+
+    async def set_latency(self, milliseconds: int) -> None:
+        async with httpx.AsyncClient(base_url=self.admin_url) as http:
+            (await http.post("/admin/config", json={"latency_ms": milliseconds})).raise_for_status()
+
+    async def add_item(self, sku: str, name: str, price: Decimal) -> None:
+        await self.erp.create_record(
+            "inventoryItem", {"itemId": sku, "displayName": name, "basePrice": price}
+        )
+
+    async def post_invoice(self, order_id: str) -> str:
+        return await self.erp.create_record("invoice", {"createdFrom": {"id": order_id}})
+
+    async def pay(self, invoice_id: str, amount: Decimal) -> None:
+        await self.erp.create_record(
+            "customerPayment", {"createdFrom": {"id": invoice_id}, "payment": amount}
+        )
+
+    async def aclose(self) -> None:
+        await self.erp.aclose()
+
+
+class TrytonProbe:
+    kind = "tryton"
+
+    def __init__(
+        self, erp: TrytonClient, accountant: TrytonAccountant, proxy_url: str, database: str
+    ) -> None:
+        self.erp = erp
+        self.accountant = accountant
+        self.proxy_url = proxy_url
+        self.database = database
+
+    async def _orders(self, domain: list[Any]) -> list[ErpOrder]:
+        sales = await self.erp.search(
+            "sale.sale",
+            [("state", "!=", "cancelled"), *domain],
+            ["number", "total_amount"],
+        )
+        return [
+            ErpOrder(str(s["id"]), str(s["number"] or s["id"]), s["total_amount"]) for s in sales
+        ]
+
+    async def orders_for(self, opportunity_id: str) -> list[ErpOrder]:
+        return await self._orders([("reference", "=", opportunity_id)])
+
+    async def all_orders(self) -> list[ErpOrder]:
+        return await self._orders([])
+
+    def order_write_fault(self, rule: dict[str, Any]) -> dict[str, Any]:
+        # The sale's create: the first POST under the model (quote and confirm follow).
+        return {**rule, "method": "POST", "path_prefix": f"/{self.database}/rest/model/sale.sale"}
+
+    async def set_latency(self, milliseconds: int) -> None:
+        rules = [{"mode": "latency", "latency_ms": milliseconds}] if milliseconds else []
+        async with httpx.AsyncClient(base_url=self.proxy_url) as http:
+            (await http.post("/admin/faults", json=rules)).raise_for_status()
+
+    async def add_item(self, sku: str, name: str, price: Decimal) -> None:
+        # A copy of an existing service keeps its unit and accounts, as finance would.
+        [template] = await self.accountant.call(
+            "model.product.template.search", [("code", "=", "SL-TRAINING-DAY")]
+        )
+        await self.accountant.call(
+            "model.product.template.copy",
+            [template],
+            {"code": sku, "name": name, "list_price": price},
+        )
+
+    async def post_invoice(self, order_id: str) -> str:
+        [invoice] = await self.accountant.invoices_for_sale(int(order_id))
+        await self.accountant.post_invoice(invoice["id"])
+        return str(invoice["id"])
+
+    async def pay(self, invoice_id: str, amount: Decimal) -> None:
+        await self.accountant.pay_invoice(int(invoice_id), amount)
+
+    async def aclose(self) -> None:
+        await self.erp.aclose()
+        await self.accountant.__aexit__(None, None, None)
