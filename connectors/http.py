@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Self
 
 import httpx
 
@@ -62,3 +63,18 @@ def transport_error(system: str, exc: httpx.TransportError) -> TransientError:
     callers' find-or-create writes make the retry safe.
     """
     return TransientError(f"{type(exc).__name__} talking to {system}", system=system)
+
+
+class HttpConnector:
+    """What every connector owning one ``httpx.AsyncClient`` does to close it."""
+
+    _http: httpx.AsyncClient
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -70,6 +70,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.task_queues import erp_task_queue
 
 T = TypeVar("T")
+RequestT = TypeVar("RequestT")
 
 # Retry forever on what may pass (outages, rate limits), with a capped backoff: a deal
 # waits out an ERP outage instead of failing. What cannot pass is non-retryable and parks.
@@ -255,20 +256,30 @@ class CloseWonToOrder:
         return placed.order, placed.source_system
 
     async def _write_back(self, order: SalesOrder) -> None:
-        await self._call(
+        await self._crm_write(
             "write_back",
-            workflow.execute_activity_method(
-                CrmActivities.write_order_status,
-                WriteOrderStatusInput(
-                    opportunity_id=self._state.crm_opportunity_id,
-                    update=OpportunityOrderUpdate(
-                        erp_order_id=order.id,
-                        order_number=order.order_number,
-                        order_status=order.status,
-                        synced_at=workflow.now(),
-                    ),
-                    correlation_id=self._state.correlation_id,
+            CrmActivities.write_order_status,
+            WriteOrderStatusInput(
+                opportunity_id=self._state.crm_opportunity_id,
+                update=OpportunityOrderUpdate(
+                    erp_order_id=order.id,
+                    order_number=order.order_number,
+                    order_status=order.status,
+                    synced_at=workflow.now(),
                 ),
+                correlation_id=self._state.correlation_id,
+            ),
+        )
+
+    async def _crm_write(
+        self, step: str, activity: Callable[[Any, RequestT], Awaitable[None]], request: RequestT
+    ) -> None:
+        """One write to the CRM; a refusal parks the run at ``step``."""
+        await self._call(
+            step,
+            workflow.execute_activity_method(
+                activity,
+                request,
                 start_to_close_timeout=CALL_TIMEOUT,
                 heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=CALL_RETRY,
@@ -334,27 +345,21 @@ class CloseWonToOrder:
         return True
 
     async def _write_billing(self, billing: DealBilling) -> None:
-        await self._call(
+        await self._crm_write(
             "write_billing",
-            workflow.execute_activity_method(
-                CrmActivities.write_billing_status,
-                WriteBillingStatusInput(
-                    opportunity_id=self._state.crm_opportunity_id,
-                    update=OpportunityBillingUpdate(
-                        billing_status=billing.status.value,
-                        invoiced_amount=billing.invoiced_amount,
-                        paid_amount=billing.paid_amount,
-                        balance=billing.balance,
-                        last_invoice_date=billing.last_invoice_date,
-                        synced_at=workflow.now(),
-                    ),
-                    correlation_id=self._state.correlation_id,
+            CrmActivities.write_billing_status,
+            WriteBillingStatusInput(
+                opportunity_id=self._state.crm_opportunity_id,
+                update=OpportunityBillingUpdate(
+                    billing_status=billing.status.value,
+                    invoiced_amount=billing.invoiced_amount,
+                    paid_amount=billing.paid_amount,
+                    balance=billing.balance,
+                    last_invoice_date=billing.last_invoice_date,
+                    synced_at=workflow.now(),
                 ),
-                start_to_close_timeout=CALL_TIMEOUT,
-                heartbeat_timeout=HEARTBEAT_TIMEOUT,
-                retry_policy=CALL_RETRY,
+                correlation_id=self._state.correlation_id,
             ),
-            ExceptionReason.CRM_REJECTED,
         )
 
     # -- parking and resuming --------------------------------------------------------

@@ -20,7 +20,7 @@ import httpx
 
 from connectors.errors import AuthError, NotFoundError, TransientError
 from connectors.governor import ConcurrencyGovernor, UnlimitedGovernor
-from connectors.http import DEFAULT_TIMEOUT, build_http_client, transport_error
+from connectors.http import DEFAULT_TIMEOUT, HttpConnector, build_http_client, transport_error
 from connectors.netsuite import mapping
 from connectors.netsuite.auth import TokenProvider
 from connectors.netsuite.errors import SYSTEM, map_error
@@ -48,7 +48,7 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-class NetSuiteClient:
+class NetSuiteClient(HttpConnector):
     """Implements ``connectors.protocols.ErpClient``; also a small generic REST client."""
 
     system = SYSTEM
@@ -75,15 +75,6 @@ class NetSuiteClient:
 
     def __repr__(self) -> str:  # never the credentials
         return f"NetSuiteClient(base_url={self.base_url!r})"
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def __aenter__(self) -> NetSuiteClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     # --- transport ----------------------------------------------------------------------
 

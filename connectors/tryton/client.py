@@ -23,7 +23,7 @@ import httpx
 
 from connectors.errors import NotFoundError, RejectedError, TransientError
 from connectors.governor import ConcurrencyGovernor, UnlimitedGovernor
-from connectors.http import DEFAULT_TIMEOUT, build_http_client, transport_error
+from connectors.http import DEFAULT_TIMEOUT, HttpConnector, build_http_client, transport_error
 from connectors.tryton import codec, mapping
 from connectors.tryton.errors import SYSTEM, map_error
 from models.billing import ChangeCursor, InvoiceChangePage
@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 ITEM_CHUNK = 200
 
 
-class TrytonClient:
+class TrytonClient(HttpConnector):
     """Implements ``connectors.protocols.ErpClient``; also a small generic REST client."""
 
     system = SYSTEM
@@ -68,15 +68,6 @@ class TrytonClient:
 
     def __repr__(self) -> str:  # never the key
         return f"TrytonClient(base_url={self.base_url!r}, database={self.database!r})"
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def __aenter__(self) -> TrytonClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     # --- transport ----------------------------------------------------------------------
 
