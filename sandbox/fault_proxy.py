@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request, Response
+from starlette.requests import ClientDisconnect
 
 from sandbox.faults import (
     FaultInjector,
@@ -49,11 +50,17 @@ def tryton_error_body(status: int, code: str, detail: str) -> Any:
     return {"status": status, "message": detail, "description": code}
 
 
-def build_app(upstream: str, injector: FaultInjector | None = None) -> FastAPI:
+def build_app(
+    upstream: str,
+    injector: FaultInjector | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
     injector = injector or FaultInjector(
         fault_rules_from_env(FAULTS_ENV_VAR), error_body=tryton_error_body
     )
-    http = httpx.AsyncClient(base_url=upstream.rstrip("/"), timeout=httpx.Timeout(120.0))
+    http = httpx.AsyncClient(
+        base_url=upstream.rstrip("/"), timeout=httpx.Timeout(120.0), transport=transport
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -74,12 +81,16 @@ def build_app(upstream: str, injector: FaultInjector | None = None) -> FastAPI:
     async def forward(path: str, request: Request) -> Response:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         try:
+            body = await request.body()
+        except ClientDisconnect:  # the caller gave up (or was killed): nothing to forward
+            return Response(status_code=499)
+        try:
             upstream_response = await http.request(
                 request.method,
                 "/" + path,
                 params=str(request.query_params),
                 headers=headers,
-                content=await request.body(),
+                content=body,
             )
         except httpx.TransportError as exc:
             return Response(status_code=502, content=f"upstream unreachable: {exc}")
