@@ -3,26 +3,44 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from connectors.store import Store
 from workers.api import create_app
+from workers.binaries import temporal_test_server
 from workers.settings import Settings
 from workers.signatures import signed_headers
 from workers.telemetry import instrument_api
 
 
+@pytest.fixture
+async def own_server() -> AsyncIterator[WorkflowEnvironment]:
+    """A server of its own: the run this test starts never gets a worker, and a pending
+    run stops the shared time-skipping server from skipping time for later tests (even
+    once terminated)."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=str(temporal_test_server()),
+    )
+    yield env
+    await env.shutdown()
+
+
 async def test_a_webhook_request_span_parents_the_signal_with_start(
-    workflow_env: WorkflowEnvironment, tmp_path: Path
+    own_server: WorkflowEnvironment, tmp_path: Path
 ) -> None:
+    workflow_env = own_server
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
