@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from connectors.store import Store
 from sandbox.tryton.accountant import TrytonAccountant
 from sandbox.tryton.bootstrap import TrytonSetup, init_database
-from tests.sandbox_tryton.servers import RunningTryton, running_trytond
+from sandbox.tryton.server import RunningTryton, running_trytond
 from workers.binaries import temporal_cli, temporal_test_server
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 

@@ -18,7 +18,7 @@ from models.erp import CustomerUpsert, SalesOrder, SalesOrderDraft, SalesOrderLi
 from models.types import Money
 from sandbox.catalog import DEFAULT_CATALOG
 from sandbox.tryton.accountant import TrytonAccountant
-from tests.sandbox_tryton.servers import RunningTryton
+from sandbox.tryton.server import RunningTryton
 
 
 @pytest.fixture

@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from sandbox.tryton.server import RunningTryton
+
 from .helpers import b64json
-from .servers import RunningTryton
 
 
 @pytest.fixture

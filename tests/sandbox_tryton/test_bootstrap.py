@@ -12,9 +12,9 @@ import pytest
 from sandbox.catalog import DEFAULT_CATALOG
 from sandbox.tryton.accountant import TrytonAccountant
 from sandbox.tryton.bootstrap import TrytonSetup, init_database
+from sandbox.tryton.server import RunningTryton, running_trytond
 
 from .helpers import SKU, b64json, create_party, create_sale, product_by_sku, unique
-from .servers import RunningTryton, running_trytond
 
 
 async def test_cached_init_is_fast_and_gives_a_working_database(

@@ -18,9 +18,9 @@ import pytest
 
 from sandbox.tryton.accountant import TrytonAccountant
 from sandbox.tryton.bootstrap import TrytonSetup, init_database
+from sandbox.tryton.server import running_trytond
 
 from .helpers import SKU, b64json, create_party, create_sale, unique
-from .servers import running_trytond
 
 POSTGRES_URL = os.environ.get("SYNCLINE_TEST_POSTGRES_URL")
 

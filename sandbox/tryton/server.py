@@ -1,4 +1,4 @@
-"""A real trytond process on a free 127.0.0.1 port, for as long as a block runs."""
+"""A real trytond on a free loopback port while a block runs (tests, benchmarks)."""
 
 from __future__ import annotations
 
