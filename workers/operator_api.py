@@ -28,6 +28,7 @@ from workers.api_models import (
 )
 from workers.settings import Settings
 from workflows.close_won import CloseWonToOrder
+from workflows.erp_change_feed import ErpChangeFeed, FeedStatus, erp_change_feed_workflow_id
 from workflows.ids import close_won_workflow_id
 
 
@@ -163,6 +164,20 @@ def operator_router(settings: Settings, store: Store, client: Client) -> APIRout
                 for currency in sorted(totals)
             ],
         )
+
+    @router.get("/api/erp-feed", response_model=FeedStatus, tags=["erp"])
+    async def get_erp_feed() -> FeedStatus:
+        """The ERP change feed: its cursor, when it last polled, how far behind the ERP
+        the newest delivered change was (lag), and what it delivered or could not match."""
+        handle = client.get_workflow_handle_for(
+            ErpChangeFeed.run, erp_change_feed_workflow_id(settings.erp_kind)
+        )
+        try:
+            return await handle.query(ErpChangeFeed.status)
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                raise HTTPException(404, "the ERP change feed is not running yet") from None
+            raise
 
     @router.get("/api/deliveries/{delivery_id}", tags=["ingress"])
     async def get_delivery(delivery_id: str) -> dict[str, object]:

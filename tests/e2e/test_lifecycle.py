@@ -54,6 +54,10 @@ async def test_an_invoice_and_two_payments_in_the_erp_make_the_deal_paid(stack: 
     assert sum(Decimal(e["payload"]["amount"]) for e in payments) == order.total
     assert deal["billing"]["status"] == "paid"
 
+    feed = (await stack.api.get("/api/erp-feed")).json()
+    assert feed["delivered"] >= 3 and feed["lag_seconds"] is not None
+    assert feed["last_poll_at"] is not None
+
 
 async def test_an_order_the_erp_refuses_parks_with_its_reason_until_fixed(stack: Stack) -> None:
     if stack.erp.kind != "tryton":
