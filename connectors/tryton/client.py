@@ -58,6 +58,10 @@ class TrytonClient(HttpConnector):
         self.base_currency = base_currency
         self._key = application_key
         self._company_id = company_id
+        # Configuration that does not change under a running deal, kept per client:
+        # each saves an ERP call per order, and ERP calls are the scarce resource.
+        self._currency_ids: dict[str, int] = {}
+        self._sale_units: dict[str, int] = {}
         self._governor: ConcurrencyGovernor = governor or UnlimitedGovernor()
         self._http = build_http_client(
             f"{self.base_url}/{quote(database, safe='')}/rest",
@@ -206,18 +210,14 @@ class TrytonClient(HttpConnector):
         party = await self._party(customer.external_id)
         if party is None:
             try:
-                await self.create("party.party", mapping.party_values(customer))
+                # The create answers with the new record's fields: no read-back.
+                party = await self.create(
+                    "party.party", mapping.party_values(customer), mapping.PARTY_FIELDS
+                )
             except RejectedError:
                 party = await self._party(customer.external_id)
                 if party is None:
                     raise
-            else:
-                party = await self._party(customer.external_id)
-            if party is None:  # created, yet not visible: a record rule hides it
-                raise TransientError(
-                    f"party {customer.external_id} was created but cannot be read back",
-                    system=SYSTEM,
-                )
         return mapping.customer_from_party(party)
 
     async def find_items(self, skus: Sequence[str]) -> dict[str, Product]:
@@ -233,6 +233,7 @@ class TrytonClient(HttpConnector):
             for record in records:
                 product = mapping.product_from_record(record, self.base_currency)
                 found[product.sku] = product
+                self._remember_unit(record)
         return found
 
     # --- ErpClient: sales orders -----------------------------------------------------------
@@ -262,7 +263,13 @@ class TrytonClient(HttpConnector):
         """
         sales = await self._sales(draft.external_id)
         if not sales:
-            await self.create("sale.sale", await self._sale_values(draft))
+            try:
+                await self.create("sale.sale", await self._sale_values(draft))
+            except RejectedError:
+                # Someone may fix a unit or currency before the operator retries.
+                self._currency_ids.clear()
+                self._sale_units.clear()
+                raise
             sales = await self._sales(draft.external_id)
         survivor = _furthest(sales)
         for duplicate in sales:
@@ -273,14 +280,12 @@ class TrytonClient(HttpConnector):
     async def _sale_values(self, draft: SalesOrderDraft) -> dict[str, Any]:
         party = await self.read("party.party", draft.customer_id, ["addresses"])
         addresses = party.get("addresses") or []
-        currency = await self.search("currency.currency", [("code", "=", draft.currency)], ["id"])
-        if not currency:
-            raise RejectedError(f"Tryton has no currency {draft.currency}", system=SYSTEM)
-        units = await self._sale_units([line.item_id for line in draft.lines])
+        currency_id = await self._currency_id(draft.currency)
+        units = await self._units([line.item_id for line in draft.lines])
         values: dict[str, Any] = {
             "company": await self.company_id(),
             "party": int(draft.customer_id),
-            "currency": currency[0]["id"],
+            "currency": currency_id,
             "reference": draft.external_id,
             "sale_date": draft.tran_date,
             "description": (draft.memo or "")[:250],
@@ -308,10 +313,28 @@ class TrytonClient(HttpConnector):
             values["shipment_address"] = addresses[0]
         return values
 
-    async def _sale_units(self, item_ids: Sequence[str]) -> dict[str, int]:
-        ids = sorted({int(i) for i in item_ids})
-        records = await self.search("product.product", [("id", "in", ids)], ["sale_uom"])
-        return {str(r["id"]): int(mapping.ref_id(r.get("sale_uom")) or 0) for r in records}
+    async def _currency_id(self, code: str) -> int:
+        if code not in self._currency_ids:
+            found = await self.search("currency.currency", [("code", "=", code)], ["id"])
+            if not found:
+                raise RejectedError(f"Tryton has no currency {code}", system=SYSTEM)
+            self._currency_ids[code] = int(found[0]["id"])
+        return self._currency_ids[code]
+
+    async def _units(self, item_ids: Sequence[str]) -> dict[str, int]:
+        """The sale unit of each product (known from ``find_items`` when it ran here)."""
+        missing = sorted({int(i) for i in item_ids if i not in self._sale_units})
+        if missing:
+            for record in await self.search(
+                "product.product", [("id", "in", missing)], ["sale_uom"]
+            ):
+                self._remember_unit(record)
+        return {i: self._sale_units[i] for i in item_ids}
+
+    def _remember_unit(self, product: dict[str, Any]) -> None:
+        unit = mapping.ref_id(product.get("sale_uom"))
+        if unit is not None:
+            self._sale_units[str(product["id"])] = int(unit)
 
     async def _cancel_duplicate(self, duplicate: dict[str, Any], survivor: dict[str, Any]) -> None:
         logger.warning(
@@ -335,7 +358,8 @@ class TrytonClient(HttpConnector):
             if sale["state"] != state:
                 continue
             try:
-                await self.button("sale.sale", sale_id, button)
+                # The button answers with the sale's fields as it leaves them: no read.
+                answered = await self.button("sale.sale", sale_id, button, mapping.SALE_FIELDS)
             except (RejectedError, NotFoundError):
                 current = await self._still_ours(sale_id)
                 if current is None or current["state"] != state:
@@ -343,7 +367,7 @@ class TrytonClient(HttpConnector):
                         f"sale {sale_id} changed while being confirmed", system=SYSTEM
                     ) from None
                 raise  # Tryton refuses the sale itself: a person must look
-            sale = await self.read("sale.sale", sale_id, mapping.SALE_FIELDS)
+            sale = answered or await self.read("sale.sale", sale_id, mapping.SALE_FIELDS)
         return mapping.sales_order_from_record(sale, self.base_currency)
 
     async def _still_ours(self, sale_id: int) -> dict[str, Any] | None:

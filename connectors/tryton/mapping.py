@@ -19,7 +19,9 @@ PARTY_FIELDS = (
     "addresses.postal_code",
     "addresses.country.code",
 )
-PRODUCT_FIELDS = ("code", "name", "list_price", "active", "salable", "sale_uom")
+# ``list_price`` is the template's and reads empty on a product; ``list_price_used`` is
+# the price a sale line would take.
+PRODUCT_FIELDS = ("code", "name", "list_price_used", "active", "salable", "sale_uom")
 SALE_FIELDS = (
     "number",
     "reference",
@@ -133,7 +135,7 @@ def party_values(customer: CustomerUpsert) -> dict[str, Any]:
 
 
 def product_from_record(record: dict[str, Any], currency: str) -> Product:
-    price = record.get("list_price")
+    price = record.get("list_price_used")
     return Product(
         id=str(record["id"]),
         sku=str(record.get("code") or ""),

@@ -74,6 +74,8 @@ async def test_the_catalog_is_found_by_sku(erp: TrytonClient) -> None:
     skus = [item.sku for item in DEFAULT_CATALOG]
     found = await erp.find_items([*skus, "NO-SUCH-SKU"])
     assert set(found) == set(skus)
+    for item in DEFAULT_CATALOG:
+        assert found[item.sku].price == Money(amount=item.price, currency="USD")
 
 
 async def test_customers_are_found_or_created_once_even_when_attempts_race(
