@@ -80,7 +80,9 @@ class ErpActivities:
     @translate_connector_errors
     async def fetch_invoice_changes(self, request: FetchInvoiceChangesInput) -> InvoiceChangePage:
         """One page of the ERP's invoice changes after the feed's cursor."""
-        return await self._erp.invoice_changes(request.after, request.limit)
+        # No deal to correlate with yet: the feed's own workflow id names the calls.
+        with correlation_scope(activity.info().workflow_id or "erp-change-feed"):
+            return await self._erp.invoice_changes(request.after, request.limit)
 
     async def _ensure_customer(self, account: Account, currency: str) -> Customer:
         """After creation the ERP owns the legal customer: an existing one is returned
