@@ -31,6 +31,7 @@ import httpx
 
 from connectors.governor import LocalGovernor
 from connectors.netsuite import NetSuiteClient
+from connectors.protocols import ErpClient
 from connectors.salesforce import SalesforceClient
 from models.crm import OpportunityOrderUpdate
 from models.erp import CustomerUpsert, SalesOrderDraft, SalesOrderLine
@@ -117,14 +118,17 @@ async def _syncline_run(crm: SalesforceClient, deals: list[DemoDeal], timeout: f
     )
 
 
-async def _baseline_deal(crm: SalesforceClient, erp: NetSuiteClient, opportunity_id: str) -> None:
+async def _baseline_deal(crm: SalesforceClient, erp: ErpClient, opportunity_id: str) -> None:
     """What a plain script does per deal: the same calls, nothing durable around them."""
     opportunity = await crm.get_opportunity(opportunity_id)
     assert opportunity.account_id is not None, "benchmark deals always have an account"
     account = await crm.get_account(opportunity.account_id)
     customer = await erp.upsert_customer(
         CustomerUpsert(
-            external_id=account.id, company_name=account.name, currency=opportunity.currency
+            external_id=account.id,
+            company_name=account.name,
+            billing_address=account.billing_address,
+            currency=opportunity.currency,
         )
     )
     skus = sorted({line.product_code for line in opportunity.lines if line.product_code})

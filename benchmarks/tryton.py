@@ -54,17 +54,22 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
-from close_won import Run, _run, _syncline_run, _unloaded_latency  # benchmarks/ is sys.path[0]
+from close_won import (  # benchmarks/ is sys.path[0]
+    Run,
+    _baseline_deal,
+    _run,
+    _syncline_run,
+    _unloaded_latency,
+)
 
 from connectors.errors import ConnectorError, TransientError
 from connectors.governor import LocalGovernor
-from connectors.protocols import ErpClient
 from connectors.salesforce import SalesforceClient
 from connectors.tryton import TrytonClient
 from models.billing import ChangeCursor
-from models.crm import Address, OpportunityOrderUpdate
+from models.crm import Address
 from models.erp import CustomerUpsert, SalesOrder, SalesOrderDraft, SalesOrderLine
-from models.types import Money, utc_now
+from models.types import Money
 from sandbox.catalog import DEFAULT_CATALOG
 from sandbox.tryton.accountant import TrytonAccountant
 from sandbox.tryton.bootstrap import TrytonSetup, init_database, trytond_argv
@@ -959,51 +964,6 @@ class StackResult:
     duplicate_orders: int
 
 
-async def _stack_baseline_deal(crm: SalesforceClient, erp: ErpClient, opportunity_id: str) -> None:
-    """close_won.py's plain script per deal (typed for any ERP): the same calls, nothing
-    durable around them."""
-    opportunity = await crm.get_opportunity(opportunity_id)
-    assert opportunity.account_id is not None, "benchmark deals always have an account"
-    account = await crm.get_account(opportunity.account_id)
-    customer = await erp.upsert_customer(
-        CustomerUpsert(
-            external_id=account.id,
-            company_name=account.name,
-            billing_address=account.billing_address,
-            currency=opportunity.currency,
-        )
-    )
-    skus = sorted({line.product_code for line in opportunity.lines if line.product_code})
-    items = await erp.find_items(skus)
-    order = await erp.create_sales_order(
-        SalesOrderDraft(
-            external_id=opportunity.id,
-            customer_id=customer.id,
-            currency=opportunity.currency,
-            tran_date=opportunity.close_date or utc_now().date(),
-            lines=[
-                SalesOrderLine(
-                    item_id=items[line.product_code].id,
-                    sku=line.product_code,
-                    quantity=line.quantity,
-                    rate=line.unit_price,
-                )
-                for line in opportunity.lines
-                if line.product_code
-            ],
-        )
-    )
-    await crm.write_order_status(
-        opportunity.id,
-        OpportunityOrderUpdate(
-            erp_order_id=order.id,
-            order_number=order.order_number,
-            order_status=order.status,
-            synced_at=utc_now(),
-        ),
-    )
-
-
 async def full_stack(args: argparse.Namespace) -> StackResult:
     """close_won.py's measurement on `syncline dev --erp tryton` (Tryton on SQLite)."""
     limit = args.stack_limit
@@ -1066,7 +1026,7 @@ async def _stack_baseline(crm: SalesforceClient, erp: TrytonClient, deals: list[
 
     async def one(deal: DemoDeal) -> None:
         begun = time.time()
-        await _stack_baseline_deal(crm, erp, deal.opportunity_id)
+        await _baseline_deal(crm, erp, deal.opportunity_id)
         latencies.append(time.time() - begun)
 
     started = time.time()
