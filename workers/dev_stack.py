@@ -163,6 +163,9 @@ class DevStack:
 
         setup = TrytonSetup.load(self.tryton_dir)
         return {
+            # trytond's own server is one process: past 2 calls at a time requests only
+            # queue inside it (benchmarks/README.md, tryton).
+            "SYNCLINE_ERP_MAX_CONCURRENCY": str(min(self.options.erp_concurrency_limit, 2)),
             "SYNCLINE_ERP_KIND": "tryton",
             "SYNCLINE_ERP_DATABASE": setup.database,
             "SYNCLINE_ERP_CLIENT_SECRET": setup.application_key,
