@@ -329,6 +329,11 @@ class TrytonClient(HttpConnector):
                 "product.product", [("id", "in", missing)], ["sale_uom"]
             ):
                 self._remember_unit(record)
+        gone = sorted(set(item_ids) - self._sale_units.keys())
+        if gone:
+            raise RejectedError(
+                f"Tryton has no sellable product with id {', '.join(gone)}", system=SYSTEM
+            )
         return {i: self._sale_units[i] for i in item_ids}
 
     def _remember_unit(self, product: dict[str, Any]) -> None:
