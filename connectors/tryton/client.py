@@ -24,8 +24,9 @@ import httpx
 from connectors.errors import NotFoundError, RejectedError, TransientError
 from connectors.governor import ConcurrencyGovernor, UnlimitedGovernor
 from connectors.http import DEFAULT_TIMEOUT, HttpConnector, build_http_client, transport_error
-from connectors.tryton import codec, mapping
+from connectors.tryton import mapping
 from connectors.tryton.errors import SYSTEM, map_error
+from models import tryton_json as codec
 from models.billing import ChangeCursor, InvoiceChangePage
 from models.erp import Customer, CustomerUpsert, Product, SalesOrder, SalesOrderDraft
 

@@ -21,7 +21,7 @@ from connectors.errors import (
     TransientError,
 )
 from connectors.http import retry_after_seconds
-from connectors.tryton import codec
+from models import tryton_json as codec
 
 SYSTEM = "tryton"
 

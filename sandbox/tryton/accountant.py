@@ -11,15 +11,15 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import itertools
-import json
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Self
 
 import httpx
 
+from models import tryton_json
+
 Record = dict[str, Any]
-_DATETIME_PARTS = ("year", "month", "day", "hour", "minute", "second", "microsecond")
 
 
 class TrytonRPCError(Exception):
@@ -36,34 +36,6 @@ class TrytonRPCError(Exception):
             self.kind = "Exception"
             self.message = str(error[0] if isinstance(error, list) and error else error)
         super().__init__(f"{method}: {self.kind}: {self.message}")
-
-
-def _encode(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return {"__class__": "Decimal", "decimal": str(value)}
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            raise TypeError("naive datetime: give Tryton an aware one")
-        utc = value.astimezone(dt.UTC)
-        return {
-            "__class__": "datetime",
-            **{part: getattr(utc, part) for part in _DATETIME_PARTS},
-        }
-    if isinstance(value, dt.date):
-        return {"__class__": "date", "year": value.year, "month": value.month, "day": value.day}
-    raise TypeError(f"cannot send {type(value).__name__} to Tryton")
-
-
-def _decode(obj: dict[str, Any]) -> Any:
-    kind = obj.get("__class__")
-    if kind == "Decimal":
-        return Decimal(obj["decimal"])
-    if kind == "date":
-        return dt.date(obj["year"], obj["month"], obj["day"])
-    if kind == "datetime":
-        # Tryton's timestamps are naive UTC.
-        return dt.datetime(*(obj[part] for part in _DATETIME_PARTS)).replace(tzinfo=dt.UTC)
-    return obj
 
 
 def _code_of(related: Any) -> str | None:
@@ -121,14 +93,12 @@ class TrytonAccountant:
         return await self._post(method, [*params, {**self._context, **(context or {})}])
 
     async def _post(self, method: str, params: list[Any]) -> Any:
-        body = json.dumps(
-            {"id": next(self._ids), "method": method, "params": params}, default=_encode
-        )
+        body = tryton_json.dumps({"id": next(self._ids), "method": method, "params": params})
         response = await self._http.post(
             self._url, content=body, headers={"Content-Type": "application/json"}
         )
         response.raise_for_status()
-        payload = json.loads(response.content, object_hook=_decode)
+        payload = tryton_json.loads(response.content)
         if payload.get("error") is not None:
             raise TrytonRPCError(method, payload["error"])
         return payload.get("result")
@@ -139,42 +109,32 @@ class TrytonAccountant:
         )
         return records
 
-    async def sales_by_reference(self, reference: str) -> list[Record]:
-        sales = await self._search_read(
-            "sale.sale",
-            [("reference", "=", reference)],
-            ["number", "state", "reference", "total_amount", "currency.code"],
-        )
+    async def _documents(self, model: str, domain: list[Any], fields: list[str]) -> list[Record]:
+        """``id``, ``fields`` and ``currency`` (its code) of each matching record."""
+        records = await self._search_read(model, domain, [*fields, "currency.code"])
         return [
             {
-                "id": sale["id"],
-                "number": sale["number"],
-                "state": sale["state"],
-                "reference": sale["reference"],
-                "total_amount": sale["total_amount"],
-                "currency": _code_of(sale.get("currency.")),
+                "id": record["id"],
+                **{name: record[name] for name in fields},
+                "currency": _code_of(record.get("currency.")),
             }
-            for sale in sales
+            for record in records
         ]
+
+    async def sales_by_reference(self, reference: str) -> list[Record]:
+        return await self._documents(
+            "sale.sale",
+            [("reference", "=", reference)],
+            ["number", "state", "reference", "total_amount"],
+        )
 
     async def invoices_for_sale(self, sale_id: int) -> list[Record]:
         (sale,) = await self.call("model.sale.sale.read", [sale_id], ["invoices"])
-        invoices = await self._search_read(
+        return await self._documents(
             "account.invoice",
             [("id", "in", sale["invoices"])],
-            ["number", "state", "total_amount", "amount_to_pay", "currency.code"],
+            ["number", "state", "total_amount", "amount_to_pay"],
         )
-        return [
-            {
-                "id": invoice["id"],
-                "number": invoice["number"],
-                "state": invoice["state"],
-                "total_amount": invoice["total_amount"],
-                "amount_to_pay": invoice["amount_to_pay"],
-                "currency": _code_of(invoice.get("currency.")),
-            }
-            for invoice in invoices
-        ]
 
     async def post_invoice(self, invoice_id: int) -> None:
         await self.call("model.account.invoice.post", [invoice_id])

@@ -17,8 +17,8 @@ from connectors.errors import (
     RejectedError,
     TransientError,
 )
-from connectors.tryton import codec
 from connectors.tryton.errors import map_error
+from models import tryton_json as codec
 
 
 def _response(

@@ -1,5 +1,8 @@
 """Tryton's JSON: Decimals, dates and datetimes travel as ``{"__class__": ...}`` objects.
 
+Shared by the Tryton connector (REST) and the sandbox's accountant (JSON-RPC): both
+protocols encode values the same way.
+
 Tryton keeps timestamps as naive UTC; they are made aware here, at the edge, so no
 naive datetime reaches the rest of Syncline.
 """
