@@ -38,8 +38,6 @@ import json
 import os
 import random
 import secrets
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -56,8 +54,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import httpx
 from close_won import (  # benchmarks/ is sys.path[0]
     Run,
-    _baseline_deal,
-    _run,
+    _baseline_deals,
     _syncline_run,
     _unloaded_latency,
 )
@@ -73,6 +70,7 @@ from models.types import Money
 from sandbox.catalog import DEFAULT_CATALOG
 from sandbox.tryton.accountant import TrytonAccountant
 from sandbox.tryton.bootstrap import TrytonSetup, init_database, trytond_argv
+from sandbox.tryton.server import HOST, free_port, serving
 from workers.demo import (
     DemoDeal,
     bounded,
@@ -83,7 +81,6 @@ from workers.demo import (
 )
 from workers.dev_stack import DevStack, StackOptions, StackPorts
 
-HOST = "127.0.0.1"
 LEVELS = (1, 2, 4, 8)
 PRICES = {item.sku: item.price for item in DEFAULT_CATALOG}
 WARM_UP_DEALS = 2
@@ -418,13 +415,6 @@ class Server:
         return self.log_path.read_text(errors="replace").count("Retry: ")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def gunicorn_available() -> bool:
     return importlib.util.find_spec("gunicorn") is not None
 
@@ -452,35 +442,26 @@ def _server_command(
 def serve(
     setup: TrytonSetup, workdir: Path, workers: int = 0, timeout: float = 90
 ) -> Iterator[Server]:
-    port = _free_port()
+    port = free_port()
     base_url = f"http://{HOST}:{port}"
     label = f"gunicorn, {workers} worker processes" if workers else "trytond (werkzeug, threads)"
     log_path = workdir / f"trytond-{workers}.log"
     log_config = workdir / "logging.conf"
     log_config.write_text(LOG_CONFIG)
     command, env = _server_command(setup, port, workers, log_config)
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=log, env=env)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:  # the models load before the socket opens: any answer means ready
-            if process.poll() is not None:
-                raise RuntimeError(f"{label} exited:\n{log_path.read_text()[-3000:]}")
-            try:
-                httpx.get(base_url + "/", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{label} did not answer") from None
-                time.sleep(0.1)
+    with serving(command, port, log_path, env=env, timeout=timeout) as process:
         yield Server(setup, label, base_url, CpuClock(process.pid), log_path)
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+
+
+def _accountant(server: Server) -> TrytonAccountant:
+    setup = server.setup
+    return TrytonAccountant(
+        server.base_url,
+        setup.database,
+        setup.admin_login,
+        setup.admin_password,
+        timeout=RPC_TIMEOUT,
+    )
 
 
 def connector(server: Server, log: CallLog, governor: LocalGovernor | None = None) -> TrytonClient:
@@ -867,23 +848,11 @@ async def run_backend(backend: str, db_uri: str | None, args: argparse.Namespace
         try:
             print(f"\n== Tryton 8.2 on {backend} (database ready in {setup_seconds:.1f} s) ==")
             with serve(setup, workdir) as server:
-                async with TrytonAccountant(
-                    server.base_url,
-                    setup.database,
-                    setup.admin_login,
-                    setup.admin_password,
-                    timeout=RPC_TIMEOUT,
-                ) as accountant:
+                async with _accountant(server) as accountant:
                     result = await _measure(backend, server, accountant, args, rng)
             if args.workers and gunicorn_available():
                 with serve(setup, workdir, workers=args.workers) as server:
-                    async with TrytonAccountant(
-                        server.base_url,
-                        setup.database,
-                        setup.admin_login,
-                        setup.admin_password,
-                        timeout=RPC_TIMEOUT,
-                    ) as accountant:
+                    async with _accountant(server) as accountant:
                         result.concurrency += await _concurrency(server, accountant, args, rng)
             elif args.workers:
                 result.notes.append("gunicorn is not installed: multi-process server not measured")
@@ -1022,19 +991,10 @@ async def full_stack(args: argparse.Namespace) -> StackResult:
 
 
 async def _stack_baseline(crm: SalesforceClient, erp: TrytonClient, deals: list[DemoDeal]) -> Run:
-    latencies: list[float] = []
-
-    async def one(deal: DemoDeal) -> None:
-        begun = time.time()
-        await _baseline_deal(crm, erp, deal.opportunity_id)
-        latencies.append(time.time() - begun)
-
-    started = time.time()
     try:
-        await bounded(50, deals, one)
+        return await _baseline_deals(crm, erp, deals)
     finally:
         await erp.aclose()
-    return _run(len(deals), time.time() - started, latencies)
 
 
 # --- printing ----------------------------------------------------------------------------

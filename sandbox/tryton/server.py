@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,16 +43,29 @@ def running_trytond(
     setup: TrytonSetup, log_path: Path, timeout: float = 60
 ) -> Iterator[RunningTryton]:
     port = free_port()
-    started = time.monotonic()
+    with serving(trytond_argv(setup, HOST, port), port, log_path, timeout=timeout):
+        yield RunningTryton(setup, port)
+
+
+@contextmanager
+def serving(
+    command: list[str],
+    port: int,
+    log_path: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 60,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a Tryton server ``command`` (trytond, or a WSGI server hosting it) until it
+    answers on ``port``, and stop it when the block ends."""
+    deadline = time.monotonic() + timeout
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            trytond_argv(setup, HOST, port),
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            command, stdout=log, stderr=subprocess.STDOUT, env=None if env is None else dict(env)
         )
     try:
-        _wait_until_answering(process, f"http://{HOST}:{port}/", log_path, started + timeout)
-        yield RunningTryton(setup, port)
+        _wait_until_answering(process, f"http://{HOST}:{port}/", log_path, deadline)
+        yield process
     finally:
         process.terminate()
         try:
