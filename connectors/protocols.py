@@ -6,8 +6,24 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from models.billing import ChangeCursor, InvoiceChangePage
-from models.crm import Account, Opportunity, OpportunityBillingUpdate, OpportunityOrderUpdate
-from models.erp import Customer, CustomerUpsert, Product, SalesOrder, SalesOrderDraft
+from models.changes import ChangeKind, ErpChangePage
+from models.crm import (
+    Account,
+    AccountLegalMirror,
+    Opportunity,
+    OpportunityBillingUpdate,
+    OpportunityOrderUpdate,
+    ProductMirror,
+    RenewalOpportunity,
+)
+from models.erp import (
+    Customer,
+    CustomerUpsert,
+    Product,
+    SalesOrder,
+    SalesOrderDraft,
+    SalesOrderLine,
+)
 
 
 class CrmClient(Protocol):
@@ -25,6 +41,24 @@ class CrmClient(Protocol):
         self, opportunity_id: str, update: OpportunityBillingUpdate
     ) -> None:
         """Mirror invoiced and paid amounts onto the opportunity (idempotent)."""
+        ...
+
+    async def find_accounts(
+        self, *, erp_customer_id: str | None = None, tax_id: str | None = None
+    ) -> list[Account]:
+        """Accounts that mirror this ERP customer, or carry this tax id (either may match)."""
+        ...
+
+    async def write_account_mirror(self, account_id: str, mirror: AccountLegalMirror) -> None:
+        """Write the ERP's legal fields onto the account (idempotent)."""
+        ...
+
+    async def upsert_product_mirror(self, product: ProductMirror) -> None:
+        """Create or update the product keyed by the ERP item id, and its list price."""
+        ...
+
+    async def create_renewal_opportunity(self, renewal: RenewalOpportunity) -> str:
+        """Find the opportunity by ``renewal.key`` or create it; its id. Safe to repeat."""
         ...
 
     async def aclose(self) -> None: ...
@@ -57,6 +91,26 @@ class ErpClient(Protocol):
         """Posted invoices changed strictly after ``after``, oldest first, by
         (modification time, id); each names the order it bills and that order's
         external id (the CRM opportunity)."""
+        ...
+
+    @property
+    def change_kinds(self) -> frozenset[ChangeKind]:
+        """The kinds of change this ERP can report (not every ERP has subscriptions)."""
+        ...
+
+    async def changes(self, kind: ChangeKind, after: ChangeCursor, limit: int) -> ErpChangePage:
+        """Records of ``kind`` changed strictly after ``after``, oldest first, by
+        (modification time, id). Invoices as in ``invoice_changes``."""
+        ...
+
+    async def cancel_sales_order(self, order_id: str) -> SalesOrder:
+        """Cancel the order; cancelling a cancelled order is a no-op.
+
+        Raises ``RejectedError`` when the ERP refuses (billed or fulfilled)."""
+        ...
+
+    async def amend_sales_order(self, order_id: str, lines: Sequence[SalesOrderLine]) -> SalesOrder:
+        """Replace the order's lines. Raises ``RejectedError`` when the ERP refuses."""
         ...
 
     async def aclose(self) -> None: ...

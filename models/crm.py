@@ -77,3 +77,40 @@ class OpportunityBillingUpdate(BaseModel):
     balance: Decimal
     last_invoice_date: date | None = None
     synced_at: UtcDatetime
+
+
+class AccountLegalMirror(BaseModel):
+    """The ERP's legal customer, written read-only onto the CRM account it belongs to."""
+
+    erp_customer_id: str
+    legal_name: str
+    billing_address: Address = Address()
+    tax_id: str | None = None
+    synced_at: UtcDatetime
+
+
+class ProductMirror(BaseModel):
+    """An ERP catalog item and its list price, mirrored as a CRM product and price."""
+
+    erp_item_id: str
+    sku: str
+    name: str
+    price: Money | None = None
+    is_active: bool = True
+
+
+class RenewalOpportunity(BaseModel):
+    """The one renewal opportunity Syncline opens for a subscription term.
+
+    ``key`` is its idempotency key in the CRM (an external id): a retry finds the
+    opportunity it created instead of opening a second one.
+    """
+
+    key: str
+    account_id: str
+    name: str
+    close_date: date
+    amount: Money
+    renewal_of: str | None
+    """The opportunity the subscription was sold on."""
+    erp_subscription_id: str

@@ -18,6 +18,8 @@ class CatalogItem(BaseModel):
     name: str
     price: Decimal
     currency: str = "USD"
+    term_months: int | None = None
+    """The subscription term a sale of this item starts; ``None`` is a one-time sale."""
 
 
 DEFAULT_CATALOG: tuple[CatalogItem, ...] = (
@@ -25,18 +27,29 @@ DEFAULT_CATALOG: tuple[CatalogItem, ...] = (
         sku="SL-PLATFORM-ANNUAL",
         name="Syncline Platform, annual licence",
         price=Decimal("24000.00"),
+        term_months=12,
     ),
     CatalogItem(
         sku="SL-PLATFORM-MONTHLY",
         name="Syncline Platform, monthly licence",
         price=Decimal("2200.00"),
+        term_months=1,
     ),
-    CatalogItem(sku="SL-SEAT-PRO", name="Pro seat, annual", price=Decimal("1188.00")),
-    CatalogItem(sku="SL-SEAT-VIEWER", name="Viewer seat, annual", price=Decimal("228.00")),
+    CatalogItem(
+        sku="SL-SEAT-PRO", name="Pro seat, annual", price=Decimal("1188.00"), term_months=12
+    ),
+    CatalogItem(
+        sku="SL-SEAT-VIEWER", name="Viewer seat, annual", price=Decimal("228.00"), term_months=12
+    ),
     CatalogItem(
         sku="SL-ONBOARDING", name="Onboarding package (fixed fee)", price=Decimal("5000.00")
     ),
-    CatalogItem(sku="SL-SUPPORT-PREMIUM", name="Premium support, annual", price=Decimal("4800.00")),
+    CatalogItem(
+        sku="SL-SUPPORT-PREMIUM",
+        name="Premium support, annual",
+        price=Decimal("4800.00"),
+        term_months=12,
+    ),
     CatalogItem(sku="SL-API-CALLS-1M", name="API call pack, 1M calls", price=Decimal("349.99")),
     CatalogItem(sku="SL-TRAINING-DAY", name="Remote training day", price=Decimal("1450.00")),
 )

@@ -10,15 +10,16 @@ committed but lost its response.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from connectors.errors import AuthError, NotFoundError, TransientError
+from connectors.errors import AuthError, NotFoundError, RejectedError, TransientError
 from connectors.governor import ConcurrencyGovernor, UnlimitedGovernor
 from connectors.http import DEFAULT_TIMEOUT, HttpConnector, build_http_client, transport_error
 from connectors.netsuite import mapping
@@ -26,7 +27,15 @@ from connectors.netsuite.auth import TokenProvider
 from connectors.netsuite.errors import SYSTEM, map_error
 from models import exact_json
 from models.billing import ChangeCursor, InvoiceChangePage
-from models.erp import Customer, CustomerUpsert, Product, SalesOrder, SalesOrderDraft
+from models.changes import ChangeKind, CustomerChange, ErpChange, ErpChangePage
+from models.erp import (
+    Customer,
+    CustomerUpsert,
+    Product,
+    SalesOrder,
+    SalesOrderDraft,
+    SalesOrderLine,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +44,9 @@ SUITEQL_PATH = "/services/rest/query/v1/suiteql"
 SUITEQL_PAGE_SIZE = 1000
 # SKUs per SuiteQL IN list: well under Oracle's 1,000-expression limit and short URLs.
 ITEM_CHUNK = 200
+# Customer records read at once for their addresses: a few, so one feed page never
+# takes the account's whole concurrency pool even without a governor.
+CUSTOMER_FETCHES = 4
 
 
 def record_key(id_or_eid: str) -> str:
@@ -46,6 +58,30 @@ def record_key(id_or_eid: str) -> str:
 
 def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def _sql_ids(ids: Sequence[str]) -> str:
+    """Internal ids for an IN list; anything but digits would be a bug, never SQL."""
+    if not all(i.isdigit() for i in ids):
+        raise ValueError(f"not internal ids: {list(ids)!r}")
+    return ", ".join(ids)
+
+
+def _chunks(values: Sequence[str]) -> list[Sequence[str]]:
+    return [values[start : start + ITEM_CHUNK] for start in range(0, len(values), ITEM_CHUNK)]
+
+
+def keyset_query(columns: str, table: str, where: str, after: ChangeCursor) -> str:
+    """Rows strictly after ``after`` by (``lastmodifieddate``, id), oldest first.
+
+    NetSuite stamps to the second, so the id breaks ties: records sharing a stamp
+    across a page boundary are neither skipped nor read twice.
+    """
+    moment = after.modified_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    stamp = f"TO_TIMESTAMP('{moment}', 'YYYY-MM-DD HH24:MI:SS')"
+    keyset = f"(lastmodifieddate > {stamp} OR (lastmodifieddate = {stamp} AND id > {after.id}))"
+    condition = f"{where} AND {keyset}" if where else keyset
+    return f"SELECT {columns} FROM {table} WHERE {condition} ORDER BY lastmodifieddate, id"
 
 
 class NetSuiteClient(HttpConnector):
@@ -305,23 +341,197 @@ class NetSuiteClient(HttpConnector):
         """Invoices by ``lastmodifieddate`` then id (keyset), with their orders' external
         ids. NetSuite stamps a payment's application on the invoice it pays, so paid
         amounts arrive as invoice changes too."""
-        moment = after.modified_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        stamp = f"TO_TIMESTAMP('{moment}', 'YYYY-MM-DD HH24:MI:SS')"
-        query = (
-            "SELECT id, tranid, createdfrom, entity, status, foreigntotal, amountremaining, "
-            "currency, trandate, lastmodifieddate FROM transaction WHERE type = 'CustInvc' "
-            f"AND (lastmodifieddate > {stamp} OR (lastmodifieddate = {stamp} AND id > {after.id})) "
-            "ORDER BY lastmodifieddate, id"
+        query = keyset_query(
+            "id, tranid, createdfrom, entity, status, foreigntotal, amountremaining, "
+            "currency, trandate, lastmodifieddate",
+            "transaction",
+            "type = 'CustInvc'",
+            after,
         )
         rows, has_more = await self.suiteql_page(query, limit=limit)
-        order_ids = sorted({str(r["createdfrom"]) for r in rows if r.get("createdfrom")})
+        external_ids = await self._order_external_ids(
+            [str(r["createdfrom"]) for r in rows if r.get("createdfrom")]
+        )
+        invoices = [mapping.invoice_from_row(row, external_ids, self.base_currency) for row in rows]
+        return InvoiceChangePage(invoices=invoices, has_more=has_more)
+
+    async def _order_external_ids(self, order_ids: Sequence[str]) -> dict[str, str]:
+        """The external id (the CRM opportunity) of each order that has one."""
+        wanted = sorted(set(order_ids))
         external_ids: dict[str, str] = {}
-        for start in range(0, len(order_ids), ITEM_CHUNK):
-            chunk = order_ids[start : start + ITEM_CHUNK]
+        for chunk in _chunks(wanted):
             for row in await self.suiteql(
-                f"SELECT id, externalid FROM transaction WHERE id IN ({', '.join(chunk)})"
+                f"SELECT id, externalid FROM transaction WHERE id IN ({_sql_ids(chunk)})"
             ):
                 if row.get("externalid"):
                     external_ids[str(row["id"])] = str(row["externalid"])
-        invoices = [mapping.invoice_from_row(row, external_ids, self.base_currency) for row in rows]
-        return InvoiceChangePage(invoices=invoices, has_more=has_more)
+        return external_ids
+
+    # --- change feed ----------------------------------------------------------------------
+
+    @property
+    def change_kinds(self) -> frozenset[ChangeKind]:
+        """NetSuite reports every kind (subscriptions through SuiteBilling)."""
+        return frozenset(ChangeKind)
+
+    async def changes(self, kind: ChangeKind, after: ChangeCursor, limit: int) -> ErpChangePage:
+        """Records of ``kind`` changed strictly after ``after``, oldest first, by
+        (``lastmodifieddate``, id): one SuiteQL page, plus look-ups for what the row
+        does not carry (order lines, a customer's address, an order's external id)."""
+        readers: dict[
+            ChangeKind, Callable[[ChangeCursor, int], Awaitable[tuple[list[ErpChange], bool]]]
+        ] = {
+            ChangeKind.ORDER: self._order_changes,
+            ChangeKind.INVOICE: self._invoice_change_list,
+            ChangeKind.CUSTOMER: self._customer_changes,
+            ChangeKind.ITEM: self._item_changes,
+            ChangeKind.SUBSCRIPTION: self._subscription_changes,
+        }
+        changes, has_more = await readers[kind](after, limit)
+        return ErpChangePage(kind=kind, changes=changes, has_more=has_more)
+
+    async def _invoice_change_list(
+        self, after: ChangeCursor, limit: int
+    ) -> tuple[list[ErpChange], bool]:
+        page = await self.invoice_changes(after, limit)
+        return [mapping.invoice_change(i) for i in page.invoices], page.has_more
+
+    async def _order_changes(self, after: ChangeCursor, limit: int) -> tuple[list[ErpChange], bool]:
+        query = keyset_query(
+            "id, tranid, externalid, entity, status, foreigntotal, currency, trandate, "
+            "lastmodifieddate",
+            "transaction",
+            "type = 'SalesOrd'",
+            after,
+        )
+        rows, has_more = await self.suiteql_page(query, limit=limit)
+        currencies = {str(r["id"]): mapping.order_currency(r, self.base_currency) for r in rows}
+        lines = await self._order_lines(currencies)
+        changes: list[ErpChange] = [
+            mapping.order_change_from_row(row, lines.get(str(row["id"]), []), self.base_currency)
+            for row in rows
+        ]
+        return changes, has_more
+
+    async def _order_lines(self, currencies: Mapping[str, str]) -> dict[str, list[SalesOrderLine]]:
+        """The item lines of these orders (id -> currency), from ``transactionline``: one
+        query per chunk of orders, never one request per order."""
+        rows: list[dict[str, Any]] = []
+        for chunk in _chunks(sorted(currencies)):
+            rows += await self.suiteql(
+                "SELECT transaction, linesequencenumber, item, quantity, rate, foreignamount, "
+                f"memo FROM transactionline WHERE transaction IN ({_sql_ids(chunk)}) "
+                "AND mainline = 'F' AND taxline = 'F' ORDER BY transaction, linesequencenumber"
+            )
+        skus = await self._skus([str(r["item"]) for r in rows if r.get("item")])
+        lines: dict[str, list[SalesOrderLine]] = {}
+        for row in rows:
+            order_id = str(row["transaction"])
+            line = mapping.order_line_from_row(row, skus, currencies[order_id])
+            lines.setdefault(order_id, []).append(line)
+        return lines
+
+    async def _skus(self, item_ids: Sequence[str]) -> dict[str, str]:
+        skus: dict[str, str] = {}
+        for chunk in _chunks(sorted(set(item_ids))):
+            for row in await self.suiteql(
+                f"SELECT id, itemid FROM item WHERE id IN ({_sql_ids(chunk)})"
+            ):
+                skus[str(row["id"])] = str(row["itemid"])
+        return skus
+
+    async def _customer_changes(
+        self, after: ChangeCursor, limit: int
+    ) -> tuple[list[ErpChange], bool]:
+        query = keyset_query(
+            "id, externalid, companyname, custentity_tax_id, currency, isinactive, "
+            "lastmodifieddate",
+            "customer",
+            "",
+            after,
+        )
+        rows, has_more = await self.suiteql_page(query, limit=limit)
+        gate = asyncio.Semaphore(CUSTOMER_FETCHES)
+
+        async def change(row: dict[str, Any]) -> CustomerChange:
+            # SuiteQL's customer row has no address: the record has (one GET each).
+            # A customer deleted since the query still yields its row, so the page
+            # keeps every position it read.
+            async with gate:
+                record = await self.find_record("customer", str(row["id"]))
+            return mapping.customer_change(row, record)
+
+        changes: list[ErpChange] = list(await asyncio.gather(*(change(r) for r in rows)))
+        return changes, has_more
+
+    async def _item_changes(self, after: ChangeCursor, limit: int) -> tuple[list[ErpChange], bool]:
+        query = keyset_query(
+            "id, itemid, displayname, baseprice, isinactive, lastmodifieddate", "item", "", after
+        )
+        rows, has_more = await self.suiteql_page(query, limit=limit)
+        changes: list[ErpChange] = [
+            mapping.item_change_from_row(row, self.base_currency) for row in rows
+        ]
+        return changes, has_more
+
+    async def _subscription_changes(
+        self, after: ChangeCursor, limit: int
+    ) -> tuple[list[ErpChange], bool]:
+        query = keyset_query(
+            "id, customer, salesorder, name, startdate, enddate, status, recurringamount, "
+            "currency, lastmodifieddate",
+            "subscription",
+            "",
+            after,
+        )
+        rows, has_more = await self.suiteql_page(query, limit=limit)
+        external_ids = await self._order_external_ids(
+            [str(r["salesorder"]) for r in rows if r.get("salesorder")]
+        )
+        changes: list[ErpChange] = [
+            mapping.subscription_change_from_row(row, external_ids, self.base_currency)
+            for row in rows
+        ]
+        return changes, has_more
+
+    # --- order changes ----------------------------------------------------------------------
+
+    async def _sales_order(self, order_id: str) -> SalesOrder:
+        record = await self.get_record("salesOrder", order_id)
+        return mapping.sales_order_from_record(record, self.base_currency)
+
+    async def cancel_sales_order(self, order_id: str) -> SalesOrder:
+        """Set the order's status to Cancelled; an already cancelled order comes back as
+        is, so a retry after a lost response is a no-op.
+
+        ``RejectedError`` when NetSuite refuses: the order has been billed (an invoice
+        was created from it), fulfilled or closed. NetSuite ends the order's
+        subscription with it.
+        """
+        record = await self.get_record("salesOrder", order_id)
+        if mapping.is_cancelled(record):
+            return mapping.sales_order_from_record(record, self.base_currency)
+        await self.update_record(
+            "salesOrder", order_id, {"status": {"id": mapping.SALES_ORDER_CANCELLED}}
+        )
+        return await self._sales_order(order_id)
+
+    async def amend_sales_order(self, order_id: str, lines: Sequence[SalesOrderLine]) -> SalesOrder:
+        """Replace every line of the order (sending the ``item`` sublist replaces it);
+        the order as NetSuite re-read it. Lines already as wanted are not rewritten, so
+        a retry does not bump the order's modification time again.
+
+        ``RejectedError`` when NetSuite refuses (the order has been billed, is cancelled
+        or closed, an item is unknown) or a line is priced in another currency.
+        """
+        current = await self._sales_order(order_id)
+        if mapping.same_lines(current.lines, lines):
+            return current
+        try:
+            sublist = mapping.order_lines_body(lines, current.currency)
+        except ValueError as exc:
+            raise RejectedError(
+                str(exc), system=SYSTEM, code="INVALID_FLD_VALUE", fields=("item",)
+            ) from None
+        await self.update_record("salesOrder", order_id, {"item": sublist})
+        return await self._sales_order(order_id)

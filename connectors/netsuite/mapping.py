@@ -7,11 +7,21 @@ Amounts are read with ``Decimal(str(value))``: the JSON was parsed with
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from models.billing import InvoiceSnapshot, InvoiceStatus
+from models.changes import (
+    CustomerChange,
+    InvoiceChange,
+    ItemChange,
+    OrderChange,
+    OrderStatus,
+    SubscriptionChange,
+    SubscriptionStatus,
+)
 from models.crm import Address
 from models.erp import (
     Customer,
@@ -26,6 +36,30 @@ from models.types import Money
 _CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
 # SuiteQL's status letter of a cancelled sales order.
 SALES_ORDER_CANCELLED = "C"
+# SuiteQL answers a sales order's status as a letter; the record shows the name.
+SALES_ORDER_STATUS_NAMES = {
+    "A": "Pending Approval",
+    "B": "Pending Fulfillment",
+    "C": "Cancelled",
+    "D": "Partially Fulfilled",
+    "E": "Pending Billing/Partially Fulfilled",
+    "F": "Pending Billing",
+    "G": "Billed",
+    "H": "Closed",
+}
+# What each state means to Syncline: until billed, an order can be cancelled or amended.
+_ORDER_STATUS = {
+    "A": OrderStatus.OPEN,
+    "B": OrderStatus.OPEN,
+    "C": OrderStatus.CANCELLED,
+    "D": OrderStatus.OPEN,
+    "E": OrderStatus.OPEN,
+    "F": OrderStatus.OPEN,
+    "G": OrderStatus.BILLED,
+    "H": OrderStatus.CLOSED,
+}
+# SuiteBilling states in which a subscription no longer runs (nor renews).
+_SUBSCRIPTION_ENDED = frozenset({"TERMINATED", "CLOSED"})
 
 
 def decimal(value: Any) -> Decimal:
@@ -139,12 +173,16 @@ def product_from_row(row: dict[str, Any], currency: str) -> Product:
 # --- sales orders -----------------------------------------------------------------------
 
 
-def sales_order_body(draft: SalesOrderDraft) -> dict[str, Any]:
-    lines = []
-    for line in draft.lines:
-        if line.rate.currency != draft.currency:
+def order_lines_body(lines: Sequence[SalesOrderLine], currency: str) -> dict[str, Any]:
+    """The ``item`` sublist of a sales order; sending it replaces every line.
+
+    ``ValueError`` when a line is priced in another currency than the order's.
+    """
+    items = []
+    for line in lines:
+        if line.rate.currency != currency:
             raise ValueError(
-                f"line {line.sku} is priced in {line.rate.currency}, the order in {draft.currency}"
+                f"line {line.sku} is priced in {line.rate.currency}, the order in {currency}"
             )
         item: dict[str, Any] = {
             "item": {"id": line.item_id},
@@ -153,13 +191,31 @@ def sales_order_body(draft: SalesOrderDraft) -> dict[str, Any]:
         }
         if line.description:
             item["description"] = line.description
-        lines.append(item)
+        items.append(item)
+    return {"items": items}
+
+
+def same_lines(current: Sequence[SalesOrderLine], wanted: Sequence[SalesOrderLine]) -> bool:
+    """Whether the order already has ``wanted``'s lines (an amendment with nothing to do).
+
+    A wanted line without a description leaves the ERP's default, so it matches any.
+    """
+    if len(current) != len(wanted):
+        return False
+    return all(
+        (have.item_id, have.quantity, have.rate) == (want.item_id, want.quantity, want.rate)
+        and (want.description is None or want.description == have.description)
+        for have, want in zip(current, wanted, strict=True)
+    )
+
+
+def sales_order_body(draft: SalesOrderDraft) -> dict[str, Any]:
     body: dict[str, Any] = {
         "externalId": draft.external_id,
         "entity": {"id": draft.customer_id},
         "currency": {"refName": draft.currency},
         "tranDate": draft.tran_date.isoformat(),
-        "item": {"items": lines},
+        "item": order_lines_body(draft.lines, draft.currency),
     }
     if draft.memo:
         body["memo"] = draft.memo
@@ -222,4 +278,156 @@ def invoice_from_row(
         amount_due=Money(amount=decimal(row.get("amountremaining")), currency=currency),
         invoice_date=date.fromisoformat(trandate) if trandate else None,
         modified_at=modified_at,
+    )
+
+
+def is_cancelled(record: Mapping[str, Any]) -> bool:
+    """Whether a sales order record is cancelled (its status by id, else by name)."""
+    status = record.get("status")
+    if isinstance(status, dict):
+        if status.get("id") is not None:
+            return str(status["id"]) == SALES_ORDER_CANCELLED
+        return status.get("refName") == SALES_ORDER_STATUS_NAMES[SALES_ORDER_CANCELLED]
+    return status == SALES_ORDER_CANCELLED
+
+
+# --- change feed ------------------------------------------------------------------------
+
+
+def modified_at(row: Mapping[str, Any]) -> datetime:
+    """A row's ``lastmodifieddate``: the feed's position, so a row without one is an error."""
+    stamp = _timestamp(row.get("lastmodifieddate"))
+    if stamp is None:
+        raise ValueError(f"row {row.get('id')} has no lastmodifieddate")
+    return stamp
+
+
+def _date(value: Any) -> date | None:
+    return date.fromisoformat(str(value)[:10]) if value else None
+
+
+def invoice_change(snapshot: InvoiceSnapshot) -> InvoiceChange:
+    fields = {name: getattr(snapshot, name) for name in InvoiceSnapshot.model_fields}
+    return InvoiceChange(**fields)
+
+
+def order_line_from_row(
+    row: Mapping[str, Any], skus: Mapping[str, str], currency: str
+) -> SalesOrderLine:
+    """A SuiteQL ``transactionline`` row as an order line.
+
+    NetSuite signs a sale's lines as postings (quantity and amount negative), so the
+    magnitudes are taken; a line without a rate is priced from its amount.
+    """
+    item_id = str(row.get("item") or "")
+    quantity = abs(decimal(row.get("quantity")))
+    if row.get("rate") is not None:
+        rate = abs(decimal(row["rate"]))
+    elif row.get("foreignamount") is not None and quantity:
+        rate = abs(decimal(row["foreignamount"])) / quantity
+    else:
+        rate = Decimal(0)
+    memo = row.get("memo")
+    return SalesOrderLine(
+        item_id=item_id,
+        sku=skus.get(item_id, ""),
+        quantity=quantity,
+        rate=Money(amount=rate, currency=currency),
+        description=None if memo is None else str(memo),
+    )
+
+
+def order_currency(row: Mapping[str, Any], default_currency: str) -> str:
+    currency = row.get("currency")
+    return str(currency) if currency and _CURRENCY_CODE.match(str(currency)) else default_currency
+
+
+def order_change_from_row(
+    row: Mapping[str, Any], lines: list[SalesOrderLine], default_currency: str
+) -> OrderChange:
+    """A SuiteQL ``transaction`` row of type ``SalesOrd`` as an order change."""
+    currency = order_currency(row, default_currency)
+    letter = str(row.get("status") or "")
+    external_id = row.get("externalid")
+    return OrderChange(
+        id=str(row["id"]),
+        order_number=str(row.get("tranid") or row["id"]),
+        crm_opportunity_id=str(external_id) if external_id else None,
+        customer_id=str(row.get("entity") or ""),
+        status=_ORDER_STATUS.get(letter, OrderStatus.OPEN),
+        erp_status=SALES_ORDER_STATUS_NAMES.get(letter, letter),
+        total=Money(amount=decimal(row.get("foreigntotal") or 0), currency=currency),
+        tran_date=_date(row.get("trandate")),
+        lines=lines,
+        modified_at=modified_at(row),
+    )
+
+
+def customer_change(row: Mapping[str, Any], record: dict[str, Any] | None) -> CustomerChange:
+    """A SuiteQL ``customer`` row as a customer change, with the billing address of the
+    record when it could be read (SuiteQL's customer row has no address)."""
+    if record is not None:
+        customer = customer_from_record(record)
+        inactive = record.get("isInactive") is True
+        return CustomerChange(
+            id=str(row["id"]),
+            external_id=customer.external_id,
+            legal_name=customer.company_name,
+            billing_address=customer.billing_address,
+            tax_id=customer.tax_id,
+            currency=customer.currency,
+            is_active=not inactive,
+            modified_at=modified_at(row),
+        )
+    currency = row.get("currency")
+    external_id = row.get("externalid")
+    return CustomerChange(
+        id=str(row["id"]),
+        external_id=str(external_id) if external_id else None,
+        legal_name=str(row.get("companyname") or ""),
+        tax_id=row.get("custentity_tax_id") or None,
+        currency=str(currency) if currency and _CURRENCY_CODE.match(str(currency)) else None,
+        is_active=row.get("isinactive") in ("F", False, None),
+        modified_at=modified_at(row),
+    )
+
+
+def item_change_from_row(row: Mapping[str, Any], currency: str) -> ItemChange:
+    """A SuiteQL ``item`` row; the base price is in the account's base currency."""
+    product = product_from_row(dict(row), currency)
+    return ItemChange(
+        id=product.id,
+        sku=product.sku,
+        name=product.name,
+        price=product.price,
+        is_active=product.is_active,
+        modified_at=modified_at(row),
+    )
+
+
+def subscription_change_from_row(
+    row: Mapping[str, Any], order_external_ids: Mapping[str, str], default_currency: str
+) -> SubscriptionChange:
+    """A SuiteQL ``subscription`` row; a terminated or closed one no longer runs."""
+    order_id = str(row["salesorder"]) if row.get("salesorder") else None
+    start, end = _date(row.get("startdate")), _date(row.get("enddate"))
+    if start is None or end is None:
+        raise ValueError(f"subscription {row.get('id')} has no start or end date")
+    status = str(row.get("status") or "").upper()
+    return SubscriptionChange(
+        id=str(row["id"]),
+        erp_order_id=order_id,
+        crm_opportunity_id=order_external_ids.get(order_id) if order_id else None,
+        customer_id=str(row.get("customer") or ""),
+        name=str(row.get("name") or row["id"]),
+        start_date=start,
+        end_date=end,
+        recurring_amount=Money(
+            amount=decimal(row.get("recurringamount") or 0),
+            currency=order_currency(row, default_currency),
+        ),
+        status=SubscriptionStatus.CANCELLED
+        if status in _SUBSCRIPTION_ENDED
+        else SubscriptionStatus.ACTIVE,
+        modified_at=modified_at(row),
     )

@@ -10,12 +10,25 @@ Every request holds one ``governor.slot()`` and names the company in
 unique ``code`` (the CRM account id), the sale by ``reference`` (the opportunity id).
 ``reference`` is not unique in Tryton, so ``create_sales_order`` converges instead of
 trusting a look-up (see there).
+
+Sale states, and what confirming does in this setup: ``confirm`` queues Tryton's
+``process`` (invoice and shipment creation, then ``processing``). Without a queue worker
+(``[queue] worker`` unset, as in the sandbox) Tryton runs that task right after the
+confirm commits, before answering, so the button answers "confirmed" while the sale is
+already "processing" with a draft invoice (invoice method "on order"). With a worker,
+``sale_process_after`` keeps a confirmed sale confirmed for that grace period. A sale
+also stays confirmed when processing fails (Tryton records the error, e.g. a product
+without a revenue account). Only while confirmed (or earlier) may a sale go back to
+draft, which is what ``cancel_sales_order`` and ``amend_sales_order`` need.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
@@ -24,16 +37,91 @@ import httpx
 from connectors.errors import NotFoundError, RejectedError, TransientError
 from connectors.governor import ConcurrencyGovernor, UnlimitedGovernor
 from connectors.http import DEFAULT_TIMEOUT, HttpConnector, build_http_client, transport_error
-from connectors.tryton import mapping
+from connectors.tryton import keyset, mapping
 from connectors.tryton.errors import SYSTEM, map_error
 from models import tryton_json as codec
-from models.billing import ChangeCursor, InvoiceChangePage
-from models.erp import Customer, CustomerUpsert, Product, SalesOrder, SalesOrderDraft
+from models.billing import ChangeCursor, InvoiceChangePage, InvoiceSnapshot
+from models.changes import ChangeKind, ErpChange, ErpChangePage
+from models.erp import (
+    Customer,
+    CustomerUpsert,
+    Product,
+    SalesOrder,
+    SalesOrderDraft,
+    SalesOrderLine,
+)
 
 logger = logging.getLogger(__name__)
 
 # SKUs per search: short URLs, and well inside any database's IN-list limits.
 ITEM_CHUNK = 200
+
+# Sale states Tryton can still send back to draft (to cancel or to change the lines).
+REOPENABLE = frozenset({"draft", "quotation", "confirmed"})
+
+
+@dataclass(frozen=True)
+class _Feed:
+    """One kind of change: which records, what to read of them, how they are stamped."""
+
+    model: str
+    domain: tuple[Any, ...]
+    fields: tuple[str, ...]
+    stamps: keyset.Stamps
+    convert: Callable[[dict[str, Any], str, datetime], ErpChange]
+    archived_too: bool = False
+    """Archived records too: archiving a customer or an item is news for the CRM."""
+    accepted_only: bool = False
+    """Drop cancelled sales that were never confirmed (see ``_ever_confirmed``)."""
+
+
+# Tryton's switch for archived records. A domain clause on ``active`` would not do:
+# Tryton adds ``active = True`` to every nested list of a domain that lacks one, so the
+# keyset's OR clauses would still drop them (a product archived with its template).
+_ARCHIVED_TOO = {"active_test": False}
+
+_FEEDS: dict[ChangeKind, _Feed] = {
+    ChangeKind.ORDER: _Feed(
+        "sale.sale",
+        (("state", "in", list(mapping.ACCEPTED_SALE_STATES)),),
+        mapping.ORDER_FIELDS,
+        # Confirming writes the sale, and so does every later state or invoice_state.
+        keyset.Stamps(always_written=True),
+        mapping.order_change_from_record,
+        accepted_only=True,
+    ),
+    ChangeKind.INVOICE: _Feed(
+        "account.invoice",
+        (
+            ("type", "=", "out"),
+            ("state", "in", ["posted", "paid", "cancelled"]),
+            ("number", "!=", None),
+        ),
+        mapping.INVOICE_FIELDS,
+        keyset.Stamps(always_written=True),  # posting writes the invoice
+        mapping.invoice_change_from_record,
+    ),
+    ChangeKind.CUSTOMER: _Feed(
+        "party.party",
+        (),
+        mapping.PARTY_CHANGE_FIELDS,
+        # The party form saves addresses and identifiers through the party, which
+        # stamps it; an address edited on its own is seen with the party's next change.
+        keyset.Stamps(),
+        mapping.customer_change_from_party,
+        archived_too=True,
+    ),
+    ChangeKind.ITEM: _Feed(
+        "product.product",
+        (),
+        mapping.ITEM_FIELDS,
+        # Name, list price and salability live on the template; code and archiving
+        # on the variant: either table's stamp is the item's.
+        keyset.Stamps(tables=("", "template.")),
+        mapping.item_change_from_record,
+        archived_too=True,
+    ),
+}
 
 
 class TrytonClient(HttpConnector):
@@ -141,6 +229,7 @@ class TrytonClient(HttpConnector):
         *,
         order: Sequence[tuple[str, str]] | None = None,
         limit: int | None = None,
+        context: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         params = [("d", codec.query_value(list(domain)))] + [("f", f) for f in fields]
         if order is not None:
@@ -148,7 +237,10 @@ class TrytonClient(HttpConnector):
         if limit is not None:
             params.append(("s", str(limit)))
         records: list[dict[str, Any]] = await self._send(
-            "GET", f"/model/{model}", params=params, context=await self._context()
+            "GET",
+            f"/model/{model}",
+            params=params,
+            context={**await self._context(), **(context or {})},
         )
         return records
 
@@ -290,23 +382,7 @@ class TrytonClient(HttpConnector):
             "reference": draft.external_id,
             "sale_date": draft.tran_date,
             "description": (draft.memo or "")[:250],
-            "lines": [
-                [
-                    "create",
-                    [
-                        {
-                            "type": "line",
-                            "product": int(line.item_id),
-                            "quantity": float(line.quantity),
-                            # RPC runs no on-change: unit and price must be given.
-                            "unit": units[line.item_id],
-                            "unit_price": line.rate.amount,
-                            "description": line.description or line.sku,
-                        }
-                        for line in draft.lines
-                    ],
-                ]
-            ],
+            "lines": [["create", [_line_values(line, units) for line in draft.lines]]],
         }
         if addresses:
             # Without an address the sale stays a draft and ``quote`` says why.
@@ -398,36 +474,239 @@ class TrytonClient(HttpConnector):
                 counts[sale["reference"]] = counts.get(sale["reference"], 0) + 1
         return counts
 
-    # --- ErpClient: billing ---------------------------------------------------------------
+    # --- ErpClient: change feed ---------------------------------------------------------
 
-    async def invoice_changes(self, after: ChangeCursor, limit: int) -> InvoiceChangePage:
-        """Customer invoices that were posted, by ``write_date`` then id (keyset).
+    @property
+    def change_kinds(self) -> frozenset[ChangeKind]:
+        """Orders, invoices, customers and items. Tryton keeps subscriptions in its
+        ``sale_subscription`` module, which this installation does not activate (nor
+        does Syncline read it yet): no subscription changes."""
+        return frozenset(_FEEDS)
 
+    async def changes(self, kind: ChangeKind, after: ChangeCursor, limit: int) -> ErpChangePage:
+        """Records of ``kind`` changed strictly after ``after``, oldest first.
+
+        The order is (modification time, id), where the modification time is Tryton's
+        ``write_date``, or ``create_date`` for a record never edited (see ``keyset``).
         Tryton stamps ``write_date`` with its transaction's start, so a long transaction
         can commit a change older than the newest one already read; the change feed
         re-reads an overlap window for that reason.
         """
-        stamp = after.modified_at
-        records = await self.search(
-            "account.invoice",
+        feed = _FEEDS.get(kind)
+        if feed is None:
+            raise RejectedError(
+                f"Tryton reports no {kind.value} changes (see change_kinds)", system=SYSTEM
+            )
+        records, has_more = await self._keyset(feed, after, limit)
+        changes = [
+            feed.convert(record, self.base_currency, feed.stamps.modified_at(record))
+            for record in records
+        ]
+        return ErpChangePage(kind=kind, changes=changes, has_more=has_more)
+
+    async def _keyset(
+        self, feed: _Feed, after: ChangeCursor, limit: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        fields = keyset.merge_fields(feed.fields, feed.stamps.fields)
+        context = _ARCHIVED_TOO if feed.archived_too else None
+
+        async def search(
+            domain: list[Any], order: list[tuple[str, str]], size: int
+        ) -> list[dict[str, Any]]:
+            return await self.search(
+                feed.model,
+                [*feed.domain, *domain],
+                fields,
+                order=order,
+                limit=size,
+                context=context,
+            )
+
+        cursor: keyset.Key = (after.modified_at, after.id)
+        while True:
+            records, has_more = await keyset.page(search, feed.stamps, cursor, limit)
+            kept = await self._ever_confirmed(records) if feed.accepted_only else records
+            # An empty page would give the caller no position to go on from: read on.
+            if kept or not has_more:
+                return kept, has_more
+            cursor = feed.stamps.key(records[-1])
+
+    async def _ever_confirmed(self, sales: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The sales minus those cancelled before they were ever confirmed.
+
+        ``create_sales_order`` cancels the duplicate drafts a race leaves behind, under
+        the same reference as the live sale: reporting them as cancelled orders would
+        tell the opportunity its order was cancelled. A cancelled sale keeps no trace
+        of having been confirmed except Tryton's log of its transitions.
+        """
+        cancelled = [f"sale.sale,{s['id']}" for s in sales if s.get("state") == "cancelled"]
+        if not cancelled:
+            return sales
+        logs = await self.search(
+            "ir.model.log",
             [
-                ("type", "=", "out"),
-                ("state", "in", ["posted", "paid", "cancelled"]),
-                ("number", "!=", None),
-                [
-                    "OR",
-                    ("write_date", ">", stamp),
-                    [("write_date", "=", stamp), ("id", ">", after.id)],
-                ],
+                ("resource", "in", cancelled),
+                ("event", "=", "transition"),
+                ("target", "=", "state:confirmed"),
             ],
-            mapping.INVOICE_FIELDS,
-            order=[("write_date", "ASC"), ("id", "ASC")],
-            limit=limit + 1,
+            ["resource"],
         )
-        invoices = [mapping.invoice_from_record(r, self.base_currency) for r in records[:limit]]
-        return InvoiceChangePage(invoices=invoices, has_more=len(records) > limit)
+        confirmed = {int(str(log["resource"]).rsplit(",", 1)[1]) for log in logs}
+        return [s for s in sales if s.get("state") != "cancelled" or int(s["id"]) in confirmed]
+
+    async def invoice_changes(self, after: ChangeCursor, limit: int) -> InvoiceChangePage:
+        """Customer invoices that were posted, by ``write_date`` then id (keyset): the
+        ``INVOICE`` kind of ``changes``."""
+        page = await self.changes(ChangeKind.INVOICE, after, limit)
+        invoices = [c for c in page.changes if isinstance(c, InvoiceSnapshot)]
+        return InvoiceChangePage(invoices=invoices, has_more=page.has_more)
+
+    # --- ErpClient: cancel and amend ---------------------------------------------------
+
+    async def cancel_sales_order(self, order_id: str) -> SalesOrder:
+        """Cancel the sale while Tryton still can; a cancelled sale is returned as is.
+
+        Tryton cancels drafts and quotations only; a confirmed sale goes back to draft
+        first (Tryton allows confirmed -> draft). Once processing (invoiced or shipped)
+        or done, Tryton no longer cancels a sale: an accountant credits its invoices.
+        Each step is safe to repeat: a retry resumes from the state it finds.
+        """
+        sale = await self.read("sale.sale", order_id, mapping.SALE_FIELDS)
+        if sale["state"] == "cancelled":
+            return self._order(sale)
+        if sale["state"] not in REOPENABLE:
+            raise _locked(sale, "cancel")
+        if sale["state"] == "confirmed":
+            sale = await self._click(sale, "draft", "cancel")
+        return self._order(await self._click(sale, "cancel", "cancel"))
+
+    async def amend_sales_order(self, order_id: str, lines: Sequence[SalesOrderLine]) -> SalesOrder:
+        """Replace the sale's lines, then quote and confirm it again.
+
+        Only while the sale can go back to draft (draft, quotation, confirmed). The
+        lines are replaced in one write (delete and create in one Tryton transaction),
+        so a retry after any failure replaces them again and resumes; a sale Tryton
+        refuses to quote stays a draft with the new lines and Tryton's message. A
+        confirmed (or later) sale that already has these lines is returned as is: the
+        retry of an amendment whose answer was lost.
+        """
+        sale = await self.read("sale.sale", order_id, mapping.SALE_FIELDS)
+        if sale["state"] not in {"draft", "quotation", "cancelled"} and _same_lines(sale, lines):
+            return self._order(sale)
+        if sale["state"] not in REOPENABLE:
+            raise _locked(sale, "amend")
+        _check_lines(sale, lines)
+        # Known before the sale is reopened: an unknown product leaves it untouched.
+        units = await self._units([line.item_id for line in lines])
+        if sale["state"] != "draft":
+            sale = await self._click(sale, "draft", "amend")
+        old = [int(line["id"]) for line in sale.get("lines") or []]
+        await self.write(
+            "sale.sale",
+            sale["id"],
+            {"lines": [["delete", old], ["create", [_line_values(line, units) for line in lines]]]},
+        )
+        return await self._confirm(sale)
+
+    async def _click(self, sale: dict[str, Any], button: str, purpose: str) -> dict[str, Any]:
+        """Run ``button`` on the sale; a refusal is explained from the state it is in."""
+        try:
+            answered = await self.button("sale.sale", sale["id"], button, mapping.SALE_FIELDS)
+        except RejectedError as exc:
+            current = await self.read("sale.sale", sale["id"], mapping.SALE_FIELDS)
+            if current["state"] == sale["state"]:
+                raise RejectedError(
+                    f"Tryton refused to {purpose} sale {_number(sale)}: {exc.message}",
+                    system=SYSTEM,
+                    status_code=exc.status_code,
+                    code=exc.code,
+                ) from exc
+            if current["state"] not in REOPENABLE:
+                raise _locked(current, purpose) from exc
+            raise TransientError(
+                f"Tryton sale {_number(current)} went from {sale['state']} to "
+                f"{current['state']} meanwhile; try again",
+                system=SYSTEM,
+            ) from exc
+        return answered or await self.read("sale.sale", sale["id"], mapping.SALE_FIELDS)
+
+    def _order(self, sale: dict[str, Any]) -> SalesOrder:
+        return mapping.sales_order_from_record(sale, self.base_currency)
 
 
 def _furthest(sales: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The sale every racing attempt agrees to keep."""
     return max(sales, key=lambda s: (mapping.SALE_PROGRESS.get(s["state"], 0), -int(s["id"])))
+
+
+def _number(sale: dict[str, Any]) -> str:
+    # Tryton numbers a sale when it is quoted; before that the id is all there is.
+    return str(sale.get("number") or sale["id"])
+
+
+_WHY_LOCKED = {
+    "processing": "is processing (invoiced or shipped)",
+    "done": "is done (invoiced, paid and shipped)",
+}
+_REMEDY = {
+    "cancel": "cancel it in Tryton with a credit note for its invoice",
+    "amend": "amend it in Tryton with a credit note and a new sale for the change",
+}
+
+
+def _locked(sale: dict[str, Any], purpose: str) -> RejectedError:
+    """The refusal an operator reads when Tryton can no longer reopen the sale."""
+    state = str(sale.get("state"))
+    if state == "cancelled":
+        message = f"Tryton sale {_number(sale)} is cancelled: there is nothing to {purpose}"
+    else:
+        why = _WHY_LOCKED.get(state, f"is {state}")
+        message = (
+            f"Tryton sale {_number(sale)} {why}, so Syncline can no longer {purpose} it; "
+            f"{_REMEDY[purpose]}"
+        )
+    return RejectedError(message, system=SYSTEM, code=f"sale_{state}")
+
+
+def _check_lines(sale: dict[str, Any], lines: Sequence[SalesOrderLine]) -> None:
+    """Refuse what Tryton would only refuse after the sale went back to draft."""
+    if not lines:
+        raise RejectedError(
+            f"an amendment of Tryton sale {_number(sale)} has no lines; cancel the order instead",
+            system=SYSTEM,
+        )
+    currency = (sale.get("currency") or {}).get("code")
+    foreign = sorted({line.rate.currency for line in lines} - {currency})
+    if currency and foreign:
+        raise RejectedError(
+            f"Tryton sale {_number(sale)} is in {currency}; the amendment has prices in "
+            f"{', '.join(foreign)}",
+            system=SYSTEM,
+        )
+
+
+def _same_lines(sale: dict[str, Any], lines: Sequence[SalesOrderLine]) -> bool:
+    """Whether the sale's product lines are ``lines`` (product, quantity, unit price)."""
+
+    def key(product: Any, quantity: Any, price: Any) -> tuple[str, Decimal, Decimal]:
+        return str(mapping.ref_id(product)), Decimal(str(quantity)), Decimal(str(price))
+
+    current = sorted(
+        key(line.get("product"), line.get("quantity"), line.get("unit_price"))
+        for line in sale.get("lines") or []
+        if line.get("type", "line") == "line"
+    )
+    wanted = sorted(key(line.item_id, line.quantity, line.rate.amount) for line in lines)
+    return current == wanted
+
+
+def _line_values(line: SalesOrderLine, units: Mapping[str, int]) -> dict[str, Any]:
+    return {
+        "type": "line",
+        "product": int(line.item_id),
+        "quantity": float(line.quantity),
+        # RPC runs no on-change: unit and price must be given.
+        "unit": units[line.item_id],
+        "unit_price": line.rate.amount,
+        "description": line.description or line.sku,
+    }

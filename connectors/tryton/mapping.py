@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from models.billing import InvoiceSnapshot, InvoiceStatus
+from models.changes import CustomerChange, InvoiceChange, ItemChange, OrderChange, OrderStatus
 from models.crm import Address
 from models.erp import Customer, CustomerUpsert, Product, SalesOrder, SalesOrderLine
 from models.types import Money
@@ -51,6 +52,28 @@ INVOICE_FIELDS = (
     "create_date",
     "sales.reference",
 )
+
+# What the change feed reads of each kind (the keyset adds the stamps it orders by).
+ORDER_FIELDS = (*SALE_FIELDS, "invoice_state", "to_invoice", "invoices.state")
+PARTY_CHANGE_FIELDS = (
+    "code",
+    "name",
+    "active",
+    "addresses.street",
+    "addresses.city",
+    "addresses.postal_code",
+    "addresses.country.code",
+    "addresses.invoice",
+    "addresses.active",
+    "tax_identifier.code",
+)
+ITEM_FIELDS = ("code", "name", "active", "template.active", "salable", "list_price_used")
+
+# Accepted orders: drafts and quotations are still the seller's proposal.
+ACCEPTED_SALE_STATES = ("confirmed", "processing", "done", "cancelled")
+# Tryton's ``invoice_state`` once an invoice is posted (none of them cancelled unpaid).
+_POSTED_INVOICE_STATES = frozenset({"awaiting payment", "partially paid", "paid"})
+_UNPOSTED_INVOICE = frozenset({"draft", "validated"})
 
 # How far along a sale is; the furthest copy wins when attempts raced (see client).
 SALE_PROGRESS = {"draft": 0, "quotation": 1, "confirmed": 2, "processing": 3, "done": 4}
@@ -191,4 +214,122 @@ def invoice_from_record(record: dict[str, Any], default_currency: str) -> Invoic
         amount_due=Money(amount=due, currency=currency),
         invoice_date=record.get("invoice_date"),
         modified_at=modified_at(record),
+    )
+
+
+def order_status(record: dict[str, Any]) -> OrderStatus:
+    """What a Tryton sale's state means to Syncline.
+
+    ``processing`` is billed once nothing is left to invoice (``to_invoice`` false) and
+    every invoice is posted: Tryton's ``invoice_state`` says one is posted and none was
+    cancelled unpaid, and no invoice is still a draft. With the invoice method "on
+    order" Tryton drafts the invoice at once, so a freshly processed sale is still open
+    until an accountant posts it. ``done`` is invoiced, paid and shipped.
+
+    Open does not promise that Tryton still cancels or amends the sale: it does so only
+    up to "confirmed"; a processing sale is refused (see the client).
+    """
+    state = record.get("state")
+    if state == "cancelled":
+        return OrderStatus.CANCELLED
+    if state == "done":
+        return OrderStatus.CLOSED
+    if state == "processing" and _fully_billed(record):
+        return OrderStatus.BILLED
+    return OrderStatus.OPEN
+
+
+def _fully_billed(record: dict[str, Any]) -> bool:
+    invoices = record.get("invoices") or []
+    return (
+        not record.get("to_invoice")
+        and record.get("invoice_state") in _POSTED_INVOICE_STATES
+        and not any(i.get("state") in _UNPOSTED_INVOICE for i in invoices)
+    )
+
+
+def order_change_from_record(
+    record: dict[str, Any], default_currency: str, moment: datetime
+) -> OrderChange:
+    order = sales_order_from_record(record, default_currency)
+    return OrderChange(
+        id=order.id,
+        order_number=order.order_number,
+        crm_opportunity_id=order.external_id or None,
+        customer_id=order.customer_id,
+        status=order_status(record),
+        erp_status=order.status,
+        total=order.total,
+        tran_date=order.tran_date,
+        lines=order.lines,
+        modified_at=moment,
+    )
+
+
+def customer_change_from_party(
+    party: dict[str, Any], default_currency: str, moment: datetime
+) -> CustomerChange:
+    """The legal customer; its billing address is the one Tryton would invoice.
+
+    ``default_currency`` is unused (every kind converts with the same arguments): a
+    Tryton party has no currency of its own.
+    """
+    tax = party.get("tax_identifier")
+    return CustomerChange(
+        id=str(party["id"]),
+        external_id=party.get("code") or None,
+        legal_name=party.get("name") or "",
+        billing_address=_address(invoice_address(party.get("addresses") or [])),
+        tax_id=(tax.get("code") or None) if isinstance(tax, dict) else None,
+        is_active=bool(party.get("active", True)),
+        modified_at=moment,
+    )
+
+
+def invoice_address(addresses: list[dict[str, Any]]) -> dict[str, Any]:
+    """Tryton's own choice (``party.address_get('invoice')``): the first active
+    address flagged for invoices, else the first active address."""
+    active = [a for a in addresses if a.get("active", True)]
+    flagged = [a for a in active if a.get("invoice")]
+    return (flagged or active or [{}])[0]
+
+
+def _address(address: dict[str, Any]) -> Address:
+    country = address.get("country")
+    return Address(
+        street=address.get("street") or None,
+        city=address.get("city") or None,
+        postal_code=address.get("postal_code") or None,
+        country=country.get("code") if isinstance(country, dict) else None,
+    )
+
+
+def item_change_from_record(
+    record: dict[str, Any], default_currency: str, moment: datetime
+) -> ItemChange:
+    """A product (variant) with its template's list price, in the company currency.
+
+    Active means it can be sold: a product or template archived, or a template no
+    longer salable, is an item the CRM should stop offering (Tryton would refuse it
+    when the sale is quoted).
+    """
+    template = record.get("template") or {}
+    product = product_from_record(record, default_currency)
+    active = product.is_active and bool(template.get("active", True))
+    return ItemChange(
+        id=product.id,
+        sku=product.sku,
+        name=product.name,
+        price=product.price,
+        is_active=active and bool(record.get("salable", True)),
+        modified_at=moment,
+    )
+
+
+def invoice_change_from_record(
+    record: dict[str, Any], default_currency: str, moment: datetime
+) -> InvoiceChange:
+    snapshot = invoice_from_record(record, default_currency)
+    return InvoiceChange.model_validate(
+        snapshot.model_copy(update={"modified_at": moment}), from_attributes=True
     )

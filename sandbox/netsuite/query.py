@@ -9,7 +9,8 @@ normalised to the stored ISO form, money is compared exactly with ``deccmp``.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import Enum
@@ -51,12 +52,18 @@ class Kind(Enum):
     BOOL = "bool"  # 'T' / 'F', as SuiteQL answers booleans
     TIMESTAMP = "timestamp"
     DATE = "date"
+    INTEGER = "integer"  # a plain count (e.g. months), a JSON number in the output
 
 
 @dataclass(frozen=True)
 class TableSpec:
     sql_table: str
     columns: dict[str, Kind]
+    sql_names: Mapping[str, str] = field(default_factory=dict)
+    """SuiteQL names stored under another SQLite name (``transaction`` is an SQL keyword)."""
+
+    def sql_name(self, name: str) -> str:
+        return self.sql_names.get(name, name)
 
 
 _COMMON = {
@@ -86,6 +93,7 @@ TABLES: dict[str, TableSpec] = {
             "itemtype": Kind.TEXT,
             "displayname": Kind.TEXT,
             "baseprice": Kind.MONEY,
+            "custitem_term_months": Kind.INTEGER,
             "isinactive": Kind.BOOL,
         },
     ),
@@ -103,6 +111,40 @@ TABLES: dict[str, TableSpec] = {
             "trandate": Kind.DATE,
             "createdfrom": Kind.ID,
             "memo": Kind.TEXT,
+        },
+    ),
+    # Item lines of sales orders and invoices, as NetSuite signs a sale: quantity and
+    # foreignamount negative, rate positive. No mainline or tax rows are stored, but the
+    # flags exist so a query written for a real account runs unchanged.
+    "transactionline": TableSpec(
+        "transactionline",
+        {
+            "id": Kind.ID,
+            "uniquekey": Kind.ID,
+            "transaction": Kind.ID,
+            "linesequencenumber": Kind.INTEGER,
+            "item": Kind.ID,
+            "quantity": Kind.MONEY,
+            "rate": Kind.MONEY,
+            "foreignamount": Kind.MONEY,
+            "memo": Kind.TEXT,
+            "mainline": Kind.BOOL,
+            "taxline": Kind.BOOL,
+        },
+        sql_names={"transaction": "transaction_id"},
+    ),
+    "subscription": TableSpec(
+        "subscription",
+        {
+            **_COMMON,
+            "customer": Kind.ID,
+            "salesorder": Kind.ID,
+            "name": Kind.TEXT,
+            "startdate": Kind.DATE,
+            "enddate": Kind.DATE,
+            "status": Kind.TEXT,
+            "recurringamount": Kind.MONEY,
+            "currency": Kind.TEXT,
         },
     ),
 }
@@ -170,9 +212,10 @@ class _Compiler:
     def operand(self, node: Operand, kind: Kind | None, other: Operand | None = None) -> str:
         if isinstance(node, Column):
             column_kind = self.column_kind(node.name)
+            sql = self.spec.sql_name(node.name)  # checked against the catalogue above
             if column_kind is Kind.DATE and isinstance(other, TimestampLiteral):
-                return f"({node.name} || 'T00:00:00Z')"
-            return node.name  # checked against the catalogue above
+                return f"({sql} || 'T00:00:00Z')"
+            return sql
         if isinstance(node, NullLiteral):
             return "NULL"
         self.params.append(self.coerce(node, kind))
@@ -197,18 +240,19 @@ class _Compiler:
                 return str(Decimal(str(value)))
             except InvalidOperation:
                 raise SuiteQLError(f"{value!r} is not a number") from None
-        if kind is Kind.ID:
+        if kind is Kind.ID or kind is Kind.INTEGER:
             try:
                 return int(str(value))
             except ValueError:
-                raise SuiteQLError(f"{value!r} is not a valid internal id") from None
+                raise SuiteQLError(f"{value!r} is not a valid whole number") from None
         if isinstance(value, Decimal):
             return str(value)
         return value
 
     def order_term(self, name: str, descending: bool) -> str:
         kind = self.column_kind(name)
-        sql = f"CAST({name} AS REAL)" if kind is Kind.MONEY else name
+        column = self.spec.sql_name(name)
+        sql = f"CAST({column} AS REAL)" if kind is Kind.MONEY else column
         return f"{sql} {'DESC' if descending else 'ASC'}"
 
 
@@ -216,6 +260,7 @@ class _Compiler:
 class CompiledQuery:
     table: str
     select: tuple[tuple[str, Kind], ...]
+    select_sql: str
     where_sql: str
     order_sql: str
     params: tuple[Any, ...]
@@ -228,12 +273,18 @@ def compile_query(query: Query) -> CompiledQuery:
     compiler = _Compiler(spec, query.table)
     names = query.columns if query.columns is not None else tuple(spec.columns)
     select = tuple((name, compiler.column_kind(name)) for name in names)
+    select_sql = ", ".join(spec.sql_name(name) for name, _ in select)
     where_sql = f"WHERE {compiler.expr(query.where)}" if query.where is not None else ""
     terms = [compiler.order_term(item.column, item.descending) for item in query.order_by]
     # The id as last key makes paging deterministic when the sort keys tie.
     terms.append("id ASC")
     return CompiledQuery(
-        spec.sql_table, select, where_sql, "ORDER BY " + ", ".join(terms), tuple(compiler.params)
+        spec.sql_table,
+        select,
+        select_sql,
+        where_sql,
+        "ORDER BY " + ", ".join(terms),
+        tuple(compiler.params),
     )
 
 
@@ -256,13 +307,12 @@ class QueryPage:
 def run_query(conn: sqlite3.Connection, text: str, limit: int, offset: int) -> QueryPage:
     """Parse, compile and run one page; runs inside a read transaction."""
     compiled = compile_query(parse(text))
-    columns = ", ".join(name for name, _ in compiled.select)
     try:
         total = conn.execute(
             f"SELECT COUNT(*) FROM {compiled.table} {compiled.where_sql}", compiled.params
         ).fetchone()[0]
         rows = conn.execute(
-            f"SELECT {columns} FROM {compiled.table} {compiled.where_sql} "
+            f"SELECT {compiled.select_sql} FROM {compiled.table} {compiled.where_sql} "
             f"{compiled.order_sql} LIMIT ? OFFSET ?",
             (*compiled.params, limit, offset),
         ).fetchall()

@@ -3,7 +3,8 @@
 Every function here takes the open ``sqlite3.Connection`` of a ``Store.write`` or
 ``Store.read`` call: validation, sequence numbers, the insert or update and the
 side effects on related records (an invoice bills its order, a payment reduces
-its invoice) commit together or not at all.
+its invoice, a sales order with recurring items starts a subscription, cancelling
+it terminates that subscription) commit together or not at all.
 """
 
 from __future__ import annotations
@@ -30,14 +31,22 @@ from sandbox.netsuite.store import get_setting, next_sequence
 from sandbox.netsuite.validation import (
     INVOICE_STATUSES,
     SALES_ORDER_STATUSES,
+    SUBSCRIPTION_ENDED,
+    TERM_MONTHS_FIELD,
     Normalized,
     check_period_open,
     money,
+    new_subscription,
     normalize_customer,
     normalize_invoice,
     normalize_item,
     normalize_payment,
     normalize_sales_order,
+    normalize_subscription,
+    recurring_lines,
+    status_ref,
+    subscription_columns,
+    subscription_terms,
 )
 
 logger = logging.getLogger(__name__)
@@ -49,7 +58,7 @@ CLOSED_THROUGH_SETTING = "closed_through"
 @dataclass(frozen=True)
 class RecordType:
     name: str  # as in the URL: salesOrder
-    table: str  # the SQLite table: customer | item | txn
+    table: str  # the SQLite table: customer | item | txn | subscription
     type_code: str | None  # SuiteQL transaction.type / item.itemtype
     tranid_prefix: str | None = None
 
@@ -63,6 +72,7 @@ RECORD_TYPES: dict[str, RecordType] = {
         RecordType("salesOrder", "txn", "SalesOrd", "SO"),
         RecordType("invoice", "txn", "CustInvc", "INV"),
         RecordType("customerPayment", "txn", "CustPymt", "PYMT"),
+        RecordType("subscription", "subscription", None),
     )
 }
 TRANID_START = 1001
@@ -201,6 +211,8 @@ def _normalize(
         return normalize_sales_order(payload, body, lookup, today)
     if rt.name == "invoice":
         return normalize_invoice(payload, body, lookup, today)
+    if rt.name == "subscription":
+        return normalize_subscription(payload, body)
     return normalize_payment(payload, body, lookup, today)
 
 
@@ -278,7 +290,11 @@ def update(
 ) -> int:
     normalized = _normalize(conn, rt, payload, existing, now.date())
     _check_external_id_free(conn, rt, normalized.body.get("externalId"), existing.id)
+    if rt.name == "salesOrder":
+        _check_order_change(conn, existing, payload, normalized)
     _update_row(conn, rt, existing.id, normalized.body, normalized.columns, format_timestamp(now))
+    if rt.name == "salesOrder":
+        _after_order_update(conn, existing, normalized, format_timestamp(now))
     return existing.id
 
 
@@ -315,6 +331,11 @@ def upsert(
 
 def delete(conn: sqlite3.Connection, rt: RecordType, key: str, now: datetime) -> None:
     record = fetch(conn, rt, key)
+    if rt.name == "subscription":
+        raise bad_request(
+            USER_ERROR,
+            "A subscription cannot be deleted; terminate it, or delete its sales order.",
+        )
     _check_no_dependents(conn, rt, record)
     if rt.table == "txn":
         check_period_open(date.fromisoformat(record.body["tranDate"]), DbLookup(conn))
@@ -339,6 +360,7 @@ def list_ids(
 
 _SALES_ORDER = RECORD_TYPES["salesorder"]
 _INVOICE = RECORD_TYPES["invoice"]
+_SUBSCRIPTION = RECORD_TYPES["subscription"]
 
 
 def _set_status(
@@ -360,6 +382,9 @@ def _set_status(
 def _after_create(
     conn: sqlite3.Connection, rt: RecordType, internal_id: int, normalized: Normalized, now: str
 ) -> None:
+    if rt.name == "salesOrder":
+        _sync_subscription(conn, internal_id, now)
+        return
     created_from = normalized.body.get("createdFrom")
     if created_from is None:
         return
@@ -394,6 +419,10 @@ def _apply_payment(
 
 
 def _after_delete(conn: sqlite3.Connection, rt: RecordType, record: StoredRecord, now: str) -> None:
+    if rt.name == "salesOrder":
+        # The order's subscription is part of the sale: it goes with the order.
+        conn.execute("DELETE FROM subscription WHERE salesorder = ?", (record.id,))
+        return
     created_from = record.body.get("createdFrom")
     if created_from is None:
         return
@@ -426,6 +455,117 @@ def _check_no_dependents(conn: sqlite3.Connection, rt: RecordType, record: Store
         )
 
 
+# --- sales-order rules and the order's subscription -------------------------------------
+
+# Statuses past which an order can no longer be cancelled: goods went out, or it closed.
+_SO_NOT_CANCELLABLE = frozenset({"D", "E", "F", "H"})
+
+
+def _refuse(detail: str, path: str) -> NetSuiteError:
+    return bad_request(USER_ERROR, detail, path)
+
+
+def _is_billed(conn: sqlite3.Connection, order: StoredRecord) -> bool:
+    """Whether any invoice was created from the order (or it is marked Billed)."""
+    if order.body["status"]["id"] == "G":
+        return True
+    row = conn.execute(
+        "SELECT 1 FROM txn WHERE rectype = ? AND createdfrom = ? LIMIT 1",
+        (_INVOICE.name, order.id),
+    ).fetchone()
+    return row is not None
+
+
+def _check_order_change(
+    conn: sqlite3.Connection,
+    existing: StoredRecord,
+    payload: Mapping[str, Any],
+    normalized: Normalized,
+) -> None:
+    """Refuse what a real ERP refuses: cancelling or re-lining a billed order, cancelling
+    a fulfilled or closed one, reopening a cancelled one."""
+    old = str(existing.body["status"]["id"])
+    new = str(normalized.body["status"]["id"])
+    name = f"Sales order {existing.body['tranId']}"
+    if old == "C" and new != "C":
+        raise _refuse(f"{name} has been cancelled and cannot be reopened.", "status")
+    if new == "C" and old != "C":
+        if _is_billed(conn, existing):
+            raise _refuse(f"{name} has been billed and cannot be cancelled.", "status")
+        if old in _SO_NOT_CANCELLABLE:
+            raise _refuse(
+                f"{name} cannot be cancelled: it is {SALES_ORDER_STATUSES[old]}.", "status"
+            )
+    if "item" in payload and normalized.body["item"]["items"] != existing.body["item"]["items"]:
+        if _is_billed(conn, existing):
+            raise _refuse(f"{name} has been billed; its items cannot be changed.", "item")
+        if old in ("C", "H"):
+            raise _refuse(
+                f"{name} is {SALES_ORDER_STATUSES[old]}; its items cannot be changed.", "item"
+            )
+
+
+def _after_order_update(
+    conn: sqlite3.Connection, existing: StoredRecord, normalized: Normalized, now: str
+) -> None:
+    if normalized.body["status"]["id"] == "C" and existing.body["status"]["id"] != "C":
+        _end_subscriptions(conn, existing.id, now)
+    elif normalized.body["item"]["items"] != existing.body["item"]["items"]:
+        _sync_subscription(conn, existing.id, now)
+
+
+def _subscriptions_of(conn: sqlite3.Connection, order_id: int) -> list[StoredRecord]:
+    rows = conn.execute(
+        "SELECT id, body, datecreated, lastmodifieddate FROM subscription "
+        "WHERE salesorder = ? ORDER BY id",
+        (order_id,),
+    ).fetchall()
+    return [_row_to_record(_SUBSCRIPTION, row) for row in rows]
+
+
+def _save_subscription(
+    conn: sqlite3.Connection, record: StoredRecord, body: dict[str, Any], now: str
+) -> None:
+    if body != record.body:  # an unchanged subscription keeps its lastmodifieddate
+        _update_row(conn, _SUBSCRIPTION, record.id, body, subscription_columns(body), now)
+
+
+def _end_subscriptions(conn: sqlite3.Connection, order_id: int, now: str) -> None:
+    """A cancelled order's subscriptions end with it, in the same transaction."""
+    for record in _subscriptions_of(conn, order_id):
+        if record.body["billingSubscriptionStatus"]["id"] not in SUBSCRIPTION_ENDED:
+            body = {**record.body, "billingSubscriptionStatus": status_ref("TERMINATED")}
+            _save_subscription(conn, record, body, now)
+
+
+def _sync_subscription(conn: sqlite3.Connection, order_id: int, now: str) -> None:
+    """Make the order's subscription follow its recurring lines.
+
+    A new order with recurring items starts one ACTIVE subscription; amended lines
+    change its amount and lines (and its end date when the longest term changes, so an
+    end date moved since by hand stands otherwise); an order left without recurring
+    items terminates it. An ended subscription is left alone.
+    """
+    order = find_by_id(conn, _SALES_ORDER, order_id)
+    assert order is not None  # called inside the transaction that wrote it
+    lines = recurring_lines(order.body, DbLookup(conn))
+    existing = _subscriptions_of(conn, order_id)
+    if not existing:
+        if lines:
+            _insert(conn, _SUBSCRIPTION, new_subscription(order_id, order.body, lines), now)
+        return
+    current = existing[-1]
+    if current.body["billingSubscriptionStatus"]["id"] in SUBSCRIPTION_ENDED:
+        return
+    if not lines:
+        _end_subscriptions(conn, order_id, now)
+        return
+    terms = subscription_terms(order.body, lines, date.fromisoformat(current.body["startDate"]))
+    if terms["initialTerm"] == current.body.get("initialTerm"):
+        del terms["endDate"]
+    _save_subscription(conn, current, {**current.body, **terms}, now)
+
+
 def seed_catalog(conn: sqlite3.Connection, catalog: Iterable[CatalogItem], now: datetime) -> int:
     """Create the catalog's items that are missing (by SKU); returns how many."""
     rt = RECORD_TYPES["inventoryitem"]
@@ -434,16 +574,37 @@ def seed_catalog(conn: sqlite3.Connection, catalog: Iterable[CatalogItem], now: 
     for item in catalog:
         if lookup.sku_owner(item.sku) is not None:
             continue
-        create(
-            conn,
-            rt,
-            {
-                "itemId": item.sku,
-                "displayName": item.name,
-                "basePrice": item.price,
-                "externalId": item.sku,
-            },
-            now,
-        )
+        payload: dict[str, Any] = {
+            "itemId": item.sku,
+            "displayName": item.name,
+            "basePrice": item.price,
+            "externalId": item.sku,
+        }
+        if item.term_months is not None:
+            payload[TERM_MONTHS_FIELD] = item.term_months
+        create(conn, rt, payload, now)
         created += 1
     return created
+
+
+def backfill_catalog_terms(
+    conn: sqlite3.Connection, catalog: Iterable[CatalogItem], now: datetime
+) -> int:
+    """Give a database seeded before items had terms the catalog's terms; how many.
+
+    Only items that have no term yet are touched, so an operator's choice stands.
+    """
+    rt = RECORD_TYPES["inventoryitem"]
+    updated = 0
+    for item in catalog:
+        if item.term_months is None:
+            continue
+        row = conn.execute(
+            "SELECT id FROM item WHERE itemid = ? AND rectype = ? AND custitem_term_months IS NULL",
+            (item.sku, rt.name),
+        ).fetchone()
+        record = None if row is None else find_by_id(conn, rt, int(row["id"]))
+        if record is not None and TERM_MONTHS_FIELD not in record.body:
+            update(conn, rt, record, {TERM_MONTHS_FIELD: item.term_months}, now)
+            updated += 1
+    return updated

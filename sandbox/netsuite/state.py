@@ -45,6 +45,13 @@ class NetSuiteSandbox:
         self.faults = FaultInjector(rules, error_body=_netsuite_fault_body)
         if config.seed_catalog:
             self.store.write_sync(self._seed_if_new)
+            if "item.custitem_term_months" in self.store.added_columns:
+                self.store.write_sync(self._backfill_terms)
+
+    def _backfill_terms(self, conn: sqlite3.Connection) -> None:
+        # A database seeded before items had terms: its catalog learns which recur.
+        updated = records.backfill_catalog_terms(conn, DEFAULT_CATALOG, self.now())
+        logger.info("gave %d catalog items their subscription terms", updated)
 
     @staticmethod
     def now() -> datetime:

@@ -13,9 +13,10 @@ consistent snapshot while the writer commits). Consequences:
   covers a second process opening the same file;
 * the event loop only awaits futures; each unit of work is a few hundred µs.
 
-Records live in three tables named after the SuiteQL tables they answer
-(``customer``, ``item``, ``txn`` for ``transaction``); the columns SuiteQL can query
-are real columns, and the full REST body is kept as exact JSON in ``body``.
+Records live in four tables named after the SuiteQL tables they answer
+(``customer``, ``item``, ``txn`` for ``transaction``, ``subscription``); the columns
+SuiteQL can query are real columns, and the full REST body is kept as exact JSON in
+``body``. SuiteQL's ``transactionline`` is a view over the item sublists in ``txn``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,34 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SCHEMA = """
+# SuiteQL's transactionline: one row per item line, signed as NetSuite posts a sale
+# (quantity and amount negative, rate positive). ``->`` keeps a JSON number's exact
+# text, so amounts never pass through a float. Recreated on every start (a view holds
+# no data), so a changed definition reaches existing databases too.
+TRANSACTION_LINE_VIEW = """
+DROP VIEW IF EXISTS transactionline;
+CREATE VIEW transactionline AS
+SELECT
+    CAST(line.value ->> '$.line' AS INTEGER) AS id,
+    txn.id * 10000 + CAST(line.value ->> '$.line' AS INTEGER) AS uniquekey,
+    txn.id AS transaction_id,
+    CAST(line.value ->> '$.line' AS INTEGER) AS linesequencenumber,
+    CAST(line.value ->> '$.item.id' AS INTEGER) AS item,
+    CASE WHEN (line.value -> '$.quantity') LIKE '-%'
+        THEN substr(line.value -> '$.quantity', 2)
+        ELSE '-' || (line.value -> '$.quantity') END AS quantity,
+    line.value -> '$.rate' AS rate,
+    CASE WHEN (line.value -> '$.amount') LIKE '-%'
+        THEN substr(line.value -> '$.amount', 2)
+        ELSE '-' || (line.value -> '$.amount') END AS foreignamount,
+    line.value ->> '$.description' AS memo,
+    'F' AS mainline,
+    'F' AS taxline
+FROM txn, json_each(txn.body, '$.item.items') AS line;
+"""
+
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS customer (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     rectype TEXT NOT NULL,
@@ -56,6 +84,7 @@ CREATE TABLE IF NOT EXISTS item (
     itemid TEXT NOT NULL UNIQUE,
     displayname TEXT,
     baseprice TEXT,
+    custitem_term_months INTEGER,
     isinactive TEXT NOT NULL DEFAULT 'F',
     externalid TEXT,
     datecreated TEXT NOT NULL,
@@ -86,6 +115,29 @@ CREATE INDEX IF NOT EXISTS txn_entity ON txn (entity);
 CREATE INDEX IF NOT EXISTS txn_createdfrom ON txn (createdfrom);
 CREATE INDEX IF NOT EXISTS txn_lastmodified ON txn (lastmodifieddate);
 CREATE INDEX IF NOT EXISTS customer_lastmodified ON customer (lastmodifieddate);
+CREATE TABLE IF NOT EXISTS subscription (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    rectype TEXT NOT NULL,
+    externalid TEXT,
+    customer INTEGER NOT NULL,
+    salesorder INTEGER,
+    name TEXT NOT NULL,
+    startdate TEXT NOT NULL,
+    enddate TEXT NOT NULL,
+    status TEXT NOT NULL,
+    recurringamount TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    datecreated TEXT NOT NULL,
+    lastmodifieddate TEXT NOT NULL,
+    body TEXT NOT NULL,
+    UNIQUE (rectype, externalid)
+);
+CREATE INDEX IF NOT EXISTS subscription_salesorder ON subscription (salesorder);
+CREATE INDEX IF NOT EXISTS subscription_lastmodified ON subscription (lastmodifieddate);
+CREATE INDEX IF NOT EXISTS item_lastmodified ON item (lastmodifieddate);
+"""
+    + TRANSACTION_LINE_VIEW
+    + """
 CREATE TABLE IF NOT EXISTS sequence (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS setting (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS token (
@@ -94,8 +146,12 @@ CREATE TABLE IF NOT EXISTS token (
     expires_at REAL NOT NULL
 );
 """
+)
 
-RECORD_TABLES = ("customer", "item", "txn")
+RECORD_TABLES = ("customer", "item", "txn", "subscription")
+# Columns added after a table first shipped: ``CREATE TABLE IF NOT EXISTS`` leaves an
+# existing database's table as it was, so these are added on open.
+_ADDED_COLUMNS = (("item", "custitem_term_months", "INTEGER"),)
 
 
 def _decimal_compare(left: Any, right: Any) -> int | None:
@@ -180,6 +236,10 @@ class Store:
         self.db_path = db_path
         self._writer = _DbThread(db_path, "netsuite-db-writer", readonly=False)
         self._writer.run_script(SCHEMA)
+        self.added_columns: frozenset[str] = self._writer.submit_sync(
+            _add_missing_columns, "BEGIN IMMEDIATE"
+        )
+        """``table.column`` names this open added to an older database (for back-fills)."""
         self._reader = _DbThread(db_path, "netsuite-db-reader", readonly=True)
         self._closed = False
 
@@ -201,6 +261,16 @@ class Store:
         self._closed = True
         self._reader.close()
         self._writer.close()
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> frozenset[str]:
+    added: set[str] = set()
+    for table, column, sql_type in _ADDED_COLUMNS:
+        present = {str(row["name"]) for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
+            added.add(f"{table}.{column}")
+    return frozenset(added)
 
 
 # --- helpers used inside store functions (they run on the DB threads) -------------------

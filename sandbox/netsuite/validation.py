@@ -10,7 +10,9 @@ account would answer.
 Simplifications, on purpose: reference fields are resolved by ``id`` (currency and
 status also by ``refName``); sublist lines are replaced, not merged, when ``item``
 is sent; an existing invoice or payment only takes changes to ``memo``, ``dueDate``,
-``externalId`` and custom fields (its amounts and links are fixed once posted).
+``externalId`` and custom fields (its amounts and links are fixed once posted); a
+subscription is only ever created by its sales order, and afterwards takes a new
+``endDate``, a ``name`` or termination.
 """
 
 from __future__ import annotations
@@ -59,6 +61,18 @@ SALES_ORDER_STATUSES = {
 INVOICE_STATUSES = {"A": "Open", "B": "Paid In Full"}
 PAYMENT_STATUSES = {"A": "Unapproved Payment", "B": "Not Deposited", "C": "Deposited"}
 SO_BILLABLE = frozenset({"A", "B", "D", "E", "F"})
+# SuiteBilling's billingSubscriptionStatus values.
+SUBSCRIPTION_STATUSES = {
+    "DRAFT": "Draft",
+    "PENDING_ACTIVATION": "Pending Activation",
+    "ACTIVE": "Active",
+    "SUSPENDED": "Suspended",
+    "CLOSED": "Closed",
+    "TERMINATED": "Terminated",
+}
+SUBSCRIPTION_ENDED = frozenset({"CLOSED", "TERMINATED"})
+# The longest subscription term an item may start: a sanity bound, not NetSuite's.
+MAX_TERM_MONTHS = 120
 
 _READ_ONLY = frozenset(
     {
@@ -382,6 +396,25 @@ _ITEM_FIELDS = frozenset(
 )
 
 
+TERM_MONTHS_FIELD = "custitem_term_months"
+"""The item's subscription term in months; absent on a one-time item."""
+
+
+def _term_months(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_TERM_MONTHS:
+        raise bad_request(
+            INVALID_FLD_VALUE,
+            f"Invalid value for {TERM_MONTHS_FIELD}: {value!r}; use whole months "
+            f"from 1 to {MAX_TERM_MONTHS}.",
+            TERM_MONTHS_FIELD,
+        )
+    return value
+
+
 def normalize_item(
     payload: Mapping[str, Any],
     existing: Mapping[str, Any] | None,
@@ -401,6 +434,10 @@ def normalize_item(
         raise bad_request(INVALID_FLD_VALUE, "basePrice cannot be negative.", "basePrice")
     display = _text(data, "displayName", "displayName")
     inactive = _bool(data, "isInactive", "isInactive", False)
+    custom = _custom(payload, existing)
+    term = _term_months(custom.get(TERM_MONTHS_FIELD))
+    if term is not None:
+        custom[TERM_MONTHS_FIELD] = term
     body = _compact(
         {
             "itemId": sku,
@@ -409,7 +446,7 @@ def normalize_item(
             "basePrice": base_price,
             "isInactive": inactive,
             "externalId": _external_id(data),
-            **_custom(payload, existing),
+            **custom,
         }
     )
     return Normalized(
@@ -418,6 +455,7 @@ def normalize_item(
             "itemid": sku,
             "displayname": display,
             "baseprice": None if base_price is None else str(base_price),
+            "custitem_term_months": term,
             "isinactive": "T" if inactive else "F",
             "externalid": body.get("externalId"),
         },
@@ -781,3 +819,175 @@ def normalize_payment(
             "createdfrom": None if created_from is None else int(created_from["id"]),
         },
     )
+
+
+# --- subscriptions ----------------------------------------------------------------------
+
+
+def add_months(day: date, months: int) -> date:
+    """``day`` moved by whole months, clamped to the month's end (Jan 31 + 1 = Feb 28)."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return date(year, month + 1, min(day.day, last))
+
+
+def term_end(start: date, months: int) -> date:
+    """The last day of a term of ``months`` starting on ``start``."""
+    return add_months(start, months) - timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class RecurringLine:
+    line: Mapping[str, Any]
+    term_months: int
+
+
+def recurring_lines(order: Mapping[str, Any], lookup: Lookup) -> list[RecurringLine]:
+    """The order's lines whose item carries a subscription term."""
+    found: list[RecurringLine] = []
+    for line in order["item"]["items"]:
+        item = lookup.item(int(line["item"]["id"]))
+        term = None if item is None else item.get(TERM_MONTHS_FIELD)
+        if term is not None:
+            found.append(RecurringLine(line, int(term)))
+    return found
+
+
+def subscription_terms(
+    order: Mapping[str, Any], lines: list[RecurringLine], start: date
+) -> dict[str, Any]:
+    """What a subscription derives from its order's recurring lines: the amount per
+    term, the lines, and the end of the longest term."""
+    currency = str(order["currency"]["refName"])
+    term = max(line.term_months for line in lines)
+    return {
+        "initialTerm": {"id": str(term), "refName": f"{term} Month{'s' if term > 1 else ''}"},
+        "endDate": term_end(start, term).isoformat(),
+        "recurringAmount": _total([dict(line.line) for line in lines], currency),
+        "subscriptionLine": {
+            "items": [
+                {
+                    "lineNumber": index + 1,
+                    "item": line.line["item"],
+                    "quantity": line.line["quantity"],
+                    "rate": line.line["rate"],
+                    "amount": line.line["amount"],
+                    "termMonths": line.term_months,
+                }
+                for index, line in enumerate(lines)
+            ]
+        },
+    }
+
+
+def subscription_columns(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "externalid": body.get("externalId"),
+        "customer": int(body["customer"]["id"]),
+        "salesorder": int(body["salesOrder"]["id"]) if body.get("salesOrder") else None,
+        "name": body["name"],
+        "startdate": body["startDate"],
+        "enddate": body["endDate"],
+        "status": body["billingSubscriptionStatus"]["id"],
+        "recurringamount": str(body["recurringAmount"]),
+        "currency": body["currency"]["refName"],
+    }
+
+
+def new_subscription(
+    order_id: int, order: Mapping[str, Any], lines: list[RecurringLine]
+) -> Normalized:
+    """The ACTIVE subscription a sales order with recurring lines starts on its date."""
+    start = date.fromisoformat(order["tranDate"])
+    body = {
+        "name": f"{order['tranId']} subscription",
+        "customer": order["entity"],
+        "salesOrder": {"id": str(order_id), "refName": f"Sales Order #{order['tranId']}"},
+        "subsidiary": DEFAULT_SUBSIDIARY,
+        "currency": order["currency"],
+        "startDate": start.isoformat(),
+        "billingSubscriptionStatus": status_ref("ACTIVE"),
+        **subscription_terms(order, lines, start),
+    }
+    return Normalized(body, subscription_columns(body))
+
+
+def status_ref(code: str) -> dict[str, str]:
+    return {"id": code, "refName": SUBSCRIPTION_STATUSES[code]}
+
+
+_SUBSCRIPTION_FIELDS = frozenset({"name", "endDate", "billingSubscriptionStatus", "externalId"})
+# Set from the sales order when the subscription is created; fixed afterwards.
+_SUBSCRIPTION_FIXED = frozenset(
+    {
+        "customer",
+        "salesOrder",
+        "subsidiary",
+        "currency",
+        "startDate",
+        "initialTerm",
+        "recurringAmount",
+        "subscriptionLine",
+    }
+)
+
+
+def normalize_subscription(
+    payload: Mapping[str, Any], existing: Mapping[str, Any] | None
+) -> Normalized:
+    """A PATCH of a subscription: a new end date, a name, or termination."""
+    if existing is None:
+        raise bad_request(
+            USER_ERROR,
+            "A subscription is created by its sales order; it cannot be created directly.",
+        )
+    for name in payload:
+        if name in _SUBSCRIPTION_FIXED:
+            raise bad_request(
+                USER_ERROR, f"The field {name} of a subscription cannot be changed.", name
+            )
+    _reject_unknown(payload, _SUBSCRIPTION_FIELDS)
+    current = str(existing["billingSubscriptionStatus"]["id"])
+    status = current
+    if payload.get("billingSubscriptionStatus") is not None:
+        status = _status(
+            payload["billingSubscriptionStatus"],
+            SUBSCRIPTION_STATUSES,
+            "billingSubscriptionStatus",
+        )
+    end = _date(payload, "endDate", "endDate") or date.fromisoformat(existing["endDate"])
+    changes_term = status != current or end.isoformat() != existing["endDate"]
+    if changes_term and current in SUBSCRIPTION_ENDED:
+        raise bad_request(
+            USER_ERROR,
+            f"The subscription is {SUBSCRIPTION_STATUSES[current]}; "
+            "its status and end date cannot be changed.",
+            "billingSubscriptionStatus" if status != current else "endDate",
+        )
+    if status not in (current, "TERMINATED"):
+        raise bad_request(
+            INVALID_FLD_VALUE,
+            "A subscription's status can only be changed to TERMINATED.",
+            "billingSubscriptionStatus",
+        )
+    start = date.fromisoformat(existing["startDate"])
+    if end <= start:
+        raise bad_request(
+            INVALID_FLD_VALUE,
+            f"The end date {end.isoformat()} must be after the start date {start.isoformat()}.",
+            "endDate",
+        )
+    data = _merged(payload, existing)
+    fixed = {k: v for k, v in existing.items() if not k.startswith(_CUSTOM_PREFIXES)}
+    body = _compact(
+        {
+            **fixed,
+            "name": _text(data, "name", "name", required=True, label="Name"),
+            "externalId": _external_id(data),
+            "endDate": end.isoformat(),
+            "billingSubscriptionStatus": status_ref(status),
+            **_custom(payload, existing),
+        }
+    )
+    return Normalized(body, subscription_columns(body))

@@ -2,8 +2,8 @@
 
 Syncline itself talks to Tryton through the REST API with an application key;
 the things a person does in the Tryton client (post and pay invoices, retire a
-product, clean up a customer) go through JSON-RPC as a logged-in user, as the
-Tryton client does.
+product, reprice it, correct a customer's name or address) go through JSON-RPC as
+a logged-in user, writing what the Tryton client's forms write.
 """
 
 from __future__ import annotations
@@ -194,3 +194,118 @@ class TrytonAccountant:
             raise LookupError(f"no party with code {party_code!r}")
         if party["addresses"]:
             await self.call("model.party.address.write", party["addresses"], {"active": False})
+
+    async def set_list_price(self, sku: str, price: Decimal) -> None:
+        """Reprice a product as the product form does: on its template."""
+        await self.call(
+            "model.product.template.write", await self._templates(sku), {"list_price": price}
+        )
+
+    async def set_product_active(self, sku: str, active: bool) -> None:
+        """Archive (or restore) a product as the product form's toggle does."""
+        templates = await self._templates(sku, archived_too=True)
+        await self.call("model.product.template.write", templates, {"active": active})
+
+    async def _templates(self, sku: str, *, archived_too: bool = False) -> list[int]:
+        domain: list[Any] = [("code", "=", sku)]
+        if archived_too:
+            domain.append(("active", "in", [True, False]))
+        templates = await self._search_read("product.template", domain, [])
+        if not templates:
+            raise LookupError(f"no product with code {sku!r}")
+        return [template["id"] for template in templates]
+
+    async def create_product(
+        self, sku: str, name: str, price: Decimal, *, billable: bool = True
+    ) -> int:
+        """A salable service product; its variant's id.
+
+        ``billable=False`` leaves out the accounting category, so Tryton has no revenue
+        account to invoice it with: a sale of it confirms, but Tryton's processing
+        fails (and is logged as an error), so the sale stays "confirmed" — the state a
+        sale keeps during ``sale_process_after`` when a queue worker runs.
+        """
+        units = await self.call("model.product.uom.search", [("name", "=", "Unit")], 0, 1, None)
+        template: Record = {
+            "name": name,
+            "code": sku,
+            "type": "service",
+            "salable": True,
+            "default_uom": units[0],
+            "sale_uom": units[0],
+            "list_price": price,
+            "products": [["create", [{}]]],
+        }
+        if billable:
+            categories = await self._search_read(
+                "product.category", [("accounting", "=", True)], []
+            )
+            template["account_category"] = categories[0]["id"]
+        (template_id,) = await self.call("model.product.template.create", [template])
+        (product,) = await self._search_read(
+            "product.product", [("template", "=", template_id)], []
+        )
+        return int(product["id"])
+
+    async def create_parties(self, parties: list[tuple[str, str]]) -> list[int]:
+        """Create (code, name) parties in one call, as an import does: one transaction,
+        so they share Tryton's timestamp."""
+        ids: list[int] = await self.call(
+            "model.party.party.create", [{"code": code, "name": name} for code, name in parties]
+        )
+        return ids
+
+    async def update_party(
+        self,
+        code: str,
+        *,
+        name: str | None = None,
+        street: str | None = None,
+        city: str | None = None,
+        postal_code: str | None = None,
+        tax_id: str | None = None,
+        tax_type: str = "eu_vat",
+    ) -> None:
+        """Correct a customer as the party form does: one write of the party with its
+        invoice address and tax identifier, so the party is stamped as changed."""
+        party = await self.party_by_code(code)
+        if party is None:
+            raise LookupError(f"no party with code {code!r}")
+        values: Record = {} if name is None else {"name": name}
+        address = {
+            key: value
+            for key, value in (("street", street), ("city", city), ("postal_code", postal_code))
+            if value is not None
+        }
+        if address:
+            values["addresses"] = await self._address_change(party["id"], address)
+        if tax_id is not None:
+            values["identifiers"] = await self._identifier_change(party["id"], tax_type, tax_id)
+        await self.call("model.party.party.write", [party["id"]], values)
+
+    async def set_party_active(self, code: str, active: bool) -> None:
+        """Archive (or restore) a customer as the party form's toggle does."""
+        parties = await self._search_read(
+            "party.party", [("code", "=", code), ("active", "in", [True, False])], []
+        )
+        if not parties:
+            raise LookupError(f"no party with code {code!r}")
+        await self.call("model.party.party.write", [parties[0]["id"]], {"active": active})
+
+    async def _address_change(self, party_id: int, address: Record) -> list[Any]:
+        addresses = await self._search_read(
+            "party.address", [("party", "=", party_id)], ["invoice"]
+        )
+        # The address Tryton invoices: the first flagged for invoices, else the first.
+        chosen = [a for a in addresses if a["invoice"]] or addresses
+        if not chosen:
+            return [["create", [{**address, "invoice": True}]]]
+        return [["write", [chosen[0]["id"]], address]]
+
+    async def _identifier_change(self, party_id: int, kind: str, code: str) -> list[Any]:
+        identifiers = await self._search_read(
+            "party.identifier", [("party", "=", party_id), ("type", "=", kind)], []
+        )
+        if identifiers:
+            return [["write", [identifiers[0]["id"]], {"code": code}]]
+        return [["create", [{"type": kind, "code": code}]]]

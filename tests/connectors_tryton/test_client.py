@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,51 +11,12 @@ import pytest
 from connectors.errors import AuthError, RejectedError, TransientError
 from connectors.tryton import TrytonClient
 from models.billing import ChangeCursor, InvoiceSnapshot, InvoiceStatus
-from models.crm import Address
-from models.erp import CustomerUpsert, SalesOrder, SalesOrderDraft, SalesOrderLine
+from models.erp import SalesOrder, SalesOrderDraft
 from models.types import Money
 from sandbox.catalog import DEFAULT_CATALOG
 from sandbox.tryton.accountant import TrytonAccountant
 from sandbox.tryton.server import RunningTryton
-
-
-@pytest.fixture
-async def erp(tryton: RunningTryton) -> AsyncIterator[TrytonClient]:
-    async with TrytonClient(
-        tryton.base_url, tryton.setup.database, tryton.setup.application_key
-    ) as client:
-        yield client
-
-
-def _account(address: bool = True) -> CustomerUpsert:
-    return CustomerUpsert(
-        external_id=f"001{uuid.uuid4().hex[:12]}",
-        company_name="Globex Ünïcode GmbH",
-        billing_address=Address(street="1 Main St", city="Springfield", postal_code="12345")
-        if address
-        else Address(),
-        currency="USD",
-    )
-
-
-async def _draft(erp: TrytonClient, customer_id: str, skus: list[str]) -> SalesOrderDraft:
-    items = await erp.find_items(skus)
-    return SalesOrderDraft(
-        external_id=f"006{uuid.uuid4().hex[:12]}",
-        customer_id=customer_id,
-        currency="USD",
-        tran_date=date.today(),
-        memo="test",
-        lines=[
-            SalesOrderLine(
-                item_id=items[sku].id,
-                sku=sku,
-                quantity=Decimal(2),
-                rate=Money(amount=Decimal("99.50"), currency="USD"),
-            )
-            for sku in skus
-        ],
-    )
+from tests.connectors_tryton import helpers
 
 
 async def _as_the_engine_retries(erp: TrytonClient, draft: SalesOrderDraft) -> SalesOrder:
@@ -81,7 +40,7 @@ async def test_the_catalog_is_found_by_sku(erp: TrytonClient) -> None:
 async def test_customers_are_found_or_created_once_even_when_attempts_race(
     erp: TrytonClient,
 ) -> None:
-    account = _account()
+    account = helpers.account()
     results = await asyncio.gather(*(erp.upsert_customer(account) for _ in range(3)))
     assert {c.id for c in results} == {results[0].id}
     again = await erp.upsert_customer(account.model_copy(update={"company_name": "Renamed"}))
@@ -93,8 +52,8 @@ async def test_customers_are_found_or_created_once_even_when_attempts_race(
 async def test_a_sale_is_created_quoted_and_confirmed_once_even_when_attempts_race(
     erp: TrytonClient, accountant: TrytonAccountant
 ) -> None:
-    customer = await erp.upsert_customer(_account())
-    draft = await _draft(erp, customer.id, ["SL-PLATFORM-ANNUAL", "SL-SEAT-PRO"])
+    customer = await erp.upsert_customer(helpers.account())
+    draft = await helpers.draft(erp, customer.id, ["SL-PLATFORM-ANNUAL", "SL-SEAT-PRO"])
     orders = await asyncio.gather(*(_as_the_engine_retries(erp, draft) for _ in range(3)))
     assert len({o.id for o in orders}) == 1
     live = [
@@ -114,8 +73,8 @@ async def test_a_sale_is_created_quoted_and_confirmed_once_even_when_attempts_ra
 async def test_a_product_that_cannot_be_sold_is_refused_with_trytons_message(
     erp: TrytonClient, accountant: TrytonAccountant
 ) -> None:
-    customer = await erp.upsert_customer(_account())
-    draft = await _draft(erp, customer.id, ["SL-ONBOARDING"])
+    customer = await erp.upsert_customer(helpers.account())
+    draft = await helpers.draft(erp, customer.id, ["SL-ONBOARDING"])
     await accountant.set_product_salable("SL-ONBOARDING", False)
     try:
         with pytest.raises(RejectedError) as refused:
@@ -128,9 +87,9 @@ async def test_a_product_that_cannot_be_sold_is_refused_with_trytons_message(
 async def test_a_party_without_an_address_is_refused_and_a_retry_after_the_fix_succeeds(
     erp: TrytonClient, accountant: TrytonAccountant
 ) -> None:
-    account = _account(address=False)
+    account = helpers.account(address=False)
     customer = await erp.upsert_customer(account)
-    draft = await _draft(erp, customer.id, ["SL-SEAT-PRO"])
+    draft = await helpers.draft(erp, customer.id, ["SL-SEAT-PRO"])
     with pytest.raises(RejectedError) as refused:
         await erp.create_sales_order(draft)
     assert "invoice address" in refused.value.message
@@ -166,8 +125,8 @@ async def test_posted_and_paid_invoices_arrive_as_changes_in_keyset_order(
     erp: TrytonClient, accountant: TrytonAccountant
 ) -> None:
     start = ChangeCursor(modified_at=datetime.now(UTC) - timedelta(seconds=5))
-    customer = await erp.upsert_customer(_account())
-    draft = await _draft(erp, customer.id, ["SL-PLATFORM-ANNUAL"])
+    customer = await erp.upsert_customer(helpers.account())
+    draft = await helpers.draft(erp, customer.id, ["SL-PLATFORM-ANNUAL"])
     order = await erp.create_sales_order(draft)
     [invoice] = await accountant.invoices_for_sale(int(order.id))
     await accountant.post_invoice(invoice["id"])

@@ -1,21 +1,35 @@
-"""NetSuiteClient against the real sandbox on uvicorn: find-or-create end to end."""
+"""NetSuiteClient against the real sandbox on uvicorn: find-or-create, the change feed,
+cancelling and amending orders, end to end."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
-from connectors.errors import RateLimitedError, RejectedError, TransientError
+from connectors.errors import NotFoundError, RateLimitedError, RejectedError, TransientError
 from connectors.governor import LocalGovernor
 from connectors.netsuite import NetSuiteClient
+from models.billing import ChangeCursor
+from models.changes import (
+    ChangeKind,
+    CustomerChange,
+    ErpChange,
+    InvoiceChange,
+    ItemChange,
+    OrderChange,
+    OrderStatus,
+    SubscriptionChange,
+    SubscriptionStatus,
+)
 from models.crm import Address
-from models.erp import CustomerUpsert, SalesOrderDraft, SalesOrderLine
+from models.erp import CustomerUpsert, SalesOrder, SalesOrderDraft, SalesOrderLine
 from models.types import Money
 from sandbox.netsuite import build_app
 
@@ -184,3 +198,195 @@ async def test_revoked_token_is_renewed_transparently(
     await erp.get_record("inventoryItem", "1")
     await admin.post("/admin/tokens/revoke")
     assert (await erp.get_record("inventoryItem", "1"))["itemId"]
+
+
+# --- change feed, cancel and amend -------------------------------------------------------
+
+EPOCH = ChangeCursor(modified_at=datetime(2000, 1, 1, tzinfo=UTC))
+
+
+def set_clock(app: FastAPI, hour: int, minute: int = 0) -> datetime:
+    """Pin the sandbox's clock (later than the real one that seeded the catalog)."""
+    now = datetime(2099, 1, 5, hour, minute, tzinfo=UTC)
+    app.state.sandbox.now = lambda: now
+    return now
+
+
+async def drain(erp: NetSuiteClient, kind: ChangeKind, limit: int) -> list[ErpChange]:
+    """Every change of ``kind`` from the start, page by page, as the feed reads them."""
+    seen: list[ErpChange] = []
+    after = EPOCH
+    while True:
+        page = await erp.changes(kind, after, limit)
+        assert page.kind is kind and len(page.changes) <= limit
+        seen += page.changes
+        if page.changes:
+            after = page.changes[-1].position
+        if not page.has_more:
+            return seen
+
+
+def keys(changes: list[ErpChange]) -> list[tuple[datetime, int]]:
+    return [(c.modified_at, int(c.id)) for c in changes]
+
+
+async def place(
+    erp: NetSuiteClient, customer_id: str, ids: dict[str, str], external_id: str
+) -> SalesOrder:
+    return await erp.create_sales_order(draft(customer_id, ids, external_id))
+
+
+async def test_changes_of_every_kind_in_keyset_order(erp: NetSuiteClient, app: FastAPI) -> None:
+    t1 = set_clock(app, 9)
+    customer = await erp.upsert_customer(ACME)
+    other = await erp.upsert_customer(
+        CustomerUpsert(external_id="002B", company_name="Globex", currency="USD")
+    )
+    products = await erp.find_items(["SL-SEAT-PRO", "SL-ONBOARDING"])
+    ids = {sku: p.id for sku, p in products.items()}
+    t2 = set_clock(app, 10)  # three orders (and their subscriptions) share one stamp
+    orders = [await place(erp, customer.id, ids, f"OPP-{n}") for n in range(3)]
+    t3 = set_clock(app, 11)
+    late = await place(erp, other.id, ids, "OPP-LATE")
+    set_clock(app, 12)  # billing moves the order to the end of the order feed
+    await erp.create_record("invoice", {"createdFrom": {"id": orders[1].id}})
+
+    for limit in (1, 2, 50):
+        order_changes = await drain(erp, ChangeKind.ORDER, limit)
+        assert [c.id for c in order_changes] == [orders[0].id, orders[2].id, late.id, orders[1].id]
+        assert keys(order_changes) == sorted(keys(order_changes))
+        customers = await drain(erp, ChangeKind.CUSTOMER, limit)
+        assert [(c.id, c.modified_at) for c in customers] == [(customer.id, t1), (other.id, t1)]
+        subscriptions = await drain(erp, ChangeKind.SUBSCRIPTION, limit)
+        assert keys(subscriptions) == [(t2, int(s.id)) for s in subscriptions[:3]] + [
+            (t3, int(subscriptions[3].id))
+        ]
+        items = await drain(erp, ChangeKind.ITEM, limit)
+        assert len(items) == 8 and len({c.id for c in items}) == 8  # one stamp, none lost
+        invoices = await drain(erp, ChangeKind.INVOICE, limit)
+        assert [c.erp_order_id for c in invoices if isinstance(c, InvoiceChange)] == [orders[1].id]
+
+    by_id = {c.id: c for c in await drain(erp, ChangeKind.ORDER, 10)}
+    first = by_id[orders[0].id]
+    assert isinstance(first, OrderChange)
+    assert (first.status, first.erp_status, first.crm_opportunity_id) == (
+        OrderStatus.OPEN,
+        "Pending Fulfillment",
+        "OPP-0",
+    )
+    assert first.lines == orders[0].lines and first.total == orders[0].total
+    assert first.modified_at == t2 and first.tran_date == date(2026, 11, 20)
+    billed = by_id[orders[1].id]
+    assert isinstance(billed, OrderChange) and billed.status is OrderStatus.BILLED
+
+    acme = (await drain(erp, ChangeKind.CUSTOMER, 10))[0]
+    assert isinstance(acme, CustomerChange)
+    assert (acme.legal_name, acme.external_id, acme.tax_id, acme.currency) == (
+        "Acme Corp",
+        "001ACME",
+        "US-12-3456789",
+        "USD",
+    )
+    assert acme.billing_address == ACME.billing_address and acme.is_active
+
+    seat = next(c for c in await drain(erp, ChangeKind.ITEM, 10) if c.id == ids["SL-SEAT-PRO"])
+    assert isinstance(seat, ItemChange) and seat.sku == "SL-SEAT-PRO"
+    assert seat.price == Money(amount=Decimal("1188.00"), currency="USD")
+
+    sub = (await drain(erp, ChangeKind.SUBSCRIPTION, 10))[0]
+    assert isinstance(sub, SubscriptionChange)
+    assert (sub.erp_order_id, sub.crm_opportunity_id, sub.customer_id) == (
+        orders[0].id,
+        "OPP-0",
+        customer.id,
+    )
+    assert (sub.start_date, sub.end_date) == (date(2026, 11, 20), date(2027, 11, 19))
+    assert sub.recurring_amount == Money(amount=Decimal("27499.75"), currency="USD")  # 25 seats
+    assert sub.status is SubscriptionStatus.ACTIVE
+    assert sub.name == f"{orders[0].order_number} subscription"
+
+
+async def test_cancel_shows_in_the_feed_and_is_refused_once_billed(
+    erp: NetSuiteClient, app: FastAPI
+) -> None:
+    set_clock(app, 9)
+    customer = await erp.upsert_customer(ACME)
+    ids = {sku: p.id for sku, p in (await erp.find_items(["SL-SEAT-PRO", "SL-ONBOARDING"])).items()}
+    order = await place(erp, customer.id, ids, "OPP-CANCEL")
+    billed = await place(erp, customer.id, ids, "OPP-BILLED")
+    await erp.create_record("invoice", {"createdFrom": {"id": billed.id}})
+
+    stamp = set_clock(app, 10)
+    cancelled = await erp.cancel_sales_order(order.id)
+    assert cancelled.status == "Cancelled" and cancelled.last_modified == stamp
+    set_clock(app, 11)
+    assert await erp.cancel_sales_order(order.id) == cancelled  # a no-op, no new stamp
+
+    changes = {c.id: c for c in await drain(erp, ChangeKind.ORDER, 1)}
+    change = changes[order.id]
+    assert isinstance(change, OrderChange)
+    assert (change.status, change.erp_status, change.modified_at) == (
+        OrderStatus.CANCELLED,
+        "Cancelled",
+        stamp,
+    )
+    subs = {
+        c.erp_order_id: c
+        for c in await drain(erp, ChangeKind.SUBSCRIPTION, 1)
+        if isinstance(c, SubscriptionChange)
+    }
+    assert subs[order.id].status is SubscriptionStatus.CANCELLED
+    assert subs[order.id].modified_at == stamp
+    assert subs[billed.id].status is SubscriptionStatus.ACTIVE
+    assert await erp.count_sales_orders(["OPP-CANCEL", "OPP-BILLED"]) == {"OPP-BILLED": 1}
+
+    with pytest.raises(RejectedError) as refused:
+        await erp.cancel_sales_order(billed.id)
+    assert refused.value.code == "USER_ERROR" and "billed" in refused.value.message
+    assert (await erp.find_sales_order("OPP-BILLED")) is not None
+    with pytest.raises(NotFoundError):
+        await erp.cancel_sales_order("99999")
+
+
+async def test_amend_replaces_lines_and_moves_the_subscription(
+    erp: NetSuiteClient, app: FastAPI
+) -> None:
+    set_clock(app, 9)
+    customer = await erp.upsert_customer(ACME)
+    products = await erp.find_items(["SL-SEAT-PRO", "SL-ONBOARDING", "SL-SUPPORT-PREMIUM"])
+    ids = {sku: p.id for sku, p in products.items()}
+    order = await place(erp, customer.id, ids, "OPP-AMEND")
+
+    stamp = set_clock(app, 10)
+    support = SalesOrderLine(
+        item_id=ids["SL-SUPPORT-PREMIUM"],
+        sku="SL-SUPPORT-PREMIUM",
+        quantity=Decimal("2"),
+        rate=Money(amount=Decimal("4500.00"), currency="USD"),
+        description="Premium support, discounted",
+    )
+    lines = [order.lines[0].model_copy(update={"quantity": Decimal("30")}), support]
+    amended = await erp.amend_sales_order(order.id, lines)
+    assert [(line.sku, line.quantity) for line in amended.lines] == [
+        ("SL-SEAT-PRO", Decimal("30")),
+        ("SL-SUPPORT-PREMIUM", Decimal("2")),
+    ]
+    assert amended.lines[1].description == "Premium support, discounted"
+    assert amended.total == Money(amount=Decimal("41999.70"), currency="USD")
+    assert amended.last_modified == stamp
+    set_clock(app, 11)
+    assert await erp.amend_sales_order(order.id, lines) == amended  # nothing to rewrite
+
+    (change,) = await drain(erp, ChangeKind.ORDER, 5)
+    assert isinstance(change, OrderChange) and change.lines == amended.lines
+    (sub,) = await drain(erp, ChangeKind.SUBSCRIPTION, 5)
+    assert isinstance(sub, SubscriptionChange) and sub.modified_at == stamp
+    assert sub.recurring_amount == Money(amount=Decimal("41999.70"), currency="USD")
+
+    await erp.create_record("invoice", {"createdFrom": {"id": order.id}})
+    with pytest.raises(RejectedError) as refused:
+        await erp.amend_sales_order(order.id, [support])
+    assert "billed" in refused.value.message and refused.value.fields == ("item",)
+    with pytest.raises(RejectedError) as empty:
+        await erp.amend_sales_order(order.id, [])
+    assert empty.value.fields == ("item",)

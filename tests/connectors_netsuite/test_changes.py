@@ -1,0 +1,523 @@
+"""The change feed of every kind, cancelling and amending orders, against a scripted
+NetSuite: the SuiteQL sent, the mapping, and that nothing bypasses the request path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from connectors.context import correlation_scope
+from connectors.errors import RejectedError
+from connectors.netsuite import NetSuiteClient
+from models import exact_json
+from models.billing import ChangeCursor, InvoiceStatus
+from models.changes import (
+    ChangeKind,
+    CustomerChange,
+    InvoiceChange,
+    ItemChange,
+    OrderChange,
+    OrderStatus,
+    SubscriptionChange,
+    SubscriptionStatus,
+)
+from models.erp import SalesOrderLine
+from models.types import Money
+
+from .fake import FakeNetSuite, body_of, ns_error, raw_json
+from .test_client import ORDER_JSON, CountingGovernor
+
+RECORD = "/services/rest/record/v1"
+AFTER = ChangeCursor(modified_at=datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC), id=7)
+KEYSET = (
+    "(lastmodifieddate > TO_TIMESTAMP('2026-11-20 10:00:00', 'YYYY-MM-DD HH24:MI:SS') OR "
+    "(lastmodifieddate = TO_TIMESTAMP('2026-11-20 10:00:00', 'YYYY-MM-DD HH24:MI:SS') "
+    "AND id > 7)) ORDER BY lastmodifieddate, id"
+)
+
+
+def page(rows: list[dict[str, Any]], has_more: bool = False) -> httpx.Response:
+    return raw_json(
+        200,
+        exact_json.dumps(
+            {
+                "links": [],
+                "count": len(rows),
+                "hasMore": has_more,
+                "offset": 0,
+                "totalResults": len(rows),
+                "items": [{"links": [], **row} for row in rows],
+            }
+        ),
+    )
+
+
+Answers = dict[str, Callable[[str], list[dict[str, Any]]]]
+
+
+def suiteql(
+    answers: Answers, has_more: bool = False
+) -> tuple[Callable[[httpx.Request], httpx.Response], list[str]]:
+    """A handler answering each query by the table after FROM; records every query.
+    ``has_more`` marks the first (the feed page) as followed by more."""
+    queries: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        q = body_of(request)["q"]
+        queries.append(q)
+        table = q.split(" FROM ", 1)[1].split(" ", 1)[0]
+        return page(answers[table](q), has_more and len(queries) == 1)
+
+    return handler, queries
+
+
+async def test_change_kinds_are_all_five() -> None:
+    client = FakeNetSuite(lambda request: page([])).client()
+    assert client.change_kinds == frozenset(ChangeKind)
+    await client.aclose()
+
+
+async def test_order_changes_with_lines_in_three_queries() -> None:
+    orders: list[dict[str, Any]] = [
+        {
+            "id": "11",
+            "tranid": "SO1001",
+            "externalid": "OPP-1",
+            "entity": "42",
+            "status": "C",
+            "foreigntotal": Decimal("30000000000000000.30"),
+            "currency": "USD",
+            "trandate": "2026-11-20",
+            "lastmodifieddate": "2026-11-20T10:00:00Z",
+        },
+        {
+            "id": "12",
+            "tranid": "SO1002",
+            "externalid": None,
+            "entity": "43",
+            "status": "G",
+            "foreigntotal": 100,
+            "currency": "EUR",
+            "trandate": "2026-11-21",
+            "lastmodifieddate": "2026-11-20T10:00:01Z",
+        },
+    ]
+    lines: list[dict[str, Any]] = [
+        {
+            "transaction": "11",
+            "linesequencenumber": 1,
+            "item": "3",
+            "quantity": -3,
+            "rate": Decimal("10000000000000000.10"),
+            "foreignamount": Decimal("-30000000000000000.30"),
+            "memo": "Pro seat",
+        },
+        {
+            "transaction": "12",
+            "linesequencenumber": 1,
+            "item": "4",
+            "quantity": Decimal("-2.5"),
+            "rate": None,
+            "foreignamount": -100,
+            "memo": None,
+        },
+    ]
+    handler, queries = suiteql(
+        {
+            "transaction": lambda q: orders,
+            "transactionline": lambda q: lines,
+            "item": lambda q: [{"id": "3", "itemid": "SL-SEAT-PRO"}, {"id": "4", "itemid": "X"}],
+        },
+        has_more=True,
+    )
+    fake = FakeNetSuite(handler)
+    client = fake.client()
+    result = await client.changes(ChangeKind.ORDER, AFTER, 2)
+    await client.aclose()
+
+    assert result.kind is ChangeKind.ORDER and result.has_more
+    assert len(fake.api_requests) == 3  # no request per order
+    assert queries[0].startswith("SELECT id, tranid, externalid, entity, status, foreigntotal")
+    assert "FROM transaction WHERE type = 'SalesOrd' AND " + KEYSET in queries[0]
+    assert fake.api_requests[0].url.params["limit"] == "2"
+    assert "WHERE transaction IN (11, 12) AND mainline = 'F' AND taxline = 'F'" in queries[1]
+    assert "FROM item WHERE id IN (3, 4)" in queries[2]
+
+    first, second = result.changes
+    assert isinstance(first, OrderChange) and isinstance(second, OrderChange)
+    assert (first.id, first.order_number, first.crm_opportunity_id, first.customer_id) == (
+        "11",
+        "SO1001",
+        "OPP-1",
+        "42",
+    )
+    assert (first.status, first.erp_status) == (OrderStatus.CANCELLED, "Cancelled")
+    assert first.total == Money(amount=Decimal("30000000000000000.30"), currency="USD")
+    assert first.tran_date == date(2026, 11, 20)
+    assert first.lines == [
+        SalesOrderLine(
+            item_id="3",
+            sku="SL-SEAT-PRO",
+            quantity=Decimal(3),
+            rate=Money(amount=Decimal("10000000000000000.10"), currency="USD"),
+            description="Pro seat",
+        )
+    ]
+    assert first.position == ChangeCursor(modified_at=first.modified_at, id=11)
+    assert (second.status, second.erp_status, second.crm_opportunity_id) == (
+        OrderStatus.BILLED,
+        "Billed",
+        None,
+    )
+    assert second.lines[0].quantity == Decimal("2.5")
+    assert second.lines[0].rate == Money(amount=Decimal(40), currency="EUR")
+
+
+@pytest.mark.parametrize(
+    ("letter", "status"),
+    [
+        ("A", OrderStatus.OPEN),
+        ("B", OrderStatus.OPEN),
+        ("D", OrderStatus.OPEN),
+        ("E", OrderStatus.OPEN),
+        ("F", OrderStatus.OPEN),
+        ("G", OrderStatus.BILLED),
+        ("H", OrderStatus.CLOSED),
+        ("C", OrderStatus.CANCELLED),
+    ],
+)
+async def test_order_status_mapping(letter: str, status: OrderStatus) -> None:
+    row = {
+        "id": "1",
+        "tranid": "SO1",
+        "entity": "2",
+        "status": letter,
+        "foreigntotal": 1,
+        "currency": "USD",
+        "lastmodifieddate": "2026-11-20T10:00:00Z",
+    }
+    handler, _ = suiteql({"transaction": lambda q: [row], "transactionline": lambda q: []})
+    client = FakeNetSuite(handler).client()
+    change = (await client.changes(ChangeKind.ORDER, AFTER, 10)).changes[0]
+    await client.aclose()
+    assert isinstance(change, OrderChange) and change.status is status and change.lines == []
+
+
+async def test_invoice_changes_are_wrapped() -> None:
+    invoice = {
+        "id": "21",
+        "tranid": "INV1",
+        "createdfrom": "11",
+        "entity": "42",
+        "status": "B",
+        "foreigntotal": Decimal("10.00"),
+        "amountremaining": 0,
+        "currency": "USD",
+        "trandate": "2026-11-21",
+        "lastmodifieddate": "2026-11-21T08:00:00Z",
+    }
+
+    def transactions(q: str) -> list[dict[str, Any]]:
+        return [invoice] if "CustInvc" in q else [{"id": "11", "externalid": "OPP-1"}]
+
+    handler, queries = suiteql({"transaction": transactions})
+    client = FakeNetSuite(handler).client()
+    result = await client.changes(ChangeKind.INVOICE, AFTER, 5)
+    await client.aclose()
+    assert "WHERE type = 'CustInvc' AND " + KEYSET in queries[0]
+    assert "WHERE id IN (11)" in queries[1]
+    (change,) = result.changes
+    assert isinstance(change, InvoiceChange) and change.kind == "invoice"
+    assert (change.status, change.crm_opportunity_id, change.erp_order_id) == (
+        InvoiceStatus.PAID,
+        "OPP-1",
+        "11",
+    )
+    assert change.amount_paid == Money(amount=Decimal("10.00"), currency="USD")
+
+
+async def test_customer_changes_read_each_address() -> None:
+    rows: list[dict[str, Any]] = [
+        {
+            "id": "42",
+            "externalid": "001A",
+            "companyname": "Row Name",
+            "custentity_tax_id": "T-1",
+            "currency": "USD",
+            "isinactive": "F",
+            "lastmodifieddate": "2026-11-20T10:00:00Z",
+        },
+        {
+            "id": "43",
+            "externalid": None,
+            "companyname": "Gone Ltd",
+            "custentity_tax_id": None,
+            "currency": "EUR",
+            "isinactive": "T",
+            "lastmodifieddate": "2026-11-20T10:00:05Z",
+        },
+    ]
+    record = {
+        "id": "42",
+        "externalId": "001A",
+        "companyName": "Acme Corp",
+        "currency": {"id": "1", "refName": "USD"},
+        "custentity_tax_id": "T-1",
+        "isInactive": False,
+        "addressBook": {
+            "items": [
+                {
+                    "defaultBilling": True,
+                    "addressBookAddress": {"addr1": "1 Main", "city": "Austin", "country": "US"},
+                }
+            ]
+        },
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return page(rows)
+        if request.url.path.endswith("/customer/42"):
+            return httpx.Response(200, json=record)
+        return ns_error(404, "NONEXISTENT_ID", "The record instance does not exist.")
+
+    fake = FakeNetSuite(handler)
+    client = fake.client()
+    result = await client.changes(ChangeKind.CUSTOMER, AFTER, 10)
+    await client.aclose()
+    query = body_of(fake.api_requests[0])["q"]
+    assert "FROM customer WHERE " + KEYSET in query
+    assert sorted(r.url.path for r in fake.api_requests[1:]) == [
+        f"{RECORD}/customer/42",
+        f"{RECORD}/customer/43",
+    ]
+    acme, gone = result.changes
+    assert isinstance(acme, CustomerChange) and isinstance(gone, CustomerChange)
+    assert (acme.legal_name, acme.external_id, acme.tax_id, acme.currency) == (
+        "Acme Corp",
+        "001A",
+        "T-1",
+        "USD",
+    )
+    assert acme.billing_address.city == "Austin" and acme.is_active
+    assert acme.modified_at == datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC)
+    # Deleted since the query: its row still holds its place in the feed.
+    assert (gone.id, gone.legal_name, gone.currency, gone.is_active) == (
+        "43",
+        "Gone Ltd",
+        "EUR",
+        False,
+    )
+
+
+async def test_item_changes() -> None:
+    row = {
+        "id": "3",
+        "itemid": "SL-SEAT-PRO",
+        "displayname": "Pro seat",
+        "baseprice": Decimal("1188.00"),
+        "isinactive": "T",
+        "lastmodifieddate": "2026-11-20T10:00:00Z",
+    }
+    handler, queries = suiteql({"item": lambda q: [row]})
+    client = FakeNetSuite(handler).client()
+    (change,) = (await client.changes(ChangeKind.ITEM, AFTER, 10)).changes
+    await client.aclose()
+    assert "FROM item WHERE " + KEYSET in queries[0]
+    assert change == ItemChange(
+        id="3",
+        sku="SL-SEAT-PRO",
+        name="Pro seat",
+        price=Money(amount=Decimal("1188.00"), currency="USD"),
+        is_active=False,
+        modified_at=datetime(2026, 11, 20, 10, tzinfo=UTC),
+    )
+
+
+async def test_subscription_changes_name_their_opportunity() -> None:
+    rows: list[dict[str, Any]] = [
+        {
+            "id": "5",
+            "customer": "42",
+            "salesorder": "11",
+            "name": "SO1001 subscription",
+            "startdate": "2026-11-20",
+            "enddate": "2027-11-19",
+            "status": status,
+            "recurringamount": Decimal("2376.00"),
+            "currency": "USD",
+            "lastmodifieddate": "2026-11-20T10:00:00Z",
+        }
+        for status in ("ACTIVE", "TERMINATED", "CLOSED")
+    ]
+    handler, queries = suiteql(
+        {
+            "subscription": lambda q: rows,
+            "transaction": lambda q: [{"id": "11", "externalid": "OPP-1"}],
+        }
+    )
+    client = FakeNetSuite(handler).client()
+    result = await client.changes(ChangeKind.SUBSCRIPTION, AFTER, 10)
+    await client.aclose()
+    assert "FROM subscription WHERE " + KEYSET in queries[0]
+    assert queries[1] == "SELECT id, externalid FROM transaction WHERE id IN (11)"
+    assert len(queries) == 2  # one look-up for the whole page
+    statuses = []
+    for change in result.changes:
+        assert isinstance(change, SubscriptionChange)
+        assert (change.erp_order_id, change.crm_opportunity_id) == ("11", "OPP-1")
+        assert (change.start_date, change.end_date) == (date(2026, 11, 20), date(2027, 11, 19))
+        assert change.recurring_amount == Money(amount=Decimal("2376.00"), currency="USD")
+        statuses.append(change.status)
+    assert statuses == [
+        SubscriptionStatus.ACTIVE,
+        SubscriptionStatus.CANCELLED,
+        SubscriptionStatus.CANCELLED,
+    ]
+
+
+CANCELLED_JSON = ORDER_JSON.replace(
+    '{"id": "B", "refName": "Pending Fulfillment"}', '{"id": "C", "refName": "Cancelled"}'
+)
+
+
+async def test_cancel_patches_status_and_rereads() -> None:
+    answers = iter([ORDER_JSON, None, CANCELLED_JSON])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answer = next(answers)
+        return httpx.Response(204) if answer is None else raw_json(200, answer)
+
+    fake = FakeNetSuite(handler)
+    client = fake.client()
+    with correlation_scope("cancel-1"):
+        order = await client.cancel_sales_order("77")
+    await client.aclose()
+    assert [(r.method, r.url.path) for r in fake.api_requests] == [
+        ("GET", f"{RECORD}/salesOrder/77"),
+        ("PATCH", f"{RECORD}/salesOrder/77"),
+        ("GET", f"{RECORD}/salesOrder/77"),
+    ]
+    assert body_of(fake.api_requests[1]) == {"status": {"id": "C"}}
+    assert {r.headers["x-correlation-id"] for r in fake.api_requests} == {"cancel-1"}
+    assert order.status == "Cancelled"
+
+
+async def test_cancelling_a_cancelled_order_writes_nothing() -> None:
+    fake = FakeNetSuite(lambda request: raw_json(200, CANCELLED_JSON))
+    client = fake.client()
+    order = await client.cancel_sales_order("77")
+    await client.aclose()
+    assert [r.method for r in fake.api_requests] == ["GET"]
+    assert order.status == "Cancelled"
+
+
+async def test_cancel_refused_when_billed() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "PATCH":
+            detail = "Sales order SO1042 has been billed and cannot be cancelled."
+            return ns_error(400, "USER_ERROR", detail, "status")
+        return raw_json(200, ORDER_JSON)
+
+    client = FakeNetSuite(handler).client()
+    with pytest.raises(RejectedError) as info:
+        await client.cancel_sales_order("77")
+    await client.aclose()
+    assert info.value.code == "USER_ERROR" and "billed" in info.value.message
+    assert info.value.fields == ("status",)
+
+
+LINE = SalesOrderLine(
+    item_id="4",
+    sku="SL-SUPPORT-PREMIUM",
+    quantity=Decimal("2"),
+    rate=Money(amount=Decimal("4800.00"), currency="USD"),
+)
+
+
+async def test_amend_replaces_the_item_sublist() -> None:
+    counting = CountingGovernor()
+    answers = iter([ORDER_JSON, None, ORDER_JSON])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answer = next(answers)
+        return httpx.Response(204) if answer is None else raw_json(200, answer)
+
+    fake = FakeNetSuite(handler)
+    client = fake.client(counting)
+    await client.amend_sales_order("77", [LINE])
+    await client.aclose()
+    assert [r.method for r in fake.api_requests] == ["GET", "PATCH", "GET"]
+    sent = fake.api_requests[1].content.decode()
+    assert sent == ('{"item":{"items":[{"item":{"id":"4"},"quantity":2,"rate":4800.00}]}}')
+    assert counting.slots == len(fake.requests) and counting.held == 0
+
+
+async def test_amend_with_the_same_lines_writes_nothing() -> None:
+    fake = FakeNetSuite(lambda request: raw_json(200, ORDER_JSON))
+    client = fake.client()
+    same = SalesOrderLine(
+        item_id="3",
+        sku="SL-SEAT-PRO",
+        quantity=Decimal("3"),
+        rate=Money(amount=Decimal("10000000000000000.10"), currency="USD"),
+    )
+    order = await client.amend_sales_order("77", [same])
+    await client.aclose()
+    assert [r.method for r in fake.api_requests] == ["GET"] and order.id == "77"
+
+
+async def test_amend_refusals() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "PATCH":
+            return ns_error(400, "USER_ERROR", "Sales order SO1042 has been billed.", "item")
+        return raw_json(200, ORDER_JSON)
+
+    fake = FakeNetSuite(handler)
+    client = fake.client()
+    with pytest.raises(RejectedError) as billed:
+        await client.amend_sales_order("77", [LINE])
+    euro = LINE.model_copy(update={"rate": Money(amount=Decimal(1), currency="EUR")})
+    with pytest.raises(RejectedError) as currency:
+        await client.amend_sales_order("77", [euro])
+    await client.aclose()
+    assert billed.value.fields == ("item",)
+    assert "EUR" in currency.value.message
+    assert [r.method for r in fake.api_requests] == ["GET", "PATCH", "GET"]  # no 2nd PATCH
+
+
+async def test_changes_hold_a_governor_slot_per_request() -> None:
+    handler, _ = suiteql(
+        {
+            "transaction": lambda q: [
+                {
+                    "id": "1",
+                    "tranid": "SO1",
+                    "entity": "2",
+                    "status": "B",
+                    "foreigntotal": 1,
+                    "currency": "USD",
+                    "lastmodifieddate": "2026-11-20T10:00:00Z",
+                }
+            ],
+            "transactionline": lambda q: [
+                {"transaction": "1", "item": "3", "quantity": -1, "rate": 1, "memo": None}
+            ],
+            "item": lambda q: [{"id": "3", "itemid": "X"}],
+        }
+    )
+    counting = CountingGovernor()
+    fake = FakeNetSuite(handler)
+    client = NetSuiteClient(
+        "https://ns.example", "id", "secret", governor=counting, transport=httpx.MockTransport(fake)
+    )
+    with correlation_scope("feed-1"):
+        await client.changes(ChangeKind.ORDER, AFTER, 10)
+    await client.aclose()
+    assert counting.slots == len(fake.requests) == 4  # token + 3 queries
+    assert {r.headers.get("x-correlation-id") for r in fake.requests} == {"feed-1"}
