@@ -13,6 +13,7 @@ def build_sandbox_app(
 ) -> FastAPI:
     base_url = f"http://{host}:{port}"
     if kind == "salesforce":
+        from sandbox.salesforce.cdc import entities_from_env
         from sandbox.salesforce.server import SalesforceSandboxConfig, build_app
 
         api_url = env.get("SYNCLINE_API_URL")
@@ -24,6 +25,7 @@ def build_sandbox_app(
                 webhook_url=f"{api_url}/webhooks/salesforce" if api_url else None,
                 webhook_secret=env.get("SYNCLINE_WEBHOOK_SECRET"),
                 base_url=base_url,
+                cdc_entities=entities_from_env(env),
             )
         )
     if kind == "netsuite":

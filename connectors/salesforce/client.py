@@ -4,6 +4,11 @@ Authentication is OAuth2 client credentials: the token is fetched on first use, 
 and fetched again once when Salesforce answers 401 (an expired session); a second 401
 is an ``AuthError``. Neither the client secret nor a token ever appears in an error
 message or a log line.
+
+Every write (POST, PATCH, DELETE) says who made it with ``Sforce-Call-Options:
+client=<client_name>``: Salesforce stamps that into Change Data Capture's
+``changeOrigin``, which is how Syncline recognises its own writes coming back as change
+events and does not sync them a second time.
 """
 
 from __future__ import annotations
@@ -17,17 +22,39 @@ from urllib.parse import quote
 
 import httpx
 
-from connectors.errors import TransientError
+from connectors.errors import NotFoundError, RejectedError, TransientError
 from connectors.http import build_http_client
 from connectors.salesforce.errors import SYSTEM, map_error
-from connectors.salesforce.mapping import LINE_FIELDS, to_account, to_opportunity
-from connectors.salesforce.wire import dumps, format_datetime, loads, soql_quote
-from models.crm import Account, Opportunity, OpportunityBillingUpdate, OpportunityOrderUpdate
+from connectors.salesforce.mapping import (
+    ACCOUNT_FIELDS,
+    LINE_FIELDS,
+    account_mirror_fields,
+    product_fields,
+    renewal_fields,
+    to_account,
+    to_opportunity,
+)
+from connectors.salesforce.wire import dumps, format_datetime, loads, soql_quote, to_decimal
+from models.crm import (
+    Account,
+    AccountLegalMirror,
+    Opportunity,
+    OpportunityBillingUpdate,
+    OpportunityOrderUpdate,
+    ProductMirror,
+    RenewalOpportunity,
+)
+from models.types import Money
 
 logger = logging.getLogger(__name__)
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# A client name goes into a header option list, so no separators, spaces or quotes.
+_CLIENT_NAME_RE = re.compile(r"^[A-Za-z0-9_./-]{1,64}$")
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+CALL_OPTIONS_HEADER = "Sforce-Call-Options"
+_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+DUPLICATE_VALUE = "DUPLICATE_VALUE"
 
 
 def _name(value: str) -> str:
@@ -51,7 +78,10 @@ class SalesforceClient:
         transport: httpx.AsyncBaseTransport | None = None,
         *,
         default_currency: str = "USD",
+        client_name: str = "syncline",
     ) -> None:
+        if not _CLIENT_NAME_RE.match(client_name):
+            raise ValueError(f"not a usable Sforce-Call-Options client name: {client_name!r}")
         self._http = build_http_client(base_url, transport=transport)
         self._client_id = client_id
         self._client_secret = client_secret
@@ -60,6 +90,9 @@ class SalesforceClient:
         self._token: str | None = None
         self._instance_url: str | None = None
         self._token_lock = asyncio.Lock()
+        self._write_headers = {CALL_OPTIONS_HEADER: f"client={client_name}"}
+        # The org's standard price book never changes: looked up once, on first need.
+        self._standard_pricebook_id: str | None = None
 
     def __repr__(self) -> str:
         return f"SalesforceClient(base_url={str(self._http.base_url)!r})"
@@ -141,6 +174,8 @@ class SalesforceClient:
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         body = None if json_body is None else dumps(json_body)
+        if method.upper() in _WRITE_METHODS:
+            headers = {**self._write_headers, **(headers or {})}
         token = await self._current_token()
         response = await self._send_once(
             method, path, token, body=body, params=params, headers=headers
@@ -209,8 +244,129 @@ class SalesforceClient:
             },
         )
 
+    async def find_accounts(
+        self, *, erp_customer_id: str | None = None, tax_id: str | None = None
+    ) -> list[Account]:
+        given = (("Syncline_Customer_Id__c", erp_customer_id), ("Tax_Id__c", tax_id))
+        criteria = [f"{field} = {soql_quote(value)}" for field, value in given if value is not None]
+        if not criteria:
+            return []  # no criterion would otherwise mean every account
+        records = await self.query(
+            f"SELECT {', '.join(ACCOUNT_FIELDS)} FROM Account "
+            f"WHERE {' OR '.join(criteria)} ORDER BY CreatedDate, Id"
+        )
+        return [to_account(record) for record in records]
+
+    async def write_account_mirror(self, account_id: str, mirror: AccountLegalMirror) -> None:
+        # The same values written twice change nothing, so a retry is safe.
+        await self.update("Account", account_id, account_mirror_fields(mirror))
+
+    async def upsert_product_mirror(self, product: ProductMirror) -> None:
+        product_id, created = await self.upsert(
+            "Product2", "Syncline_Item_Id__c", product.erp_item_id, product_fields(product)
+        )
+        if product.price is None:
+            return
+        # A product created just now has no prices yet; one that existed may have one.
+        entry = None if created else await self._standard_entry(product_id, product.price)
+        if entry is None:
+            entry = await self._create_standard_entry(product_id, product)
+        if entry is not None:
+            await self._update_entry(entry, product)
+
+    async def create_renewal_opportunity(self, renewal: RenewalOpportunity) -> str:
+        # Find first, then insert: an existing renewal (a retry, or one a rep has worked
+        # on since) is returned untouched rather than overwritten by an upsert.
+        existing = await self._find_id("Opportunity", "External_Id__c", renewal.key)
+        if existing is not None:
+            return existing
+        try:
+            return await self.create("Opportunity", renewal_fields(renewal))
+        except RejectedError as exc:
+            if exc.code != DUPLICATE_VALUE:
+                raise
+        # A concurrent attempt inserted it between the look-up and the insert.
+        found = await self._find_id("Opportunity", "External_Id__c", renewal.key)
+        if found is None:
+            raise TransientError(
+                "renewal reported as a duplicate but not found by its key", system=SYSTEM
+            )
+        return found
+
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    # --- products and prices ------------------------------------------------------------
+
+    async def _standard_pricebook(self) -> str:
+        if self._standard_pricebook_id is None:
+            found = await self.query("SELECT Id FROM Pricebook2 WHERE IsStandard = true LIMIT 1")
+            if not found:
+                raise RejectedError("the org has no standard price book", system=SYSTEM)
+            self._standard_pricebook_id = str(found[0]["Id"])
+        return self._standard_pricebook_id
+
+    async def _standard_entry(self, product_id: str, price: Money) -> dict[str, Any] | None:
+        """The product's standard price in ``price``'s currency, if it has one."""
+        found = await self.query(
+            "SELECT Id, UnitPrice, IsActive FROM PricebookEntry "
+            f"WHERE Pricebook2Id = {soql_quote(await self._standard_pricebook())} "
+            f"AND Product2Id = {soql_quote(product_id)} "
+            f"AND CurrencyIsoCode = {soql_quote(price.currency)} LIMIT 1"
+        )
+        return found[0] if found else None
+
+    async def _create_standard_entry(
+        self, product_id: str, product: ProductMirror
+    ) -> dict[str, Any] | None:
+        """Insert the standard price; None once inserted, or the entry a concurrent
+        attempt inserted first (Salesforce refuses a second one as DUPLICATE_VALUE)."""
+        assert product.price is not None
+        try:
+            await self.create(
+                "PricebookEntry",
+                {
+                    "Pricebook2Id": await self._standard_pricebook(),
+                    "Product2Id": product_id,
+                    "CurrencyIsoCode": product.price.currency,
+                    "UnitPrice": product.price.amount,
+                    "IsActive": product.is_active,
+                },
+            )
+            return None
+        except RejectedError as exc:
+            if exc.code != DUPLICATE_VALUE:
+                raise
+        entry = await self._standard_entry(product_id, product.price)
+        if entry is None:
+            raise TransientError(
+                "price reported as a duplicate but not found", system=SYSTEM
+            ) from None
+        return entry
+
+    async def _update_entry(self, entry: dict[str, Any], product: ProductMirror) -> None:
+        """Bring an existing standard price up to date; no write when it already is."""
+        assert product.price is not None
+        current = entry.get("UnitPrice")
+        same_price = current is not None and to_decimal(current) == product.price.amount
+        if same_price and bool(entry.get("IsActive")) == product.is_active:
+            return
+        await self.update(
+            "PricebookEntry",
+            str(entry["Id"]),
+            {"UnitPrice": product.price.amount, "IsActive": product.is_active},
+        )
+
+    async def _find_id(self, sobject: str, external_field: str, value: str) -> str | None:
+        """The id of the record with this external id, or None."""
+        path = self._data_path(
+            f"sobjects/{_name(sobject)}/{_name(external_field)}/{_segment(value)}"
+        )
+        try:
+            record = await self._json("GET", path, params={"fields": "Id"})
+        except NotFoundError:
+            return None
+        return str(record["Id"])
 
     # --- generic helpers ----------------------------------------------------------------
 

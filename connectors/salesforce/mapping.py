@@ -1,13 +1,23 @@
-"""Salesforce records to Syncline's canonical CRM models."""
+"""Salesforce records to Syncline's canonical CRM models, and Syncline's writes back."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
-from connectors.salesforce.wire import parse_datetime, to_decimal
-from models.crm import Account, Address, Opportunity, OpportunityLine
+from connectors.salesforce.wire import format_datetime, parse_datetime, to_decimal
+from models.crm import (
+    Account,
+    AccountLegalMirror,
+    Address,
+    Opportunity,
+    OpportunityLine,
+    ProductMirror,
+    RenewalOpportunity,
+)
 from models.types import Money
+
+RENEWAL_STAGE = "Prospecting"
 
 # The fields Syncline reads, so a query never depends on the org's full layout.
 LINE_FIELDS = (
@@ -20,6 +30,20 @@ LINE_FIELDS = (
     "Product2.ProductCode",
     "Product2.Name",
     "CreatedDate",
+)
+
+ACCOUNT_FIELDS = (
+    "Id",
+    "Name",
+    "BillingStreet",
+    "BillingCity",
+    "BillingState",
+    "BillingPostalCode",
+    "BillingCountry",
+    "Tax_Id__c",
+    "OwnerId",
+    "Segment__c",
+    "Syncline_Customer_Id__c",
 )
 
 
@@ -75,3 +99,40 @@ def to_account(record: dict[str, Any]) -> Account:
         segment=record.get("Segment__c"),
         erp_customer_id=record.get("Syncline_Customer_Id__c"),
     )
+
+
+def account_mirror_fields(mirror: AccountLegalMirror) -> dict[str, Any]:
+    """The ERP's legal customer as account fields. Every field is written, nulls too:
+    the ERP owns them, so a value it no longer has must not linger in the CRM."""
+    address = mirror.billing_address
+    return {
+        "Syncline_Legal_Name__c": mirror.legal_name,
+        "BillingStreet": address.street,
+        "BillingCity": address.city,
+        "BillingState": address.state,
+        "BillingPostalCode": address.postal_code,
+        "BillingCountry": address.country,
+        "Tax_Id__c": mirror.tax_id,
+        "Syncline_Customer_Id__c": mirror.erp_customer_id,
+        "Syncline_Legal_Synced_At__c": format_datetime(mirror.synced_at),
+    }
+
+
+def product_fields(product: ProductMirror) -> dict[str, Any]:
+    """Product2 fields (the key, ``Syncline_Item_Id__c``, is in the upsert URL)."""
+    return {"Name": product.name, "ProductCode": product.sku, "IsActive": product.is_active}
+
+
+def renewal_fields(renewal: RenewalOpportunity) -> dict[str, Any]:
+    """A new renewal opportunity; ``External_Id__c`` carries ``renewal.key``."""
+    return {
+        "Name": renewal.name,
+        "AccountId": renewal.account_id,
+        "StageName": RENEWAL_STAGE,
+        "CloseDate": renewal.close_date.isoformat(),
+        "Amount": renewal.amount.amount,
+        "CurrencyIsoCode": renewal.amount.currency,
+        "Syncline_Renewal_Of__c": renewal.renewal_of,
+        "Syncline_Subscription_Id__c": renewal.erp_subscription_id,
+        "External_Id__c": renewal.key,
+    }

@@ -42,12 +42,32 @@ class OrgIdentity:
     standard_pricebook_id: str
 
 
+@dataclass(frozen=True)
+class RecordChange:
+    """One record written by a DML statement: created (no ``old``), updated, or deleted
+    (no ``new``). Record-triggered Flows and Change Data Capture read these."""
+
+    obj: ObjectDef
+    old: Doc | None
+    new: Doc | None
+
+    @property
+    def record_id(self) -> str:
+        doc = self.new if self.new is not None else self.old
+        assert doc is not None
+        return str(doc["Id"])
+
+
 @dataclass
 class WriteResult:
     id: str
     created: bool
     # Opportunities whose stage became Closed Won in this write, as committed.
     closed_won: list[Doc] = field(default_factory=list)
+    # Every record the statement wrote, in order: the record itself, then what its
+    # rules touched (a line's opportunity re-totalled, children of a cascade delete).
+    # Copies kept current for display (a product's name on its lines) are not changes.
+    changes: list[RecordChange] = field(default_factory=list)
 
 
 def render(obj: ObjectDef, doc: Doc, fields: Iterable[FieldDef] | None = None) -> Doc:
@@ -74,7 +94,7 @@ class Org:
             OPPORTUNITY_LINE_ITEM.name: self._before_line,
             PRICEBOOK_ENTRY.name: self._before_pricebook_entry,
         }
-        self._after: dict[str, Callable[[Records, Doc, Doc | None], None]] = {
+        self._after: dict[str, Callable[[Records, Doc, Doc | None, WriteResult], None]] = {
             OPPORTUNITY_LINE_ITEM.name: self._after_line,
             PRODUCT2.name: self._after_product,
         }
@@ -107,8 +127,9 @@ class Org:
         result = WriteResult(doc["Id"], created=True)
         self._validate(tx, obj, doc, None, set(values), result)
         tx.insert(obj, doc)
+        result.changes.append(RecordChange(obj, None, doc))
         if after := self._after.get(obj.name):
-            after(tx, doc, None)
+            after(tx, doc, None, result)
         return result
 
     def update(self, tx: Records, obj: ObjectDef, record_id: str, body: Any) -> WriteResult:
@@ -125,8 +146,9 @@ class Org:
         result = WriteResult(doc["Id"], created=False)
         self._validate(tx, obj, doc, old, set(values), result)
         tx.replace(obj, doc)
+        result.changes.append(RecordChange(obj, old, doc))
         if after := self._after.get(obj.name):
-            after(tx, doc, old)
+            after(tx, doc, old, result)
         return result
 
     def upsert(
@@ -163,9 +185,11 @@ class Org:
         body[f.name] = value
         return self.create(tx, obj, body)
 
-    def delete(self, tx: Records, obj: ObjectDef, record_id: str) -> None:
+    def delete(self, tx: Records, obj: ObjectDef, record_id: str) -> WriteResult:
         doc = self.get(tx, obj, record_id)
-        self._delete(tx, obj, doc)
+        result = WriteResult(doc["Id"], created=False)
+        self._delete(tx, obj, doc, result)
+        return result
 
     # --- validation ---------------------------------------------------------------------
 
@@ -353,18 +377,25 @@ class Org:
         if doc.get("UnitPrice") is None:
             doc["UnitPrice"] = entry["UnitPrice"]
 
-    def _after_line(self, tx: Records, doc: Doc, old: Doc | None) -> None:
-        self._retotal(tx, doc["OpportunityId"], pricebook_id=self._entry_pricebook(tx, doc))
+    def _after_line(self, tx: Records, doc: Doc, old: Doc | None, result: WriteResult) -> None:
+        self._retotal(tx, doc["OpportunityId"], result, pricebook_id=self._entry_pricebook(tx, doc))
 
     def _entry_pricebook(self, tx: Records, line: Doc) -> str | None:
         entry = tx.get(PRICEBOOK_ENTRY, line["PricebookEntryId"])
         return None if entry is None else str(entry["Pricebook2Id"])
 
-    def _retotal(self, tx: Records, opportunity_id: str, pricebook_id: str | None = None) -> None:
+    def _retotal(
+        self,
+        tx: Records,
+        opportunity_id: str,
+        result: WriteResult,
+        pricebook_id: str | None = None,
+    ) -> None:
         """Amount is the sum of the lines' totals once an opportunity has products."""
-        opportunity = tx.get(OPPORTUNITY, opportunity_id)
-        if opportunity is None:
+        old = tx.get(OPPORTUNITY, opportunity_id)
+        if old is None:
             return
+        opportunity = dict(old)
         lines = tx.find(OPPORTUNITY_LINE_ITEM, "OpportunityId", opportunity_id)
         opportunity["Amount"] = sum((line["TotalPrice"] for line in lines), Decimal("0.00"))
         if pricebook_id and not opportunity.get("Pricebook2Id"):
@@ -372,6 +403,7 @@ class Org:
         now = format_datetime(now_utc())
         opportunity.update(LastModifiedDate=now, SystemModstamp=now)
         tx.replace(OPPORTUNITY, opportunity)
+        result.changes.append(RecordChange(OPPORTUNITY, old, opportunity))
 
     def _before_pricebook_entry(
         self, tx: Records, doc: Doc, old: Doc | None, changed: set[str]
@@ -410,7 +442,7 @@ class Org:
                 "REQUIRED_FIELD_MISSING", "Required fields are missing: [UnitPrice]", ["UnitPrice"]
             )
 
-    def _after_product(self, tx: Records, doc: Doc, old: Doc | None) -> None:
+    def _after_product(self, tx: Records, doc: Doc, old: Doc | None, result: WriteResult) -> None:
         # Entries and lines show the product's name and code; keep the copies current.
         if old is None or (old["Name"], old["ProductCode"]) == (doc["Name"], doc["ProductCode"]):
             return
@@ -421,20 +453,21 @@ class Org:
 
     # --- deletes ------------------------------------------------------------------------
 
-    def _delete(self, tx: Records, obj: ObjectDef, doc: Doc) -> None:
+    def _delete(self, tx: Records, obj: ObjectDef, doc: Doc, result: WriteResult) -> None:
         record_id = doc["Id"]
         if obj.name == "Account":
             for opportunity in tx.find(OPPORTUNITY, "AccountId", record_id):
-                self._delete(tx, OPPORTUNITY, opportunity)
+                self._delete(tx, OPPORTUNITY, opportunity, result)
         elif obj is OPPORTUNITY:
             for line in tx.find(OPPORTUNITY_LINE_ITEM, "OpportunityId", record_id):
-                tx.delete(OPPORTUNITY_LINE_ITEM, line["Id"])
+                self._remove(tx, OPPORTUNITY_LINE_ITEM, line, result)
+            self._clear_renewal_links(tx, record_id, result)
         elif obj is PRODUCT2 or obj is PRICEBOOK_ENTRY:
             if tx.find(OPPORTUNITY_LINE_ITEM, f"{obj.name}Id", record_id):
                 raise _delete_failed(f"This {obj.label.lower()} is used on opportunities")
             if obj is PRODUCT2:
                 for entry in tx.find(PRICEBOOK_ENTRY, "Product2Id", record_id):
-                    tx.delete(PRICEBOOK_ENTRY, entry["Id"])
+                    self._remove(tx, PRICEBOOK_ENTRY, entry, result)
         elif obj is PRICEBOOK2:
             if doc.get("IsStandard"):
                 raise _delete_failed("The standard price book cannot be deleted")
@@ -443,7 +476,21 @@ class Org:
                 if tx.find(OPPORTUNITY_LINE_ITEM, "PricebookEntryId", entry["Id"]):
                     raise _delete_failed("This price book is used on opportunities")
             for entry in entries:
-                tx.delete(PRICEBOOK_ENTRY, entry["Id"])
-        tx.delete(obj, record_id)
+                self._remove(tx, PRICEBOOK_ENTRY, entry, result)
+        self._remove(tx, obj, doc, result)
         if obj is OPPORTUNITY_LINE_ITEM:
-            self._retotal(tx, doc["OpportunityId"])
+            self._retotal(tx, doc["OpportunityId"], result)
+
+    def _remove(self, tx: Records, obj: ObjectDef, doc: Doc, result: WriteResult) -> None:
+        tx.delete(obj, doc["Id"])
+        result.changes.append(RecordChange(obj, doc, None))
+
+    def _clear_renewal_links(self, tx: Records, opportunity_id: str, result: WriteResult) -> None:
+        """A lookup to a deleted record is cleared, as Salesforce does by default."""
+        for renewal in tx.find(OPPORTUNITY, "Syncline_Renewal_Of__c", opportunity_id):
+            if renewal["Id"] == opportunity_id:
+                continue  # deleted itself in a moment
+            cleared = {**renewal, "Syncline_Renewal_Of__c": None}
+            cleared["SystemModstamp"] = format_datetime(now_utc())
+            tx.replace(OPPORTUNITY, cleared)
+            result.changes.append(RecordChange(OPPORTUNITY, renewal, cleared))

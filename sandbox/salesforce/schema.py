@@ -266,6 +266,9 @@ ACCOUNT = ObjectDef(
         # A mirror of the ERP customer id: two accounts may mirror one customer, so not unique.
         _text("Syncline_Customer_Id__c", "Syncline Customer Id", 64, external_id=True),
         _text("External_Id__c", "External Id", 255, external_id=True, unique=True),
+        # The ERP's legal customer, mirrored read-only by Syncline (the ERP owns it).
+        _text("Syncline_Legal_Name__c", "Syncline Legal Name", 255),
+        FieldDef("Syncline_Legal_Synced_At__c", "datetime", "Syncline Legal Synced At"),
     ),
 )
 
@@ -316,6 +319,15 @@ OPPORTUNITY = ObjectDef(
         _money("Syncline_Paid_Amount__c", "Syncline Paid Amount"),
         _money("Syncline_Balance__c", "Syncline Balance"),
         FieldDef("Syncline_Last_Invoice_Date__c", "date", "Syncline Last Invoice Date"),
+        # A renewal Syncline opened: the opportunity it renews and the ERP subscription.
+        FieldDef(
+            "Syncline_Renewal_Of__c",
+            "reference",
+            "Syncline Renewal Of",
+            reference_to="Opportunity",
+            relationship_name="Syncline_Renewal_Of__r",
+        ),
+        _text("Syncline_Subscription_Id__c", "Syncline Subscription Id", 64),
         _text("External_Id__c", "External Id", 255, external_id=True, unique=True),
     ),
 )

@@ -11,6 +11,10 @@ serialises. Run it with uvicorn::
 Fault injection (``sandbox.faults``, in Salesforce's shape: ``sandbox.salesforce.faults``)
 sits in front of everything under ``/services/``; its rules come from
 ``SYNCLINE_SANDBOX_CRM_FAULTS`` at start and from ``GET|POST|DELETE /admin/faults``.
+
+Change Data Capture (``cdc.py``) is off unless ``cdc_entities`` names objects (from
+``SYNCLINE_SANDBOX_CDC``, e.g. ``Account``, with ``app_from_env``); its events go
+through the callout outbox, so they need ``webhook_url`` like the Flow callouts.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -35,6 +39,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models.exact_json import dumps, loads
 from sandbox.faults import FaultMiddleware, FaultRule, fault_admin_router, fault_rules_from_env
+from sandbox.salesforce.cdc import (
+    CALL_OPTIONS_HEADER,
+    call_options_client,
+    canonical_entities,
+    entities_from_env,
+)
 from sandbox.salesforce.errors import SalesforceApiError, bad_request, invalid_session, not_found
 from sandbox.salesforce.faults import FAULTS_ENV_VAR
 from sandbox.salesforce.schema import API_VERSION, OBJECTS, ObjectDef, find_object
@@ -63,6 +73,14 @@ class SalesforceSandboxConfig(BaseModel):
     faults: list[FaultRule] | None = Field(
         None, description=f"fault rules at start; None reads {FAULTS_ENV_VAR}"
     )
+    cdc_entities: tuple[str, ...] = Field(
+        (), description="objects whose changes are relayed as CDC events; () means off"
+    )
+
+    @field_validator("cdc_entities")
+    @classmethod
+    def _known_entities(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return canonical_entities(value)
 
 
 class SfJSONResponse(Response):
@@ -124,6 +142,11 @@ def _object(name: str) -> ObjectDef:
     if obj is None:
         raise not_found()
     return obj
+
+
+def _client(request: Request) -> str | None:
+    """Who the caller says it is (``Sforce-Call-Options: client=...``), for CDC."""
+    return call_options_client(request.headers.get(CALL_OPTIONS_HEADER))
 
 
 async def _body(request: Request) -> Any:
@@ -199,7 +222,7 @@ def _data_router() -> APIRouter:
     async def create(request: Request, sobject: str) -> Any:
         obj, body = _object(sobject), await _body(request)
         sandbox = _sandbox(request)
-        result, deliveries = await run_in_threadpool(sandbox.create, obj, body)
+        result, deliveries = await run_in_threadpool(sandbox.create, obj, body, _client(request))
         sandbox.webhooks.dispatch(deliveries)
         return SfJSONResponse({"id": result.id, "success": True, "errors": []}, 201)
 
@@ -212,12 +235,18 @@ def _data_router() -> APIRouter:
     async def update(request: Request, sobject: str, record_id: str) -> Any:
         obj, body = _object(sobject), await _body(request)
         sandbox = _sandbox(request)
-        _, deliveries = await run_in_threadpool(sandbox.update, obj, record_id, body)
+        _, deliveries = await run_in_threadpool(
+            sandbox.update, obj, record_id, body, _client(request)
+        )
         sandbox.webhooks.dispatch(deliveries)
         return Response(status_code=204)
 
     async def delete(request: Request, sobject: str, record_id: str) -> Any:
-        await run_in_threadpool(_sandbox(request).delete, _object(sobject), record_id)
+        sandbox = _sandbox(request)
+        deliveries = await run_in_threadpool(
+            sandbox.delete, _object(sobject), record_id, _client(request)
+        )
+        sandbox.webhooks.dispatch(deliveries)
         return Response(status_code=204)
 
     async def get_by_external(request: Request, sobject: str, field: str, value: str) -> Any:
@@ -229,15 +258,19 @@ def _data_router() -> APIRouter:
     async def upsert(request: Request, sobject: str, field: str, value: str) -> Any:
         obj, body = _object(sobject), await _body(request)
         sandbox = _sandbox(request)
-        result, deliveries = await run_in_threadpool(sandbox.upsert, obj, field, value, body)
+        result, deliveries = await run_in_threadpool(
+            sandbox.upsert, obj, field, value, body, _client(request)
+        )
         sandbox.webhooks.dispatch(deliveries)
         content = {"id": result.id, "success": True, "errors": [], "created": result.created}
         return SfJSONResponse(content, 201 if result.created else 200)
 
     async def delete_by_external(request: Request, sobject: str, field: str, value: str) -> Any:
-        await run_in_threadpool(
-            _sandbox(request).delete_by_external, _object(sobject), field, value
+        sandbox = _sandbox(request)
+        deliveries = await run_in_threadpool(
+            sandbox.delete_by_external, _object(sobject), field, value, _client(request)
         )
+        sandbox.webhooks.dispatch(deliveries)
         return Response(status_code=204)
 
     async def query(request: Request, q: str | None = None) -> Any:
@@ -336,16 +369,26 @@ def _admin_router() -> APIRouter:
 
     @router.get("/webhook-deliveries", response_class=SfJSONResponse)
     async def deliveries(
-        request: Request, opportunityId: str | None = None, status: str | None = None
+        request: Request,
+        opportunityId: str | None = None,
+        recordId: str | None = None,
+        status: str | None = None,
+        event: str | None = None,
     ) -> Any:
+        """Newest first; ``event`` is a callout's event name or a CDC channel."""
         webhooks = _sandbox(request).webhooks
-        found = await run_in_threadpool(webhooks.list_deliveries, opportunityId, status)
+        found = await run_in_threadpool(
+            webhooks.list_deliveries, recordId or opportunityId, status, event=event
+        )
         return SfJSONResponse({"deliveries": found})
 
-    @router.post("/webhooks/redeliver/{opportunity_id}", status_code=202)
-    async def redeliver(request: Request, opportunity_id: str) -> dict[str, int]:
+    @router.post("/webhooks/redeliver/{record_id}", status_code=202)
+    async def redeliver(
+        request: Request, record_id: str, event: str | None = None
+    ) -> dict[str, int]:
+        """Send the record's last event again (of kind ``event``, when given)."""
         sandbox = _sandbox(request)
-        delivery_id = await run_in_threadpool(sandbox.redeliver, opportunity_id)
+        delivery_id = await run_in_threadpool(sandbox.redeliver, record_id, event)
         if delivery_id is None:
             raise not_found()
         sandbox.webhooks.dispatch([delivery_id])
@@ -403,6 +446,7 @@ def build_sandbox(config: SalesforceSandboxConfig) -> SalesforceSandbox:
         fault_rules=(
             config.faults if config.faults is not None else fault_rules_from_env(FAULTS_ENV_VAR)
         ),
+        cdc_entities=config.cdc_entities,
     )
 
 
@@ -453,8 +497,8 @@ def build_app(config: SalesforceSandboxConfig) -> FastAPI:
 
 
 def app_from_env() -> FastAPI:
-    """``uvicorn --factory`` entry point, configured by ``SYNCLINE_SF_*`` variables and
-    ``SYNCLINE_SANDBOX_CRM_FAULTS``."""
+    """``uvicorn --factory`` entry point, configured by ``SYNCLINE_SF_*`` variables,
+    ``SYNCLINE_SANDBOX_CRM_FAULTS`` and ``SYNCLINE_SANDBOX_CDC``."""
     env = os.environ
     return build_app(
         SalesforceSandboxConfig(
@@ -465,5 +509,6 @@ def app_from_env() -> FastAPI:
             webhook_secret=env.get("SYNCLINE_SF_WEBHOOK_SECRET") or None,
             base_url=env.get("SYNCLINE_SF_BASE_URL", "http://127.0.0.1:8010"),
             faults=fault_rules_from_env(FAULTS_ENV_VAR, env),
+            cdc_entities=entities_from_env(env),
         )
     )

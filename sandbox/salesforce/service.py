@@ -14,8 +14,10 @@ from typing import Any
 
 from sandbox.faults import FaultRule
 from sandbox.salesforce.auth import TokenService
+from sandbox.salesforce.cdc import ChangeDataCapture
 from sandbox.salesforce.errors import bad_request, not_found
 from sandbox.salesforce.faults import SalesforceFaultInjector
+from sandbox.salesforce.flows import flow_callouts
 from sandbox.salesforce.ids import locator, new_id
 from sandbox.salesforce.org import Org, OrgIdentity, WriteResult, render
 from sandbox.salesforce.query import compile_query
@@ -86,6 +88,7 @@ class SalesforceSandbox:
         min_batch_size: int,
         api_limit: int,
         fault_rules: Sequence[FaultRule] = (),
+        cdc_entities: Sequence[str] = (),
     ) -> None:
         self.db = db
         # In the process, like the API usage counter: one injector per app.
@@ -100,40 +103,61 @@ class SalesforceSandbox:
         self.webhooks = WebhookDispatcher(
             db, webhook_url, webhook_secret, retry_delays, webhook_timeout
         )
+        self.cdc = ChangeDataCapture(cdc_entities, self.identity.user_id)
         self.min_batch_size = min_batch_size
 
     # --- writes -------------------------------------------------------------------------
 
-    def _write(self, op: Callable[[Records], WriteResult]) -> tuple[WriteResult, list[int]]:
-        """Run ``op`` in one transaction, with its callout outbox rows in the same commit."""
-        with self.db.write() as conn:
-            result = op(Records(conn))
-            deliveries = self.webhooks.record(conn, self.identity.org_id, result.closed_won)
-        return result, deliveries
-
-    def create(self, obj: ObjectDef, body: Any) -> tuple[WriteResult, list[int]]:
-        return self._write(lambda tx: self.org.create(tx, obj, body))
-
-    def update(self, obj: ObjectDef, record_id: str, body: Any) -> tuple[WriteResult, list[int]]:
-        return self._write(lambda tx: self.org.update(tx, obj, record_id, body))
-
-    def upsert(
-        self, obj: ObjectDef, field_name: str, value: str, body: Any
+    def _write(
+        self, op: Callable[[Records], WriteResult], client: str | None = None
     ) -> tuple[WriteResult, list[int]]:
-        return self._write(lambda tx: self.org.upsert(tx, obj, field_name, value, body))
+        """Run ``op`` in one transaction, with its callout outbox rows in the same commit.
 
-    def delete(self, obj: ObjectDef, record_id: str) -> None:
-        with self.db.write() as conn:
-            self.org.delete(Records(conn), obj, record_id)
-
-    def delete_by_external(self, obj: ObjectDef, field_name: str, value: str) -> None:
+        ``client`` is the ``client=`` of the request's ``Sforce-Call-Options`` header (the
+        write methods below pass it on): change events name it in ``changeOrigin``.
+        """
         with self.db.write() as conn:
             tx = Records(conn)
-            self.org.delete(tx, obj, self._external(tx, obj, field_name, value)["Id"])
+            result = op(tx)
+            deliveries = self._enqueue(tx, result, client)
+        return result, deliveries
 
-    def redeliver(self, opportunity_id: str) -> int | None:
+    def _enqueue(self, tx: Records, result: WriteResult, client: str | None) -> list[int]:
+        if not self.webhooks.enabled:
+            return []  # nowhere to post: no rows, and CDC replay ids are not consumed
+        callouts = flow_callouts(tx, self.identity.org_id, result)
+        callouts += self.cdc.events(tx, result.changes, client)
+        return self.webhooks.enqueue(tx.conn, callouts)
+
+    def create(
+        self, obj: ObjectDef, body: Any, client: str | None = None
+    ) -> tuple[WriteResult, list[int]]:
+        return self._write(lambda tx: self.org.create(tx, obj, body), client)
+
+    def update(
+        self, obj: ObjectDef, record_id: str, body: Any, client: str | None = None
+    ) -> tuple[WriteResult, list[int]]:
+        return self._write(lambda tx: self.org.update(tx, obj, record_id, body), client)
+
+    def upsert(
+        self, obj: ObjectDef, field_name: str, value: str, body: Any, client: str | None = None
+    ) -> tuple[WriteResult, list[int]]:
+        return self._write(lambda tx: self.org.upsert(tx, obj, field_name, value, body), client)
+
+    def delete(self, obj: ObjectDef, record_id: str, client: str | None = None) -> list[int]:
+        return self._write(lambda tx: self.org.delete(tx, obj, record_id), client)[1]
+
+    def delete_by_external(
+        self, obj: ObjectDef, field_name: str, value: str, client: str | None = None
+    ) -> list[int]:
+        def op(tx: Records) -> WriteResult:
+            return self.org.delete(tx, obj, self._external(tx, obj, field_name, value)["Id"])
+
+        return self._write(op, client)[1]
+
+    def redeliver(self, record_id: str, event: str | None = None) -> int | None:
         with self.db.write() as conn:
-            return self.webhooks.record_redelivery(conn, opportunity_id)
+            return self.webhooks.record_redelivery(conn, record_id, event)
 
     def reset(self) -> None:
         """Wipe records, cursors and deliveries; keep the org's ids and issued tokens."""

@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS query_cursors (
 );
 CREATE TABLE IF NOT EXISTS webhook_deliveries (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    opportunity_id TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    event TEXT NOT NULL DEFAULT 'opportunity.closed_won',
     event_id TEXT NOT NULL,
     body TEXT NOT NULL,
     status TEXT NOT NULL,
@@ -47,10 +48,28 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS ix_webhook_deliveries_opportunity
-    ON webhook_deliveries (opportunity_id);
+"""
+
+# After ``_migrate_deliveries``: an older file's table gets its columns first.
+_BOOKKEEPING_INDEXES = """
+CREATE INDEX IF NOT EXISTS ix_webhook_deliveries_record ON webhook_deliveries (record_id);
 CREATE INDEX IF NOT EXISTS ix_webhook_deliveries_status ON webhook_deliveries (status);
 """
+
+
+def _migrate_deliveries(conn: sqlite3.Connection) -> None:
+    """Bring a file written before the outbox carried several kinds of event up to date:
+    ``opportunity_id`` became ``record_id`` (CDC rows are about accounts too) and
+    ``event`` names the kind (every older row is a Closed Won callout)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(webhook_deliveries)")}
+    if "opportunity_id" in columns:
+        conn.execute("DROP INDEX IF EXISTS ix_webhook_deliveries_opportunity")
+        conn.execute("ALTER TABLE webhook_deliveries RENAME COLUMN opportunity_id TO record_id")
+    if "event" not in columns:
+        conn.execute(
+            "ALTER TABLE webhook_deliveries ADD COLUMN event TEXT NOT NULL "
+            "DEFAULT 'opportunity.closed_won'"
+        )
 
 
 def table_name(obj: ObjectDef) -> str:
@@ -159,6 +178,10 @@ class Database:
         self._writer = self._connect()
         self._writer.execute("PRAGMA journal_mode=WAL")
         for statement in _BOOKKEEPING_DDL.split(";"):
+            if statement.strip():
+                self._writer.execute(statement)
+        _migrate_deliveries(self._writer)
+        for statement in _BOOKKEEPING_INDEXES.split(";"):
             if statement.strip():
                 self._writer.execute(statement)
         for obj in OBJECTS.values():

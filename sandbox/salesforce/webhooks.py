@@ -1,9 +1,18 @@
-"""The Closed Won callout: an outbox row per event, delivered asynchronously with retries.
+"""The org's callouts: an outbox row per event, delivered asynchronously with retries.
 
-The row is written in the same transaction as the opportunity change, so a committed
-Closed Won always has a delivery on record and an uncommitted one never does (a Flow's
-async callout behaves the same way). Delivery runs as an asyncio task after the commit,
-off the CRM request's path; pending rows left by a restart are resumed at startup.
+Three kinds of event share this outbox, its signing and its retries: the Closed Won
+Flow callout (``opportunity.closed_won``), the changed-after-won Flow callout
+(``opportunity.changed``), both decided in ``flows.py``, and Change Data Capture events
+relayed as they would arrive from a CDC channel (``cdc.py``). Each row names the record
+it is about (``record_id``) and its kind (``event``: the callout's event name, or the
+CDC channel).
+
+The row is written in the same transaction as the record change, so a committed change
+always has a delivery on record and an uncommitted one never does (a Flow's async
+callout behaves the same way). Delivery runs as an asyncio task after the commit, off
+the CRM request's path; pending rows left by a restart are resumed at startup. Rows are
+delivered concurrently and retried independently, so a receiver may see them out of
+order (CDC receivers order by ``replayId``).
 """
 
 from __future__ import annotations
@@ -16,18 +25,22 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
 import httpx
 
 from models.exact_json import dumps, loads
+from sandbox.salesforce.ids import normalize_id
+from sandbox.salesforce.schema import OPPORTUNITY
 from sandbox.salesforce.store import Database
 from sandbox.salesforce.values import format_datetime, now_utc, parse_datetime
 
 logger = logging.getLogger(__name__)
 
 EVENT_CLOSED_WON = "opportunity.closed_won"
+EVENT_CHANGED = "opportunity.changed"
 TIMESTAMP_HEADER = "X-Syncline-Timestamp"
 SIGNATURE_HEADER = "X-Syncline-Signature"
 
@@ -40,42 +53,95 @@ def sign(secret: str, timestamp: int | str, body: bytes) -> str:
     return f"sha256={digest.hexdigest()}"
 
 
-def closed_won_body(org_id: str, opportunity: dict[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Callout:
+    """One event to post: the record it is about, its kind, its id and its JSON body."""
+
+    record_id: str
+    event: str
+    event_id: str
+    body: dict[str, Any]
+
+
+def _instant(salesforce_datetime: str) -> str:
+    """A stored ``...+0000`` datetime as the callouts write instants: ISO 8601 with ``Z``."""
+    parsed = parse_datetime(salesforce_datetime)
+    return parsed.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _amount(opportunity: dict[str, Any]) -> str | None:
     amount = opportunity.get("Amount")
-    closed_at = parse_datetime(opportunity["LastModifiedDate"])
+    return None if amount is None else f"{amount:.2f}"
+
+
+def closed_won_body(org_id: str, opportunity: dict[str, Any]) -> dict[str, Any]:
     return {
         "event": EVENT_CLOSED_WON,
         "organizationId": org_id,
         "opportunityId": opportunity["Id"],
         "accountId": opportunity.get("AccountId"),
         "stageName": opportunity["StageName"],
-        "amount": None if amount is None else f"{amount:.2f}",
+        "amount": _amount(opportunity),
         "currencyIsoCode": opportunity.get("CurrencyIsoCode"),
-        "closedAt": closed_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "closedAt": _instant(opportunity["LastModifiedDate"]),
         "eventId": str(uuid.uuid4()),
     }
 
 
+def changed_body(
+    org_id: str,
+    opportunity: dict[str, Any],
+    previous_stage: str,
+    changed_fields: Sequence[str],
+) -> dict[str, Any]:
+    """A won (or formerly won) opportunity changed: its values after the write."""
+    return {
+        "event": EVENT_CHANGED,
+        "organizationId": org_id,
+        "opportunityId": opportunity["Id"],
+        "accountId": opportunity.get("AccountId"),
+        "stageName": opportunity["StageName"],
+        "previousStageName": previous_stage,
+        "changedFields": list(changed_fields),
+        "amount": _amount(opportunity),
+        "currencyIsoCode": opportunity.get("CurrencyIsoCode"),
+        "changedAt": _instant(opportunity["LastModifiedDate"]),
+        "eventId": str(uuid.uuid4()),
+    }
+
+
+def opportunity_callout(body: dict[str, Any]) -> Callout:
+    """The outbox row for a Flow callout body (``closed_won_body``, ``changed_body``)."""
+    return Callout(body["opportunityId"], body["event"], body["eventId"], body)
+
+
 def _insert(
     conn: sqlite3.Connection,
-    opportunity_id: str,
+    record_id: str,
+    event: str,
     event_id: str,
     body: str,
     redelivery_of: int | None = None,
 ) -> int:
     now = format_datetime(now_utc())
     cursor = conn.execute(
-        "INSERT INTO webhook_deliveries (opportunity_id, event_id, body, status, redelivery_of,"
-        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (opportunity_id, event_id, body, PENDING, redelivery_of, now, now),
+        "INSERT INTO webhook_deliveries (record_id, event, event_id, body, status,"
+        " redelivery_of, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (record_id, event, event_id, body, PENDING, redelivery_of, now, now),
     )
     assert cursor.lastrowid is not None
     return cursor.lastrowid
 
 
+def _is_opportunity(record_id: str) -> bool:
+    canonical = normalize_id(record_id)
+    return canonical is not None and canonical.startswith(OPPORTUNITY.key_prefix)
+
+
 _COLUMNS = (
     "id",
-    "opportunity_id",
+    "record_id",
+    "event",
     "event_id",
     "body",
     "status",
@@ -109,45 +175,52 @@ class WebhookDispatcher:
         self._client: httpx.AsyncClient | None = None
         self._semaphore: asyncio.Semaphore | None = None
 
+    @property
+    def enabled(self) -> bool:
+        """Callouts are recorded only when there is somewhere to post them."""
+        return bool(self.url)
+
     # --- inside write transactions (worker threads) ------------------------------------
 
-    def record(
-        self, conn: sqlite3.Connection, org_id: str, opportunities: Iterable[dict[str, Any]]
-    ) -> list[int]:
-        """Outbox rows for opportunities that just closed won; none without a webhook URL."""
-        if not self.url:
+    def enqueue(self, conn: sqlite3.Connection, callouts: Iterable[Callout]) -> list[int]:
+        """Outbox rows for these events, in order; none without a webhook URL."""
+        if not self.enabled:
             return []
-        ids = []
-        for opportunity in opportunities:
-            body = closed_won_body(org_id, opportunity)
-            ids.append(_insert(conn, opportunity["Id"], body["eventId"], dumps(body)))
-        return ids
+        return [_insert(conn, c.record_id, c.event, c.event_id, dumps(c.body)) for c in callouts]
 
-    def record_redelivery(self, conn: sqlite3.Connection, opportunity_id: str) -> int | None:
-        """A new delivery of the opportunity's last callout body (same event id)."""
-        row = conn.execute(
-            "SELECT id, event_id, body FROM webhook_deliveries WHERE opportunity_id = ? "
-            "ORDER BY id DESC LIMIT 1",
-            (opportunity_id,),
-        ).fetchone()
+    def record_redelivery(
+        self, conn: sqlite3.Connection, record_id: str, event: str | None = None
+    ) -> int | None:
+        """A new delivery of the record's last event body (same event id), optionally
+        the last of one kind (``opportunity.closed_won``, a CDC channel, ...)."""
+        sql = "SELECT id, event, event_id, body FROM webhook_deliveries WHERE record_id = ?"
+        params = [record_id]
+        if event:
+            sql += " AND event = ?"
+            params.append(event)
+        row = conn.execute(sql + " ORDER BY id DESC LIMIT 1", params).fetchone()
         if row is None:
             return None
-        original = row[0]
-        return _insert(conn, opportunity_id, row[1], row[2], redelivery_of=original)
+        original, kind, event_id, body = row
+        return _insert(conn, record_id, kind, event_id, body, redelivery_of=original)
 
     # --- reads (worker threads) ---------------------------------------------------------
 
     def list_deliveries(
-        self, opportunity_id: str | None = None, status: str | None = None, limit: int = 500
+        self,
+        record_id: str | None = None,
+        status: str | None = None,
+        limit: int = 500,
+        event: str | None = None,
     ) -> list[dict[str, Any]]:
+        """Newest first. ``opportunity_id`` is kept in each item for the opportunity
+        callouts' readers (it is None for rows about other records)."""
         sql = f"SELECT {', '.join(_COLUMNS)} FROM webhook_deliveries"
         clauses, params = [], []
-        if opportunity_id:
-            clauses.append("opportunity_id = ?")
-            params.append(opportunity_id)
-        if status:
-            clauses.append("status = ?")
-            params.append(status)
+        for column, value in (("record_id", record_id), ("status", status), ("event", event)):
+            if value:
+                clauses.append(f"{column} = ?")
+                params.append(value)
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         sql += " ORDER BY id DESC LIMIT ?"
@@ -156,6 +229,9 @@ class WebhookDispatcher:
         deliveries = []
         for row in rows:
             item = dict(zip(_COLUMNS, row, strict=True))
+            item["opportunity_id"] = (
+                item["record_id"] if _is_opportunity(item["record_id"]) else None
+            )
             item["payload"] = loads(item.pop("body"))
             deliveries.append(item)
         return deliveries
