@@ -20,12 +20,18 @@ from connectors.context import correlation_scope
 from connectors.protocols import ErpClient
 from connectors.store import Store
 from models.billing import InvoiceChangePage
+from models.changes import ChangeKind, ErpChangePage
 from models.crm import Account
-from models.erp import Customer, CustomerUpsert, SalesOrderDraft, SalesOrderLine
+from models.erp import Customer, CustomerUpsert, SalesOrder, SalesOrderDraft, SalesOrderLine
 from models.events import SourceSystem
 from models.identity import ObjectType
 from models.messages import (
+    AmendOrderInput,
+    AmendOrderResult,
+    CancelOrderInput,
+    FetchChangesInput,
     FetchInvoiceChangesInput,
+    OrderLineRequest,
     PlaceOrderInput,
     PlaceOrderResult,
 )
@@ -60,16 +66,7 @@ class ErpActivities:
                     currency=request.currency,
                     tran_date=request.tran_date,
                     memo=request.memo,
-                    lines=[
-                        SalesOrderLine(
-                            item_id=item_ids[line.sku],
-                            sku=line.sku,
-                            quantity=line.quantity,
-                            rate=line.rate,
-                            description=line.description,
-                        )
-                        for line in request.lines
-                    ],
+                    lines=_order_lines(request.lines, item_ids),
                 )
             )
         await self._store.link(ObjectType.SALES_ORDER, request.crm_opportunity_id, order.id)
@@ -83,6 +80,43 @@ class ErpActivities:
         # No deal to correlate with yet: the feed's own workflow id names the calls.
         with correlation_scope(activity.info().workflow_id or "erp-change-feed"):
             return await self._erp.invoice_changes(request.after, request.limit)
+
+    @activity.defn
+    async def change_kinds(self) -> list[ChangeKind]:
+        """What this ERP can report; the feed reads only those."""
+        return sorted(self._erp.change_kinds)
+
+    @activity.defn
+    @heartbeating
+    @translate_connector_errors
+    async def fetch_changes(self, request: FetchChangesInput) -> ErpChangePage:
+        """One page of one kind of ERP change after the feed's cursor for it."""
+        with correlation_scope(activity.info().workflow_id or "erp-change-feed"):
+            return await self._erp.changes(request.kind, request.after, request.limit)
+
+    @activity.defn
+    @heartbeating
+    @translate_connector_errors
+    async def cancel_order(self, request: CancelOrderInput) -> SalesOrder:
+        """Compensation for a deal undone before billing. The ERP refuses what it has
+        billed; that refusal reaches the workflow as a rejection with the ERP's words."""
+        with correlation_scope(request.correlation_id):
+            return await self._erp.cancel_sales_order(request.erp_order_id)
+
+    @activity.defn
+    @heartbeating
+    @translate_connector_errors
+    async def amend_order(self, request: AmendOrderInput) -> AmendOrderResult:
+        """Replace the order's lines with the amended deal's; unknown SKUs change nothing."""
+        with correlation_scope(request.correlation_id):
+            item_ids = await self._item_ids([line.sku for line in request.lines], use_cache=False)
+            unknown = sorted({line.sku for line in request.lines} - item_ids.keys())
+            if unknown:
+                return AmendOrderResult(order=None, unknown_skus=unknown)
+            order = await self._erp.amend_sales_order(
+                request.erp_order_id, _order_lines(request.lines, item_ids)
+            )
+        return AmendOrderResult(order=order)
 
     async def _ensure_customer(self, account: Account, currency: str) -> Customer:
         """After creation the ERP owns the legal customer: an existing one is returned
@@ -113,3 +147,18 @@ class ErpActivities:
                 await self._store.link(ObjectType.PRODUCT, sku, item.id)
                 item_ids[sku] = item.id
         return item_ids
+
+
+def _order_lines(
+    lines: Sequence[OrderLineRequest], item_ids: dict[str, str]
+) -> list[SalesOrderLine]:
+    return [
+        SalesOrderLine(
+            item_id=item_ids[line.sku],
+            sku=line.sku,
+            quantity=line.quantity,
+            rate=line.rate,
+            description=line.description,
+        )
+        for line in lines
+    ]

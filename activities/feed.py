@@ -1,29 +1,217 @@
-"""Hands ERP changes to the workflows they concern, as signals."""
+"""Publishes ERP changes: their business events into the ledger, and a signal to each
+workflow a change concerns (the deal, the customer or item mirror, the renewal)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from models.messages import DeliverInvoiceChangesInput, DeliverInvoiceChangesResult
+from connectors.store import Store
+from models.billing import InvoiceSnapshot
+from models.changes import (
+    CustomerChange,
+    ErpChange,
+    InvoiceChange,
+    ItemChange,
+    OrderChange,
+    OrderStatus,
+    SubscriptionChange,
+)
+from models.erp_events import (
+    customer_upserted_event,
+    erp_subject,
+    invoice_posted_event,
+    order_accepted_from_erp,
+    order_cancelled_event,
+    payment_applied_event,
+)
+from models.events import BusinessEvent, EventType, SourceSystem
+from models.lifecycle import MirrorInput, RenewalInput
+from models.messages import (
+    DeliverInvoiceChangesInput,
+    DeliverInvoiceChangesResult,
+    PublishChangesInput,
+    PublishChangesResult,
+)
+from models.types import utc_now
+from models.workflow_ids import close_won_workflow_id, mirror_workflow_id, renewal_workflow_id
 
 
 class FeedActivities:
-    def __init__(self, client: Client) -> None:
+    def __init__(
+        self,
+        client: Client,
+        store: Store | None = None,
+        *,
+        task_queue: str = "",
+        renewal_lead: timedelta = timedelta(days=90),
+    ) -> None:
         self._client = client
+        self._store = store
+        self._task_queue = task_queue
+        self._renewal_lead = renewal_lead
+
+    @activity.defn
+    async def publish_changes(self, request: PublishChangesInput) -> PublishChangesResult:
+        """Record and signal each change, in order.
+
+        At least once: a retried page records nothing twice (event ids are the facts)
+        and re-sends signals the workflows already hold, which they ignore.
+        """
+        result = PublishChangesResult()
+        correlation_id = activity.info().workflow_id or "erp-change-feed"
+        for change in request.changes:
+            for event in await self._events_for(change, request.erp_system, correlation_id):
+                if await self._ledger().append_event(event):
+                    result.recorded += 1
+                else:
+                    result.duplicates += 1
+            await self._signal(change, request.erp_system, correlation_id, result)
+            result.lag_seconds.append((utc_now() - change.modified_at).total_seconds())
+            activity.heartbeat(len(result.lag_seconds))
+        return result
+
+    def _ledger(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("FeedActivities needs the store to publish changes")
+        return self._store
+
+    async def _events_for(
+        self, change: ErpChange, system: SourceSystem, correlation_id: str
+    ) -> list[BusinessEvent]:
+        now = utc_now()
+        if isinstance(change, OrderChange):
+            if change.status is OrderStatus.CANCELLED:
+                return [order_cancelled_event(change, system, correlation_id, now)]
+            return [order_accepted_from_erp(change, system, correlation_id, now)]
+        if isinstance(change, InvoiceChange):
+            return await self._invoice_events(change, system, correlation_id)
+        if isinstance(change, CustomerChange):
+            return [customer_upserted_event(change, system, correlation_id, now)]
+        return []  # items and subscriptions are their workflows' to act on
+
+    async def _invoice_events(
+        self, invoice: InvoiceChange, system: SourceSystem, correlation_id: str
+    ) -> list[BusinessEvent]:
+        """``invoice.posted`` once, and ``payment.applied`` for what was paid since the
+        ledger last saw this invoice (the ledger, not the feed, remembers)."""
+        now = utc_now()
+        subject = invoice.crm_opportunity_id or erp_subject(
+            system, "order", invoice.erp_order_id or invoice.id
+        )
+        events = [invoice_posted_event(subject, invoice, system, correlation_id, now)]
+        paid_before = max(
+            (
+                Decimal(str(row.payload.get("paid_to_date", "0")))
+                for row in await self._ledger().events_from_source(
+                    EventType.PAYMENT_APPLIED, system, invoice.id
+                )
+            ),
+            default=Decimal(0),
+        )
+        paid = invoice.amount_paid.amount
+        if paid > paid_before:
+            events.append(
+                payment_applied_event(
+                    subject, invoice, paid - paid_before, system, correlation_id, now
+                )
+            )
+        return events
+
+    async def _signal(
+        self,
+        change: ErpChange,
+        system: SourceSystem,
+        correlation_id: str,
+        result: PublishChangesResult,
+    ) -> None:
+        if isinstance(change, InvoiceChange) and change.crm_opportunity_id:
+            snapshot = InvoiceSnapshot.model_validate(change.model_dump(exclude={"kind"}))
+            await self._signal_deal(
+                change.crm_opportunity_id, "invoice_changed", snapshot, change.id, result
+            )
+        elif (
+            isinstance(change, OrderChange)
+            and change.crm_opportunity_id
+            and change.status is OrderStatus.CANCELLED
+        ):
+            await self._signal_deal(
+                change.crm_opportunity_id, "order_changed", change, change.id, result
+            )
+        elif isinstance(change, CustomerChange | ItemChange):
+            await self._signal_with_start(
+                "ErpMirror",
+                MirrorInput(
+                    erp_system=system,
+                    kind=change.kind,
+                    erp_id=change.id,
+                    correlation_id=correlation_id,
+                ),
+                mirror_workflow_id(system, change.kind, change.id),
+                change,
+            )
+            result.signalled += 1
+        elif isinstance(change, SubscriptionChange):
+            await self._signal_with_start(
+                "Renewal",
+                RenewalInput(
+                    erp_system=system,
+                    subscription_id=change.id,
+                    lead=self._renewal_lead,
+                    correlation_id=correlation_id,
+                ),
+                renewal_workflow_id(system, change.id),
+                change,
+            )
+            result.signalled += 1
+
+    async def _signal_deal(
+        self,
+        opportunity_id: str,
+        signal: str,
+        payload: Any,
+        record_id: str,
+        result: PublishChangesResult,
+    ) -> None:
+        handle = self._client.get_workflow_handle(close_won_workflow_id(opportunity_id))
+        try:
+            await handle.signal(signal, payload)
+        except RPCError as error:
+            if error.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            # Created outside Syncline, or changed after the deal stopped following:
+            # the event is in the ledger and reconciliation compares the rest.
+            result.unmatched.append(record_id)
+            return
+        result.signalled += 1
+
+    async def _signal_with_start(
+        self, workflow: str, start: Any, workflow_id: str, change: ErpChange
+    ) -> None:
+        """The record's own long-running workflow gets the change, started if need be."""
+        await self._client.start_workflow(
+            workflow,
+            start,
+            id=workflow_id,
+            task_queue=self._task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            start_signal="changed",
+            start_signal_args=[change],
+        )
 
     @activity.defn
     async def deliver_invoice_changes(
         self, request: DeliverInvoiceChangesInput
     ) -> DeliverInvoiceChangesResult:
-        """Signal each invoice snapshot to its deal's workflow.
-
-        At least once: a retried delivery re-sends snapshots the deal already holds,
-        which it ignores. An invoice whose order has no running deal (created outside
-        Syncline, or billed after the deal stopped following) is reported, not lost:
-        the ERP still has it and reconciliation compares it.
-        """
+        """Signal each invoice snapshot to its deal's workflow (feeds started before
+        ``publish_changes`` existed still call this until they continue as new)."""
         delivered, unmatched = 0, []
         for delivery in request.deliveries:
             invoice = delivery.invoice

@@ -107,6 +107,15 @@ class Store:
         async with self._sessions() as session:
             return await session.get(WebhookDelivery, delivery_id)
 
+    async def deliveries_for(self, subject_id: str) -> Sequence[WebhookDelivery]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(WebhookDelivery)
+                .where(WebhookDelivery.subject_id == subject_id)
+                .order_by(col(WebhookDelivery.received_at))
+            )
+            return rows.all()
+
     # -- event ledger (append-only: there is no update or delete) ---------------------
 
     async def append_event(self, event: BusinessEvent) -> bool:
@@ -139,6 +148,19 @@ class Store:
                 .where(col(LedgerEvent.occurred_at) >= start)
                 .where(col(LedgerEvent.occurred_at) < end)
                 .order_by(col(LedgerEvent.occurred_at))
+            )
+            return rows.all()
+
+    async def events_from_source(
+        self, event_type: str, source_system: str, source_id: str
+    ) -> Sequence[LedgerEvent]:
+        """The facts one ERP record has produced, e.g. the payments on one invoice."""
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(LedgerEvent)
+                .where(LedgerEvent.event_type == event_type)
+                .where(LedgerEvent.source_system == source_system)
+                .where(LedgerEvent.source_id == source_id)
             )
             return rows.all()
 

@@ -28,6 +28,14 @@ class ExceptionReason(StrEnum):
     CRM_REJECTED = "crm_rejected"
     INVALID_OPPORTUNITY = "invalid_opportunity"
     AUTH_FAILED = "auth_failed"
+    REVERSAL_AFTER_INVOICING = "reversal_after_invoicing"
+    """A won deal changed after the ERP invoiced it: a person decides (credit note…)."""
+    DUPLICATE_CUSTOMER = "duplicate_customer"
+    """Two ERP customers match one CRM account: Syncline does not guess."""
+    OWNERSHIP_CONFLICT = "ownership_conflict"
+    """A CRM user edited a field the ERP owns; the edit was not propagated."""
+    NO_CRM_ACCOUNT = "no_crm_account"
+    """A subscription's customer has no CRM account to open the renewal on."""
 
 
 class CloseWonTrigger(BaseModel):

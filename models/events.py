@@ -22,6 +22,7 @@ class EventType(StrEnum):
     ORDER_ACCEPTED = "order.accepted"
     ORDER_REJECTED = "order.rejected"
     ORDER_CANCELLED = "order.cancelled"
+    ORDER_AMENDED = "order.amended"
     INVOICE_POSTED = "invoice.posted"
     PAYMENT_APPLIED = "payment.applied"
     RENEWAL_OPENED = "renewal.opened"

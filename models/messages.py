@@ -11,7 +11,21 @@ from decimal import Decimal
 from pydantic import BaseModel
 
 from models.billing import ChangeCursor, InvoiceSnapshot
-from models.crm import Account, Opportunity, OpportunityBillingUpdate, OpportunityOrderUpdate
+from models.changes import (
+    ChangeKind,
+    CustomerChange,
+    ErpChange,
+    ItemChange,
+    SubscriptionChange,
+)
+from models.crm import (
+    Account,
+    AccountLegalMirror,
+    Opportunity,
+    OpportunityBillingUpdate,
+    OpportunityOrderUpdate,
+    RenewalOpportunity,
+)
 from models.deal import ExceptionReason
 from models.erp import Customer, SalesOrder
 from models.events import BusinessEvent, SourceSystem
@@ -112,3 +126,83 @@ class OpenExceptionInput(BaseModel):
 
 class ResolveExceptionInput(BaseModel):
     exception_id: str
+
+
+# -- the ERP change feed ----------------------------------------------------------------
+
+
+class FetchChangesInput(BaseModel):
+    kind: ChangeKind
+    after: ChangeCursor
+    limit: int
+
+
+class PublishChangesInput(BaseModel):
+    erp_system: SourceSystem
+    changes: list[ErpChange]
+
+
+class PublishChangesResult(BaseModel):
+    recorded: int = 0
+    """New events in the ledger."""
+    duplicates: int = 0
+    """Events the ledger already held (the same fact seen again)."""
+    signalled: int = 0
+    unmatched: list[str] = []
+    """Changes whose deal has no running workflow (reconciliation's to explain)."""
+    lag_seconds: list[float] = []
+    """Per change, from the ERP's modification time to its event in the ledger."""
+
+
+# -- order reversals --------------------------------------------------------------------
+
+
+class CancelOrderInput(BaseModel):
+    erp_order_id: str
+    correlation_id: str
+
+
+class AmendOrderInput(BaseModel):
+    erp_order_id: str
+    lines: list[OrderLineRequest]
+    correlation_id: str
+
+
+class AmendOrderResult(BaseModel):
+    order: SalesOrder | None
+    unknown_skus: list[str] = []
+
+
+# -- mirrors and renewals ---------------------------------------------------------------
+
+
+class MirrorCustomerInput(BaseModel):
+    customer: CustomerChange
+    correlation_id: str
+
+
+class MirrorCustomerResult(BaseModel):
+    account_ids: list[str]
+    """The CRM accounts that now mirror the customer (none: it has no CRM account)."""
+    mirror: AccountLegalMirror | None = None
+    """What was written, to tell Syncline's own writes from a CRM user's edits."""
+    claimed_by_other: dict[str, str] = {}
+    """Account id → the other ERP customer already mirrored there: two customers match
+    one account, and nothing was written to it."""
+
+
+class MirrorItemInput(BaseModel):
+    item: ItemChange
+    correlation_id: str
+
+
+class OpenRenewalInput(BaseModel):
+    subscription: SubscriptionChange
+    correlation_id: str
+
+
+class OpenRenewalResult(BaseModel):
+    opportunity_id: str | None
+    renewal: RenewalOpportunity | None = None
+    problem: str | None = None
+    """Why no renewal could be opened (no CRM account for the customer)."""

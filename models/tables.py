@@ -79,7 +79,7 @@ class LedgerEvent(SQLModel, table=True):
     occurred_at: datetime = Field(sa_column=_utc_column(index=True))
     recorded_at: datetime = Field(sa_column=_utc_column())
     source_system: str
-    source_id: str
+    source_id: str = Field(index=True)
     subject_id: str = Field(index=True)
     correlation_id: str
     causation_id: str | None = None

@@ -1,9 +1,12 @@
-"""The shapes a Salesforce webhook may take, and what each says about closed-won deals.
+"""The shapes a Salesforce webhook may take, and what each says to Syncline.
 
 Two shapes arrive at ``POST /webhooks/salesforce``: the JSON of a Flow or Apex callout
-(Syncline's documented contract), and a Change Data Capture event as relayed from the
-``/data/OpportunityChangeEvent`` channel (wrapped in ``data``/``channel`` or bare).
-Either way the body is only a trigger; the workflow re-reads the opportunity.
+(Syncline's documented contract: ``opportunity.closed_won`` when a deal is won,
+``opportunity.changed`` when a won deal changes afterwards), and a Change Data Capture
+event as relayed from ``/data/OpportunityChangeEvent`` or ``/data/AccountChangeEvent``
+(wrapped in ``data``/``channel`` or bare). An opportunity notice is only a trigger: the
+workflow re-reads the opportunity. An account change is checked against the fields the
+ERP owns; ``changeOrigin`` tells Syncline's own writes from a user's.
 """
 
 from __future__ import annotations
@@ -13,6 +16,27 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from models.crm import CLOSED_WON
+from models.lifecycle import AccountEdit
+
+# Account fields the ERP owns (DESIGN promise 1), by their canonical names.
+ACCOUNT_OWNED_FIELDS = {
+    "Syncline_Legal_Name__c": "legal_name",
+    "Tax_Id__c": "tax_id",
+    "Syncline_Customer_Id__c": "erp_customer_id",
+    "BillingStreet": "billing_street",
+    "BillingCity": "billing_city",
+    "BillingState": "billing_state",
+    "BillingPostalCode": "billing_postal_code",
+    "BillingCountry": "billing_country",
+}
+# Change data capture reports the compound address as ``BillingAddress.City``.
+_ADDRESS_PARTS = {
+    "Street": "BillingStreet",
+    "City": "BillingCity",
+    "State": "BillingState",
+    "PostalCode": "BillingPostalCode",
+    "Country": "BillingCountry",
+}
 
 
 class FlowCallout(BaseModel):
@@ -20,11 +44,12 @@ class FlowCallout(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="allow")
 
-    event: Literal["opportunity.closed_won"]
+    event: Literal["opportunity.closed_won", "opportunity.changed"]
     opportunity_id: str = Field(alias="opportunityId", min_length=15, max_length=18)
     account_id: str | None = Field(default=None, alias="accountId")
     stage_name: str | None = Field(default=None, alias="stageName")
     event_id: str | None = Field(default=None, alias="eventId")
+    changed_fields: list[str] = Field(default=[], alias="changedFields")
 
 
 class ChangeEventHeader(BaseModel):
@@ -35,6 +60,7 @@ class ChangeEventHeader(BaseModel):
     change_type: str = Field(alias="changeType")
     changed_fields: list[str] = Field(default=[], alias="changedFields")
     transaction_key: str | None = Field(default=None, alias="transactionKey")
+    change_origin: str | None = Field(default=None, alias="changeOrigin")
 
 
 class ChangeEventPayload(BaseModel):
@@ -45,11 +71,19 @@ class ChangeEventPayload(BaseModel):
 
 
 class WebhookTrigger(BaseModel):
-    """What Syncline takes from a delivery: the opportunities it says were won."""
+    """What Syncline takes from a delivery."""
 
     opportunity_ids: list[str]
+    """Opportunities it says were won."""
     shape: Literal["flow", "cdc"]
     source_event_id: str | None = None
+    changed_opportunity_ids: list[str] = []
+    """Won opportunities it says changed afterwards (reopened, lost, amended)."""
+    changed_fields: list[str] = []
+    stage: str | None = None
+    account_edits: list[AccountEdit] = []
+    """Edits of ERP-owned account fields (whoever made them: see ``origin``)."""
+    origin: str | None = None
 
 
 class UnsupportedWebhook(ValueError):
@@ -72,26 +106,88 @@ def parse_salesforce_webhook(body: Any) -> WebhookTrigger:
         raise UnsupportedWebhook("the body must be a JSON object")
     cdc = _cdc_payload(body)
     if cdc is not None:
-        event = ChangeEventPayload.model_validate(cdc)
-        header = event.ChangeEventHeader
-        if header.entity_name != "Opportunity":
-            raise UnsupportedWebhook(f"change events for {header.entity_name} are not handled")
-        won = (
-            header.change_type in ("CREATE", "UPDATE")
-            and event.StageName == CLOSED_WON
-            and (header.change_type == "CREATE" or "StageName" in header.changed_fields)
-        )
-        return WebhookTrigger(
-            opportunity_ids=header.record_ids if won else [],
-            shape="cdc",
-            source_event_id=header.transaction_key,
-        )
+        return _from_change_event(cdc)
     callout = FlowCallout.model_validate(body)
+    if callout.event == "opportunity.changed":
+        return WebhookTrigger(
+            opportunity_ids=[],
+            shape="flow",
+            source_event_id=callout.event_id,
+            changed_opportunity_ids=[callout.opportunity_id],
+            changed_fields=callout.changed_fields,
+            stage=callout.stage_name,
+        )
     if callout.stage_name not in (None, CLOSED_WON):
         return WebhookTrigger(opportunity_ids=[], shape="flow", source_event_id=callout.event_id)
     return WebhookTrigger(
         opportunity_ids=[callout.opportunity_id], shape="flow", source_event_id=callout.event_id
     )
+
+
+def _from_change_event(cdc: dict[str, Any]) -> WebhookTrigger:
+    event = ChangeEventPayload.model_validate(cdc)
+    header = event.ChangeEventHeader
+    if header.entity_name == "Account":
+        return WebhookTrigger(
+            opportunity_ids=[],
+            shape="cdc",
+            source_event_id=header.transaction_key,
+            account_edits=_account_edits(header, cdc),
+            origin=header.change_origin,
+        )
+    if header.entity_name != "Opportunity":
+        raise UnsupportedWebhook(f"change events for {header.entity_name} are not handled")
+    stage_changed = header.change_type == "CREATE" or "StageName" in header.changed_fields
+    won = (
+        header.change_type in ("CREATE", "UPDATE")
+        and event.StageName == CLOSED_WON
+        and stage_changed
+    )
+    return WebhookTrigger(
+        opportunity_ids=header.record_ids if won else [],
+        shape="cdc",
+        source_event_id=header.transaction_key,
+        # Any other change may undo a won deal; the deal's workflow, if one runs,
+        # re-reads the opportunity and decides.
+        changed_opportunity_ids=(
+            header.record_ids if not won and header.change_type != "CREATE" else []
+        ),
+        changed_fields=header.changed_fields,
+        stage=event.StageName,
+        origin=header.change_origin,
+    )
+
+
+def _account_edits(header: ChangeEventHeader, payload: dict[str, Any]) -> list[AccountEdit]:
+    """The ERP-owned fields a change event touched, with their new values."""
+    flat = dict(payload)
+    address = payload.get("BillingAddress")
+    if isinstance(address, dict):
+        for part, field in _ADDRESS_PARTS.items():
+            if part in address:
+                flat[field] = address[part]
+    changed = set()
+    for name in header.changed_fields:
+        if name.startswith("BillingAddress."):
+            name = _ADDRESS_PARTS.get(name.split(".", 1)[1], name)
+        if name in ACCOUNT_OWNED_FIELDS:
+            changed.add(name)
+    if header.change_type != "UPDATE" or not changed:
+        return []
+    values = {
+        ACCOUNT_OWNED_FIELDS[name]: None if flat.get(name) is None else str(flat[name])
+        for name in sorted(changed)
+    }
+    return [
+        AccountEdit(
+            account_id=record_id,
+            changed_fields=sorted(changed),
+            values=values,
+            origin=header.change_origin,
+            transaction_key=header.transaction_key,
+        )
+        for record_id in header.record_ids
+    ]
 
 
 __all__ = ["UnsupportedWebhook", "ValidationError", "WebhookTrigger", "parse_salesforce_webhook"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -75,6 +76,18 @@ async def store(
     await admin.close()
 
 
+async def register_search_attributes(client: Client) -> None:
+    """The test server knows no custom search attributes until they are added."""
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={
+                key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in SEARCH_ATTRIBUTES
+            },
+        )
+    )
+
+
 @pytest.fixture(scope="session")
 async def workflow_env(request: pytest.FixtureRequest) -> AsyncIterator[WorkflowEnvironment]:
     """The Temporal test server from the installed binary: nothing is downloaded."""
@@ -90,16 +103,7 @@ async def workflow_env(request: pytest.FixtureRequest) -> AsyncIterator[Workflow
             data_converter=pydantic_data_converter,
             test_server_existing_path=str(temporal_test_server()),
         )
-        # The test server knows no custom search attributes until they are added.
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={
-                    key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-                    for key in SEARCH_ATTRIBUTES
-                },
-            )
-        )
+        await register_search_attributes(env.client)
     yield env
     await env.shutdown()
 

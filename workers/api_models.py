@@ -29,7 +29,11 @@ class Problem(BaseModel):
 class ExceptionView(BaseModel):
     id: str
     workflow_id: str
-    crm_opportunity_id: str
+    process: str
+    """Which kind of run waits: deal, customer_mirror, item_mirror or renewal."""
+    subject_id: str
+    """What it is about: an opportunity id, or ``<erp>:<kind>:<id>`` for ERP records."""
+    crm_opportunity_id: str | None
     reason: str
     step: str
     message: str
@@ -96,6 +100,17 @@ class BillingView(BaseModel):
         )
 
 
+class TimelineEntry(BaseModel):
+    at: datetime
+    system: str
+    """Where it happened: crm, syncline or erp."""
+    kind: str
+    """``webhook``, an event type such as ``order.accepted``, ``exception.opened``…"""
+    summary: str
+    ref: str | None = None
+    """The delivery, event or exception id, to look up the whole record."""
+
+
 class DealView(BaseModel):
     crm_opportunity_id: str
     status: DealStatus
@@ -114,6 +129,8 @@ class DealView(BaseModel):
     billing: BillingView | None = None
     exceptions: list[ExceptionView]
     events: list[LedgerEventView]
+    timeline: list[TimelineEntry] = []
+    """Everything that happened to the deal, oldest first, across CRM, Syncline and ERP."""
 
 
 class RetryAccepted(BaseModel):

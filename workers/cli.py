@@ -212,20 +212,27 @@ async def _tryton_init(workdir: Path, database: str, db_uri: str | None) -> int:
 # -- operator commands ---------------------------------------------------------------------
 
 
-async def _exceptions(action: str, exception_id: str | None, env_file: Path) -> int:
+async def _exceptions(
+    action: str,
+    exception_id: str | None,
+    env_file: Path,
+    status: str | None = None,
+    process: str | None = None,
+) -> int:
     from workers.operator_client import OperatorClient
 
     client = OperatorClient.from_env(env_file)
     try:
         if action == "list":
-            rows = await client.list_exceptions()
+            rows = await client.list_exceptions(status, process)
             table = Table(title=f"{len(rows)} exceptions")
-            for column in ("id", "opportunity", "reason", "step", "status", "message"):
+            for column in ("id", "process", "subject", "reason", "step", "status", "message"):
                 table.add_column(column)
             for row in rows:
                 table.add_row(
                     row["id"],
-                    row["crm_opportunity_id"],
+                    row["process"],
+                    row["subject_id"],
                     row["reason"],
                     row["step"],
                     row["status"],
@@ -291,6 +298,10 @@ def main(argv: list[str] | None = None) -> None:
     exceptions.add_argument("action", choices=["list", "retry"], nargs="?", default="list")
     exceptions.add_argument("id", nargs="?")
     exceptions.add_argument("--env-file", type=Path, default=Path(".syncline/dev.env"))
+    exceptions.add_argument("--status", choices=["open", "retry_requested", "resolved"])
+    exceptions.add_argument(
+        "--process", choices=["deal", "customer_mirror", "item_mirror", "renewal"]
+    )
 
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -317,7 +328,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "exceptions":
         if args.action == "retry" and not args.id:
             parser.error("exceptions retry needs an exception id")
-        _run(lambda: _exceptions(args.action, args.id, args.env_file))
+        _run(lambda: _exceptions(args.action, args.id, args.env_file, args.status, args.process))
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from models.deal import CloseWonInput, CloseWonResult, CloseWonTrigger
+from models.workflow_ids import close_won_workflow_id
 from workflows.close_won import CloseWonToOrder
-from workflows.ids import close_won_workflow_id
 
 
 async def signal_close_won(

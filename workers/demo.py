@@ -27,6 +27,8 @@ from connectors.netsuite import NetSuiteClient
 from connectors.protocols import ErpClient
 from connectors.salesforce import SalesforceClient
 from connectors.tryton import TrytonClient
+from models.crm import ProductMirror
+from models.types import Money
 from sandbox.catalog import DEFAULT_CATALOG
 from workers.operator_client import OperatorClient, env_with_file
 
@@ -135,44 +137,34 @@ def demo_erp(config: DemoConfig) -> ErpClient:
 
 
 async def seed_crm_catalog(crm: SalesforceClient, erp: ErpClient) -> dict[str, str]:
-    """Mirror the ERP catalog into the CRM (Product2 + standard price book entries).
+    """Mirror the ERP catalog into the CRM now (Product2 + standard price book entries).
 
-    Returns the PricebookEntry id per SKU. ERP item ids go in the external-id field,
-    so seeding twice updates rather than duplicates.
+    The change feed mirrors every item the ERP changes; the demo does not wait for it.
+    Both go through the same upsert keyed by the ERP item id, so they never duplicate
+    a product or a price, whichever runs first. Returns the PricebookEntry id per SKU.
     """
     items = await erp.find_items([item.sku for item in DEFAULT_CATALOG])
-    pricebooks = await crm.query("SELECT Id FROM Pricebook2 WHERE IsStandard = true")
-    standard = pricebooks[0]["Id"]
-    existing = {
-        row["Product2Id"]: row["Id"]
-        for row in await crm.query(
-            f"SELECT Id, Product2Id FROM PricebookEntry WHERE Pricebook2Id = '{standard}'"
-        )
-    }
-    entries: dict[str, str] = {}
     for catalog_item in DEFAULT_CATALOG:
         erp_item = items.get(catalog_item.sku)
         if erp_item is None:
             continue
-        product_id, _ = await crm.upsert(
-            "Product2",
-            "Syncline_Item_Id__c",
-            erp_item.id,
-            {"Name": catalog_item.name, "ProductCode": catalog_item.sku, "IsActive": True},
-        )
-        entry_id = existing.get(product_id)
-        if entry_id is None:
-            entry_id = await crm.create(
-                "PricebookEntry",
-                {
-                    "Pricebook2Id": standard,
-                    "Product2Id": product_id,
-                    "UnitPrice": catalog_item.price,
-                    "IsActive": True,
-                },
+        # The ERP's own name and price: it owns the catalog.
+        await crm.upsert_product_mirror(
+            ProductMirror(
+                erp_item_id=erp_item.id,
+                sku=catalog_item.sku,
+                name=erp_item.name or catalog_item.name,
+                price=erp_item.price
+                or Money(amount=catalog_item.price, currency=catalog_item.currency),
             )
-        entries[catalog_item.sku] = entry_id
-    return entries
+        )
+    pricebooks = await crm.query("SELECT Id FROM Pricebook2 WHERE IsStandard = true")
+    rows = await crm.query(
+        "SELECT Id, ProductCode FROM PricebookEntry "
+        f"WHERE Pricebook2Id = '{pricebooks[0]['Id']}' AND CurrencyIsoCode = 'USD'"
+    )
+    wanted = {item.sku for item in DEFAULT_CATALOG if item.sku in items}
+    return {row["ProductCode"]: row["Id"] for row in rows if row["ProductCode"] in wanted}
 
 
 async def create_open_deal(

@@ -62,6 +62,9 @@ class StackOptions:
     """Tryton's own database: None for SQLite in the workdir, or a PostgreSQL URI."""
     tryton_cache_dir: Path | None = None
     erp_poll_seconds: float = 2.0
+    crm_change_events: tuple[str, ...] = ("Account",)
+    """Objects the sandbox CRM reports by change data capture (the account mirror's
+    ownership conflicts); opportunities reach Syncline by Flow callouts."""
 
 
 def load_env_file(path: Path) -> dict[str, str]:
@@ -155,6 +158,7 @@ class DevStack:
             "SYNCLINE_SANDBOX_ERP_CONCURRENCY_LIMIT": str(self.options.erp_concurrency_limit),
             "SYNCLINE_SANDBOX_ERP_LATENCY_MS": str(self.options.erp_latency_ms),
             "SYNCLINE_ERP_POLL_SECONDS": str(self.options.erp_poll_seconds),
+            "SYNCLINE_SANDBOX_CDC": ",".join(self.options.crm_change_events),
         }
 
     def _tryton_environment(self) -> dict[str, str]:

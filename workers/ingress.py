@@ -10,12 +10,15 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from connectors.store import Store
 from models.deal import CloseWonTrigger
+from models.identity import ObjectType
+from models.lifecycle import OpportunityChanged
 from models.tables import DeliveryStatus, WebhookDelivery
-from models.webhooks import UnsupportedWebhook, parse_salesforce_webhook
+from models.webhooks import UnsupportedWebhook, WebhookTrigger, parse_salesforce_webhook
+from models.workflow_ids import close_won_workflow_id, mirror_workflow_id
 from workers.api_models import Problem, WebhookAccepted
 from workers.close_won_start import signal_close_won
 from workers.settings import Settings
@@ -86,12 +89,23 @@ def ingress_router(settings: Settings, store: Store, client: Client) -> APIRoute
             errors = error.errors(include_url=False, include_input=False, include_context=False)
             return await _refuse(delivery, 422, "invalid payload", errors)
 
-        if not trigger.opportunity_ids:
+        if trigger.opportunity_ids:
+            return await _start_deals(trigger, delivery)
+        # One write per delivery, after the signals and before the answer.
+        try:
+            workflow_ids, ignored = await _route_changes(trigger, delivery)
+        except RPCError as error:
+            return await _unavailable(delivery, error)
+        if workflow_ids:
+            delivery.status = DeliveryStatus.ACCEPTED
+            delivery.workflow_id = workflow_ids[0]
+        else:
             delivery.status = DeliveryStatus.IGNORED
-            delivery.status_reason = "not a closed-won transition"
-            await store.record_delivery(delivery)
-            return _accepted(delivery, [])
+            delivery.status_reason = "; ".join(ignored) or "not a closed-won transition"
+        await store.record_delivery(delivery)
+        return _accepted(delivery, workflow_ids)
 
+    async def _start_deals(trigger: WebhookTrigger, delivery: WebhookDelivery) -> JSONResponse:
         # One write per delivery, after the signal and before the answer: the sender
         # gets no 2xx for anything not stored, and the ingress spends half the database
         # round trips it would with a received-then-accepted pair of writes.
@@ -101,21 +115,73 @@ def ingress_router(settings: Settings, store: Store, client: Client) -> APIRoute
             for opportunity_id in trigger.opportunity_ids:
                 workflow_ids.append(await _signal_with_start(opportunity_id, delivery))
         except RPCError as error:
-            delivery.status = DeliveryStatus.FAILED
-            delivery.status_reason = f"temporal: {error.message}"
-            await store.record_delivery(delivery)
-            log.error("delivery %s stored but not started: %s", delivery.id, error.message)
-            return JSONResponse(
-                Problem(
-                    detail="stored, not yet processed; retry later", delivery_id=delivery.id
-                ).model_dump(mode="json"),
-                status_code=503,
-                headers={"Retry-After": "5"},
-            )
+            return await _unavailable(delivery, error)
         delivery.status = DeliveryStatus.ACCEPTED
         delivery.workflow_id = workflow_ids[0]
         await store.record_delivery(delivery)
         return _accepted(delivery, workflow_ids)
+
+    async def _unavailable(delivery: WebhookDelivery, error: RPCError) -> JSONResponse:
+        delivery.status = DeliveryStatus.FAILED
+        delivery.status_reason = f"temporal: {error.message}"
+        await store.record_delivery(delivery)
+        log.error("delivery %s stored but not processed: %s", delivery.id, error.message)
+        return JSONResponse(
+            Problem(
+                detail="stored, not yet processed; retry later", delivery_id=delivery.id
+            ).model_dump(mode="json"),
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    async def _route_changes(
+        trigger: WebhookTrigger, delivery: WebhookDelivery
+    ) -> tuple[list[str], list[str]]:
+        """Signal the workflows a change concerns: the workflow ids, and why the rest
+        were left alone."""
+        workflow_ids: list[str] = []
+        ignored: list[str] = []
+        for opportunity_id in trigger.changed_opportunity_ids:
+            delivery.subject_id = delivery.subject_id or opportunity_id
+            change = OpportunityChanged(
+                crm_opportunity_id=opportunity_id,
+                changed_fields=trigger.changed_fields,
+                stage=trigger.stage,
+                delivery_id=delivery.id,
+                received_at=delivery.received_at,
+            )
+            workflow_id = close_won_workflow_id(opportunity_id)
+            if await _signal(workflow_id, "opportunity_changed", change):
+                workflow_ids.append(workflow_id)
+            else:
+                ignored.append(f"no deal of opportunity {opportunity_id} is running")
+        for edit in trigger.account_edits:
+            delivery.subject_id = delivery.subject_id or edit.account_id
+            if edit.origin and f"client={settings.crm_client_name}" in edit.origin:
+                ignored.append(f"account {edit.account_id}: Syncline's own write")
+                continue
+            erp_ids = await store.erp_ids_for(ObjectType.CUSTOMER, [edit.account_id])
+            if edit.account_id not in erp_ids:
+                ignored.append(f"account {edit.account_id} mirrors no ERP customer")
+                continue
+            workflow_id = mirror_workflow_id(
+                settings.erp_kind, "customer", erp_ids[edit.account_id]
+            )
+            if await _signal(workflow_id, "crm_edited", edit):
+                workflow_ids.append(workflow_id)
+            else:
+                ignored.append(f"no mirror of ERP customer {erp_ids[edit.account_id]} is running")
+        return workflow_ids, ignored
+
+    async def _signal(workflow_id: str, signal: str, payload: object) -> bool:
+        """Signal a running workflow; False when none runs under that id."""
+        try:
+            await client.get_workflow_handle(workflow_id).signal(signal, payload)
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
 
     async def _signal_with_start(opportunity_id: str, delivery: WebhookDelivery) -> str:
         handle = await signal_close_won(

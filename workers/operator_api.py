@@ -14,9 +14,10 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from connectors.store import Store
-from models.deal import DealState, RetryRequest
+from models.deal import CloseWonResult, DealState, RetryRequest
 from models.events import EventType
 from models.tables import ExceptionRow, ExceptionStatus, LedgerEvent
+from models.workflow_ids import close_won_workflow_id
 from workers.api_models import (
     BillingView,
     BookingsReport,
@@ -27,9 +28,9 @@ from workers.api_models import (
     RetryAccepted,
 )
 from workers.settings import Settings
+from workers.timeline import deal_timeline, process_of
 from workflows.close_won import CloseWonToOrder
 from workflows.erp_change_feed import ErpChangeFeed, FeedStatus, erp_change_feed_workflow_id
-from workflows.ids import close_won_workflow_id
 
 
 class OperatorBearer(HTTPBearer):
@@ -63,7 +64,7 @@ def operator_router(settings: Settings, store: Store, client: Client) -> APIRout
     )
     async def get_deal(crm_opportunity_id: str) -> DealView:
         workflow_id = close_won_workflow_id(crm_opportunity_id)
-        handle = client.get_workflow_handle_for(CloseWonToOrder.run, workflow_id)
+        handle = client.get_workflow_handle(workflow_id, result_type=CloseWonResult)
         try:
             description = await handle.describe()
         except RPCError as error:
@@ -79,6 +80,7 @@ def operator_router(settings: Settings, store: Store, client: Client) -> APIRout
             state = await handle.query(CloseWonToOrder.state)
         exceptions = await store.list_exceptions(subject_id=crm_opportunity_id)
         events = await store.events_for(crm_opportunity_id)
+        deliveries = await store.deliveries_for(crm_opportunity_id)
         return DealView(
             crm_opportunity_id=crm_opportunity_id,
             status=state.status,
@@ -97,6 +99,7 @@ def operator_router(settings: Settings, store: Store, client: Client) -> APIRout
             billing=BillingView.of(state.billing) if state.billing else None,
             exceptions=[_exception_view(row) for row in exceptions],
             events=[_event_view(row) for row in events],
+            timeline=deal_timeline(deliveries, events, exceptions),
         )
 
     @router.get(
@@ -106,8 +109,13 @@ def operator_router(settings: Settings, store: Store, client: Client) -> APIRout
     )
     async def list_exceptions(
         status_filter: Annotated[ExceptionStatus | None, Query(alias="status")] = None,
+        process: Annotated[
+            str | None, Query(description="deal, customer_mirror, item_mirror or renewal")
+        ] = None,
     ) -> list[ExceptionView]:
-        return [_exception_view(row) for row in await store.list_exceptions(status=status_filter)]
+        """Every parked run across all processes, newest first."""
+        views = [_exception_view(row) for row in await store.list_exceptions(status=status_filter)]
+        return [v for v in views if process is None or v.process == process]
 
     @router.post(
         "/api/exceptions/{exception_id}/retry",
@@ -116,7 +124,9 @@ def operator_router(settings: Settings, store: Store, client: Client) -> APIRout
         tags=["exceptions"],
     )
     async def retry_exception(exception_id: str) -> RetryAccepted:
-        """Resume the parked run at the step that stopped, once the data is fixed."""
+        """Resume the parked run at the step that stopped, once the data is fixed.
+
+        Every process that parks (deals, mirrors, renewals) takes the same ``retry``."""
         row = await store.get_exception(exception_id)
         if row is None:
             raise HTTPException(404, f"no exception {exception_id}")
@@ -124,9 +134,7 @@ def operator_router(settings: Settings, store: Store, client: Client) -> APIRout
             raise HTTPException(409, "this exception is already resolved")
         handle = client.get_workflow_handle(row.workflow_id)
         try:
-            await handle.signal(
-                CloseWonToOrder.retry, RetryRequest(exception_id=row.id, requested_by="api")
-            )
+            await handle.signal("retry", RetryRequest(exception_id=row.id, requested_by="api"))
         except RPCError as error:
             raise HTTPException(409, f"the run can no longer be resumed: {error.message}") from None
         await store.mark_retry_requested(row.id)
@@ -169,9 +177,7 @@ def operator_router(settings: Settings, store: Store, client: Client) -> APIRout
     async def get_erp_feed() -> FeedStatus:
         """The ERP change feed: its cursor, when it last polled, how far behind the ERP
         the newest delivered change was (lag), and what it delivered or could not match."""
-        handle = client.get_workflow_handle_for(
-            ErpChangeFeed.run, erp_change_feed_workflow_id(settings.erp_kind)
-        )
+        handle = client.get_workflow_handle(erp_change_feed_workflow_id(settings.erp_kind))
         try:
             return await handle.query(ErpChangeFeed.status)
         except RPCError as error:
@@ -201,10 +207,13 @@ def operator_router(settings: Settings, store: Store, client: Client) -> APIRout
 
 
 def _exception_view(row: ExceptionRow) -> ExceptionView:
+    process = process_of(row.workflow_id)
     return ExceptionView(
         id=row.id,
         workflow_id=row.workflow_id,
-        crm_opportunity_id=row.subject_id,
+        process=process,
+        subject_id=row.subject_id,
+        crm_opportunity_id=row.subject_id if process == "deal" else None,
         reason=row.reason,
         step=row.step,
         message=row.message,

@@ -38,8 +38,12 @@ class OperatorClient:
             )
         return response.json()
 
-    async def list_exceptions(self, status: str | None = None) -> list[dict[str, Any]]:
-        params = {"status": status} if status else {}
+    async def list_exceptions(
+        self, status: str | None = None, process: str | None = None
+    ) -> list[dict[str, Any]]:
+        params = {
+            name: value for name, value in (("status", status), ("process", process)) if value
+        }
         result: list[dict[str, Any]] = await self._json(
             await self._http.get("/api/exceptions", params=params)
         )

@@ -52,6 +52,15 @@ class Settings(BaseSettings):
     erp_database: str = "syncline"
     erp_company: int | None = None
     erp_poll_seconds: float = Field(30.0, gt=0, description="ERP change feed poll interval")
+    renewal_lead_days: int = Field(
+        90, ge=0, description="How long before a subscription term ends its renewal opens"
+    )
+    crm_client_name: str = Field(
+        "syncline",
+        pattern=r"^[A-Za-z0-9_]+$",
+        description="Sent as Sforce-Call-Options client=…; change data capture reports it "
+        "as the origin of Syncline's own writes, which are then not taken for user edits",
+    )
 
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     otel_endpoint: str | None = None

@@ -35,6 +35,7 @@ def build_crm(settings: Settings) -> CrmClient:
         settings.crm_base_url,
         settings.crm_client_id,
         settings.crm_client_secret.get_secret_value(),
+        client_name=settings.crm_client_name,
     )
 
 

@@ -29,11 +29,13 @@ from workflows.erp_change_feed import (
     FeedInput,
     erp_change_feed_workflow_id,
 )
+from workflows.erp_mirror import ErpMirror
+from workflows.renewal import Renewal
 from workflows.task_queues import erp_task_queue
 
 log = logging.getLogger(__name__)
 
-WORKFLOWS: Sequence[type] = (CloseWonToOrder, ErpChangeFeed)
+WORKFLOWS: Sequence[type] = (CloseWonToOrder, ErpChangeFeed, ErpMirror, Renewal)
 
 # On SIGTERM, let in-flight CRM/ERP calls finish rather than cancel them mid-write (a
 # cancelled ERP call is safe to retry, but a finished one costs nothing more).
@@ -49,29 +51,38 @@ def build_workers(
     erp_system: SourceSystem,
     store: Store,
     erp_max_concurrency: int,
+    renewal_lead: timedelta = timedelta(days=90),
+    max_cached_workflows: int = 1000,
 ) -> list[Worker]:
     """Two workers on one client: the main queue (workflows, CRM and store activities)
     and the ERP queue, whose activity slots are bounded by the ERP concurrency limit so
     that deals beyond it wait in Temporal's queue rather than inside a running activity.
+    ``max_cached_workflows`` bounds the runs kept in memory between tasks (0: every task
+    replays its history, and no task waits on this worker's sticky queue).
 
     The slots are twice the limit: the governor inside the connector enforces the limit
     itself, and a second activity waiting at each slot keeps the ERP busy through the
     dispatch gap between one activity finishing and the next arriving from the queue.
     """
-    crm_activities = CrmActivities(crm)
+    crm_activities = CrmActivities(crm, store)
     ledger = LedgerActivities(store)
     erp_activities = ErpActivities(erp, store, erp_system)
-    feed = FeedActivities(client)
+    feed = FeedActivities(client, store, task_queue=task_queue, renewal_lead=renewal_lead)
     main = Worker(
         client,
         task_queue=task_queue,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        max_cached_workflows=max_cached_workflows,
         workflows=list(WORKFLOWS),
         activities=[
             crm_activities.fetch_opportunity,
             crm_activities.write_order_status,
             crm_activities.write_billing_status,
+            crm_activities.mirror_customer,
+            crm_activities.mirror_item,
+            crm_activities.open_renewal,
             feed.deliver_invoice_changes,
+            feed.publish_changes,
             ledger.record_event,
             ledger.open_exception,
             ledger.resolve_exception,
@@ -80,7 +91,14 @@ def build_workers(
     erp_worker = Worker(
         client,
         task_queue=erp_task_queue(task_queue),
-        activities=[erp_activities.place_order, erp_activities.fetch_invoice_changes],
+        activities=[
+            erp_activities.place_order,
+            erp_activities.fetch_invoice_changes,
+            erp_activities.change_kinds,
+            erp_activities.fetch_changes,
+            erp_activities.cancel_order,
+            erp_activities.amend_order,
+        ],
         max_concurrent_activities=2 * erp_max_concurrency,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
@@ -117,6 +135,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         erp_system=erp_system,
         store=store,
         erp_max_concurrency=settings.erp_max_concurrency,
+        renewal_lead=timedelta(days=settings.renewal_lead_days),
     )
     await ensure_change_feed(
         client,

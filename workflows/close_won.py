@@ -12,6 +12,13 @@ Once the order is accepted the run follows its billing: the ERP change feed sign
 every invoice snapshot of the order, and the run records ``invoice.posted`` and
 ``payment.applied`` and mirrors the amounts onto the opportunity, until the order is
 paid (or a year and a month have passed; later changes are reconciliation's).
+
+While it follows, the deal can still be undone (``REVERSALS_PATCH``). The CRM says the
+won opportunity changed: the run re-reads it and, before anything is invoiced, cancels
+the ERP order (reopened, lost or deleted) or replaces its lines (amended), recording
+``order.cancelled`` or ``order.amended``: compensation, as steps of this saga. Once
+invoiced, nothing is undone automatically: the run parks with the facts for a person.
+The ERP cancelling the order itself (a finance user) ends the deal as cancelled.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.errors import AUTH_FAILED, NON_RETRYABLE_TYPES, NOT_FOUND, REJECTED
     from activities.ledger import LedgerActivities
     from models.billing import BillingStatus, DealBilling, InvoiceSnapshot
+    from models.changes import OrderChange, OrderStatus
     from models.crm import (
         Account,
         Opportunity,
@@ -48,8 +56,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from models.erp import SalesOrder
     from models.events import BusinessEvent, SourceSystem
+    from models.lifecycle import OpportunityChanged
     from models.messages import (
+        AmendOrderInput,
+        AmendOrderResult,
+        CancelOrderInput,
         FetchOpportunityInput,
+        FetchOpportunityResult,
         OpenExceptionInput,
         OrderLineRequest,
         PlaceOrderInput,
@@ -63,9 +76,12 @@ with workflow.unsafe.imports_passed_through():
         closed_won_event,
         invoice_posted_event,
         order_accepted_event,
+        order_amended_event,
+        order_cancelled_event,
         order_problems,
         order_rejected_event,
         payment_applied_event,
+        same_lines,
     )
     from workflows.task_queues import erp_task_queue
 
@@ -90,6 +106,10 @@ LOCAL_TIMEOUT = timedelta(seconds=30)
 BILLING_FOLLOW = timedelta(days=400)
 # Runs started before billing was followed finish at order acceptance, as they did.
 BILLING_PATCH = "follow-billing-v1"
+# Runs started before reversals were handled ignore CRM changes after closed-won.
+REVERSALS_PATCH = "reversals-v1"
+# Runs started before customers were searchable do not set ErpCustomerId.
+CUSTOMER_ATTRIBUTE_PATCH = "erp-customer-search-attribute-v1"
 
 
 class NeedsAttention(Exception):
@@ -103,6 +123,28 @@ class NeedsAttention(Exception):
 
 def _is_paid(billing: DealBilling) -> bool:
     return billing.status is BillingStatus.PAID
+
+
+def _billing_state(billing: DealBilling) -> DealStatus:
+    """Where a following deal stands by its billing alone."""
+    if billing.status is BillingStatus.PAID:
+        return DealStatus.PAID
+    if billing.status is BillingStatus.NOT_INVOICED:
+        return DealStatus.ORDER_ACCEPTED
+    return DealStatus.INVOICED
+
+
+def _line_requests(opportunity: Opportunity) -> list[OrderLineRequest]:
+    return [
+        OrderLineRequest(
+            sku=line.product_code,
+            quantity=line.quantity,
+            rate=line.unit_price,
+            description=line.product_name,
+        )
+        for line in opportunity.lines
+        if line.product_code
+    ]
 
 
 def _reason_for(error: ApplicationError, rejected_reason: ExceptionReason) -> ExceptionReason:
@@ -123,6 +165,9 @@ class CloseWonToOrder:
         self._retry_signals = 0
         self._parks = 0
         self._invoices: list[InvoiceSnapshot] = []
+        self._opportunity_changes: list[OpportunityChanged] = []
+        self._order_changes: list[OrderChange] = []
+        self._amendments = 0
 
     @workflow.signal
     def closed_won(self, trigger: CloseWonTrigger) -> None:
@@ -141,6 +186,16 @@ class CloseWonToOrder:
     def invoice_changed(self, invoice: InvoiceSnapshot) -> None:
         """From the ERP change feed: the whole of one invoice as the ERP shows it now."""
         self._invoices.append(invoice)
+
+    @workflow.signal
+    def opportunity_changed(self, change: OpportunityChanged) -> None:
+        """From the CRM: the won opportunity changed (stage, amount, lines)."""
+        self._opportunity_changes.append(change)
+
+    @workflow.signal
+    def order_changed(self, order: OrderChange) -> None:
+        """From the ERP change feed: the order was cancelled in the ERP."""
+        self._order_changes.append(order)
 
     @workflow.query
     def state(self) -> DealState:
@@ -226,16 +281,7 @@ class CloseWonToOrder:
                     currency=opportunity.currency,
                     tran_date=opportunity.close_date or workflow.now().date(),
                     memo=f"Salesforce opportunity {opportunity.id}: {opportunity.name}",
-                    lines=[
-                        OrderLineRequest(
-                            sku=line.product_code,
-                            quantity=line.quantity,
-                            rate=line.unit_price,
-                            description=line.product_name,
-                        )
-                        for line in opportunity.lines
-                        if line.product_code
-                    ],
+                    lines=_line_requests(opportunity),
                     correlation_id=self._state.correlation_id,
                     # After a park the catalog may have been fixed: ask the ERP afresh.
                     use_cache=self._parks == 0,
@@ -294,13 +340,21 @@ class CloseWonToOrder:
         self._state.billing = billing
         self._state.step = "follow_billing"
         deadline = workflow.now() + BILLING_FOLLOW
+        reversible = workflow.patched(REVERSALS_PATCH)
         while not _is_paid(billing):
             try:
                 await workflow.wait_condition(
-                    lambda: bool(self._invoices), timeout=deadline - workflow.now()
+                    lambda: bool(self._invoices) or (reversible and self._has_reversal_news()),
+                    timeout=deadline - workflow.now(),
                 )
             except TimeoutError:
                 return
+            if reversible and self._has_reversal_news():
+                still = await self._take_reversal_news(order, billing, erp_system)
+                if still is None:
+                    return  # undone: the run ends cancelled
+                order = still
+                self._publish(_billing_state(billing))
             batch, self._invoices = self._invoices, []
             changed = False
             for invoice in batch:
@@ -314,6 +368,151 @@ class CloseWonToOrder:
                     self._publish(DealStatus.INVOICED)
                 await self._until_done("write_billing", lambda: self._write_billing(billing))
                 self._state.step = "follow_billing"
+
+    # -- reversals (REVERSALS_PATCH) ------------------------------------------------------
+
+    def _has_reversal_news(self) -> bool:
+        return bool(self._opportunity_changes or self._order_changes)
+
+    async def _take_reversal_news(
+        self, order: SalesOrder, billing: DealBilling, erp_system: SourceSystem
+    ) -> SalesOrder | None:
+        """The order as it stands after the news, or None when the deal is undone."""
+        order_changes, self._order_changes = self._order_changes, []
+        cancelled = [o for o in order_changes if o.id == order.id]
+        if any(o.status is OrderStatus.CANCELLED for o in cancelled):
+            # A finance user cancelled it in the ERP, the owner of orders: the deal
+            # follows, and the feed has recorded ``order.cancelled``.
+            erp_status = cancelled[-1].erp_status
+            self._state.detail = f"order {order.order_number} was cancelled in the ERP"
+            await self._until_done(
+                "write_back",
+                lambda: self._write_back(order.model_copy(update={"status": erp_status})),
+            )
+            self._publish(DealStatus.CANCELLED)
+            return None
+        if not self._opportunity_changes:
+            return order
+        self._opportunity_changes = []
+        return await self._until_done(
+            "reconsider", lambda: self._reconsider(order, billing, erp_system)
+        )
+
+    async def _reconsider(
+        self, order: SalesOrder, billing: DealBilling, erp_system: SourceSystem
+    ) -> SalesOrder | None:
+        """Re-read the opportunity and bring the ERP order in line, or ask a person."""
+        fetched: FetchOpportunityResult = await self._call(
+            "reread_opportunity",
+            workflow.execute_activity_method(
+                CrmActivities.fetch_opportunity,
+                FetchOpportunityInput(
+                    opportunity_id=self._state.crm_opportunity_id,
+                    correlation_id=self._state.correlation_id,
+                ),
+                start_to_close_timeout=CALL_TIMEOUT,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                retry_policy=CALL_RETRY,
+            ),
+            ExceptionReason.CRM_REJECTED,
+        )
+        opportunity = fetched.opportunity
+        won = opportunity is not None and opportunity.is_closed_won
+        if opportunity is not None and won and same_lines(opportunity, order):
+            self._state.detail = None
+            return order  # nothing the order depends on changed
+        if opportunity is None:
+            what = "deleted in the CRM"
+        elif not won:
+            what = f"moved to {opportunity.stage!r}"
+        else:
+            what = "amended (its lines no longer match the order)"
+        if billing.status is not BillingStatus.NOT_INVOICED:
+            raise NeedsAttention(
+                ExceptionReason.REVERSAL_AFTER_INVOICING,
+                f"The opportunity was {what} after order {order.order_number} was invoiced "
+                f"({billing.invoiced_amount} {billing.currency} invoiced, "
+                f"{billing.paid_amount} paid). Nothing was undone: credit or amend the "
+                "order in the ERP, or restore the opportunity in the CRM, then retry.",
+            )
+        if opportunity is None or not won:
+            await self._cancel(order, erp_system, f"the opportunity was {what}")
+            return None
+        return await self._amend(opportunity, order, billing, erp_system)
+
+    async def _cancel(self, order: SalesOrder, erp_system: SourceSystem, reason: str) -> None:
+        cancelled: SalesOrder = await self._call(
+            "cancel_order",
+            workflow.execute_activity_method(
+                ErpActivities.cancel_order,
+                CancelOrderInput(erp_order_id=order.id, correlation_id=self._state.correlation_id),
+                task_queue=erp_task_queue(workflow.info().task_queue),
+                start_to_close_timeout=CALL_TIMEOUT,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                retry_policy=CALL_RETRY,
+            ),
+            ExceptionReason.ERP_REJECTED,
+        )
+        await self._record(
+            order_cancelled_event(
+                self._state.crm_opportunity_id,
+                cancelled,
+                reason,
+                erp_system,
+                self._state.correlation_id,
+                workflow.now(),
+            )
+        )
+        await self._write_back(cancelled)
+        self._state.detail = f"undone: {reason}; order {order.order_number} cancelled in the ERP"
+        self._publish(DealStatus.CANCELLED)
+
+    async def _amend(
+        self,
+        opportunity: Opportunity,
+        order: SalesOrder,
+        billing: DealBilling,
+        erp_system: SourceSystem,
+    ) -> SalesOrder:
+        problems = order_problems(opportunity)
+        if problems:
+            raise NeedsAttention(ExceptionReason.INVALID_OPPORTUNITY, "; ".join(problems))
+        amended: AmendOrderResult = await self._call(
+            "amend_order",
+            workflow.execute_activity_method(
+                ErpActivities.amend_order,
+                AmendOrderInput(
+                    erp_order_id=order.id,
+                    lines=_line_requests(opportunity),
+                    correlation_id=self._state.correlation_id,
+                ),
+                task_queue=erp_task_queue(workflow.info().task_queue),
+                start_to_close_timeout=CALL_TIMEOUT,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                retry_policy=CALL_RETRY,
+            ),
+            ExceptionReason.ERP_REJECTED,
+        )
+        if amended.order is None:
+            raise NeedsAttention(
+                ExceptionReason.UNKNOWN_SKU,
+                "no active ERP item for SKU " + ", ".join(amended.unknown_skus),
+            )
+        self._amendments += 1
+        await self._record(
+            order_amended_event(
+                opportunity,
+                amended.order,
+                self._amendments,
+                erp_system,
+                self._state.correlation_id,
+                workflow.now(),
+            )
+        )
+        billing.order_total = amended.order.total.amount
+        self._state.detail = f"order {order.order_number} amended to match the opportunity"
+        await self._write_back(amended.order)
+        return amended.order
 
     async def _take_invoice(
         self, billing: DealBilling, invoice: InvoiceSnapshot, erp_system: SourceSystem
@@ -470,6 +669,11 @@ class CloseWonToOrder:
                 *(
                     [sa.ERP_ORDER_ID.value_set(self._state.erp_order_id)]
                     if self._state.erp_order_id
+                    else []
+                ),
+                *(
+                    [sa.ERP_CUSTOMER_ID.value_set(self._state.erp_customer_id)]
+                    if self._state.erp_customer_id and workflow.patched(CUSTOMER_ATTRIBUTE_PATCH)
                     else []
                 ),
             ]

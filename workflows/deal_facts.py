@@ -7,13 +7,24 @@ them deterministically; kept apart so the workflow module reads as its steps.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
-from models.billing import InvoiceSnapshot
 from models.crm import Opportunity
 from models.deal import DealException
 from models.erp import SalesOrder
+from models.erp_events import invoice_posted_event, payment_applied_event
 from models.events import BusinessEvent, EventType, SourceSystem, event_id_for
+
+__all__ = [
+    "closed_won_event",
+    "invoice_posted_event",
+    "order_accepted_event",
+    "order_amended_event",
+    "order_cancelled_event",
+    "order_problems",
+    "order_rejected_event",
+    "payment_applied_event",
+    "same_lines",
+]
 
 
 def order_problems(opportunity: Opportunity) -> list[str]:
@@ -111,71 +122,77 @@ def order_rejected_event(
     )
 
 
-def _invoice_posted_id(system: SourceSystem, invoice: InvoiceSnapshot) -> str:
-    return str(event_id_for(EventType.INVOICE_POSTED, system, invoice.id))
-
-
-def invoice_posted_event(
+def order_cancelled_event(
     opportunity_id: str,
-    invoice: InvoiceSnapshot,
+    order: SalesOrder,
+    reason: str,
     system: SourceSystem,
     correlation_id: str,
     now: datetime,
 ) -> BusinessEvent:
-    """Billings: the ERP posted an invoice for the deal's order. One per invoice."""
+    """Compensation done: the deal was undone and the ERP cancelled its order. The same
+    id as the change feed's ``order.cancelled`` for that order: one fact."""
     return BusinessEvent(
-        event_id=_invoice_posted_id(system, invoice),
-        event_type=EventType.INVOICE_POSTED,
-        occurred_at=invoice.modified_at,
+        event_id=event_id_for(EventType.ORDER_CANCELLED, system, order.id),
+        event_type=EventType.ORDER_CANCELLED,
+        occurred_at=now,
         recorded_at=now,
         source_system=system,
-        source_id=invoice.id,
+        source_id=order.id,
         subject_id=opportunity_id,
         correlation_id=correlation_id,
-        causation_id=(
-            str(event_id_for(EventType.ORDER_ACCEPTED, system, invoice.erp_order_id))
-            if invoice.erp_order_id
-            else None
-        ),
+        causation_id=str(event_id_for(EventType.ORDER_ACCEPTED, system, order.id)),
         payload={
-            "invoice_number": invoice.number,
-            "erp_order_id": invoice.erp_order_id,
-            "currency": invoice.total.currency,
-            "total": str(invoice.total.amount),
-            "invoice_date": invoice.invoice_date.isoformat() if invoice.invoice_date else None,
+            "crm_opportunity_id": opportunity_id,
+            "erp_order_id": order.id,
+            "order_number": order.order_number,
+            "status": order.status,
+            "currency": order.total.currency,
+            "total": str(order.total.amount),
+            "reason": reason,
         },
     )
 
 
-def payment_applied_event(
-    opportunity_id: str,
-    invoice: InvoiceSnapshot,
-    amount: Decimal,
+def order_amended_event(
+    opportunity: Opportunity,
+    order: SalesOrder,
+    amendment: int,
     system: SourceSystem,
     correlation_id: str,
     now: datetime,
 ) -> BusinessEvent:
-    """Collections: ``amount`` more of the invoice is paid. The fact is "paid up to
-    ``amount_paid``", so the same payment seen twice is one event."""
-    paid_to_date = invoice.amount_paid.amount
+    """The won deal's lines changed before billing and the ERP order now matches them.
+    ``amendment`` counts this deal's amendments, so each is its own fact."""
     return BusinessEvent(
-        event_id=event_id_for(
-            EventType.PAYMENT_APPLIED, system, f"{invoice.id}:{paid_to_date.normalize()}"
-        ),
-        event_type=EventType.PAYMENT_APPLIED,
-        occurred_at=invoice.modified_at,
+        event_id=event_id_for(EventType.ORDER_AMENDED, system, f"{order.id}:{amendment}"),
+        event_type=EventType.ORDER_AMENDED,
+        occurred_at=now,
         recorded_at=now,
         source_system=system,
-        source_id=invoice.id,
-        subject_id=opportunity_id,
+        source_id=order.id,
+        subject_id=opportunity.id,
         correlation_id=correlation_id,
-        causation_id=_invoice_posted_id(system, invoice),
+        causation_id=str(event_id_for(EventType.ORDER_ACCEPTED, system, order.id)),
         payload={
-            "invoice_number": invoice.number,
-            "erp_order_id": invoice.erp_order_id,
-            "currency": invoice.total.currency,
-            "amount": str(amount),
-            "paid_to_date": str(paid_to_date),
-            "amount_due": str(invoice.amount_due.amount),
+            "crm_opportunity_id": opportunity.id,
+            "erp_order_id": order.id,
+            "amendment": amendment,
+            "currency": order.total.currency,
+            "total": str(order.total.amount),
+            "lines": [
+                {"sku": line.sku, "quantity": str(line.quantity), "rate": str(line.rate.amount)}
+                for line in order.lines
+            ],
         },
     )
+
+
+def same_lines(opportunity: Opportunity, order: SalesOrder) -> bool:
+    """Whether the ERP order still says what the opportunity says (SKU, quantity, price)."""
+    wanted = sorted(
+        (line.product_code or "", line.quantity, line.unit_price.amount)
+        for line in opportunity.lines
+    )
+    placed = sorted((line.sku, line.quantity, line.rate.amount) for line in order.lines)
+    return wanted == placed

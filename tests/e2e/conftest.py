@@ -186,10 +186,12 @@ async def _probe(dev: DevStack, env: dict[str, str]) -> ErpProbe:
 async def _running_stack(options: StackOptions) -> AsyncIterator[Stack]:
     dev = DevStack(options)
     env = await dev.start(timeout=120)
+    # The tests act as the CRM's own users: their writes must not look like Syncline's.
     crm = SalesforceClient(
         env["SYNCLINE_CRM_BASE_URL"],
         env["SYNCLINE_CRM_CLIENT_ID"],
         env["SYNCLINE_CRM_CLIENT_SECRET"],
+        client_name="sales_user",
     )
     erp = await _probe(dev, env)
     api = httpx.AsyncClient(

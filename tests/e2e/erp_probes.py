@@ -8,6 +8,7 @@ what the ERP holds, which each ERP does its own way.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -56,6 +57,15 @@ class ErpProbe(Protocol):
 
     async def pay(self, invoice_id: str, amount: Decimal) -> None: ...
 
+    async def order_status(self, order_id: str) -> str:
+        """The ERP's own name for the order's state."""
+        ...
+
+    async def end_subscription_on(self, order_id: str, end: date) -> bool:
+        """Finance moves the term end of the order's subscription; False when this ERP
+        keeps no subscriptions."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -98,6 +108,17 @@ class NetSuiteProbe:
         await self.erp.create_record(
             "customerPayment", {"createdFrom": {"id": invoice_id}, "payment": amount}
         )
+
+    async def order_status(self, order_id: str) -> str:
+        record = await self.erp.get_record("salesOrder", order_id)
+        return str(record["status"]["refName"])
+
+    async def end_subscription_on(self, order_id: str, end: date) -> bool:
+        (row,) = await self.erp.suiteql(
+            f"SELECT id FROM subscription WHERE salesorder = {order_id}"
+        )
+        await self.erp.update_record("subscription", str(row["id"]), {"endDate": end.isoformat()})
+        return True
 
     async def aclose(self) -> None:
         await self.erp.aclose()
@@ -157,6 +178,13 @@ class TrytonProbe:
 
     async def pay(self, invoice_id: str, amount: Decimal) -> None:
         await self.accountant.pay_invoice(int(invoice_id), amount)
+
+    async def order_status(self, order_id: str) -> str:
+        sale = await self.erp.read("sale.sale", order_id, ["state"])
+        return str(sale["state"])
+
+    async def end_subscription_on(self, order_id: str, end: date) -> bool:
+        return False  # Tryton's subscriptions are a module this setup does not install
 
     async def aclose(self) -> None:
         await self.erp.aclose()

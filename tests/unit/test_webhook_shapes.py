@@ -75,6 +75,82 @@ def test_malformed_bodies_are_refused(body: object) -> None:
 
 def test_change_events_of_other_objects_are_refused() -> None:
     body = _cdc("Closed Won", ["StageName"])
-    body["data"]["payload"]["ChangeEventHeader"]["entityName"] = "Account"
-    with pytest.raises(UnsupportedWebhook, match="Account"):
+    body["data"]["payload"]["ChangeEventHeader"]["entityName"] = "Contact"
+    with pytest.raises(UnsupportedWebhook, match="Contact"):
         parse_salesforce_webhook(body)
+
+
+def test_a_changed_callout_names_the_opportunity_to_reconsider() -> None:
+    trigger = parse_salesforce_webhook(
+        {
+            "event": "opportunity.changed",
+            "opportunityId": OPP,
+            "stageName": "Closed Lost",
+            "changedFields": ["StageName"],
+        }
+    )
+    assert trigger.opportunity_ids == []
+    assert trigger.changed_opportunity_ids == [OPP]
+    assert trigger.stage == "Closed Lost" and trigger.changed_fields == ["StageName"]
+
+
+def test_a_won_opportunity_leaving_closed_won_in_cdc_is_a_change_not_a_win() -> None:
+    trigger = parse_salesforce_webhook(_cdc("Negotiation/Review", ["StageName"]))
+    assert trigger.opportunity_ids == [] and trigger.changed_opportunity_ids == [OPP]
+
+
+ACCOUNT = "001000000000001AAA"
+
+
+def _account_cdc(fields: dict[str, Any], origin: str, changed: list[str]) -> dict[str, Any]:
+    return {
+        "data": {
+            "payload": {
+                "ChangeEventHeader": {
+                    "entityName": "Account",
+                    "recordIds": [ACCOUNT],
+                    "changeType": "UPDATE",
+                    "changedFields": changed,
+                    "changeOrigin": origin,
+                    "transactionKey": "tx-9",
+                },
+                **fields,
+            },
+            "event": {"replayId": 7},
+        },
+        "channel": "/data/AccountChangeEvent",
+    }
+
+
+def test_account_edits_keep_only_erp_owned_fields_by_canonical_name() -> None:
+    trigger = parse_salesforce_webhook(
+        _account_cdc(
+            {"BillingCity": "Lyon", "Segment__c": "SMB", "Tax_Id__c": None},
+            "com/salesforce/api/rest/59.0",
+            ["BillingCity", "Segment__c", "Tax_Id__c"],
+        )
+    )
+    (edit,) = trigger.account_edits
+    assert edit.account_id == ACCOUNT
+    assert edit.values == {"billing_city": "Lyon", "tax_id": None}
+    assert trigger.origin == "com/salesforce/api/rest/59.0"
+
+
+def test_compound_address_fields_of_cdc_are_understood() -> None:
+    trigger = parse_salesforce_webhook(
+        _account_cdc(
+            {"BillingAddress": {"City": "Graz", "Country": "AT"}},
+            "com/salesforce/api/rest/59.0;client=syncline",
+            ["BillingAddress.City", "BillingAddress.Country"],
+        )
+    )
+    (edit,) = trigger.account_edits
+    assert edit.values == {"billing_city": "Graz", "billing_country": "AT"}
+    assert edit.origin is not None and edit.origin.endswith("client=syncline")
+
+
+def test_account_changes_to_crm_owned_fields_are_no_edit_at_all() -> None:
+    trigger = parse_salesforce_webhook(
+        _account_cdc({"Segment__c": "SMB"}, "com/salesforce/api/rest/59.0", ["Segment__c"])
+    )
+    assert trigger.account_edits == []

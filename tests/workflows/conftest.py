@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from connectors.netsuite import NetSuiteClient
@@ -24,6 +26,8 @@ from sandbox.netsuite.server import NetSuiteSandboxConfig
 from sandbox.netsuite.server import build_app as build_erp_app
 from sandbox.salesforce.server import SalesforceSandboxConfig
 from sandbox.salesforce.server import build_app as build_crm_app
+from tests.conftest import register_search_attributes
+from workers.binaries import temporal_test_server
 from workers.close_won_start import signal_close_won
 from workers.demo import seed_crm_catalog
 from workers.worker import build_workers
@@ -64,8 +68,8 @@ class World:
         )
 
 
-@pytest.fixture
-async def world(workflow_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[World]:
+@asynccontextmanager
+async def _world(client: Client, tmp_path: Path) -> AsyncIterator[World]:
     crm_app = build_crm_app(
         SalesforceSandboxConfig(
             db_path=tmp_path / "crm.db",
@@ -89,7 +93,7 @@ async def world(workflow_env: WorkflowEnvironment, tmp_path: Path) -> AsyncItera
     await store.create_schema()
     task_queue = f"test-{uuid.uuid4().hex}"
     workers = build_workers(
-        workflow_env.client,
+        client,
         task_queue=task_queue,
         crm=crm,
         erp=erp,
@@ -100,12 +104,35 @@ async def world(workflow_env: WorkflowEnvironment, tmp_path: Path) -> AsyncItera
     try:
         entries = await seed_crm_catalog(crm, erp)
         async with workers[0], workers[1]:
-            yield World(
-                workflow_env.client, task_queue, crm, erp, erp_admin, store, entries, crm_admin
-            )
+            yield World(client, task_queue, crm, erp, erp_admin, store, entries, crm_admin)
     finally:
         await crm.aclose()
         await erp.aclose()
         await erp_admin.aclose()
         await crm_admin.aclose()
         await store.close()
+
+
+@pytest.fixture
+async def world(workflow_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[World]:
+    """On the session's shared time-skipping server: for tests whose runs all finish or
+    are left waiting on nothing but signals."""
+    async with _world(workflow_env.client, tmp_path) as made:
+        yield made
+
+
+@pytest.fixture
+async def own_world(tmp_path: Path) -> AsyncIterator[World]:
+    """On a time-skipping server of its own, for tests that leave long-running runs
+    behind (the change feed starts mirrors and renewals): a run left without a worker
+    would stop the shared server from skipping time for every later test."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=str(temporal_test_server()),
+    )
+    try:
+        await register_search_attributes(env.client)
+        async with _world(env.client, tmp_path) as made:
+            yield made
+    finally:
+        await env.shutdown()

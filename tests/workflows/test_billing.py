@@ -11,6 +11,7 @@ import pytest
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 
 from models.billing import BillingStatus, ChangeCursor, InvoiceSnapshot, InvoiceStatus
+from models.changes import ChangeKind
 from models.deal import CloseWonResult, DealStatus
 from models.events import EventType
 from models.types import Money
@@ -157,8 +158,9 @@ async def test_late_and_repeated_snapshots_never_move_the_deal_backwards(world: 
 
 
 async def test_the_change_feed_carries_erp_invoices_and_payments_to_the_deal(
-    world: World,
+    own_world: World,
 ) -> None:
+    world = own_world
     opportunity_id, handle = await _accepted_deal(world)
     state = await handle.query(CloseWonToOrder.state)
     assert state.erp_order_id is not None
@@ -168,7 +170,10 @@ async def test_the_change_feed_carries_erp_invoices_and_payments_to_the_deal(
             erp_system="netsuite",
             config=FeedConfig(poll_interval=timedelta(seconds=1), page_size=2, polls_per_run=3),
             # The sandbox stamps wall-clock time; the test server's clock may have skipped.
-            cursor=ChangeCursor(modified_at=datetime.now(UTC) - timedelta(minutes=1)),
+            cursors={
+                kind: ChangeCursor(modified_at=datetime.now(UTC) - timedelta(minutes=1))
+                for kind in ChangeKind
+            },
         ),
         id=f"feed-{world.task_queue}",
         task_queue=world.task_queue,
@@ -194,7 +199,7 @@ async def test_the_change_feed_carries_erp_invoices_and_payments_to_the_deal(
     await feed.cancel()
     with pytest.raises(WorkflowFailureError):
         await feed.result()
-    await record_history(feed, "erp_change_feed_polls")
+    await record_history(feed, "erp_change_feed_all_kinds")
     events = await world.store.events_for(opportunity_id)
     assert [e.event_type for e in events].count(EventType.INVOICE_POSTED) == 1
     paid = [e for e in events if e.event_type == EventType.PAYMENT_APPLIED]

@@ -11,6 +11,8 @@ from temporalio.worker import Replayer
 from tests.workflows.histories import HISTORY_DIR, load_history
 from workflows.close_won import CloseWonToOrder
 from workflows.erp_change_feed import ErpChangeFeed
+from workflows.erp_mirror import ErpMirror
+from workflows.renewal import Renewal
 
 HISTORIES = sorted(HISTORY_DIR.glob("*.json"))
 
@@ -25,13 +27,21 @@ def test_there_are_saved_histories_to_replay() -> None:
         "close_won_accepted_then_unbilled",
         "close_won_parked_retried_then_unbilled",
         "erp_change_feed_polls",
+        # after the lifecycle: every kind of ERP change, reversals, mirrors, renewals
+        "erp_change_feed_all_kinds",
+        "close_won_lost_then_cancelled",
+        "close_won_reversal_after_invoicing",
+        "erp_mirror_conflict_then_retried",
+        "renewal_amended_then_opened",
+        "renewal_cancelled",
     }
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_saved_history_replays(path: Path) -> None:
     replayer = Replayer(
-        workflows=[CloseWonToOrder, ErpChangeFeed], data_converter=pydantic_data_converter
+        workflows=[CloseWonToOrder, ErpChangeFeed, ErpMirror, Renewal],
+        data_converter=pydantic_data_converter,
     )
     result = await replayer.replay_workflow(load_history(path))
     assert result.replay_failure is None

@@ -1,0 +1,104 @@
+"""Inputs, signals and states of the processes after the order: the ERP → CRM mirrors
+of customers and catalog items, renewals, and a won deal changed afterwards."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+from models.changes import CustomerChange, ItemChange, SubscriptionChange
+from models.crm import AccountLegalMirror
+from models.deal import DealException
+from models.events import SourceSystem
+from models.types import UtcDatetime
+
+MirrorChange = Annotated[CustomerChange | ItemChange, Field(discriminator="kind")]
+
+
+class MirrorInput(BaseModel):
+    erp_system: SourceSystem
+    kind: Literal["customer", "item"]
+    erp_id: str
+    correlation_id: str
+    latest: MirrorChange | None = None
+    """Carried across continue-as-new: the newest ERP snapshot applied."""
+    written: AccountLegalMirror | None = None
+    account_ids: list[str] = []
+
+
+class MirrorStatus(StrEnum):
+    PENDING = "pending"
+    IN_SYNC = "in_sync"
+    NO_CRM_RECORD = "no_crm_record"
+    NEEDS_ATTENTION = "needs_attention"
+
+
+class MirrorState(BaseModel):
+    erp_system: SourceSystem
+    kind: str
+    erp_id: str
+    status: MirrorStatus = MirrorStatus.PENDING
+    latest: MirrorChange | None = None
+    account_ids: list[str] = []
+    written: AccountLegalMirror | None = None
+    applied: int = 0
+    """ERP versions written to the CRM by this run."""
+    echoes_ignored: int = 0
+    conflicts: int = 0
+    open_exception: DealException | None = None
+    detail: str | None = None
+
+
+class AccountEdit(BaseModel):
+    """A CRM user's change to an account, as change data capture reported it."""
+
+    account_id: str
+    changed_fields: list[str]
+    values: dict[str, str | None]
+    """The new values of the changed fields, by CRM field name."""
+    origin: str | None = None
+    transaction_key: str | None = None
+
+
+class RenewalInput(BaseModel):
+    erp_system: SourceSystem
+    subscription_id: str
+    lead: timedelta = timedelta(days=90)
+    """How long before the term ends the renewal opportunity opens."""
+    correlation_id: str
+    subscription: SubscriptionChange | None = None
+    opened: dict[str, str] = {}
+    """Term end (ISO date) → renewal opportunity id, carried across continue-as-new."""
+
+
+class RenewalStatus(StrEnum):
+    WAITING = "waiting"
+    OPENED = "opened"
+    CANCELLED = "cancelled"
+    NEEDS_ATTENTION = "needs_attention"
+
+
+class RenewalState(BaseModel):
+    erp_system: SourceSystem
+    subscription_id: str
+    status: RenewalStatus = RenewalStatus.WAITING
+    subscription: SubscriptionChange | None = None
+    opens_at: UtcDatetime | None = None
+    term_end: date | None = None
+    opened: dict[str, str] = {}
+    term_changes: int = 0
+    open_exception: DealException | None = None
+    detail: str | None = None
+
+
+class OpportunityChanged(BaseModel):
+    """The CRM says a won opportunity changed (stage, amount, lines): re-read it."""
+
+    crm_opportunity_id: str
+    changed_fields: list[str] = []
+    stage: str | None = None
+    delivery_id: str | None = None
+    received_at: UtcDatetime

@@ -1,0 +1,170 @@
+"""The ERP change feed over every kind of change: events in the ledger once, mirrors
+and renewals started and kept current, duplicate pages harmless, lag measured."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from temporalio.client import WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+
+from models.billing import ChangeCursor
+from models.changes import ChangeKind
+from models.deal import DealStatus
+from models.events import EventType
+from models.lifecycle import MirrorStatus, RenewalStatus
+from models.workflow_ids import mirror_workflow_id, renewal_workflow_id
+from tests.deals import open_deal
+from tests.workflows.conftest import World
+from workflows.close_won import CloseWonToOrder
+from workflows.erp_change_feed import ErpChangeFeed, FeedConfig, FeedInput, FeedStatus
+from workflows.erp_mirror import ErpMirror
+from workflows.renewal import Renewal
+
+T = TypeVar("T")
+
+
+async def _eventually(read: Callable[[], Awaitable[T]], ok: Callable[[T], bool]) -> T:
+    """``read()`` once ``ok`` of it; a workflow not started yet counts as not yet."""
+    value: T | None = None
+    for _ in range(300):
+        try:
+            value = await read()
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+        else:
+            if ok(value):
+                return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never true: {value}")
+
+
+def _feed_input(config: FeedConfig) -> FeedInput:
+    # The sandbox stamps wall-clock time; the test server's clock may have skipped.
+    start = ChangeCursor(modified_at=datetime.now(UTC) - timedelta(minutes=1))
+    return FeedInput(
+        erp_system="netsuite", config=config, cursors={kind: start for kind in ChangeKind}
+    )
+
+
+async def _start_feed(world: World, name: str) -> WorkflowHandle[Any, None]:
+    return await world.client.start_workflow(
+        ErpChangeFeed.run,
+        _feed_input(FeedConfig(poll_interval=timedelta(seconds=1), page_size=2)),
+        id=f"{name}-{world.task_queue}",
+        task_queue=world.task_queue,
+    )
+
+
+async def _event_count(world: World, subject: str, kind: EventType) -> int:
+    return [e.event_type for e in await world.store.events_for(subject)].count(kind)
+
+
+async def test_every_kind_of_erp_change_reaches_its_process_once(own_world: World) -> None:
+    world = own_world
+    opportunity_id = await open_deal(world.crm, world.entries, ["SL-PLATFORM-ANNUAL"])
+    await world.crm.update("Opportunity", opportunity_id, {"StageName": "Closed Won"})
+    deal = await world.start(opportunity_id)
+    state = await _eventually(
+        lambda: deal.query(CloseWonToOrder.state), lambda s: s.billing is not None
+    )
+    order_id, customer_id = state.erp_order_id, state.erp_customer_id
+    assert order_id is not None and customer_id is not None
+    account_id = (await world.crm.get("Opportunity", opportunity_id))["AccountId"]
+    (subscription,) = await world.erp.suiteql(
+        f"SELECT id FROM subscription WHERE salesorder = {order_id}"
+    )
+
+    feed = await _start_feed(world, "feed")
+
+    # The customer Syncline created is mirrored back onto its account, read-only.
+    customer_mirror = world.client.get_workflow_handle(
+        mirror_workflow_id("netsuite", "customer", customer_id)
+    )
+    await _eventually(
+        lambda: customer_mirror.query(ErpMirror.state),
+        lambda s: s.applied >= 1 and s.status == MirrorStatus.IN_SYNC,
+    )
+    account = await world.crm.get("Account", account_id)
+    assert account["Syncline_Customer_Id__c"] == customer_id
+    assert account["Syncline_Legal_Name__c"] == "Test deal account"
+
+    # The order made a subscription; its renewal waits for the term's end.
+    renewal = world.client.get_workflow_handle(
+        renewal_workflow_id("netsuite", str(subscription["id"]))
+    )
+    waiting = await _eventually(
+        lambda: renewal.query(Renewal.state), lambda s: s.opens_at is not None
+    )
+    assert waiting.status == RenewalStatus.WAITING
+    assert waiting.subscription is not None
+    assert waiting.subscription.crm_opportunity_id == opportunity_id
+
+    # Finance, in the ERP: a new legal address, a longer term, a new list price.
+    await world.erp.update_record(
+        "customer",
+        customer_id,
+        {
+            "companyName": "Test deal account Ltd",
+            "addressBook": {
+                "items": [
+                    {
+                        "defaultBilling": True,
+                        "addressBookAddress": {
+                            "addr1": "9 Quay",
+                            "city": "Dublin",
+                            "country": "IE",
+                        },
+                    }
+                ]
+            },
+        },
+    )
+    new_end = waiting.subscription.end_date + timedelta(days=90)
+    await world.erp.update_record(
+        "subscription", str(subscription["id"]), {"endDate": new_end.isoformat()}
+    )
+    items = await world.erp.find_items(["SL-TRAINING-DAY"])
+    item_id = items["SL-TRAINING-DAY"].id
+    await world.erp.update_record("inventoryItem", item_id, {"basePrice": 1600})
+
+    account = await _eventually(
+        lambda: world.crm.get("Account", account_id), lambda a: a["BillingCity"] == "Dublin"
+    )
+    assert account["Syncline_Legal_Name__c"] == "Test deal account Ltd"
+    assert account["Name"] == "Test deal account"  # the CRM's own field, untouched
+    await _eventually(lambda: renewal.query(Renewal.state), lambda s: s.term_end == new_end)
+    product = (
+        await world.crm.query(f"SELECT Id FROM Product2 WHERE Syncline_Item_Id__c = '{item_id}'")
+    )[0]
+    await _eventually(
+        lambda: world.crm.query(
+            f"SELECT UnitPrice FROM PricebookEntry WHERE Product2Id = '{product['Id']}'"
+        ),
+        lambda rows: bool(rows) and float(rows[0]["UnitPrice"]) == 1600.0,
+    )
+
+    # The ledger: one order.accepted (the deal's and the feed's are one fact), one
+    # customer.upserted per version of the customer.
+    assert await _event_count(world, opportunity_id, EventType.ORDER_ACCEPTED) == 1
+    assert await _event_count(world, account_id, EventType.CUSTOMER_UPSERTED) >= 2
+    status: FeedStatus = await feed.query(ErpChangeFeed.status)
+    # The customer twice; the order.accepted the deal had recorded comes back a duplicate.
+    assert status.recorded >= 2 and status.duplicates >= 1
+    assert status.lag_p95_seconds is not None
+    assert set(status.streams) == set(ChangeKind)
+
+    # A second feed over the same window: every page again, nothing new in the ledger.
+    replay = await _start_feed(world, "replayed-feed")
+    again: FeedStatus = await _eventually(
+        lambda: replay.query(ErpChangeFeed.status), lambda s: s.polls >= 1
+    )
+    # The ERP shows only the customer's newest version now: it and the order again.
+    assert again.recorded == 0 and again.duplicates >= 2
+    assert await _event_count(world, opportunity_id, EventType.ORDER_ACCEPTED) == 1
+    assert (await deal.query(CloseWonToOrder.state)).status == DealStatus.ORDER_ACCEPTED
+    assert (await renewal.query(Renewal.state)).term_changes == 1

@@ -1,0 +1,199 @@
+"""ERP → CRM mirrors: the ERP's customer and catalog land in the CRM read-only; a CRM
+edit of an ERP-owned field is a conflict, never propagated; Syncline's own writes are
+no edits at all; two ERP customers for one account wait for a person."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from temporalio.client import WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.testing import WorkflowEnvironment
+
+from models.changes import CustomerChange, ItemChange
+from models.crm import Address
+from models.deal import ExceptionReason, RetryRequest
+from models.events import SourceSystem
+from models.identity import ObjectType
+from models.lifecycle import AccountEdit, MirrorInput, MirrorState, MirrorStatus
+from models.tables import ExceptionStatus
+from models.types import Money
+from tests.workflows.conftest import World
+from tests.workflows.histories import record_history
+from workflows.erp_mirror import ErpMirror
+
+ADDRESS = Address(street="5 Ring Road", city="Vienna", postal_code="1010", country="AT")
+
+
+def _customer(
+    customer_id: str, account_id: str | None, modified_at: datetime, **changes: Any
+) -> CustomerChange:
+    values: dict[str, Any] = {
+        "id": customer_id,
+        "external_id": account_id,
+        "legal_name": "Acme Holding GmbH",
+        "billing_address": ADDRESS,
+        "tax_id": "ATU12345678",
+        "currency": "EUR",
+        "modified_at": modified_at,
+        **changes,
+    }
+    return CustomerChange(**values)
+
+
+async def _mirror(world: World, change: CustomerChange | ItemChange) -> WorkflowHandle[Any, None]:
+    return await world.client.start_workflow(
+        ErpMirror.run,
+        MirrorInput(
+            erp_system=SourceSystem.NETSUITE,
+            kind=change.kind,
+            erp_id=change.id,
+            correlation_id="corr-mirror",
+        ),
+        id=f"mirror-{world.task_queue}-{change.kind}-{change.id}",
+        task_queue=world.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        start_signal="changed",
+        start_signal_args=[change],
+    )
+
+
+async def _until(
+    handle: WorkflowHandle[Any, None], predicate: Callable[[MirrorState], bool]
+) -> MirrorState:
+    for _ in range(200):
+        state = await handle.query(ErpMirror.state)
+        if predicate(state):
+            return state
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the mirror never got there: {state}")
+
+
+async def _account(world: World, name: str = "Acme") -> str:
+    return await world.crm.create("Account", {"Name": name, "BillingCity": "Nowhere"})
+
+
+async def test_a_crm_edit_of_erp_owned_fields_is_a_conflict_and_an_echo_is_not(
+    world: World, workflow_env: WorkflowEnvironment
+) -> None:
+    account_id = await _account(world)
+    now = await workflow_env.get_current_time()
+    handle = await _mirror(world, _customer("42", account_id, now))
+
+    synced = await _until(handle, lambda s: s.applied == 1)
+    assert synced.status == MirrorStatus.IN_SYNC and synced.account_ids == [account_id]
+    account = await world.crm.get("Account", account_id)
+    assert account["Syncline_Legal_Name__c"] == "Acme Holding GmbH"
+    assert (account["BillingCity"], account["Tax_Id__c"]) == ("Vienna", "ATU12345678")
+    assert account["Syncline_Customer_Id__c"] == "42"
+    assert await world.store.erp_ids_for(ObjectType.CUSTOMER, [account_id]) == {account_id: "42"}
+
+    # Syncline's own write, reported back without its origin: equal values, an echo.
+    await handle.signal(
+        ErpMirror.crm_edited,
+        AccountEdit(
+            account_id=account_id,
+            changed_fields=["BillingCity"],
+            values={"billing_city": "Vienna"},
+        ),
+    )
+    await _until(handle, lambda s: s.echoes_ignored == 1)
+
+    # A sales user retypes the legal address in the CRM.
+    await world.crm.update("Account", account_id, {"BillingCity": "Graz"})
+    await handle.signal(
+        ErpMirror.crm_edited,
+        AccountEdit(
+            account_id=account_id,
+            changed_fields=["BillingCity"],
+            values={"billing_city": "Graz"},
+            origin="com/salesforce/api/rest/59.0",
+        ),
+    )
+    parked = await _until(handle, lambda s: s.status == MirrorStatus.NEEDS_ATTENTION)
+    assert parked.conflicts == 1 and parked.open_exception is not None
+    assert parked.open_exception.reason == ExceptionReason.OWNERSHIP_CONFLICT
+    assert "billing_city set to 'Graz'" in parked.open_exception.message
+    (row,) = [
+        r
+        for r in await world.store.list_exceptions(status=ExceptionStatus.OPEN)
+        if r.workflow_id == handle.id
+    ]
+    assert row.details == {"billing_city": "Graz"}
+
+    # Retry: the ERP's value goes back onto the account; the ERP was never asked.
+    await handle.signal(ErpMirror.retry, RetryRequest(exception_id=row.id))
+    await _until(handle, lambda s: s.status == MirrorStatus.IN_SYNC and s.applied == 2)
+    assert (await world.crm.get("Account", account_id))["BillingCity"] == "Vienna"
+    resolved = await world.store.get_exception(row.id)
+    assert resolved is not None and resolved.status == ExceptionStatus.RESOLVED
+    await record_history(handle, "erp_mirror_conflict_then_retried")
+    await handle.terminate("test over")
+
+
+async def test_two_erp_customers_for_one_account_wait_for_a_person(
+    world: World, workflow_env: WorkflowEnvironment
+) -> None:
+    account_id = await _account(world, "Twin")
+    now = await workflow_env.get_current_time()
+    first = await _mirror(world, _customer("61", account_id, now, tax_id="DE999"))
+    await _until(first, lambda s: s.applied == 1)
+
+    # Finance keys the same company in again: no external id, the same tax id.
+    second = await _mirror(world, _customer("62", None, now, tax_id="DE999"))
+    parked = await _until(second, lambda s: s.status == MirrorStatus.NEEDS_ATTENTION)
+    assert parked.open_exception is not None
+    assert parked.open_exception.reason == ExceptionReason.DUPLICATE_CUSTOMER
+    assert f"account {account_id} already mirrors ERP customer 61" in (parked.detail or "")
+    assert (await world.crm.get("Account", account_id))["Syncline_Customer_Id__c"] == "61"
+
+    # Finance corrects the duplicate's tax id: the newer version wakes the run.
+    await second.signal(
+        ErpMirror.changed,
+        _customer("62", None, now + timedelta(minutes=1), tax_id="DE111"),
+    )
+    done = await _until(second, lambda s: s.status == MirrorStatus.NO_CRM_RECORD)
+    assert done.open_exception is None and done.account_ids == []
+    for handle in (first, second):
+        await handle.terminate("test over")
+
+
+async def test_an_item_and_its_price_are_mirrored_and_stale_versions_ignored(
+    world: World, workflow_env: WorkflowEnvironment
+) -> None:
+    items = await world.erp.find_items(["SL-TRAINING-DAY"])
+    item = items["SL-TRAINING-DAY"]
+    now = await workflow_env.get_current_time()
+    newer = ItemChange(
+        id=item.id,
+        sku="SL-TRAINING-DAY",
+        name="Remote training day (8 h)",
+        price=Money(amount=Decimal("1500.00"), currency="USD"),
+        modified_at=now,
+    )
+    handle = await _mirror(world, newer)
+    await _until(handle, lambda s: s.applied == 1)
+    stale = newer.model_copy(
+        update={
+            "price": Money(amount=Decimal("1.00"), currency="USD"),
+            "modified_at": now - timedelta(hours=1),
+        }
+    )
+    await handle.signal(ErpMirror.changed, stale)
+    await handle.signal(ErpMirror.changed, newer)  # the same version again
+    await asyncio.sleep(0.3)
+    assert (await handle.query(ErpMirror.state)).applied == 1
+
+    (product,) = await world.crm.query(
+        f"SELECT Id, Name, ProductCode FROM Product2 WHERE Syncline_Item_Id__c = '{item.id}'"
+    )
+    assert product["Name"] == "Remote training day (8 h)"
+    (entry,) = await world.crm.query(
+        f"SELECT UnitPrice FROM PricebookEntry WHERE Product2Id = '{product['Id']}'"
+    )
+    assert Decimal(str(entry["UnitPrice"])) == Decimal("1500.00")
+    await handle.terminate("test over")

@@ -1,0 +1,162 @@
+"""A won deal undone afterwards: before billing the ERP order is cancelled or amended
+(compensation inside the saga); after invoicing nothing is undone automatically."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+from temporalio.client import WorkflowHandle
+
+from models.billing import InvoiceStatus
+from models.changes import OrderChange, OrderStatus
+from models.deal import CloseWonResult, DealState, DealStatus, ExceptionReason, RetryRequest
+from models.events import EventType
+from models.lifecycle import OpportunityChanged
+from models.types import Money, utc_now
+from tests.deals import open_deal
+from tests.workflows.conftest import World
+from tests.workflows.histories import record_history
+from tests.workflows.test_billing import _invoice, _wait_for_status
+from workflows.close_won import CloseWonToOrder
+
+
+async def _following(world: World, skus: list[str] | None = None) -> tuple[str, DealState, Any]:
+    opportunity_id = await open_deal(world.crm, world.entries, skus or ["SL-PLATFORM-ANNUAL"])
+    await world.crm.update("Opportunity", opportunity_id, {"StageName": "Closed Won"})
+    handle = await world.start(opportunity_id)
+    for _ in range(200):
+        state = await handle.query(CloseWonToOrder.state)
+        if state.billing is not None and state.status == DealStatus.ORDER_ACCEPTED:
+            return opportunity_id, state, handle
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the deal never reached billing: {state}")
+
+
+def _changed(opportunity_id: str, stage: str) -> OpportunityChanged:
+    return OpportunityChanged(
+        crm_opportunity_id=opportunity_id,
+        changed_fields=["StageName"],
+        stage=stage,
+        received_at=utc_now(),
+    )
+
+
+async def _until(handle: WorkflowHandle[Any, CloseWonResult], predicate: Any) -> DealState:
+    for _ in range(200):
+        state = await handle.query(CloseWonToOrder.state)
+        if predicate(state):
+            return state
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the deal never got there: {state}")
+
+
+async def test_a_deal_lost_before_invoicing_cancels_its_order(world: World) -> None:
+    opportunity_id, state, handle = await _following(world)
+    await world.crm.update("Opportunity", opportunity_id, {"StageName": "Closed Lost"})
+    await handle.signal(
+        CloseWonToOrder.opportunity_changed, _changed(opportunity_id, "Closed Lost")
+    )
+
+    result = await handle.result()
+    await record_history(handle, "close_won_lost_then_cancelled")
+    assert result.state.status == DealStatus.CANCELLED
+    order = await world.erp.get_record("salesOrder", state.erp_order_id or "")
+    assert order["status"]["refName"] == "Cancelled"
+    events = await world.store.events_for(opportunity_id)
+    assert [e.event_type for e in events].count(EventType.ORDER_CANCELLED) == 1
+    opportunity = await world.crm.get("Opportunity", opportunity_id)
+    assert opportunity["Syncline_Order_Status__c"] == "Cancelled"
+
+
+async def test_an_amended_deal_before_invoicing_amends_its_order(world: World) -> None:
+    opportunity_id, state, handle = await _following(world)
+    (line,) = await world.crm.query(
+        f"SELECT Id FROM OpportunityLineItem WHERE OpportunityId = '{opportunity_id}'"
+    )
+    await world.crm.update("OpportunityLineItem", line["Id"], {"Quantity": 5})
+    change = _changed(opportunity_id, "Closed Won").model_copy(
+        update={"changed_fields": ["Amount"]}
+    )
+    await handle.signal(CloseWonToOrder.opportunity_changed, change)
+
+    amended = await _until(handle, lambda s: s.detail and "amended" in s.detail)
+    assert amended.status == DealStatus.ORDER_ACCEPTED
+    assert amended.billing is not None
+    assert amended.billing.order_total == Decimal("1250.50") * 5
+    order = await world.erp.get_record("salesOrder", state.erp_order_id or "")
+    assert Decimal(str(order["total"])) == Decimal("1250.50") * 5
+    events = await world.store.events_for(opportunity_id)
+    assert [e.event_type for e in events].count(EventType.ORDER_AMENDED) == 1
+
+    # A change that leaves the lines as they are (the close date) changes nothing.
+    await handle.signal(
+        CloseWonToOrder.opportunity_changed,
+        change.model_copy(update={"changed_fields": ["CloseDate"]}),
+    )
+    await asyncio.sleep(0.3)
+    events = await world.store.events_for(opportunity_id)
+    assert [e.event_type for e in events].count(EventType.ORDER_AMENDED) == 1
+    await handle.terminate("test over")
+
+
+async def test_after_invoicing_nothing_is_undone_and_a_person_decides(world: World) -> None:
+    opportunity_id, state, handle = await _following(world)
+    order_id = state.erp_order_id or ""
+    assert state.billing is not None
+    total = str(state.billing.order_total)
+    await handle.signal(
+        CloseWonToOrder.invoice_changed, _invoice(order_id, opportunity_id, total=total, due=total)
+    )
+    await _wait_for_status(handle, DealStatus.INVOICED)
+
+    await world.crm.update("Opportunity", opportunity_id, {"StageName": "Closed Lost"})
+    await handle.signal(
+        CloseWonToOrder.opportunity_changed, _changed(opportunity_id, "Closed Lost")
+    )
+    parked = await _until(handle, lambda s: s.status == DealStatus.NEEDS_ATTENTION)
+    assert parked.open_exception is not None
+    assert parked.open_exception.reason == ExceptionReason.REVERSAL_AFTER_INVOICING
+    assert f"{total} USD invoiced" in parked.open_exception.message
+    order = await world.erp.get_record("salesOrder", order_id)
+    assert order["status"]["refName"] != "Cancelled"
+
+    # Sales restores the deal; the operator's retry finds nothing left to undo.
+    await world.crm.update("Opportunity", opportunity_id, {"StageName": "Closed Won"})
+    await handle.signal(CloseWonToOrder.retry, RetryRequest(exception_id=parked.open_exception.id))
+    resumed = await _until(handle, lambda s: s.status == DealStatus.INVOICED)
+    assert resumed.open_exception is None
+
+    await handle.signal(
+        CloseWonToOrder.invoice_changed,
+        _invoice(
+            order_id, opportunity_id, total=total, due="0", status=InvoiceStatus.PAID, minute=3
+        ),
+    )
+    result = await handle.result()
+    await record_history(handle, "close_won_reversal_after_invoicing")
+    assert result.state.status == DealStatus.PAID
+    events = await world.store.events_for(opportunity_id)
+    assert EventType.ORDER_CANCELLED not in [e.event_type for e in events]
+
+
+async def test_an_order_cancelled_in_the_erp_ends_the_deal_cancelled(world: World) -> None:
+    opportunity_id, state, handle = await _following(world)
+    await handle.signal(
+        CloseWonToOrder.order_changed,
+        OrderChange(
+            id=state.erp_order_id or "",
+            order_number=state.erp_order_number or "",
+            crm_opportunity_id=opportunity_id,
+            customer_id=state.erp_customer_id or "",
+            status=OrderStatus.CANCELLED,
+            erp_status="Cancelled",
+            total=Money(amount=Decimal("2501.00"), currency="USD"),
+            modified_at=utc_now(),
+        ),
+    )
+    result = await handle.result()
+    assert result.state.status == DealStatus.CANCELLED
+    opportunity = await world.crm.get("Opportunity", opportunity_id)
+    assert opportunity["Syncline_Order_Status__c"] == "Cancelled"

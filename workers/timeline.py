@@ -1,0 +1,95 @@
+"""A deal's timeline: webhook deliveries (the CRM), ledger events (whichever system
+made the fact) and exceptions (Syncline), merged in time order for an operator."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from models.events import SourceSystem
+from models.tables import ExceptionRow, LedgerEvent, WebhookDelivery
+from workers.api_models import TimelineEntry
+
+_SYSTEM_OF_SOURCE = {
+    SourceSystem.SALESFORCE: "crm",
+    SourceSystem.NETSUITE: "erp",
+    SourceSystem.TRYTON: "erp",
+    SourceSystem.SYNCLINE: "syncline",
+}
+
+_PROCESSES = (
+    ("close-won:", "deal"),
+    ("erp-mirror:", "mirror"),
+    ("renewal:", "renewal"),
+    ("erp-change-feed:", "feed"),
+)
+
+
+def process_of(workflow_id: str) -> str:
+    """Which process a workflow id names: deal, customer_mirror, item_mirror, renewal."""
+    for prefix, process in _PROCESSES:
+        if workflow_id.startswith(prefix):
+            if process == "mirror":
+                kind = workflow_id.split(":")[2] if workflow_id.count(":") >= 3 else "record"
+                return f"{kind}_mirror"
+            return process
+    return "other"
+
+
+def _event_summary(event: LedgerEvent) -> str:
+    payload = event.payload
+    money = ""
+    for key in ("total", "amount", "recurring_amount"):
+        if payload.get(key) is not None:
+            money = f" {payload[key]} {payload.get('currency', '')}".rstrip()
+            break
+    number = payload.get("order_number") or payload.get("invoice_number") or ""
+    return f"{event.event_type} {number}{money}".replace("  ", " ").strip()
+
+
+def deal_timeline(
+    deliveries: Sequence[WebhookDelivery],
+    events: Sequence[LedgerEvent],
+    exceptions: Sequence[ExceptionRow],
+) -> list[TimelineEntry]:
+    entries = [
+        TimelineEntry(
+            at=d.received_at,
+            system="crm",
+            kind="webhook",
+            summary=f"webhook delivery {d.status}"
+            + (f": {d.status_reason}" if d.status_reason else ""),
+            ref=d.id,
+        )
+        for d in deliveries
+    ]
+    entries += [
+        TimelineEntry(
+            at=e.occurred_at,
+            system=_SYSTEM_OF_SOURCE.get(SourceSystem(e.source_system), "syncline"),
+            kind=e.event_type,
+            summary=_event_summary(e),
+            ref=str(e.event_id),
+        )
+        for e in events
+    ]
+    for x in exceptions:
+        entries.append(
+            TimelineEntry(
+                at=x.opened_at,
+                system="syncline",
+                kind="exception.opened",
+                summary=f"{x.reason} at {x.step}: {x.message}",
+                ref=x.id,
+            )
+        )
+        if x.resolved_at is not None:
+            entries.append(
+                TimelineEntry(
+                    at=x.resolved_at,
+                    system="syncline",
+                    kind="exception.resolved",
+                    summary=f"{x.reason} resolved after {x.retry_count} retries",
+                    ref=x.id,
+                )
+            )
+    return sorted(entries, key=lambda entry: entry.at)

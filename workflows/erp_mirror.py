@@ -1,0 +1,286 @@
+"""ErpMirror: one long-running run per ERP customer or catalog item, keeping the CRM's
+read-only mirror of it equal to the ERP (the owner, DESIGN promise 1).
+
+The change feed signals every new ERP snapshot (signal-with-start on
+``erp-mirror:<erp>:<kind>:<id>``); the run writes the newest one to the CRM and ignores
+older ones. For customers it also hears the CRM: change data capture of an account's
+ERP-owned fields arrives as ``crm_edited``. An edit equal to what Syncline last wrote
+is its own write coming back (an echo) and is ignored; any other edit is an ownership
+conflict: never propagated to the ERP, recorded as an exception, and resolved by
+writing the ERP's values back (on retry, or when the ERP sends newer ones).
+
+Two ERP customers that match one CRM account park the run: Syncline does not guess
+which is the real customer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from datetime import timedelta
+from typing import TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.crm import CrmActivities
+    from activities.errors import NON_RETRYABLE_TYPES, NOT_FOUND, REJECTED
+    from models.changes import CustomerChange, ItemChange
+    from models.crm import AccountLegalMirror
+    from models.deal import ExceptionReason, RetryRequest
+    from models.lifecycle import (
+        AccountEdit,
+        MirrorChange,
+        MirrorInput,
+        MirrorState,
+        MirrorStatus,
+    )
+    from models.messages import MirrorCustomerInput, MirrorItemInput
+    from workflows import search_attributes as sa
+    from workflows.parking import Parking
+
+CALL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=list(NON_RETRYABLE_TYPES),
+)
+CALL_TIMEOUT = timedelta(minutes=2)
+HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+T = TypeVar("T")
+# A mirror lives as long as its record; continue as new before its history grows long.
+HISTORY_LIMIT = 2_000
+
+# The account fields the ERP owns, by the canonical names an AccountEdit carries.
+OWNED_FIELDS = (
+    "legal_name",
+    "tax_id",
+    "erp_customer_id",
+    "billing_street",
+    "billing_city",
+    "billing_state",
+    "billing_postal_code",
+    "billing_country",
+)
+
+
+def owned_values(mirror: AccountLegalMirror) -> dict[str, str | None]:
+    address = mirror.billing_address
+    return {
+        "legal_name": mirror.legal_name,
+        "tax_id": mirror.tax_id,
+        "erp_customer_id": mirror.erp_customer_id,
+        "billing_street": address.street,
+        "billing_city": address.city,
+        "billing_state": address.state,
+        "billing_postal_code": address.postal_code,
+        "billing_country": address.country,
+    }
+
+
+def _blank(value: str | None) -> str:
+    return (value or "").strip()
+
+
+class _Refused(Exception):
+    def __init__(self, reason: ExceptionReason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+async def _refusals(call: Awaitable[T]) -> T:
+    """A CRM refusal (validation, a record gone) needs a person: it parks the run."""
+    try:
+        return await call
+    except ActivityError as error:
+        cause = error.cause
+        if isinstance(cause, ApplicationError) and cause.type in (REJECTED, NOT_FOUND):
+            raise _Refused(ExceptionReason.CRM_REJECTED, cause.message) from None
+        raise
+
+
+@workflow.defn
+class ErpMirror:
+    @workflow.init
+    def __init__(self, request: MirrorInput) -> None:
+        self._state = MirrorState(
+            erp_system=request.erp_system,
+            kind=request.kind,
+            erp_id=request.erp_id,
+            latest=request.latest,
+            written=request.written,
+            account_ids=list(request.account_ids),
+        )
+        self._pending: list[MirrorChange] = []
+        self._edits: list[AccountEdit] = []
+        self._parking = Parking(
+            f"{request.erp_system}:{request.kind}:{request.erp_id}", request.correlation_id
+        )
+
+    @workflow.signal
+    def changed(self, change: MirrorChange) -> None:
+        """A snapshot from the ERP change feed."""
+        self._pending.append(change)
+
+    @workflow.signal
+    def crm_edited(self, edit: AccountEdit) -> None:
+        """A CRM user changed ERP-owned fields of an account mirroring this customer."""
+        self._edits.append(edit)
+
+    @workflow.signal
+    def retry(self, request: RetryRequest) -> None:
+        self._parking.request_retry(request)
+
+    @workflow.query
+    def state(self) -> MirrorState:
+        self._state.open_exception = self._parking.open_exception
+        return self._state
+
+    @workflow.run
+    async def run(self, request: MirrorInput) -> None:
+        self._publish()
+        while workflow.info().get_current_history_length() < HISTORY_LIMIT:
+            await workflow.wait_condition(lambda: bool(self._pending or self._edits))
+            newest = self._take_newest()
+            if newest is not None:
+                await self._apply(newest, request.correlation_id)
+            edits, self._edits = self._edits, []
+            for edit in edits:
+                await self._check_edit(edit, request.correlation_id)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(
+            request.model_copy(
+                update={
+                    "latest": self._state.latest,
+                    "written": self._state.written,
+                    "account_ids": self._state.account_ids,
+                }
+            )
+        )
+
+    def _take_newest(self) -> MirrorChange | None:
+        """The newest pending snapshot, if it is newer than what was applied."""
+        pending, self._pending = self._pending, []
+        current = self._state.latest
+        candidates = [c for c in pending if current is None or c.modified_at >= current.modified_at]
+        if not candidates:
+            return None
+        newest = max(candidates, key=lambda c: c.modified_at)
+        if newest == current:
+            return None  # the same version read again
+        return newest
+
+    # -- applying the ERP's version ---------------------------------------------------
+
+    async def _apply(self, change: MirrorChange, correlation_id: str) -> None:
+        """Write one version to the CRM, parking until it can be written."""
+        while True:
+            try:
+                if isinstance(change, CustomerChange):
+                    await self._mirror_customer(change, correlation_id)
+                else:
+                    await self._mirror_item(change, correlation_id)
+            except _Refused as problem:
+                self._state.status = MirrorStatus.NEEDS_ATTENTION
+                self._state.detail = problem.message
+                self._publish()
+                await self._parking.park(
+                    "mirror", problem.reason, problem.message, wake=lambda: bool(self._pending)
+                )
+                newer = self._take_newest()
+                change = newer or change
+                continue
+            await self._parking.close()
+            self._state.latest = change
+            self._state.applied += 1
+            self._state.detail = None
+            self._publish()
+            return
+
+    async def _mirror_customer(self, customer: CustomerChange, correlation_id: str) -> None:
+        result = await _refusals(
+            workflow.execute_activity_method(
+                CrmActivities.mirror_customer,
+                MirrorCustomerInput(customer=customer, correlation_id=correlation_id),
+                start_to_close_timeout=CALL_TIMEOUT,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                retry_policy=CALL_RETRY,
+            )
+        )
+        if result.claimed_by_other:
+            claims = ", ".join(
+                f"account {account} already mirrors ERP customer {other}"
+                for account, other in sorted(result.claimed_by_other.items())
+            )
+            raise _Refused(
+                ExceptionReason.DUPLICATE_CUSTOMER,
+                f"ERP customer {customer.id} ({customer.legal_name}) matches CRM accounts "
+                f"another ERP customer owns: {claims}. Merge the customers in the ERP or "
+                "correct the account's ERP customer id, then retry.",
+            )
+        self._state.account_ids = result.account_ids
+        self._state.written = result.mirror
+        self._state.status = (
+            MirrorStatus.IN_SYNC if result.account_ids else MirrorStatus.NO_CRM_RECORD
+        )
+
+    async def _mirror_item(self, item: ItemChange, correlation_id: str) -> None:
+        await _refusals(
+            workflow.execute_activity_method(
+                CrmActivities.mirror_item,
+                MirrorItemInput(item=item, correlation_id=correlation_id),
+                start_to_close_timeout=CALL_TIMEOUT,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                retry_policy=CALL_RETRY,
+            )
+        )
+        self._state.status = MirrorStatus.IN_SYNC
+
+    # -- hearing the CRM --------------------------------------------------------------
+
+    async def _check_edit(self, edit: AccountEdit, correlation_id: str) -> None:
+        """Echo, or conflict. A conflict is recorded and the ERP's values restored."""
+        written = self._state.written
+        if written is None or self._state.latest is None:
+            return  # nothing mirrored yet: nothing the CRM could conflict with
+        ours = owned_values(written)
+        differing = {
+            name: value
+            for name, value in edit.values.items()
+            if name in ours and _blank(value) != _blank(ours[name])
+        }
+        if not differing:
+            self._state.echoes_ignored += 1
+            return
+        self._state.conflicts += 1
+        changes = "; ".join(
+            f"{name} set to {value!r} (the ERP says {ours[name]!r})"
+            for name, value in sorted(differing.items())
+        )
+        message = (
+            f"CRM account {edit.account_id} was edited where the ERP owns the data: {changes}. "
+            f"Nothing was sent to the ERP. Change it in the ERP (customer {self._state.erp_id}) "
+            "if the CRM is right; retry writes the ERP's values back to the account."
+        )
+        self._state.status = MirrorStatus.NEEDS_ATTENTION
+        self._state.detail = message
+        self._publish()
+        await self._parking.park(
+            "ownership",
+            ExceptionReason.OWNERSHIP_CONFLICT,
+            message,
+            details={name: value or "" for name, value in differing.items()},
+            wake=lambda: bool(self._pending),
+        )
+        newest = self._take_newest() or self._state.latest
+        await self._apply(newest, correlation_id)
+
+    # -- status -----------------------------------------------------------------------
+
+    def _publish(self) -> None:
+        attributes = [sa.SYNC_STATUS.value_set(self._state.status.value)]
+        if self._state.kind == "customer":
+            attributes.append(sa.ERP_CUSTOMER_ID.value_set(self._state.erp_id))
+        workflow.upsert_search_attributes(attributes)

@@ -1,0 +1,91 @@
+"""Waiting for a person: one exception row per problem, resumed by an operator's retry.
+
+Used by the processes after the order (mirrors, renewals). A step that needs a person
+parks: the exception is opened (a local activity, so the queue and ``syncline
+exceptions`` show it), and the run waits for a ``retry`` signal, or for news that
+makes the wait moot (a newer ERP snapshot). When the step then passes, the row closes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.ledger import LedgerActivities
+    from models.deal import DealException, ExceptionReason, RetryRequest
+    from models.messages import OpenExceptionInput, ResolveExceptionInput
+
+LOCAL_TIMEOUT = timedelta(seconds=30)
+
+
+class Parking:
+    def __init__(self, subject_id: str, correlation_id: str) -> None:
+        self._subject_id = subject_id
+        self._correlation_id = correlation_id
+        self._retries = 0
+        self.open_exception: DealException | None = None
+        self.retries_taken = 0
+
+    def request_retry(self, request: RetryRequest) -> None:
+        """The ``retry`` signal: counts only for the exception that is open now."""
+        current = self.open_exception
+        if current is not None and request.exception_id in (None, current.id):
+            self._retries += 1
+
+    async def park(
+        self,
+        step: str,
+        reason: ExceptionReason,
+        message: str,
+        *,
+        details: dict[str, str] | None = None,
+        wake: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """Open (or reopen) the exception and wait for a retry or ``wake()``."""
+        retries_before = self._retries
+        current = self.open_exception
+        if current is not None and (current.step, current.reason) == (step, reason):
+            # The same problem again after a retry: one row, however many attempts.
+            exception = current.model_copy(update={"message": message})
+        else:
+            await self.close()
+            exception = DealException(
+                id=f"{workflow.info().workflow_id}:{workflow.uuid4().hex[:12]}",
+                reason=reason,
+                step=step,
+                message=message,
+                opened_at=workflow.now(),
+            )
+        self.open_exception = exception
+        await workflow.execute_local_activity_method(
+            LedgerActivities.open_exception,
+            OpenExceptionInput(
+                exception_id=exception.id,
+                workflow_id=workflow.info().workflow_id,
+                subject_id=self._subject_id,
+                reason=reason,
+                step=step,
+                message=message,
+                details=details or {},
+                correlation_id=self._correlation_id,
+            ),
+            start_to_close_timeout=LOCAL_TIMEOUT,
+        )
+        await workflow.wait_condition(lambda: self._retries > retries_before or wake())
+        if self._retries > retries_before:
+            self.retries_taken += 1
+
+    async def close(self) -> None:
+        """The step passed: resolve the open exception, if any."""
+        exception = self.open_exception
+        if exception is None:
+            return
+        await workflow.execute_local_activity_method(
+            LedgerActivities.resolve_exception,
+            ResolveExceptionInput(exception_id=exception.id),
+            start_to_close_timeout=LOCAL_TIMEOUT,
+        )
+        self.open_exception = None

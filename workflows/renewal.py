@@ -1,0 +1,211 @@
+"""Renewal: one run per ERP subscription, opening its renewal opportunity on time.
+
+The change feed signals every version of the subscription (signal-with-start on
+``renewal:<erp>:<subscription id>``). The run sleeps on a durable timer until the term
+end minus the lead time (90 days by default), then opens one renewal opportunity in
+the CRM, linked to the opportunity the subscription was sold on, and records
+``renewal.opened``. An amended end date moves the timer (and a term extended after its
+renewal opened gets its own renewal later); a cancelled subscription ends the run.
+The opportunity is keyed by subscription and term end in the CRM, so a retried or
+replayed step finds it instead of opening a second.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.crm import CrmActivities
+    from activities.errors import NON_RETRYABLE_TYPES, NOT_FOUND, REJECTED
+    from activities.ledger import LedgerActivities
+    from models.changes import SubscriptionChange, SubscriptionStatus
+    from models.deal import ExceptionReason, RetryRequest
+    from models.erp_events import renewal_opened_event
+    from models.lifecycle import RenewalInput, RenewalState, RenewalStatus
+    from models.messages import OpenRenewalInput, RecordEventInput
+    from workflows import search_attributes as sa
+    from workflows.parking import LOCAL_TIMEOUT, Parking
+
+CALL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=list(NON_RETRYABLE_TYPES),
+)
+CALL_TIMEOUT = timedelta(minutes=2)
+HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+
+
+def opens_at(subscription: SubscriptionChange, lead: timedelta) -> datetime:
+    """Midnight UTC of the term's last day, minus the lead time."""
+    return datetime.combine(subscription.end_date, time(), UTC) - lead
+
+
+def _term_over_at(subscription: SubscriptionChange) -> datetime:
+    return datetime.combine(subscription.end_date, time(), UTC) + timedelta(days=1)
+
+
+@workflow.defn
+class Renewal:
+    @workflow.init
+    def __init__(self, request: RenewalInput) -> None:
+        self._state = RenewalState(
+            erp_system=request.erp_system,
+            subscription_id=request.subscription_id,
+            subscription=request.subscription,
+            opened=dict(request.opened),
+        )
+        self._changes: list[SubscriptionChange] = []
+        self._parking = Parking(
+            f"{request.erp_system}:subscription:{request.subscription_id}",
+            request.correlation_id,
+        )
+
+    @workflow.signal
+    def changed(self, subscription: SubscriptionChange) -> None:
+        """A version of the subscription from the ERP change feed."""
+        self._changes.append(subscription)
+
+    @workflow.signal
+    def retry(self, request: RetryRequest) -> None:
+        self._parking.request_retry(request)
+
+    @workflow.query
+    def state(self) -> RenewalState:
+        self._state.open_exception = self._parking.open_exception
+        return self._state
+
+    @workflow.run
+    async def run(self, request: RenewalInput) -> RenewalState:
+        await workflow.wait_condition(lambda: bool(self._changes) or self._current() is not None)
+        while True:
+            subscription = self._take_changes()
+            if subscription.status is SubscriptionStatus.CANCELLED:
+                self._state.detail = "the subscription was cancelled in the ERP"
+                return self._finish(RenewalStatus.CANCELLED)
+            term = subscription.end_date.isoformat()
+            if term in self._state.opened:
+                # This term's renewal is open: follow the term to its end for amendments.
+                if await self._changed_before(_term_over_at(subscription)):
+                    continue
+                return self._finish(RenewalStatus.OPENED)
+            self._state.opens_at = opens_at(subscription, request.lead)
+            self._publish(RenewalStatus.WAITING)
+            if await self._changed_before(self._state.opens_at):
+                continue  # a new term (or a cancellation): recompute the timer
+            opened = await self._open(subscription, request)
+            if opened is None:
+                continue  # parked, and news arrived meanwhile
+            self._state.opened[term] = opened
+            self._publish(RenewalStatus.OPENED)
+
+    def _current(self) -> SubscriptionChange | None:
+        return self._state.subscription
+
+    def _take_changes(self) -> SubscriptionChange:
+        """Newest version wins; an older one read late never moves the term back."""
+        changes, self._changes = self._changes, []
+        current = self._state.subscription
+        for change in changes:
+            if current is None or change.modified_at >= current.modified_at:
+                if current is not None and change.end_date != current.end_date:
+                    self._state.term_changes += 1
+                current = change
+        assert current is not None  # the run waits for the first version
+        self._state.subscription = current
+        self._state.term_end = current.end_date
+        return current
+
+    async def _changed_before(self, moment: datetime) -> bool:
+        """Sleep until ``moment`` (a durable timer); whether a new version came first."""
+        remaining = moment - workflow.now()
+        if remaining <= timedelta(0):
+            return bool(self._changes)
+        try:
+            await workflow.wait_condition(lambda: bool(self._changes), timeout=remaining)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _open(self, subscription: SubscriptionChange, request: RenewalInput) -> str | None:
+        """The renewal opportunity's id; None when the run parked and news arrived."""
+        while True:
+            opportunity_id, reason, problem = await self._try_open(subscription, request)
+            if opportunity_id is not None:
+                await self._parking.close()
+                return opportunity_id
+            self._state.detail = problem
+            self._publish(RenewalStatus.NEEDS_ATTENTION)
+            await self._parking.park(
+                "open_renewal",
+                reason,
+                problem,
+                wake=lambda: bool(self._changes),
+            )
+            if self._changes:
+                await self._parking.close()
+                return None
+            self._state.detail = None
+
+    async def _try_open(
+        self, subscription: SubscriptionChange, request: RenewalInput
+    ) -> tuple[str | None, ExceptionReason, str]:
+        """The opened opportunity's id, or None and what stands in the way."""
+        try:
+            result = await workflow.execute_activity_method(
+                CrmActivities.open_renewal,
+                OpenRenewalInput(subscription=subscription, correlation_id=request.correlation_id),
+                start_to_close_timeout=CALL_TIMEOUT,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                retry_policy=CALL_RETRY,
+            )
+        except ActivityError as error:
+            cause = error.cause
+            if isinstance(cause, ApplicationError) and cause.type in (REJECTED, NOT_FOUND):
+                return (
+                    None,
+                    ExceptionReason.CRM_REJECTED,
+                    f"the CRM refused the renewal opportunity: {cause.message}",
+                )
+            raise
+        if result.opportunity_id is None:
+            problem = result.problem or "no CRM account to open the renewal on"
+            return None, ExceptionReason.NO_CRM_ACCOUNT, problem
+        await workflow.execute_local_activity_method(
+            LedgerActivities.record_event,
+            RecordEventInput(
+                event=renewal_opened_event(
+                    subscription,
+                    result.opportunity_id,
+                    request.erp_system,
+                    request.correlation_id,
+                    workflow.now(),
+                )
+            ),
+            start_to_close_timeout=LOCAL_TIMEOUT,
+        )
+        return result.opportunity_id, ExceptionReason.NO_CRM_ACCOUNT, ""
+
+    def _publish(self, status: RenewalStatus) -> None:
+        self._state.status = status
+        subscription = self._state.subscription
+        attributes = [
+            sa.SYNC_STATUS.value_set(status.value),
+            sa.ERP_SUBSCRIPTION_ID.value_set(self._state.subscription_id),
+        ]
+        if subscription is not None:
+            attributes.append(sa.ERP_CUSTOMER_ID.value_set(subscription.customer_id))
+            if subscription.crm_opportunity_id:
+                attributes.append(sa.CRM_OPPORTUNITY_ID.value_set(subscription.crm_opportunity_id))
+            if subscription.erp_order_id:
+                attributes.append(sa.ERP_ORDER_ID.value_set(subscription.erp_order_id))
+        workflow.upsert_search_attributes(attributes)
+
+    def _finish(self, status: RenewalStatus) -> RenewalState:
+        self._publish(status)
+        self._state.open_exception = self._parking.open_exception
+        return self._state
