@@ -108,6 +108,8 @@ BILLING_FOLLOW = timedelta(days=400)
 BILLING_PATCH = "follow-billing-v1"
 # Runs started before reversals were handled ignore CRM changes after closed-won.
 REVERSALS_PATCH = "reversals-v1"
+# Runs started before it place the order after a park without reading the deal again.
+REREAD_AFTER_PARK_PATCH = "reread-after-park-v1"
 # Runs started before customers were searchable do not set ErpCustomerId.
 CUSTOMER_ATTRIBUTE_PATCH = "erp-customer-search-attribute-v1"
 
@@ -119,6 +121,13 @@ class NeedsAttention(Exception):
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+
+PRE_ORDER_STEPS = ("read_opportunity", "place_order")
+
+
+class DealWithdrawn(Exception):
+    """The opportunity is no longer Closed Won (or gone) before its order was placed."""
 
 
 def _is_paid(billing: DealBilling) -> bool:
@@ -189,7 +198,15 @@ class CloseWonToOrder:
 
     @workflow.signal
     def opportunity_changed(self, change: OpportunityChanged) -> None:
-        """From the CRM: the won opportunity changed (stage, amount, lines)."""
+        """From the CRM: the won opportunity changed (stage, amount, lines).
+
+        A run parked before its order is placed takes it as a retry: the change may be
+        the fix (a line corrected) or the end (the deal lost), and either is read anew.
+        """
+        open_exception = self._state.open_exception
+        if open_exception is not None and open_exception.step in PRE_ORDER_STEPS:
+            self._retry_signals += 1
+            return
         self._opportunity_changes.append(change)
 
     @workflow.signal
@@ -213,9 +230,13 @@ class CloseWonToOrder:
             closed_won_event(opportunity, self._state.correlation_id, workflow.now())
         )
 
-        order, erp_system = await self._until_done(
-            "place_order", lambda: self._place_order(opportunity, account)
-        )
+        try:
+            order, erp_system = await self._until_done(
+                "place_order", lambda: self._place_order(opportunity, account)
+            )
+        except DealWithdrawn:
+            await self._close_open_exception()
+            return self._finish(DealStatus.CANCELLED)
         self._state.erp_order_id = order.id
         self._state.erp_order_number = order.order_number
         await self._record(
@@ -270,7 +291,16 @@ class CloseWonToOrder:
     async def _place_order(
         self, opportunity: Opportunity, account: Account
     ) -> tuple[SalesOrder, SourceSystem]:
-        """The order, and which ERP confirmed it (the source of ``order.accepted``)."""
+        """The order, and which ERP confirmed it (the source of ``order.accepted``).
+
+        After a park the opportunity is read again first: while the run waited, the
+        deal may have been lost (then there is no order to place) or its lines fixed.
+        """
+        if self._parks and workflow.patched(REREAD_AFTER_PARK_PATCH):
+            current = await self._read_closed_won()
+            if current is None:
+                raise DealWithdrawn()
+            opportunity, account = current
         placed = await self._call(
             "place_order",
             workflow.execute_activity_method(

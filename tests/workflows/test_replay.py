@@ -34,6 +34,7 @@ def test_there_are_saved_histories_to_replay() -> None:
         "erp_mirror_conflict_then_retried",
         "renewal_amended_then_opened",
         "renewal_cancelled",
+        "close_won_parked_then_lost",
     }
 
 

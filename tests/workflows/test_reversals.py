@@ -14,8 +14,9 @@ from models.changes import OrderChange, OrderStatus
 from models.deal import CloseWonResult, DealState, DealStatus, ExceptionReason, RetryRequest
 from models.events import EventType
 from models.lifecycle import OpportunityChanged
+from models.tables import ExceptionStatus
 from models.types import Money, utc_now
-from tests.deals import open_deal
+from tests.deals import add_crm_product, open_deal
 from tests.workflows.conftest import World
 from tests.workflows.histories import record_history
 from tests.workflows.test_billing import _invoice, _wait_for_status
@@ -160,3 +161,27 @@ async def test_an_order_cancelled_in_the_erp_ends_the_deal_cancelled(world: Worl
     assert result.state.status == DealStatus.CANCELLED
     opportunity = await world.crm.get("Opportunity", opportunity_id)
     assert opportunity["Syncline_Order_Status__c"] == "Cancelled"
+
+
+async def test_a_deal_lost_while_parked_before_its_order_ends_without_one(world: World) -> None:
+    """Parked for an unknown SKU; the CRM then says lost: the change wakes the run, it
+    reads the deal again, and there is no order to place."""
+    await add_crm_product(world.crm, world.entries, "SL-WF-NOT-IN-ERP", "10.00")
+    opportunity_id = await open_deal(world.crm, world.entries, ["SL-WF-NOT-IN-ERP"])
+    await world.crm.update("Opportunity", opportunity_id, {"StageName": "Closed Won"})
+    handle = await world.start(opportunity_id)
+    parked = await _until(handle, lambda s: s.status == DealStatus.NEEDS_ATTENTION)
+    assert parked.open_exception is not None
+    assert parked.open_exception.reason == ExceptionReason.UNKNOWN_SKU
+
+    await world.crm.update("Opportunity", opportunity_id, {"StageName": "Closed Lost"})
+    await handle.signal(
+        CloseWonToOrder.opportunity_changed, _changed(opportunity_id, "Closed Lost")
+    )
+    result = await handle.result()
+    await record_history(handle, "close_won_parked_then_lost")
+    assert result.state.status == DealStatus.CANCELLED
+    assert result.state.open_exception is None
+    assert await world.erp_orders_for(opportunity_id) == []
+    [row] = await world.store.list_exceptions(subject_id=opportunity_id)
+    assert row.status == ExceptionStatus.RESOLVED
