@@ -28,13 +28,12 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.crm import CrmActivities
     from activities.erp import ErpActivities
-    from activities.errors import AUTH_FAILED, NON_RETRYABLE_TYPES, NOT_FOUND, REJECTED
+    from activities.errors import AUTH_FAILED, NOT_FOUND, REJECTED
     from activities.ledger import LedgerActivities
     from models.billing import BillingStatus, DealBilling, InvoiceSnapshot
     from models.changes import OrderChange, OrderStatus
@@ -83,24 +82,12 @@ with workflow.unsafe.imports_passed_through():
         payment_applied_event,
         same_lines,
     )
+    from workflows.policies import CALL_RETRY, CALL_TIMEOUT, HEARTBEAT_TIMEOUT, LOCAL_TIMEOUT
     from workflows.task_queues import erp_task_queue
 
 T = TypeVar("T")
 RequestT = TypeVar("RequestT")
 
-# Retry forever on what may pass (outages, rate limits), with a capped backoff: a deal
-# waits out an ERP outage instead of failing. What cannot pass is non-retryable and parks.
-CALL_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    non_retryable_error_types=list(NON_RETRYABLE_TYPES),
-)
-CALL_TIMEOUT = timedelta(minutes=2)
-# Activities beat while they wait on the CRM or ERP: a killed worker is noticed in
-# seconds instead of after the whole call timeout.
-HEARTBEAT_TIMEOUT = timedelta(seconds=10)
-LOCAL_TIMEOUT = timedelta(seconds=30)
 # How long an accepted order's billing is followed. Annual invoicing plus a month of
 # payment terms; anything later is found by reconciliation.
 BILLING_FOLLOW = timedelta(days=400)
@@ -254,10 +241,10 @@ class CloseWonToOrder:
 
     # -- steps ---------------------------------------------------------------------
 
-    async def _read_closed_won(self) -> tuple[Opportunity, Account] | None:
-        """The opportunity and its account, or None when there is no longer a deal."""
-        fetched = await self._call(
-            "read_opportunity",
+    async def _fetch_opportunity(self, step: str) -> FetchOpportunityResult:
+        """The opportunity and its account as the CRM has them now."""
+        return await self._call(
+            step,
             workflow.execute_activity_method(
                 CrmActivities.fetch_opportunity,
                 FetchOpportunityInput(
@@ -270,6 +257,10 @@ class CloseWonToOrder:
             ),
             ExceptionReason.CRM_REJECTED,
         )
+
+    async def _read_closed_won(self) -> tuple[Opportunity, Account] | None:
+        """The opportunity and its account, or None when there is no longer a deal."""
+        fetched = await self._fetch_opportunity("read_opportunity")
         opportunity = fetched.opportunity
         if opportunity is None:
             self._state.detail = "the opportunity no longer exists in the CRM"
@@ -432,20 +423,7 @@ class CloseWonToOrder:
         self, order: SalesOrder, billing: DealBilling, erp_system: SourceSystem
     ) -> SalesOrder | None:
         """Re-read the opportunity and bring the ERP order in line, or ask a person."""
-        fetched: FetchOpportunityResult = await self._call(
-            "reread_opportunity",
-            workflow.execute_activity_method(
-                CrmActivities.fetch_opportunity,
-                FetchOpportunityInput(
-                    opportunity_id=self._state.crm_opportunity_id,
-                    correlation_id=self._state.correlation_id,
-                ),
-                start_to_close_timeout=CALL_TIMEOUT,
-                heartbeat_timeout=HEARTBEAT_TIMEOUT,
-                retry_policy=CALL_RETRY,
-            ),
-            ExceptionReason.CRM_REJECTED,
-        )
+        fetched = await self._fetch_opportunity("reread_opportunity")
         opportunity = fetched.opportunity
         won = opportunity is not None and opportunity.is_closed_won
         if opportunity is not None and won and same_lines(opportunity, order):

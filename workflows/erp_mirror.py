@@ -16,16 +16,14 @@ which is the real customer.
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from datetime import timedelta
 from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.crm import CrmActivities
-    from activities.errors import NON_RETRYABLE_TYPES, NOT_FOUND, REJECTED
+    from activities.errors import NOT_FOUND, REJECTED
     from models.changes import CustomerChange, ItemChange
     from models.crm import AccountLegalMirror
     from models.deal import ExceptionReason, RetryRequest
@@ -39,15 +37,8 @@ with workflow.unsafe.imports_passed_through():
     from models.messages import MirrorCustomerInput, MirrorItemInput
     from workflows import search_attributes as sa
     from workflows.parking import Parking
+    from workflows.policies import CALL_RETRY, CALL_TIMEOUT, HEARTBEAT_TIMEOUT
 
-CALL_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    non_retryable_error_types=list(NON_RETRYABLE_TYPES),
-)
-CALL_TIMEOUT = timedelta(minutes=2)
-HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 T = TypeVar("T")
 # A mirror lives as long as its record; continue as new before its history grows long.
 HISTORY_LIMIT = 2_000
@@ -135,8 +126,7 @@ class ErpMirror:
 
     @workflow.query
     def state(self) -> MirrorState:
-        self._state.open_exception = self._parking.open_exception
-        return self._state
+        return self._state.model_copy(update={"open_exception": self._parking.open_exception})
 
     @workflow.run
     async def run(self, request: MirrorInput) -> None:

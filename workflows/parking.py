@@ -9,7 +9,6 @@ makes the wait moot (a newer ERP snapshot). When the step then passes, the row c
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 
 from temporalio import workflow
 
@@ -17,8 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.ledger import LedgerActivities
     from models.deal import DealException, ExceptionReason, RetryRequest
     from models.messages import OpenExceptionInput, ResolveExceptionInput
-
-LOCAL_TIMEOUT = timedelta(seconds=30)
+    from workflows.policies import LOCAL_TIMEOUT
 
 
 class Parking:

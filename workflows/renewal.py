@@ -15,12 +15,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.crm import CrmActivities
-    from activities.errors import NON_RETRYABLE_TYPES, NOT_FOUND, REJECTED
+    from activities.errors import NOT_FOUND, REJECTED
     from activities.ledger import LedgerActivities
     from models.changes import SubscriptionChange, SubscriptionStatus
     from models.deal import ExceptionReason, RetryRequest
@@ -28,16 +27,8 @@ with workflow.unsafe.imports_passed_through():
     from models.lifecycle import RenewalInput, RenewalState, RenewalStatus
     from models.messages import OpenRenewalInput, RecordEventInput
     from workflows import search_attributes as sa
-    from workflows.parking import LOCAL_TIMEOUT, Parking
-
-CALL_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    non_retryable_error_types=list(NON_RETRYABLE_TYPES),
-)
-CALL_TIMEOUT = timedelta(minutes=2)
-HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+    from workflows.parking import Parking
+    from workflows.policies import CALL_RETRY, CALL_TIMEOUT, HEARTBEAT_TIMEOUT, LOCAL_TIMEOUT
 
 
 def opens_at(subscription: SubscriptionChange, lead: timedelta) -> datetime:
@@ -76,8 +67,7 @@ class Renewal:
 
     @workflow.query
     def state(self) -> RenewalState:
-        self._state.open_exception = self._parking.open_exception
-        return self._state
+        return self._state.model_copy(update={"open_exception": self._parking.open_exception})
 
     @workflow.run
     async def run(self, request: RenewalInput) -> RenewalState:
