@@ -70,33 +70,3 @@ class SalesOrder(BaseModel):
     tran_date: date | None = None
     lines: list[SalesOrderLine] = []
     last_modified: UtcDatetime | None = None
-
-
-class Invoice(BaseModel):
-    id: str
-    invoice_number: str
-    sales_order_id: str | None
-    customer_id: str
-    status: str
-    total: Money
-    amount_remaining: Money
-    tran_date: date | None = None
-    due_date: date | None = None
-
-
-class Payment(BaseModel):
-    id: str
-    invoice_id: str
-    customer_id: str
-    amount: Money
-    received_at: UtcDatetime
-
-
-class Subscription(BaseModel):
-    id: str
-    sales_order_id: str | None
-    customer_id: str
-    start_date: date
-    end_date: date
-    recurring_amount: Money
-    status: str

@@ -43,20 +43,9 @@ T = TypeVar("T")
 # A mirror lives as long as its record; continue as new before its history grows long.
 HISTORY_LIMIT = 2_000
 
-# The account fields the ERP owns, by the canonical names an AccountEdit carries.
-OWNED_FIELDS = (
-    "legal_name",
-    "tax_id",
-    "erp_customer_id",
-    "billing_street",
-    "billing_city",
-    "billing_state",
-    "billing_postal_code",
-    "billing_country",
-)
-
 
 def owned_values(mirror: AccountLegalMirror) -> dict[str, str | None]:
+    """What Syncline wrote, by the canonical names an ``AccountEdit`` carries."""
     address = mirror.billing_address
     return {
         "legal_name": mirror.legal_name,
