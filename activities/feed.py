@@ -1,5 +1,12 @@
-"""Publishes ERP changes: their business events into the ledger, and a signal to each
-workflow a change concerns (the deal, the customer or item mirror, the renewal)."""
+"""Publishes ERP changes: a signal to each workflow a change concerns (the deal, the
+customer or item mirror, the renewal), and their business events into the ledger.
+
+One writer per fact. A running deal records the facts about its own order (it holds
+the deal's correlation id, and the order.accepted it recorded on placing the order);
+the feed records what no running deal will: orders, invoices and payments born in the
+ERP or arriving after their deal stopped following, and every customer version.
+Either way an event's id is the fact, so a page read twice is one event.
+"""
 
 from __future__ import annotations
 
@@ -67,12 +74,13 @@ class FeedActivities:
         result = PublishChangesResult()
         correlation_id = activity.info().workflow_id or "erp-change-feed"
         for change in request.changes:
-            for event in await self._events_for(change, request.erp_system, correlation_id):
-                if await self._ledger().append_event(event):
-                    result.recorded += 1
-                else:
-                    result.duplicates += 1
-            await self._signal(change, request.erp_system, correlation_id, result)
+            taken_by_deal = await self._signal(change, request.erp_system, correlation_id, result)
+            if not taken_by_deal:
+                for event in await self._events_for(change, request.erp_system, correlation_id):
+                    if await self._ledger().append_event(event):
+                        result.recorded += 1
+                    else:
+                        result.duplicates += 1
             result.lag_seconds.append((utc_now() - change.modified_at).total_seconds())
             activity.heartbeat(len(result.lag_seconds))
         return result
@@ -89,6 +97,8 @@ class FeedActivities:
         if isinstance(change, OrderChange):
             if change.status is OrderStatus.CANCELLED:
                 return [order_cancelled_event(change, system, correlation_id, now)]
+            if change.crm_opportunity_id:
+                return []  # placed by a deal, which recorded order.accepted on placing it
             return [order_accepted_from_erp(change, system, correlation_id, now)]
         if isinstance(change, InvoiceChange):
             return await self._invoice_events(change, system, correlation_id)
@@ -130,21 +140,23 @@ class FeedActivities:
         system: SourceSystem,
         correlation_id: str,
         result: PublishChangesResult,
-    ) -> None:
+    ) -> bool:
+        """Hand the change to its workflow; whether a running deal took it (and so
+        records its facts itself)."""
         if isinstance(change, InvoiceChange) and change.crm_opportunity_id:
             snapshot = InvoiceSnapshot.model_validate(change.model_dump(exclude={"kind"}))
-            await self._signal_deal(
+            return await self._signal_deal(
                 change.crm_opportunity_id, "invoice_changed", snapshot, change.id, result
             )
-        elif (
+        if (
             isinstance(change, OrderChange)
             and change.crm_opportunity_id
             and change.status is OrderStatus.CANCELLED
         ):
-            await self._signal_deal(
+            return await self._signal_deal(
                 change.crm_opportunity_id, "order_changed", change, change.id, result
             )
-        elif isinstance(change, CustomerChange | ItemChange):
+        if isinstance(change, CustomerChange | ItemChange):
             await self._signal_with_start(
                 "ErpMirror",
                 MirrorInput(
@@ -170,6 +182,7 @@ class FeedActivities:
                 change,
             )
             result.signalled += 1
+        return False
 
     async def _signal_deal(
         self,
@@ -178,18 +191,19 @@ class FeedActivities:
         payload: Any,
         record_id: str,
         result: PublishChangesResult,
-    ) -> None:
+    ) -> bool:
         handle = self._client.get_workflow_handle(close_won_workflow_id(opportunity_id))
         try:
             await handle.signal(signal, payload)
         except RPCError as error:
             if error.status is not RPCStatusCode.NOT_FOUND:
                 raise
-            # Created outside Syncline, or changed after the deal stopped following:
-            # the event is in the ledger and reconciliation compares the rest.
+            # Changed after the deal stopped following (or its deal never reached
+            # Syncline): the feed records the facts; reconciliation compares the rest.
             result.unmatched.append(record_id)
-            return
+            return False
         result.signalled += 1
+        return True
 
     async def _signal_with_start(
         self, workflow: str, start: Any, workflow_id: str, change: ErpChange

@@ -403,13 +403,20 @@ class CloseWonToOrder:
         cancelled = [o for o in order_changes if o.id == order.id]
         if any(o.status is OrderStatus.CANCELLED for o in cancelled):
             # A finance user cancelled it in the ERP, the owner of orders: the deal
-            # follows, and the feed has recorded ``order.cancelled``.
-            erp_status = cancelled[-1].erp_status
+            # follows, and records the fact (the feed leaves a running deal's to it).
+            withdrawn = order.model_copy(update={"status": cancelled[-1].erp_status})
             self._state.detail = f"order {order.order_number} was cancelled in the ERP"
-            await self._until_done(
-                "write_back",
-                lambda: self._write_back(order.model_copy(update={"status": erp_status})),
+            await self._record(
+                order_cancelled_event(
+                    self._state.crm_opportunity_id,
+                    withdrawn,
+                    "cancelled in the ERP",
+                    erp_system,
+                    self._state.correlation_id,
+                    workflow.now(),
+                )
             )
+            await self._until_done("write_back", lambda: self._write_back(withdrawn))
             self._publish(DealStatus.CANCELLED)
             return None
         if not self._opportunity_changes:

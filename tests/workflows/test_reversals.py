@@ -161,6 +161,9 @@ async def test_an_order_cancelled_in_the_erp_ends_the_deal_cancelled(world: Worl
     assert result.state.status == DealStatus.CANCELLED
     opportunity = await world.crm.get("Opportunity", opportunity_id)
     assert opportunity["Syncline_Order_Status__c"] == "Cancelled"
+    events = await world.store.events_for(opportunity_id)
+    cancelled = [e for e in events if e.event_type == EventType.ORDER_CANCELLED]
+    assert len(cancelled) == 1 and cancelled[0].correlation_id == "corr-test"
 
 
 async def test_a_deal_lost_while_parked_before_its_order_ends_without_one(world: World) -> None:
