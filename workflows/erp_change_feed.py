@@ -64,9 +64,11 @@ KIND_ORDER = (
     ChangeKind.INVOICE,
     ChangeKind.SUBSCRIPTION,
 )
-# Continue as new past this many history events: a backlog of thousands of pages
-# must not grow one run's history without bound.
+# Continue as new past this many history events or bytes (or when the server says
+# so): a backlog of thousands of pages must not grow one run's history without bound,
+# and every page is in it twice (read, then published), so bytes run out first.
 HISTORY_LIMIT = 10_000
+HISTORY_BYTES = 8 * 1024 * 1024
 # Seen keys carried per kind: enough for any overlap window in steady state; beyond
 # it a re-read is published again and the ledger refuses the repeat.
 SEEN_LIMIT = 5_000
@@ -277,7 +279,12 @@ class ErpChangeFeed:
         )
 
     def _history_full(self) -> bool:
-        return workflow.info().get_current_history_length() > HISTORY_LIMIT
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() > HISTORY_LIMIT
+            or info.get_current_history_size() > HISTORY_BYTES
+        )
 
     async def _poll_kind(
         self,

@@ -120,7 +120,10 @@ class ErpMirror:
     @workflow.run
     async def run(self, request: MirrorInput) -> None:
         self._publish()
-        while workflow.info().get_current_history_length() < HISTORY_LIMIT:
+        while (
+            workflow.info().get_current_history_length() < HISTORY_LIMIT
+            and not workflow.info().is_continue_as_new_suggested()
+        ):
             await workflow.wait_condition(lambda: bool(self._pending or self._edits))
             newest = self._take_newest()
             if newest is not None:
