@@ -72,6 +72,11 @@ class LedgerEvent(SQLModel, table=True):
     """The append-only event ledger; reporting reads this, never raw CRM stages."""
 
     __tablename__ = "ledger_events"
+    # The facts one ERP record made (the payments on an invoice): read for every
+    # invoice change the feed records.
+    __table_args__ = (
+        sa.Index("ix_ledger_events_source", "source_system", "source_id", "event_type"),
+    )
 
     event_id: uuid.UUID = Field(primary_key=True)
     event_type: str = Field(index=True)
@@ -79,7 +84,7 @@ class LedgerEvent(SQLModel, table=True):
     occurred_at: datetime = Field(sa_column=_utc_column(index=True))
     recorded_at: datetime = Field(sa_column=_utc_column())
     source_system: str
-    source_id: str = Field(index=True)
+    source_id: str
     subject_id: str = Field(index=True)
     correlation_id: str
     causation_id: str | None = None
