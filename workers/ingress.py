@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 
 from fastapi import APIRouter, Request, status
@@ -28,6 +29,13 @@ log = logging.getLogger(__name__)
 
 CORRELATION_HEADER = "X-Correlation-Id"
 MAX_BODY_BYTES = 1024 * 1024
+
+
+def _written_by(origin: str | None, client_name: str) -> bool:
+    """Whether change data capture's ``changeOrigin`` (``…/rest/59.0;client=syncline``)
+    names this client: then the change is Syncline's own write coming back."""
+    options = re.split(r"[;,]", origin or "")
+    return any(option.strip() == f"client={client_name}" for option in options)
 
 
 def ingress_router(settings: Settings, store: Store, client: Client) -> APIRouter:
@@ -157,7 +165,7 @@ def ingress_router(settings: Settings, store: Store, client: Client) -> APIRoute
                 ignored.append(f"no deal of opportunity {opportunity_id} is running")
         for edit in trigger.account_edits:
             delivery.subject_id = delivery.subject_id or edit.account_id
-            if edit.origin and f"client={settings.crm_client_name}" in edit.origin:
+            if _written_by(edit.origin, settings.crm_client_name):
                 ignored.append(f"account {edit.account_id}: Syncline's own write")
                 continue
             erp_ids = await store.erp_ids_for(ObjectType.CUSTOMER, [edit.account_id])

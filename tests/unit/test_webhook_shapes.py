@@ -154,3 +154,12 @@ def test_account_changes_to_crm_owned_fields_are_no_edit_at_all() -> None:
         _account_cdc({"Segment__c": "SMB"}, "com/salesforce/api/rest/59.0", ["Segment__c"])
     )
     assert trigger.account_edits == []
+
+
+def test_only_the_exact_client_name_marks_syncline_s_own_writes() -> None:
+    from workers.ingress import _written_by
+
+    assert _written_by("com/salesforce/api/rest/59.0;client=syncline", "syncline")
+    assert not _written_by("com/salesforce/api/rest/59.0;client=syncline_etl", "syncline")
+    assert not _written_by("com/salesforce/api/rest/59.0", "syncline")
+    assert not _written_by(None, "syncline")
