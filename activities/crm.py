@@ -160,7 +160,7 @@ class CrmActivities:
                     ),
                 )
             renewal = RenewalOpportunity(
-                key=f"renewal:{subscription.id}:{subscription.end_date.isoformat()}",
+                key=f"renewal:{subscription.id}:{subscription.start_date.isoformat()}",
                 account_id=account_id,
                 name=f"Renewal: {sold_as or subscription.name} "
                 f"(term ends {subscription.end_date.isoformat()})"[:_NAME_LIMIT],

@@ -182,8 +182,9 @@ def renewal_opened_event(
     correlation_id: str,
     now: datetime,
 ) -> BusinessEvent:
-    """One renewal per subscription term: an amended end date is a new term."""
-    term = f"{subscription.id}:{subscription.end_date.isoformat()}"
+    """One renewal per subscription term, known by its start: an amended end date is
+    the same term."""
+    term = f"{subscription.id}:{subscription.start_date.isoformat()}"
     return BusinessEvent(
         event_id=event_id_for(EventType.RENEWAL_OPENED, system, term),
         event_type=EventType.RENEWAL_OPENED,

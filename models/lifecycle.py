@@ -71,7 +71,7 @@ class RenewalInput(BaseModel):
     correlation_id: str
     subscription: SubscriptionChange | None = None
     opened: dict[str, str] = {}
-    """Term end (ISO date) → renewal opportunity id, carried across continue-as-new."""
+    """Term start (ISO date) → renewal opportunity id, carried across continue-as-new."""
 
 
 class RenewalStatus(StrEnum):

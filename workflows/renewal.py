@@ -4,10 +4,10 @@ The change feed signals every version of the subscription (signal-with-start on
 ``renewal:<erp>:<subscription id>``). The run sleeps on a durable timer until the term
 end minus the lead time (90 days by default), then opens one renewal opportunity in
 the CRM, linked to the opportunity the subscription was sold on, and records
-``renewal.opened``. An amended end date moves the timer (and a term extended after its
-renewal opened gets its own renewal later); a cancelled subscription ends the run.
-The opportunity is keyed by subscription and term end in the CRM, so a retried or
-replayed step finds it instead of opening a second.
+``renewal.opened``. An amended end date moves the timer (after the renewal opened, it
+only moves the day the run ends: same term, same renewal); a cancelled subscription
+ends the run. The opportunity is keyed by subscription and term start in the CRM, so a
+retried or replayed step finds it instead of opening a second.
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ class Renewal:
             if subscription.status is SubscriptionStatus.CANCELLED:
                 self._state.detail = "the subscription was cancelled in the ERP"
                 return self._finish(RenewalStatus.CANCELLED)
-            term = subscription.end_date.isoformat()
+            # A term is known by its start: an amended end date is the same term.
+            term = subscription.start_date.isoformat()
             if term in self._state.opened:
                 # This term's renewal is open: follow the term to its end for amendments.
                 if await self._changed_before(_term_over_at(subscription)):

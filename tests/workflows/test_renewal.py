@@ -128,7 +128,7 @@ async def test_a_year_long_term_amended_then_renewed_once(
 
     assert result.status == RenewalStatus.OPENED
     (renewal,) = await _renewals_in_crm(world, opportunity_id)
-    assert result.opened == {amended_end.isoformat(): renewal["Id"]}
+    assert result.opened == {start.isoformat(): renewal["Id"]}
     assert renewal["CloseDate"] == amended_end.isoformat()
     assert Decimal(str(renewal["Amount"])) == Decimal("24000.00")
     assert renewal["Syncline_Subscription_Id__c"] == "501"
@@ -249,5 +249,33 @@ async def test_a_new_worker_picks_the_sleeping_renewal_up_from_its_history(
     async with _worker(world, task_queue):
         result = await handle.result()
     assert result.status == RenewalStatus.OPENED
-    assert list(result.opened) == [amended.end_date.isoformat()]
+    assert list(result.opened) == [start.isoformat()]
+    assert len(await _renewals_in_crm(world, opportunity_id)) == 1
+
+
+async def test_an_end_date_moved_after_the_renewal_opened_is_the_same_term(
+    world: World, workflow_env: WorkflowEnvironment
+) -> None:
+    opportunity_id = await open_deal(world.crm, world.entries, name="Extended platform")
+    now = await workflow_env.get_current_time()
+    start = now.date() - timedelta(days=330)
+    subscription = _subscription(
+        opportunity_id,
+        start=start,
+        end=start + timedelta(days=364),
+        modified_at=now,
+        subscription_id="505",
+    )
+    handle = await _start(world, subscription)  # inside the lead time: due at once
+    await _state_until(handle, lambda s: s.status == RenewalStatus.OPENED)
+    extended = subscription.model_copy(
+        update={
+            "end_date": subscription.end_date + timedelta(days=30),
+            "modified_at": now + timedelta(hours=1),
+        }
+    )
+    await handle.signal(Renewal.changed, extended)
+    result = await handle.result()
+    assert result.status == RenewalStatus.OPENED and result.term_end == extended.end_date
+    assert len(result.opened) == 1
     assert len(await _renewals_in_crm(world, opportunity_id)) == 1
