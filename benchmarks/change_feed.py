@@ -1,8 +1,9 @@
 """change_feed: a backlog of ERP changes through ErpChangeFeed into the ledger, then lag.
 
 In a temporary folder the script seeds the NetSuite-shaped sandbox with a backlog of
-changes (``sandbox.netsuite.backlog``: sales orders with CRM external ids and the
-invoices made from them, some paid; stamped over the last 30 days), serves it on
+changes (``sandbox.netsuite.backlog``: sales orders, most with CRM external ids and no
+running deal, some entered in the ERP, some cancelled, and the invoices made from
+them, some paid; stamped over the last 30 days), serves it on
 127.0.0.1 (``syncline sandbox netsuite``, its own process) and measures, in one run:
 
 * baseline: a plain asyncio loop with no Temporal, paging the same changes through the
@@ -12,9 +13,11 @@ invoices made from them, some paid; stamped over the last 30 days), serves it on
 * Syncline: the same backlog through ``ErpChangeFeed`` on a local Temporal dev server
   (the installed ``temporal`` binary, SQLite file with WAL), both workers of
   ``build_workers`` in this process, the feed started with its cursors at the start of
-  the backlog: wall time from the start until the ledger holds every event the
-  backlog makes; changes/s, events/s, ratio to the baseline, runs (continue-as-new)
-  and history events;
+  the backlog: wall time from the start until its order and invoice cursors stand on
+  the backlog's last change (to the last event's ``recorded_at``); changes/s,
+  events/s, ratio to the baseline, whether both ledgers hold the same events, runs
+  (continue-as-new) and their history; if the feed's run stops instead (terminated,
+  failed), how far it got and why;
 * steady-state lag: with the feed caught up and polling every second, sales made
   through the sandbox's REST API at a steady rate (an order; 2 s later its invoice;
   2 s later a payment, in full or half), and the lag of the events they make, from
@@ -27,6 +30,8 @@ Temporal dev server) are read from /proc for each phase.
     python benchmarks/change_feed.py [--changes 100000] [--page-size 200]
         [--steady-seconds 60] [--json benchmarks/results/change_feed.json]
     python benchmarks/change_feed.py --changes 10000 --steady-seconds 20   # quick
+    py-spy record -o feed.svg -- python benchmarks/change_feed.py --changes 20000 \
+        --steady-seconds 0 --skip-baseline                                     # profile
 """
 
 from __future__ import annotations
