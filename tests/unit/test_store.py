@@ -106,3 +106,24 @@ async def test_processes_starting_together_both_get_the_schema(tmp_path: Path) -
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_a_retry_counted_after_the_run_resolved_keeps_it_resolved(tmp_path: Path) -> None:
+    store = Store.from_url(f"sqlite+aiosqlite:///{tmp_path / 'race.db'}")
+    await store.create_schema()
+    await store.open_exception(
+        ExceptionRow(
+            id="x1",
+            workflow_id="wf",
+            subject_id="s",
+            reason="ownership_conflict",
+            step="ownership",
+            message="m",
+            correlation_id="c",
+        )
+    )
+    await store.resolve_exception("x1")  # the run was faster than the API's write
+    await store.mark_retry_requested("x1")
+    row = await store.get_exception("x1")
+    assert row is not None and row.status == ExceptionStatus.RESOLVED and row.retry_count == 1
+    await store.close()
