@@ -243,15 +243,17 @@ class Store:
     async def mark_retry_requested(self, exception_id: str) -> None:
         """Count the retry; a run quick enough to resolve the exception before this
         write keeps it resolved (the retry signal goes first, then this)."""
-        still_resolved = sa.case(
-            (col(ExceptionRow.status) == ExceptionStatus.RESOLVED, ExceptionStatus.RESOLVED),
-            else_=ExceptionStatus.RETRY_REQUESTED,
-        )
+        row = col(ExceptionRow.id) == exception_id
         async with self._sessions() as session:
             await session.execute(
                 sa.update(ExceptionRow)
-                .where(col(ExceptionRow.id) == exception_id)
-                .values(status=still_resolved, retry_count=col(ExceptionRow.retry_count) + 1)
+                .where(row)
+                .values(retry_count=col(ExceptionRow.retry_count) + 1)
+            )
+            await session.execute(
+                sa.update(ExceptionRow)
+                .where(row, col(ExceptionRow.status) != ExceptionStatus.RESOLVED)
+                .values(status=ExceptionStatus.RETRY_REQUESTED)
             )
             await session.commit()
 
