@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Protocol
 
 from models.billing import ChangeCursor, InvoiceChangePage
-from models.changes import ChangeKind, ErpChangePage
+from models.changes import ChangeKind, ErpChangePage, OrderChange
 from models.crm import (
     Account,
     AccountLegalMirror,
@@ -51,6 +52,19 @@ class CrmClient(Protocol):
 
     async def write_account_mirror(self, account_id: str, mirror: AccountLegalMirror) -> None:
         """Write the ERP's legal fields onto the account (idempotent)."""
+        ...
+
+    async def won_opportunities(
+        self, after: str | None, limit: int, closed_since: date | None = None
+    ) -> list[Opportunity]:
+        """Closed-won opportunities with id strictly greater than ``after`` (when given)
+        and closed on or after ``closed_since`` (when given), by id in ordinal order (as
+        Python compares strings), at most ``limit``; fewer only at the end. Without
+        their line items (``lines`` is empty)."""
+        ...
+
+    async def accounts_mirroring(self, erp_customer_ids: Sequence[str]) -> list[Account]:
+        """Accounts whose mirrored ERP customer id is one of these; none for none."""
         ...
 
     async def upsert_product_mirror(self, product: ProductMirror) -> None:
@@ -101,6 +115,19 @@ class ErpClient(Protocol):
     async def changes(self, kind: ChangeKind, after: ChangeCursor, limit: int) -> ErpChangePage:
         """Records of ``kind`` changed strictly after ``after``, oldest first, by
         (modification time, id). Invoices as in ``invoice_changes``."""
+        ...
+
+    async def orders_by_reference(
+        self, after: str | None, limit: int, since: date | None = None
+    ) -> list[OrderChange]:
+        """Sales orders of any status (cancelled ones too) that carry an external id (the
+        CRM opportunity, ``crm_opportunity_id``) strictly greater than ``after`` (when
+        given), dated on or after ``since`` (when given), by that id in ordinal order.
+
+        At most ``limit``, fewer only at the end, except that the orders sharing one
+        external id always come in the same page (see each ERP). ``lines`` may be empty:
+        totals, currency and status are what a listing is for.
+        """
         ...
 
     async def cancel_sales_order(self, order_id: str) -> SalesOrder:

@@ -30,6 +30,9 @@ class Account(BaseModel):
     owner_id: str | None = None
     segment: str | None = None
     erp_customer_id: str | None = None
+    legal_name: str | None = None
+    """The ERP customer's legal name as mirrored onto the account (``name`` is the
+    CRM's own). Optional with a default: accounts in saved workflow histories lack it."""
 
 
 class OpportunityLine(BaseModel):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from datetime import UTC
+from datetime import UTC, date
 from typing import Any
 from urllib.parse import quote
 
@@ -27,7 +27,7 @@ from connectors.netsuite.auth import TokenProvider
 from connectors.netsuite.errors import SYSTEM, map_error
 from models import exact_json
 from models.billing import ChangeCursor, InvoiceChangePage
-from models.changes import ChangeKind, CustomerChange, ErpChange, ErpChangePage
+from models.changes import ChangeKind, CustomerChange, ErpChange, ErpChangePage, OrderChange
 from models.erp import (
     Customer,
     CustomerUpsert,
@@ -47,6 +47,10 @@ ITEM_CHUNK = 200
 # Customer records read at once for their addresses: a few, so one feed page never
 # takes the account's whole concurrency pool even without a governor.
 CUSTOMER_FETCHES = 4
+# What a ``transaction`` row of a sales order is read with, by the feed and the listing.
+ORDER_COLUMNS = (
+    "id, tranid, externalid, entity, status, foreigntotal, currency, trandate, lastmodifieddate"
+)
 
 
 def record_key(id_or_eid: str) -> str:
@@ -82,6 +86,24 @@ def keyset_query(columns: str, table: str, where: str, after: ChangeCursor) -> s
     keyset = f"(lastmodifieddate > {stamp} OR (lastmodifieddate = {stamp} AND id > {after.id}))"
     condition = f"{where} AND {keyset}" if where else keyset
     return f"SELECT {columns} FROM {table} WHERE {condition} ORDER BY lastmodifieddate, id"
+
+
+def reference_query(after: str | None, since: date | None) -> str:
+    """Sales orders with an external id greater than ``after``, by external id.
+
+    NetSuite keeps external ids unique per record type, so the external id alone is a
+    keyset: no order shares one with another across a page boundary. SuiteQL compares
+    and sorts text in binary order, which is Python's ordinal order.
+    """
+    conditions = ["type = 'SalesOrd'", "externalid IS NOT NULL"]
+    if after is not None:
+        conditions.append(f"externalid > {_sql_string(after)}")
+    if since is not None:
+        conditions.append(f"trandate >= TO_DATE('{since.isoformat()}', 'YYYY-MM-DD')")
+    return (
+        f"SELECT {ORDER_COLUMNS} FROM transaction WHERE {' AND '.join(conditions)} "
+        "ORDER BY externalid"
+    )
 
 
 class NetSuiteClient(HttpConnector):
@@ -397,13 +419,7 @@ class NetSuiteClient(HttpConnector):
         return [mapping.invoice_change(i) for i in page.invoices], page.has_more
 
     async def _order_changes(self, after: ChangeCursor, limit: int) -> tuple[list[ErpChange], bool]:
-        query = keyset_query(
-            "id, tranid, externalid, entity, status, foreigntotal, currency, trandate, "
-            "lastmodifieddate",
-            "transaction",
-            "type = 'SalesOrd'",
-            after,
-        )
+        query = keyset_query(ORDER_COLUMNS, "transaction", "type = 'SalesOrd'", after)
         rows, has_more = await self.suiteql_page(query, limit=limit)
         currencies = {str(r["id"]): mapping.order_currency(r, self.base_currency) for r in rows}
         lines = await self._order_lines(currencies)
@@ -412,6 +428,25 @@ class NetSuiteClient(HttpConnector):
             for row in rows
         ]
         return changes, has_more
+
+    async def orders_by_reference(
+        self, after: str | None, limit: int, since: date | None = None
+    ) -> list[OrderChange]:
+        """Sales orders of any status with an external id greater than ``after``, by
+        external id (see ``reference_query``), without their lines: one SuiteQL request
+        per 1,000 orders, each a fresh keyset query rather than an offset into one."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        orders: list[OrderChange] = []
+        cursor = after
+        while len(orders) < limit:
+            size = min(limit - len(orders), SUITEQL_PAGE_SIZE)
+            rows, has_more = await self.suiteql_page(reference_query(cursor, since), limit=size)
+            orders += [mapping.order_change_from_row(row, [], self.base_currency) for row in rows]
+            if not has_more or len(rows) < size:
+                break
+            cursor = str(rows[-1]["externalid"])
+        return orders
 
     async def _order_lines(self, currencies: Mapping[str, str]) -> dict[str, list[SalesOrderLine]]:
         """The item lines of these orders (id -> currency), from ``transactionline``: one

@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -28,13 +29,21 @@ from connectors.salesforce.errors import SYSTEM, map_error
 from connectors.salesforce.mapping import (
     ACCOUNT_FIELDS,
     LINE_FIELDS,
+    OPPORTUNITY_FIELDS,
     account_mirror_fields,
     product_fields,
     renewal_fields,
     to_account,
     to_opportunity,
 )
-from connectors.salesforce.wire import dumps, format_datetime, loads, soql_quote, to_decimal
+from connectors.salesforce.wire import (
+    dumps,
+    format_datetime,
+    id_after,
+    loads,
+    soql_quote,
+    to_decimal,
+)
 from models.crm import (
     Account,
     AccountLegalMirror,
@@ -55,6 +64,8 @@ _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json
 CALL_OPTIONS_HEADER = "Sforce-Call-Options"
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DUPLICATE_VALUE = "DUPLICATE_VALUE"
+# Values per SOQL IN list: the query stays far below the URI and SOQL length limits.
+IN_CHUNK = 200
 
 
 def _name(value: str) -> str:
@@ -256,6 +267,46 @@ class SalesforceClient:
             f"WHERE {' OR '.join(criteria)} ORDER BY CreatedDate, Id"
         )
         return [to_account(record) for record in records]
+
+    async def accounts_mirroring(self, erp_customer_ids: Sequence[str]) -> list[Account]:
+        """Accounts mirroring any of these ERP customers, by Id. Salesforce compares text
+        case-insensitively, so an id differing only in case matches too: callers match
+        the returned ``erp_customer_id`` themselves."""
+        wanted = list(dict.fromkeys(i for i in erp_customer_ids if i))
+        accounts: list[Account] = []
+        for start in range(0, len(wanted), IN_CHUNK):
+            listed = ", ".join(soql_quote(i) for i in wanted[start : start + IN_CHUNK])
+            records = await self.query(
+                f"SELECT {', '.join(ACCOUNT_FIELDS)} FROM Account "
+                f"WHERE Syncline_Customer_Id__c IN ({listed}) ORDER BY Id"
+            )
+            accounts += [to_account(record) for record in records]
+        # One order for the whole answer, not one per chunk.
+        return sorted(accounts, key=lambda account: account.id)
+
+    async def won_opportunities(
+        self, after: str | None, limit: int, closed_since: date | None = None
+    ) -> list[Opportunity]:
+        """Up to ``limit`` closed-won opportunities with ``Id > after``, by Id, without
+        their line items; fewer than ``limit`` only at the end.
+
+        Keyset, never OFFSET: the next page starts after the last Id returned. Salesforce
+        orders and compares ``Id`` by its case-sensitive characters (digits, upper case,
+        lower case), which is ordinal order, as Python sorts strings. ``after`` may be
+        any string starting with 15 id characters (see ``id_after``).
+        """
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        criteria = ["IsWon = true", "IsClosed = true"]
+        if after is not None:
+            criteria.append(id_after(after))
+        if closed_since is not None:
+            criteria.append(f"CloseDate >= {closed_since.isoformat()}")
+        records = await self.query(
+            f"SELECT {', '.join(OPPORTUNITY_FIELDS)} FROM Opportunity "
+            f"WHERE {' AND '.join(criteria)} ORDER BY Id LIMIT {limit}"
+        )
+        return [to_opportunity(record, [], self._default_currency) for record in records]
 
     async def write_account_mirror(self, account_id: str, mirror: AccountLegalMirror) -> None:
         # The same values written twice change nothing, so a retry is safe.

@@ -44,6 +44,23 @@ ACCOUNT_FIELDS = (
     "OwnerId",
     "Segment__c",
     "Syncline_Customer_Id__c",
+    "Syncline_Legal_Name__c",
+)
+
+# An opportunity's header without its line items: what listing many of them needs.
+# ``CurrencyIsoCode`` assumes a multi-currency org, as the price book writes already do.
+OPPORTUNITY_FIELDS = (
+    "Id",
+    "AccountId",
+    "Name",
+    "StageName",
+    "IsClosed",
+    "IsWon",
+    "CloseDate",
+    "CurrencyIsoCode",
+    "Amount",
+    "Syncline_Order_Id__c",
+    "LastModifiedDate",
 )
 
 
@@ -98,6 +115,7 @@ def to_account(record: dict[str, Any]) -> Account:
         owner_id=record.get("OwnerId"),
         segment=record.get("Segment__c"),
         erp_customer_id=record.get("Syncline_Customer_Id__c"),
+        legal_name=record.get("Syncline_Legal_Name__c"),
     )
 
 

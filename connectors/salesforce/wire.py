@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from models import exact_json
+
+_ID_SUFFIX_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+_ID15 = re.compile(r"^[0-9A-Za-z]{15}$")
 
 
 def parse_datetime(text: str) -> datetime:
@@ -61,3 +65,30 @@ def soql_quote(value: str) -> str:
         .replace("\t", "\\t")
     )
     return f"'{escaped}'"
+
+
+def id_suffix(id15: str) -> str:
+    """The three characters Salesforce appends to a 15-char id to make it 18: one per
+    five characters, flagging which of them are upper case."""
+    suffix = ""
+    for start in range(0, 15, 5):
+        flags = sum(1 << n for n, char in enumerate(id15[start : start + 5]) if "A" <= char <= "Z")
+        suffix += _ID_SUFFIX_ALPHABET[flags]
+    return suffix
+
+
+def id_after(after: str) -> str:
+    """A SOQL condition on ``Id`` selecting exactly the ids greater than ``after`` in
+    Python's (ordinal) order, which is how Salesforce orders ``Id`` too.
+
+    ``after`` need not be an id: a key just below one (its last character decremented)
+    is fine. Salesforce reads an 18-char literal's suffix as the case of the first 15
+    characters, so such a key is never sent as is. Salesforce compares the 15-char ids;
+    the records whose 15 characters equal ``after``'s are greater exactly when their
+    suffix (fixed by those 15) is greater than what follows them in ``after``.
+    """
+    id15 = after[:15]
+    if not _ID15.match(id15):
+        raise ValueError(f"not a Salesforce id to page after: {after!r}")
+    op = ">=" if id_suffix(id15) > after[15:] else ">"
+    return f"Id {op} {soql_quote(id15)}"

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -41,7 +41,7 @@ from connectors.tryton import keyset, mapping
 from connectors.tryton.errors import SYSTEM, map_error
 from models import tryton_json as codec
 from models.billing import ChangeCursor, InvoiceChangePage, InvoiceSnapshot
-from models.changes import ChangeKind, ErpChange, ErpChangePage
+from models.changes import ChangeKind, ErpChange, ErpChangePage, OrderChange
 from models.erp import (
     Customer,
     CustomerUpsert,
@@ -554,6 +554,72 @@ class TrytonClient(HttpConnector):
         confirmed = {int(str(log["resource"]).rsplit(",", 1)[1]) for log in logs}
         return [s for s in sales if s.get("state") != "cancelled" or int(s["id"]) in confirmed]
 
+    # --- ErpClient: orders by reference -------------------------------------------------
+
+    async def orders_by_reference(
+        self, after: str | None, limit: int, since: date | None = None
+    ) -> list[OrderChange]:
+        """Accepted sales (cancelled ones too) with a ``reference`` (the CRM opportunity)
+        greater than ``after``, ``sale_date`` on or after ``since``, by reference then id;
+        without their lines. Which sales count is the order feed's: confirmed or later,
+        minus those cancelled before they were ever confirmed (``_ever_confirmed``).
+
+        ``reference`` is not unique (a cancelled sale and the one that replaced it share
+        one), so the keyset is the reference and a page never splits one: the sales of
+        the last reference on a page all come with it, even past ``limit``.
+
+        Order is the database's. SQLite compares text bytewise, which is ordinal order.
+        PostgreSQL compares and sorts by the column's collation, the database default
+        unless the database or column is C-collated: with a linguistic collation
+        (``en_US.UTF-8`` puts ``a`` before ``Z``) pages still chain, since ``>`` and
+        ORDER BY agree, but the stream is not ordinal, and a merge-join against an
+        ordinal stream must detect that and stop rather than report false drift.
+        """
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        orders: list[OrderChange] = []
+        cursor = after
+        while len(orders) < limit:
+            size = limit - len(orders)
+            sales = await self._sales_by_reference(cursor, since, size)
+            if len(sales) == size:
+                sales += await self._rest_of_reference(sales[-1], since)
+            for sale in await self._ever_confirmed(sales):
+                moment = mapping.modified_at(sale)
+                orders.append(mapping.order_change_from_record(sale, self.base_currency, moment))
+            if len(sales) < size:
+                break
+            cursor = str(sales[-1]["reference"])
+        return orders
+
+    async def _sales_by_reference(
+        self, after: str | None, since: date | None, limit: int
+    ) -> list[dict[str, Any]]:
+        # Every string sorts after '': "> ''" also drops sales without a reference
+        # (NULL compares as neither greater nor smaller).
+        return await self.search(
+            "sale.sale",
+            [*_listed_sales(since), ("reference", ">", after if after is not None else "")],
+            mapping.ORDER_LISTING_FIELDS,
+            order=[("reference", "ASC"), ("id", "ASC")],
+            limit=limit,
+        )
+
+    async def _rest_of_reference(
+        self, last: dict[str, Any], since: date | None
+    ) -> list[dict[str, Any]]:
+        """The sales after ``last`` that share its reference, so no page splits one."""
+        return await self.search(
+            "sale.sale",
+            [
+                *_listed_sales(since),
+                ("reference", "=", last["reference"]),
+                ("id", ">", int(last["id"])),
+            ],
+            mapping.ORDER_LISTING_FIELDS,
+            order=[("id", "ASC")],
+        )
+
     async def invoice_changes(self, after: ChangeCursor, limit: int) -> InvoiceChangePage:
         """Customer invoices that were posted, by ``write_date`` then id (keyset): the
         ``INVOICE`` kind of ``changes``."""
@@ -632,6 +698,14 @@ class TrytonClient(HttpConnector):
 
     def _order(self, sale: dict[str, Any]) -> SalesOrder:
         return mapping.sales_order_from_record(sale, self.base_currency)
+
+
+def _listed_sales(since: date | None) -> list[Any]:
+    """The sales a listing by reference reads: those the order feed reads."""
+    domain: list[Any] = [*_FEEDS[ChangeKind.ORDER].domain]
+    if since is not None:
+        domain.append(("sale_date", ">=", since))
+    return domain
 
 
 def _furthest(sales: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -68,6 +68,9 @@ PARTY_CHANGE_FIELDS = (
     "tax_identifier.code",
 )
 ITEM_FIELDS = ("code", "name", "active", "template.active", "salable", "list_price_used")
+# An order as listed by reference: the feed's fields without the lines, which a listing
+# does not need and which make each record many times larger.
+ORDER_LISTING_FIELDS = tuple(f for f in ORDER_FIELDS if not f.startswith("lines."))
 
 # Accepted orders: drafts and quotations are still the seller's proposal.
 ACCEPTED_SALE_STATES = ("confirmed", "processing", "done", "cancelled")

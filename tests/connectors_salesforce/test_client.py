@@ -97,6 +97,7 @@ async def test_get_account(fake: FakeSalesforce, client: SalesforceClient) -> No
             "OwnerId": "005B",
             "Segment__c": "SMB",
             "Syncline_Customer_Id__c": "C-9",
+            "Syncline_Legal_Name__c": "Acme Holding SAS",
         },
     )
     account = await client.get_account("001A")
@@ -107,6 +108,7 @@ async def test_get_account(fake: FakeSalesforce, client: SalesforceClient) -> No
         "C-9",
     )
     assert account.billing_address.city == "Lyon" and account.owner_id == "005B"
+    assert (account.name, account.legal_name) == ("Acme", "Acme Holding SAS")
 
 
 async def test_write_order_status_patches_the_mirror_fields(
