@@ -1,5 +1,8 @@
 """How a closed-won trigger reaches its deal's workflow: signal-with-start on the
-business key. The ingress and anything replaying a trigger use this one path."""
+business key. The ingress and reconciliation (replaying a deal) use this one path.
+
+The workflow is named, not imported: workflow modules import activities, not the
+other way round."""
 
 from __future__ import annotations
 
@@ -10,14 +13,15 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from models.deal import CloseWonInput, CloseWonResult, CloseWonTrigger
 from models.workflow_ids import close_won_workflow_id
-from workflows.close_won import CloseWonToOrder
+
+CLOSE_WON_WORKFLOW = "CloseWonToOrder"
 
 
 async def signal_close_won(
     client: Client, task_queue: str, trigger: CloseWonTrigger
 ) -> WorkflowHandle[Any, CloseWonResult]:
     return await client.start_workflow(
-        CloseWonToOrder.run,
+        CLOSE_WON_WORKFLOW,
         CloseWonInput(
             crm_opportunity_id=trigger.crm_opportunity_id, correlation_id=trigger.correlation_id
         ),
@@ -29,4 +33,5 @@ async def signal_close_won(
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         start_signal="closed_won",
         start_signal_args=[trigger],
+        result_type=CloseWonResult,
     )

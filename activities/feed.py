@@ -10,6 +10,7 @@ Either way an event's id is the fact, so a page read twice is one event.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -71,18 +72,35 @@ class FeedActivities:
         At least once: a retried page records nothing twice (event ids are the facts)
         and re-sends signals the workflows already hold, which they ignore.
         """
-        result = PublishChangesResult()
         correlation_id = activity.info().workflow_id or "erp-change-feed"
-        for change in request.changes:
-            taken_by_deal = await self._signal(change, request.erp_system, correlation_id, result)
+        return await self.publish(
+            request.changes,
+            request.erp_system,
+            correlation_id,
+            on_progress=activity.heartbeat,
+        )
+
+    async def publish(
+        self,
+        changes: Sequence[ErpChange],
+        erp_system: SourceSystem,
+        correlation_id: str,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> PublishChangesResult:
+        """The feed's one path from an ERP record to workflows and the ledger;
+        reconciliation hands the records it repairs to it too."""
+        result = PublishChangesResult()
+        for change in changes:
+            taken_by_deal = await self._signal(change, erp_system, correlation_id, result)
             if not taken_by_deal:
-                for event in await self._events_for(change, request.erp_system, correlation_id):
+                for event in await self._events_for(change, erp_system, correlation_id):
                     if await self._ledger().append_event(event):
                         result.recorded += 1
                     else:
                         result.duplicates += 1
             result.lag_seconds.append((utc_now() - change.modified_at).total_seconds())
-            activity.heartbeat(len(result.lag_seconds))
+            if on_progress is not None:
+                on_progress(len(result.lag_seconds))
         return result
 
     def _ledger(self) -> Store:

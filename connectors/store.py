@@ -91,6 +91,10 @@ class Store:
     async def close(self) -> None:
         await self.engine.dispose()
 
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        """For the few modules that keep their own tables (reconciliation runs)."""
+        return self._sessions
+
     def _insert_ignoring_conflicts(self, table: Any) -> Any:
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         return dialect.insert(table).on_conflict_do_nothing()
@@ -163,6 +167,30 @@ class Store:
                 .where(LedgerEvent.source_id == source_id)
             )
             return rows.all()
+
+    async def events_from_sources(
+        self, source_system: str, source_ids: Sequence[str], event_types: Sequence[str]
+    ) -> Sequence[LedgerEvent]:
+        """The facts a page of ERP records produced (reconciliation reads them together)."""
+        if not source_ids:
+            return []
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(LedgerEvent)
+                .where(LedgerEvent.source_system == source_system)
+                .where(col(LedgerEvent.source_id).in_(list(source_ids)))
+                .where(col(LedgerEvent.event_type).in_(list(event_types)))
+            )
+            return rows.all()
+
+    async def existing_event_ids(self, event_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        if not event_ids:
+            return set()
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(LedgerEvent.event_id).where(col(LedgerEvent.event_id).in_(list(event_ids)))
+            )
+            return set(rows.all())
 
     async def count_events(self, event_type: str, subject_id: str | None = None) -> int:
         async with self._sessions() as session:
@@ -262,7 +290,12 @@ class Store:
             return await session.get(ExceptionRow, exception_id)
 
     async def list_exceptions(
-        self, *, status: ExceptionStatus | None = None, subject_id: str | None = None
+        self,
+        *,
+        status: ExceptionStatus | None = None,
+        subject_id: str | None = None,
+        id_prefix: str | None = None,
+        subject_ids: Sequence[str] | None = None,
     ) -> Sequence[ExceptionRow]:
         async with self._sessions() as session:
             query = select(ExceptionRow).order_by(col(ExceptionRow.opened_at).desc())
@@ -270,6 +303,10 @@ class Store:
                 query = query.where(ExceptionRow.status == status)
             if subject_id is not None:
                 query = query.where(ExceptionRow.subject_id == subject_id)
+            if subject_ids is not None:
+                query = query.where(col(ExceptionRow.subject_id).in_(list(subject_ids)))
+            if id_prefix is not None:
+                query = query.where(col(ExceptionRow.id).startswith(id_prefix))
             return (await session.scalars(query)).all()
 
 

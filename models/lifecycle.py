@@ -102,3 +102,19 @@ class OpportunityChanged(BaseModel):
     stage: str | None = None
     delivery_id: str | None = None
     received_at: UtcDatetime
+
+
+def owned_values(mirror: AccountLegalMirror) -> dict[str, str | None]:
+    """The ERP-owned account fields Syncline wrote, by the canonical names an
+    ``AccountEdit`` carries."""
+    address = mirror.billing_address
+    return {
+        "legal_name": mirror.legal_name,
+        "tax_id": mirror.tax_id,
+        "erp_customer_id": mirror.erp_customer_id,
+        "billing_street": address.street,
+        "billing_city": address.city,
+        "billing_state": address.state,
+        "billing_postal_code": address.postal_code,
+        "billing_country": address.country,
+    }

@@ -1,4 +1,5 @@
-"""Syncline's own tables: the webhook inbox, the event ledger, the identity map, exceptions.
+"""Syncline's own tables: the webhook inbox, the event ledger, the identity map,
+exceptions, and reconciliation runs with their findings.
 
 Times are stored as UTC and always come back timezone-aware, whatever the database.
 """
@@ -134,3 +135,44 @@ class ExceptionRow(SQLModel, table=True):
     opened_at: datetime = Field(default_factory=utc_now, sa_column=_utc_column(index=True))
     resolved_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     retry_count: int = 0
+
+
+class ReconciliationRunRow(SQLModel, table=True):
+    """One reconciliation run and, once it finished, its report."""
+
+    __tablename__ = "reconciliation_runs"
+
+    id: str = Field(primary_key=True)
+    trigger: str
+    started_at: datetime = Field(default_factory=utc_now, sa_column=_utc_column(index=True))
+    finished_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    status: str = Field(index=True)
+    report: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+
+
+class ReconciliationFindingRow(SQLModel, table=True):
+    """One difference a run found, with what each system said and what became of it."""
+
+    __tablename__ = "reconciliation_findings"
+    __table_args__ = (sa.Index("ix_reconciliation_findings_key", "domain", "key", "found_at"),)
+
+    id: str = Field(primary_key=True)
+    run_id: str = Field(index=True)
+    domain: str
+    key: str
+    drift: str
+    remedy: str
+    state: str
+    summary: str
+    crm: str | None = None
+    erp: str | None = None
+    ledger: str | None = None
+    currency: str | None = None
+    erp_id: str | None = None
+    evidence: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+    record: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON))
+    found_at: datetime = Field(default_factory=utc_now, sa_column=_utc_column())

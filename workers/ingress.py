@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.close_won_start import signal_close_won
 from connectors.store import Store
 from models.deal import CloseWonTrigger
 from models.identity import ObjectType
@@ -21,7 +22,6 @@ from models.tables import DeliveryStatus, WebhookDelivery
 from models.webhooks import UnsupportedWebhook, WebhookTrigger, parse_salesforce_webhook
 from models.workflow_ids import close_won_workflow_id, mirror_workflow_id
 from workers.api_models import Problem, WebhookAccepted
-from workers.close_won_start import signal_close_won
 from workers.settings import Settings
 from workers.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import cached_property
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Placeholder secrets are refused outside the dev stack, so a forgotten variable fails
@@ -62,9 +63,34 @@ class Settings(BaseSettings):
         "as the origin of Syncline's own writes, which are then not taken for user edits",
     )
 
+    reconcile_schedule: bool = Field(
+        True, description="Create or update the nightly reconciliation Schedule at worker start"
+    )
+    reconcile_cron: str = Field("0 2 * * *", description="When the nightly reconciliation runs")
+    reconcile_timezone: str = Field("UTC", description="The IANA time zone of the cron")
+    reconcile_catchup_hours: float = Field(
+        6.0, gt=0, description="How late a missed nightly run may still start after an outage"
+    )
+    reconcile_sla_minutes: float = Field(
+        15.0,
+        gt=0,
+        description="How long normal sync may take: a younger difference is in flight",
+    )
+
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     otel_endpoint: str | None = None
     service_name: str = "syncline"
+
+    @field_validator("reconcile_timezone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (an IANA name, e.g. Europe/Berlin)"
+            ) from None
+        return value
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:

@@ -18,6 +18,9 @@ from activities.ledger import LedgerActivities
 from connectors.protocols import CrmClient, ErpClient
 from connectors.store import Store
 from models.events import SourceSystem
+from reconciliation.activities import ReconcileActivities
+from reconciliation.schedule import ReconcileTiming, ensure_reconcile_schedule
+from reconciliation.workflow import Reconcile
 from workers.settings import Settings
 from workers.startup import connect_when_ready
 from workers.telemetry import configure_tracing
@@ -35,7 +38,7 @@ from workflows.task_queues import erp_task_queue
 
 log = logging.getLogger(__name__)
 
-WORKFLOWS: Sequence[type] = (CloseWonToOrder, ErpChangeFeed, ErpMirror, Renewal)
+WORKFLOWS: Sequence[type] = (CloseWonToOrder, ErpChangeFeed, ErpMirror, Renewal, Reconcile)
 
 # On SIGTERM, let in-flight CRM/ERP calls finish rather than cancel them mid-write (a
 # cancelled ERP call is safe to retry, but a finished one costs nothing more).
@@ -52,6 +55,7 @@ def build_workers(
     store: Store,
     erp_max_concurrency: int,
     renewal_lead: timedelta = timedelta(days=90),
+    reconcile_sla: timedelta = timedelta(minutes=15),
     max_cached_workflows: int = 1000,
 ) -> list[Worker]:
     """Two workers on one client: the main queue (workflows, CRM and store activities)
@@ -68,6 +72,16 @@ def build_workers(
     ledger = LedgerActivities(store)
     erp_activities = ErpActivities(erp, store, erp_system)
     feed = FeedActivities(client, store, task_queue=task_queue, renewal_lead=renewal_lead)
+    reconcile = ReconcileActivities(
+        crm=crm,
+        erp=erp,
+        erp_system=erp_system,
+        store=store,
+        client=client,
+        task_queue=task_queue,
+        sla=reconcile_sla,
+        renewal_lead=renewal_lead,
+    )
     main = Worker(
         client,
         task_queue=task_queue,
@@ -86,6 +100,10 @@ def build_workers(
             ledger.record_event,
             ledger.open_exception,
             ledger.resolve_exception,
+            reconcile.save_report,
+            reconcile.compare,
+            reconcile.repair,
+            reconcile.finish,
         ],
     )
     erp_worker = Worker(
@@ -136,7 +154,18 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         store=store,
         erp_max_concurrency=settings.erp_max_concurrency,
         renewal_lead=timedelta(days=settings.renewal_lead_days),
+        reconcile_sla=timedelta(minutes=settings.reconcile_sla_minutes),
     )
+    if settings.reconcile_schedule:
+        await ensure_reconcile_schedule(
+            client,
+            settings.task_queue,
+            ReconcileTiming(
+                cron=settings.reconcile_cron,
+                time_zone=settings.reconcile_timezone,
+                catchup_window=timedelta(hours=settings.reconcile_catchup_hours),
+            ),
+        )
     await ensure_change_feed(
         client,
         task_queue=settings.task_queue,

@@ -25,7 +25,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.crm import CrmActivities
     from activities.errors import NOT_FOUND, REJECTED
     from models.changes import CustomerChange, ItemChange
-    from models.crm import AccountLegalMirror
     from models.deal import ExceptionReason, RetryRequest
     from models.lifecycle import (
         AccountEdit,
@@ -33,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         MirrorInput,
         MirrorState,
         MirrorStatus,
+        owned_values,
     )
     from models.messages import MirrorCustomerInput, MirrorItemInput
     from workflows import search_attributes as sa
@@ -42,21 +42,6 @@ with workflow.unsafe.imports_passed_through():
 T = TypeVar("T")
 # A mirror lives as long as its record; continue as new before its history grows long.
 HISTORY_LIMIT = 2_000
-
-
-def owned_values(mirror: AccountLegalMirror) -> dict[str, str | None]:
-    """What Syncline wrote, by the canonical names an ``AccountEdit`` carries."""
-    address = mirror.billing_address
-    return {
-        "legal_name": mirror.legal_name,
-        "tax_id": mirror.tax_id,
-        "erp_customer_id": mirror.erp_customer_id,
-        "billing_street": address.street,
-        "billing_city": address.city,
-        "billing_state": address.state,
-        "billing_postal_code": address.postal_code,
-        "billing_country": address.country,
-    }
 
 
 def _blank(value: str | None) -> str:

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from activities.close_won_start import signal_close_won
 from connectors.netsuite import NetSuiteClient
 from connectors.salesforce import SalesforceClient
 from connectors.store import Store
@@ -28,7 +30,6 @@ from sandbox.salesforce.server import SalesforceSandboxConfig
 from sandbox.salesforce.server import build_app as build_crm_app
 from tests.conftest import register_search_attributes
 from workers.binaries import temporal_test_server
-from workers.close_won_start import signal_close_won
 from workers.demo import seed_crm_catalog
 from workers.worker import build_workers
 
@@ -100,6 +101,9 @@ async def _world(client: Client, tmp_path: Path) -> AsyncIterator[World]:
         erp_system=SourceSystem.NETSUITE,
         store=store,
         erp_max_concurrency=5,
+        # Every difference a test seeds is past its SLA at once (in-flight
+        # classification has unit tests of its own).
+        reconcile_sla=timedelta(0),
     )
     try:
         entries = await seed_crm_catalog(crm, erp)

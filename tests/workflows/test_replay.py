@@ -8,6 +8,7 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from reconciliation.workflow import Reconcile
 from tests.workflows.histories import HISTORY_DIR, load_history
 from workflows.close_won import CloseWonToOrder
 from workflows.erp_change_feed import ErpChangeFeed
@@ -35,13 +36,16 @@ def test_there_are_saved_histories_to_replay() -> None:
         "renewal_amended_then_opened",
         "renewal_cancelled",
         "close_won_parked_then_lost",
+        # reconciliation: differences repaired; differences left to a person
+        "reconcile_found_and_repaired",
+        "reconcile_left_to_a_person",
     }
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_saved_history_replays(path: Path) -> None:
     replayer = Replayer(
-        workflows=[CloseWonToOrder, ErpChangeFeed, ErpMirror, Renewal],
+        workflows=[CloseWonToOrder, ErpChangeFeed, ErpMirror, Renewal, Reconcile],
         data_converter=pydantic_data_converter,
     )
     result = await replayer.replay_workflow(load_history(path))

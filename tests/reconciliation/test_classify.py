@@ -1,0 +1,246 @@
+"""Every difference gets exactly one class, and nothing in flight is an error yet."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from models.billing import InvoiceStatus
+from models.changes import (
+    CustomerChange,
+    InvoiceChange,
+    OrderChange,
+    OrderStatus,
+    SubscriptionChange,
+    SubscriptionStatus,
+)
+from models.crm import Account, Address, Opportunity
+from models.reconciliation import DriftClass, Remedy
+from models.types import Money
+from reconciliation.billing import LedgerInvoice, classify_invoice, classify_payment
+from reconciliation.context import Policy
+from reconciliation.customers import classify_customer
+from reconciliation.orders import LedgerOrder, classify_order
+from reconciliation.subscriptions import classify_subscription
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+OLD = NOW - timedelta(days=2)
+POLICY = Policy(now=NOW, sla=timedelta(minutes=15), renewal_lead=timedelta(days=90))
+
+
+def usd(amount: str) -> Money:
+    return Money(amount=Decimal(amount), currency="USD")
+
+
+def won(amount: str = "100.00", currency: str = "USD", **extra: object) -> Opportunity:
+    fields: dict[str, object] = {
+        "id": "006A",
+        "account_id": "001A",
+        "name": "Deal",
+        "stage": "Closed Won",
+        "is_closed": True,
+        "is_won": True,
+        "close_date": date(2026, 11, 20),
+        "currency": currency,
+        "amount": Money(amount=Decimal(amount), currency=currency),
+        "erp_order_id": "77",
+        "last_modified": OLD,
+    }
+    fields.update(extra)
+    return Opportunity.model_validate(fields)
+
+
+def order(
+    total: str = "100.00",
+    status: OrderStatus = OrderStatus.OPEN,
+    order_id: str = "77",
+    currency: str = "USD",
+    modified: datetime = OLD,
+) -> OrderChange:
+    return OrderChange(
+        id=order_id,
+        order_number=f"SO{order_id}",
+        crm_opportunity_id="006A",
+        customer_id="5",
+        status=status,
+        erp_status=str(status),
+        total=Money(amount=Decimal(total), currency=currency),
+        modified_at=modified,
+    )
+
+
+def booked(total: str = "100.00", cancelled: bool = False) -> dict[str, LedgerOrder]:
+    return {"77": LedgerOrder(total=usd(total), amendment=0, cancelled=cancelled)}
+
+
+def drift_of(found: object) -> DriftClass | None:
+    return None if found is None else found.drift  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("crm", "erp", "ledger", "expected"),
+    [
+        (won(), [order()], booked(), None),
+        (won(), [], {}, DriftClass.MISSING_ORDER),
+        (None, [order()], booked(), DriftClass.ORPHAN_ERP_ORDER),
+        (None, [order(status=OrderStatus.CANCELLED)], {}, None),
+        (won(), [order(), order(order_id="78")], booked(), DriftClass.DUPLICATE_ORDER),
+        (won(currency="EUR"), [order()], booked(), DriftClass.CURRENCY_MISMATCH),
+        (won("120.00"), [order()], booked(), DriftClass.AMOUNT_MISMATCH),
+        (won(), [order()], booked("90.00"), DriftClass.AMOUNT_MISMATCH),
+        (won(), [order()], {}, DriftClass.MISSING_LEDGER_EVENT),
+        (won(), [order(status=OrderStatus.CANCELLED)], booked(), DriftClass.STATUS_DRIFT),
+        (
+            won(),
+            [order(status=OrderStatus.CANCELLED)],
+            booked(cancelled=True),
+            DriftClass.STATUS_DRIFT,
+        ),
+        (won(), [order()], booked(cancelled=True), DriftClass.STATUS_DRIFT),
+        (won(erp_order_id="99"), [order()], booked(), DriftClass.STATUS_DRIFT),
+    ],
+)
+def test_orders_one_class_each(
+    crm: Opportunity | None,
+    erp: list[OrderChange],
+    ledger: dict[str, LedgerOrder],
+    expected: DriftClass | None,
+) -> None:
+    assert drift_of(classify_order("006A", crm, erp, ledger, POLICY)) == expected
+
+
+def test_a_deal_won_minutes_ago_is_in_flight_not_missing() -> None:
+    found = classify_order("006A", won(last_modified=NOW - timedelta(minutes=3)), [], {}, POLICY)
+    assert found is not None
+    assert (found.drift, found.remedy) == (DriftClass.IN_FLIGHT, Remedy.WAIT)
+
+
+def test_a_difference_a_recent_run_already_repairs_is_in_flight() -> None:
+    found = classify_order("006A", won(), [], {}, POLICY, repair_pending=True)
+    assert found is not None and found.drift is DriftClass.IN_FLIGHT
+
+
+def test_what_needs_a_person_is_never_hidden_as_in_flight() -> None:
+    recent = NOW - timedelta(minutes=1)
+    found = classify_order("006A", won(currency="EUR"), [order(modified=recent)], booked(), POLICY)
+    assert found is not None and found.drift is DriftClass.CURRENCY_MISMATCH
+
+
+def test_remedies_follow_the_class() -> None:
+    missing = classify_order("006A", won(), [], {}, POLICY)
+    cancelled = classify_order(
+        "006A", won(), [order(status=OrderStatus.CANCELLED)], booked(), POLICY
+    )
+    assert missing is not None and missing.remedy is Remedy.REPLAY_DEAL
+    assert cancelled is not None and cancelled.remedy is Remedy.REPUBLISH
+    assert cancelled.record is not None and cancelled.record["status"] == "cancelled"
+
+
+def invoice(
+    total: str = "100.00", due: str = "100.00", status: InvoiceStatus = InvoiceStatus.OPEN
+) -> InvoiceChange:
+    return InvoiceChange(
+        id="900",
+        number="INV900",
+        erp_order_id="77",
+        crm_opportunity_id="006A",
+        status=status,
+        total=usd(total),
+        amount_due=usd(due),
+        modified_at=OLD,
+    )
+
+
+def test_invoices_and_payments() -> None:
+    posted = LedgerInvoice(posted=usd("100.00"))
+    assert classify_invoice(invoice(), posted, POLICY) is None
+    assert (
+        drift_of(classify_invoice(invoice(), LedgerInvoice(), POLICY))
+        is DriftClass.MISSING_LEDGER_EVENT
+    )
+    assert (
+        drift_of(classify_invoice(invoice("110.00", "110.00"), posted, POLICY))
+        is DriftClass.AMOUNT_MISMATCH
+    )
+    assert (
+        classify_invoice(invoice(status=InvoiceStatus.CANCELLED), LedgerInvoice(), POLICY) is None
+    )
+    part_paid = invoice(due="40.00")
+    assert drift_of(classify_payment(part_paid, posted, POLICY)) is DriftClass.MISSING_LEDGER_EVENT
+    recorded = LedgerInvoice(posted=usd("100.00"), paid_to_date=Decimal("60.00"))
+    assert classify_payment(part_paid, recorded, POLICY) is None
+    reversed_payment = LedgerInvoice(posted=usd("100.00"), paid_to_date=Decimal("80.00"))
+    assert (
+        drift_of(classify_payment(part_paid, reversed_payment, POLICY))
+        is DriftClass.AMOUNT_MISMATCH
+    )
+
+
+def customer(tax_id: str = "DE1", name: str = "Acme GmbH") -> CustomerChange:
+    return CustomerChange(
+        id="5",
+        external_id="001A",
+        legal_name=name,
+        tax_id=tax_id,
+        billing_address=Address(street="1 Main", city="Berlin", country="DE"),
+        modified_at=OLD,
+    )
+
+
+def account(legal_name: str = "Acme GmbH") -> Account:
+    return Account(
+        id="001A",
+        name="Acme",
+        legal_name=legal_name,
+        tax_id="DE1",
+        erp_customer_id="5",
+        billing_address=Address(street="1 Main", city="Berlin", country="DE"),
+    )
+
+
+def test_customers() -> None:
+    assert classify_customer(customer(), [account()], True, None, POLICY) is None
+    assert (
+        drift_of(classify_customer(customer(), [account()], True, "4", POLICY))
+        is DriftClass.DUPLICATE_CUSTOMER
+    )
+    conflict = classify_customer(customer(), [account("Acme Inc")], True, None, POLICY)
+    assert conflict is not None and conflict.drift is DriftClass.OWNERSHIP_CONFLICT
+    assert conflict.evidence["crm.legal_name"] == "Acme Inc"
+    assert (
+        drift_of(classify_customer(customer(), [account()], False, None, POLICY))
+        is DriftClass.MISSING_LEDGER_EVENT
+    )
+
+
+def subscription(
+    end: date, status: SubscriptionStatus = SubscriptionStatus.ACTIVE
+) -> SubscriptionChange:
+    return SubscriptionChange(
+        id="31",
+        erp_order_id="77",
+        crm_opportunity_id="006A",
+        customer_id="5",
+        name="Platform",
+        start_date=end - timedelta(days=365),
+        end_date=end,
+        recurring_amount=usd("1200.00"),
+        status=status,
+        modified_at=OLD,
+    )
+
+
+def test_subscriptions_due_for_renewal() -> None:
+    due = subscription(date(2027, 1, 31))  # 90 days before is 2026-11-02: due
+    not_due = subscription(date(2027, 6, 30))
+    assert drift_of(classify_subscription(due, False, POLICY)) is DriftClass.MISSING_LEDGER_EVENT
+    assert classify_subscription(due, True, POLICY) is None
+    assert classify_subscription(not_due, False, POLICY) is None
+    assert (
+        classify_subscription(
+            subscription(date(2027, 1, 31), SubscriptionStatus.CANCELLED), False, POLICY
+        )
+        is None
+    )
