@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -248,6 +249,96 @@ async def _exceptions(
         await client.aclose()
 
 
+async def _reconcile(
+    since: str | None,
+    domains: list[str] | None,
+    as_json: bool,
+    csv_path: Path | None,
+    repair: bool,
+    env_file: Path,
+    timeout: float,
+) -> int:
+    """Exit 0 when nothing unexplained remains, 1 otherwise (or when the run failed)."""
+    import json
+    import time
+
+    from workers.operator_client import OperatorClient
+
+    client = OperatorClient.from_env(env_file)
+    try:
+        started = await client.start_reconciliation(since=since, domains=domains, repair=repair)
+        run_id = started["id"]
+        deadline = time.monotonic() + timeout
+        with console.status(f"reconciling ({run_id})…", spinner="dots"):
+            report = await client.reconciliation(run_id)
+            while report["status"] == "running":
+                if time.monotonic() > deadline:
+                    console.print(f"[red]{run_id} still running after {timeout:.0f} s[/red]")
+                    return 1
+                await asyncio.sleep(1.0)
+                report = await client.reconciliation(run_id)
+        if csv_path is not None:
+            text = await client.findings_csv(run_id)
+            await asyncio.to_thread(csv_path.write_text, text, encoding="utf-8")
+        if as_json:
+            sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        else:
+            _print_report(report, await client.findings(run_id))
+            if csv_path is not None:
+                console.print(f"findings written to {csv_path}")
+        return 0 if report["status"] == "completed" and report["unexplained"] == 0 else 1
+    finally:
+        await client.aclose()
+
+
+def _print_report(report: dict[str, Any], findings: list[dict[str, Any]]) -> None:
+    if report["status"] == "failed":
+        console.print(f"[red]reconciliation {report['id']} failed[/red]: {report['failure']}")
+        return
+    classes = sorted({c for d in report["domains"] for c in d["by_class"]})
+    table = Table(title=f"Reconciliation {report['id']} ({report['duration_seconds']:.1f} s)")
+    for column in ("domain", "compared", *classes, "repaired", "open", "freshness"):
+        table.add_column(column, justify="left" if column in ("domain", "freshness") else "right")
+    for domain in report["domains"]:
+        table.add_row(
+            domain["domain"],
+            str(domain["compared"]),
+            *(str(domain["by_class"].get(c, 0)) for c in classes),
+            str(domain["repaired"]),
+            str(domain["open"]),
+            (domain["freshness"] or "-")[:19],
+        )
+    console.print(table)
+    money = Table(title="Money per metric (variance = ERP - ledger)")
+    for column in ("metric", "currency", "crm", "erp", "ledger", "variance"):
+        money.add_column(column, justify="left" if column in ("metric", "currency") else "right")
+    for row in report["metrics"]:
+        money.add_row(
+            row["metric"],
+            row["currency"],
+            row["crm"] or "-",
+            row["erp"],
+            row["ledger"],
+            row["variance"],
+        )
+    console.print(money)
+    shown = [f for f in findings if f["drift"] != "in_flight"][:20]
+    if shown:
+        detail = Table(title="Differences (first 20; the CSV has all)")
+        for column in ("domain", "key", "class", "state", "summary"):
+            detail.add_column(column)
+        for f in shown:
+            detail.add_row(f["domain"], f["key"], f["drift"], f["state"], f["summary"])
+        console.print(detail)
+    verdict = (
+        "[green]nothing unexplained[/green]"
+        if report["unexplained"] == 0
+        else f"[red]{report['unexplained']} unexplained[/red] (see `syncline exceptions list "
+        "--process reconciliation`)"
+    )
+    console.print(verdict)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="syncline", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -300,8 +391,28 @@ def main(argv: list[str] | None = None) -> None:
     exceptions.add_argument("--env-file", type=Path, default=Path(".syncline/dev.env"))
     exceptions.add_argument("--status", choices=["open", "retry_requested", "resolved"])
     exceptions.add_argument(
-        "--process", choices=["deal", "customer_mirror", "item_mirror", "renewal"]
+        "--process",
+        choices=["deal", "customer_mirror", "item_mirror", "renewal", "reconciliation"],
     )
+
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="compare CRM, ERP and ledger now, repair what can be replayed, print the report",
+    )
+    reconcile.add_argument("--since", help="only records from this date (YYYY-MM-DD)")
+    reconcile.add_argument(
+        "--domain",
+        action="append",
+        choices=["customers", "orders", "invoices", "payments", "subscriptions"],
+        help="compare only this domain (repeatable); all by default",
+    )
+    reconcile.add_argument("--json", action="store_true", help="print the report as JSON")
+    reconcile.add_argument("--csv", type=Path, help="write every difference to this CSV file")
+    reconcile.add_argument(
+        "--no-repair", action="store_true", help="report only; hand nothing to a workflow"
+    )
+    reconcile.add_argument("--timeout", type=float, default=3600.0)
+    reconcile.add_argument("--env-file", type=Path, default=Path(".syncline/dev.env"))
 
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -329,6 +440,23 @@ def main(argv: list[str] | None = None) -> None:
         if args.action == "retry" and not args.id:
             parser.error("exceptions retry needs an exception id")
         _run(lambda: _exceptions(args.action, args.id, args.env_file, args.status, args.process))
+    elif args.command == "reconcile":
+        if args.since is not None:
+            try:
+                date.fromisoformat(args.since)
+            except ValueError:
+                parser.error(f"--since {args.since!r} is not a date (YYYY-MM-DD)")
+        _run(
+            lambda: _reconcile(
+                args.since,
+                args.domain,
+                args.json,
+                args.csv,
+                not args.no_repair,
+                args.env_file,
+                args.timeout,
+            )
+        )
 
 
 if __name__ == "__main__":

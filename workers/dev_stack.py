@@ -62,6 +62,8 @@ class StackOptions:
     """Tryton's own database: None for SQLite in the workdir, or a PostgreSQL URI."""
     tryton_cache_dir: Path | None = None
     erp_poll_seconds: float = 2.0
+    reconcile_sla_minutes: float = 15.0
+    """How old a difference must be before reconciliation calls it an error."""
     crm_change_events: tuple[str, ...] = ("Account",)
     """Objects the sandbox CRM reports by change data capture (the account mirror's
     ownership conflicts); opportunities reach Syncline by Flow callouts."""
@@ -159,6 +161,7 @@ class DevStack:
             "SYNCLINE_SANDBOX_ERP_LATENCY_MS": str(self.options.erp_latency_ms),
             "SYNCLINE_ERP_POLL_SECONDS": str(self.options.erp_poll_seconds),
             "SYNCLINE_SANDBOX_CDC": ",".join(self.options.crm_change_events),
+            "SYNCLINE_RECONCILE_SLA_MINUTES": str(self.options.reconcile_sla_minutes),
         }
 
     def _tryton_environment(self) -> dict[str, str]:

@@ -16,6 +16,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from connectors.store import Store
 from models.deal import CloseWonResult, DealState, RetryRequest
 from models.events import EventType
+from models.reconciliation import Domain, ReconcileRequest, ReconcileTrigger
 from models.tables import ExceptionRow, ExceptionStatus, LedgerEvent
 from models.workflow_ids import close_won_workflow_id
 from workers.api_models import (
@@ -27,6 +28,7 @@ from workers.api_models import (
     LedgerEventView,
     RetryAccepted,
 )
+from workers.reconciliation_api import reconciliation_router, start_reconciliation
 from workers.settings import Settings
 from workers.timeline import deal_timeline, process_of
 from workflows.close_won import CloseWonToOrder
@@ -110,7 +112,8 @@ def operator_router(settings: Settings, store: Store, client: Client) -> APIRout
     async def list_exceptions(
         status_filter: Annotated[ExceptionStatus | None, Query(alias="status")] = None,
         process: Annotated[
-            str | None, Query(description="deal, customer_mirror, item_mirror or renewal")
+            str | None,
+            Query(description="deal, customer_mirror, item_mirror, renewal or reconciliation"),
         ] = None,
     ) -> list[ExceptionView]:
         """Every parked run across all processes, newest first."""
@@ -132,6 +135,20 @@ def operator_router(settings: Settings, store: Store, client: Client) -> APIRout
             raise HTTPException(404, f"no exception {exception_id}")
         if row.status == ExceptionStatus.RESOLVED:
             raise HTTPException(409, "this exception is already resolved")
+        if process_of(row.workflow_id) == "reconciliation":
+            # Nothing waits on a reconciliation's finding: retrying it compares that
+            # record again, which repairs it or resolves the exception if it is gone.
+            run_id = await start_reconciliation(
+                client,
+                settings,
+                ReconcileRequest(
+                    domains=[Domain(row.step.removeprefix("reconcile:"))],
+                    keys=[row.subject_id],
+                    trigger=ReconcileTrigger.RETRY,
+                ),
+            )
+            await store.mark_retry_requested(row.id)
+            return RetryAccepted(exception_id=row.id, workflow_id=run_id, status="retry_requested")
         handle = client.get_workflow_handle(row.workflow_id)
         try:
             await handle.signal("retry", RetryRequest(exception_id=row.id, requested_by="api"))
@@ -203,6 +220,7 @@ def operator_router(settings: Settings, store: Store, client: Client) -> APIRout
             "raw_body": delivery.raw_body.decode("utf-8", errors="replace"),
         }
 
+    router.include_router(reconciliation_router(settings, store, client))
     return router
 
 

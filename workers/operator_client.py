@@ -61,5 +61,34 @@ class OperatorClient:
         )
         return result
 
+    async def start_reconciliation(
+        self, *, since: str | None, domains: list[str] | None, repair: bool
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"since": since, "repair": repair}
+        if domains:
+            body["domains"] = domains
+        result: dict[str, Any] = await self._json(
+            await self._http.post("/api/reconciliations", json=body)
+        )
+        return result
+
+    async def reconciliation(self, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._json(
+            await self._http.get(f"/api/reconciliations/{run_id}")
+        )
+        return result
+
+    async def findings(self, run_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._json(
+            await self._http.get(f"/api/reconciliations/{run_id}/findings", params={"limit": limit})
+        )
+        return result
+
+    async def findings_csv(self, run_id: str) -> str:
+        response = await self._http.get(f"/api/reconciliations/{run_id}/findings.csv")
+        if response.status_code >= 400:
+            await self._json(response)
+        return response.text
+
     async def aclose(self) -> None:
         await self._http.aclose()

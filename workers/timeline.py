@@ -21,11 +21,13 @@ _PROCESSES = (
     ("erp-mirror:", "mirror"),
     ("renewal:", "renewal"),
     ("erp-change-feed:", "feed"),
+    ("reconcile", "reconciliation"),
 )
 
 
 def process_of(workflow_id: str) -> str:
-    """Which process a workflow id names: deal, customer_mirror, item_mirror, renewal."""
+    """Which process a workflow id names: deal, customer_mirror, item_mirror, renewal,
+    reconciliation (on demand ``reconcile:…``, nightly ``reconcile-nightly-…``)."""
     for prefix, process in _PROCESSES:
         if workflow_id.startswith(prefix):
             if process == "mirror":

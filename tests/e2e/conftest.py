@@ -28,6 +28,7 @@ from workers.dev_stack import DevStack, StackOptions, StackPorts
 from workers.signatures import signed_headers
 
 POSTGRES_URL = os.environ.get("SYNCLINE_TEST_POSTGRES_URL")
+RECONCILE_SLA_SECONDS = 3.0
 
 
 @dataclass
@@ -159,6 +160,8 @@ async def stack(
             erp=erp,
             tryton_cache_dir=tryton_cache_dir,
             erp_poll_seconds=0.5,
+            # Reconciliation tests wait this long for a seeded difference to be an error.
+            reconcile_sla_minutes=RECONCILE_SLA_SECONDS / 60,
         )
         async for running in _running_stack(options):
             yield running
