@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from models.changes import CustomerChange, ItemChange, SubscriptionChange
-from models.crm import AccountLegalMirror
+from models.crm import AccountLegalMirror, Address
 from models.deal import DealException
 from models.events import SourceSystem
 from models.types import UtcDatetime
@@ -104,17 +104,27 @@ class OpportunityChanged(BaseModel):
     received_at: UtcDatetime
 
 
-def owned_values(mirror: AccountLegalMirror) -> dict[str, str | None]:
-    """The ERP-owned account fields Syncline wrote, by the canonical names an
-    ``AccountEdit`` carries."""
-    address = mirror.billing_address
+def owned_fields(
+    *, legal_name: str | None, tax_id: str | None, erp_customer_id: str | None, address: Address
+) -> dict[str, str | None]:
+    """The ERP-owned account fields by the canonical names an ``AccountEdit`` carries."""
     return {
-        "legal_name": mirror.legal_name,
-        "tax_id": mirror.tax_id,
-        "erp_customer_id": mirror.erp_customer_id,
+        "legal_name": legal_name,
+        "tax_id": tax_id,
+        "erp_customer_id": erp_customer_id,
         "billing_street": address.street,
         "billing_city": address.city,
         "billing_state": address.state,
         "billing_postal_code": address.postal_code,
         "billing_country": address.country,
     }
+
+
+def owned_values(mirror: AccountLegalMirror) -> dict[str, str | None]:
+    """What Syncline wrote onto the account."""
+    return owned_fields(
+        legal_name=mirror.legal_name,
+        tax_id=mirror.tax_id,
+        erp_customer_id=mirror.erp_customer_id,
+        address=mirror.billing_address,
+    )

@@ -146,22 +146,16 @@ async def billing_pass(
         )
         ledger = ledger_invoices(events)
         batch = Batch(compared=len(invoices), findings=[], checkpoint=position)
+        found: list[Finding | None] = []
         for invoice in invoices:
             seen = ledger.get(invoice.id, LedgerInvoice())
             pending = invoice.id in ctx.pending_repairs
             _count(batch, invoice, seen)
             if Domain.INVOICES in domains:
-                batch.findings.extend(
-                    f
-                    for f in [classify_invoice(invoice, seen, ctx.policy, repair_pending=pending)]
-                    if f
-                )
+                found.append(classify_invoice(invoice, seen, ctx.policy, repair_pending=pending))
             if Domain.PAYMENTS in domains:
-                batch.findings.extend(
-                    f
-                    for f in [classify_payment(invoice, seen, ctx.policy, repair_pending=pending)]
-                    if f
-                )
+                found.append(classify_payment(invoice, seen, ctx.policy, repair_pending=pending))
+        batch.findings.extend(f for f in found if f is not None)
         yield batch
 
 
@@ -174,5 +168,4 @@ def _count(batch: Batch, invoice: InvoiceChange, ledger: LedgerInvoice) -> None:
         erp=invoice.amount_paid,
         ledger=Money(amount=ledger.paid_to_date, currency=invoice.total.currency),
     )
-    if batch.freshness is None or invoice.modified_at > batch.freshness:
-        batch.freshness = invoice.modified_at
+    batch.saw(invoice.modified_at)

@@ -98,6 +98,11 @@ class Batch:
     freshness: datetime | None = None
     metrics: MetricBook = field(default_factory=MetricBook)
 
+    def saw(self, modified_at: datetime) -> None:
+        """A record changed at ``modified_at`` was compared: how fresh the batch is."""
+        if self.freshness is None or modified_at > self.freshness:
+            self.freshness = modified_at
+
 
 def money_text(money: Money | None) -> str | None:
     return None if money is None else f"{money.amount} {money.currency}"

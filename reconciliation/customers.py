@@ -9,44 +9,38 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 from models.changes import ChangeKind, CustomerChange
-from models.crm import Account, AccountLegalMirror
+from models.crm import Account
 from models.erp_events import customer_upserted_event
 from models.events import SourceSystem
-from models.lifecycle import owned_values
+from models.lifecycle import owned_fields
 from models.reconciliation import Domain, DriftClass, Finding, Remedy
 from reconciliation.context import Batch, PassContext, Policy
 from reconciliation.erp_records import erp_pages
 
 
 def account_values(account: Account) -> dict[str, str | None]:
-    """The account's ERP-owned fields, by the names ``owned_values`` uses."""
-    address = account.billing_address
-    return {
-        "legal_name": account.legal_name,
-        "tax_id": account.tax_id,
-        "erp_customer_id": account.erp_customer_id,
-        "billing_street": address.street,
-        "billing_city": address.city,
-        "billing_state": address.state,
-        "billing_postal_code": address.postal_code,
-        "billing_country": address.country,
-    }
-
-
-def differing_fields(
-    customer: CustomerChange, account: Account, now: datetime
-) -> dict[str, str | None]:
-    """The account's values that differ from the ERP's (blank and missing are equal)."""
-    erp = owned_values(
-        AccountLegalMirror(
-            erp_customer_id=customer.id,
-            legal_name=customer.legal_name,
-            billing_address=customer.billing_address,
-            tax_id=customer.tax_id,
-            synced_at=now,
-        )
+    """The account's ERP-owned fields, as the CRM holds them now."""
+    return owned_fields(
+        legal_name=account.legal_name,
+        tax_id=account.tax_id,
+        erp_customer_id=account.erp_customer_id,
+        address=account.billing_address,
     )
-    crm = account_values(account)
+
+
+def customer_values(customer: CustomerChange) -> dict[str, str | None]:
+    """The same fields as the ERP has them."""
+    return owned_fields(
+        legal_name=customer.legal_name,
+        tax_id=customer.tax_id,
+        erp_customer_id=customer.id,
+        address=customer.billing_address,
+    )
+
+
+def differing_fields(customer: CustomerChange, account: Account) -> dict[str, str | None]:
+    """The account's values that differ from the ERP's (blank and missing are equal)."""
+    erp, crm = customer_values(customer), account_values(account)
     return {
         name: crm[name] for name in erp if (crm[name] or "").strip() != (erp[name] or "").strip()
     }
@@ -89,7 +83,7 @@ def classify_customer(
             tax_id=customer.tax_id or "",
         )
     for account in accounts:
-        differing = differing_fields(customer, account, policy.now)
+        differing = differing_fields(customer, account)
         if differing:
             fields = ", ".join(f"{name}={value!r}" for name, value in sorted(differing.items()))
             found = finding(
@@ -138,8 +132,7 @@ async def customers_pass(ctx: PassContext, checkpoint: str | None) -> AsyncItera
             )
             if found is not None:
                 batch.findings.append(found)
-            if batch.freshness is None or customer.modified_at > batch.freshness:
-                batch.freshness = customer.modified_at
+            batch.saw(customer.modified_at)
         yield batch
 
 

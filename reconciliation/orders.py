@@ -3,9 +3,11 @@ joined on the opportunity id (the ERP order's external id)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
+from typing import TypeVar
 
 from models.changes import OrderChange, OrderStatus
 from models.crm import Opportunity
@@ -15,6 +17,8 @@ from models.tables import LedgerEvent
 from models.types import Money
 from reconciliation.context import Batch, PassContext, Policy, money_text
 from reconciliation.merge import Joined, merge_join
+
+T = TypeVar("T")
 
 LEDGER_TYPES = (EventType.ORDER_ACCEPTED, EventType.ORDER_AMENDED, EventType.ORDER_CANCELLED)
 
@@ -173,8 +177,8 @@ async def orders_pass(ctx: PassContext, after: str | None) -> AsyncIterator[Batc
     joined = merge_join(
         _crm_pages(ctx, after),
         _erp_pages(ctx, after),
-        left_key=lambda o: o.id,
-        right_key=lambda o: o.crm_opportunity_id or "",
+        left_key=_opportunity_key,
+        right_key=_order_key,
         names=("the CRM's won opportunities", "the ERP's orders"),
     )
     async for rows in joined:
@@ -212,40 +216,46 @@ def _count(
         booked = ledger.get(order.id)
         if booked is not None and booked.total is not None and not booked.cancelled:
             batch.metrics.add(Metric.BOOKINGS, ledger=booked.total)
-        if batch.freshness is None or order.modified_at > batch.freshness:
-            batch.freshness = order.modified_at
+        batch.saw(order.modified_at)
 
 
-async def _crm_pages(ctx: PassContext, after: str | None) -> AsyncIterator[Sequence[Opportunity]]:
+Fetch = Callable[[str | None, int, date | None], Awaitable[list[T]]]
+
+
+async def _keyed_pages(
+    ctx: PassContext, fetch: Fetch[T], key_of: Callable[[T], str], after: str | None
+) -> AsyncIterator[Sequence[T]]:
+    """One side's pages by key: all of them, or, for a targeted run, just the named
+    keys (each read from just below it, so the page starts at it)."""
     if ctx.keys is not None:
         for key in sorted(ctx.keys):
             if after is None or key > after:
-                page = await ctx.crm.won_opportunities(_just_before(key), 1, ctx.since)
-                yield [o for o in page if o.id == key]
+                page = await fetch(_just_before(key), 1, ctx.since)
+                yield [row for row in page if key_of(row) == key]
         return
     while True:
-        page = await ctx.crm.won_opportunities(after, ctx.page_size, ctx.since)
+        page = await fetch(after, ctx.page_size, ctx.since)
         if page:
             yield page
         if len(page) < ctx.page_size:
             return
-        after = page[-1].id
+        after = key_of(page[-1])
 
 
-async def _erp_pages(ctx: PassContext, after: str | None) -> AsyncIterator[Sequence[OrderChange]]:
-    if ctx.keys is not None:
-        for key in sorted(ctx.keys):
-            if after is None or key > after:
-                page = await ctx.erp.orders_by_reference(_just_before(key), 20, ctx.since)
-                yield [o for o in page if o.crm_opportunity_id == key]
-        return
-    while True:
-        page = await ctx.erp.orders_by_reference(after, ctx.page_size, ctx.since)
-        if page:
-            yield page
-        if len(page) < ctx.page_size:
-            return
-        after = page[-1].crm_opportunity_id
+def _crm_pages(ctx: PassContext, after: str | None) -> AsyncIterator[Sequence[Opportunity]]:
+    return _keyed_pages(ctx, ctx.crm.won_opportunities, _opportunity_key, after)
+
+
+def _erp_pages(ctx: PassContext, after: str | None) -> AsyncIterator[Sequence[OrderChange]]:
+    return _keyed_pages(ctx, ctx.erp.orders_by_reference, _order_key, after)
+
+
+def _opportunity_key(opportunity: Opportunity) -> str:
+    return opportunity.id
+
+
+def _order_key(order: OrderChange) -> str:
+    return order.crm_opportunity_id or ""
 
 
 def _just_before(key: str) -> str | None:

@@ -75,6 +75,5 @@ async def subscriptions_pass(ctx: PassContext, checkpoint: str | None) -> AsyncI
             )
             if found is not None:
                 batch.findings.append(found)
-            if batch.freshness is None or subscription.modified_at > batch.freshness:
-                batch.freshness = subscription.modified_at
+            batch.saw(subscription.modified_at)
         yield batch

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
+from connectors.protocols import ErpClient
 from connectors.salesforce import SalesforceClient
+from models.crm import Address
+from models.erp import CustomerUpsert, SalesOrder, SalesOrderDraft, SalesOrderLine
+from models.types import Money
 
 
 async def open_deal(
@@ -65,4 +70,37 @@ async def add_crm_product(
             "UnitPrice": price,
             "IsActive": True,
         },
+    )
+
+
+async def erp_order_outside_syncline(
+    erp: ErpClient, opportunity_id: str, tran_date: date, *, amount: str = "5000.00"
+) -> SalesOrder:
+    """An order finance entered in the ERP by hand, naming an opportunity (for drift)."""
+    customer = await erp.upsert_customer(
+        CustomerUpsert(
+            external_id=f"acct-{opportunity_id}",
+            company_name=f"Manual {opportunity_id}",
+            billing_address=Address(
+                street="1 Orphan Way", city="Austin", postal_code="78701", country="US"
+            ),
+            currency="USD",
+        )
+    )
+    items = await erp.find_items(["SL-ONBOARDING"])
+    return await erp.create_sales_order(
+        SalesOrderDraft(
+            external_id=opportunity_id,
+            customer_id=customer.id,
+            currency="USD",
+            tran_date=tran_date,
+            lines=[
+                SalesOrderLine(
+                    item_id=items["SL-ONBOARDING"].id,
+                    sku="SL-ONBOARDING",
+                    quantity=Decimal(1),
+                    rate=Money(amount=Decimal(amount), currency="USD"),
+                )
+            ],
+        )
     )

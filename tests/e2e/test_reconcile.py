@@ -9,17 +9,15 @@ import io
 import json
 import time
 from datetime import date, timedelta
-from decimal import Decimal
 from typing import Any
 
 import pytest
 from temporalio.client import Client, ScheduleOverlapPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from models.crm import Address
-from models.erp import CustomerUpsert, SalesOrder, SalesOrderDraft, SalesOrderLine
-from models.types import Money
+from models.erp import SalesOrder
 from reconciliation.schedule import SCHEDULE_ID
+from tests.deals import erp_order_outside_syncline
 from tests.e2e.conftest import RECONCILE_SLA_SECONDS, Stack
 from tests.e2e.test_cli import _syncline
 
@@ -37,34 +35,7 @@ async def _temporal(stack: Stack) -> Client:
 async def _orphan(stack: Stack, tran_date: date) -> SalesOrder:
     """An ERP order for an opportunity that was never won."""
     opportunity_id = await stack.open_deal(name="Never won")
-    erp = stack.erp.erp
-    customer = await erp.upsert_customer(
-        CustomerUpsert(
-            external_id=f"acct-{opportunity_id}",
-            company_name=f"Orphan {opportunity_id}",
-            billing_address=Address(
-                street="1 Orphan Way", city="Austin", postal_code="78701", country="US"
-            ),
-            currency="USD",
-        )
-    )
-    items = await erp.find_items(["SL-ONBOARDING"])
-    return await erp.create_sales_order(
-        SalesOrderDraft(
-            external_id=opportunity_id,
-            customer_id=customer.id,
-            currency="USD",
-            tran_date=tran_date,
-            lines=[
-                SalesOrderLine(
-                    item_id=items["SL-ONBOARDING"].id,
-                    sku="SL-ONBOARDING",
-                    quantity=Decimal(1),
-                    rate=Money(amount=Decimal("5000.00"), currency="USD"),
-                )
-            ],
-        )
-    )
+    return await erp_order_outside_syncline(stack.erp.erp, opportunity_id, tran_date)
 
 
 async def _report(stack: Stack, run_id: str, timeout: float = 120) -> dict[str, Any]:

@@ -13,9 +13,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from models.crm import Address
 from models.deal import DealStatus
-from models.erp import CustomerUpsert, SalesOrderDraft, SalesOrderLine
 from models.events import EventType
 from models.reconciliation import (
     Domain,
@@ -25,10 +23,9 @@ from models.reconciliation import (
     ReconciliationReport,
 )
 from models.tables import ExceptionStatus, LedgerEvent
-from models.types import Money
 from reconciliation.records import ReconciliationRecords
 from reconciliation.workflow import Reconcile
-from tests.deals import open_deal
+from tests.deals import erp_order_outside_syncline, open_deal
 from tests.workflows.conftest import World
 from tests.workflows.histories import record_history
 from tests.workflows.test_reversals import _following
@@ -168,31 +165,7 @@ async def test_drift_a_person_must_decide_becomes_one_exception_with_the_evidenc
     world = own_world
     # An ERP order for an opportunity that was never won.
     never_won = await open_deal(world.crm, world.entries, name="Never won")
-    customer = await world.erp.upsert_customer(
-        CustomerUpsert(
-            external_id="001-orphan",
-            company_name="Orphan Ltd",
-            billing_address=Address(country="US"),
-            currency="USD",
-        )
-    )
-    items = await world.erp.find_items(["SL-ONBOARDING"])
-    orphan = await world.erp.create_sales_order(
-        SalesOrderDraft(
-            external_id=never_won,
-            customer_id=customer.id,
-            currency="USD",
-            tran_date=date.today(),
-            lines=[
-                SalesOrderLine(
-                    item_id=items["SL-ONBOARDING"].id,
-                    sku="SL-ONBOARDING",
-                    quantity=Decimal(1),
-                    rate=Money(amount=Decimal("5000.00"), currency="USD"),
-                )
-            ],
-        )
-    )
+    orphan = await erp_order_outside_syncline(world.erp, never_won, date.today())
     # The deal's ERP order cancelled by finance, the ledger told; sales still says won.
     cancelled, cancelled_state, handle = await _following(world)
     await world.erp.cancel_sales_order(cancelled_state.erp_order_id or "")
