@@ -15,7 +15,7 @@ from activities.feed import FeedActivities
 from connectors.store import Store
 from models.changes import ChangeKind, CustomerChange, ErpChange, OrderChange
 from models.deal import CloseWonTrigger
-from models.erp_events import order_accepted_from_erp
+from models.erp_events import erp_subject, order_accepted_from_erp
 from models.events import SourceSystem
 from models.lifecycle import AccountEdit, MirrorInput, OpportunityChanged
 from models.reconciliation import DriftClass, FindingState, Remedy
@@ -26,6 +26,7 @@ from models.workflow_ids import close_won_workflow_id, mirror_workflow_id
 _ERP_CHANGE: TypeAdapter[ErpChange] = TypeAdapter(ErpChange)
 
 RECONCILIATION_EXCEPTION_PREFIX = "recon:"
+_ERP_KIND_OF_DOMAIN = {"customers": "customer", "subscriptions": "subscription"}
 
 
 def exception_id(row: ReconciliationFindingRow) -> str:
@@ -56,7 +57,7 @@ class Repairer:
         self._task_queue = task_queue
 
     async def apply(self, run_id: str, row: ReconciliationFindingRow) -> Outcome:
-        parked = await self._parked_on(row.key)
+        parked = await self._parked_on(row)
         if parked is not None:
             # A run already waits for a person on this record: replaying would only
             # knock on its door. The difference is explained by that exception.
@@ -159,9 +160,14 @@ class Repairer:
             ],
         )
 
-    async def _parked_on(self, subject: str) -> ExceptionRow | None:
-        """An open exception of a workflow (not of reconciliation) about this record."""
-        for row in await self._store.list_exceptions(subject_ids=[subject]):
+    async def _parked_on(self, finding: ReconciliationFindingRow) -> ExceptionRow | None:
+        """An open exception of a workflow (not of reconciliation) about this record:
+        its deal, or its mirror or renewal (whose subjects are ``<erp>:<kind>:<id>``)."""
+        subjects = [finding.key, finding.evidence.get("crm_opportunity_id", "")]
+        kind = _ERP_KIND_OF_DOMAIN.get(finding.domain)
+        if kind is not None:
+            subjects.append(erp_subject(self._erp_system, kind, finding.key))
+        for row in await self._store.list_exceptions(subject_ids=[s for s in subjects if s]):
             if row.status != ExceptionStatus.RESOLVED and not row.id.startswith(
                 RECONCILIATION_EXCEPTION_PREFIX
             ):

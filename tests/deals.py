@@ -20,9 +20,11 @@ async def open_deal(
     name: str = "Test deal",
     unit_price: str = "1250.50",
     quantity: int = 2,
+    account_id: str | None = None,
 ) -> str:
-    """An open opportunity with one line per SKU, on a new account; returns its id."""
-    account = await crm.create(
+    """An open opportunity with one line per SKU, on a new account (or ``account_id``);
+    returns its id."""
+    account = account_id or await crm.create(
         "Account",
         {
             "Name": f"{name} account",
@@ -74,7 +76,12 @@ async def add_crm_product(
 
 
 async def erp_order_outside_syncline(
-    erp: ErpClient, opportunity_id: str, tran_date: date, *, amount: str = "5000.00"
+    erp: ErpClient,
+    opportunity_id: str,
+    tran_date: date,
+    *,
+    amount: str = "5000.00",
+    currency: str = "USD",
 ) -> SalesOrder:
     """An order finance entered in the ERP by hand, naming an opportunity (for drift)."""
     customer = await erp.upsert_customer(
@@ -84,7 +91,7 @@ async def erp_order_outside_syncline(
             billing_address=Address(
                 street="1 Orphan Way", city="Austin", postal_code="78701", country="US"
             ),
-            currency="USD",
+            currency=currency,
         )
     )
     items = await erp.find_items(["SL-ONBOARDING"])
@@ -92,14 +99,14 @@ async def erp_order_outside_syncline(
         SalesOrderDraft(
             external_id=opportunity_id,
             customer_id=customer.id,
-            currency="USD",
+            currency=currency,
             tran_date=tran_date,
             lines=[
                 SalesOrderLine(
                     item_id=items["SL-ONBOARDING"].id,
                     sku="SL-ONBOARDING",
                     quantity=Decimal(1),
-                    rate=Money(amount=Decimal(amount), currency="USD"),
+                    rate=Money(amount=Decimal(amount), currency=currency),
                 )
             ],
         )

@@ -13,7 +13,9 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from models.deal import DealStatus
+from models.crm import Address
+from models.deal import DealStatus, RetryRequest
+from models.erp import CustomerUpsert
 from models.events import EventType
 from models.reconciliation import (
     Domain,
@@ -21,6 +23,7 @@ from models.reconciliation import (
     FindingState,
     ReconcileRequest,
     ReconciliationReport,
+    RunStatus,
 )
 from models.tables import ExceptionStatus, LedgerEvent
 from reconciliation.records import ReconciliationRecords
@@ -41,10 +44,17 @@ async def _reconcile(
         id=f"reconcile:{uuid.uuid4().hex[:12]}",
         task_queue=world.task_queue,
     )
-    report = await handle.result()
-    if history is not None:
-        await record_history(handle, history)
-    return report
+    # Polled, not awaited: waiting on a result lets the time-skipping server jump ahead
+    # whenever nothing runs, and the mirrors and deals left waiting would time out.
+    records = ReconciliationRecords(world.store)
+    for _ in range(600):
+        report = await records.get_run(handle.id)
+        if report is not None and report.status != RunStatus.RUNNING:
+            if history is not None:
+                await record_history(handle, history)
+            return report
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{handle.id} did not finish")
 
 
 async def _classes(world: World, report: ReconciliationReport) -> dict[tuple[str, str], str]:
@@ -71,8 +81,12 @@ async def test_replayable_drift_is_found_repaired_and_gone_on_the_next_run(
     world = own_world
     healthy, _, _ = await _following(world)
 
-    # Won in the CRM, and its webhook never arrived.
-    missing = await open_deal(world.crm, world.entries, name="No webhook")
+    # Won in the CRM, and its webhook never arrived. (On a customer the ERP knows, so its
+    # replay creates no customer while the run compares customers.)
+    healthy_account = (await world.crm.get("Opportunity", healthy))["AccountId"]
+    missing = await open_deal(
+        world.crm, world.entries, name="No webhook", account_id=healthy_account
+    )
     await world.crm.update("Opportunity", missing, {"StageName": "Closed Won"})
 
     # A rep raised the quantity after the order was placed; the callout was lost.
@@ -226,3 +240,73 @@ async def test_a_targeted_run_compares_only_the_keys_it_names(
     }
     assert report.unexplained == 1  # not repaired: it waits for a person
     assert await world.erp_orders_for(missing) == []
+
+
+async def test_customer_drift_and_a_foreign_currency_order(own_world: World) -> None:
+    world = own_world
+    opportunity_id, state, _ = await _following(world)
+    customer_id = state.erp_customer_id or ""
+    account_id = (await world.crm.get("Opportunity", opportunity_id))["AccountId"]
+    # A first run mirrors every customer onto its account (none was, the feed is down).
+    await _reconcile(world, domains=[Domain.CUSTOMERS])
+
+    async def mirrored() -> bool:
+        account = await world.crm.get("Account", account_id)
+        return bool(account.get("Syncline_Legal_Name__c"))
+
+    await _eventually(mirrored, "the legal name on the account")
+
+    # A rep overwrites the legal name (change data capture is off here).
+    await world.crm.update("Account", account_id, {"Syncline_Legal_Name__c": "Not The ERP Inc"})
+    # Finance enters one company twice in the ERP.
+    for external_id in ("001-first", "001-second"):
+        await world.erp.upsert_customer(
+            CustomerUpsert(
+                external_id=external_id,
+                company_name="Twice Ltd",
+                billing_address=Address(country="US"),
+                tax_id="US-999",
+                currency="USD",
+            )
+        )
+    (second,) = await world.erp.suiteql("SELECT id FROM customer WHERE externalid = '001-second'")
+    # A USD deal booked in EUR by hand.
+    euro_deal = await open_deal(world.crm, world.entries, name="Sold in dollars")
+    await world.crm.update("Opportunity", euro_deal, {"StageName": "Closed Won"})
+    await erp_order_outside_syncline(world.erp, euro_deal, date.today(), currency="EUR")
+
+    found = await _reconcile(world, domains=[Domain.CUSTOMERS, Domain.ORDERS])
+    classes = await _classes(world, found)
+    assert classes[("customers", customer_id)] == DriftClass.OWNERSHIP_CONFLICT
+    assert classes[("customers", str(second["id"]))] == DriftClass.DUPLICATE_CUSTOMER
+    assert classes[("orders", euro_deal)] == DriftClass.CURRENCY_MISMATCH
+    assert found.unexplained == 2  # the duplicate and the currency: a person decides
+
+    # The conflict went to the customer's mirror, which parked it the way it parks a
+    # conflict change data capture reports.
+    mirror_subject = f"netsuite:customer:{customer_id}"
+
+    async def parked() -> bool:
+        return any(
+            e.reason == "ownership_conflict" and e.status == ExceptionStatus.OPEN
+            for e in await world.store.list_exceptions(subject_id=mirror_subject)
+        )
+
+    await _eventually(parked, "the mirror's ownership conflict")
+    again = await _reconcile(world, domains=[Domain.CUSTOMERS])
+    rows = {row.key: row async for row in ReconciliationRecords(world.store).all_findings(again.id)}
+    assert rows[customer_id].state == FindingState.EXCEPTION
+    assert "parked: ownership_conflict" in rows[customer_id].summary
+
+    # The operator's retry writes the ERP's name back; the next run finds no conflict.
+    (conflict,) = await world.store.list_exceptions(subject_id=mirror_subject)
+    mirror = world.client.get_workflow_handle(conflict.workflow_id)
+    await mirror.signal("retry", RetryRequest(exception_id=conflict.id))
+
+    async def restored() -> bool:
+        account = await world.crm.get("Account", account_id)
+        return account.get("Syncline_Legal_Name__c") != "Not The ERP Inc"
+
+    await _eventually(restored, "the ERP's legal name back on the account")
+    last = await _reconcile(world, domains=[Domain.CUSTOMERS])
+    assert ("customers", customer_id) not in await _classes(world, last)
