@@ -76,7 +76,7 @@ def ingress_router(settings: Settings, store: Store, client: Client) -> APIRoute
             return await _refuse(delivery, 413, "body too large", "the body exceeds 1 MiB")
         try:
             verify(
-                settings.webhook_secret.get_secret_value(),
+                settings.webhook_secrets,
                 request.headers.get(TIMESTAMP_HEADER),
                 request.headers.get(SIGNATURE_HEADER),
                 raw,

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
 
     api_token: SecretStr = SecretStr(_PLACEHOLDER)
     webhook_secret: SecretStr = SecretStr(_PLACEHOLDER)
+    webhook_secret_previous: SecretStr | None = Field(
+        None,
+        description="During a rotation, the secret being retired: deliveries signed with "
+        "either are accepted until it is unset",
+    )
     webhook_tolerance_seconds: int = 300
 
     crm_base_url: str = "http://127.0.0.1:8010"
@@ -108,6 +113,15 @@ class Settings(BaseSettings):
             if missing:
                 raise ValueError(f"set real secrets for {', '.join(missing)}")
         return self
+
+    @property
+    def webhook_secrets(self) -> list[str]:
+        """The secrets a delivery may be signed with: the current one first."""
+        previous = self.webhook_secret_previous
+        secrets = [self.webhook_secret.get_secret_value()]
+        if previous is not None and previous.get_secret_value():
+            secrets.append(previous.get_secret_value())
+        return secrets
 
     @cached_property
     def uses_postgres(self) -> bool:

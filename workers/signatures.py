@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Sequence
 
 SIGNATURE_HEADER = "X-Syncline-Signature"
 TIMESTAMP_HEADER = "X-Syncline-Timestamp"
@@ -30,7 +31,7 @@ def signed_headers(secret: str, body: bytes, timestamp: int | None = None) -> di
 
 
 def verify(
-    secret: str,
+    secret: str | Sequence[str],
     timestamp_header: str | None,
     signature_header: str | None,
     body: bytes,
@@ -38,6 +39,9 @@ def verify(
     tolerance_seconds: int,
     now: float | None = None,
 ) -> None:
+    """Refuse unless one of the secrets (during a rotation: the new and the old) signed
+    this timestamp and body, and the timestamp is within the window."""
+    secrets = [secret] if isinstance(secret, str) else [s for s in secret if s]
     if not timestamp_header or not signature_header:
         raise SignatureError(f"missing {TIMESTAMP_HEADER} or {SIGNATURE_HEADER}")
     try:
@@ -47,5 +51,8 @@ def verify(
     current = time.time() if now is None else now
     if abs(current - timestamp) > tolerance_seconds:
         raise SignatureError("timestamp outside the accepted window")
-    if not hmac.compare_digest(sign(secret, timestamp, body), signature_header.strip()):
+    offered = signature_header.strip()
+    # Every secret is compared, so the time taken says nothing about which one matched.
+    matches = [hmac.compare_digest(sign(key, timestamp, body), offered) for key in secrets]
+    if not any(matches):
         raise SignatureError("signature does not match")

@@ -35,3 +35,13 @@ def test_the_erp_governor_follows_the_database(
 ) -> None:
     settings = Settings(environment="dev", database_url=database_url, erp_governor=choice)
     assert isinstance(build_governor(settings), expected)
+
+
+def test_a_rotation_accepts_the_retired_secret_until_it_is_unset() -> None:
+    rotating = Settings(
+        environment="test", webhook_secret="new-secret", webhook_secret_previous="old-secret"
+    )
+    assert rotating.webhook_secrets == ["new-secret", "old-secret"]
+    done = Settings(environment="test", webhook_secret="new-secret", webhook_secret_previous="")
+    assert done.webhook_secrets == ["new-secret"]
+    assert "old-secret" not in repr(rotating)  # secrets stay out of logs and errors

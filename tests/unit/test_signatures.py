@@ -43,3 +43,27 @@ def test_bad_signatures_are_refused_with_a_reason(
 ) -> None:
     with pytest.raises(SignatureError, match=reason):
         verify("s3cret", timestamp, signature, body, tolerance_seconds=300, now=now)
+
+
+def test_during_a_rotation_either_secret_verifies_and_no_other() -> None:
+    rotating = ["new-secret", "old-secret"]
+    for secret in rotating:
+        headers = signed_headers(secret, BODY, timestamp=1_700_000_000)
+        verify(
+            rotating,
+            headers["X-Syncline-Timestamp"],
+            headers["X-Syncline-Signature"],
+            BODY,
+            tolerance_seconds=300,
+            now=1_700_000_000,
+        )
+    stranger = signed_headers("third-secret", BODY, timestamp=1_700_000_000)
+    with pytest.raises(SignatureError, match="does not match"):
+        verify(
+            rotating,
+            stranger["X-Syncline-Timestamp"],
+            stranger["X-Syncline-Signature"],
+            BODY,
+            tolerance_seconds=300,
+            now=1_700_000_000,
+        )
