@@ -7,7 +7,6 @@ ignore a conflict, so a retried activity cannot double them.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -16,15 +15,15 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
-from sqlmodel import SQLModel, col, select
+from sqlmodel import col, select
 
+from connectors.schema import migrate
 from models.events import BusinessEvent
 from models.identity import ObjectType
 from models.tables import (
@@ -72,21 +71,8 @@ class Store:
         return cls(create_engine(url))
 
     async def create_schema(self) -> None:
-        """Create the tables that are missing (no migrations yet).
-
-        Processes that start together (the API and a worker) may race: ``create_all``
-        checks for a table, then creates it, and the loser of that race gets "already
-        exists". Checking again then finds the winner's tables.
-        """
-        for attempt in range(1, 4):
-            try:
-                async with self.engine.begin() as connection:
-                    await connection.run_sync(SQLModel.metadata.create_all)
-                return
-            except (OperationalError, ProgrammingError, IntegrityError):
-                if attempt == 3:
-                    raise
-                await asyncio.sleep(0.1 * attempt)
+        """Bring the database to the newest schema revision (``connectors/schema.py``)."""
+        await migrate(self.engine)
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -77,14 +77,17 @@ async def _worker() -> int:
 
 
 async def _migrate() -> int:
+    from connectors.schema import current_revision
     from workers.wiring import build_store
 
     store = build_store(_settings())
     try:
         await store.create_schema()
+        async with store.engine.connect() as connection:
+            revision = await connection.run_sync(current_revision)
     finally:
         await store.close()
-    console.print("schema ready")
+    console.print(f"schema at revision {revision}")
     return 0
 
 
@@ -362,7 +365,9 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--env-file", type=Path, default=Path(".syncline/dev.env"))
 
     commands.add_parser("worker", help="run the Temporal worker (production)")
-    commands.add_parser("migrate", help="create Syncline's tables (once, before workers start)")
+    commands.add_parser(
+        "migrate", help="bring Syncline's database to the newest schema revision (Alembic)"
+    )
     api = commands.add_parser("api", help="run the HTTP API (production)")
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8000)
@@ -419,8 +424,10 @@ def main(argv: list[str] | None = None) -> None:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # httpx logs every request line at INFO; URLs are safe but noisy.
+    # httpx logs every request line at INFO; URLs are safe but noisy. Alembic announces
+    # its plugins at every start-up; the migrations it runs are still logged.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
     if args.command == "dev":
         _run(lambda: _dev(args.workdir, args.erp))
