@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 
 from temporalio import activity
@@ -215,7 +215,7 @@ class _Heartbeat:
         activity.heartbeat(self._progress.model_dump(mode="json"))
 
     @contextlib.contextmanager
-    def running(self):  # type: ignore[no-untyped-def]
+    def running(self) -> Iterator[None]:
         timeout = activity.info().heartbeat_timeout
         interval = timeout.total_seconds() / 3 if timeout else 10.0
 
