@@ -3,9 +3,10 @@ the ranges whose digests differ.
 
 Both sides answer, for a key range, how many rows it holds and a checksum of their row
 hashes; equal answers mean equal ranges (up to a 64-bit checksum collision). A range
-that differs is split at keys one side names, until it is small enough to fetch and
-merge row by row. Memory holds the ranges still to visit and one leaf's rows, so it
-stays flat however many keys there are; the rows read are those of differing leaves.
+that differs is cut into parts of about equal size by the side holding more of it (one
+read); each side then digests all the parts in one read. Parts small enough are fetched
+and merged row by row. Memory holds the ranges still to visit and one leaf's rows, so
+it stays flat however many keys there are; the rows read are those of differing leaves.
 
 This needs sides that can digest a range where the data lives (a database: the
 ledger, a warehouse copy, an ERP export). The CRM and ERP APIs cannot (SOQL and
@@ -14,23 +15,24 @@ SuiteQL have no hash function), so those sides stream through ``merge_join``.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from reconciliation.merge import Joined, merge_join, pages_of
 
-T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
 L = TypeVar("L")
 R = TypeVar("R")
+T_co = TypeVar("T_co", covariant=True)
 
 
 @dataclass(frozen=True, slots=True)
 class RangeDigest:
     count: int
     checksum: int
+
+
+EMPTY = RangeDigest(0, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +46,17 @@ class KeyRange:
 class RangeSource(Protocol[T_co]):
     async def digest(self, span: KeyRange) -> RangeDigest: ...
 
-    async def rows(self, span: KeyRange) -> Sequence[T_co]:
-        """The rows in ``span``, in key order."""
+    async def split(self, span: KeyRange, parts: int) -> list[KeyRange]:
+        """``span`` cut into at most ``parts`` adjacent ranges of about equal size on
+        this side, covering all of it (a key is never cut in two)."""
         ...
 
-    async def split_keys(self, span: KeyRange, parts: int) -> list[str]:
-        """Up to ``parts - 1`` keys inside ``span`` cutting it into parts of about equal
-        size, ascending."""
+    async def digests(self, spans: Sequence[KeyRange]) -> list[RangeDigest]:
+        """The digest of each of these adjacent ranges, in order."""
+        ...
+
+    async def rows(self, span: KeyRange) -> Sequence[T_co]:
+        """The rows in ``span``, in key order."""
         ...
 
 
@@ -68,32 +74,33 @@ async def compare_ranges(
     *,
     left_key: Callable[[L], str],
     right_key: Callable[[R], str],
-    leaf_rows: int = 2_000,
-    fan_out: int = 16,
+    leaf_rows: int = 256,
+    fan_out: int = 32,
     stats: RangeStats | None = None,
 ) -> AsyncIterator[list[Joined[L, R]]]:
     """Every key of a differing leaf, joined, in key order, a batch per leaf. Keys of
-    equal ranges are not visited; a consumer that needs per-key results for them is
-    told they agree by their absence."""
+    equal ranges are not visited: they agree."""
     stats = stats if stats is not None else RangeStats()
-    pending = [KeyRange()]
+    whole = KeyRange()
+    pending = [(whole, await left.digest(whole), await right.digest(whole))]
+    stats.ranges_digested += 1
     while pending:
-        span = pending.pop()
-        a, b = await left.digest(span), await right.digest(span)
-        stats.ranges_digested += 1
+        span, a, b = pending.pop()
         if a == b:
             stats.ranges_equal += 1
             continue
-        parts: list[KeyRange] = []
-        if max(a.count, b.count) > leaf_rows:
-            larger: RangeSource[L] | RangeSource[R] = left if a.count >= b.count else right
-            parts = _subranges(span, await larger.split_keys(span, fan_out))
+        parts = (
+            await _cut(left, right, span, a, b, fan_out)
+            if max(a.count, b.count) > leaf_rows
+            else []
+        )
         if len(parts) >= 2:
+            stats.ranges_digested += len(parts)
             # Pushed in reverse so ranges are visited in key order (a stack, not a
             # queue: it holds at most depth x fan-out ranges).
             pending.extend(reversed(parts))
             continue
-        # Small enough, or one key holds the whole range (no split can shrink it).
+        # Small enough, or one key holds the whole range (no cut can shrink it).
         lefts, rights = await left.rows(span), await right.rows(span)
         stats.leaves_fetched += 1
         stats.rows_fetched += len(lefts) + len(rights)
@@ -106,11 +113,18 @@ async def compare_ranges(
             yield batch
 
 
-def _subranges(span: KeyRange, cuts: list[str]) -> list[KeyRange]:
-    inner = sorted({c for c in cuts if _inside(span, c) and c != span.lo})
-    bounds: list[str | None] = [span.lo, *inner, span.hi]
-    return [KeyRange(lo, hi) for lo, hi in itertools.pairwise(bounds)]
-
-
-def _inside(span: KeyRange, key: str) -> bool:
-    return (span.lo is None or key >= span.lo) and (span.hi is None or key < span.hi)
+async def _cut(
+    left: RangeSource[L],
+    right: RangeSource[R],
+    span: KeyRange,
+    a: RangeDigest,
+    b: RangeDigest,
+    fan_out: int,
+) -> list[tuple[KeyRange, RangeDigest, RangeDigest]]:
+    """The side holding more of ``span`` cuts it; both digest the same parts."""
+    larger: RangeSource[L] | RangeSource[R] = left if a.count >= b.count else right
+    parts = await larger.split(span, fan_out)
+    if len(parts) < 2:
+        return []
+    lefts, rights = await left.digests(parts), await right.digests(parts)
+    return list(zip(parts, lefts, rights, strict=True))

@@ -1,5 +1,5 @@
-"""A ``RangeSource`` over a database table: the digest and the split keys are computed
-by the database, so only differing leaves travel.
+"""A ``RangeSource`` over a database table: digests and cuts are computed by the
+database, all the parts of a range in one query, so only differing leaves travel.
 
 The table carries a row hash: a 32-bit integer of the compared fields, kept by
 whoever writes the rows (a Data Vault style hash-diff column), or computed in the query
@@ -10,14 +10,14 @@ below two billion rows, on any backend. Keys compare as bytes: PostgreSQL is tol
 
 from __future__ import annotations
 
-import math
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from reconciliation.ranges import KeyRange, RangeDigest
+from reconciliation.ranges import EMPTY, KeyRange, RangeDigest
 
 T = TypeVar("T")
 
@@ -36,11 +36,9 @@ class SqlRangeSource(Generic[T]):
         self._engine = engine
         self._table = table
         self._key = key.collate("C") if engine.dialect.name == "postgresql" else key
-        self._raw_key = key
         self._row_hash = row_hash
         self._columns = columns
         self._to_row = to_row
-        self._counts: dict[KeyRange, int] = {}
 
     def _where(self, span: KeyRange) -> list[sa.ColumnElement[bool]]:
         clauses = []
@@ -50,14 +48,54 @@ class SqlRangeSource(Generic[T]):
             clauses.append(self._key < span.hi)
         return clauses
 
+    def _sums(self) -> tuple[Any, Any]:
+        return sa.func.count(), sa.func.coalesce(sa.func.sum(self._row_hash), 0)
+
     async def digest(self, span: KeyRange) -> RangeDigest:
-        query = sa.select(
-            sa.func.count(), sa.func.coalesce(sa.func.sum(self._row_hash), 0)
-        ).select_from(self._table)
+        query = sa.select(*self._sums()).select_from(self._table).where(*self._where(span))
         async with self._engine.connect() as connection:
-            count, checksum = (await connection.execute(query.where(*self._where(span)))).one()
-        self._counts[span] = int(count)
-        return RangeDigest(count=int(count), checksum=int(checksum))
+            count, checksum = (await connection.execute(query)).one()
+        return RangeDigest(int(count), int(checksum))
+
+    async def split(self, span: KeyRange, parts: int) -> list[KeyRange]:
+        """NTILE numbers the range's rows into ``parts`` equal groups in one pass; each
+        group's first key is a cut (a key repeated across groups cuts once)."""
+        tiled = (
+            sa.select(
+                self._key.label("k"),
+                sa.func.ntile(parts).over(order_by=self._key).label("tile"),
+            )
+            .select_from(self._table)
+            .where(*self._where(span))
+            .subquery()
+        )
+        query = sa.select(sa.func.min(tiled.c.k)).group_by(tiled.c.tile).order_by(tiled.c.tile)
+        async with self._engine.connect() as connection:
+            firsts = [str(row[0]) for row in await connection.execute(query)]
+        cuts = sorted({key for key in firsts[1:] if key != span.lo})
+        bounds: list[str | None] = [span.lo, *cuts, span.hi]
+        return [KeyRange(lo, hi) for lo, hi in itertools.pairwise(bounds)]
+
+    async def digests(self, spans: Sequence[KeyRange]) -> list[RangeDigest]:
+        """One pass over the ranges' union, each row counted in the range it falls in."""
+        if len(spans) < 2:
+            return [await self.digest(span) for span in spans]
+        cuts = [span.lo for span in spans[1:]]
+        part = sa.case(
+            *((self._key < cut, index) for index, cut in enumerate(cuts)), else_=len(cuts)
+        ).label("part")
+        whole = KeyRange(spans[0].lo, spans[-1].hi)
+        query = (
+            sa.select(part, *self._sums())
+            .select_from(self._table)
+            .where(*self._where(whole))
+            .group_by(part)
+        )
+        async with self._engine.connect() as connection:
+            found = {
+                int(p): RangeDigest(int(n), int(h)) for p, n, h in await connection.execute(query)
+            }
+        return [found.get(index, EMPTY) for index in range(len(spans))]
 
     async def rows(self, span: KeyRange) -> list[T]:
         query = (
@@ -69,27 +107,3 @@ class SqlRangeSource(Generic[T]):
         async with self._engine.connect() as connection:
             result = await connection.execute(query)
             return [self._to_row(row) for row in result]
-
-    async def split_keys(self, span: KeyRange, parts: int) -> list[str]:
-        """Every n-th key of the range, numbered by the database in one pass."""
-        count = self._counts.pop(span, None)
-        if count is None:
-            count = (await self.digest(span)).count
-            self._counts.pop(span, None)
-        step = max(1, math.ceil(count / parts))
-        numbered = (
-            sa.select(
-                self._raw_key.label("k"),
-                sa.func.row_number().over(order_by=self._key).label("n"),
-            )
-            .select_from(self._table)
-            .where(*self._where(span))
-            .subquery()
-        )
-        query = (
-            sa.select(numbered.c.k)
-            .where(numbered.c.n > 1, (numbered.c.n - 1) % step == 0)
-            .order_by(numbered.c.n)
-        )
-        async with self._engine.connect() as connection:
-            return [row[0] for row in await connection.execute(query)]
