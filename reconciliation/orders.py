@@ -58,6 +58,8 @@ def classify_order(
     repair_pending: bool = False,
 ) -> Finding | None:
     """The one class of this opportunity's difference, or None when all three agree."""
+    if crm is not None and len(erp) == 1 and _agree(crm, erp[0], ledger.get(erp[0].id)):
+        return None  # the common case, decided before anything is built
     live = [order for order in erp if order.status is not OrderStatus.CANCELLED]
     changed_at = max(
         [o.modified_at for o in erp] + ([crm.last_modified] if crm and crm.last_modified else []),
@@ -166,6 +168,22 @@ def classify_order(
             f"the CRM names ERP order {crm.erp_order_id}; the ERP holds {order.id}",
         )
     return None
+
+
+def _agree(crm: Opportunity, order: OrderChange, booked: LedgerOrder | None) -> bool:
+    """CRM, ERP and ledger say the same of one live order (what the checks below end
+    on when they find nothing)."""
+    return (
+        order.status is not OrderStatus.CANCELLED
+        and booked is not None
+        and not booked.cancelled
+        and booked.total is not None
+        and crm.currency == order.total.currency
+        and (crm.amount is None or crm.amount.amount == order.total.amount)
+        and booked.total.amount == order.total.amount
+        and booked.total.currency == order.total.currency
+        and crm.erp_order_id in (None, order.id)
+    )
 
 
 def _since(crm: Opportunity) -> str:
