@@ -1,0 +1,82 @@
+"""No secret leaves where it belongs: after everything the session's earlier tests did
+(deals, faults, parks, reconciliations), none of the stack's secrets is in a process
+log, a workflow history, Syncline's database or an API answer."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from tests.e2e.conftest import Stack
+
+pytestmark = pytest.mark.e2e
+
+SECRETS = (
+    "SYNCLINE_API_TOKEN",
+    "SYNCLINE_WEBHOOK_SECRET",
+    "SYNCLINE_CRM_CLIENT_SECRET",
+    "SYNCLINE_ERP_CLIENT_SECRET",
+)
+
+
+def _leaks(stack: Stack, text: str) -> list[str]:
+    return [name for name in SECRETS if stack.env[name] and stack.env[name] in text]
+
+
+async def test_no_secret_in_logs_histories_database_or_answers(stack: Stack) -> None:
+    found: dict[str, list[str]] = {}
+
+    for log in sorted((stack.dev.workdir / "logs").glob("*.log")):
+        leaks = _leaks(stack, log.read_text(errors="replace"))
+        if leaks:
+            found[f"log {log.name}"] = leaks
+
+    client = await Client.connect(
+        stack.dev.temporal_address, data_converter=pydantic_data_converter
+    )
+    histories = 0
+    async for execution in client.list_workflows():
+        history = await client.get_workflow_handle(
+            execution.id, run_id=execution.run_id
+        ).fetch_history()
+        histories += 1
+        leaks = _leaks(stack, history.to_json())
+        if leaks:
+            found[f"history {execution.id}"] = leaks
+    assert histories > 0
+
+    engine = create_async_engine(stack.env["SYNCLINE_DATABASE_URL"])
+    try:
+        async with engine.connect() as connection:
+            for table in (
+                "webhook_deliveries",
+                "ledger_events",
+                "exceptions",
+                "reconciliation_runs",
+                "reconciliation_findings",
+            ):
+                rows = (await connection.execute(sa.text(f"SELECT * FROM {table}"))).all()
+                leaks = _leaks(stack, "\n".join(repr(tuple(row)) for row in rows))
+                if leaks:
+                    found[f"table {table}"] = leaks
+    finally:
+        await engine.dispose()
+
+    answers: list[Any] = []
+    for path in ("/api/exceptions", "/api/reconciliations", "/api/erp-feed", "/openapi.json"):
+        answers.append((await stack.api.get(path)).json())
+    refused = await stack.api.post(
+        "/webhooks/salesforce", content=b"{}", headers={"X-Syncline-Signature": "sha256=0"}
+    )
+    answers.append(refused.json())
+    leaks = _leaks(stack, json.dumps(answers))
+    if leaks:
+        found["API answers"] = leaks
+
+    assert found == {}
