@@ -110,6 +110,9 @@ class Settings(BaseSettings):
                 )
                 if getattr(self, name).get_secret_value() in ("", _PLACEHOLDER)
             ]
+            previous = self.webhook_secret_previous
+            if previous is not None and previous.get_secret_value() == _PLACEHOLDER:
+                missing.append("SYNCLINE_WEBHOOK_SECRET_PREVIOUS")
             if missing:
                 raise ValueError(f"set real secrets for {', '.join(missing)}")
         return self

@@ -45,3 +45,21 @@ def test_a_rotation_accepts_the_retired_secret_until_it_is_unset() -> None:
     done = Settings(environment="test", webhook_secret="new-secret", webhook_secret_previous="")
     assert done.webhook_secrets == ["new-secret"]
     assert "old-secret" not in repr(rotating)  # secrets stay out of logs and errors
+
+
+def test_a_placeholder_retired_secret_is_refused_in_production() -> None:
+    def production(previous: str) -> Settings:
+        return Settings(
+            api_token="t0ken",
+            webhook_secret="new-secret",
+            crm_client_secret="c",
+            erp_client_secret="e",
+            webhook_secret_previous=previous,
+        )
+
+    with pytest.raises(ValidationError, match="SYNCLINE_WEBHOOK_SECRET_PREVIOUS"):
+        production("change-me")
+    assert production("old-secret").webhook_secrets == [
+        "new-secret",
+        "old-secret",
+    ]
