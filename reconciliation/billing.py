@@ -49,8 +49,9 @@ def _finding(
     erp: Money,
     ledger: Money | None,
 ) -> Finding:
-    if remedy is not Remedy.EXCEPTION and (repair_pending or policy.in_flight(invoice.modified_at)):
-        drift, remedy, summary = DriftClass.IN_FLIGHT, Remedy.WAIT, f"in flight: {summary}"
+    drift, remedy, summary = policy.judge(
+        drift, remedy, summary, invoice.modified_at, repair_pending
+    )
     return Finding(
         domain=domain,
         key=invoice.id,

@@ -10,7 +10,7 @@ from decimal import Decimal
 from connectors.protocols import CrmClient, ErpClient
 from connectors.store import Store
 from models.events import SourceSystem
-from models.reconciliation import Finding, Metric, MetricTotals
+from models.reconciliation import DriftClass, Finding, Metric, MetricTotals, Remedy
 from models.types import Money
 
 
@@ -23,6 +23,20 @@ class Policy:
 
     def in_flight(self, changed_at: datetime | None) -> bool:
         return changed_at is not None and self.now - changed_at < self.sla
+
+    def judge(
+        self,
+        drift: DriftClass,
+        remedy: Remedy,
+        summary: str,
+        changed_at: datetime | None,
+        repair_pending: bool,
+    ) -> tuple[DriftClass, Remedy, str]:
+        """A difference normal sync (or a repair already under way) may still close is
+        in flight, not an error yet; one that needs a person never waits."""
+        if remedy is Remedy.EXCEPTION or not (repair_pending or self.in_flight(changed_at)):
+            return drift, remedy, summary
+        return DriftClass.IN_FLIGHT, Remedy.WAIT, f"in flight: {summary}"
 
     @property
     def today(self) -> date:

@@ -58,10 +58,9 @@ def classify_customer(
     """``twin`` is an earlier active ERP customer with the same tax id, if any."""
 
     def finding(drift: DriftClass, remedy: Remedy, summary: str, **evidence: str) -> Finding:
-        if remedy is not Remedy.EXCEPTION and (
-            repair_pending or policy.in_flight(customer.modified_at)
-        ):
-            drift, remedy, summary = DriftClass.IN_FLIGHT, Remedy.WAIT, f"in flight: {summary}"
+        drift, remedy, summary = policy.judge(
+            drift, remedy, summary, customer.modified_at, repair_pending
+        )
         return Finding(
             domain=Domain.CUSTOMERS,
             key=customer.id,

@@ -73,9 +73,7 @@ def classify_order(
         ledger: str | None = None,
         record: OrderChange | None = None,
     ) -> Finding:
-        if remedy is not Remedy.EXCEPTION and (repair_pending or policy.in_flight(changed_at)):
-            drift, remedy = DriftClass.IN_FLIGHT, Remedy.WAIT
-            summary = f"in flight: {summary}"
+        drift, remedy, summary = policy.judge(drift, remedy, summary, changed_at, repair_pending)
         return Finding(
             domain=Domain.ORDERS,
             key=key,

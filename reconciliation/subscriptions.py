@@ -39,9 +39,13 @@ def classify_subscription(
         f"subscription {subscription.name} ends {subscription.end_date.isoformat()}; its "
         f"renewal was due {due.date().isoformat()} and none was opened"
     )
-    drift, remedy = DriftClass.MISSING_LEDGER_EVENT, Remedy.REPUBLISH
-    if repair_pending or policy.in_flight(max(due, subscription.modified_at)):
-        drift, remedy, summary = DriftClass.IN_FLIGHT, Remedy.WAIT, f"in flight: {summary}"
+    drift, remedy, summary = policy.judge(
+        DriftClass.MISSING_LEDGER_EVENT,
+        Remedy.REPUBLISH,
+        summary,
+        max(due, subscription.modified_at),
+        repair_pending,
+    )
     return Finding(
         domain=Domain.SUBSCRIPTIONS,
         key=subscription.id,
