@@ -15,6 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from connectors.store import Store
 from models.deal import CloseWonResult, DealState, RetryRequest
+from models.event_contracts import CONTRACTS, json_schema
 from models.events import EventType
 from models.reconciliation import Domain, ReconcileRequest, ReconcileTrigger
 from models.tables import ExceptionRow, ExceptionStatus, LedgerEvent
@@ -201,6 +202,26 @@ def operator_router(settings: Settings, store: Store, client: Client) -> APIRout
             if error.status == RPCStatusCode.NOT_FOUND:
                 raise HTTPException(404, "the ERP change feed is not running yet") from None
             raise
+
+    @router.get("/api/schemas", tags=["events"])
+    async def list_schemas() -> list[dict[str, object]]:
+        """Every business event's published payload contract, per version (JSON Schema).
+        Versions only add optional fields: a consumer of version N reads N+1."""
+        return [
+            {
+                "event_type": str(event_type),
+                "version": version,
+                "schema": json_schema(event_type, version),
+            }
+            for event_type, version in sorted(CONTRACTS)
+        ]
+
+    @router.get("/api/schemas/{event_type}/{version}", tags=["events"])
+    async def get_schema(event_type: str, version: int) -> dict[str, object]:
+        published = {(str(kind), number): (kind, number) for kind, number in CONTRACTS}
+        if (event_type, version) not in published:
+            raise HTTPException(404, f"no published contract for {event_type} v{version}")
+        return json_schema(*published[(event_type, version)])
 
     @router.get("/api/deliveries/{delivery_id}", tags=["ingress"])
     async def get_delivery(delivery_id: str) -> dict[str, object]:

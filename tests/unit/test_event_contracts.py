@@ -1,0 +1,170 @@
+"""Every event a builder makes fits its published contract, declares every field it
+carries, and a consumer of version N reads the next, additive version."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from models.billing import InvoiceSnapshot, InvoiceStatus
+from models.changes import (
+    CustomerChange,
+    OrderChange,
+    OrderStatus,
+    SubscriptionChange,
+    SubscriptionStatus,
+)
+from models.crm import Address, Opportunity
+from models.deal import DealException, ExceptionReason
+from models.erp import SalesOrder, SalesOrderLine
+from models.erp_events import (
+    customer_upserted_event,
+    invoice_posted_event,
+    order_accepted_from_erp,
+    order_cancelled_event,
+    payment_applied_event,
+    renewal_opened_event,
+)
+from models.event_contracts import CONTRACTS, OrderAcceptedV1, additive, contract_for, json_schema
+from models.events import EVENT_SCHEMA_VERSION, BusinessEvent, EventType, SourceSystem
+from models.types import Money
+from workflows import deal_facts
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+NS = SourceSystem.NETSUITE
+
+
+def usd(amount: str) -> Money:
+    return Money(amount=Decimal(amount), currency="USD")
+
+
+OPPORTUNITY = Opportunity(
+    id="006A",
+    account_id="001A",
+    name="Deal",
+    stage="Closed Won",
+    is_closed=True,
+    is_won=True,
+    close_date=date(2026, 11, 20),
+    currency="USD",
+    amount=usd("2501.00"),
+)
+ORDER = SalesOrder(
+    id="77",
+    order_number="SO77",
+    external_id="006A",
+    customer_id="5",
+    currency="USD",
+    status="Pending Fulfillment",
+    total=usd("2501.00"),
+    lines=[SalesOrderLine(item_id="9", sku="SL-1", quantity=Decimal(2), rate=usd("1250.50"))],
+)
+ORDER_CHANGE = OrderChange(
+    id="77",
+    order_number="SO77",
+    crm_opportunity_id="006A",
+    customer_id="5",
+    status=OrderStatus.CANCELLED,
+    erp_status="Cancelled",
+    total=usd("2501.00"),
+    modified_at=NOW,
+)
+INVOICE = InvoiceSnapshot(
+    id="900",
+    number="INV900",
+    erp_order_id="77",
+    status=InvoiceStatus.OPEN,
+    total=usd("2501.00"),
+    amount_due=usd("1501.00"),
+    invoice_date=date(2026, 11, 21),
+    modified_at=NOW,
+)
+
+
+def every_event() -> list[BusinessEvent]:
+    exception = DealException(
+        id="x1", reason=ExceptionReason.UNKNOWN_SKU, step="place_order", message="m", opened_at=NOW
+    )
+    return [
+        deal_facts.closed_won_event(OPPORTUNITY, "c", NOW),
+        deal_facts.order_accepted_event(OPPORTUNITY, ORDER, NS, "c", NOW),
+        order_accepted_from_erp(ORDER_CHANGE.model_copy(update={"status": "open"}), NS, "c", NOW),
+        deal_facts.order_rejected_event(exception, "006A", "c", NOW),
+        deal_facts.order_cancelled_event("006A", ORDER, "lost", NS, "c", NOW),
+        order_cancelled_event(ORDER_CHANGE, NS, "c", NOW),
+        deal_facts.order_amended_event(OPPORTUNITY, ORDER, 1, NS, "c", NOW),
+        invoice_posted_event("006A", INVOICE, NS, "c", NOW),
+        payment_applied_event("006A", INVOICE, Decimal("1000.00"), NS, "c", NOW),
+        customer_upserted_event(
+            CustomerChange(
+                id="5",
+                external_id="001A",
+                legal_name="Acme GmbH",
+                billing_address=Address(city="Berlin", country="DE"),
+                modified_at=NOW,
+            ),
+            NS,
+            "c",
+            NOW,
+        ),
+        renewal_opened_event(
+            SubscriptionChange(
+                id="31",
+                erp_order_id="77",
+                crm_opportunity_id="006A",
+                customer_id="5",
+                name="Platform",
+                start_date=date(2026, 1, 1),
+                end_date=date(2026, 12, 31),
+                recurring_amount=usd("24000.00"),
+                status=SubscriptionStatus.ACTIVE,
+                modified_at=NOW,
+            ),
+            "006R",
+            NS,
+            "c",
+            NOW,
+        ),
+    ]
+
+
+@pytest.mark.parametrize("event", every_event(), ids=lambda e: str(e.event_type))
+def test_every_event_fits_its_contract_and_declares_every_field(event: BusinessEvent) -> None:
+    assert event.schema_version == EVENT_SCHEMA_VERSION
+    contract = contract_for(event.event_type, event.schema_version)
+    payload = json.loads(event.model_dump_json())["payload"]
+    contract.model_validate(payload)
+    assert set(payload) <= set(contract.model_fields), "a field the contract does not publish"
+
+
+def test_every_event_type_has_a_published_contract() -> None:
+    assert {event_type for event_type, _ in CONTRACTS} == set(EventType)
+    for event_type, version in CONTRACTS:
+        schema = json_schema(event_type, version)
+        assert schema["$id"] == f"urn:syncline:event:{event_type}:v{version}"
+
+
+def test_a_consumer_of_version_n_reads_an_additive_version_n_plus_1() -> None:
+    accepted = next(e for e in every_event() if e.event_type == EventType.ORDER_ACCEPTED)
+    newer = {**json.loads(accepted.model_dump_json())["payload"], "sales_channel": "partner"}
+    read = OrderAcceptedV1.model_validate(newer)
+    assert read.total == "2501.00" and read.erp_order_id == "77"
+
+
+def test_the_compatibility_check_refuses_what_would_break_a_consumer() -> None:
+    v1 = json_schema(EventType.ORDER_ACCEPTED, 1)
+    v2 = json.loads(json.dumps(v1))
+    v2["properties"]["sales_channel"] = {"type": "string"}
+    assert additive(v1, v2) == []
+    broken = json.loads(json.dumps(v1))
+    del broken["properties"]["order_number"]
+    broken["properties"]["total"] = {"type": "number"}
+    broken["required"] = [*v1["required"], "sales_channel"]
+    assert sorted(additive(v1, broken)) == [
+        "order_number removed",
+        "sales_channel newly required",
+        "total changed type",
+    ]
