@@ -156,13 +156,13 @@ class DomainSummary(BaseModel):
 class ReconcileTrigger(StrEnum):
     SCHEDULE = "schedule"
     API = "api"
-    CLI = "cli"
+    """On demand: ``POST /api/reconciliations``, which ``syncline reconcile`` calls."""
     RETRY = "retry"
 
 
 class ReconcileRequest(BaseModel):
     since: date | None = None
-    """Compare records from this date on (orders and invoices by date, the rest by
+    """Compare records from this date on (orders by their date, the rest by their last
     modification); None compares everything."""
     domains: list[Domain] = Field(default_factory=lambda: list(Domain))
     keys: list[str] | None = None
