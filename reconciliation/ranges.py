@@ -1,8 +1,9 @@
 """Hashed key ranges: compare two large sides by range digests, and fetch in full only
 the ranges whose digests differ.
 
-Both sides answer, for a key range, how many rows it holds and a checksum of their row
-hashes; equal answers mean equal ranges (up to a 64-bit checksum collision). A range
+Both sides answer, for a key range, how many rows it holds and the sum of their 32-bit
+row hashes; equal answers mean equal ranges, but for a 2^-32 chance that a changed row
+hashes to the same sum (the count catches added and missing rows). A range
 that differs is cut into parts of about equal size by the side holding more of it (one
 read); each side then digests all the parts in one read. Parts small enough are fetched
 and merged row by row. Memory holds the ranges still to visit and one leaf's rows, so
