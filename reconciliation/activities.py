@@ -171,11 +171,9 @@ class ReconcileActivities:
     async def _resolve_gone(self, run_id: str, domain: Domain, request: FinishInput) -> None:
         if not request.full_scope and not request.keys:
             return  # a run over part of the data cannot say what vanished elsewhere
+        # Found again in any state (also by a run that repairs nothing) is not gone.
         still = {
-            exception_id(row)
-            async for row in self._records.all_findings(
-                run_id, domain=domain, state=FindingState.EXCEPTION
-            )
+            exception_id(row) async for row in self._records.all_findings(run_id, domain=domain)
         }
         opened = await self._store.list_exceptions(
             id_prefix=f"{RECONCILIATION_EXCEPTION_PREFIX}{domain}:"

@@ -214,6 +214,10 @@ async def test_drift_a_person_must_decide_becomes_one_exception_with_the_evidenc
     assert set(states.values()) == {FindingState.EXCEPTION}
     # The same difference found again is the same exception, not a second one.
     assert len(await world.store.list_exceptions(subject_id=never_won)) == 1
+    # A run that only reports still sees it: the exception stays open.
+    await _reconcile(world, domains=[Domain.ORDERS], repair=False)
+    (still_open,) = await world.store.list_exceptions(subject_id=never_won)
+    assert still_open.status == ExceptionStatus.OPEN
 
     # Finance cancels the orphan and sales marks the deal lost: the next run resolves both.
     await world.erp.cancel_sales_order(orphan.id)
