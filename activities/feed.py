@@ -175,7 +175,7 @@ class FeedActivities:
                 change.crm_opportunity_id, "order_changed", change, change.id, result
             )
         if isinstance(change, CustomerChange | ItemChange):
-            await self._signal_with_start(
+            await self.signal_with_start(
                 "ErpMirror",
                 MirrorInput(
                     erp_system=system,
@@ -188,7 +188,7 @@ class FeedActivities:
             )
             result.signalled += 1
         elif isinstance(change, SubscriptionChange):
-            await self._signal_with_start(
+            await self.signal_with_start(
                 "Renewal",
                 RenewalInput(
                     erp_system=system,
@@ -223,10 +223,11 @@ class FeedActivities:
         result.signalled += 1
         return True
 
-    async def _signal_with_start(
-        self, workflow: str, start: Any, workflow_id: str, change: ErpChange
+    async def signal_with_start(
+        self, workflow: str, start: Any, workflow_id: str, payload: Any, signal: str = "changed"
     ) -> None:
-        """The record's own long-running workflow gets the change, started if need be."""
+        """The record's own long-running workflow gets the news (by default an ERP
+        change), started if need be."""
         await self._client.start_workflow(
             workflow,
             start,
@@ -234,8 +235,8 @@ class FeedActivities:
             task_queue=self._task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            start_signal="changed",
-            start_signal_args=[change],
+            start_signal=signal,
+            start_signal_args=[payload],
         )
 
     @activity.defn

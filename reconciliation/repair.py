@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from pydantic import TypeAdapter
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.close_won_start import signal_close_won
@@ -137,7 +136,7 @@ class Repairer:
             for name, value in row.evidence.items()
             if name.startswith("crm.")
         }
-        await self._client.start_workflow(
+        await self._publisher.signal_with_start(
             "ErpMirror",
             MirrorInput(
                 erp_system=self._erp_system,
@@ -145,19 +144,14 @@ class Repairer:
                 erp_id=customer.id,
                 correlation_id=run_id,
             ),
-            id=workflow_id,
-            task_queue=self._task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            start_signal="crm_edited",
-            start_signal_args=[
-                AccountEdit(
-                    account_id=row.evidence.get("account_id", ""),
-                    changed_fields=sorted(values),
-                    values=values,
-                    origin="reconciliation",
-                )
-            ],
+            workflow_id,
+            AccountEdit(
+                account_id=row.evidence.get("account_id", ""),
+                changed_fields=sorted(values),
+                values=values,
+                origin="reconciliation",
+            ),
+            signal="crm_edited",
         )
 
     async def _parked_on(self, finding: ReconciliationFindingRow) -> ExceptionRow | None:
