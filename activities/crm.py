@@ -11,7 +11,13 @@ from connectors.errors import NotFoundError, RejectedError
 from connectors.protocols import CrmClient
 from connectors.store import Store
 from models.changes import CustomerChange
-from models.crm import Account, AccountLegalMirror, ProductMirror, RenewalOpportunity
+from models.crm import (
+    MAX_ORDER_LINES,
+    Account,
+    AccountLegalMirror,
+    ProductMirror,
+    RenewalOpportunity,
+)
 from models.identity import ObjectType
 from models.messages import (
     FetchOpportunityInput,
@@ -45,6 +51,11 @@ class CrmActivities:
                 opportunity = await self._crm.get_opportunity(request.opportunity_id)
             except NotFoundError:
                 return FetchOpportunityResult(opportunity=None, account=None)
+            if len(opportunity.lines) > MAX_ORDER_LINES:
+                # The count is the news; the lines would only bloat the history.
+                opportunity = opportunity.model_copy(
+                    update={"lines": [], "lines_in_crm": len(opportunity.lines)}
+                )
             if opportunity.account_id is None:
                 return FetchOpportunityResult(opportunity=opportunity, account=None)
             account = await self._crm.get_account(opportunity.account_id)

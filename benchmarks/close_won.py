@@ -241,6 +241,8 @@ async def run_setting(
                 ui=False,
                 erp_concurrency_limit=erp_limit,
                 erp_latency_ms=erp_latency_ms,
+                # Capacity is measured here, not the per-sender limit a deployment sets.
+                webhook_rate_limit="1000000/second",
             )
         )
         env = await stack.start(timeout=120)

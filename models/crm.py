@@ -43,6 +43,12 @@ class OpportunityLine(BaseModel):
     unit_price: Money
 
 
+MAX_ORDER_LINES = 1000
+"""The most lines Syncline turns into one order. Every line travels through the workflow's
+history several times (read, order, ledger); past this a deal is a case for a person,
+not a payload that would hit Temporal's 2 MiB limit."""
+
+
 class Opportunity(BaseModel):
     id: str
     account_id: str | None
@@ -56,6 +62,9 @@ class Opportunity(BaseModel):
     lines: list[OpportunityLine] = []
     erp_order_id: str | None = None
     last_modified: UtcDatetime | None = None
+    lines_in_crm: int | None = None
+    """Set when the CRM holds more than ``MAX_ORDER_LINES`` lines: how many. ``lines``
+    is then left empty rather than carried into the workflow."""
 
     @property
     def is_closed_won(self) -> bool:

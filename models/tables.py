@@ -62,6 +62,8 @@ class WebhookDelivery(SQLModel, table=True):
     raw_body: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
     content_type: str | None = None
     signature_valid: bool = False
+    signature_digest: str | None = Field(default=None, index=True)
+    """SHA-256 of a valid signature: a later delivery under the same one is a replay."""
     status: DeliveryStatus = Field(default=DeliveryStatus.RECEIVED, index=True)
     status_reason: str | None = None
     correlation_id: str

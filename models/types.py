@@ -6,10 +6,22 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
+import pycountry
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints
 
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 """An ISO 4217 alphabetic code such as ``USD``."""
+
+
+def _iso_4217(code: str) -> str:
+    if pycountry.currencies.get(alpha_3=code) is None:
+        raise ValueError(f"{code!r} is not an ISO 4217 currency")
+    return code
+
+
+IsoCurrencyCode = Annotated[CurrencyCode, AfterValidator(_iso_4217)]
+"""A currency code checked against the ISO 4217 list, for input from outside: an unknown
+code is refused where it arrives instead of failing later in the ERP."""
 
 
 def _to_utc(value: datetime) -> datetime:

@@ -11,12 +11,14 @@ ERP owns; ``changeOrigin`` tells Syncline's own writes from a user's.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from models.crm import CLOSED_WON
 from models.lifecycle import AccountEdit
+from models.types import IsoCurrencyCode
 
 # Account fields the ERP owns (DESIGN promise 1), by their canonical names.
 ACCOUNT_OWNED_FIELDS = {
@@ -39,24 +41,33 @@ _ADDRESS_PARTS = {
 }
 
 
+SalesforceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")]
+"""A record id as Salesforce issues them: 15 or 18 ASCII letters and digits. Anything
+else cannot name a record, and would otherwise travel into workflow ids and queries."""
+
+
 class FlowCallout(BaseModel):
     """What a record-triggered Flow (or the sandbox CRM) posts when a deal is won."""
 
     model_config = ConfigDict(populate_by_name=True, extra="allow")
 
     event: Literal["opportunity.closed_won", "opportunity.changed"]
-    opportunity_id: str = Field(alias="opportunityId", min_length=15, max_length=18)
-    account_id: str | None = Field(default=None, alias="accountId")
+    opportunity_id: SalesforceId = Field(alias="opportunityId")
+    account_id: SalesforceId | None = Field(default=None, alias="accountId")
     stage_name: str | None = Field(default=None, alias="stageName")
     event_id: str | None = Field(default=None, alias="eventId")
     changed_fields: list[str] = Field(default=[], alias="changedFields")
+    # Informational (the workflow reads the CRM), but a sender that sends them must send
+    # them right: a malformed amount or currency says the callout itself is broken.
+    amount: Decimal | None = Field(default=None, ge=0, allow_inf_nan=False)
+    currency: IsoCurrencyCode | None = Field(default=None, alias="currencyIsoCode")
 
 
 class ChangeEventHeader(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="allow")
 
     entity_name: str = Field(alias="entityName")
-    record_ids: list[str] = Field(alias="recordIds", min_length=1)
+    record_ids: list[SalesforceId] = Field(alias="recordIds", min_length=1)
     change_type: str = Field(alias="changeType")
     changed_fields: list[str] = Field(default=[], alias="changedFields")
     transaction_key: str | None = Field(default=None, alias="transactionKey")
@@ -68,6 +79,8 @@ class ChangeEventPayload(BaseModel):
 
     ChangeEventHeader: ChangeEventHeader
     StageName: str | None = None
+    Amount: Decimal | None = Field(default=None, allow_inf_nan=False)
+    CurrencyIsoCode: IsoCurrencyCode | None = None
 
 
 class WebhookTrigger(BaseModel):

@@ -21,7 +21,20 @@ from sandbox.tryton.server import RunningTryton, running_trytond
 from workers.binaries import temporal_cli, temporal_test_server
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
-POSTGRES_URL = os.environ.get("SYNCLINE_TEST_POSTGRES_URL")
+
+def _postgres_url() -> str | None:
+    """The PostgreSQL server the tests may create schemas and databases on:
+    ``SYNCLINE_TEST_POSTGRES_URL``, or ``SYNCLINE_DATABASE_URL`` when that names
+    PostgreSQL. With either set, every test that touches the store runs on both
+    backends (the e2e stacks too, with a fresh database each)."""
+    explicit = os.environ.get("SYNCLINE_TEST_POSTGRES_URL")
+    if explicit:
+        return explicit
+    configured = os.environ.get("SYNCLINE_DATABASE_URL", "")
+    return configured if configured.startswith("postgresql+asyncpg://") else None
+
+
+POSTGRES_URL = _postgres_url()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -16,6 +16,7 @@ from temporalio.service import RPCError
 from connectors.store import Store
 from workers.ingress import ingress_router
 from workers.operator_api import operator_router
+from workers.rate_limits import OperatorRateLimit
 from workers.settings import Settings
 
 
@@ -33,6 +34,7 @@ def create_app(settings: Settings, *, store: Store, client: Client) -> FastAPI:
         summary="CRM ↔ ERP quote-to-cash sync on Temporal: webhook ingress and operator API.",
         lifespan=lifespan,
     )
+    app.add_middleware(OperatorRateLimit, rate=settings.api_rate_limit)
     app.include_router(ingress_router(settings, store, client))
     app.include_router(operator_router(settings, store, client))
 

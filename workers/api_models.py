@@ -6,6 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
 from models.billing import BillingStatus, DealBilling
@@ -24,6 +25,27 @@ class Problem(BaseModel):
 
     detail: Any
     delivery_id: str | None = None
+
+
+class ErrorDetail(BaseModel):
+    """An operator route's error answer."""
+
+    detail: Any
+
+
+OPERATOR_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorDetail, "description": "no or a wrong operator token"},
+    404: {"model": ErrorDetail, "description": "no such record"},
+    409: {"model": ErrorDetail, "description": "the record's state does not allow it"},
+    429: {"model": ErrorDetail, "description": "over the client's rate; see Retry-After"},
+}
+"""What any operator route may answer besides its own result (and 422 on bad input)."""
+
+
+def invalid(location: tuple[str, ...], message: str) -> RequestValidationError:
+    """A 422 shaped like FastAPI's own (``detail`` a list of errors, as the OpenAPI
+    document says), for input that parses but makes no sense (``to`` before ``from``)."""
+    return RequestValidationError([{"loc": location, "msg": message, "type": "value_error"}])
 
 
 class ExceptionView(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import secrets
 import signal
 import socket
@@ -42,11 +43,22 @@ class StackPorts:
         return cls(*(_free_port() for _ in range(6)))
 
 
+# Below Linux's ephemeral range (32768-60999): a port the kernel hands out with bind(0)
+# is also one it may give any outgoing connection before the server binds it.
+_LISTEN_PORTS = range(20000, 32768)
+
+
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port nobody listens on now, picked at random outside the ephemeral range."""
+    for _ in range(100):
+        port = random.choice(_LISTEN_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port between 20000 and 32767")
 
 
 @dataclass
@@ -64,6 +76,12 @@ class StackOptions:
     erp_poll_seconds: float = 2.0
     reconcile_sla_minutes: float = 15.0
     """How old a difference must be before reconciliation calls it an error."""
+    api_rate_limit: str = "50/second"
+    """Operator requests per client address (tests that fuzz the API raise it)."""
+    webhook_rate_limit: str = "200/second"
+    """Deliveries per sender (the ingress benchmark, one sender at full tilt, raises it)."""
+    otel_exporter: Literal["none", "console", "otlp"] = "none"
+    """Where the processes' spans go (the tests print them to the logs, to grep them)."""
     crm_change_events: tuple[str, ...] = ("Account",)
     """Objects the sandbox CRM reports by change data capture (the account mirror's
     ownership conflicts); opportunities reach Syncline by Flow callouts."""
@@ -162,6 +180,9 @@ class DevStack:
             "SYNCLINE_ERP_POLL_SECONDS": str(self.options.erp_poll_seconds),
             "SYNCLINE_SANDBOX_CDC": ",".join(self.options.crm_change_events),
             "SYNCLINE_RECONCILE_SLA_MINUTES": str(self.options.reconcile_sla_minutes),
+            "SYNCLINE_API_RATE_LIMIT": self.options.api_rate_limit,
+            "SYNCLINE_WEBHOOK_RATE_LIMIT": self.options.webhook_rate_limit,
+            "SYNCLINE_OTEL_EXPORTER": self.options.otel_exporter,
         }
 
     def _tryton_environment(self) -> dict[str, str]:

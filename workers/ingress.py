@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -22,6 +23,7 @@ from models.tables import DeliveryStatus, WebhookDelivery
 from models.webhooks import UnsupportedWebhook, WebhookTrigger, parse_salesforce_webhook
 from models.workflow_ids import close_won_workflow_id, mirror_workflow_id
 from workers.api_models import Problem, WebhookAccepted
+from workers.rate_limits import RateLimit
 from workers.settings import Settings
 from workers.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 
@@ -38,8 +40,17 @@ def _written_by(origin: str | None, client_name: str) -> bool:
     return any(option.strip() == f"client={client_name}" for option in options)
 
 
+def _is_json(content_type: str) -> bool:
+    """``application/json`` or a ``+json`` type, whatever its parameters (charset…)."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
 def ingress_router(settings: Settings, store: Store, client: Client) -> APIRouter:
     router = APIRouter(tags=["ingress"])
+    rate = RateLimit(settings.webhook_rate_limit)
 
     async def _refuse(
         delivery: WebhookDelivery, code: int, reason: str, detail: object
@@ -57,7 +68,7 @@ def ingress_router(settings: Settings, store: Store, client: Client) -> APIRoute
         "/webhooks/salesforce",
         status_code=status.HTTP_202_ACCEPTED,
         response_model=WebhookAccepted,
-        responses={400: {"model": Problem}, 401: {"model": Problem}, 422: {"model": Problem}},
+        responses={code: {"model": Problem} for code in (400, 401, 409, 413, 415, 422, 429, 503)},
         tags=["ingress"],
     )
     async def salesforce_webhook(request: Request) -> JSONResponse:
@@ -65,26 +76,51 @@ def ingress_router(settings: Settings, store: Store, client: Client) -> APIRoute
 
         Every delivery is stored before it is answered, whatever the answer.
         """
+        sender = request.client.host if request.client else "unknown"
+        verdict = await rate.take("salesforce", sender)
+        if not verdict.allowed:
+            # Not stored: nothing was taken, and the answer tells the sender to keep the
+            # delivery and send it again. Storing a flood would be the flood's victory.
+            log.warning("webhook sender %s over %s", sender, rate.rate)
+            return JSONResponse(
+                Problem(detail=f"more than {rate.rate} deliveries; retry later").model_dump(
+                    mode="json"
+                ),
+                status_code=429,
+                headers={"Retry-After": str(verdict.retry_after_seconds)},
+            )
         raw = await request.body()
+        content_type = request.headers.get("content-type")
         delivery = WebhookDelivery(
             source="salesforce",
             raw_body=raw[:MAX_BODY_BYTES],
-            content_type=request.headers.get("content-type"),
+            content_type=content_type,
             correlation_id=request.headers.get(CORRELATION_HEADER) or uuid.uuid4().hex,
         )
         if len(raw) > MAX_BODY_BYTES:
             return await _refuse(delivery, 413, "body too large", "the body exceeds 1 MiB")
+        if content_type and not _is_json(content_type):
+            reason = f"content type {content_type[:100]!r} is not JSON"
+            return await _refuse(delivery, 415, reason, f"{reason}: send application/json")
+        signature = request.headers.get(SIGNATURE_HEADER)
         try:
             verify(
                 settings.webhook_secrets,
                 request.headers.get(TIMESTAMP_HEADER),
-                request.headers.get(SIGNATURE_HEADER),
+                signature,
                 raw,
                 tolerance_seconds=settings.webhook_tolerance_seconds,
             )
         except SignatureError as error:
             return await _refuse(delivery, 401, f"signature: {error}", str(error))
         delivery.signature_valid = True
+        assert signature is not None  # verify() refuses a missing one
+        digest = hashlib.sha256(signature.strip().encode()).hexdigest()
+        earlier = await store.processed_delivery_signed(digest)
+        if earlier is not None:
+            reason = f"replayed signature: delivery {earlier.id} was already processed under it"
+            return await _refuse(delivery, 409, reason, reason)
+        delivery.signature_digest = digest
         try:
             body = json.loads(raw)
         except ValueError as error:
@@ -95,7 +131,8 @@ def ingress_router(settings: Settings, store: Store, client: Client) -> APIRoute
             return await _refuse(delivery, 422, str(error), str(error))
         except ValidationError as error:
             errors = error.errors(include_url=False, include_input=False, include_context=False)
-            return await _refuse(delivery, 422, "invalid payload", errors)
+            said = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+            return await _refuse(delivery, 422, f"invalid payload: {said}"[:500], errors)
 
         if trigger.opportunity_ids:
             return await _start_deals(trigger, delivery)

@@ -21,6 +21,7 @@ from models.reconciliation import Domain, ReconcileRequest, ReconcileTrigger
 from models.tables import ExceptionRow, ExceptionStatus, LedgerEvent
 from models.workflow_ids import close_won_workflow_id
 from workers.api_models import (
+    OPERATOR_ERRORS,
     BillingView,
     BookingsReport,
     BookingsTotal,
@@ -28,6 +29,7 @@ from workers.api_models import (
     ExceptionView,
     LedgerEventView,
     RetryAccepted,
+    invalid,
 )
 from workers.reconciliation_api import reconciliation_router, start_reconciliation
 from workers.settings import Settings
@@ -57,7 +59,8 @@ class OperatorBearer(HTTPBearer):
 def operator_router(settings: Settings, store: Store, client: Client) -> APIRouter:
     """Every route here needs the operator token."""
     router = APIRouter(
-        dependencies=[Depends(OperatorBearer(settings.api_token.get_secret_value()))]
+        dependencies=[Depends(OperatorBearer(settings.api_token.get_secret_value()))],
+        responses=OPERATOR_ERRORS,
     )
 
     @router.get(
@@ -171,7 +174,7 @@ def operator_router(settings: Settings, store: Store, client: Client) -> APIRout
     ) -> BookingsReport:
         """ERP-confirmed bookings: ``order.accepted`` events in the ledger, per currency."""
         if end < start:
-            raise HTTPException(422, "'to' is before 'from'")
+            raise invalid(("query", "to"), "'to' is before 'from'")
         lower = datetime.combine(start, time.min, tzinfo=UTC)
         upper = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
         totals: dict[str, Decimal] = defaultdict(Decimal)

@@ -24,6 +24,7 @@ from models.reconciliation import (
 from reconciliation.records import ReconciliationRecords
 from reconciliation.report import findings_csv
 from reconciliation.workflow import Reconcile
+from workers.api_models import OPERATOR_ERRORS, invalid
 from workers.settings import Settings
 
 RUN_PREFIX = "reconcile:"
@@ -69,7 +70,7 @@ async def start_reconciliation(
 
 def reconciliation_router(settings: Settings, store: Store, client: Client) -> APIRouter:
     """Mounted inside the operator router: every route needs the operator token."""
-    router = APIRouter(tags=["reconciliation"])
+    router = APIRouter(tags=["reconciliation"], responses=OPERATOR_ERRORS)
     records = ReconciliationRecords(store)
 
     @router.post("/api/reconciliations", response_model=ReconciliationStarted, status_code=202)
@@ -77,7 +78,7 @@ def reconciliation_router(settings: Settings, store: Store, client: Client) -> A
         """Start a reconciliation now (the nightly Schedule runs the same workflow)."""
         asked = asked or ReconciliationAsked()
         if not asked.domains:
-            raise HTTPException(422, "name at least one domain")
+            raise invalid(("body", "domains"), "name at least one domain")
         run_id = await start_reconciliation(
             client,
             settings,

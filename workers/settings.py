@@ -6,6 +6,7 @@ from functools import cached_property
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import limits
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -40,6 +41,14 @@ class Settings(BaseSettings):
         "either are accepted until it is unset",
     )
     webhook_tolerance_seconds: int = 300
+    webhook_rate_limit: str = Field(
+        "200/second",
+        description="Deliveries one sender (source and address) may make, in the `limits` "
+        "notation (e.g. 200/second, 5000/minute); more are answered 429 with Retry-After",
+    )
+    api_rate_limit: str = Field(
+        "50/second", description="Operator API requests one client address may make"
+    )
 
     crm_base_url: str = "http://127.0.0.1:8010"
     crm_client_id: str = "syncline-crm"
@@ -85,6 +94,15 @@ class Settings(BaseSettings):
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     otel_endpoint: str | None = None
     service_name: str = "syncline"
+
+    @field_validator("webhook_rate_limit", "api_rate_limit")
+    @classmethod
+    def _parsable_rate(cls, value: str) -> str:
+        try:
+            limits.parse(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate such as 200/second") from None
+        return value
 
     @field_validator("reconcile_timezone")
     @classmethod

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from models.crm import Opportunity
+from models.crm import MAX_ORDER_LINES, Opportunity
 from models.deal import DealException
 from models.erp import SalesOrder
 from models.erp_events import invoice_posted_event, payment_applied_event
@@ -30,6 +30,11 @@ __all__ = [
 def order_problems(opportunity: Opportunity) -> list[str]:
     """What makes an opportunity impossible to turn into an order, in plain words."""
     problems = []
+    if opportunity.lines_in_crm is not None:
+        return [
+            f"the opportunity has {opportunity.lines_in_crm:,} line items; Syncline places "
+            f"orders of at most {MAX_ORDER_LINES:,} (split the deal)"
+        ]
     if not opportunity.lines:
         problems.append("the opportunity has no line items")
     for line in opportunity.lines:
@@ -37,6 +42,8 @@ def order_problems(opportunity: Opportunity) -> list[str]:
             problems.append(f"line {line.id} has no product code")
         if line.quantity <= 0:
             problems.append(f"line {line.id} has a quantity of {line.quantity}")
+        if line.unit_price.amount < 0:
+            problems.append(f"line {line.id} has a negative price ({line.unit_price})")
         if line.unit_price.currency != opportunity.currency:
             problems.append(
                 f"line {line.id} is priced in {line.unit_price.currency}, "

@@ -98,6 +98,9 @@ class Org:
             OPPORTUNITY_LINE_ITEM.name: self._after_line,
             PRODUCT2.name: self._after_product,
         }
+        # Inside a collection call: opportunity id -> price book, re-totalled once at the
+        # end instead of after every line (which is quadratic in the lines).
+        self._retotal_later: dict[str, str | None] | None = None
 
     # --- public operations --------------------------------------------------------------
 
@@ -378,7 +381,25 @@ class Org:
             doc["UnitPrice"] = entry["UnitPrice"]
 
     def _after_line(self, tx: Records, doc: Doc, old: Doc | None, result: WriteResult) -> None:
-        self._retotal(tx, doc["OpportunityId"], result, pricebook_id=self._entry_pricebook(tx, doc))
+        pricebook_id = self._entry_pricebook(tx, doc)
+        if self._retotal_later is not None:
+            self._retotal_later.setdefault(doc["OpportunityId"], pricebook_id)
+            return
+        self._retotal(tx, doc["OpportunityId"], result, pricebook_id=pricebook_id)
+
+    def create_many(
+        self, tx: Records, records: Iterable[tuple[ObjectDef, Any]]
+    ) -> list[WriteResult]:
+        """One statement over many records (sObject Collections): each opportunity
+        is re-totalled once, its change reported with the last record's result."""
+        self._retotal_later = {}
+        try:
+            results = [self.create(tx, obj, body) for obj, body in records]
+            for opportunity_id, pricebook_id in self._retotal_later.items():
+                self._retotal(tx, opportunity_id, results[-1], pricebook_id=pricebook_id)
+        finally:
+            self._retotal_later = None
+        return results
 
     def _entry_pricebook(self, tx: Records, line: Doc) -> str | None:
         entry = tx.get(PRICEBOOK_ENTRY, line["PricebookEntryId"])

@@ -190,6 +190,28 @@ async def _rendered(fn: Callable[..., Any], *args: Any) -> Response:
     return Response(await run_in_threadpool(work), media_type=SfJSONResponse.media_type)
 
 
+MAX_COLLECTION = 200
+
+
+def _collection_record(record: Any) -> tuple[ObjectDef, Any]:
+    """A collection record names its object in ``attributes.type``."""
+    kind = record.get("attributes", {}).get("type") if isinstance(record, dict) else None
+    if not isinstance(kind, str):
+        raise bad_request("INVALID_TYPE", "each record needs attributes.type")
+    fields = {key: value for key, value in record.items() if key != "attributes"}
+    return _object(kind), fields
+
+
+def _collection_error(error: SalesforceApiError) -> dict[str, Any]:
+    return {
+        "id": None,
+        "success": False,
+        "errors": [
+            {"statusCode": error.error_code, "message": error.message, "fields": error.fields or []}
+        ],
+    }
+
+
 def _data_router() -> APIRouter:
     router = APIRouter(prefix=DATA_PREFIX + "/v{version}", dependencies=[Depends(_require_session)])
 
@@ -225,6 +247,40 @@ def _data_router() -> APIRouter:
         result, deliveries = await run_in_threadpool(sandbox.create, obj, body, _client(request))
         sandbox.webhooks.dispatch(deliveries)
         return SfJSONResponse({"id": result.id, "success": True, "errors": []}, 201)
+
+    async def create_collection(request: Request) -> Any:
+        """sObject Collections: up to 200 records of any objects in one call."""
+        body, sandbox = await _body(request), _sandbox(request)
+        records = body.get("records") if isinstance(body, dict) else None
+        if not isinstance(records, list) or not records:
+            raise bad_request("INVALID_FIELD", "records: a non-empty list is required")
+        if len(records) > MAX_COLLECTION:
+            raise bad_request(
+                "EXCEEDED_ID_LIMIT",
+                f"record limit reached. cannot submit more than {MAX_COLLECTION} records "
+                "into this call",
+            )
+        typed = [_collection_record(record) for record in records]
+        client = _client(request)
+        if body.get("allOrNone"):
+            try:
+                results, deliveries = await run_in_threadpool(
+                    sandbox.create_all_or_none, typed, client
+                )
+            except SalesforceApiError as error:
+                return SfJSONResponse([_collection_error(error)] * len(typed))
+            sandbox.webhooks.dispatch(deliveries)
+            return SfJSONResponse([{"id": r.id, "success": True, "errors": []} for r in results])
+        answers = []
+        for obj, fields in typed:
+            try:
+                result, deliveries = await run_in_threadpool(sandbox.create, obj, fields, client)
+            except SalesforceApiError as error:
+                answers.append(_collection_error(error))
+                continue
+            sandbox.webhooks.dispatch(deliveries)
+            answers.append({"id": result.id, "success": True, "errors": []})
+        return SfJSONResponse(answers)
 
     async def get_record(
         request: Request, sobject: str, record_id: str, fields: str | None = None
@@ -289,6 +345,7 @@ def _data_router() -> APIRouter:
     _route(router, "/sobjects", ["GET"], list_sobjects)
     _route(router, "/sobjects/{sobject}", ["GET"], sobject_info)
     _route(router, "/sobjects/{sobject}", ["POST"], create)
+    _route(router, "/composite/sobjects", ["POST"], create_collection)
     _route(router, "/sobjects/{sobject}/describe", ["GET"], describe)
     _route(router, "/sobjects/{sobject}/{record_id}", ["GET"], get_record)
     _route(router, "/sobjects/{sobject}/{record_id}", ["PATCH"], update)

@@ -134,6 +134,17 @@ class SalesforceSandbox:
     ) -> tuple[WriteResult, list[int]]:
         return self._write(lambda tx: self.org.create(tx, obj, body), client)
 
+    def create_all_or_none(
+        self, records: list[tuple[ObjectDef, Any]], client: str | None = None
+    ) -> tuple[list[WriteResult], list[int]]:
+        """sObject Collections with ``allOrNone``: every record in one transaction, so
+        the first refusal rolls all of them back."""
+        with self.db.write() as conn:
+            tx = Records(conn)
+            results = self.org.create_many(tx, records)
+            deliveries = [d for result in results for d in self._enqueue(tx, result, client)]
+        return results, deliveries
+
     def update(
         self, obj: ObjectDef, record_id: str, body: Any, client: str | None = None
     ) -> tuple[WriteResult, list[int]]:

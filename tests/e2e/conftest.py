@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -21,13 +20,13 @@ from connectors.salesforce import SalesforceClient
 from connectors.tryton import TrytonClient
 from sandbox.tryton.accountant import TrytonAccountant
 from sandbox.tryton.bootstrap import TrytonSetup
+from tests.conftest import POSTGRES_URL
 from tests.deals import open_deal
 from tests.e2e.erp_probes import ErpOrder, ErpProbe, NetSuiteProbe, TrytonProbe
 from workers.demo import seed_crm_catalog
 from workers.dev_stack import DevStack, StackOptions, StackPorts
 from workers.signatures import signed_headers
 
-POSTGRES_URL = os.environ.get("SYNCLINE_TEST_POSTGRES_URL")
 RECONCILE_SLA_SECONDS = 3.0
 
 
@@ -162,6 +161,10 @@ async def stack(
             erp_poll_seconds=0.5,
             # Reconciliation tests wait this long for a seeded difference to be an error.
             reconcile_sla_minutes=RECONCILE_SLA_SECONDS / 60,
+            # The OpenAPI fuzz sends far more than a person would; tests/api tests the limit.
+            api_rate_limit="10000/second",
+            # Spans go to the process logs, where test_secrets looks for leaks.
+            otel_exporter="console",
         )
         async for running in _running_stack(options):
             yield running

@@ -6,7 +6,6 @@ the build (about a minute); the databases a test copies are dropped afterwards.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -19,10 +18,9 @@ import pytest
 from sandbox.tryton.accountant import TrytonAccountant
 from sandbox.tryton.bootstrap import TrytonSetup, init_database
 from sandbox.tryton.server import running_trytond
+from tests.conftest import POSTGRES_URL
 
 from .helpers import SKU, b64json, create_party, create_sale, unique
-
-POSTGRES_URL = os.environ.get("SYNCLINE_TEST_POSTGRES_URL")
 
 pytestmark = [
     pytest.mark.postgres,

@@ -41,6 +41,11 @@ async def test_a_database_from_before_versioning_is_adopted(tmp_path: Path) -> N
     old_tables = [t for t in SQLModel.metadata.sorted_tables if t.name not in later]
     async with store.engine.begin() as connection:
         await connection.run_sync(lambda c: SQLModel.metadata.create_all(c, tables=old_tables))
+        # Nor had deliveries their signature digest (revision 0003) yet.
+        await connection.execute(sa.text("DROP INDEX ix_webhook_deliveries_signature_digest"))
+        await connection.execute(
+            sa.text("ALTER TABLE webhook_deliveries DROP COLUMN signature_digest")
+        )
         await connection.execute(
             sa.text(
                 "INSERT INTO identity_links (object_type, crm_id, erp_id, linked_at) "

@@ -96,6 +96,26 @@ async def test_deliveries_keep_the_raw_bytes(store: Store) -> None:
     assert stored.received_at.tzinfo is not None
 
 
+async def test_only_a_processed_delivery_makes_its_signature_a_replay(store: Store) -> None:
+    def signed(status: DeliveryStatus) -> WebhookDelivery:
+        return WebhookDelivery(
+            source="salesforce",
+            raw_body=b"{}",
+            correlation_id=uuid.uuid4().hex,
+            status=status,
+            signature_valid=True,
+            signature_digest="d1",
+        )
+
+    # Stored but not processed (Temporal was down: 503): the sender's retry is welcome.
+    await store.record_delivery(signed(DeliveryStatus.FAILED))
+    assert await store.processed_delivery_signed("d1") is None
+    processed = await store.record_delivery(signed(DeliveryStatus.ACCEPTED))
+    earlier = await store.processed_delivery_signed("d1")
+    assert earlier is not None and earlier.id == processed.id
+    assert await store.processed_delivery_signed("d2") is None
+
+
 async def test_processes_starting_together_both_get_the_schema(tmp_path: Path) -> None:
     """The API and a worker start at once on one SQLite file: neither may fail."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from models.crm import MAX_ORDER_LINES
 from models.deal import DealStatus, ExceptionReason, RetryRequest
 from models.events import EventType
 from models.tables import ExceptionStatus
@@ -227,4 +228,64 @@ async def test_an_opportunity_without_an_account_parks_with_that_reason(world: W
     state = await handle.query(CloseWonToOrder.state)
     assert state.open_exception is not None
     assert state.open_exception.message == "the opportunity has no account"
+    await handle.terminate("test over")
+
+
+async def test_a_negative_line_parks_until_the_rep_fixes_it(world: World) -> None:
+    opportunity_id = await open_deal(world.crm, world.entries)
+    [line] = await world.crm.query(
+        f"SELECT Id FROM OpportunityLineItem WHERE OpportunityId = '{opportunity_id}'"
+    )
+    discount = await world.crm.create(
+        "OpportunityLineItem",
+        {
+            "OpportunityId": opportunity_id,
+            "PricebookEntryId": world.entries["SL-ONBOARDING"],
+            "Quantity": 1,
+            "UnitPrice": "-500.00",
+        },
+    )
+    await _close_won(world, opportunity_id)
+    handle = await world.start(opportunity_id)
+    await _wait_for(handle, DealStatus.NEEDS_ATTENTION)
+    state = await handle.query(CloseWonToOrder.state)
+    assert state.open_exception is not None
+    assert state.open_exception.reason == ExceptionReason.INVALID_OPPORTUNITY
+    assert f"line {discount} has a negative price (-500.00 USD)" in state.open_exception.message
+    assert await world.erp_orders_for(opportunity_id) == []
+
+    # The rep turns the discount into a price on the main line; an operator retries.
+    await world.crm.delete("OpportunityLineItem", discount)
+    await world.crm.update("OpportunityLineItem", line["Id"], {"UnitPrice": "750.50"})
+    await handle.signal(CloseWonToOrder.retry, RetryRequest(exception_id=state.open_exception.id))
+    result = await handle.result()
+    assert result.state.status == DealStatus.ORDER_ACCEPTED
+    await record_history(handle, "close_won_negative_line_parked_then_fixed")
+    [order] = await world.erp_orders_for(opportunity_id)
+    assert result.state.erp_order_id == str(order["id"])
+
+
+async def test_more_lines_than_an_order_takes_park_without_entering_the_history(
+    world: World,
+) -> None:
+    opportunity_id = await open_deal(world.crm, world.entries)
+    await world.crm.create_many(
+        "OpportunityLineItem",
+        [
+            {
+                "OpportunityId": opportunity_id,
+                "PricebookEntryId": world.entries["SL-SEAT-VIEWER"],
+                "Quantity": 1,
+            }
+        ]
+        * MAX_ORDER_LINES,
+    )
+    await _close_won(world, opportunity_id)
+    handle = await world.start(opportunity_id)
+    await _wait_for(handle, DealStatus.NEEDS_ATTENTION)
+    state = await handle.query(CloseWonToOrder.state)
+    assert state.open_exception is not None
+    assert "has 1,001 line items" in state.open_exception.message
+    history = (await handle.fetch_history()).to_json()
+    assert "SL-SEAT-VIEWER" not in history  # the count travelled, not the lines
     await handle.terminate("test over")

@@ -1,0 +1,42 @@
+"""Many deliveries at once, on each store backend: every one is stored and answered, and
+each deal still makes exactly one order (PostgreSQL and SQLite writers alike)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from tests.e2e.conftest import Stack
+
+pytestmark = pytest.mark.e2e
+
+DEALS = 20
+DELIVERIES_EACH = 4
+
+
+async def test_concurrent_deliveries_are_all_stored_and_make_one_order_each(
+    stack: Stack,
+) -> None:
+    ids = [await stack.open_deal(name=f"Concurrent {n}") for n in range(DEALS)]
+    for opportunity_id in ids:  # won in the CRM, whose own callouts race with ours
+        await stack.crm.update("Opportunity", opportunity_id, {"StageName": "Closed Won"})
+    now = int(time.time())
+    sends = [
+        # Each redelivery signed at its own second, as a retrying sender signs it.
+        stack.post_webhook(stack.callout(i), stack.sign(stack.callout(i), timestamp=now - n))
+        for i in ids
+        for n in range(DELIVERIES_EACH)
+    ]
+    answers = await asyncio.gather(*sends)
+    assert [a.status_code for a in answers] == [202] * len(sends), [
+        a.text for a in answers if a.status_code != 202
+    ]
+    stored = await asyncio.gather(
+        *(stack.api.get(f"/api/deliveries/{a.json()['delivery_id']}") for a in answers)
+    )
+    assert {s.json()["status"] for s in stored} == {"accepted"}
+    for opportunity_id in ids:
+        await stack.wait_for_status(opportunity_id, "order_accepted", timeout=60)
+        assert len(await stack.erp_orders_for(opportunity_id)) == 1
