@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -312,6 +312,25 @@ class Store:
             if id_prefix is not None:
                 query = query.where(col(ExceptionRow.id).startswith(id_prefix))
             return (await session.scalars(query)).all()
+
+    async def delivery_counts_by_hour(self, since: datetime) -> list[tuple[datetime, str, int]]:
+        """Webhook deliveries received since ``since``, counted per UTC hour and status
+        (only hours that had any), for the operator console's chart."""
+        received = col(WebhookDelivery.received_at)
+        if self.engine.dialect.name == "postgresql":
+            hour = sa.func.to_char(sa.func.timezone("UTC", received), "YYYY-MM-DD HH24")
+        else:  # SQLite keeps UTC wall time as text
+            hour = sa.func.strftime("%Y-%m-%d %H", received)
+        status = col(WebhookDelivery.status)
+        query = (
+            sa.select(hour, status, sa.func.count()).where(received >= since).group_by(hour, status)
+        )
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).all()
+        return [
+            (datetime.strptime(stamp, "%Y-%m-%d %H").replace(tzinfo=UTC), str(kind), count)
+            for stamp, kind, count in rows
+        ]
 
 
 def new_id() -> str:

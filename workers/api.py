@@ -14,6 +14,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from connectors.store import Store
+from workers.console import console_router
 from workers.ingress import ingress_router
 from workers.operator_api import operator_router
 from workers.rate_limits import OperatorRateLimit
@@ -37,6 +38,7 @@ def create_app(settings: Settings, *, store: Store, client: Client) -> FastAPI:
     app.add_middleware(OperatorRateLimit, rate=settings.api_rate_limit)
     app.include_router(ingress_router(settings, store, client))
     app.include_router(operator_router(settings, store, client))
+    app.include_router(console_router(settings, store, client))
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> JSONResponse:

@@ -1,0 +1,63 @@
+"""The console in a real browser (Debian's chromium, driven by Playwright) against a
+stack of its own: the empty state needs a stack nothing else has touched."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright
+
+from tests.e2e.conftest import RECONCILE_SLA_SECONDS, Stack, _running_stack
+from workers.dev_stack import StackOptions, StackPorts
+
+CHROMIUM = "/usr/bin/chromium"
+# No network beyond loopback here: without these, Chromium keeps dialling Google's hosts.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+
+
+@pytest.fixture(scope="session")
+async def console_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    options = StackOptions(
+        workdir=tmp_path_factory.mktemp("console"),
+        ports=StackPorts.free(),
+        ui=False,
+        erp="netsuite",
+        erp_poll_seconds=0.5,
+        reconcile_sla_minutes=RECONCILE_SLA_SECONDS / 60,
+    )
+    async for running in _running_stack(options):
+        yield running
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    assert shutil.which(CHROMIUM), (
+        "the console tests need Debian's chromium: apt-get install chromium"
+    )
+    async with async_playwright() as playwright:
+        # Playwright gives each launch a fresh, empty profile of its own.
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    context = await browser.new_context(viewport=VIEWPORT)
+    opened = await context.new_page()
+    yield opened
+    await context.close()
