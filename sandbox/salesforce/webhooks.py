@@ -358,4 +358,9 @@ class WebhookDispatcher:
             response = await self._client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             return None, f"{type(exc).__name__}: {exc}"
+        except AttributeError as exc:
+            # httpcore/anyio can fail this way when the receiver closes the socket while
+            # the connection is made (the API restarting): a failed attempt, retried,
+            # not a crash that would leave the delivery pending forever.
+            return None, f"connection lost while connecting: {exc}"
         return response.status_code, None
