@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -35,6 +36,21 @@ def _postgres_url() -> str | None:
 
 
 POSTGRES_URL = _postgres_url()
+
+
+def system_tool(command: str, package: str) -> str:
+    """The path of a command the project cannot pip-install (Chromium, Compose).
+
+    Missing, it skips the test with the package to install, so a first ``pytest`` on a
+    fresh machine runs; where ``SYNCLINE_REQUIRE_SYSTEM_TOOLS=1`` (``.ci/run`` sets it),
+    missing is a failure, so CI can never pass by skipping."""
+    found = shutil.which(command)
+    if found:
+        return found
+    reason = f"needs {command}: apt-get install {package}"
+    if os.environ.get("SYNCLINE_REQUIRE_SYSTEM_TOOLS") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

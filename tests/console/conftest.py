@@ -3,17 +3,16 @@ stack of its own: the empty state needs a stack nothing else has touched."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 
+from tests.conftest import system_tool
 from tests.e2e.conftest import RECONCILE_SLA_SECONDS, Stack, _running_stack
 from workers.dev_stack import StackOptions, StackPorts
 
-CHROMIUM = "/usr/bin/chromium"
 # No network beyond loopback here: without these, Chromium keeps dialling Google's hosts.
 CHROMIUM_ARGS = [
     "--headless",
@@ -45,12 +44,10 @@ async def console_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterat
 
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
-    assert shutil.which(CHROMIUM), (
-        "the console tests need Debian's chromium: apt-get install chromium"
-    )
+    chromium = system_tool("chromium", "chromium")
     async with async_playwright() as playwright:
         # Playwright gives each launch a fresh, empty profile of its own.
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        launched = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         yield launched
         await launched.close()
 

@@ -13,8 +13,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
+
+from tests.conftest import system_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|PWD", re.IGNORECASE)
@@ -27,12 +28,7 @@ def _compose() -> list[str]:
         and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0
     ):
         return [docker, "compose"]
-    standalone = shutil.which("docker-compose")
-    if standalone is None:
-        pytest.fail(
-            "neither `docker compose` nor `docker-compose` is installed (.ci/run installs it)"
-        )
-    return [standalone]
+    return [system_tool("docker-compose", "docker-compose")]
 
 
 def _project(tmp_path: Path, env: str | None) -> Path:
