@@ -40,6 +40,17 @@ def _written_by(origin: str | None, client_name: str) -> bool:
     return any(option.strip() == f"client={client_name}" for option in options)
 
 
+async def _body_within(request: Request, limit: int) -> tuple[bytes, bool]:
+    """The body, read no further than ``limit`` bytes (a huge one is never buffered
+    whole), and whether it went past the limit."""
+    kept = bytearray()
+    async for chunk in request.stream():
+        kept += chunk[: limit + 1 - len(kept)]
+        if len(kept) > limit:
+            return bytes(kept[:limit]), True
+    return bytes(kept), False
+
+
 def _is_json(content_type: str) -> bool:
     """``application/json`` or a ``+json`` type, whatever its parameters (charset…)."""
     media = content_type.split(";", 1)[0].strip().lower()
@@ -74,7 +85,8 @@ def ingress_router(settings: Settings, store: Store, client: Client) -> APIRoute
     async def salesforce_webhook(request: Request) -> JSONResponse:
         """A closed-won callout or change event, signed with the shared secret.
 
-        Every delivery is stored before it is answered, whatever the answer.
+        Every delivery is stored before it is answered, whatever the answer, except one
+        over the sender's rate (429): that one the sender keeps and sends again.
         """
         sender = request.client.host if request.client else "unknown"
         verdict = await rate.take("salesforce", sender)
@@ -89,15 +101,15 @@ def ingress_router(settings: Settings, store: Store, client: Client) -> APIRoute
                 status_code=429,
                 headers={"Retry-After": str(verdict.retry_after_seconds)},
             )
-        raw = await request.body()
+        raw, too_large = await _body_within(request, MAX_BODY_BYTES)
         content_type = request.headers.get("content-type")
         delivery = WebhookDelivery(
             source="salesforce",
-            raw_body=raw[:MAX_BODY_BYTES],
+            raw_body=raw,
             content_type=content_type,
             correlation_id=request.headers.get(CORRELATION_HEADER) or uuid.uuid4().hex,
         )
-        if len(raw) > MAX_BODY_BYTES:
+        if too_large:
             return await _refuse(delivery, 413, "body too large", "the body exceeds 1 MiB")
         if content_type and not _is_json(content_type):
             reason = f"content type {content_type[:100]!r} is not JSON"
@@ -116,6 +128,8 @@ def ingress_router(settings: Settings, store: Store, client: Client) -> APIRoute
         delivery.signature_valid = True
         assert signature is not None  # verify() refuses a missing one
         digest = hashlib.sha256(signature.strip().encode()).hexdigest()
+        # Two copies arriving at the same instant can both pass this check; they are then
+        # duplicates, which the workflow id absorbs. The check stops later replays.
         earlier = await store.processed_delivery_signed(digest)
         if earlier is not None:
             reason = f"replayed signature: delivery {earlier.id} was already processed under it"
