@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from enum import StrEnum
 
 from pydantic import BaseModel
 
@@ -30,6 +31,14 @@ class Customer(BaseModel):
     currency: CurrencyCode | None = None
 
 
+class RevenueType(StrEnum):
+    """How a line earns revenue: ARR counts only recurring lines."""
+
+    RECURRING = "recurring"
+    ONE_TIME = "one_time"
+    USAGE = "usage"
+
+
 class Product(BaseModel):
     """A catalog item. The ERP owns it; the CRM holds a mirror keyed by SKU."""
 
@@ -38,6 +47,9 @@ class Product(BaseModel):
     name: str
     price: Money | None = None
     is_active: bool = True
+    revenue_type: RevenueType | None = None
+    term_months: int | None = None
+    """The subscription term a sale starts; ``None`` when the ERP does not say."""
 
 
 class SalesOrderLine(BaseModel):
@@ -46,6 +58,9 @@ class SalesOrderLine(BaseModel):
     quantity: Decimal
     rate: Money
     description: str | None = None
+    # Default None: workflow histories saved before the ERP reported them still load.
+    revenue_type: RevenueType | None = None
+    term_months: int | None = None
 
 
 class SalesOrderDraft(BaseModel):

@@ -13,6 +13,8 @@ from decimal import Decimal
 
 from models.billing import InvoiceSnapshot
 from models.changes import CustomerChange, OrderChange, SubscriptionChange
+from models.erp import SalesOrderLine
+from models.event_contracts import current_version
 from models.events import BusinessEvent, EventType, SourceSystem, event_id_for
 
 
@@ -86,6 +88,21 @@ def payment_applied_event(
     )
 
 
+def order_lines_payload(lines: list[SalesOrderLine]) -> list[dict[str, object]]:
+    """An order's lines as ``order.accepted``/``order.amended`` carry them (version 2:
+    with how each earns revenue, so reports can tell ARR from one-time and usage)."""
+    return [
+        {
+            "sku": line.sku,
+            "quantity": str(line.quantity),
+            "rate": str(line.rate.amount),
+            "revenue_type": line.revenue_type,
+            "term_months": line.term_months,
+        }
+        for line in lines
+    ]
+
+
 def erp_subject(system: SourceSystem, kind: str, erp_id: str) -> str:
     """The subject of a fact about an ERP record no CRM record names (born in the ERP)."""
     return f"{system}:{kind}:{erp_id}"
@@ -104,13 +121,14 @@ def order_accepted_from_erp(
     return BusinessEvent(
         event_id=event_id_for(EventType.ORDER_ACCEPTED, system, order.id),
         event_type=EventType.ORDER_ACCEPTED,
+        schema_version=current_version(EventType.ORDER_ACCEPTED),
         occurred_at=order.modified_at,
         recorded_at=now,
         source_system=system,
         source_id=order.id,
         subject_id=order_subject(order, system),
         correlation_id=correlation_id,
-        payload=_order_payload(order),
+        payload={**_order_payload(order), "lines": order_lines_payload(order.lines)},
     )
 
 

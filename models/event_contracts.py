@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from models.erp import RevenueType
 from models.events import EventType
 from models.types import CurrencyCode
 
@@ -30,6 +31,14 @@ class OrderLineV1(Contract):
     sku: str
     quantity: DecimalText
     rate: DecimalText
+
+
+class OrderLineV2(OrderLineV1):
+    """A line that says how it earns revenue, so ARR can count only recurring lines.
+    ``None``: the ERP did not say (reported as unclassified, never as ARR)."""
+
+    revenue_type: RevenueType | None = None
+    term_months: int | None = None
 
 
 class OpportunityClosedWonV1(Contract):
@@ -53,6 +62,12 @@ class OrderAcceptedV1(Contract):
     total: DecimalText
     lines: list[OrderLineV1] = []
     erp_status: str | None = None
+
+
+class OrderAcceptedV2(OrderAcceptedV1):
+    # Lines of a subtype: an additive change (``additive`` checks it), which mypy's
+    # invariant ``list`` cannot tell.
+    lines: list[OrderLineV2] = []  # type: ignore[assignment]
 
 
 class OrderRejectedV1(Contract):
@@ -80,6 +95,10 @@ class OrderAmendedV1(Contract):
     currency: CurrencyCode
     total: DecimalText
     lines: list[OrderLineV1]
+
+
+class OrderAmendedV2(OrderAmendedV1):
+    lines: list[OrderLineV2]  # type: ignore[assignment]
 
 
 class InvoicePostedV1(Contract):
@@ -127,14 +146,21 @@ class CustomerUpsertedV1(Contract):
 CONTRACTS: dict[tuple[EventType, int], type[Contract]] = {
     (EventType.OPPORTUNITY_CLOSED_WON, 1): OpportunityClosedWonV1,
     (EventType.ORDER_ACCEPTED, 1): OrderAcceptedV1,
+    (EventType.ORDER_ACCEPTED, 2): OrderAcceptedV2,
     (EventType.ORDER_REJECTED, 1): OrderRejectedV1,
     (EventType.ORDER_CANCELLED, 1): OrderCancelledV1,
     (EventType.ORDER_AMENDED, 1): OrderAmendedV1,
+    (EventType.ORDER_AMENDED, 2): OrderAmendedV2,
     (EventType.INVOICE_POSTED, 1): InvoicePostedV1,
     (EventType.PAYMENT_APPLIED, 1): PaymentAppliedV1,
     (EventType.RENEWAL_OPENED, 1): RenewalOpenedV1,
     (EventType.CUSTOMER_UPSERTED, 1): CustomerUpsertedV1,
 }
+
+
+def current_version(event_type: EventType) -> int:
+    """The version builders write today; older ones stay readable."""
+    return max(version for kind, version in CONTRACTS if kind == event_type)
 
 
 def contract_for(event_type: str, version: int) -> type[Contract]:
@@ -151,17 +177,48 @@ def json_schema(event_type: EventType, version: int) -> dict[str, Any]:
 
 def additive(older: dict[str, Any], newer: dict[str, Any]) -> list[str]:
     """Why ``newer`` is not a compatible next version of ``older`` (empty when it is):
-    every field kept with the same type, and nothing newly required."""
+    every field kept with the same type, and nothing newly required, in nested objects
+    (an order's lines) too."""
+    return _additive_object(older, newer, _Roots(older, newer), "")
+
+
+class _Roots:
+    """Both schemas, to resolve their ``$ref``s into their own ``$defs``."""
+
+    def __init__(self, older: dict[str, Any], newer: dict[str, Any]) -> None:
+        self.older, self.newer = older, newer
+
+    @staticmethod
+    def resolve(spec: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in spec:
+            spec = root.get("$defs", {})[spec["$ref"].rsplit("/", 1)[-1]]
+        return spec
+
+
+def _additive_object(
+    older: dict[str, Any], newer: dict[str, Any], roots: _Roots, prefix: str
+) -> list[str]:
     problems = []
     old_fields, new_fields = older.get("properties", {}), newer.get("properties", {})
     for name, spec in old_fields.items():
         if name not in new_fields:
-            problems.append(f"{name} removed")
-        elif _type_of(new_fields[name]) != _type_of(spec):
-            problems.append(f"{name} changed type")
+            problems.append(f"{prefix}{name} removed")
+        else:
+            problems += _compatible(spec, new_fields[name], roots, f"{prefix}{name}")
     for name in set(newer.get("required", [])) - set(older.get("required", [])):
-        problems.append(f"{name} newly required")
+        problems.append(f"{prefix}{name} newly required")
     return problems
+
+
+def _compatible(old: dict[str, Any], new: dict[str, Any], roots: _Roots, where: str) -> list[str]:
+    old, new = roots.resolve(old, roots.older), roots.resolve(new, roots.newer)
+    if "properties" in old and "properties" in new:
+        return _additive_object(old, new, roots, f"{where}.")
+    if old.get("type") == new.get("type") == "array" and "items" in old and "items" in new:
+        return _compatible(old["items"], new["items"], roots, f"{where}[]")
+    if _type_of(new) != _type_of(old):
+        return [f"{where} changed type"]
+    return []
 
 
 def _type_of(spec: dict[str, Any]) -> Any:

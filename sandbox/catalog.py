@@ -20,6 +20,8 @@ class CatalogItem(BaseModel):
     currency: str = "USD"
     term_months: int | None = None
     """The subscription term a sale of this item starts; ``None`` is a one-time sale."""
+    revenue_type: str | None = None
+    """``recurring``, ``one_time`` or ``usage``: what reporting splits ARR by."""
 
 
 DEFAULT_CATALOG: tuple[CatalogItem, ...] = (
@@ -28,28 +30,52 @@ DEFAULT_CATALOG: tuple[CatalogItem, ...] = (
         name="Syncline Platform, annual licence",
         price=Decimal("24000.00"),
         term_months=12,
+        revenue_type="recurring",
     ),
     CatalogItem(
         sku="SL-PLATFORM-MONTHLY",
         name="Syncline Platform, monthly licence",
         price=Decimal("2200.00"),
         term_months=1,
+        revenue_type="recurring",
     ),
     CatalogItem(
-        sku="SL-SEAT-PRO", name="Pro seat, annual", price=Decimal("1188.00"), term_months=12
+        sku="SL-SEAT-PRO",
+        name="Pro seat, annual",
+        price=Decimal("1188.00"),
+        term_months=12,
+        revenue_type="recurring",
     ),
     CatalogItem(
-        sku="SL-SEAT-VIEWER", name="Viewer seat, annual", price=Decimal("228.00"), term_months=12
+        sku="SL-SEAT-VIEWER",
+        name="Viewer seat, annual",
+        price=Decimal("228.00"),
+        term_months=12,
+        revenue_type="recurring",
     ),
     CatalogItem(
-        sku="SL-ONBOARDING", name="Onboarding package (fixed fee)", price=Decimal("5000.00")
+        sku="SL-ONBOARDING",
+        name="Onboarding package (fixed fee)",
+        price=Decimal("5000.00"),
+        revenue_type="one_time",
     ),
     CatalogItem(
         sku="SL-SUPPORT-PREMIUM",
         name="Premium support, annual",
         price=Decimal("4800.00"),
         term_months=12,
+        revenue_type="recurring",
     ),
-    CatalogItem(sku="SL-API-CALLS-1M", name="API call pack, 1M calls", price=Decimal("349.99")),
-    CatalogItem(sku="SL-TRAINING-DAY", name="Remote training day", price=Decimal("1450.00")),
+    CatalogItem(
+        sku="SL-API-CALLS-1M",
+        name="API call pack, 1M calls",
+        price=Decimal("349.99"),
+        revenue_type="usage",
+    ),
+    CatalogItem(
+        sku="SL-TRAINING-DAY",
+        name="Remote training day",
+        price=Decimal("1450.00"),
+        revenue_type="one_time",
+    ),
 )

@@ -18,6 +18,7 @@ from workers.console import console_router
 from workers.ingress import ingress_router
 from workers.operator_api import operator_router
 from workers.rate_limits import OperatorRateLimit
+from workers.reports_api import reports_router
 from workers.settings import Settings
 
 
@@ -39,6 +40,7 @@ def create_app(settings: Settings, *, store: Store, client: Client) -> FastAPI:
     app.include_router(ingress_router(settings, store, client))
     app.include_router(operator_router(settings, store, client))
     app.include_router(console_router(settings, store, client))
+    app.include_router(reports_router(settings, store))
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> JSONResponse:

@@ -160,18 +160,3 @@ class RetryAccepted(BaseModel):
     exception_id: str
     workflow_id: str
     status: str
-
-
-class BookingsTotal(BaseModel):
-    currency: str
-    amount: str
-    orders: int
-
-
-class BookingsReport(BaseModel):
-    metric: str = "bookings"
-    definition: str = "sum of order.accepted totals (ERP-confirmed orders), by currency"
-    definition_version: int = 1
-    start: datetime
-    end: datetime
-    totals: list[BookingsTotal]

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from workers import reports_cli
 from workers.settings import Settings
 
 console = Console()
@@ -419,6 +420,8 @@ def main(argv: list[str] | None = None) -> None:
     reconcile.add_argument("--timeout", type=float, default=3600.0)
     reconcile.add_argument("--env-file", type=Path, default=Path(".syncline/dev.env"))
 
+    reports_cli.add_commands(commands)
+
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -447,6 +450,10 @@ def main(argv: list[str] | None = None) -> None:
         if args.action == "retry" and not args.id:
             parser.error("exceptions retry needs an exception id")
         _run(lambda: _exceptions(args.action, args.id, args.env_file, args.status, args.process))
+    elif args.command == "report":
+        _run(lambda: reports_cli.report(args))
+    elif args.command == "export":
+        _run(lambda: reports_cli.export(args, _settings().database_url))
     elif args.command == "reconcile":
         if args.since is not None:
             try:

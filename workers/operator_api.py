@@ -1,11 +1,8 @@
-"""The operator API: deals, the exceptions queue, bookings, stored deliveries."""
+"""The operator API: deals, the exceptions queue, stored deliveries (reports: reports_api)."""
 
 from __future__ import annotations
 
 import hmac
-from collections import defaultdict
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -16,20 +13,16 @@ from temporalio.service import RPCError, RPCStatusCode
 from connectors.store import Store
 from models.deal import CloseWonResult, DealState, RetryRequest
 from models.event_contracts import CONTRACTS, json_schema
-from models.events import EventType
 from models.reconciliation import Domain, ReconcileRequest, ReconcileTrigger
 from models.tables import ExceptionRow, ExceptionStatus, LedgerEvent
 from models.workflow_ids import close_won_workflow_id
 from workers.api_models import (
     OPERATOR_ERRORS,
     BillingView,
-    BookingsReport,
-    BookingsTotal,
     DealView,
     ExceptionView,
     LedgerEventView,
     RetryAccepted,
-    invalid,
 )
 from workers.reconciliation_api import reconciliation_router, start_reconciliation
 from workers.settings import Settings
@@ -161,37 +154,6 @@ def operator_router(settings: Settings, store: Store, client: Client) -> APIRout
         await store.mark_retry_requested(row.id)
         return RetryAccepted(
             exception_id=row.id, workflow_id=row.workflow_id, status="retry_requested"
-        )
-
-    @router.get(
-        "/api/reports/bookings",
-        response_model=BookingsReport,
-        tags=["reports"],
-    )
-    async def bookings(
-        start: Annotated[date, Query(alias="from")],
-        end: Annotated[date, Query(alias="to", description="inclusive")],
-    ) -> BookingsReport:
-        """ERP-confirmed bookings: ``order.accepted`` events in the ledger, per currency."""
-        if end < start:
-            raise invalid(("query", "to"), "'to' is before 'from'")
-        lower = datetime.combine(start, time.min, tzinfo=UTC)
-        upper = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
-        totals: dict[str, Decimal] = defaultdict(Decimal)
-        orders: dict[str, int] = defaultdict(int)
-        for event in await store.events_between(EventType.ORDER_ACCEPTED, lower, upper):
-            currency = event.payload["currency"]
-            totals[currency] += Decimal(event.payload["total"])
-            orders[currency] += 1
-        return BookingsReport(
-            start=lower,
-            end=upper,
-            totals=[
-                BookingsTotal(
-                    currency=currency, amount=str(totals[currency]), orders=orders[currency]
-                )
-                for currency in sorted(totals)
-            ],
         )
 
     @router.get("/api/erp-feed", response_model=FeedStatus, tags=["erp"])

@@ -90,5 +90,11 @@ class OperatorClient:
             await self._json(response)
         return response.text
 
+    async def report(self, metric: str, params: dict[str, str]) -> dict[str, Any]:
+        result: dict[str, Any] = await self._json(
+            await self._http.get(f"/api/reports/{metric}", params=params)
+        )
+        return result
+
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -11,7 +11,8 @@ from datetime import datetime
 from models.crm import MAX_ORDER_LINES, Opportunity
 from models.deal import DealException
 from models.erp import SalesOrder
-from models.erp_events import invoice_posted_event, payment_applied_event
+from models.erp_events import invoice_posted_event, order_lines_payload, payment_applied_event
+from models.event_contracts import current_version
 from models.events import BusinessEvent, EventType, SourceSystem, event_id_for
 
 __all__ = [
@@ -89,6 +90,7 @@ def order_accepted_event(
     return BusinessEvent(
         event_id=event_id_for(EventType.ORDER_ACCEPTED, system, order.id),
         event_type=EventType.ORDER_ACCEPTED,
+        schema_version=current_version(EventType.ORDER_ACCEPTED),
         occurred_at=now,
         recorded_at=now,
         source_system=system,
@@ -104,10 +106,7 @@ def order_accepted_event(
             "status": order.status,
             "currency": order.total.currency,
             "total": str(order.total.amount),
-            "lines": [
-                {"sku": line.sku, "quantity": str(line.quantity), "rate": str(line.rate.amount)}
-                for line in order.lines
-            ],
+            "lines": order_lines_payload(order.lines),
         },
     )
 
@@ -174,6 +173,7 @@ def order_amended_event(
     return BusinessEvent(
         event_id=event_id_for(EventType.ORDER_AMENDED, system, f"{order.id}:{amendment}"),
         event_type=EventType.ORDER_AMENDED,
+        schema_version=current_version(EventType.ORDER_AMENDED),
         occurred_at=now,
         recorded_at=now,
         source_system=system,
@@ -187,10 +187,7 @@ def order_amended_event(
             "amendment": amendment,
             "currency": order.total.currency,
             "total": str(order.total.amount),
-            "lines": [
-                {"sku": line.sku, "quantity": str(line.quantity), "rate": str(line.rate.amount)}
-                for line in order.lines
-            ],
+            "lines": order_lines_payload(order.lines),
         },
     )
 

@@ -315,7 +315,8 @@ class NetSuiteClient(HttpConnector):
         for start in range(0, len(wanted), ITEM_CHUNK):
             chunk = wanted[start : start + ITEM_CHUNK]
             query = (
-                "SELECT id, itemid, displayname, baseprice, isinactive FROM item "
+                "SELECT id, itemid, displayname, baseprice, isinactive, custitem_term_months, "
+                "custitem_revenue_type FROM item "
                 f"WHERE itemid IN ({', '.join(_sql_string(s) for s in chunk)}) "
                 "AND isinactive = 'F'"
             )
@@ -455,7 +456,8 @@ class NetSuiteClient(HttpConnector):
         for chunk in _chunks(sorted(currencies)):
             rows += await self.suiteql(
                 "SELECT transaction, linesequencenumber, item, quantity, rate, foreignamount, "
-                f"memo FROM transactionline WHERE transaction IN ({_sql_ids(chunk)}) "
+                "memo, custcol_revenue_type, custcol_term_months FROM transactionline "
+                f"WHERE transaction IN ({_sql_ids(chunk)}) "
                 "AND mainline = 'F' AND taxline = 'F' ORDER BY transaction, linesequencenumber"
             )
         skus = await self._skus([str(r["item"]) for r in rows if r.get("item")])

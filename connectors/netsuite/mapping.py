@@ -27,6 +27,7 @@ from models.erp import (
     Customer,
     CustomerUpsert,
     Product,
+    RevenueType,
     SalesOrder,
     SalesOrderDraft,
     SalesOrderLine,
@@ -91,6 +92,20 @@ def _timestamp(value: Any) -> datetime | None:
         return None
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return parsed if parsed.tzinfo is not None else None
+
+
+def _revenue_type(value: Any) -> RevenueType | None:
+    """A custom field's revenue type; anything else is "not said" (reported unclassified)."""
+    try:
+        return RevenueType(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _months(value: Any) -> int | None:
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    return int(value)
 
 
 # --- customers --------------------------------------------------------------------------
@@ -167,6 +182,8 @@ def product_from_row(row: dict[str, Any], currency: str) -> Product:
         if price is None or price == ""
         else Money(amount=decimal(price), currency=currency),
         is_active=row.get("isinactive") in ("F", False, None),
+        revenue_type=_revenue_type(row.get("custitem_revenue_type")),
+        term_months=_months(row.get("custitem_term_months")),
     )
 
 
@@ -233,6 +250,8 @@ def sales_order_from_record(record: dict[str, Any], default_currency: str) -> Sa
             quantity=decimal(line.get("quantity")),
             rate=Money(amount=decimal(line.get("rate")), currency=currency),
             description=line.get("description"),
+            revenue_type=_revenue_type(line.get("custcol_revenue_type")),
+            term_months=_months(line.get("custcol_term_months")),
         )
         for line in items
     ]
@@ -334,6 +353,8 @@ def order_line_from_row(
         quantity=quantity,
         rate=Money(amount=rate, currency=currency),
         description=None if memo is None else str(memo),
+        revenue_type=_revenue_type(row.get("custcol_revenue_type")),
+        term_months=_months(row.get("custcol_term_months")),
     )
 
 

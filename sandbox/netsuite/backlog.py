@@ -55,6 +55,7 @@ from sandbox.netsuite.query import format_timestamp
 from sandbox.netsuite.store import Store, get_setting, set_setting
 from sandbox.netsuite.validation import (
     INVOICE_STATUSES,
+    LINE_SOURCED_FIELDS,
     PAYMENT_STATUSES,
     SALES_ORDER_STATUSES,
     TERM_MONTHS_FIELD,
@@ -467,6 +468,11 @@ def _lines(chain: _Chain, masters: _Masters, currency: str) -> list[dict[str, An
                 "rate": rate,
                 "amount": money(quantity * rate, currency),
                 "description": item.get("displayName") or item["itemId"],
+                **{
+                    column: item[source]
+                    for column, source in LINE_SOURCED_FIELDS.items()
+                    if item.get(source) is not None
+                },
             }
         )
     return lines

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -30,6 +30,7 @@ from sandbox.netsuite.query import format_timestamp
 from sandbox.netsuite.store import get_setting, next_sequence
 from sandbox.netsuite.validation import (
     INVOICE_STATUSES,
+    REVENUE_TYPE_FIELD,
     SALES_ORDER_STATUSES,
     SUBSCRIPTION_ENDED,
     TERM_MONTHS_FIELD,
@@ -582,29 +583,39 @@ def seed_catalog(conn: sqlite3.Connection, catalog: Iterable[CatalogItem], now: 
         }
         if item.term_months is not None:
             payload[TERM_MONTHS_FIELD] = item.term_months
+        if item.revenue_type is not None:
+            payload[REVENUE_TYPE_FIELD] = item.revenue_type
         create(conn, rt, payload, now)
         created += 1
     return created
 
 
-def backfill_catalog_terms(
-    conn: sqlite3.Connection, catalog: Iterable[CatalogItem], now: datetime
-) -> int:
-    """Give a database seeded before items had terms the catalog's terms; how many.
+CATALOG_FIELDS: dict[str, Callable[[CatalogItem], int | str | None]] = {
+    TERM_MONTHS_FIELD: lambda item: item.term_months,
+    REVENUE_TYPE_FIELD: lambda item: item.revenue_type,
+}
+"""Item fields added after the catalog first shipped, and each one's catalog value."""
 
-    Only items that have no term yet are touched, so an operator's choice stands.
+
+def backfill_catalog_field(
+    conn: sqlite3.Connection, catalog: Iterable[CatalogItem], field: str, now: datetime
+) -> int:
+    """Give a database seeded before items had ``field`` the catalog's values; how many.
+
+    Only items that have no value yet are touched, so an operator's choice stands.
     """
     rt = RECORD_TYPES["inventoryitem"]
     updated = 0
     for item in catalog:
-        if item.term_months is None:
+        value = CATALOG_FIELDS[field](item)
+        if value is None:
             continue
         row = conn.execute(
-            "SELECT id FROM item WHERE itemid = ? AND rectype = ? AND custitem_term_months IS NULL",
+            f"SELECT id FROM item WHERE itemid = ? AND rectype = ? AND {field} IS NULL",
             (item.sku, rt.name),
         ).fetchone()
         record = None if row is None else find_by_id(conn, rt, int(row["id"]))
-        if record is not None and TERM_MONTHS_FIELD not in record.body:
-            update(conn, rt, record, {TERM_MONTHS_FIELD: item.term_months}, now)
+        if record is not None and field not in record.body:
+            update(conn, rt, record, {field: value}, now)
             updated += 1
     return updated

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 from datetime import UTC, date, datetime
@@ -45,13 +46,15 @@ class NetSuiteSandbox:
         self.faults = FaultInjector(rules, error_body=_netsuite_fault_body)
         if config.seed_catalog:
             self.store.write_sync(self._seed_if_new)
-            if "item.custitem_term_months" in self.store.added_columns:
-                self.store.write_sync(self._backfill_terms)
+            for field in records.CATALOG_FIELDS:
+                if f"item.{field}" in self.store.added_columns:
+                    self.store.write_sync(functools.partial(self._backfill, field))
 
-    def _backfill_terms(self, conn: sqlite3.Connection) -> None:
-        # A database seeded before items had terms: its catalog learns which recur.
-        updated = records.backfill_catalog_terms(conn, DEFAULT_CATALOG, self.now())
-        logger.info("gave %d catalog items their subscription terms", updated)
+    def _backfill(self, field: str, conn: sqlite3.Connection) -> None:
+        # A database seeded before items had this field: its catalog learns the values
+        # (which items recur, how each earns revenue).
+        updated = records.backfill_catalog_field(conn, DEFAULT_CATALOG, field, self.now())
+        logger.info("gave %d catalog items their %s", updated, field)
 
     @staticmethod
     def now() -> datetime:

@@ -56,6 +56,8 @@ SELECT
         THEN substr(line.value -> '$.amount', 2)
         ELSE '-' || (line.value -> '$.amount') END AS foreignamount,
     line.value ->> '$.description' AS memo,
+    line.value ->> '$.custcol_revenue_type' AS custcol_revenue_type,
+    CAST(line.value ->> '$.custcol_term_months' AS INTEGER) AS custcol_term_months,
     'F' AS mainline,
     'F' AS taxline
 FROM txn, json_each(txn.body, '$.item.items') AS line;
@@ -85,6 +87,7 @@ CREATE TABLE IF NOT EXISTS item (
     displayname TEXT,
     baseprice TEXT,
     custitem_term_months INTEGER,
+    custitem_revenue_type TEXT,
     isinactive TEXT NOT NULL DEFAULT 'F',
     externalid TEXT,
     datecreated TEXT NOT NULL,
@@ -151,7 +154,10 @@ CREATE TABLE IF NOT EXISTS token (
 RECORD_TABLES = ("customer", "item", "txn", "subscription")
 # Columns added after a table first shipped: ``CREATE TABLE IF NOT EXISTS`` leaves an
 # existing database's table as it was, so these are added on open.
-_ADDED_COLUMNS = (("item", "custitem_term_months", "INTEGER"),)
+_ADDED_COLUMNS = (
+    ("item", "custitem_term_months", "INTEGER"),
+    ("item", "custitem_revenue_type", "TEXT"),
+)
 
 
 def _decimal_compare(left: Any, right: Any) -> int | None:

@@ -415,6 +415,31 @@ def _term_months(value: Any) -> int | None:
     return value
 
 
+REVENUE_TYPE_FIELD = "custitem_revenue_type"
+"""How the item earns revenue (``recurring``, ``one_time``, ``usage``): a custom field,
+as NetSuite has no standard one that says it."""
+REVENUE_TYPES = ("recurring", "one_time", "usage")
+# Transaction column fields sourced from the item when a line is saved (NetSuite's
+# "source from" on a custom column), so an order's lines say how each earns revenue.
+LINE_SOURCED_FIELDS = {
+    "custcol_revenue_type": REVENUE_TYPE_FIELD,
+    "custcol_term_months": TERM_MONTHS_FIELD,
+}
+
+
+def _revenue_type(value: Any) -> str | None:
+    if value is None:
+        return None
+    if value in REVENUE_TYPES:
+        return str(value)
+    raise bad_request(
+        INVALID_FLD_VALUE,
+        f"Invalid value for {REVENUE_TYPE_FIELD}: {value!r}; "
+        f"use one of {', '.join(REVENUE_TYPES)}.",
+        REVENUE_TYPE_FIELD,
+    )
+
+
 def normalize_item(
     payload: Mapping[str, Any],
     existing: Mapping[str, Any] | None,
@@ -438,6 +463,7 @@ def normalize_item(
     term = _term_months(custom.get(TERM_MONTHS_FIELD))
     if term is not None:
         custom[TERM_MONTHS_FIELD] = term
+    revenue_type = _revenue_type(custom.get(REVENUE_TYPE_FIELD))
     body = _compact(
         {
             "itemId": sku,
@@ -456,6 +482,7 @@ def normalize_item(
             "displayname": display,
             "baseprice": None if base_price is None else str(base_price),
             "custitem_term_months": term,
+            "custitem_revenue_type": revenue_type,
             "isinactive": "T" if inactive else "F",
             "externalid": body.get("externalId"),
         },
@@ -539,6 +566,7 @@ def _lines(value: Any, lookup: Lookup, currency: str) -> list[dict[str, Any]]:
                     "rate": rate,
                     "amount": money(quantity * rate, currency),
                     "description": description or item.get("displayName") or item["itemId"],
+                    **{col: item.get(source) for col, source in LINE_SOURCED_FIELDS.items()},
                     **{k: v for k, v in line.items() if k.startswith("custcol")},
                 }
             )
