@@ -163,6 +163,9 @@ async def _dev(workdir: Path, erp: Literal["netsuite", "tryton"]) -> int:
         env = await stack.start(timeout=120)
     table = Table(title="Syncline local stack", show_header=False)
     table.add_row("API (OpenAPI at /docs)", stack.api_url)
+    table.add_row(
+        "Operator console (token: SYNCLINE_API_TOKEN in dev.env)", f"{stack.api_url}/console"
+    )
     table.add_row("Temporal Web UI", stack.ui_url)
     table.add_row("Temporal frontend", stack.temporal_address)
     table.add_row("Sandbox CRM (Salesforce-shaped)", stack.crm_url)
