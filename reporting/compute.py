@@ -85,8 +85,15 @@ def _value(entry: Entry, key: GroupKey) -> str | None:
     }[key]
 
 
+_CENT = Decimal("0.01")
+
+
 def _sum(entries: Sequence[Entry]) -> tuple[str, int]:
     amount = sum((e.amount for e in entries), Decimal(0))
+    # Quantity x rate carries the quantity's decimals ("2.00" x "1250.50"); a whole
+    # number of cents is shown as cents, anything finer is kept, never rounded away.
+    if amount == amount.quantize(_CENT):
+        amount = amount.quantize(_CENT)
     return str(amount), len({e.event_id for e in entries})
 
 
