@@ -20,6 +20,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from connectors.metrics import ERP_COMMIT_TO_LEDGER, EVENT_LAG
 from connectors.store import Store
 from models.billing import InvoiceSnapshot
 from models.changes import (
@@ -98,7 +99,11 @@ class FeedActivities:
                         result.recorded += 1
                     else:
                         result.duplicates += 1
-            result.lag_seconds.append((utc_now() - change.modified_at).total_seconds())
+            lag = (utc_now() - change.modified_at).total_seconds()
+            result.lag_seconds.append(lag)
+            EVENT_LAG.record(
+                lag, {"syncline.lag": ERP_COMMIT_TO_LEDGER, "syncline.erp": erp_system}
+            )
             if on_progress is not None:
                 on_progress(len(result.lag_seconds))
         return result

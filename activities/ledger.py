@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from connectors.metrics import CRM_CLOSE_TO_ORDER, EVENT_LAG
 from connectors.store import Store
+from models.events import EventType, SourceSystem, event_id_for
 from models.messages import (
     OpenExceptionInput,
     RecordEventInput,
@@ -15,6 +17,7 @@ from models.messages import (
     ResolveExceptionInput,
 )
 from models.tables import ExceptionRow
+from models.types import utc_now
 
 
 class LedgerActivities:
@@ -23,10 +26,24 @@ class LedgerActivities:
 
     @activity.defn
     async def record_event(self, request: RecordEventInput) -> RecordEventResult:
-        appended = await self._store.append_event(request.event)
+        event = request.event
+        appended = await self._store.append_event(event)
         if not appended:
-            activity.logger.info("event %s already in the ledger", request.event.event_id)
+            activity.logger.info("event %s already in the ledger", event.event_id)
+        elif event.event_type == EventType.ORDER_ACCEPTED and event.subject_id:
+            await self._measure_close_to_order(event.subject_id)
         return RecordEventResult(appended=appended)
+
+    async def _measure_close_to_order(self, opportunity_id: str) -> None:
+        """CRM close (the won event's time, the CRM's own) to the order's acceptance."""
+        won = await self._store.get_event(
+            event_id_for(EventType.OPPORTUNITY_CLOSED_WON, SourceSystem.SALESFORCE, opportunity_id)
+        )
+        if won is not None:
+            EVENT_LAG.record(
+                (utc_now() - won.occurred_at).total_seconds(),
+                {"syncline.lag": CRM_CLOSE_TO_ORDER},
+            )
 
     @activity.defn
     async def open_exception(self, request: OpenExceptionInput) -> None:

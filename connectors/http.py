@@ -10,6 +10,7 @@ import httpx
 
 from connectors.context import CORRELATION_HEADER, current_correlation_id
 from connectors.errors import TransientError
+from connectors.metrics import HTTP_CLIENT_DURATION, operation_of, timed
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
@@ -20,21 +21,56 @@ async def _add_correlation_id(request: httpx.Request) -> None:
         request.headers[CORRELATION_HEADER] = correlation_id
 
 
+class MeasuredTransport(httpx.AsyncBaseTransport):
+    """Times every call into ``http.client.request.duration``, failures included (a
+    timeout or a refused connection never reaches a response hook)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, system: str) -> None:
+        self._inner = inner
+        self._system = system
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        attributes: dict[str, str | int] = {
+            "syncline.system": self._system,
+            "syncline.operation": operation_of(request.method, request.url.path),
+            "http.request.method": request.method,
+            "server.address": request.url.host,
+        }
+        with timed() as elapsed:
+            try:
+                response = await self._inner.handle_async_request(request)
+            except Exception as error:
+                attributes["error.type"] = type(error).__name__
+                HTTP_CLIENT_DURATION.record(elapsed[0], attributes)
+                raise
+        attributes["http.response.status_code"] = response.status_code
+        if response.status_code >= 500:
+            attributes["error.type"] = str(response.status_code)
+        HTTP_CLIENT_DURATION.record(elapsed[0], attributes)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 def build_http_client(
     base_url: str,
     *,
+    system: str,
     transport: httpx.AsyncBaseTransport | None = None,
     timeout: httpx.Timeout = DEFAULT_TIMEOUT,
     max_connections: int = 50,
 ) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` that stamps every request with the correlation id."""
+    """An ``httpx.AsyncClient`` that stamps every request with the correlation id and
+    measures every call as ``system``."""
+    limits = httpx.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections
+    )
     return httpx.AsyncClient(
         base_url=base_url,
-        transport=transport,
+        transport=MeasuredTransport(transport or httpx.AsyncHTTPTransport(limits=limits), system),
         timeout=timeout,
-        limits=httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        ),
+        limits=limits,
         event_hooks={"request": [_add_correlation_id]},
     )
 

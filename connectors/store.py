@@ -137,6 +137,20 @@ class Store:
             await session.commit()
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    async def get_event(self, event_id: uuid.UUID) -> LedgerEvent | None:
+        async with self._sessions() as session:
+            return await session.get(LedgerEvent, event_id)
+
+    async def newest_event_times(self) -> dict[str, datetime]:
+        """When the newest fact of each event type reached the ledger."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(LedgerEvent.event_type, sa.func.max(col(LedgerEvent.recorded_at))).group_by(
+                    LedgerEvent.event_type
+                )
+            )
+            return {str(kind): when for kind, when in rows.all() if when is not None}
+
     async def events_for(self, subject_id: str) -> Sequence[LedgerEvent]:
         async with self._sessions() as session:
             rows = await session.scalars(

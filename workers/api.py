@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -14,12 +17,15 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from connectors.store import Store
+from workers.api_models import OPERATOR_ERRORS
 from workers.console import console_router
 from workers.ingress import ingress_router
-from workers.operator_api import operator_router
+from workers.metrics_export import prometheus_text
+from workers.operator_api import OperatorBearer, operator_router
 from workers.rate_limits import OperatorRateLimit
 from workers.reports_api import reports_router
 from workers.settings import Settings
+from workers.store_gauges import StoreGauges
 
 
 def create_app(settings: Settings, *, store: Store, client: Client) -> FastAPI:
@@ -28,7 +34,15 @@ def create_app(settings: Settings, *, store: Store, client: Client) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await store.create_schema()
-        yield
+        if not settings.metrics:
+            yield
+            return
+        gauges = StoreGauges(store, timedelta(minutes=settings.reconcile_sla_minutes))
+        refreshing = asyncio.create_task(gauges.run(settings.metrics_refresh_seconds))
+        try:
+            yield
+        finally:
+            refreshing.cancel()
 
     app = FastAPI(
         title="Syncline",
@@ -41,6 +55,18 @@ def create_app(settings: Settings, *, store: Store, client: Client) -> FastAPI:
     app.include_router(operator_router(settings, store, client))
     app.include_router(console_router(settings, store, client))
     app.include_router(reports_router(settings, store))
+
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        dependencies=[Depends(OperatorBearer(settings.api_token.get_secret_value()))],
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}, **OPERATOR_ERRORS},
+    )
+    async def metrics() -> Response:
+        """Prometheus exposition of this process's metrics (the operator token, as a
+        bearer ``authorization`` in the scrape config: the API faces the internet)."""
+        return Response(prometheus_text(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> JSONResponse:

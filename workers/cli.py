@@ -96,12 +96,14 @@ async def _api(host: str, port: int) -> int:
     import uvicorn
 
     from workers.api import create_app
+    from workers.metrics_export import configure_metrics
     from workers.startup import connect_when_ready
     from workers.telemetry import configure_tracing, instrument_api
     from workers.wiring import build_store
 
     settings = _settings()
     provider = configure_tracing(settings, "api")
+    configure_metrics(settings, "api")
     store = build_store(settings)
     client = await connect_when_ready(settings)
     app = create_app(settings, store=store, client=client)

@@ -37,10 +37,11 @@ class StackPorts:
     crm: int = 8010
     erp: int = 8020
     tryton: int = 8021  # behind the fault proxy on ``erp`` when the ERP is Tryton
+    worker_metrics: int = 9464
 
     @classmethod
     def free(cls) -> StackPorts:
-        return cls(*(_free_port() for _ in range(6)))
+        return cls(*(_free_port() for _ in range(7)))
 
 
 # Below Linux's ephemeral range (32768-60999): a port the kernel hands out with bind(0)
@@ -82,6 +83,9 @@ class StackOptions:
     """Deliveries per sender (the ingress benchmark, one sender at full tilt, raises it)."""
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     """Where the processes' spans go (the tests print them to the logs, to grep them)."""
+    metrics: bool = True
+    metrics_refresh_seconds: float = 15.0
+    """How often the API reads the store's gauges (tests that check them lower it)."""
     crm_change_events: tuple[str, ...] = ("Account",)
     """Objects the sandbox CRM reports by change data capture (the account mirror's
     ownership conflicts); opportunities reach Syncline by Flow callouts."""
@@ -107,6 +111,10 @@ class DevStack:
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
 
     # -- configuration -----------------------------------------------------------------
+
+    @property
+    def worker_metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.worker_metrics}/metrics"
 
     @property
     def api_url(self) -> str:
@@ -183,6 +191,9 @@ class DevStack:
             "SYNCLINE_API_RATE_LIMIT": self.options.api_rate_limit,
             "SYNCLINE_WEBHOOK_RATE_LIMIT": self.options.webhook_rate_limit,
             "SYNCLINE_OTEL_EXPORTER": self.options.otel_exporter,
+            "SYNCLINE_METRICS": "true" if self.options.metrics else "false",
+            "SYNCLINE_WORKER_METRICS_PORT": str(self.ports.worker_metrics),
+            "SYNCLINE_METRICS_REFRESH_SECONDS": str(self.options.metrics_refresh_seconds),
         }
 
     def _tryton_environment(self) -> dict[str, str]:

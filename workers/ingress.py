@@ -15,6 +15,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.close_won_start import signal_close_won
+from connectors.metrics import WEBHOOK_DELIVERIES
 from connectors.store import Store
 from models.deal import CloseWonTrigger
 from models.identity import ObjectType
@@ -38,6 +39,17 @@ def _written_by(origin: str | None, client_name: str) -> bool:
     names this client: then the change is Syncline's own write coming back."""
     options = re.split(r"[;,]", origin or "")
     return any(option.strip() == f"client={client_name}" for option in options)
+
+
+def _count(outcome: str, code: int) -> None:
+    WEBHOOK_DELIVERIES.add(
+        1,
+        {
+            "syncline.source": "salesforce",
+            "syncline.outcome": outcome,
+            "http.response.status_code": code,
+        },
+    )
 
 
 async def _body_within(request: Request, limit: int) -> tuple[bytes, bool]:
@@ -69,6 +81,7 @@ def ingress_router(settings: Settings, store: Store, client: Client) -> APIRoute
         delivery.status = DeliveryStatus.REJECTED
         delivery.status_reason = reason
         await store.record_delivery(delivery)
+        _count("rejected", code)
         log.warning("webhook delivery %s refused: %s", delivery.id, reason)
         return JSONResponse(
             Problem(detail=detail, delivery_id=delivery.id).model_dump(mode="json"),
@@ -94,6 +107,7 @@ def ingress_router(settings: Settings, store: Store, client: Client) -> APIRoute
             # Not stored: nothing was taken, and the answer tells the sender to keep the
             # delivery and send it again. Storing a flood would be the flood's victory.
             log.warning("webhook sender %s over %s", sender, rate.rate)
+            _count("throttled", 429)
             return JSONResponse(
                 Problem(detail=f"more than {rate.rate} deliveries; retry later").model_dump(
                     mode="json"
@@ -184,6 +198,7 @@ def ingress_router(settings: Settings, store: Store, client: Client) -> APIRoute
         delivery.status = DeliveryStatus.FAILED
         delivery.status_reason = f"temporal: {error.message}"
         await store.record_delivery(delivery)
+        _count("failed", 503)
         log.error("delivery %s stored but not processed: %s", delivery.id, error.message)
         return JSONResponse(
             Problem(
@@ -256,6 +271,7 @@ def ingress_router(settings: Settings, store: Store, client: Client) -> APIRoute
         return handle.id
 
     def _accepted(delivery: WebhookDelivery, workflow_ids: list[str]) -> JSONResponse:
+        _count(str(delivery.status), 202)
         body = WebhookAccepted(
             delivery_id=delivery.id,
             workflow_id=workflow_ids[0] if workflow_ids else None,

@@ -91,6 +91,14 @@ class Settings(BaseSettings):
         description="How long normal sync may take: a younger difference is in flight",
     )
 
+    metrics: bool = Field(
+        True, description="OpenTelemetry metrics: /metrics on the API and the worker, OTLP too"
+    )
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(9464, ge=1, le=65535)
+    metrics_refresh_seconds: float = Field(
+        15.0, gt=0, description="How often the API reads the store's gauges (backlog, freshness)"
+    )
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     otel_endpoint: str | None = None
     service_name: str = "syncline"

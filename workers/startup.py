@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from tenacity import AsyncRetrying, before_sleep_log, stop_after_delay, wait_exponential
 
 from workers.settings import Settings
@@ -14,7 +15,9 @@ from workers.temporal import connect
 log = logging.getLogger(__name__)
 
 
-async def connect_when_ready(settings: Settings, *, max_wait_seconds: float = 120) -> Client:
+async def connect_when_ready(
+    settings: Settings, *, max_wait_seconds: float = 120, runtime: Runtime | None = None
+) -> Client:
     async for attempt in AsyncRetrying(
         stop=stop_after_delay(max_wait_seconds),
         wait=wait_exponential(multiplier=0.2, max=5),
@@ -22,5 +25,5 @@ async def connect_when_ready(settings: Settings, *, max_wait_seconds: float = 12
         reraise=True,
     ):
         with attempt:
-            return await connect(settings)
+            return await connect(settings, runtime)
     raise AssertionError("unreachable")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
@@ -21,6 +22,8 @@ from models.events import SourceSystem
 from reconciliation.activities import ReconcileActivities
 from reconciliation.schedule import ReconcileTiming, ensure_reconcile_schedule
 from reconciliation.workflow import Reconcile
+from workers.activity_metrics import ActivityMetrics
+from workers.metrics_export import TemporalMetrics, configure_metrics, serve_metrics
 from workers.settings import Settings
 from workers.startup import connect_when_ready
 from workers.telemetry import configure_tracing
@@ -82,9 +85,11 @@ def build_workers(
         sla=reconcile_sla,
         renewal_lead=renewal_lead,
     )
+    interceptors = [ActivityMetrics()]
     main = Worker(
         client,
         task_queue=task_queue,
+        interceptors=interceptors,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         max_cached_workflows=max_cached_workflows,
         workflows=list(WORKFLOWS),
@@ -109,6 +114,7 @@ def build_workers(
     erp_worker = Worker(
         client,
         task_queue=erp_task_queue(task_queue),
+        interceptors=interceptors,
         activities=[
             erp_activities.place_order,
             erp_activities.fetch_invoice_changes,
@@ -139,12 +145,18 @@ async def ensure_change_feed(
 
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     configure_tracing(settings, "worker")
+    temporal_metrics = None
+    if configure_metrics(settings, "worker") is not None:
+        temporal_metrics = TemporalMetrics()
+        serve_metrics(settings)
     store = build_store(settings)
     await store.create_schema()
     governor = build_governor(settings)
     crm = build_crm(settings)
     erp, erp_system = build_erp(settings, governor)
-    client = await connect_when_ready(settings)
+    client = await connect_when_ready(
+        settings, runtime=temporal_metrics.runtime if temporal_metrics else None
+    )
     workers = build_workers(
         client,
         task_queue=settings.task_queue,
@@ -174,11 +186,12 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     )
     log.info("worker polling %s and %s", settings.task_queue, erp_task_queue(settings.task_queue))
     try:
-        runs = [asyncio.create_task(worker.run()) for worker in workers]
-        if stop is None:
-            await asyncio.gather(*runs)
-        else:
-            await stop.wait()
+        async with temporal_metrics.draining() if temporal_metrics else contextlib.nullcontext():
+            runs = [asyncio.create_task(worker.run()) for worker in workers]
+            if stop is None:
+                await asyncio.gather(*runs)
+            else:
+                await stop.wait()
     finally:
         for worker in workers:
             await worker.shutdown()

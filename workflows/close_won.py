@@ -95,6 +95,9 @@ BILLING_FOLLOW = timedelta(days=400)
 BILLING_PATCH = "follow-billing-v1"
 # Runs started before reversals were handled ignore CRM changes after closed-won.
 REVERSALS_PATCH = "reversals-v1"
+DUPLICATES_SUPPRESSED = "syncline.webhook.duplicates_suppressed"
+"""The metric counting deliveries after a deal's first (the worker exports it)."""
+
 # Runs started before it place the order after a park without reading the deal again.
 REREAD_AFTER_PARK_PATCH = "reread-after-park-v1"
 # Runs started before customers were searchable do not set ErpCustomerId.
@@ -169,6 +172,11 @@ class CloseWonToOrder:
     def closed_won(self, trigger: CloseWonTrigger) -> None:
         """Each webhook delivery. Only the first starts anything; the rest are counted."""
         self._state.deliveries += 1
+        if self._state.deliveries > 1:
+            # Temporal's workflow meter: replay-safe, and nothing in the history.
+            workflow.metric_meter().create_counter(
+                DUPLICATES_SUPPRESSED, "deliveries of a deal after its first", "{delivery}"
+            ).add(1)
 
     @workflow.signal
     def retry(self, request: RetryRequest) -> None:

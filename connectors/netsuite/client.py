@@ -127,7 +127,11 @@ class NetSuiteClient(HttpConnector):
         self.base_currency = base_currency
         self._governor: ConcurrencyGovernor = governor or UnlimitedGovernor()
         self._http = build_http_client(
-            self.base_url, transport=transport, timeout=timeout, max_connections=max_connections
+            self.base_url,
+            system=SYSTEM,
+            transport=transport,
+            timeout=timeout,
+            max_connections=max_connections,
         )
         self._tokens = TokenProvider(self._http, client_id, client_secret, self._governor)
 

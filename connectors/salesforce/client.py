@@ -93,7 +93,7 @@ class SalesforceClient:
     ) -> None:
         if not _CLIENT_NAME_RE.match(client_name):
             raise ValueError(f"not a usable Sforce-Call-Options client name: {client_name!r}")
-        self._http = build_http_client(base_url, transport=transport)
+        self._http = build_http_client(base_url, system=SYSTEM, transport=transport)
         self._client_id = client_id
         self._client_secret = client_secret
         self._version = api_version if api_version.startswith("v") else f"v{api_version}"

@@ -154,6 +154,7 @@ class TrytonClient(HttpConnector):
         self._governor: ConcurrencyGovernor = governor or UnlimitedGovernor()
         self._http = build_http_client(
             f"{self.base_url}/{quote(database, safe='')}/rest",
+            system=SYSTEM,
             transport=transport,
             timeout=timeout,
             max_connections=max_connections,

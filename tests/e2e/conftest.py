@@ -165,6 +165,7 @@ async def stack(
             api_rate_limit="10000/second",
             # Spans go to the process logs, where test_secrets looks for leaks.
             otel_exporter="console",
+            metrics_refresh_seconds=1.0,
         )
         async for running in _running_stack(options):
             yield running

@@ -75,7 +75,7 @@ def test_the_compose_file_validates_with_the_example_settings(tmp_path: Path) ->
     worker = services["syncline-worker"]
     # Scalable: nothing that two replicas could not share.
     assert "container_name" not in worker and "ports" not in worker
-    for name in ("temporal", "temporal-db", "syncline-db", "syncline-api"):
+    for name in ("temporal", "temporal-db", "syncline-db", "syncline-worker", "syncline-api"):
         assert "healthcheck" in services[name], name
 
 
