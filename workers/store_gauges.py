@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from opentelemetry import metrics
-from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from connectors.store import Store
 from models.events import EventType
@@ -58,17 +58,18 @@ def age_band(age: timedelta) -> str:
 
 
 class StoreGauges:
-    def __init__(self, store: Store, sla: timedelta) -> None:
+    def __init__(self, store: Store, sla: timedelta, meter: Meter | None = None) -> None:
         self._store = store
         self._records = ReconciliationRecords(store)
         self._sla = sla
         self._seen: dict[str, list[Observation]] = {}
-        meter = metrics.get_meter("syncline")
+        self._newest: dict[str, datetime] = {}
+        meter = meter or metrics.get_meter("syncline")
         for name, unit, description in (
             ("syncline.exceptions.open", "{exception}", "Runs waiting for a person"),
             ("syncline.exceptions.oldest_age", "s", "Age of the oldest open exception"),
             ("syncline.reconciliation.unexplained", "{difference}", "Left to a person"),
-            ("syncline.reconciliation.variance", "1", "ERP minus ledger, per metric"),
+            ("syncline.reconciliation.variance", "", "ERP minus ledger, per metric"),
             ("syncline.data.freshness", "s", "Since the newest fact of a domain"),
             ("syncline.sync.completeness", "1", "Won deals ordered within the SLA"),
         ):
@@ -78,6 +79,12 @@ class StoreGauges:
 
     def _reader(self, name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def read(_: CallbackOptions) -> Iterable[Observation]:
+            if name == "syncline.data.freshness":  # an age: as of this scrape
+                now = utc_now()
+                return [
+                    Observation((now - newest).total_seconds(), {"syncline.domain": domain})
+                    for domain, newest in self._newest.items()
+                ]
             return list(self._seen.get(name, []))
 
         return read
@@ -95,8 +102,8 @@ class StoreGauges:
         seen: dict[str, list[Observation]] = {}
         seen.update(await self._exceptions(now))
         seen.update(await self._reconciliation())
-        seen["syncline.data.freshness"] = await self._freshness(now)
         seen["syncline.sync.completeness"] = await self._completeness(now)
+        self._newest = await self._newest_per_domain()
         self._seen = seen
 
     async def _exceptions(self, now: datetime) -> dict[str, list[Observation]]:
@@ -135,15 +142,14 @@ class StoreGauges:
             ],
         }
 
-    async def _freshness(self, now: datetime) -> list[Observation]:
+    async def _newest_per_domain(self) -> dict[str, datetime]:
         newest = await self._store.newest_event_times()
-        seen = []
+        per_domain = {}
         for domain, types in DOMAINS.items():
             times = [newest[t] for t in types if t in newest]
             if times:
-                age = (now - max(times)).total_seconds()
-                seen.append(Observation(age, {"syncline.domain": domain}))
-        return seen
+                per_domain[domain] = max(times)
+        return per_domain
 
     async def _completeness(self, now: datetime) -> list[Observation]:
         since, settled = now - COMPLETENESS_WINDOW, now - self._sla

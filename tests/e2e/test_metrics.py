@@ -4,18 +4,23 @@ API's /metrics (with the operator token) and the worker's own endpoint."""
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.deals import add_crm_product
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import RECONCILE_SLA_SECONDS, Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("clean_faults")]
+
+DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "syncline-dashboard.json"
 
 Labels = dict[str, str]
 
@@ -142,3 +147,34 @@ async def test_a_parked_deal_shows_in_the_exception_backlog(stack: Stack) -> Non
 async def test_the_api_metrics_need_the_operator_token(stack: Stack) -> None:
     async with httpx.AsyncClient(base_url=stack.dev.api_url) as anonymous:
         assert (await anonymous.get("/metrics")).status_code == 401
+
+
+async def test_every_dashboard_query_names_a_metric_the_processes_export(stack: Stack) -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    wanted = set()
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            # Label names sit in ``by (…)`` and in ``{…}``: what is left names metrics.
+            expr = re.sub(r"by \([^)]*\)|\{[^}]*\}", "", target["expr"])
+            wanted |= set(re.findall(r"\b(?:syncline|temporal|http_client)_[a-z0-9_]+", expr))
+    # A run that touches every panel: an ERP failure retried, a duplicate delivery, a
+    # parked deal, a completed reconciliation; then a wait past the SLA and a refresh.
+    sku = "SL-DASHBOARD-MISSING"
+    await add_crm_product(stack.crm, stack.entries, sku, "10.00")
+    parked = await stack.open_deal([sku], name="Parked for the dashboard")
+    await stack.close_won(parked)
+    await stack.erp_faults({"mode": "error", "status": 500, "times": 1})
+    opportunity_id = await stack.open_deal(name="For the dashboard")
+    await stack.close_won(opportunity_id)
+    await stack.wait_for_status(opportunity_id, "order_accepted")
+    body = stack.callout(opportunity_id)
+    await stack.post_webhook(body, stack.sign(body, timestamp=int(time.time()) - 1))
+    started = (await stack.api.post("/api/reconciliations", json={"domains": ["orders"]})).json()
+    for _ in range(120):
+        run = (await stack.api.get(f"/api/reconciliations/{started['id']}")).json()
+        if run["status"] != "running":
+            break
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(RECONCILE_SLA_SECONDS + 2)
+    exported = set(await _scrape(stack, "worker")) | set(await _scrape(stack, "api"))
+    assert wanted - exported == set(), sorted(exported)
