@@ -141,6 +141,24 @@ class Store:
         async with self._sessions() as session:
             return await session.get(LedgerEvent, event_id)
 
+    async def event_times(
+        self, event_type: str, start: datetime, end: datetime
+    ) -> list[tuple[str | None, datetime, datetime]]:
+        """(subject, occurred_at, recorded_at) of each event of a type that occurred in
+        [start, end): the times alone, for gauges that must not load every payload."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(
+                    LedgerEvent.subject_id,
+                    col(LedgerEvent.occurred_at),
+                    col(LedgerEvent.recorded_at),
+                )
+                .where(LedgerEvent.event_type == event_type)
+                .where(col(LedgerEvent.occurred_at) >= start)
+                .where(col(LedgerEvent.occurred_at) < end)
+            )
+            return [(subject, occurred, recorded) for subject, occurred, recorded in rows.all()]
+
     async def newest_event_times(self) -> dict[str, datetime]:
         """When the newest fact of each event type reached the ledger."""
         async with self._sessions() as session:

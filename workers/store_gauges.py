@@ -153,17 +153,18 @@ class StoreGauges:
 
     async def _completeness(self, now: datetime) -> list[Observation]:
         since, settled = now - COMPLETENESS_WINDOW, now - self._sla
-        won = await self._store.events_between(EventType.OPPORTUNITY_CLOSED_WON, since, settled)
+        won = await self._store.event_times(EventType.OPPORTUNITY_CLOSED_WON, since, settled)
         if not won:
             return []
         accepted: dict[str, datetime] = {}
-        for event in await self._store.events_between(EventType.ORDER_ACCEPTED, since, now):
-            if event.subject_id and event.subject_id not in accepted:
-                accepted[event.subject_id] = event.recorded_at
+        for subject, _, recorded in await self._store.event_times(
+            EventType.ORDER_ACCEPTED, since, now
+        ):
+            if subject and subject not in accepted:
+                accepted[subject] = recorded
         on_time = sum(
             1
-            for event in won
-            if event.subject_id in accepted
-            and accepted[event.subject_id] - event.occurred_at <= self._sla
+            for subject, occurred, _ in won
+            if subject in accepted and accepted[subject] - occurred <= self._sla
         )
         return [Observation(on_time / len(won), {"syncline.domain": "orders"})]
