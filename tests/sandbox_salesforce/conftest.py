@@ -9,10 +9,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from connectors.salesforce import SalesforceClient
 from sandbox.salesforce import SalesforceSandboxConfig, build_app
 from sandbox.salesforce.server import close_sandbox
 
-from .helpers import BASE_URL, SandboxApi, fetch_token, make_config
+from .helpers import BASE_URL, CLIENT_ID, CLIENT_SECRET, SandboxApi, fetch_token, make_config
 
 
 @pytest.fixture
@@ -40,3 +41,13 @@ async def api(sf_app: FastAPI) -> AsyncIterator[SandboxApi]:
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
         http.headers["Authorization"] = f"Bearer {await fetch_token(http)}"
         yield SandboxApi(http, sf_app.state.sandbox)
+
+
+@pytest.fixture
+async def client(sf_app: FastAPI) -> AsyncIterator[SalesforceClient]:
+    """Syncline's own connector, talking to the sandbox app in process."""
+    sf = SalesforceClient(
+        BASE_URL, CLIENT_ID, CLIENT_SECRET, transport=httpx.ASGITransport(app=sf_app)
+    )
+    yield sf
+    await sf.aclose()

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import httpx
 import pytest
-from fastapi import FastAPI
 
 from connectors.errors import RejectedError
 from connectors.salesforce import SalesforceClient
 
-from .helpers import BASE_URL, CLIENT_ID, CLIENT_SECRET, SandboxApi
+from .helpers import SandboxApi
 
 COLLECTION = "/services/data/v59.0/composite/sobjects"
-
-
-@pytest.fixture
-async def client(sf_app: FastAPI) -> AsyncIterator[SalesforceClient]:
-    sf = SalesforceClient(
-        BASE_URL, CLIENT_ID, CLIENT_SECRET, transport=httpx.ASGITransport(app=sf_app)
-    )
-    yield sf
-    await sf.aclose()
 
 
 async def test_a_collection_creates_each_record_and_answers_in_order(api: SandboxApi) -> None:

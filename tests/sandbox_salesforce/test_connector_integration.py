@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import httpx
 import pytest
-from fastapi import FastAPI
 
 from connectors.errors import NotFoundError, RejectedError
 from connectors.salesforce import SalesforceClient
 from models.crm import OpportunityOrderUpdate
 from models.types import Money
 
-from .helpers import BASE_URL, CLIENT_ID, CLIENT_SECRET, SandboxApi
-
-
-@pytest.fixture
-async def client(sf_app: FastAPI) -> AsyncIterator[SalesforceClient]:
-    sf = SalesforceClient(
-        BASE_URL, CLIENT_ID, CLIENT_SECRET, transport=httpx.ASGITransport(app=sf_app)
-    )
-    yield sf
-    await sf.aclose()
+from .helpers import SandboxApi
 
 
 async def test_read_a_deal_and_write_the_order_back(

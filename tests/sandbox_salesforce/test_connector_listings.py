@@ -3,13 +3,11 @@ ordinal Id, and accounts by the ERP customer they mirror."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-import httpx
 import pytest
-from fastapi import FastAPI
 
 from connectors.salesforce import SalesforceClient
 from connectors.salesforce import client as salesforce_client
@@ -18,7 +16,7 @@ from models.types import Money
 from sandbox.salesforce import ids as sandbox_ids
 from sandbox.salesforce import org as sandbox_org
 
-from .helpers import BASE_URL, CLIENT_ID, CLIENT_SECRET, SandboxApi
+from .helpers import SandboxApi
 
 # The 8 characters that end a sandbox opportunity id, created in this order. Ordinal
 # order (digits, upper, lower case) differs from creation order and from a case-blind
@@ -29,15 +27,6 @@ BODIES = ("0000000a", "0000000Z", "0000000b", "0000000A", "00000009", "0000000z"
 def _opportunity_id(body: str) -> str:
     id15 = f"0065g00{body}"
     return id15 + sandbox_ids.checksum_suffix(id15)
-
-
-@pytest.fixture
-async def client(sf_app: FastAPI) -> AsyncIterator[SalesforceClient]:
-    sf = SalesforceClient(
-        BASE_URL, CLIENT_ID, CLIENT_SECRET, transport=httpx.ASGITransport(app=sf_app)
-    )
-    yield sf
-    await sf.aclose()
 
 
 @pytest.fixture
