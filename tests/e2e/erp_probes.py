@@ -78,8 +78,9 @@ class NetSuiteProbe:
 
     async def _orders(self, where: str) -> list[ErpOrder]:
         rows = await self.erp.suiteql(
+            # Status C is NetSuite's "Cancelled": live orders only, as Tryton's probe.
             "SELECT id, tranid, foreigntotal, externalid FROM transaction "
-            f"WHERE type = 'SalesOrd'{where}"
+            f"WHERE type = 'SalesOrd' AND status <> 'C'{where}"
         )
         return [ErpOrder(r["id"], r["tranid"], Decimal(str(r["foreigntotal"]))) for r in rows]
 
