@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -230,54 +231,67 @@ async def _webhook_acks(
     }
 
 
-async def run_setting(
-    name: str, deals: int, erp_latency_ms: int, erp_limit: int, timeout: float, acks: bool
-) -> tuple[SettingResult, dict[str, float] | None]:
+@contextlib.asynccontextmanager
+async def started_stack(
+    **options: Any,
+) -> AsyncIterator[tuple[DevStack, dict[str, str], SalesforceClient, NetSuiteClient]]:
+    """The whole local stack in a temporary folder, with clients for both sandboxes."""
     with tempfile.TemporaryDirectory(prefix="syncline-bench-") as workdir:
         stack = DevStack(
             StackOptions(
                 workdir=Path(workdir),
                 ports=StackPorts.free(),
                 ui=False,
-                erp_concurrency_limit=erp_limit,
-                erp_latency_ms=erp_latency_ms,
                 # Capacity is measured here, not the per-sender limit a deployment sets.
                 webhook_rate_limit="1000000/second",
+                **options,
             )
-        )
-        env = await stack.start(timeout=120)
-        crm = SalesforceClient(
-            stack.crm_url, env["SYNCLINE_CRM_CLIENT_ID"], env["SYNCLINE_CRM_CLIENT_SECRET"]
-        )
-        erp = NetSuiteClient(
-            stack.erp_url, env["SYNCLINE_ERP_CLIENT_ID"], env["SYNCLINE_ERP_CLIENT_SECRET"]
         )
         try:
-            entries = await seed_crm_catalog(crm, erp)
-            syncline_deals = await open_deals(
-                crm, entries, deals, "s", random.Random("s"), concurrency=20
+            env = await stack.start(timeout=120)
+            crm = SalesforceClient(
+                stack.crm_url, env["SYNCLINE_CRM_CLIENT_ID"], env["SYNCLINE_CRM_CLIENT_SECRET"]
             )
-            single_deals = (
-                await open_deals(crm, entries, 20, "u", random.Random("u"), concurrency=20)
-                if acks
-                else []
+            erp = NetSuiteClient(
+                stack.erp_url, env["SYNCLINE_ERP_CLIENT_ID"], env["SYNCLINE_ERP_CLIENT_SECRET"]
             )
-            baseline_deals = await open_deals(
-                crm, entries, deals, "b", random.Random("b"), concurrency=20
-            )
-            before = await _erp_stats(stack.erp_url)
-            syncline = await _syncline_run(crm, syncline_deals, timeout)
-            middle = await _erp_stats(stack.erp_url)
-            baseline = await _baseline_run(stack, env, baseline_deals, erp_limit)
-            orders = await erp.suiteql(
-                "SELECT id, externalid FROM transaction WHERE type = 'SalesOrd'"
-            )
-            single = await _unloaded_latency(crm, single_deals) if acks else None
-            ack = await _webhook_acks(stack, env, senders=100, per_sender=10) if acks else None
+            try:
+                yield stack, env, crm, erp
+            finally:
+                await crm.aclose()
+                await erp.aclose()
         finally:
-            await crm.aclose()
-            await erp.aclose()
             stack.stop()
+
+
+async def run_setting(
+    name: str, deals: int, erp_latency_ms: int, erp_limit: int, timeout: float, acks: bool
+) -> tuple[SettingResult, dict[str, float] | None]:
+    async with started_stack(erp_concurrency_limit=erp_limit, erp_latency_ms=erp_latency_ms) as (
+        stack,
+        env,
+        crm,
+        erp,
+    ):
+        entries = await seed_crm_catalog(crm, erp)
+        syncline_deals = await open_deals(
+            crm, entries, deals, "s", random.Random("s"), concurrency=20
+        )
+        single_deals = (
+            await open_deals(crm, entries, 20, "u", random.Random("u"), concurrency=20)
+            if acks
+            else []
+        )
+        baseline_deals = await open_deals(
+            crm, entries, deals, "b", random.Random("b"), concurrency=20
+        )
+        before = await _erp_stats(stack.erp_url)
+        syncline = await _syncline_run(crm, syncline_deals, timeout)
+        middle = await _erp_stats(stack.erp_url)
+        baseline = await _baseline_run(stack, env, baseline_deals, erp_limit)
+        orders = await erp.suiteql("SELECT id, externalid FROM transaction WHERE type = 'SalesOrd'")
+        single = await _unloaded_latency(crm, single_deals) if acks else None
+        ack = await _webhook_acks(stack, env, senders=100, per_sender=10) if acks else None
     calls_per_deal = (middle["requests"] - before["requests"]) / max(syncline.deals, 1)
     per_call = max(erp_latency_ms / 1000, 1e-9)
     ceiling = erp_limit / (calls_per_deal * per_call) if erp_latency_ms else float("inf")

@@ -20,17 +20,14 @@ import contextlib
 import json
 import random
 import statistics
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import httpx
-from close_won import Run, _syncline_run
+from close_won import Run, _syncline_run, started_stack
 
-from connectors.netsuite import NetSuiteClient
-from connectors.salesforce import SalesforceClient
 from workers.demo import open_deals, seed_crm_catalog
-from workers.dev_stack import DevStack, StackOptions, StackPorts
+from workers.dev_stack import DevStack
 
 
 async def _scrape_forever(stack: DevStack, token: str) -> int:
@@ -45,23 +42,7 @@ async def _scrape_forever(stack: DevStack, token: str) -> int:
 
 
 async def _one(metrics: bool, deals: int, timeout: float) -> Run:
-    with tempfile.TemporaryDirectory(prefix="syncline-bench-") as workdir:
-        stack = DevStack(
-            StackOptions(
-                workdir=Path(workdir),
-                ports=StackPorts.free(),
-                ui=False,
-                metrics=metrics,
-                webhook_rate_limit="1000000/second",
-            )
-        )
-        env = await stack.start(timeout=120)
-        crm = SalesforceClient(
-            stack.crm_url, env["SYNCLINE_CRM_CLIENT_ID"], env["SYNCLINE_CRM_CLIENT_SECRET"]
-        )
-        erp = NetSuiteClient(
-            stack.erp_url, env["SYNCLINE_ERP_CLIENT_ID"], env["SYNCLINE_ERP_CLIENT_SECRET"]
-        )
+    async with started_stack(metrics=metrics) as (stack, env, crm, erp):
         scraper = (
             asyncio.create_task(_scrape_forever(stack, env["SYNCLINE_API_TOKEN"]))
             if metrics
@@ -76,9 +57,6 @@ async def _one(metrics: bool, deals: int, timeout: float) -> Run:
                 scraper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await scraper
-            await crm.aclose()
-            await erp.aclose()
-            stack.stop()
 
 
 async def main() -> None:
