@@ -233,7 +233,7 @@ async def _webhook_acks(
 
 @contextlib.asynccontextmanager
 async def started_stack(
-    **options: Any,
+    *, erp_concurrency_limit: int = 5, erp_latency_ms: int = 0, metrics: bool = True
 ) -> AsyncIterator[tuple[DevStack, dict[str, str], SalesforceClient, NetSuiteClient]]:
     """The whole local stack in a temporary folder, with clients for both sandboxes."""
     with tempfile.TemporaryDirectory(prefix="syncline-bench-") as workdir:
@@ -242,9 +242,11 @@ async def started_stack(
                 workdir=Path(workdir),
                 ports=StackPorts.free(),
                 ui=False,
+                erp_concurrency_limit=erp_concurrency_limit,
+                erp_latency_ms=erp_latency_ms,
+                metrics=metrics,
                 # Capacity is measured here, not the per-sender limit a deployment sets.
                 webhook_rate_limit="1000000/second",
-                **options,
             )
         )
         try:
