@@ -6,10 +6,8 @@ from temporalio import activity
 
 from activities.errors import translate_connector_errors
 from activities.heartbeat import heartbeating
-from connectors.context import correlation_scope
 from connectors.errors import NotFoundError, RejectedError
 from connectors.protocols import CrmClient
-from connectors.store import Store
 from models.changes import CustomerChange
 from models.crm import (
     MAX_ORDER_LINES,
@@ -31,6 +29,8 @@ from models.messages import (
     WriteOrderStatusInput,
 )
 from models.types import utc_now
+from store import Store
+from telemetry.correlation import correlation_scope
 
 # Salesforce caps an opportunity name at 120 characters.
 _NAME_LIMIT = 120

@@ -16,9 +16,7 @@ from temporalio import activity
 
 from activities.errors import translate_connector_errors
 from activities.heartbeat import heartbeating
-from connectors.context import correlation_scope
 from connectors.protocols import ErpClient
-from connectors.store import Store
 from models.billing import InvoiceChangePage
 from models.changes import ChangeKind, ErpChangePage
 from models.crm import Account
@@ -35,6 +33,8 @@ from models.messages import (
     PlaceOrderInput,
     PlaceOrderResult,
 )
+from store import Store
+from telemetry.correlation import correlation_scope
 
 
 class ErpActivities:

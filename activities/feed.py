@@ -20,8 +20,6 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from connectors.metrics import ERP_COMMIT_TO_LEDGER, EVENT_LAG
-from connectors.store import Store
 from models.billing import InvoiceSnapshot
 from models.changes import (
     CustomerChange,
@@ -50,6 +48,8 @@ from models.messages import (
 )
 from models.types import utc_now
 from models.workflow_ids import close_won_workflow_id, mirror_workflow_id, renewal_workflow_id
+from store import Store
+from telemetry.metrics import ERP_COMMIT_TO_LEDGER, EVENT_LAG
 
 
 class FeedActivities:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from connectors.metrics import CRM_CLOSE_TO_ORDER, EVENT_LAG
-from connectors.store import Store
 from models.events import EventType, SourceSystem, event_id_for
 from models.messages import (
     OpenExceptionInput,
@@ -18,6 +16,8 @@ from models.messages import (
 )
 from models.tables import ExceptionRow
 from models.types import utc_now
+from store import Store
+from telemetry.metrics import CRM_CLOSE_TO_ORDER, EVENT_LAG
 
 
 class LedgerActivities:

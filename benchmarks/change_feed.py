@@ -72,7 +72,6 @@ from tryton import CpuClock  # benchmarks/ is sys.path[0]
 from connectors.governor import LocalGovernor
 from connectors.netsuite import NetSuiteClient
 from connectors.salesforce import SalesforceClient
-from connectors.store import Store
 from models.billing import ChangeCursor
 from models.changes import ChangeKind, ErpChange, InvoiceChange, OrderChange, OrderStatus
 from models.erp_events import (
@@ -90,6 +89,7 @@ from sandbox.netsuite.backlog import BacklogSpec, BacklogSummary, seed_backlog_f
 from sandbox.salesforce.server import SalesforceSandboxConfig
 from sandbox.salesforce.server import build_app as build_crm_app
 from sandbox.tryton.server import HOST, free_port, serving
+from store import Store
 from workers.binaries import temporal_cli
 from workers.demo import percentile
 from workers.worker import build_workers
@@ -258,7 +258,7 @@ def _erp_client(url: str, limit: int) -> NetSuiteClient:
 
 async def _ledger(path: Path) -> Store:
     store = Store.from_url(f"sqlite+aiosqlite:///{path}")
-    await store.create_schema()
+    await store.migrate()
     return store
 
 

@@ -8,9 +8,9 @@ from typing import Self
 
 import httpx
 
-from connectors.context import CORRELATION_HEADER, current_correlation_id
 from connectors.errors import TransientError
-from connectors.metrics import HTTP_CLIENT_DURATION, operation_of, timed
+from telemetry.correlation import CORRELATION_HEADER, current_correlation_id
+from telemetry.metrics import HTTP_CLIENT_DURATION, operation_of, timed
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 

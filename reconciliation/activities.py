@@ -19,9 +19,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.feed import FeedActivities
-from connectors.context import correlation_scope
 from connectors.protocols import CrmClient, ErpClient
-from connectors.store import Store
 from models.changes import ChangeKind
 from models.events import SourceSystem
 from models.reconciliation import (
@@ -46,6 +44,8 @@ from reconciliation.orders import orders_pass
 from reconciliation.records import ReconciliationRecords
 from reconciliation.repair import RECONCILIATION_EXCEPTION_PREFIX, Repairer, exception_id
 from reconciliation.subscriptions import subscriptions_pass
+from store import Store
+from telemetry.correlation import correlation_scope
 
 
 class ReconcileActivities:

@@ -8,10 +8,10 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from connectors.protocols import CrmClient, ErpClient
-from connectors.store import Store
 from models.events import SourceSystem
 from models.reconciliation import DriftClass, Finding, Metric, MetricTotals, Remedy
 from models.types import Money
+from store import Store
 
 
 @dataclass(frozen=True)

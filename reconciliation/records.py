@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
-from connectors.store import Store
 from models.reconciliation import (
     Domain,
     Finding,
@@ -19,6 +18,7 @@ from models.reconciliation import (
 )
 from models.tables import ReconciliationFindingRow, ReconciliationRunRow
 from models.types import utc_now
+from store import Store
 
 
 def finding_row_id(run_id: str, finding: Finding) -> str:

@@ -11,7 +11,6 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.close_won_start import signal_close_won
 from activities.feed import FeedActivities
-from connectors.store import Store
 from models.changes import ChangeKind, CustomerChange, ErpChange, OrderChange
 from models.deal import CloseWonTrigger
 from models.erp_events import erp_subject, order_accepted_from_erp
@@ -21,6 +20,7 @@ from models.reconciliation import DriftClass, FindingState, Remedy
 from models.tables import ExceptionRow, ExceptionStatus, ReconciliationFindingRow
 from models.types import utc_now
 from models.workflow_ids import close_won_workflow_id, mirror_workflow_id
+from store import Store
 
 _ERP_CHANGE: TypeAdapter[ErpChange] = TypeAdapter(ErpChange)
 

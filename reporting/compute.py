@@ -12,11 +12,11 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
-from connectors.store import Store
 from models.events import EventType
 from reporting.definitions import GroupKey, MetricDefinition, definition
 from reporting.facts import Entry, Fact, load_facts
 from reporting.measures import MEASURES
+from store import Store
 
 
 class ReportRow(BaseModel):

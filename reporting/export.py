@@ -29,9 +29,9 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlmodel import col, select
 
-from connectors.store import Store
 from models.events import EventType
 from models.tables import LedgerEvent
+from store import Store
 
 CURSOR_FILE = "_cursor.json"
 DEFAULT_OVERLAP = timedelta(hours=1)

@@ -14,9 +14,9 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from connectors.store import Store
 from models.events import EventType
 from models.tables import LedgerEvent
+from store import Store
 
 UNCLASSIFIED = "unclassified"
 """The revenue type of a line the ERP did not classify (never counted as ARR)."""

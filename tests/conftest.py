@@ -15,10 +15,10 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from connectors.store import Store
 from sandbox.tryton.accountant import TrytonAccountant
 from sandbox.tryton.bootstrap import TrytonSetup, init_database
 from sandbox.tryton.server import RunningTryton, running_trytond
+from store import Store
 from workers.binaries import temporal_cli, temporal_test_server
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
@@ -81,7 +81,7 @@ async def store(
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("db") / "syncline.db"
         store = Store.from_url(f"sqlite+aiosqlite:///{path}")
-        await store.create_schema()
+        await store.migrate()
         yield store
         await store.close()
         return
@@ -98,7 +98,7 @@ async def store(
         POSTGRES_URL, connect_args={"server_settings": {"search_path": schema}}
     )
     store = Store(engine)
-    await store.create_schema()
+    await store.migrate()
     yield store
     await store.close()
     await admin.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -16,7 +16,7 @@ from temporalio.worker import (
     Interceptor,
 )
 
-from connectors.metrics import ACTIVITY_DURATION, ACTIVITY_RETRIES, timed
+from telemetry.metrics import ACTIVITY_DURATION, ACTIVITY_RETRIES, timed
 
 
 class ActivityMetrics(Interceptor):

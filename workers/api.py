@@ -16,7 +16,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from connectors.store import Store
+from store import Store
 from workers.api_models import OPERATOR_ERRORS
 from workers.console import console_router
 from workers.ingress import ingress_router
@@ -33,7 +33,7 @@ def create_app(settings: Settings, *, store: Store, client: Client) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await store.create_schema()
+        await store.migrate()
         if not settings.metrics:
             yield
             return

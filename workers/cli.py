@@ -78,12 +78,12 @@ async def _worker() -> int:
 
 
 async def _migrate() -> int:
-    from connectors.schema import current_revision
+    from store.migrate import current_revision
     from workers.wiring import build_store
 
     store = build_store(_settings())
     try:
-        await store.create_schema()
+        await store.migrate()
         async with store.engine.connect() as connection:
             revision = await connection.run_sync(current_revision)
     finally:

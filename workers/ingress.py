@@ -15,14 +15,14 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.close_won_start import signal_close_won
-from connectors.metrics import WEBHOOK_DELIVERIES
-from connectors.store import Store
 from models.deal import CloseWonTrigger
 from models.identity import ObjectType
 from models.lifecycle import OpportunityChanged
 from models.tables import DeliveryStatus, WebhookDelivery
 from models.webhooks import UnsupportedWebhook, WebhookTrigger, parse_salesforce_webhook
 from models.workflow_ids import close_won_workflow_id, mirror_workflow_id
+from store import Store
+from telemetry.metrics import WEBHOOK_DELIVERIES
 from workers.api_models import Problem, WebhookAccepted
 from workers.rate_limits import RateLimit
 from workers.settings import Settings

@@ -31,7 +31,7 @@ from temporalio.runtime import (
     TelemetryConfig,
 )
 
-from connectors.metrics import SECONDS_BUCKETS
+from telemetry.metrics import SECONDS_BUCKETS
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)

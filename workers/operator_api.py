@@ -10,12 +10,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from connectors.store import Store
 from models.deal import CloseWonResult, DealState, RetryRequest
 from models.event_contracts import CONTRACTS, json_schema
 from models.reconciliation import Domain, ReconcileRequest, ReconcileTrigger
 from models.tables import ExceptionRow, ExceptionStatus, LedgerEvent
 from models.workflow_ids import close_won_workflow_id
+from store import Store
 from workers.api_models import (
     OPERATOR_ERRORS,
     BillingView,

@@ -12,7 +12,6 @@ from pydantic import BaseModel, Field
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from connectors.store import Store
 from models.reconciliation import (
     Domain,
     DriftClass,
@@ -24,6 +23,7 @@ from models.reconciliation import (
 from reconciliation.records import ReconciliationRecords
 from reconciliation.report import findings_csv
 from reconciliation.workflow import Reconcile
+from store import Store
 from workers.api_models import OPERATOR_ERRORS, invalid
 from workers.settings import Settings
 

@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from connectors.store import Store
 from reporting.compute import BadQuery, Report, parse_group_by, report_from_ledger
 from reporting.definitions import DEFINITIONS, MetricDefinition, UnknownMetric, metric_names
+from store import Store
 from workers.api_models import OPERATOR_ERRORS, invalid
 from workers.operator_api import OperatorBearer
 from workers.settings import Settings

@@ -104,8 +104,8 @@ async def report(args: argparse.Namespace) -> int:
 
 
 async def export(args: argparse.Namespace, database_url: str) -> int:
-    from connectors.store import Store
     from reporting.export import ExportGap, LedgerExport
+    from store import Store
 
     store = Store.from_url(database_url)
     try:

@@ -24,12 +24,12 @@ from datetime import datetime, timedelta
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
-from connectors.store import Store
 from models.events import EventType
 from models.reconciliation import RunStatus
 from models.tables import ExceptionStatus
 from models.types import utc_now
 from reconciliation.records import ReconciliationRecords
+from store import Store
 from workers.timeline import process_of
 
 log = logging.getLogger(__name__)

@@ -6,8 +6,8 @@ from connectors.governor import ConcurrencyGovernor, LocalGovernor
 from connectors.netsuite import NetSuiteClient
 from connectors.protocols import CrmClient, ErpClient
 from connectors.salesforce import SalesforceClient
-from connectors.store import Store
 from models.events import SourceSystem
+from store import Store
 from workers.settings import Settings
 
 
@@ -20,7 +20,7 @@ def build_governor(settings: Settings) -> ConcurrencyGovernor:
         settings.erp_governor == "auto" and settings.uses_postgres
     )
     if use_postgres:
-        from connectors.pg_governor import PostgresGovernor
+        from store.pg_governor import PostgresGovernor
 
         return PostgresGovernor(
             settings.database_url,

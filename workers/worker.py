@@ -17,11 +17,11 @@ from activities.erp import ErpActivities
 from activities.feed import FeedActivities
 from activities.ledger import LedgerActivities
 from connectors.protocols import CrmClient, ErpClient
-from connectors.store import Store
 from models.events import SourceSystem
 from reconciliation.activities import ReconcileActivities
 from reconciliation.schedule import ReconcileTiming, ensure_reconcile_schedule
 from reconciliation.workflow import Reconcile
+from store import Store
 from workers.activity_metrics import ActivityMetrics
 from workers.metrics_export import TemporalMetrics, configure_metrics, serve_metrics
 from workers.settings import Settings
@@ -150,7 +150,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         temporal_metrics = TemporalMetrics()
         serve_metrics(settings)
     store = build_store(settings)
-    await store.create_schema()
+    await store.migrate()
     governor = build_governor(settings)
     crm = build_crm(settings)
     erp, erp_system = build_erp(settings, governor)

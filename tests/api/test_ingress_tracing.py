@@ -16,7 +16,7 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from connectors.store import Store
+from store import Store
 from workers.api import create_app
 from workers.binaries import temporal_test_server
 from workers.settings import Settings

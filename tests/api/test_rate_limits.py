@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
-from connectors.store import Store
+from store import Store
 from workers.api import create_app
 from workers.settings import Settings
 
@@ -30,7 +30,7 @@ async def app_and_store(
         api_rate_limit=f"{LIMIT}/minute",
     )
     store = Store.from_url(f"sqlite+aiosqlite:///{tmp_path / 'syncline.db'}")
-    await store.create_schema()
+    await store.migrate()
     yield create_app(settings, store=store, client=workflow_env.client), store
     await store.close()
 

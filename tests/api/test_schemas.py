@@ -7,8 +7,8 @@ from pathlib import Path
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
-from connectors.store import Store
 from models.events import EventType
+from store import Store
 from workers.api import create_app
 from workers.settings import Settings
 

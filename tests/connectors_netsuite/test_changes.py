@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.context import correlation_scope
 from connectors.errors import RejectedError
 from connectors.netsuite import NetSuiteClient
 from models import exact_json
@@ -28,6 +27,7 @@ from models.changes import (
 )
 from models.erp import SalesOrderLine
 from models.types import Money
+from telemetry.correlation import correlation_scope
 
 from .fake import FakeNetSuite, body_of, ns_error, raw_json
 from .test_client import ORDER_JSON, CountingGovernor

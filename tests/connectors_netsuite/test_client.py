@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.context import correlation_scope
 from connectors.errors import RejectedError
 from connectors.governor import LocalGovernor
 from connectors.netsuite import NetSuiteClient
@@ -20,6 +19,7 @@ from connectors.netsuite.client import ITEM_CHUNK
 from models import exact_json
 from models.erp import CustomerUpsert, SalesOrderDraft, SalesOrderLine
 from models.types import Money
+from telemetry.correlation import correlation_scope
 
 from .fake import BASE_URL, FakeNetSuite, body_of, ns_error, raw_json
 

@@ -11,12 +11,12 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from connectors.context import correlation_scope
 from connectors.errors import AuthError, ConnectorError, RejectedError
 from connectors.salesforce import SalesforceClient, parse_datetime, soql_quote
 from connectors.salesforce.wire import dumps, format_datetime
 from models.crm import OpportunityOrderUpdate
 from models.types import Money
+from telemetry.correlation import correlation_scope
 
 from .fake import (
     CLIENT_SECRET,

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from connectors.store import Store
 from models.deal import ExceptionReason
 from models.reconciliation import DriftClass
 from models.tables import DeliveryStatus, ExceptionRow, WebhookDelivery
+from store import Store
 from workers.console.explanations import FOUND_BY_RECONCILIATION, PARKED, all_explanations
 from workers.console.summary import AGE_BANDS, _backlog, _deliveries_per_hour
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from connectors.store import Store
 from models.billing import InvoiceSnapshot, InvoiceStatus
 from models.changes import SubscriptionChange, SubscriptionStatus
 from models.crm import Opportunity
@@ -22,6 +21,7 @@ from models.erp import RevenueType, SalesOrder, SalesOrderLine
 from models.erp_events import invoice_posted_event, payment_applied_event, renewal_opened_event
 from models.events import BusinessEvent, EventType, SourceSystem, event_id_for
 from models.types import Money
+from store import Store
 from workflows import deal_facts
 
 NS = SourceSystem.NETSUITE

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from connectors.store import Store
 from reporting.compute import BadQuery, Report, parse_group_by, report_from_ledger
 from reporting.definitions import DEFINITIONS, UnknownMetric, definition
 from reporting.measures import MEASURES, annualised
+from store import Store
 from tests.reporting.ledger import seed
 
 Q1 = (date(2026, 1, 1), date(2026, 3, 31))

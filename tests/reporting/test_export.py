@@ -13,12 +13,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from connectors.store import Store
 from models.events import EventType
 from reporting.compute import build_report, report_from_ledger
 from reporting.definitions import GroupKey, definition
 from reporting.export import AMOUNT, ExportGap, LedgerExport
 from reporting.facts import Fact
+from store import Store
 from tests.reporting.ledger import a_later_order, at, seed
 from workers.reports_cli import _csv
 

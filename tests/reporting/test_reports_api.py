@@ -9,7 +9,7 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from connectors.store import Store
+from store import Store
 from tests.reporting.ledger import seed
 from workers.api import create_app
 from workers.settings import Settings

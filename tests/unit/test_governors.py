@@ -8,7 +8,7 @@ import os
 import pytest
 
 from connectors.governor import ConcurrencyGovernor, LocalGovernor
-from connectors.pg_governor import PostgresGovernor
+from store.pg_governor import PostgresGovernor
 
 
 class InFlight:

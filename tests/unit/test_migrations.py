@@ -11,9 +11,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from connectors.schema import alembic_config, current_revision, head_revision
-from connectors.store import Store
 from models.tables import ReconciliationFindingRow, ReconciliationRunRow
+from store import Store
+from store.migrate import alembic_config, current_revision, head_revision
 
 
 def _differences(connection: sa.Connection) -> list[object]:
@@ -28,7 +28,7 @@ async def test_up_from_empty_is_exactly_the_models(store: Store) -> None:
 
 
 async def test_migrating_twice_changes_nothing(store: Store) -> None:
-    await store.create_schema()
+    await store.migrate()
     async with store.engine.connect() as connection:
         assert await connection.run_sync(current_revision) == head_revision()
 
@@ -52,7 +52,7 @@ async def test_a_database_from_before_versioning_is_adopted(tmp_path: Path) -> N
                 "VALUES ('customer', '001A', '7', '2026-11-01 00:00:00')"
             )
         )
-    await store.create_schema()
+    await store.migrate()
     async with store.engine.connect() as connection:
         assert await connection.run_sync(current_revision) == head_revision()
         assert await connection.run_sync(_differences) == []
@@ -63,7 +63,7 @@ async def test_a_database_from_before_versioning_is_adopted(tmp_path: Path) -> N
 
 async def test_every_revision_goes_down_and_up_again(tmp_path: Path) -> None:
     store = Store.from_url(f"sqlite+aiosqlite:///{tmp_path / 'cycle.db'}")
-    await store.create_schema()
+    await store.migrate()
 
     def cycle(connection: sa.Connection) -> list[str]:
         config = alembic_config(connection)

@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from connectors.governor import LocalGovernor
-from connectors.pg_governor import PostgresGovernor
+from store.pg_governor import PostgresGovernor
 from workers.settings import Settings
 from workers.wiring import build_governor
 

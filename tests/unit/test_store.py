@@ -7,10 +7,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from connectors.store import Store
 from models.events import BusinessEvent, EventType, SourceSystem, event_id_for
 from models.identity import ObjectType
 from models.tables import DeliveryStatus, ExceptionRow, ExceptionStatus, WebhookDelivery
+from store import Store
 
 
 def _event(source_id: str, occurred_at: datetime | None = None) -> BusinessEvent:
@@ -121,7 +121,7 @@ async def test_processes_starting_together_both_get_the_schema(tmp_path: Path) -
     url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
     stores = [Store.from_url(url) for _ in range(4)]
     try:
-        await asyncio.gather(*(store.create_schema() for store in stores))
+        await asyncio.gather(*(store.migrate() for store in stores))
         assert await stores[0].count_events(EventType.ORDER_ACCEPTED) == 0
     finally:
         for store in stores:
@@ -130,7 +130,7 @@ async def test_processes_starting_together_both_get_the_schema(tmp_path: Path) -
 
 async def test_a_retry_counted_after_the_run_resolved_keeps_it_resolved(tmp_path: Path) -> None:
     store = Store.from_url(f"sqlite+aiosqlite:///{tmp_path / 'race.db'}")
-    await store.create_schema()
+    await store.migrate()
     await store.open_exception(
         ExceptionRow(
             id="x1",

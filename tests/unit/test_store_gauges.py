@@ -11,7 +11,6 @@ from typing import Any
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from connectors.store import Store
 from models.events import BusinessEvent, EventType, SourceSystem, event_id_for
 from models.reconciliation import (
     Metric,
@@ -23,6 +22,7 @@ from models.reconciliation import (
 from models.tables import ExceptionRow
 from models.types import utc_now
 from reconciliation.records import ReconciliationRecords
+from store import Store
 from workers.store_gauges import StoreGauges
 
 SLA = timedelta(minutes=15)

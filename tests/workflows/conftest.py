@@ -20,7 +20,6 @@ from temporalio.testing import WorkflowEnvironment
 from activities.close_won_start import signal_close_won
 from connectors.netsuite import NetSuiteClient
 from connectors.salesforce import SalesforceClient
-from connectors.store import Store
 from models.deal import CloseWonResult, CloseWonTrigger
 from models.events import SourceSystem
 from models.types import utc_now
@@ -28,6 +27,7 @@ from sandbox.netsuite.server import NetSuiteSandboxConfig
 from sandbox.netsuite.server import build_app as build_erp_app
 from sandbox.salesforce.server import SalesforceSandboxConfig
 from sandbox.salesforce.server import build_app as build_crm_app
+from store import Store
 from tests.conftest import register_search_attributes
 from workers.binaries import temporal_test_server
 from workers.demo import seed_crm_catalog
@@ -91,7 +91,7 @@ async def _world(client: Client, tmp_path: Path) -> AsyncIterator[World]:
     erp_admin = httpx.AsyncClient(base_url=ERP_URL, transport=httpx.ASGITransport(app=erp_app))
     crm_admin = httpx.AsyncClient(base_url=CRM_URL, transport=httpx.ASGITransport(app=crm_app))
     store = Store.from_url(f"sqlite+aiosqlite:///{tmp_path / 'syncline.db'}")
-    await store.create_schema()
+    await store.migrate()
     task_queue = f"test-{uuid.uuid4().hex}"
     workers = build_workers(
         client,

@@ -15,7 +15,7 @@ from importlib.resources import files
 from fastapi import APIRouter, Depends, HTTPException, Response
 from temporalio.client import Client
 
-from connectors.store import Store
+from store import Store
 from workers.api_models import OPERATOR_ERRORS
 from workers.console.summary import ConsoleSummary, console_summary
 from workers.operator_api import OperatorBearer

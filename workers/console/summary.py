@@ -12,12 +12,12 @@ from pydantic import BaseModel
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from connectors.store import Store
 from models.deal import DealStatus
 from models.reconciliation import Metric, RunStatus
 from models.tables import DeliveryStatus, ExceptionRow, ExceptionStatus
 from models.types import utc_now
 from reconciliation.records import ReconciliationRecords
+from store import Store
 from workers.console.explanations import Explanations, all_explanations
 from workers.settings import Settings
 from workers.timeline import process_of

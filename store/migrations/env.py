@@ -1,4 +1,4 @@
-"""Alembic's environment: migrations run on the connection ``connectors.schema`` hands
+"""Alembic's environment: migrations run on the connection ``store.migrate`` hands
 over (the application's own async engine), never on one Alembic opens itself."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import models.tables  # noqa: F401  (registers the tables on the metadata)
 
 connection = context.config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError("run migrations through connectors.schema (syncline migrate)")
+    raise RuntimeError("run migrations through store.migrate (syncline migrate)")
 
 context.configure(
     connection=connection,

@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlmodel import col, select
 
-from connectors.schema import migrate
 from models.events import BusinessEvent
 from models.identity import ObjectType
 from models.tables import (
@@ -35,6 +34,7 @@ from models.tables import (
     WebhookDelivery,
 )
 from models.types import utc_now
+from store.migrate import migrate
 
 
 def _prepare_sqlite_file(url: str) -> None:
@@ -71,8 +71,8 @@ class Store:
     def from_url(cls, url: str) -> Store:
         return cls(create_engine(url))
 
-    async def create_schema(self) -> None:
-        """Bring the database to the newest schema revision (``connectors/schema.py``)."""
+    async def migrate(self) -> None:
+        """Bring the database to the newest schema revision (``store/migrate.py``)."""
         await migrate(self.engine)
 
     async def close(self) -> None:
