@@ -93,7 +93,7 @@ from store import Store
 from workers.binaries import temporal_cli
 from workers.demo import percentile
 from workers.worker import build_workers
-from workflows.erp_change_feed import (
+from workflows.feed.workflow import (
     ErpChangeFeed,
     FeedConfig,
     FeedInput,

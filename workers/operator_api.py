@@ -27,8 +27,8 @@ from workers.api_models import (
 from workers.reconciliation_api import reconciliation_router, start_reconciliation
 from workers.settings import Settings
 from workers.timeline import deal_timeline, process_of
-from workflows.close_won import CloseWonToOrder
-from workflows.erp_change_feed import ErpChangeFeed, FeedStatus, erp_change_feed_workflow_id
+from workflows.deal.workflow import CloseWonToOrder
+from workflows.feed.workflow import ErpChangeFeed, FeedStatus, erp_change_feed_workflow_id
 
 
 class OperatorBearer(HTTPBearer):

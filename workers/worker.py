@@ -28,15 +28,15 @@ from workers.settings import Settings
 from workers.startup import connect_when_ready
 from workers.telemetry import configure_tracing
 from workers.wiring import build_crm, build_erp, build_governor, build_store
-from workflows.close_won import CloseWonToOrder
-from workflows.erp_change_feed import (
+from workflows.deal.workflow import CloseWonToOrder
+from workflows.feed.workflow import (
     ErpChangeFeed,
     FeedConfig,
     FeedInput,
     erp_change_feed_workflow_id,
 )
-from workflows.erp_mirror import ErpMirror
-from workflows.renewal import Renewal
+from workflows.mirror.workflow import ErpMirror
+from workflows.renewal.workflow import Renewal
 from workflows.task_queues import erp_task_queue
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,8 @@ from models.types import Money
 from tests.deals import open_deal
 from tests.workflows.conftest import World
 from tests.workflows.histories import record_history
-from workflows.close_won import CloseWonToOrder
-from workflows.erp_change_feed import ErpChangeFeed, FeedConfig, FeedInput
+from workflows.deal.workflow import CloseWonToOrder
+from workflows.feed.workflow import ErpChangeFeed, FeedConfig, FeedInput
 
 
 async def _accepted_deal(world: World) -> tuple[str, WorkflowHandle[Any, CloseWonResult]]:

@@ -19,10 +19,10 @@ from models.lifecycle import MirrorStatus, RenewalStatus
 from models.workflow_ids import mirror_workflow_id, renewal_workflow_id
 from tests.deals import open_deal
 from tests.workflows.conftest import World
-from workflows.close_won import CloseWonToOrder
-from workflows.erp_change_feed import ErpChangeFeed, FeedConfig, FeedInput, FeedStatus
-from workflows.erp_mirror import ErpMirror
-from workflows.renewal import Renewal
+from workflows.deal.workflow import CloseWonToOrder
+from workflows.feed.workflow import ErpChangeFeed, FeedConfig, FeedInput, FeedStatus
+from workflows.mirror.workflow import ErpMirror
+from workflows.renewal.workflow import Renewal
 
 T = TypeVar("T")
 

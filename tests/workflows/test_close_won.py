@@ -11,7 +11,7 @@ from models.tables import ExceptionStatus
 from tests.deals import add_crm_product, open_deal
 from tests.workflows.conftest import World
 from tests.workflows.histories import record_history
-from workflows.close_won import CloseWonToOrder
+from workflows.deal.workflow import CloseWonToOrder
 from workflows.search_attributes import CRM_OPPORTUNITY_ID, ERP_ORDER_ID, SYNC_STATUS
 
 

@@ -19,7 +19,7 @@ from models.events import EventType
 from models.tables import ExceptionRow, ExceptionStatus
 from tests.deals import open_deal
 from tests.workflows.conftest import World
-from workflows.close_won import CloseWonToOrder
+from workflows.deal.workflow import CloseWonToOrder
 
 OPPORTUNITY_PATH = "/services/data/v59.0/sobjects/Opportunity"
 

@@ -24,7 +24,7 @@ from models.tables import ExceptionStatus
 from models.types import Money
 from tests.workflows.conftest import World
 from tests.workflows.histories import record_history
-from workflows.erp_mirror import ErpMirror
+from workflows.mirror.workflow import ErpMirror
 
 ADDRESS = Address(street="5 Ring Road", city="Vienna", postal_code="1010", country="AT")
 

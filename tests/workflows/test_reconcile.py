@@ -32,7 +32,7 @@ from tests.deals import erp_order_outside_syncline, open_deal
 from tests.workflows.conftest import World
 from tests.workflows.histories import record_history
 from tests.workflows.test_reversals import _following
-from workflows.close_won import CloseWonToOrder
+from workflows.deal.workflow import CloseWonToOrder
 
 
 async def _reconcile(

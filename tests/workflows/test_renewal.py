@@ -24,7 +24,7 @@ from tests.deals import open_deal
 from tests.workflows.conftest import World
 from tests.workflows.histories import record_history
 from workers.worker import build_workers
-from workflows.renewal import Renewal
+from workflows.renewal.workflow import Renewal
 
 LEAD = timedelta(days=90)
 

@@ -10,10 +10,10 @@ from temporalio.worker import Replayer
 
 from reconciliation.workflow import Reconcile
 from tests.workflows.histories import HISTORY_DIR, load_history
-from workflows.close_won import CloseWonToOrder
-from workflows.erp_change_feed import ErpChangeFeed
-from workflows.erp_mirror import ErpMirror
-from workflows.renewal import Renewal
+from workflows.deal.workflow import CloseWonToOrder
+from workflows.feed.workflow import ErpChangeFeed
+from workflows.mirror.workflow import ErpMirror
+from workflows.renewal.workflow import Renewal
 
 HISTORIES = sorted(HISTORY_DIR.glob("*.json"))
 

@@ -20,7 +20,7 @@ from tests.deals import add_crm_product, open_deal
 from tests.workflows.conftest import World
 from tests.workflows.histories import record_history
 from tests.workflows.test_billing import _invoice, _wait_for_status
-from workflows.close_won import CloseWonToOrder
+from workflows.deal.workflow import CloseWonToOrder
 
 
 async def _following(world: World, skus: list[str] | None = None) -> tuple[str, DealState, Any]:

@@ -71,7 +71,7 @@ with workflow.unsafe.imports_passed_through():
         WriteOrderStatusInput,
     )
     from workflows import search_attributes as sa
-    from workflows.deal_facts import (
+    from workflows.deal.facts import (
         closed_won_event,
         invoice_posted_event,
         order_accepted_event,
