@@ -17,7 +17,6 @@ from temporalio import activity
 from activities.errors import translate_connector_errors
 from activities.heartbeat import heartbeating
 from connectors.protocols import ErpClient
-from models.billing import InvoiceChangePage
 from models.changes import ChangeKind, ErpChangePage
 from models.crm import Account
 from models.erp import Customer, CustomerUpsert, SalesOrder, SalesOrderDraft, SalesOrderLine
@@ -28,7 +27,6 @@ from models.messages import (
     AmendOrderResult,
     CancelOrderInput,
     FetchChangesInput,
-    FetchInvoiceChangesInput,
     OrderLineRequest,
     PlaceOrderInput,
     PlaceOrderResult,
@@ -71,15 +69,6 @@ class ErpActivities:
             )
         await self._store.link(ObjectType.SALES_ORDER, request.crm_opportunity_id, order.id)
         return PlaceOrderResult(customer=customer, order=order, source_system=self._system)
-
-    @activity.defn
-    @heartbeating
-    @translate_connector_errors
-    async def fetch_invoice_changes(self, request: FetchInvoiceChangesInput) -> InvoiceChangePage:
-        """One page of the ERP's invoice changes after the feed's cursor."""
-        # No deal to correlate with yet: the feed's own workflow id names the calls.
-        with correlation_scope(activity.info().workflow_id or "erp-change-feed"):
-            return await self._erp.invoice_changes(request.after, request.limit)
 
     @activity.defn
     async def change_kinds(self) -> list[ChangeKind]:

@@ -1,7 +1,7 @@
 """change_feed: a backlog of ERP changes through ErpChangeFeed into the ledger, then lag.
 
 In a temporary folder the script seeds the NetSuite-shaped sandbox with a backlog of
-changes (``sandbox.netsuite.backlog``: sales orders, most with CRM external ids and no
+changes (``seeding/netsuite_backlog.py``: sales orders, most with CRM external ids and no
 running deal, some entered in the ERP, some cancelled, and the invoices made from
 them, some paid; stamped over the last 30 days), serves it on
 127.0.0.1 (``syncline sandbox netsuite``, its own process) and measures, in one run:
@@ -57,6 +57,11 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from seeding.netsuite_backlog import (  # benchmarks/ is sys.path[0]
+    BacklogSpec,
+    BacklogSummary,
+    seed_backlog_file,
+)
 from sqlmodel import col, select
 from temporalio.client import (
     Client,
@@ -67,7 +72,7 @@ from temporalio.client import (
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from tryton import CpuClock  # benchmarks/ is sys.path[0]
+from tryton import CpuClock
 
 from connectors.governor import LocalGovernor
 from connectors.netsuite import NetSuiteClient
@@ -85,7 +90,6 @@ from models.events import BusinessEvent, EventType, SourceSystem
 from models.tables import LedgerEvent
 from models.types import utc_now
 from sandbox.catalog import DEFAULT_CATALOG
-from sandbox.netsuite.backlog import BacklogSpec, BacklogSummary, seed_backlog_file
 from sandbox.salesforce.server import SalesforceSandboxConfig
 from sandbox.salesforce.server import build_app as build_crm_app
 from sandbox.tryton.server import HOST, free_port, serving
@@ -93,13 +97,8 @@ from store import Store
 from workers.binaries import temporal_cli
 from workers.demo import percentile
 from workers.worker import build_workers
-from workflows.feed.workflow import (
-    ErpChangeFeed,
-    FeedConfig,
-    FeedInput,
-    FeedStatus,
-    erp_change_feed_workflow_id,
-)
+from workflows.feed import contract as feed_contract
+from workflows.feed.contract import FeedConfig, FeedInput, FeedStatus
 from workflows.lag import WINDOW as LAG_WINDOW
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
@@ -392,13 +391,13 @@ async def start_feed(
     overlap), customers and items stamped before it read nothing."""
     cursor = ChangeCursor(modified_at=start)
     return await client.start_workflow(
-        ErpChangeFeed.run,
+        feed_contract.WORKFLOW_TYPE,
         FeedInput(
             erp_system=SYSTEM.value,
             config=config,
             cursors={kind: cursor for kind in ChangeKind},
         ),
-        id=erp_change_feed_workflow_id(SYSTEM.value),
+        id=feed_contract.feed_workflow_id(SYSTEM.value),
         task_queue=task_queue,
     )
 
@@ -524,7 +523,7 @@ async def _not_running(handle: WorkflowHandle[Any, Any]) -> str | None:
 async def feed_runs(client: Client) -> tuple[int, int, int]:
     """Runs of the feed so far, and their history events and bytes."""
     runs = events = size = 0
-    workflow_id = erp_change_feed_workflow_id(SYSTEM.value)
+    workflow_id = feed_contract.feed_workflow_id(SYSTEM.value)
     async for execution in client.list_workflows(f"WorkflowId = '{workflow_id}'"):
         runs += 1
         handle = client.get_workflow_handle(workflow_id, run_id=execution.run_id)
@@ -536,8 +535,7 @@ async def feed_runs(client: Client) -> tuple[int, int, int]:
 
 async def feed_status(handle: WorkflowHandle[Any, Any]) -> FeedStatus:
     # The handle from start names no run: queries go to the latest (continue-as-new).
-    status: FeedStatus = await handle.query(ErpChangeFeed.status)
-    return status
+    return await feed_contract.STATUS.ask(handle)
 
 
 # --- steady state: sales at a steady rate, and their lag -----------------------------------

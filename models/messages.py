@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
-from models.billing import ChangeCursor, InvoiceSnapshot
+from models.billing import ChangeCursor
 from models.changes import (
     ChangeKind,
     CustomerChange,
@@ -83,26 +83,6 @@ class WriteBillingStatusInput(BaseModel):
     opportunity_id: str
     update: OpportunityBillingUpdate
     correlation_id: str
-
-
-class FetchInvoiceChangesInput(BaseModel):
-    after: ChangeCursor
-    limit: int
-
-
-class InvoiceDelivery(BaseModel):
-    workflow_id: str
-    invoice: InvoiceSnapshot
-
-
-class DeliverInvoiceChangesInput(BaseModel):
-    deliveries: list[InvoiceDelivery]
-
-
-class DeliverInvoiceChangesResult(BaseModel):
-    delivered: int
-    unmatched: list[str] = []
-    """Invoice ids whose order has no running deal workflow (reconciliation's to explain)."""
 
 
 class RecordEventInput(BaseModel):

@@ -18,7 +18,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from activities.feed import FeedActivities
+from activities.change_publisher import ChangePublisher
 from connectors.protocols import CrmClient, ErpClient
 from models.changes import ChangeKind
 from models.events import SourceSystem
@@ -71,7 +71,7 @@ class ReconcileActivities:
         self._repairer = Repairer(
             client,
             store,
-            FeedActivities(client, store, task_queue=task_queue, renewal_lead=renewal_lead),
+            ChangePublisher(client, store, task_queue=task_queue, renewal_lead=renewal_lead),
             erp_system=erp_system,
             task_queue=task_queue,
         )

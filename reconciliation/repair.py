@@ -9,8 +9,7 @@ from pydantic import TypeAdapter
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.close_won_start import signal_close_won
-from activities.feed import FeedActivities
+from activities.change_publisher import ChangePublisher
 from models.changes import ChangeKind, CustomerChange, ErpChange, OrderChange
 from models.deal import CloseWonTrigger
 from models.erp_events import erp_subject, order_accepted_from_erp
@@ -19,8 +18,9 @@ from models.lifecycle import AccountEdit, MirrorInput, OpportunityChanged
 from models.reconciliation import DriftClass, FindingState, Remedy
 from models.tables import ExceptionRow, ExceptionStatus, ReconciliationFindingRow
 from models.types import utc_now
-from models.workflow_ids import close_won_workflow_id, mirror_workflow_id
 from store import Store
+from workflows.deal import contract as deal
+from workflows.mirror import contract as mirror
 
 _ERP_CHANGE: TypeAdapter[ErpChange] = TypeAdapter(ErpChange)
 
@@ -44,7 +44,7 @@ class Repairer:
         self,
         client: Client,
         store: Store,
-        publisher: FeedActivities,
+        publisher: ChangePublisher,
         *,
         erp_system: SourceSystem,
         task_queue: str,
@@ -88,7 +88,7 @@ class Repairer:
         return await self._exception(run_id, row)
 
     async def _replay_deal(self, run_id: str, opportunity_id: str) -> None:
-        await signal_close_won(
+        await deal.signal_close_won(
             self._client,
             self._task_queue,
             CloseWonTrigger(
@@ -100,13 +100,13 @@ class Repairer:
         )
 
     async def _signal_running_deal(self, opportunity_id: str) -> bool:
-        handle = self._client.get_workflow_handle(close_won_workflow_id(opportunity_id))
+        handle = deal.deal_handle(self._client, opportunity_id)
         try:
             description = await handle.describe()
             if description.status != WorkflowExecutionStatus.RUNNING:
                 return False
-            await handle.signal(
-                "opportunity_changed",
+            await deal.OPPORTUNITY_CHANGED.send(
+                handle,
                 OpportunityChanged(crm_opportunity_id=opportunity_id, received_at=utc_now()),
             )
         except RPCError as error:
@@ -120,8 +120,9 @@ class Repairer:
         with no mirror running, the ERP's version goes through the feed's path, which
         starts one and writes the ERP's values back."""
         customer = CustomerChange.model_validate(row.record)
-        workflow_id = mirror_workflow_id(self._erp_system, ChangeKind.CUSTOMER, customer.id)
-        handle = self._client.get_workflow_handle(workflow_id)
+        handle = mirror.mirror_handle(
+            self._client, self._erp_system, ChangeKind.CUSTOMER, customer.id
+        )
         try:
             running = (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
         except RPCError as error:
@@ -136,22 +137,22 @@ class Repairer:
             for name, value in row.evidence.items()
             if name.startswith("crm.")
         }
-        await self._publisher.signal_with_start(
-            "ErpMirror",
+        await mirror.signal_with_start_mirror(
+            self._client,
+            self._task_queue,
             MirrorInput(
                 erp_system=self._erp_system,
                 kind=ChangeKind.CUSTOMER,
                 erp_id=customer.id,
                 correlation_id=run_id,
             ),
-            workflow_id,
+            mirror.CRM_EDITED,
             AccountEdit(
                 account_id=row.evidence.get("account_id", ""),
                 changed_fields=sorted(values),
                 values=values,
                 origin="reconciliation",
             ),
-            signal="crm_edited",
         )
 
     async def _parked_on(self, finding: ReconciliationFindingRow) -> ExceptionRow | None:

@@ -24,11 +24,9 @@ from temporalio.client import (
 )
 
 from models.reconciliation import ReconcileRequest, ReconcileTrigger
+from reconciliation.contract import SCHEDULED_WORKFLOW_ID, WORKFLOW_TYPE
 
 SCHEDULE_ID = "syncline-reconcile-nightly"
-SCHEDULED_WORKFLOW_ID = "reconcile-nightly"
-"""Temporal appends the scheduled time to it, one id per night."""
-RECONCILE_WORKFLOW = "Reconcile"
 
 
 @dataclass(frozen=True)
@@ -41,7 +39,7 @@ class ReconcileTiming:
 def reconcile_schedule(task_queue: str, timing: ReconcileTiming) -> Schedule:
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            RECONCILE_WORKFLOW,
+            WORKFLOW_TYPE,
             ReconcileRequest(trigger=ReconcileTrigger.SCHEDULE),
             id=SCHEDULED_WORKFLOW_ID,
             task_queue=task_queue,

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         RepairInput,
         RunStatus,
     )
+    from reconciliation import contract
     from reconciliation.activities import ReconcileActivities
     from reconciliation.context import MetricBook
     from workflows.policies import CALL_RETRY
@@ -40,12 +41,12 @@ PASS_RETRY = RetryPolicy(
 )
 
 
-@workflow.defn
+@workflow.defn(name=contract.WORKFLOW_TYPE)
 class Reconcile:
     def __init__(self) -> None:
         self._report: ReconciliationReport | None = None
 
-    @workflow.query
+    @workflow.query(name=contract.REPORT.name)
     def report(self) -> ReconciliationReport | None:
         return self._report
 

@@ -12,21 +12,22 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
-from activities.close_won_start import signal_close_won
+from models.changes import ChangeKind
 from models.deal import CloseWonTrigger
 from models.identity import ObjectType
 from models.lifecycle import OpportunityChanged
 from models.tables import DeliveryStatus, WebhookDelivery
 from models.webhooks import UnsupportedWebhook, WebhookTrigger, parse_salesforce_webhook
-from models.workflow_ids import close_won_workflow_id, mirror_workflow_id
 from store import Store
 from telemetry.metrics import WEBHOOK_DELIVERIES
 from workers.api_models import Problem, WebhookAccepted
 from workers.rate_limits import RateLimit
 from workers.settings import Settings
 from workers.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
+from workflows.deal import contract as deal
+from workflows.mirror import contract as mirror
 
 log = logging.getLogger(__name__)
 
@@ -224,9 +225,9 @@ def ingress_router(settings: Settings, store: Store, client: Client) -> APIRoute
                 delivery_id=delivery.id,
                 received_at=delivery.received_at,
             )
-            workflow_id = close_won_workflow_id(opportunity_id)
-            if await _signal(workflow_id, "opportunity_changed", change):
-                workflow_ids.append(workflow_id)
+            handle = deal.deal_handle(client, opportunity_id)
+            if await deal.OPPORTUNITY_CHANGED.send_if_running(handle, change):
+                workflow_ids.append(handle.id)
             else:
                 ignored.append(f"no deal of opportunity {opportunity_id} is running")
         for edit in trigger.account_edits:
@@ -238,27 +239,17 @@ def ingress_router(settings: Settings, store: Store, client: Client) -> APIRoute
             if edit.account_id not in erp_ids:
                 ignored.append(f"account {edit.account_id} mirrors no ERP customer")
                 continue
-            workflow_id = mirror_workflow_id(
-                settings.erp_kind, "customer", erp_ids[edit.account_id]
+            mirror_run = mirror.mirror_handle(
+                client, settings.erp_kind, ChangeKind.CUSTOMER, erp_ids[edit.account_id]
             )
-            if await _signal(workflow_id, "crm_edited", edit):
-                workflow_ids.append(workflow_id)
+            if await mirror.CRM_EDITED.send_if_running(mirror_run, edit):
+                workflow_ids.append(mirror_run.id)
             else:
                 ignored.append(f"no mirror of ERP customer {erp_ids[edit.account_id]} is running")
         return workflow_ids, ignored
 
-    async def _signal(workflow_id: str, signal: str, payload: object) -> bool:
-        """Signal a running workflow; False when none runs under that id."""
-        try:
-            await client.get_workflow_handle(workflow_id).signal(signal, payload)
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                return False
-            raise
-        return True
-
     async def _signal_with_start(opportunity_id: str, delivery: WebhookDelivery) -> str:
-        handle = await signal_close_won(
+        handle = await deal.signal_close_won(
             client,
             settings.task_queue,
             CloseWonTrigger(

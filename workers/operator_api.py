@@ -10,11 +10,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from models.deal import CloseWonResult, DealState, RetryRequest
+from models.deal import DealState, RetryRequest
 from models.event_contracts import CONTRACTS, json_schema
 from models.reconciliation import Domain, ReconcileRequest, ReconcileTrigger
 from models.tables import ExceptionRow, ExceptionStatus, LedgerEvent
-from models.workflow_ids import close_won_workflow_id
 from store import Store
 from workers.api_models import (
     OPERATOR_ERRORS,
@@ -27,8 +26,13 @@ from workers.api_models import (
 from workers.reconciliation_api import reconciliation_router, start_reconciliation
 from workers.settings import Settings
 from workers.timeline import deal_timeline, process_of
-from workflows.deal.workflow import CloseWonToOrder
-from workflows.feed.workflow import ErpChangeFeed, FeedStatus, erp_change_feed_workflow_id
+from workflows.contract import RETRY
+from workflows.deal import contract as deal
+from workflows.feed import contract as feed
+from workflows.feed.contract import FeedStatus
+
+MAX_TOKEN_BYTES = 512
+"""An offered operator token longer than this is refused unread."""
 
 
 class OperatorBearer(HTTPBearer):
@@ -36,17 +40,30 @@ class OperatorBearer(HTTPBearer):
 
     def __init__(self, token: str) -> None:
         super().__init__(auto_error=False, description="SYNCLINE_API_TOKEN")
-        self._token = token
+        # Bytes, so the comparison below cannot raise whatever the configured token holds.
+        self._token = token.encode()
 
     async def __call__(self, request: Request) -> HTTPAuthorizationCredentials | None:  # type: ignore[override]
         credentials = await super().__call__(request)
-        if credentials is None or not hmac.compare_digest(credentials.credentials, self._token):
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "a valid operator token is required (Authorization: Bearer ...)",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+        if credentials is None:
+            raise _unauthorized("a valid operator token is required (Authorization: Bearer ...)")
+        offered = credentials.credentials
+        # Header values arrive decoded as Latin-1, one character per byte, so any byte
+        # can be here; hmac.compare_digest raises TypeError on a non-ASCII str, which
+        # answered 500. The reason names the flaw, never the value.
+        if len(offered) > MAX_TOKEN_BYTES:
+            raise _unauthorized(f"the operator token is longer than {MAX_TOKEN_BYTES} bytes")
+        if not offered.isascii():
+            raise _unauthorized("the operator token must be ASCII")
+        if not hmac.compare_digest(offered.encode(), self._token):
+            raise _unauthorized("a valid operator token is required (Authorization: Bearer ...)")
         return credentials
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"}
+    )
 
 
 def operator_router(settings: Settings, store: Store, client: Client) -> APIRouter:
@@ -62,8 +79,8 @@ def operator_router(settings: Settings, store: Store, client: Client) -> APIRout
         tags=["deals"],
     )
     async def get_deal(crm_opportunity_id: str) -> DealView:
-        workflow_id = close_won_workflow_id(crm_opportunity_id)
-        handle = client.get_workflow_handle(workflow_id, result_type=CloseWonResult)
+        handle = deal.deal_handle(client, crm_opportunity_id)
+        workflow_id = handle.id
         try:
             description = await handle.describe()
         except RPCError as error:
@@ -76,7 +93,7 @@ def operator_router(settings: Settings, store: Store, client: Client) -> APIRout
         if description.status == WorkflowExecutionStatus.COMPLETED:
             state = (await handle.result()).state
         else:
-            state = await handle.query(CloseWonToOrder.state)
+            state = await deal.STATE.ask(handle)
         exceptions = await store.list_exceptions(subject_id=crm_opportunity_id)
         events = await store.events_for(crm_opportunity_id)
         deliveries = await store.deliveries_for(crm_opportunity_id)
@@ -148,7 +165,7 @@ def operator_router(settings: Settings, store: Store, client: Client) -> APIRout
             return RetryAccepted(exception_id=row.id, workflow_id=run_id, status="retry_requested")
         handle = client.get_workflow_handle(row.workflow_id)
         try:
-            await handle.signal("retry", RetryRequest(exception_id=row.id, requested_by="api"))
+            await RETRY.send(handle, RetryRequest(exception_id=row.id, requested_by="api"))
         except RPCError as error:
             raise HTTPException(409, f"the run can no longer be resumed: {error.message}") from None
         await store.mark_retry_requested(row.id)
@@ -160,9 +177,9 @@ def operator_router(settings: Settings, store: Store, client: Client) -> APIRout
     async def get_erp_feed() -> FeedStatus:
         """The ERP change feed: its cursor, when it last polled, how far behind the ERP
         the newest delivered change was (lag), and what it delivered or could not match."""
-        handle = client.get_workflow_handle(erp_change_feed_workflow_id(settings.erp_kind))
+        handle = client.get_workflow_handle(feed.feed_workflow_id(settings.erp_kind))
         try:
-            return await handle.query(ErpChangeFeed.status)
+            return await feed.STATUS.ask(handle)
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 raise HTTPException(404, "the ERP change feed is not running yet") from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import date
 from typing import Annotated
 
@@ -20,14 +19,12 @@ from models.reconciliation import (
     ReconcileTrigger,
     ReconciliationReport,
 )
+from reconciliation import contract
 from reconciliation.records import ReconciliationRecords
 from reconciliation.report import findings_csv
-from reconciliation.workflow import Reconcile
 from store import Store
 from workers.api_models import OPERATOR_ERRORS, invalid
 from workers.settings import Settings
-
-RUN_PREFIX = "reconcile:"
 
 
 class ReconciliationAsked(BaseModel):
@@ -63,9 +60,7 @@ class FindingView(BaseModel):
 async def start_reconciliation(
     client: Client, settings: Settings, request: ReconcileRequest
 ) -> str:
-    run_id = f"{RUN_PREFIX}{uuid.uuid4().hex[:16]}"
-    await client.start_workflow(Reconcile.run, request, id=run_id, task_queue=settings.task_queue)
-    return run_id
+    return await contract.start_reconciliation(client, settings.task_queue, request)
 
 
 def reconciliation_router(settings: Settings, store: Store, client: Client) -> APIRouter:
@@ -111,7 +106,7 @@ def reconciliation_router(settings: Settings, store: Store, client: Client) -> A
         if stored is not None and stored.status != "running":
             return stored
         try:
-            live = await client.get_workflow_handle(run_id).query(Reconcile.report)
+            live = await contract.REPORT.ask(client.get_workflow_handle(run_id))
         except RPCError as error:
             if stored is not None:
                 return stored

@@ -7,7 +7,12 @@ from collections.abc import Sequence
 
 from models.events import SourceSystem
 from models.tables import ExceptionRow, LedgerEvent, WebhookDelivery
+from reconciliation import contract as reconcile
 from workers.api_models import TimelineEntry
+from workflows.deal import contract as deal
+from workflows.feed import contract as feed
+from workflows.mirror import contract as mirror
+from workflows.renewal import contract as renewal
 
 _SYSTEM_OF_SOURCE = {
     SourceSystem.SALESFORCE: "crm",
@@ -17,11 +22,12 @@ _SYSTEM_OF_SOURCE = {
 }
 
 _PROCESSES = (
-    ("close-won:", "deal"),
-    ("erp-mirror:", "mirror"),
-    ("renewal:", "renewal"),
-    ("erp-change-feed:", "feed"),
-    ("reconcile", "reconciliation"),
+    (deal.ID_PREFIX, "deal"),
+    (mirror.ID_PREFIX, "mirror"),
+    (renewal.ID_PREFIX, "renewal"),
+    (feed.ID_PREFIX, "feed"),
+    (reconcile.ON_DEMAND_PREFIX, "reconciliation"),
+    (reconcile.SCHEDULED_WORKFLOW_ID, "reconciliation"),
 )
 
 

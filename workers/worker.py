@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import Worker
 
+from activities.change_publisher import ChangePublisher
 from activities.crm import CrmActivities
 from activities.erp import ErpActivities
 from activities.feed import FeedActivities
@@ -29,12 +29,8 @@ from workers.startup import connect_when_ready
 from workers.telemetry import configure_tracing
 from workers.wiring import build_crm, build_erp, build_governor, build_store
 from workflows.deal.workflow import CloseWonToOrder
-from workflows.feed.workflow import (
-    ErpChangeFeed,
-    FeedConfig,
-    FeedInput,
-    erp_change_feed_workflow_id,
-)
+from workflows.feed import contract as feed
+from workflows.feed.workflow import ErpChangeFeed
 from workflows.mirror.workflow import ErpMirror
 from workflows.renewal.workflow import Renewal
 from workflows.task_queues import erp_task_queue
@@ -74,7 +70,9 @@ def build_workers(
     crm_activities = CrmActivities(crm, store)
     ledger = LedgerActivities(store)
     erp_activities = ErpActivities(erp, store, erp_system)
-    feed = FeedActivities(client, store, task_queue=task_queue, renewal_lead=renewal_lead)
+    feed_activities = FeedActivities(
+        ChangePublisher(client, store, task_queue=task_queue, renewal_lead=renewal_lead)
+    )
     reconcile = ReconcileActivities(
         crm=crm,
         erp=erp,
@@ -100,8 +98,7 @@ def build_workers(
             crm_activities.mirror_customer,
             crm_activities.mirror_item,
             crm_activities.open_renewal,
-            feed.deliver_invoice_changes,
-            feed.publish_changes,
+            feed_activities.publish_changes,
             ledger.record_event,
             ledger.open_exception,
             ledger.resolve_exception,
@@ -117,7 +114,6 @@ def build_workers(
         interceptors=interceptors,
         activities=[
             erp_activities.place_order,
-            erp_activities.fetch_invoice_changes,
             erp_activities.change_kinds,
             erp_activities.fetch_changes,
             erp_activities.cancel_order,
@@ -134,12 +130,8 @@ async def ensure_change_feed(
 ) -> None:
     """Start the ERP change feed unless it already runs (one per ERP, whichever worker
     gets there first)."""
-    await client.start_workflow(
-        ErpChangeFeed.run,
-        FeedInput(erp_system=erp_system.value, config=FeedConfig(poll_interval=poll_interval)),
-        id=erp_change_feed_workflow_id(erp_system.value),
-        task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    await feed.start_feed(
+        client, task_queue, erp_system.value, feed.FeedConfig(poll_interval=poll_interval)
     )
 
 

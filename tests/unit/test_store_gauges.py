@@ -21,6 +21,7 @@ from models.reconciliation import (
 )
 from models.tables import ExceptionRow
 from models.types import utc_now
+from reconciliation import contract as reconcile_contract
 from reconciliation.records import ReconciliationRecords
 from store import Store
 from workers.store_gauges import StoreGauges
@@ -81,7 +82,7 @@ async def test_the_gauges_read_what_the_store_holds(store: Store) -> None:
         )
     await ReconciliationRecords(store).save_run(
         ReconciliationReport(
-            id=f"reconcile:{uuid.uuid4().hex}",
+            id=f"{reconcile_contract.ON_DEMAND_PREFIX}{uuid.uuid4().hex}",
             status=RunStatus.COMPLETED,
             trigger=ReconcileTrigger.API,
             started_at=utc_now(),

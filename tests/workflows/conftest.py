@@ -17,7 +17,6 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.close_won_start import signal_close_won
 from connectors.netsuite import NetSuiteClient
 from connectors.salesforce import SalesforceClient
 from models.deal import CloseWonResult, CloseWonTrigger
@@ -32,6 +31,7 @@ from tests.conftest import register_search_attributes
 from workers.binaries import temporal_test_server
 from workers.demo import seed_crm_catalog
 from workers.worker import build_workers
+from workflows.deal import contract as deal
 
 CRM_URL = "http://crm.sandbox"
 ERP_URL = "http://erp.sandbox"
@@ -51,7 +51,7 @@ class World:
     async def start(
         self, opportunity_id: str, correlation_id: str = "corr-test"
     ) -> WorkflowHandle[Any, CloseWonResult]:
-        return await signal_close_won(
+        return await deal.signal_close_won(
             self.client,
             self.task_queue,
             CloseWonTrigger(

@@ -19,7 +19,8 @@ from tests.deals import open_deal
 from tests.workflows.conftest import World
 from tests.workflows.histories import record_history
 from workflows.deal.workflow import CloseWonToOrder
-from workflows.feed.workflow import ErpChangeFeed, FeedConfig, FeedInput
+from workflows.feed.contract import FeedConfig, FeedInput
+from workflows.feed.workflow import ErpChangeFeed
 
 
 async def _accepted_deal(world: World) -> tuple[str, WorkflowHandle[Any, CloseWonResult]]:

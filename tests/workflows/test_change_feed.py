@@ -16,12 +16,14 @@ from models.changes import ChangeKind
 from models.deal import DealStatus
 from models.events import EventType
 from models.lifecycle import MirrorStatus, RenewalStatus
-from models.workflow_ids import mirror_workflow_id, renewal_workflow_id
 from tests.deals import open_deal
 from tests.workflows.conftest import World
 from workflows.deal.workflow import CloseWonToOrder
-from workflows.feed.workflow import ErpChangeFeed, FeedConfig, FeedInput, FeedStatus
+from workflows.feed.contract import FeedConfig, FeedInput, FeedStatus
+from workflows.feed.workflow import ErpChangeFeed
+from workflows.mirror.contract import mirror_workflow_id
 from workflows.mirror.workflow import ErpMirror
+from workflows.renewal.contract import renewal_workflow_id
 from workflows.renewal.workflow import Renewal
 
 T = TypeVar("T")

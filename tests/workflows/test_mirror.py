@@ -24,6 +24,7 @@ from models.tables import ExceptionStatus
 from models.types import Money
 from tests.workflows.conftest import World
 from tests.workflows.histories import record_history
+from workflows.mirror import contract as mirror_contract
 from workflows.mirror.workflow import ErpMirror
 
 ADDRESS = Address(street="5 Ring Road", city="Vienna", postal_code="1010", country="AT")
@@ -57,7 +58,7 @@ async def _mirror(world: World, change: CustomerChange | ItemChange) -> Workflow
         id=f"mirror-{world.task_queue}-{change.kind}-{change.id}",
         task_queue=world.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        start_signal="changed",
+        start_signal=mirror_contract.CHANGED.name,
         start_signal_args=[change],
     )
 

@@ -26,12 +26,14 @@ from models.reconciliation import (
     RunStatus,
 )
 from models.tables import ExceptionStatus, LedgerEvent
+from reconciliation import contract as reconcile_contract
 from reconciliation.records import ReconciliationRecords
 from reconciliation.workflow import Reconcile
 from tests.deals import erp_order_outside_syncline, open_deal
 from tests.workflows.conftest import World
 from tests.workflows.histories import record_history
 from tests.workflows.test_reversals import _following
+from workflows.contract import RETRY
 from workflows.deal.workflow import CloseWonToOrder
 
 
@@ -41,7 +43,7 @@ async def _reconcile(
     handle = await world.client.start_workflow(
         Reconcile.run,
         ReconcileRequest.model_validate(request),
-        id=f"reconcile:{uuid.uuid4().hex[:12]}",
+        id=f"{reconcile_contract.ON_DEMAND_PREFIX}{uuid.uuid4().hex[:12]}",
         task_queue=world.task_queue,
     )
     # Polled, not awaited: waiting on a result lets the time-skipping server jump ahead
@@ -305,7 +307,7 @@ async def test_customer_drift_and_a_foreign_currency_order(own_world: World) -> 
     # The operator's retry writes the ERP's name back; the next run finds no conflict.
     (conflict,) = await world.store.list_exceptions(subject_id=mirror_subject)
     mirror = world.client.get_workflow_handle(conflict.workflow_id)
-    await mirror.signal("retry", RetryRequest(exception_id=conflict.id))
+    await RETRY.send(mirror, RetryRequest(exception_id=conflict.id))
 
     async def restored() -> bool:
         account = await world.crm.get("Account", account_id)

@@ -24,6 +24,7 @@ from tests.deals import open_deal
 from tests.workflows.conftest import World
 from tests.workflows.histories import record_history
 from workers.worker import build_workers
+from workflows.renewal import contract as renewal_contract
 from workflows.renewal.workflow import Renewal
 
 LEAD = timedelta(days=90)
@@ -67,7 +68,7 @@ async def _start(
         id=f"renewal-{world.task_queue}-{subscription.id}",
         task_queue=task_queue or world.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        start_signal="changed",
+        start_signal=renewal_contract.CHANGED.name,
         start_signal_args=[subscription],
     )
 

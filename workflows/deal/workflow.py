@@ -71,6 +71,7 @@ with workflow.unsafe.imports_passed_through():
         WriteOrderStatusInput,
     )
     from workflows import search_attributes as sa
+    from workflows.deal import contract
     from workflows.deal.facts import (
         closed_won_event,
         invoice_posted_event,
@@ -152,7 +153,7 @@ def _reason_for(error: ApplicationError, rejected_reason: ExceptionReason) -> Ex
     return rejected_reason
 
 
-@workflow.defn
+@workflow.defn(name=contract.WORKFLOW_TYPE)
 class CloseWonToOrder:
     @workflow.init
     def __init__(self, request: CloseWonInput) -> None:
@@ -168,7 +169,7 @@ class CloseWonToOrder:
         self._order_changes: list[OrderChange] = []
         self._amendments = 0
 
-    @workflow.signal
+    @workflow.signal(name=contract.CLOSED_WON.name)
     def closed_won(self, trigger: CloseWonTrigger) -> None:
         """Each webhook delivery. Only the first starts anything; the rest are counted."""
         self._state.deliveries += 1
@@ -178,7 +179,7 @@ class CloseWonToOrder:
                 DUPLICATES_SUPPRESSED, "deliveries of a deal after its first", "{delivery}"
             ).add(1)
 
-    @workflow.signal
+    @workflow.signal(name=contract.RETRY.name)
     def retry(self, request: RetryRequest) -> None:
         open_exception = self._state.open_exception
         if open_exception is None:
@@ -186,12 +187,12 @@ class CloseWonToOrder:
         if request.exception_id in (None, open_exception.id):
             self._retry_signals += 1
 
-    @workflow.signal
+    @workflow.signal(name=contract.INVOICE_CHANGED.name)
     def invoice_changed(self, invoice: InvoiceSnapshot) -> None:
         """From the ERP change feed: the whole of one invoice as the ERP shows it now."""
         self._invoices.append(invoice)
 
-    @workflow.signal
+    @workflow.signal(name=contract.OPPORTUNITY_CHANGED.name)
     def opportunity_changed(self, change: OpportunityChanged) -> None:
         """From the CRM: the won opportunity changed (stage, amount, lines).
 
@@ -204,12 +205,12 @@ class CloseWonToOrder:
             return
         self._opportunity_changes.append(change)
 
-    @workflow.signal
+    @workflow.signal(name=contract.ORDER_CHANGED.name)
     def order_changed(self, order: OrderChange) -> None:
         """From the ERP change feed: the order was cancelled in the ERP."""
         self._order_changes.append(order)
 
-    @workflow.query
+    @workflow.query(name=contract.STATE.name)
     def state(self) -> DealState:
         return self._state
 

@@ -16,9 +16,6 @@ What the overlap re-reads is recognised by a version key per record and not sent
 again; the ledger refuses a fact it holds and the workflows ignore stale snapshots
 anyway. The run continues as new every few hundred polls, or sooner when a backlog
 makes its history long, carrying cursors and seen keys.
-
-Runs started before the feed read every kind (``FEED_KINDS_PATCH``) keep reading
-invoices only until they continue as new.
 """
 
 from __future__ import annotations
@@ -26,25 +23,24 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.erp import ErpActivities
     from activities.feed import FeedActivities
-    from models.billing import ChangeCursor, InvoiceSnapshot
+    from models.billing import ChangeCursor
     from models.changes import ChangeKind, ErpChange
     from models.events import SourceSystem
-    from models.messages import (
-        DeliverInvoiceChangesInput,
-        FetchChangesInput,
-        FetchInvoiceChangesInput,
-        InvoiceDelivery,
-        PublishChangesInput,
+    from models.messages import FetchChangesInput, PublishChangesInput
+    from workflows.feed.contract import (
+        STATUS,
+        WORKFLOW_TYPE,
+        FeedConfig,
+        FeedInput,
+        FeedStatus,
+        StreamStatus,
     )
-    from models.types import UtcDatetime
-    from models.workflow_ids import close_won_workflow_id
     from workflows.lag import LagWindow
     from workflows.task_queues import erp_task_queue
 
@@ -55,7 +51,6 @@ FEED_RETRY = RetryPolicy(
 )
 CALL_TIMEOUT = timedelta(minutes=2)
 HEARTBEAT_TIMEOUT = timedelta(seconds=30)
-FEED_KINDS_PATCH = "feed-all-kinds-v1"
 # Masters before the records that name them, orders before their invoices.
 KIND_ORDER = (
     ChangeKind.CUSTOMER,
@@ -74,69 +69,15 @@ HISTORY_BYTES = 8 * 1024 * 1024
 SEEN_LIMIT = 5_000
 
 
-def erp_change_feed_workflow_id(erp_system: str) -> str:
-    return f"erp-change-feed:{erp_system}"
-
-
-class FeedConfig(BaseModel):
-    poll_interval: timedelta = timedelta(seconds=30)
-    overlap: timedelta = timedelta(minutes=5)
-    page_size: int = 200
-    polls_per_run: int = 200
-
-
-class FeedInput(BaseModel):
-    erp_system: str
-    config: FeedConfig = FeedConfig()
-    cursor: ChangeCursor | None = None
-    seen: dict[str, str] = {}
-    """Invoice id → version key, for what lies inside the overlap window."""
-    delivered: int = 0
-    unmatched: int = 0
-    cursors: dict[ChangeKind, ChangeCursor] = {}
-    seen_by_kind: dict[ChangeKind, dict[str, str]] = {}
-    """Per kind, record id → version key, for what lies inside the overlap window."""
-    recorded: int = 0
-    duplicates: int = 0
-
-
-class StreamStatus(BaseModel):
-    cursor: ChangeCursor | None = None
-    published: int = 0
-
-
-class FeedStatus(BaseModel):
-    cursor: ChangeCursor | None
-    last_poll_at: UtcDatetime | None
-    lag_seconds: float | None
-    """From the ERP's timestamp of the newest change delivered to the poll that read it."""
-    delivered: int
-    unmatched: int
-    polls: int
-    recorded: int = 0
-    """Events the feed put in the ledger."""
-    duplicates: int = 0
-    """Events it found already there (the same fact read again)."""
-    lag_p50_seconds: float | None = None
-    lag_p95_seconds: float | None = None
-    """Over the last changes published: ERP modification time → event in the ledger."""
-    streams: dict[ChangeKind, StreamStatus] = {}
-
-
 _STAMP = "%Y-%m-%dT%H:%M:%S.%f"  # fixed width, so version keys sort by time as text
 
 
-def _version(invoice: InvoiceSnapshot) -> str:
-    stamp = invoice.modified_at.strftime(_STAMP)
-    return f"{stamp}|{invoice.status}|{invoice.amount_due.amount}"
-
-
-@workflow.defn
+@workflow.defn(name=WORKFLOW_TYPE)
 class ErpChangeFeed:
     @workflow.init
     def __init__(self, request: FeedInput) -> None:
         self._status = FeedStatus(
-            cursor=request.cursor,
+            cursor=request.cursors.get(ChangeKind.INVOICE),
             last_poll_at=None,
             lag_seconds=None,
             delivered=request.delivered,
@@ -147,93 +88,12 @@ class ErpChangeFeed:
         )
         self._lags = LagWindow()
 
-    @workflow.query
+    @workflow.query(name=STATUS.name)
     def status(self) -> FeedStatus:
         return self._status
 
     @workflow.run
     async def run(self, request: FeedInput) -> None:
-        if workflow.patched(FEED_KINDS_PATCH):
-            await self._run_all_kinds(request)
-            return
-        config = request.config
-        # A new feed follows what changes from now on (minus the overlap); history
-        # before it is reconciliation's to compare, not thousands of signals.
-        cursor = request.cursor or ChangeCursor(modified_at=workflow.now() - config.overlap)
-        seen = dict(request.seen)
-        for _ in range(config.polls_per_run):
-            cursor = await self._poll(request.erp_system, config, cursor, seen)
-            await workflow.sleep(config.poll_interval)
-        workflow.continue_as_new(
-            request.model_copy(
-                update={
-                    "cursor": cursor,
-                    "seen": seen,
-                    "delivered": self._status.delivered,
-                    "unmatched": self._status.unmatched,
-                }
-            )
-        )
-
-    async def _poll(
-        self, erp_system: str, config: FeedConfig, cursor: ChangeCursor, seen: dict[str, str]
-    ) -> ChangeCursor:
-        window_start = cursor.modified_at - config.overlap
-        position = ChangeCursor(modified_at=window_start)
-        newest = cursor
-        while True:
-            page = await workflow.execute_activity_method(
-                ErpActivities.fetch_invoice_changes,
-                FetchInvoiceChangesInput(after=position, limit=config.page_size),
-                task_queue=erp_task_queue(workflow.info().task_queue),
-                start_to_close_timeout=CALL_TIMEOUT,
-                heartbeat_timeout=HEARTBEAT_TIMEOUT,
-                retry_policy=FEED_RETRY,
-            )
-            fresh = [i for i in page.invoices if seen.get(i.id) != _version(i)]
-            await self._deliver(fresh)
-            if fresh:
-                newest_fresh = max(i.modified_at for i in fresh)
-                self._status.lag_seconds = (workflow.now() - newest_fresh).total_seconds()
-            for invoice in fresh:
-                seen[invoice.id] = _version(invoice)
-            if page.invoices:
-                position = page.invoices[-1].position
-                if _after(position, newest):
-                    newest = position
-            if not page.has_more:
-                break
-        # Keys older than the next window can no longer be re-read: forget them.
-        horizon = (newest.modified_at - config.overlap).strftime(_STAMP)
-        for invoice_id in [k for k, v in seen.items() if v.split("|", 1)[0] < horizon]:
-            del seen[invoice_id]
-        self._status.cursor = newest
-        self._status.last_poll_at = workflow.now()
-        self._status.polls += 1
-        return newest
-
-    async def _deliver(self, invoices: list[InvoiceSnapshot]) -> None:
-        deliveries = [
-            InvoiceDelivery(workflow_id=close_won_workflow_id(i.crm_opportunity_id), invoice=i)
-            for i in invoices
-            if i.crm_opportunity_id
-        ]
-        self._status.unmatched += len(invoices) - len(deliveries)
-        if not deliveries:
-            return
-        result = await workflow.execute_activity_method(
-            FeedActivities.deliver_invoice_changes,
-            DeliverInvoiceChangesInput(deliveries=deliveries),
-            start_to_close_timeout=CALL_TIMEOUT,
-            heartbeat_timeout=HEARTBEAT_TIMEOUT,
-            retry_policy=FEED_RETRY,
-        )
-        self._status.delivered += result.delivered
-        self._status.unmatched += len(result.unmatched)
-
-    # -- every kind (FEED_KINDS_PATCH) ----------------------------------------------------
-
-    async def _run_all_kinds(self, request: FeedInput) -> None:
         config = request.config
         kinds = await workflow.execute_activity_method(
             ErpActivities.change_kinds,
@@ -247,8 +107,7 @@ class ErpChangeFeed:
         cursors: dict[ChangeKind, ChangeCursor] = {}
         seen: dict[ChangeKind, dict[str, str]] = {}
         for kind in (k for k in KIND_ORDER if k in kinds):
-            carried = request.cursor if kind is ChangeKind.INVOICE else None
-            cursors[kind] = request.cursors.get(kind) or carried or start
+            cursors[kind] = request.cursors.get(kind) or start
             seen[kind] = dict(request.seen_by_kind.get(kind, {}))
             self._status.streams[kind] = StreamStatus(cursor=cursors[kind])
         system = SourceSystem(request.erp_system)
@@ -266,8 +125,6 @@ class ErpChangeFeed:
         workflow.continue_as_new(
             request.model_copy(
                 update={
-                    "cursor": None,
-                    "seen": {},
                     "cursors": cursors,
                     "seen_by_kind": seen,
                     "delivered": self._status.delivered,

@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from models.messages import MirrorCustomerInput, MirrorItemInput
     from workflows import search_attributes as sa
+    from workflows.mirror import contract
     from workflows.parking import Parking
     from workflows.policies import CALL_RETRY, CALL_TIMEOUT, HEARTBEAT_TIMEOUT
 
@@ -66,7 +67,7 @@ async def _refusals(call: Awaitable[T]) -> T:
         raise
 
 
-@workflow.defn
+@workflow.defn(name=contract.WORKFLOW_TYPE)
 class ErpMirror:
     @workflow.init
     def __init__(self, request: MirrorInput) -> None:
@@ -84,21 +85,21 @@ class ErpMirror:
             f"{request.erp_system}:{request.kind}:{request.erp_id}", request.correlation_id
         )
 
-    @workflow.signal
+    @workflow.signal(name=contract.CHANGED.name)
     def changed(self, change: MirrorChange) -> None:
         """A snapshot from the ERP change feed."""
         self._pending.append(change)
 
-    @workflow.signal
+    @workflow.signal(name=contract.CRM_EDITED.name)
     def crm_edited(self, edit: AccountEdit) -> None:
         """A CRM user changed ERP-owned fields of an account mirroring this customer."""
         self._edits.append(edit)
 
-    @workflow.signal
+    @workflow.signal(name=contract.RETRY.name)
     def retry(self, request: RetryRequest) -> None:
         self._parking.request_retry(request)
 
-    @workflow.query
+    @workflow.query(name=contract.STATE.name)
     def state(self) -> MirrorState:
         return self._state.model_copy(update={"open_exception": self._parking.open_exception})
 

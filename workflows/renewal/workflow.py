@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.parking import Parking
     from workflows.policies import CALL_RETRY, CALL_TIMEOUT, HEARTBEAT_TIMEOUT, LOCAL_TIMEOUT
+    from workflows.renewal import contract
 
 
 def opens_at(subscription: SubscriptionChange, lead: timedelta) -> datetime:
@@ -40,7 +41,7 @@ def _term_over_at(subscription: SubscriptionChange) -> datetime:
     return datetime.combine(subscription.end_date, time(), UTC) + timedelta(days=1)
 
 
-@workflow.defn
+@workflow.defn(name=contract.WORKFLOW_TYPE)
 class Renewal:
     @workflow.init
     def __init__(self, request: RenewalInput) -> None:
@@ -56,16 +57,16 @@ class Renewal:
             request.correlation_id,
         )
 
-    @workflow.signal
+    @workflow.signal(name=contract.CHANGED.name)
     def changed(self, subscription: SubscriptionChange) -> None:
         """A version of the subscription from the ERP change feed."""
         self._changes.append(subscription)
 
-    @workflow.signal
+    @workflow.signal(name=contract.RETRY.name)
     def retry(self, request: RetryRequest) -> None:
         self._parking.request_retry(request)
 
-    @workflow.query
+    @workflow.query(name=contract.STATE.name)
     def state(self) -> RenewalState:
         return self._state.model_copy(update={"open_exception": self._parking.open_exception})
 
