@@ -10,9 +10,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 from connectors.errors import (
     AuthError,
@@ -29,8 +31,10 @@ RATE_LIMITED = "RateLimited"
 REJECTED = "Rejected"
 NOT_FOUND = "NotFound"
 AUTH_FAILED = "AuthFailed"
+UNEXPECTED = "Unexpected"
+"""An error no connector explains, given up on after ``UnexpectedErrors.attempts``."""
 
-NON_RETRYABLE_TYPES = (REJECTED, NOT_FOUND, AUTH_FAILED)
+NON_RETRYABLE_TYPES = (REJECTED, NOT_FOUND, AUTH_FAILED, UNEXPECTED)
 
 
 def to_application_error(error: ConnectorError) -> ApplicationError:
@@ -65,3 +69,42 @@ def translate_connector_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awa
             raise to_application_error(error) from None
 
     return wrapper
+
+
+class UnexpectedErrors(Interceptor):
+    """Bounds the retries of what no connector explains.
+
+    A ``KeyError`` in a mapping or a validation error on a malformed answer does not
+    pass by itself: retried forever, it would leave a deal ``validating`` with no
+    exception row. After ``attempts`` tries the error becomes non-retryable
+    ``Unexpected`` with its type and message, and the workflow parks for a person;
+    the operator's retry then starts a fresh round of attempts. Connector errors keep
+    their own semantics (an outage is retried as long as it lasts).
+    """
+
+    def __init__(self, attempts: int) -> None:
+        self.attempts = attempts
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _GivesUpOnUnexpected(next, self.attempts)
+
+
+class _GivesUpOnUnexpected(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, attempts: int) -> None:
+        super().__init__(next)
+        self._attempts = attempts
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        try:
+            return await super().execute_activity(input)
+        except (ApplicationError, ConnectorError):
+            raise
+        except Exception as error:
+            if activity.info().attempt < self._attempts:
+                raise
+            raise ApplicationError(
+                f"{type(error).__name__}: {error}",
+                {"error_type": type(error).__name__, "attempts": str(self._attempts)},
+                type=UNEXPECTED,
+                non_retryable=True,
+            ) from error

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     erp_database: str = "syncline"
     erp_company: int | None = None
     erp_poll_seconds: float = Field(30.0, gt=0, description="ERP change feed poll interval")
+    unexpected_error_attempts: int = Field(
+        5,
+        ge=1,
+        description="Attempts of a step failing with an error no connector explains (a bug, "
+        "a malformed answer) before its process parks for a person",
+    )
     renewal_lead_days: int = Field(
         90, ge=0, description="How long before a subscription term ends its renewal opens"
     )

@@ -14,6 +14,7 @@ from temporalio.worker import Worker
 from activities.change_publisher import ChangePublisher
 from activities.crm import CrmActivities
 from activities.erp import ErpActivities
+from activities.errors import UnexpectedErrors
 from activities.feed import FeedActivities
 from activities.ledger import LedgerActivities
 from connectors.protocols import CrmClient, ErpClient
@@ -56,6 +57,7 @@ def build_workers(
     renewal_lead: timedelta = timedelta(days=90),
     reconcile_sla: timedelta = timedelta(minutes=15),
     max_cached_workflows: int = 1000,
+    unexpected_error_attempts: int = 5,
 ) -> list[Worker]:
     """Two workers on one client: the main queue (workflows, CRM and store activities)
     and the ERP queue, whose activity slots are bounded by the ERP concurrency limit so
@@ -83,7 +85,7 @@ def build_workers(
         sla=reconcile_sla,
         renewal_lead=renewal_lead,
     )
-    interceptors = [ActivityMetrics()]
+    interceptors = [ActivityMetrics(), UnexpectedErrors(unexpected_error_attempts)]
     main = Worker(
         client,
         task_queue=task_queue,
@@ -159,6 +161,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         erp_max_concurrency=settings.erp_max_concurrency,
         renewal_lead=timedelta(days=settings.renewal_lead_days),
         reconcile_sla=timedelta(minutes=settings.reconcile_sla_minutes),
+        unexpected_error_attempts=settings.unexpected_error_attempts,
     )
     if settings.reconcile_schedule:
         await ensure_reconcile_schedule(

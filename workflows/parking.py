@@ -1,6 +1,6 @@
 """Waiting for a person: one exception row per problem, resumed by an operator's retry.
 
-Used by the processes after the order (mirrors, renewals). A step that needs a person
+Every process parks this way (deals, the change feed, mirrors, renewals). A step that needs a person
 parks: the exception is opened (a local activity, so the queue and ``syncline
 exceptions`` show it), and the run waits for a ``retry`` signal, or for news that
 makes the wait moot (a newer ERP snapshot). When the step then passes, the row closes.
@@ -11,12 +11,33 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.errors import AUTH_FAILED, NOT_FOUND, REJECTED, UNEXPECTED
     from activities.ledger import LedgerActivities
     from models.deal import DealException, ExceptionReason, RetryRequest
     from models.messages import OpenExceptionInput, ResolveExceptionInput
     from workflows.policies import LOCAL_TIMEOUT
+
+
+def needs_a_person(
+    error: ActivityError, refused: ExceptionReason
+) -> tuple[ExceptionReason, str] | None:
+    """Why a failed step waits for a person, and what to tell them; None when the
+    failure is not one a person fixes (the caller lets it propagate).
+
+    ``refused`` names the system that said no (a rejection or a missing record)."""
+    cause = error.cause
+    if not isinstance(cause, ApplicationError):
+        return None
+    if cause.type in (REJECTED, NOT_FOUND):
+        return refused, cause.message
+    if cause.type == AUTH_FAILED:
+        return ExceptionReason.AUTH_FAILED, cause.message
+    if cause.type == UNEXPECTED:
+        return ExceptionReason.UNEXPECTED_ERROR, cause.message
+    return None
 
 
 class Parking:
