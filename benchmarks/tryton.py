@@ -16,7 +16,7 @@ serves it with ``trytond`` on 127.0.0.1 and measures, in the same run:
   request) and, when gunicorn is importable, on gunicorn with --workers processes;
 * batching: the baseline with one JSON-RPC call per step for a batch of sales;
 * invoices: post and pay (as the accountant) for some confirmed sales, and the
-  ``invoice_changes`` feed read back through ``TrytonClient`` in pages.
+  invoice changes read back through ``TrytonClient.changes`` in pages.
 
 Then, unless --stack-deals 0, close_won.py's measurement on the real stack with Tryton
 (``syncline dev --erp tryton``: Temporal, worker, API, sandbox CRM, Tryton on SQLite
@@ -64,6 +64,7 @@ from connectors.governor import LocalGovernor
 from connectors.salesforce import SalesforceClient
 from connectors.tryton import TrytonClient
 from models.billing import ChangeCursor
+from models.changes import ChangeKind
 from models.crm import Address
 from models.erp import CustomerUpsert, SalesOrder, SalesOrderDraft, SalesOrderLine
 from models.types import Money
@@ -797,11 +798,11 @@ async def invoices(
         cursor = ChangeCursor(modified_at=datetime(2000, 1, 1, tzinfo=UTC))
         while True:
             begun = time.perf_counter()
-            page = await erp.invoice_changes(cursor, page_limit)
+            page = await erp.changes(ChangeKind.INVOICE, cursor, page_limit)
             pages.append(time.perf_counter() - begun)
-            seen += len(page.invoices)
-            if page.invoices:
-                cursor = page.invoices[-1].position
+            seen += len(page.changes)
+            if page.changes:
+                cursor = page.changes[-1].position
             if not page.has_more:
                 break
     return InvoiceRun(
@@ -1073,7 +1074,7 @@ def print_invoices(run: InvoiceRun) -> None:
     print(
         f"  posting {run.batch_posted} more, {POST_CHUNK} per call: "
         f"{run.batch_post_per_invoice_ms:.1f} ms per invoice\n"
-        f"  invoice_changes through TrytonClient: {run.feed_invoices} invoices in "
+        f"  invoice changes through TrytonClient: {run.feed_invoices} invoices in "
         f"{run.feed_pages} pages of {run.feed_page_limit}, mean {run.feed_page_mean_ms:.1f} ms, "
         f"p95 {run.feed_page_p95_ms:.1f} ms per page"
     )

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Protocol
 
-from models.billing import ChangeCursor, InvoiceChangePage
+from models.billing import ChangeCursor
 from models.changes import ChangeKind, ErpChangePage, OrderChange
 from models.crm import (
     Account,
@@ -101,12 +101,6 @@ class ErpClient(Protocol):
         one is a duplicate, which Syncline exists to prevent."""
         ...
 
-    async def invoice_changes(self, after: ChangeCursor, limit: int) -> InvoiceChangePage:
-        """Posted invoices changed strictly after ``after``, oldest first, by
-        (modification time, id); each names the order it bills and that order's
-        external id (the CRM opportunity)."""
-        ...
-
     @property
     def change_kinds(self) -> frozenset[ChangeKind]:
         """The kinds of change this ERP can report (not every ERP has subscriptions)."""
@@ -114,7 +108,8 @@ class ErpClient(Protocol):
 
     async def changes(self, kind: ChangeKind, after: ChangeCursor, limit: int) -> ErpChangePage:
         """Records of ``kind`` changed strictly after ``after``, oldest first, by
-        (modification time, id). Invoices as in ``invoice_changes``."""
+        (modification time, id). Invoices are posted ones; each names the order it
+        bills and that order's external id (the CRM opportunity)."""
         ...
 
     async def orders_by_reference(

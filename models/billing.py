@@ -83,11 +83,6 @@ class InvoiceSnapshot(BaseModel):
         return self.modified_at > other.modified_at
 
 
-class InvoiceChangePage(BaseModel):
-    invoices: list[InvoiceSnapshot]
-    has_more: bool
-
-
 class DealBilling(BaseModel):
     """What the invoices of one order add up to; derived, never edited."""
 

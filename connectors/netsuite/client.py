@@ -26,7 +26,7 @@ from connectors.netsuite import mapping
 from connectors.netsuite.auth import TokenProvider
 from connectors.netsuite.errors import SYSTEM, map_error
 from models import exact_json
-from models.billing import ChangeCursor, InvoiceChangePage
+from models.billing import ChangeCursor
 from models.changes import ChangeKind, CustomerChange, ErpChange, ErpChangePage, OrderChange
 from models.erp import (
     Customer,
@@ -364,36 +364,6 @@ class NetSuiteClient(HttpConnector):
                     counts[key] = counts.get(key, 0) + 1
         return counts
 
-    async def invoice_changes(self, after: ChangeCursor, limit: int) -> InvoiceChangePage:
-        """Invoices by ``lastmodifieddate`` then id (keyset), with their orders' external
-        ids. NetSuite stamps a payment's application on the invoice it pays, so paid
-        amounts arrive as invoice changes too."""
-        query = keyset_query(
-            "id, tranid, createdfrom, entity, status, foreigntotal, amountremaining, "
-            "currency, trandate, lastmodifieddate",
-            "transaction",
-            "type = 'CustInvc'",
-            after,
-        )
-        rows, has_more = await self.suiteql_page(query, limit=limit)
-        external_ids = await self._order_external_ids(
-            [str(r["createdfrom"]) for r in rows if r.get("createdfrom")]
-        )
-        invoices = [mapping.invoice_from_row(row, external_ids, self.base_currency) for row in rows]
-        return InvoiceChangePage(invoices=invoices, has_more=has_more)
-
-    async def _order_external_ids(self, order_ids: Sequence[str]) -> dict[str, str]:
-        """The external id (the CRM opportunity) of each order that has one."""
-        wanted = sorted(set(order_ids))
-        external_ids: dict[str, str] = {}
-        for chunk in _chunks(wanted):
-            for row in await self.suiteql(
-                f"SELECT id, externalid FROM transaction WHERE id IN ({_sql_ids(chunk)})"
-            ):
-                if row.get("externalid"):
-                    external_ids[str(row["id"])] = str(row["externalid"])
-        return external_ids
-
     # --- change feed ----------------------------------------------------------------------
 
     @property
@@ -409,7 +379,7 @@ class NetSuiteClient(HttpConnector):
             ChangeKind, Callable[[ChangeCursor, int], Awaitable[tuple[list[ErpChange], bool]]]
         ] = {
             ChangeKind.ORDER: self._order_changes,
-            ChangeKind.INVOICE: self._invoice_change_list,
+            ChangeKind.INVOICE: self._invoice_changes,
             ChangeKind.CUSTOMER: self._customer_changes,
             ChangeKind.ITEM: self._item_changes,
             ChangeKind.SUBSCRIPTION: self._subscription_changes,
@@ -417,11 +387,40 @@ class NetSuiteClient(HttpConnector):
         changes, has_more = await readers[kind](after, limit)
         return ErpChangePage(kind=kind, changes=changes, has_more=has_more)
 
-    async def _invoice_change_list(
+    async def _invoice_changes(
         self, after: ChangeCursor, limit: int
     ) -> tuple[list[ErpChange], bool]:
-        page = await self.invoice_changes(after, limit)
-        return [mapping.invoice_change(i) for i in page.invoices], page.has_more
+        """Invoices by ``lastmodifieddate`` then id (keyset), with their orders' external
+        ids. NetSuite stamps a payment's application on the invoice it pays, so paid
+        amounts arrive as invoice changes too."""
+        query = keyset_query(
+            "id, tranid, createdfrom, entity, status, foreigntotal, amountremaining, "
+            "currency, trandate, lastmodifieddate",
+            "transaction",
+            "type = 'CustInvc'",
+            after,
+        )
+        rows, has_more = await self.suiteql_page(query, limit=limit)
+        external_ids = await self._order_external_ids(
+            [str(r["createdfrom"]) for r in rows if r.get("createdfrom")]
+        )
+        changes: list[ErpChange] = [
+            mapping.invoice_change(mapping.invoice_from_row(row, external_ids, self.base_currency))
+            for row in rows
+        ]
+        return changes, has_more
+
+    async def _order_external_ids(self, order_ids: Sequence[str]) -> dict[str, str]:
+        """The external id (the CRM opportunity) of each order that has one."""
+        wanted = sorted(set(order_ids))
+        external_ids: dict[str, str] = {}
+        for chunk in _chunks(wanted):
+            for row in await self.suiteql(
+                f"SELECT id, externalid FROM transaction WHERE id IN ({_sql_ids(chunk)})"
+            ):
+                if row.get("externalid"):
+                    external_ids[str(row["id"])] = str(row["externalid"])
+        return external_ids
 
     async def _order_changes(self, after: ChangeCursor, limit: int) -> tuple[list[ErpChange], bool]:
         query = keyset_query(ORDER_COLUMNS, "transaction", "type = 'SalesOrd'", after)

@@ -208,7 +208,7 @@ async def test_order_status_mapping(letter: str, status: OrderStatus) -> None:
     assert isinstance(change, OrderChange) and change.status is status and change.lines == []
 
 
-async def test_invoice_changes_are_wrapped() -> None:
+async def test_invoice_changes_carry_their_orders_external_id() -> None:
     invoice = {
         "id": "21",
         "tranid": "INV1",

@@ -10,7 +10,8 @@ import pytest
 
 from connectors.errors import AuthError, RejectedError, TransientError
 from connectors.tryton import TrytonClient
-from models.billing import ChangeCursor, InvoiceSnapshot, InvoiceStatus
+from models.billing import ChangeCursor, InvoiceStatus
+from models.changes import ChangeKind, InvoiceChange
 from models.erp import SalesOrder, SalesOrderDraft
 from models.types import Money
 from sandbox.catalog import DEFAULT_CATALOG
@@ -132,16 +133,12 @@ async def test_posted_and_paid_invoices_arrive_as_changes_in_keyset_order(
     await accountant.post_invoice(invoice["id"])
     await accountant.pay_invoice(invoice["id"], Decimal("50"))
 
-    async def changes_for_this_order() -> list[InvoiceSnapshot]:
-        seen: list[InvoiceSnapshot] = []
-        cursor = start
-        while True:
-            page = await erp.invoice_changes(cursor, limit=1)
-            seen += [i for i in page.invoices if i.erp_order_id == order.id]
-            if page.invoices:
-                cursor = page.invoices[-1].position
-            if not page.has_more:
-                return seen
+    async def changes_for_this_order() -> list[InvoiceChange]:
+        return [
+            change
+            for change in await helpers.all_changes(erp, ChangeKind.INVOICE, start, limit=1)
+            if isinstance(change, InvoiceChange) and change.erp_order_id == order.id
+        ]
 
     [partly] = await changes_for_this_order()
     assert partly.crm_opportunity_id == draft.external_id

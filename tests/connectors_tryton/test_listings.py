@@ -126,11 +126,11 @@ async def test_which_sales_are_listed(
 async def test_a_sale_without_reference_is_not_listed(erp: TrytonClient) -> None:
     customer = await erp.upsert_customer(helpers.account())
     draft = await helpers.draft(erp, customer.id, ["SL-SEAT-PRO"])
-    values = await erp._sale_values(draft)
+    values = await erp._orders.sale_values(draft)
     del values["reference"]
-    sale = await erp.create("sale.sale", values)
+    sale = await erp.rest.create("sale.sale", values)
     for button in ("quote", "confirm"):
-        await erp.button("sale.sale", sale["id"], button)
+        await erp.rest.button("sale.sale", sale["id"], button)
     listed = await erp.orders_by_reference(None, 100_000)
     assert str(sale["id"]) not in {o.id for o in listed}
     assert all(o.crm_opportunity_id for o in listed)

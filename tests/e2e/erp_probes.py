@@ -137,7 +137,7 @@ class TrytonProbe:
         self.database = database
 
     async def _orders(self, domain: list[Any]) -> list[ErpOrder]:
-        sales = await self.erp.search(
+        sales = await self.erp.rest.search(
             "sale.sale",
             [("state", "!=", "cancelled"), *domain],
             ["number", "total_amount"],
@@ -181,7 +181,7 @@ class TrytonProbe:
         await self.accountant.pay_invoice(int(invoice_id), amount)
 
     async def order_status(self, order_id: str) -> str:
-        sale = await self.erp.read("sale.sale", order_id, ["state"])
+        sale = await self.erp.rest.read("sale.sale", order_id, ["state"])
         return str(sale["state"])
 
     async def end_subscription_on(self, order_id: str, end: date) -> bool:

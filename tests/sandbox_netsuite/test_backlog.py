@@ -14,11 +14,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from benchmarks.seeding.netsuite_backlog import BacklogSpec, BacklogSummary, seed_backlog_file
 from connectors.netsuite import NetSuiteClient
 from models.billing import ChangeCursor, InvoiceStatus
 from models.changes import ChangeKind, ErpChange, InvoiceChange, OrderChange, OrderStatus
 from sandbox.netsuite import build_app
-from sandbox.netsuite.backlog import BacklogSpec, BacklogSummary, seed_backlog_file
 
 from .helpers import CLIENT_ID, CLIENT_SECRET, RECORD, get_token, make_config
 

@@ -28,7 +28,7 @@ in the same second as the order before (bulk imports), and a quarter of the invo
 made by a nightly billing run, hundreds in one second, so keyset pages break inside a
 second.
 
-    python -m sandbox.netsuite.backlog --db .syncline/netsuite.db --changes 100000
+    python benchmarks/seeding/netsuite_backlog.py --db .syncline/netsuite.db --changes 100000
 """
 
 from __future__ import annotations
@@ -734,14 +734,14 @@ def _day(at: int) -> date:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m sandbox.netsuite.backlog")
+    parser = argparse.ArgumentParser(prog="python benchmarks/seeding/netsuite_backlog.py")
     parser.add_argument("--db", type=Path, required=True)
     parser.add_argument("--changes", type=int, default=100_000)
     parser.add_argument("--days", type=float, default=30.0)
     args = parser.parse_args(argv)
     spec = BacklogSpec(changes=args.changes, window=timedelta(days=args.days))
     summary = seed_backlog_file(args.db, spec)
-    print(summary.model_dump_json(indent=2))  # noqa: T201 (a CLI)
+    print(summary.model_dump_json(indent=2))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Data the benchmarks write straight into a sandbox's database before they measure."""
