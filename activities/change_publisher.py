@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from decimal import Decimal
 
 from temporalio.client import Client
 
@@ -26,15 +25,14 @@ from models.changes import (
     OrderStatus,
     SubscriptionChange,
 )
-from models.erp_events import (
+from models.events import BusinessEvent, SourceSystem
+from models.facts import (
+    OrderFacts,
     customer_upserted_event,
-    erp_subject,
-    invoice_posted_event,
-    order_accepted_from_erp,
+    invoice_events,
+    order_accepted_event,
     order_cancelled_event,
-    payment_applied_event,
 )
-from models.events import BusinessEvent, EventType, SourceSystem
 from models.lifecycle import MirrorInput, RenewalInput
 from models.messages import PublishChangesResult
 from models.types import utc_now
@@ -100,11 +98,12 @@ class ChangePublisher:
     ) -> list[BusinessEvent]:
         now = utc_now()
         if isinstance(change, OrderChange):
+            order = OrderFacts.of_change(change)
             if change.status is OrderStatus.CANCELLED:
-                return [order_cancelled_event(change, system, correlation_id, now)]
+                return [order_cancelled_event(order, system, correlation_id, now)]
             if change.crm_opportunity_id:
                 return []  # placed by a deal, which recorded order.accepted on placing it
-            return [order_accepted_from_erp(change, system, correlation_id, now)]
+            return [order_accepted_event(order, system, correlation_id, now)]
         if isinstance(change, InvoiceChange):
             return await self._invoice_events(change, system, correlation_id)
         if isinstance(change, CustomerChange):
@@ -114,30 +113,8 @@ class ChangePublisher:
     async def _invoice_events(
         self, invoice: InvoiceChange, system: SourceSystem, correlation_id: str
     ) -> list[BusinessEvent]:
-        """``invoice.posted`` once, and ``payment.applied`` for what was paid since the
-        ledger last saw this invoice (the ledger, not the feed, remembers)."""
-        now = utc_now()
-        subject = invoice.crm_opportunity_id or erp_subject(
-            system, "order", invoice.erp_order_id or invoice.id
-        )
-        events = [invoice_posted_event(subject, invoice, system, correlation_id, now)]
-        paid_before = max(
-            (
-                Decimal(str(row.payload.get("paid_to_date", "0")))
-                for row in await self._ledger().events_from_source(
-                    EventType.PAYMENT_APPLIED, system, invoice.id
-                )
-            ),
-            default=Decimal(0),
-        )
-        paid = invoice.amount_paid.amount
-        if paid > paid_before:
-            events.append(
-                payment_applied_event(
-                    subject, invoice, paid - paid_before, system, correlation_id, now
-                )
-            )
-        return events
+        paid_before = await self._ledger().paid_to_date(system, invoice.id)
+        return invoice_events(invoice, paid_before, system, correlation_id, utc_now())
 
     async def _signal(
         self,

@@ -8,10 +8,14 @@ from __future__ import annotations
 from temporalio import activity
 
 from models.events import EventType, SourceSystem, event_id_for
+from models.facts import invoice_events
 from models.messages import (
+    NextAmendmentInput,
     OpenExceptionInput,
     RecordEventInput,
     RecordEventResult,
+    RecordInvoiceInput,
+    RecordInvoiceResult,
     ResolveExceptionInput,
 )
 from models.tables import ExceptionRow
@@ -33,6 +37,28 @@ class LedgerActivities:
         elif event.event_type == EventType.ORDER_ACCEPTED and event.subject_id:
             await self._measure_close_to_order(event.subject_id)
         return RecordEventResult(appended=appended)
+
+    @activity.defn
+    async def record_invoice(self, request: RecordInvoiceInput) -> RecordInvoiceResult:
+        """The invoice's facts as the ledger does not yet hold them: retried, or run by
+        a later run of the same deal, it records nothing twice."""
+        invoice = request.invoice
+        paid_before = await self._store.paid_to_date(request.erp_system, invoice.id)
+        recorded = 0
+        for event in invoice_events(
+            invoice, paid_before, request.erp_system, request.correlation_id, utc_now()
+        ):
+            recorded += await self._store.append_event(event)
+        return RecordInvoiceResult(recorded=recorded)
+
+    @activity.defn
+    async def next_amendment(self, request: NextAmendmentInput) -> int:
+        """The number of the order's next amendment, counted over every run of its deal
+        (a counter in one run's memory would reuse an earlier run's ids)."""
+        done = await self._store.count_events_from_source(
+            EventType.ORDER_AMENDED, request.erp_system, request.erp_order_id
+        )
+        return done + 1
 
     async def _measure_close_to_order(self, opportunity_id: str) -> None:
         """CRM close (the won event's time, the CRM's own) to the order's acceptance."""

@@ -79,14 +79,13 @@ from connectors.netsuite import NetSuiteClient
 from connectors.salesforce import SalesforceClient
 from models.billing import ChangeCursor
 from models.changes import ChangeKind, ErpChange, InvoiceChange, OrderChange, OrderStatus
-from models.erp_events import (
-    erp_subject,
-    invoice_posted_event,
-    order_accepted_from_erp,
-    order_cancelled_event,
-    payment_applied_event,
-)
 from models.events import BusinessEvent, EventType, SourceSystem
+from models.facts import (
+    OrderFacts,
+    invoice_events,
+    order_accepted_event,
+    order_cancelled_event,
+)
 from models.tables import LedgerEvent
 from models.types import utc_now
 from sandbox.catalog import DEFAULT_CATALOG
@@ -289,33 +288,21 @@ async def baseline_drain(
 
 
 async def events_for(store: Store, change: ErpChange) -> list[BusinessEvent]:
-    """What the feed's activity records for an order or an invoice whose deal is not
-    running (``FeedActivities._events_for``), with the same builders. The Syncline
-    ledger is checked against this one at the end, so a rule changed there shows."""
+    """What the feed records for an order or an invoice whose deal is not running
+    (``ChangePublisher._events_for``), with the same builders. The Syncline ledger is
+    checked against this one at the end, so a rule changed there shows."""
     now, correlation = utc_now(), "baseline"
     if isinstance(change, OrderChange):
+        order = OrderFacts.of_change(change)
         if change.status is OrderStatus.CANCELLED:
-            return [order_cancelled_event(change, SYSTEM, correlation, now)]
+            return [order_cancelled_event(order, SYSTEM, correlation, now)]
         if change.crm_opportunity_id:
             return []  # the feed leaves a CRM order's acceptance to its deal
-        return [order_accepted_from_erp(change, SYSTEM, correlation, now)]
+        return [order_accepted_event(order, SYSTEM, correlation, now)]
     if not isinstance(change, InvoiceChange):
         return []
-    subject = change.crm_opportunity_id or erp_subject(
-        SYSTEM, "order", change.erp_order_id or change.id
-    )
-    events = [invoice_posted_event(subject, change, SYSTEM, correlation, now)]
-    earlier = await store.events_from_source(EventType.PAYMENT_APPLIED, SYSTEM, change.id)
-    paid_before = max(
-        (Decimal(str(row.payload.get("paid_to_date", "0"))) for row in earlier),
-        default=Decimal(0),
-    )
-    paid = change.amount_paid.amount
-    if paid > paid_before:
-        events.append(
-            payment_applied_event(subject, change, paid - paid_before, SYSTEM, correlation, now)
-        )
-    return events
+    paid_before = await store.paid_to_date(SYSTEM, change.id)
+    return invoice_events(change, paid_before, SYSTEM, correlation, now)
 
 
 def _throughput(changes: int, events: int, seconds: float, cpu: dict[str, float]) -> Throughput:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from models.billing import ChangeCursor, InvoiceSnapshot
 from models.crm import Address
+from models.erp import OrderStatus as OrderStatus  # what the feed's order changes say
 from models.erp import SalesOrderLine
 from models.types import CurrencyCode, Money, UtcDatetime
 
@@ -27,17 +28,6 @@ class ChangeKind(StrEnum):
     CUSTOMER = "customer"
     ITEM = "item"
     SUBSCRIPTION = "subscription"
-
-
-class OrderStatus(StrEnum):
-    """What any ERP's order states mean to Syncline."""
-
-    OPEN = "open"
-    """Accepted, not yet fully billed. Whether it can still be cancelled or amended is
-    the ERP's call (NetSuite: until invoiced; Tryton: until processing)."""
-    BILLED = "billed"
-    CLOSED = "closed"
-    CANCELLED = "cancelled"
 
 
 class OrderChange(BaseModel):

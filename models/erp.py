@@ -52,6 +52,17 @@ class Product(BaseModel):
     """The subscription term a sale starts; ``None`` when the ERP does not say."""
 
 
+class OrderStatus(StrEnum):
+    """What any ERP's order states mean to Syncline."""
+
+    OPEN = "open"
+    """Accepted, not yet fully billed. Whether it can still be cancelled or amended is
+    the ERP's call (NetSuite: until invoiced; Tryton: until processing)."""
+    BILLED = "billed"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
 class SalesOrderLine(BaseModel):
     item_id: str
     sku: str
@@ -85,3 +96,5 @@ class SalesOrder(BaseModel):
     tran_date: date | None = None
     lines: list[SalesOrderLine] = []
     last_modified: UtcDatetime | None = None
+    state: OrderStatus = OrderStatus.OPEN
+    """What ``status`` (the ERP's own name) means to Syncline."""

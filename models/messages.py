@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
-from models.billing import ChangeCursor
+from models.billing import ChangeCursor, InvoiceSnapshot
 from models.changes import (
     ChangeKind,
     CustomerChange,
@@ -91,6 +91,24 @@ class RecordEventInput(BaseModel):
 
 class RecordEventResult(BaseModel):
     appended: bool
+
+
+class RecordInvoiceInput(BaseModel):
+    """One invoice snapshot: its ``invoice.posted`` and the payments since the ledger
+    last saw it paid (``models.facts.invoice_events``)."""
+
+    invoice: InvoiceSnapshot
+    erp_system: SourceSystem
+    correlation_id: str
+
+
+class RecordInvoiceResult(BaseModel):
+    recorded: int
+
+
+class NextAmendmentInput(BaseModel):
+    erp_system: SourceSystem
+    erp_order_id: str
 
 
 class OpenExceptionInput(BaseModel):

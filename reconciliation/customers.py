@@ -10,8 +10,8 @@ from datetime import datetime
 
 from models.changes import ChangeKind, CustomerChange
 from models.crm import Account
-from models.erp_events import customer_upserted_event
 from models.events import SourceSystem
+from models.facts import customer_upserted_event
 from models.lifecycle import owned_fields
 from models.reconciliation import Domain, DriftClass, Finding, Remedy
 from reconciliation.context import Batch, PassContext, Policy

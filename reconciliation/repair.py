@@ -12,8 +12,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.change_publisher import ChangePublisher
 from models.changes import ChangeKind, CustomerChange, ErpChange, OrderChange
 from models.deal import CloseWonTrigger
-from models.erp_events import erp_subject, order_accepted_from_erp
 from models.events import SourceSystem
+from models.facts import OrderFacts, erp_subject, order_accepted_event
 from models.lifecycle import AccountEdit, MirrorInput, OpportunityChanged
 from models.reconciliation import DriftClass, FindingState, Remedy
 from models.tables import ExceptionRow, ExceptionStatus, ReconciliationFindingRow
@@ -79,7 +79,9 @@ class Repairer:
         if remedy is Remedy.RECORD_EVENT and row.record is not None:
             order = OrderChange.model_validate(row.record)
             await self._store.append_event(
-                order_accepted_from_erp(order, self._erp_system, run_id, utc_now())
+                order_accepted_event(
+                    OrderFacts.of_change(order), self._erp_system, run_id, utc_now()
+                )
             )
             return Outcome(FindingState.REPAIR_REQUESTED)
         if remedy is Remedy.SIGNAL_MIRROR and row.record is not None:

@@ -40,6 +40,9 @@ class FaultMode(StrEnum):
     RATE_LIMIT = "rate_limit"
     LATENCY = "latency"
     COMMIT_THEN_DROP = "commit_then_drop"
+    MALFORMED = "malformed"
+    """200 with a JSON body not of the API's shape, as a misconfigured proxy or a
+    half-deployed API version answers: a client must not retry it forever."""
 
 
 class FaultRule(BaseModel):
@@ -175,6 +178,19 @@ class FaultMiddleware:
                 rule.detail or "An unexpected error occurred.",
                 {},
             )
+        elif rule.mode is FaultMode.MALFORMED:
+            body = json.dumps({"detail": rule.detail or "not this API's answer"}).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
         elif rule.mode is FaultMode.RATE_LIMIT:
             headers = {}
             if rule.retry_after is not None:

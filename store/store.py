@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlmodel import col, select
 
-from models.events import BusinessEvent
+from models.events import BusinessEvent, EventType
 from models.identity import ObjectType
 from models.tables import (
     DeliveryStatus,
@@ -203,6 +204,23 @@ class Store:
                 .where(LedgerEvent.source_id == source_id)
             )
             return rows.all()
+
+    async def paid_to_date(self, source_system: str, invoice_id: str) -> Decimal:
+        """How much of an invoice the ledger has seen paid (its newest ``paid_to_date``)."""
+        return max(
+            (
+                Decimal(str(row.payload.get("paid_to_date", "0")))
+                for row in await self.events_from_source(
+                    EventType.PAYMENT_APPLIED, source_system, invoice_id
+                )
+            ),
+            default=Decimal(0),
+        )
+
+    async def count_events_from_source(
+        self, event_type: str, source_system: str, source_id: str
+    ) -> int:
+        return len(await self.events_from_source(event_type, source_system, source_id))
 
     async def events_from_sources(
         self, source_system: str, source_ids: Sequence[str], event_types: Sequence[str]

@@ -102,6 +102,8 @@ def build_workers(
             crm_activities.open_renewal,
             feed_activities.publish_changes,
             ledger.record_event,
+            ledger.record_invoice,
+            ledger.next_amendment,
             ledger.open_exception,
             ledger.resolve_exception,
             reconcile.save_report,

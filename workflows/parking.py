@@ -8,7 +8,7 @@ makes the wait moot (a newer ERP snapshot). When the step then passes, the row c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -47,6 +47,8 @@ class Parking:
         self._retries = 0
         self.open_exception: DealException | None = None
         self.retries_taken = 0
+        self.opened = 0
+        """Distinct problems this run has parked on."""
 
     def request_retry(self, request: RetryRequest) -> None:
         """The ``retry`` signal: counts only for the exception that is open now."""
@@ -62,8 +64,12 @@ class Parking:
         *,
         details: dict[str, str] | None = None,
         wake: Callable[[], bool] = lambda: False,
+        on_open: Callable[[DealException], Awaitable[None]] | None = None,
     ) -> None:
-        """Open (or reopen) the exception and wait for a retry or ``wake()``."""
+        """Open (or reopen) the exception and wait for a retry or ``wake()``.
+
+        ``on_open`` runs once the exception is recorded and before the wait, for what a
+        process records with it (a deal's ``order.rejected``)."""
         retries_before = self._retries
         current = self.open_exception
         if current is not None and (current.step, current.reason) == (step, reason):
@@ -71,6 +77,7 @@ class Parking:
             exception = current.model_copy(update={"message": message})
         else:
             await self.close()
+            self.opened += 1
             exception = DealException(
                 id=f"{workflow.info().workflow_id}:{workflow.uuid4().hex[:12]}",
                 reason=reason,
@@ -93,6 +100,8 @@ class Parking:
             ),
             start_to_close_timeout=LOCAL_TIMEOUT,
         )
+        if on_open is not None:
+            await on_open(exception)
         await workflow.wait_condition(lambda: self._retries > retries_before or wake())
         if self._retries > retries_before:
             self.retries_taken += 1

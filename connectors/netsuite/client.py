@@ -31,6 +31,7 @@ from models.changes import ChangeKind, CustomerChange, ErpChange, ErpChangePage,
 from models.erp import (
     Customer,
     CustomerUpsert,
+    OrderStatus,
     Product,
     SalesOrder,
     SalesOrderDraft,
@@ -336,16 +337,28 @@ class NetSuiteClient(HttpConnector):
         )
 
     async def create_sales_order(self, draft: SalesOrderDraft) -> SalesOrder:
-        """Find the order by ``draft.external_id`` or create it; safe to repeat.
+        """Find the opportunity's live order or create it; safe to repeat.
+
+        ``draft.external_id`` is the opportunity id. Its cancelled orders are passed
+        over: a deal won again after its order was cancelled gets a new order, under
+        the next key (``mapping.order_key``), found again by a retry.
 
         ``RejectedError`` when NetSuite refuses the order on its merits (unknown item,
         closed period, ...), with the error code and field paths.
         """
-        existing = await self.find_sales_order(draft.external_id)
-        if existing is not None:
-            return existing
+        generation = 1
+        while True:
+            key = mapping.order_key(draft.external_id, generation)
+            existing = await self.find_sales_order(key)
+            if existing is None:
+                break
+            if existing.state is not OrderStatus.CANCELLED:
+                return existing
+            generation += 1
         internal_id = await self.upsert_record(
-            "salesOrder", draft.external_id, mapping.sales_order_body(draft)
+            "salesOrder",
+            key,
+            mapping.sales_order_body(draft.model_copy(update={"external_id": key})),
         )
         record = await self.get_record("salesOrder", internal_id)
         return mapping.sales_order_from_record(record, self.base_currency)

@@ -63,10 +63,34 @@ _ORDER_STATUS = {
 _SUBSCRIPTION_ENDED = frozenset({"TERMINATED", "CLOSED"})
 
 
+# A deal won again after its order was cancelled gets a new order: NetSuite keeps
+# external ids unique per record type and a cancelled order cannot be reopened, so the
+# new order is keyed ``<opportunity id>-2`` (then ``-3``…). External ids take letters,
+# digits, ``_`` and ``-``; Salesforce ids never contain ``-``.
+_ORDER_KEY = re.compile(r"^([A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?)-([2-9]|[1-9][0-9]+)$")
+
+
+def order_key(opportunity_id: str, generation: int) -> str:
+    """The external id of the opportunity's ``generation``-th order (the first is the
+    opportunity id itself, as for every deal that was never re-won)."""
+    return opportunity_id if generation == 1 else f"{opportunity_id}-{generation}"
+
+
+def opportunity_of(external_id: str) -> str:
+    """The opportunity an order's external id names (``order_key``'s inverse); any other
+    external id is returned as it is."""
+    match = _ORDER_KEY.match(external_id)
+    return match.group(1) if match else external_id
+
+
 def decimal(value: Any) -> Decimal:
     if isinstance(value, bool) or value is None:
         raise ValueError(f"not an amount: {value!r}")
     return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def _opportunity(external_id: str | None) -> str | None:
+    return opportunity_of(external_id) if external_id else None
 
 
 def _ref_id(value: Any) -> str:
@@ -267,6 +291,7 @@ def sales_order_from_record(record: dict[str, Any], default_currency: str) -> Sa
         tran_date=date.fromisoformat(tran_date) if tran_date else None,
         lines=lines,
         last_modified=_timestamp(record.get("lastModifiedDate")),
+        state=_ORDER_STATUS.get(_ref_id(record.get("status")), OrderStatus.OPEN),
     )
 
 
@@ -290,7 +315,7 @@ def invoice_from_row(
         id=str(row["id"]),
         number=str(row.get("tranid") or row["id"]),
         erp_order_id=order_id,
-        crm_opportunity_id=order_external_ids.get(order_id) if order_id else None,
+        crm_opportunity_id=_opportunity(order_external_ids.get(order_id) if order_id else None),
         customer_id=str(row["entity"]) if row.get("entity") else None,
         status=_INVOICE_STATUS.get(str(row.get("status")), InvoiceStatus.OPEN),
         total=Money(amount=decimal(row.get("foreigntotal")), currency=currency),
@@ -373,7 +398,7 @@ def order_change_from_row(
     return OrderChange(
         id=str(row["id"]),
         order_number=str(row.get("tranid") or row["id"]),
-        crm_opportunity_id=str(external_id) if external_id else None,
+        crm_opportunity_id=opportunity_of(str(external_id)) if external_id else None,
         customer_id=str(row.get("entity") or ""),
         status=_ORDER_STATUS.get(letter, OrderStatus.OPEN),
         erp_status=SALES_ORDER_STATUS_NAMES.get(letter, letter),
@@ -438,7 +463,7 @@ def subscription_change_from_row(
     return SubscriptionChange(
         id=str(row["id"]),
         erp_order_id=order_id,
-        crm_opportunity_id=order_external_ids.get(order_id) if order_id else None,
+        crm_opportunity_id=_opportunity(order_external_ids.get(order_id) if order_id else None),
         customer_id=str(row.get("customer") or ""),
         name=str(row.get("name") or row["id"]),
         start_date=start,

@@ -196,6 +196,7 @@ def sales_order_from_record(record: dict[str, Any], default_currency: str) -> Sa
         tran_date=record.get("sale_date"),
         lines=lines,
         last_modified=modified_at(record),
+        state=order_status(record),
     )
 
 

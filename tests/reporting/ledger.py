@@ -17,12 +17,20 @@ from decimal import Decimal
 from models.billing import InvoiceSnapshot, InvoiceStatus
 from models.changes import SubscriptionChange, SubscriptionStatus
 from models.crm import Opportunity
-from models.erp import RevenueType, SalesOrder, SalesOrderLine
-from models.erp_events import invoice_posted_event, payment_applied_event, renewal_opened_event
+from models.erp import OrderStatus, RevenueType, SalesOrder, SalesOrderLine
 from models.events import BusinessEvent, EventType, SourceSystem, event_id_for
+from models.facts import (
+    OrderFacts,
+    closed_won_event,
+    invoice_posted_event,
+    order_accepted_event,
+    order_amended_event,
+    order_cancelled_event,
+    payment_applied_event,
+    renewal_opened_event,
+)
 from models.types import Money
 from store import Store
-from workflows import deal_facts
 
 NS = SourceSystem.NETSUITE
 RECURRING, ONE_TIME, USAGE = RevenueType.RECURRING, RevenueType.ONE_TIME, RevenueType.USAGE
@@ -172,14 +180,23 @@ def quarter_events() -> list[BusinessEvent]:
         modified_at=at(1, 10),
     )
     return [
-        *(deal_facts.closed_won_event(o, "c", at(1, 9)) for o in opp.values()),
-        deal_facts.closed_won_event(won_e, "c", at(3, 20)),
-        deal_facts.order_accepted_event(opp["A"], ORDER_A, NS, "c", at(1, 10)),
+        *(closed_won_event(o, "c", at(1, 9)) for o in opp.values()),
+        closed_won_event(won_e, "c", at(3, 20)),
+        order_accepted_event(OrderFacts.of_order(ORDER_A, opp["A"].id), NS, "c", at(1, 10)),
         _legacy_order_d(),
-        deal_facts.order_accepted_event(opp["B"], ORDER_B, NS, "c", at(2, 5)),
-        deal_facts.order_accepted_event(opp["C"], ORDER_C, NS, "c", at(2, 10)),
-        deal_facts.order_amended_event(opp["B"], ORDER_B_AMENDED, 1, NS, "c", at(2, 20)),
-        deal_facts.order_cancelled_event("006C", ORDER_C, "lost", NS, "c", at(3, 1)),
+        order_accepted_event(OrderFacts.of_order(ORDER_B, opp["B"].id), NS, "c", at(2, 5)),
+        order_accepted_event(OrderFacts.of_order(ORDER_C, opp["C"].id), NS, "c", at(2, 10)),
+        order_amended_event(
+            OrderFacts.of_order(ORDER_B_AMENDED, opp["B"].id), 1, NS, "c", at(2, 20)
+        ),
+        order_cancelled_event(
+            OrderFacts.of_order(
+                ORDER_C.model_copy(update={"state": OrderStatus.CANCELLED}), "006C"
+            ),
+            NS,
+            "c",
+            at(3, 1),
+        ),
         invoice_posted_event("006A", _invoice("41699.98"), NS, "c", at(1, 31)),
         payment_applied_event(
             "006A",
@@ -193,6 +210,9 @@ def quarter_events() -> list[BusinessEvent]:
     ]
 
 
+CANCELLED_C = ORDER_C.model_copy(update={"state": OrderStatus.CANCELLED})
+
+
 async def seed(store: Store, events: list[BusinessEvent] | None = None) -> None:
     for event in quarter_events() if events is None else events:
         assert await store.append_event(event)
@@ -203,6 +223,4 @@ def a_later_order(order_id: str, recorded: datetime) -> BusinessEvent:
     placed = order(
         order_id, "C9", "USD", [line("SL-SEAT-PRO", "2", "1188.00", "USD", RECURRING, 12)]
     )
-    return deal_facts.order_accepted_event(
-        opportunity(f"006{order_id}", "USD", "2376.00"), placed, NS, "c", recorded
-    )
+    return order_accepted_event(OrderFacts.of_order(placed, f"006{order_id}"), NS, "c", recorded)

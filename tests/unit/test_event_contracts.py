@@ -20,14 +20,6 @@ from models.changes import (
 from models.crm import Address, Opportunity
 from models.deal import DealException, ExceptionReason
 from models.erp import SalesOrder, SalesOrderLine
-from models.erp_events import (
-    customer_upserted_event,
-    invoice_posted_event,
-    order_accepted_from_erp,
-    order_cancelled_event,
-    payment_applied_event,
-    renewal_opened_event,
-)
 from models.event_contracts import (
     CONTRACTS,
     OrderAcceptedV1,
@@ -37,8 +29,19 @@ from models.event_contracts import (
     json_schema,
 )
 from models.events import BusinessEvent, EventType, SourceSystem
+from models.facts import (
+    OrderFacts,
+    closed_won_event,
+    customer_upserted_event,
+    invoice_posted_event,
+    order_accepted_event,
+    order_amended_event,
+    order_cancelled_event,
+    order_rejected_event,
+    payment_applied_event,
+    renewal_opened_event,
+)
 from models.types import Money
-from workflows import deal_facts
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 NS = SourceSystem.NETSUITE
@@ -96,13 +99,15 @@ def every_event() -> list[BusinessEvent]:
         id="x1", reason=ExceptionReason.UNKNOWN_SKU, step="place_order", message="m", opened_at=NOW
     )
     return [
-        deal_facts.closed_won_event(OPPORTUNITY, "c", NOW),
-        deal_facts.order_accepted_event(OPPORTUNITY, ORDER, NS, "c", NOW),
-        order_accepted_from_erp(ORDER_CHANGE.model_copy(update={"status": "open"}), NS, "c", NOW),
-        deal_facts.order_rejected_event(exception, "006A", "c", NOW),
-        deal_facts.order_cancelled_event("006A", ORDER, "lost", NS, "c", NOW),
-        order_cancelled_event(ORDER_CHANGE, NS, "c", NOW),
-        deal_facts.order_amended_event(OPPORTUNITY, ORDER, 1, NS, "c", NOW),
+        closed_won_event(OPPORTUNITY, "c", NOW),
+        order_accepted_event(OrderFacts.of_order(ORDER, "006A"), NS, "c", NOW),
+        order_accepted_event(
+            OrderFacts.of_change(ORDER_CHANGE.model_copy(update={"status": "open"})), NS, "c", NOW
+        ),
+        order_rejected_event(exception, "006A", "c", NOW),
+        order_cancelled_event(OrderFacts.of_order(ORDER, "006A"), NS, "c", NOW),
+        order_cancelled_event(OrderFacts.of_change(ORDER_CHANGE), NS, "c", NOW),
+        order_amended_event(OrderFacts.of_order(ORDER, "006A"), 1, NS, "c", NOW),
         invoice_posted_event("006A", INVOICE, NS, "c", NOW),
         payment_applied_event("006A", INVOICE, Decimal("1000.00"), NS, "c", NOW),
         customer_upserted_event(
@@ -175,3 +180,27 @@ def test_the_compatibility_check_refuses_what_would_break_a_consumer() -> None:
         "sales_channel newly required",
         "total changed type",
     ]
+
+
+def test_the_deal_and_the_feed_record_one_fact_with_one_payload() -> None:
+    """The deal reads its order on placing it (a ``SalesOrder``); the feed reads the
+    same order changed (an ``OrderChange``). Whoever records the fact first, the
+    ledger holds the same event id and the same bytes."""
+    lines = ORDER.lines
+    placed = ORDER.model_copy(update={"last_modified": NOW})
+    read_by_feed = ORDER_CHANGE.model_copy(
+        update={"status": OrderStatus.OPEN, "erp_status": ORDER.status, "lines": lines}
+    )
+    by_deal = order_accepted_event(OrderFacts.of_order(placed, "006A"), NS, "deal", NOW)
+    by_feed = order_accepted_event(OrderFacts.of_change(read_by_feed), NS, "feed", NOW)
+    assert by_deal.event_id == by_feed.event_id
+    assert json.dumps(by_deal.payload, sort_keys=True) == json.dumps(
+        by_feed.payload, sort_keys=True
+    )
+    cancelled = placed.model_copy(update={"state": OrderStatus.CANCELLED, "status": "Cancelled"})
+    deal_cancel = order_cancelled_event(OrderFacts.of_order(cancelled, "006A"), NS, "d", NOW)
+    feed_cancel = order_cancelled_event(
+        OrderFacts.of_change(ORDER_CHANGE.model_copy(update={"lines": lines})), NS, "f", NOW
+    )
+    assert deal_cancel.event_id == feed_cancel.event_id
+    assert deal_cancel.payload == feed_cancel.payload

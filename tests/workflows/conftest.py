@@ -104,6 +104,9 @@ async def _world(client: Client, tmp_path: Path) -> AsyncIterator[World]:
         # Every difference a test seeds is past its SLA at once (in-flight
         # classification has unit tests of its own).
         reconcile_sla=timedelta(0),
+        # Activity backoff is real time even on the time-skipping server: three
+        # attempts (1 s + 2 s) keep the unexpected-error tests short.
+        unexpected_error_attempts=3,
     )
     try:
         entries = await seed_crm_catalog(crm, erp)

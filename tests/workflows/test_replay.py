@@ -20,27 +20,28 @@ HISTORIES = sorted(HISTORY_DIR.glob("*.json"))
 
 def test_there_are_saved_histories_to_replay() -> None:
     assert {p.stem for p in HISTORIES} >= {
-        # before billing was followed (the patch keeps these runs finishing as they did)
-        "close_won_accepted",
-        "close_won_parked_then_retried",
-        # after: billing followed until paid, or for BILLING_FOLLOW when nothing comes
+        # the deal: placed and followed until paid, or for BILLING_FOLLOW when nothing comes
         "close_won_billed_and_paid",
         "close_won_accepted_then_unbilled",
         "close_won_parked_retried_then_unbilled",
-        "erp_change_feed_polls",
-        # after the lifecycle: every kind of ERP change, reversals, mirrors, renewals
-        "erp_change_feed_all_kinds",
+        # undone or changed after the order; parked, then lost
         "close_won_lost_then_cancelled",
         "close_won_reversal_after_invoicing",
+        "close_won_parked_then_lost",
+        # bad input from the CRM: a negative line parks the deal until it is fixed
+        "close_won_negative_line_parked_then_fixed",
+        # a later run of the same deal: won again, paid, and an error no connector explains
+        "close_won_won_again_after_its_order_was_cancelled",
+        "close_won_second_run_paid",
+        "close_won_unexpected_error_parked_then_retried",
+        # after the order: every kind of ERP change, mirrors, renewals
+        "erp_change_feed_all_kinds",
         "erp_mirror_conflict_then_retried",
         "renewal_amended_then_opened",
         "renewal_cancelled",
-        "close_won_parked_then_lost",
         # reconciliation: differences repaired; differences left to a person
         "reconcile_found_and_repaired",
         "reconcile_left_to_a_person",
-        # bad input from the CRM: a negative line parks the deal until it is fixed
-        "close_won_negative_line_parked_then_fixed",
     }
 
 

@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.ledger import LedgerActivities
     from models.changes import SubscriptionChange, SubscriptionStatus
     from models.deal import ExceptionReason, RetryRequest
-    from models.erp_events import renewal_opened_event
+    from models.facts import renewal_opened_event
     from models.lifecycle import RenewalInput, RenewalState, RenewalStatus
     from models.messages import OpenRenewalInput, RecordEventInput
     from workflows import search_attributes as sa

@@ -1,0 +1,117 @@
+"""After the order: follow its invoices and payments until it is paid, and keep the
+opportunity's billing fields equal to the ERP's.
+
+The ERP change feed signals every invoice snapshot of the opportunity. Each one's facts
+go into the ledger as the ledger does not yet hold them (``invoice.posted`` once, each
+payment once, whichever run of the deal or the feed sees it first); the invoices of
+the deal's own order make its billing status.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.crm import CrmActivities
+    from activities.ledger import LedgerActivities
+    from models.billing import BillingStatus, DealBilling, InvoiceSnapshot
+    from models.crm import OpportunityBillingUpdate
+    from models.deal import DealStatus, ExceptionReason
+    from models.erp import SalesOrder
+    from models.events import SourceSystem
+    from models.messages import RecordInvoiceInput, WriteBillingStatusInput
+    from workflows import calls
+    from workflows.deal import reversals
+    from workflows.deal.inbox import DealInbox
+    from workflows.deal.run import DealRun
+
+# How long an accepted order's billing is followed. Annual invoicing plus a month of
+# payment terms; anything later is the feed's and reconciliation's.
+BILLING_FOLLOW = timedelta(days=400)
+
+
+def billing_state(billing: DealBilling) -> DealStatus:
+    """Where a following deal stands by its billing alone."""
+    if billing.status is BillingStatus.PAID:
+        return DealStatus.PAID
+    if billing.status is BillingStatus.NOT_INVOICED:
+        return DealStatus.ORDER_ACCEPTED
+    return DealStatus.INVOICED
+
+
+async def follow(
+    run: DealRun, inbox: DealInbox, order: SalesOrder, erp_system: SourceSystem
+) -> None:
+    """Until the order is paid and nothing waits in the inbox, the deal is undone, or
+    ``BILLING_FOLLOW`` has passed; the run's state says which."""
+    billing = DealBilling(currency=order.total.currency, order_total=order.total.amount)
+    run.state.billing = billing
+    run.state.step = "follow_billing"
+    deadline = workflow.now() + BILLING_FOLLOW
+    while True:
+        if not inbox.has_news():
+            if billing.status is BillingStatus.PAID:
+                return  # no wait between this check and the end: nothing is left behind
+            try:
+                await workflow.wait_condition(inbox.has_news, timeout=deadline - workflow.now())
+            except TimeoutError:
+                return
+        if inbox.has_reversal_news():
+            still = await reversals.take_news(run, inbox, order, billing, erp_system)
+            if still is None:
+                return  # undone: the run ends cancelled
+            order = still
+            run.show(billing_state(billing))
+        if await _take_invoices(run, inbox.take_invoices(), billing, order, erp_system):
+            run.show(billing_state(billing))
+            await run.until_done("write_billing", lambda: _write_billing(run, billing))
+            run.state.step = "follow_billing"
+
+
+async def _take_invoices(
+    run: DealRun,
+    invoices: list[InvoiceSnapshot],
+    billing: DealBilling,
+    order: SalesOrder,
+    erp_system: SourceSystem,
+) -> bool:
+    """Record each snapshot's facts; whether the deal's own billing changed.
+
+    An invoice of another order of the same opportunity (an order cancelled before the
+    deal was won again) is still billing: its facts are recorded here, since the feed
+    leaves to a running deal what it signalled to it, but it is not this order's."""
+    changed = False
+    for invoice in invoices:
+        await calls.store(
+            LedgerActivities.record_invoice,
+            RecordInvoiceInput(
+                invoice=invoice, erp_system=erp_system, correlation_id=run.state.correlation_id
+            ),
+        )
+        if invoice.erp_order_id in (None, order.id):
+            changed |= billing.apply(invoice)
+    return changed
+
+
+async def _write_billing(run: DealRun, billing: DealBilling) -> None:
+    await run.call(
+        "write_billing",
+        calls.crm(
+            CrmActivities.write_billing_status,
+            WriteBillingStatusInput(
+                opportunity_id=run.state.crm_opportunity_id,
+                update=OpportunityBillingUpdate(
+                    billing_status=billing.status.value,
+                    invoiced_amount=billing.invoiced_amount,
+                    paid_amount=billing.paid_amount,
+                    balance=billing.balance,
+                    last_invoice_date=billing.last_invoice_date,
+                    synced_at=workflow.now(),
+                ),
+                correlation_id=run.state.correlation_id,
+            ),
+        ),
+        ExceptionReason.CRM_REJECTED,
+    )

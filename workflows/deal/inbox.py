@@ -1,0 +1,43 @@
+"""What the deal's signals brought and its steps have not taken yet.
+
+Signal handlers only append here; the run takes the news at its own pace. Nothing in
+it is dropped: the run ends only when the inbox is empty, checked with no wait between
+the check and the end, so a signal that lands in the last workflow task is still taken.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from models.billing import InvoiceSnapshot
+    from models.changes import OrderChange
+    from models.lifecycle import OpportunityChanged
+
+
+@dataclass
+class DealInbox:
+    invoices: list[InvoiceSnapshot] = field(default_factory=list)
+    opportunity_changes: list[OpportunityChanged] = field(default_factory=list)
+    order_changes: list[OrderChange] = field(default_factory=list)
+
+    def has_reversal_news(self) -> bool:
+        """The CRM or the ERP may have undone or changed the deal."""
+        return bool(self.opportunity_changes or self.order_changes)
+
+    def has_news(self) -> bool:
+        return bool(self.invoices) or self.has_reversal_news()
+
+    def take_invoices(self) -> list[InvoiceSnapshot]:
+        taken, self.invoices = self.invoices, []
+        return taken
+
+    def take_order_changes(self) -> list[OrderChange]:
+        taken, self.order_changes = self.order_changes, []
+        return taken
+
+    def take_opportunity_changes(self) -> list[OpportunityChanged]:
+        taken, self.opportunity_changes = self.opportunity_changes, []
+        return taken

@@ -1,0 +1,121 @@
+"""What every step of a deal shares: its state, its parking, its ledger and its status.
+
+``DealRun`` is built by the workflow and handed to the step modules (placement,
+billing, reversals). A step that needs a person raises ``NeedsAttention``; the run
+parks it (one exception row per problem, through ``workflows.parking``) and, on the
+operator's retry, runs the step again from its start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.ledger import LedgerActivities
+    from models.deal import DealException, DealState, DealStatus, ExceptionReason
+    from models.events import BusinessEvent
+    from models.facts import order_rejected_event
+    from models.messages import RecordEventInput
+    from workflows import calls
+    from workflows import search_attributes as sa
+    from workflows.parking import Parking, needs_a_person
+
+T = TypeVar("T")
+
+# Parked on these, the order was not placed: the ledger records ``order.rejected``.
+_ORDER_REFUSALS = (ExceptionReason.ERP_REJECTED, ExceptionReason.UNKNOWN_SKU)
+
+
+class NeedsAttention(Exception):
+    """Raised inside the workflow when a step needs a person; never leaves the workflow."""
+
+    def __init__(self, reason: ExceptionReason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class DealRun:
+    def __init__(self, state: DealState) -> None:
+        self.state = state
+        self.parking = Parking(state.crm_opportunity_id, state.correlation_id)
+
+    @property
+    def parks(self) -> int:
+        """Distinct problems this run has waited on a person for."""
+        return self.parking.opened
+
+    async def call(self, step: str, call: Awaitable[T], refused: ExceptionReason) -> T:
+        """Await one activity of ``step``; a failure a person must fix (``refused``
+        names which system said no) becomes ``NeedsAttention``."""
+        self.state.step = step
+        try:
+            return await call
+        except ActivityError as error:
+            problem = needs_a_person(error, refused)
+            if problem is None:
+                raise
+            raise NeedsAttention(*problem) from None
+
+    async def until_done(self, step: str, action: Callable[[], Awaitable[T]]) -> T:
+        """Run a step until it succeeds, parking for an operator whenever it needs one."""
+        while True:
+            try:
+                result = await action()
+            except NeedsAttention as problem:
+                await self._park(step, problem)
+                continue
+            await self.close_exception()
+            return result
+
+    async def _park(self, step: str, problem: NeedsAttention) -> None:
+        self.state.detail = problem.message
+        self.show(DealStatus.NEEDS_ATTENTION)
+
+        async def opened(exception: DealException) -> None:
+            self.state.open_exception = exception
+            if problem.reason in _ORDER_REFUSALS:
+                await self.record(
+                    order_rejected_event(
+                        exception,
+                        self.state.crm_opportunity_id,
+                        self.state.correlation_id,
+                        workflow.now(),
+                    )
+                )
+
+        await self.parking.park(step, problem.reason, problem.message, on_open=opened)
+        self.state.retries += 1
+        self.state.detail = None
+        self.show(DealStatus.VALIDATING)
+
+    async def close_exception(self) -> None:
+        await self.parking.close()
+        self.state.open_exception = None
+
+    async def record(self, event: BusinessEvent) -> None:
+        await calls.store(LedgerActivities.record_event, RecordEventInput(event=event))
+
+    def show(self, status: DealStatus) -> None:
+        """The deal's status, in its state and in the Web UI's search attributes."""
+        self.state.status = status
+        workflow.upsert_search_attributes(
+            [
+                sa.CRM_OPPORTUNITY_ID.value_set(self.state.crm_opportunity_id),
+                sa.SYNC_STATUS.value_set(status.value),
+                *(
+                    [sa.ERP_ORDER_ID.value_set(self.state.erp_order_id)]
+                    if self.state.erp_order_id
+                    else []
+                ),
+                *(
+                    [sa.ERP_CUSTOMER_ID.value_set(self.state.erp_customer_id)]
+                    if self.state.erp_customer_id
+                    else []
+                ),
+            ]
+        )
