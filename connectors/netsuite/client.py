@@ -89,16 +89,21 @@ def keyset_query(columns: str, table: str, where: str, after: ChangeCursor) -> s
     return f"SELECT {columns} FROM {table} WHERE {condition} ORDER BY lastmodifieddate, id"
 
 
-def reference_query(after: str | None, since: date | None) -> str:
-    """Sales orders with an external id greater than ``after``, by external id.
+def reference_query(after: str | None, since: date | None, *, raw: bool = False) -> str:
+    """Sales orders of opportunities after ``after``, by external id.
 
     NetSuite keeps external ids unique per record type, so the external id alone is a
     keyset: no order shares one with another across a page boundary. SuiteQL compares
-    and sorts text in binary order, which is Python's ordinal order.
+    and sorts text in binary order, which is Python's ordinal order. An opportunity won
+    again has orders ``<id>``, ``<id>-2``… (``mapping.order_key``), adjacent in that
+    order; ``after`` names an opportunity, so its later orders are past too, unless
+    ``raw`` says it is an external id a page ended on.
     """
     conditions = ["type = 'SalesOrd'", "externalid IS NOT NULL"]
     if after is not None:
         conditions.append(f"externalid > {_sql_string(after)}")
+        if not raw:
+            conditions.append(f"externalid NOT LIKE {_sql_string(after + '-%')}")
     if since is not None:
         conditions.append(f"trandate >= TO_DATE('{since.isoformat()}', 'YYYY-MM-DD')")
     return (
@@ -455,14 +460,30 @@ class NetSuiteClient(HttpConnector):
         if limit < 1:
             raise ValueError("limit must be at least 1")
         orders: list[OrderChange] = []
-        cursor = after
+        cursor, raw = after, False
         while len(orders) < limit:
             size = min(limit - len(orders), SUITEQL_PAGE_SIZE)
-            rows, has_more = await self.suiteql_page(reference_query(cursor, since), limit=size)
+            query = reference_query(cursor, since, raw=raw)
+            rows, has_more = await self.suiteql_page(query, limit=size)
             orders += [mapping.order_change_from_row(row, [], self.base_currency) for row in rows]
             if not has_more or len(rows) < size:
-                break
-            cursor = str(rows[-1]["externalid"])
+                return orders
+            cursor, raw = str(rows[-1]["externalid"]), True
+        # A full page ends on an opportunity whose later orders (won again) may lie
+        # past it: the page takes them too, so no opportunity is split across pages.
+        last = orders[-1].crm_opportunity_id if orders else None
+        if last:
+            seen = {order.id for order in orders}
+            rows = await self.suiteql(
+                f"SELECT {ORDER_COLUMNS} FROM transaction WHERE type = 'SalesOrd' "
+                f"AND externalid LIKE {_sql_string(last + '-%')} ORDER BY externalid"
+            )
+            orders += [
+                mapping.order_change_from_row(row, [], self.base_currency)
+                for row in rows
+                if str(row["id"]) not in seen
+                and mapping.opportunity_of(str(row["externalid"])) == last
+            ]
         return orders
 
     async def _order_lines(self, currencies: Mapping[str, str]) -> dict[str, list[SalesOrderLine]]:

@@ -17,9 +17,11 @@ from temporalio.client import WorkflowHandle
 from models.billing import InvoiceStatus
 from models.deal import CloseWonResult, DealState, DealStatus, ExceptionReason, RetryRequest
 from models.events import EventType
+from models.reconciliation import Domain
 from tests.workflows.conftest import World
 from tests.workflows.histories import record_history
 from tests.workflows.test_billing import _invoice
+from tests.workflows.test_reconcile import _classes, _reconcile
 from tests.workflows.test_reversals import _changed, _following, _until
 from workflows.deal import contract as deal
 
@@ -83,6 +85,12 @@ async def test_a_deal_won_again_after_its_order_was_cancelled_gets_a_new_live_or
         await world.start(opportunity_id), lambda s: s.status == DealStatus.ORDER_ACCEPTED
     )
     assert third.erp_order_id == second.erp_order_id
+
+    # Reconciliation pairs the opportunity with its live order, whole or targeted, and
+    # finds nothing to explain about it.
+    for request in ({"domains": ["orders"]}, {"domains": ["orders"], "keys": [opportunity_id]}):
+        report = await _reconcile(world, **request)
+        assert (Domain.ORDERS.value, opportunity_id) not in await _classes(world, report)
 
 
 async def test_a_second_run_of_a_deal_counts_each_payment_once(world: World) -> None:
