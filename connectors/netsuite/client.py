@@ -472,7 +472,7 @@ class NetSuiteClient(HttpConnector):
         # A full page ends on an opportunity whose later orders (won again) may lie
         # past it: the page takes them too, so no opportunity is split across pages.
         last = orders[-1].crm_opportunity_id if orders else None
-        if last:
+        if last and mapping.has_generations(last):
             seen = {order.id for order in orders}
             rows = await self.suiteql(
                 f"SELECT {ORDER_COLUMNS} FROM transaction WHERE type = 'SalesOrd' "

@@ -76,6 +76,12 @@ def order_key(opportunity_id: str, generation: int) -> str:
     return opportunity_id if generation == 1 else f"{opportunity_id}-{generation}"
 
 
+def has_generations(opportunity_id: str) -> bool:
+    """Whether orders keyed ``<opportunity_id>-2``… may exist: only for a Salesforce
+    opportunity id, the only key ``order_key`` extends."""
+    return _ORDER_KEY.match(f"{opportunity_id}-2") is not None
+
+
 def opportunity_of(external_id: str) -> str:
     """The opportunity an order's external id names (``order_key``'s inverse); any other
     external id is returned as it is."""

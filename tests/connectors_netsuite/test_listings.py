@@ -72,7 +72,8 @@ async def test_query_shape_and_mapping_in_one_request() -> None:
     assert query == (
         "SELECT id, tranid, externalid, entity, status, foreigntotal, currency, trandate, "
         "lastmodifieddate FROM transaction WHERE type = 'SalesOrd' AND externalid IS NOT NULL "
-        "AND externalid > 'OPP-0' AND trandate >= TO_DATE('2026-01-01', 'YYYY-MM-DD') "
+        "AND externalid > 'OPP-0' AND externalid NOT LIKE 'OPP-0-%' "
+        "AND trandate >= TO_DATE('2026-01-01', 'YYYY-MM-DD') "
         "ORDER BY externalid"
     )
     assert (request.url.params["limit"], request.url.params["offset"]) == ("5", "0")
