@@ -52,7 +52,9 @@ class DeliveryStatus(StrEnum):
 
 
 class WebhookDelivery(SQLModel, table=True):
-    """Every webhook delivery, stored before it is acknowledged, whatever its fate."""
+    """A webhook delivery and its fate, written once before it is answered: a valid one
+    after its workflow was signalled. One over the sender's rate (429), or whose write
+    failed (500), has no row (README: "Deliveries: what is stored, and when")."""
 
     __tablename__ = "webhook_deliveries"
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
@@ -38,19 +39,52 @@ def _postgres_url() -> str | None:
 POSTGRES_URL = _postgres_url()
 
 
-def system_tool(command: str, package: str) -> str:
-    """The path of a command the project cannot pip-install (Chromium, Compose).
-
-    Missing, it skips the test with the package to install, so a first ``pytest`` on a
-    fresh machine runs; where ``SYNCLINE_REQUIRE_SYSTEM_TOOLS=1`` (``.ci/run`` sets it),
-    missing is a failure, so CI can never pass by skipping."""
-    found = shutil.which(command)
-    if found:
-        return found
-    reason = f"needs {command}: apt-get install {package}"
+def _skip_or_fail(reason: str) -> NoReturn:
+    """Skip, so a first ``pytest`` on a fresh machine runs; but where
+    ``SYNCLINE_REQUIRE_SYSTEM_TOOLS=1`` (``.ci/run`` sets it), fail, so CI can never pass
+    by skipping what it was meant to test."""
     if os.environ.get("SYNCLINE_REQUIRE_SYSTEM_TOOLS") == "1":
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def system_tool(command: str, package: str) -> str:
+    """The path of a command the project cannot pip-install (Chromium, Compose); missing,
+    the test skips with the package to install, or fails in CI (``_skip_or_fail``)."""
+    found = shutil.which(command)
+    if found:
+        return found
+    _skip_or_fail(f"needs {command}: apt-get install {package}")
+
+
+def postgres_url() -> str:
+    """``POSTGRES_URL``, for a test that needs PostgreSQL; unset, the test skips, or fails
+    in CI (``_skip_or_fail``): CI that lost its server must not pass with the whole
+    PostgreSQL half skipped. Call it at run time, never in a ``skipif`` mark."""
+    if POSTGRES_URL is not None:
+        return POSTGRES_URL
+    _skip_or_fail("needs PostgreSQL: set SYNCLINE_TEST_POSTGRES_URL (.ci/postgres.sh starts one)")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Under ``SYNCLINE_REQUIRE_SYSTEM_TOOLS=1`` a test marked ``postgres`` that skips,
+    by whatever means (a ``skipif`` mark added later, say), is reported failed instead."""
+    report = yield
+    if (
+        report.skipped
+        and not hasattr(report, "wasxfail")
+        and item.get_closest_marker("postgres") is not None
+        and os.environ.get("SYNCLINE_REQUIRE_SYSTEM_TOOLS") == "1"
+    ):
+        # A skip's longrepr is (path, line, reason).
+        skipped = report.longrepr
+        reason = skipped[2].removeprefix("Skipped: ") if isinstance(skipped, tuple) else skipped
+        report.outcome = "failed"
+        report.longrepr = f"a PostgreSQL test may not skip in CI: {reason}"
+    return report
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,14 +97,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _backends() -> list[object]:
-    postgres = pytest.param(
-        "postgres",
-        marks=[
-            pytest.mark.postgres,
-            pytest.mark.skipif(POSTGRES_URL is None, reason="SYNCLINE_TEST_POSTGRES_URL not set"),
-        ],
-    )
-    return ["sqlite", postgres]
+    # Not a skipif mark: the fixture asks postgres_url(), which fails rather than skips
+    # in CI.
+    return ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(params=_backends())
@@ -85,18 +114,16 @@ async def store(
         yield store
         await store.close()
         return
-    assert POSTGRES_URL is not None
+    url = postgres_url()
     import asyncpg
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    plain = POSTGRES_URL.replace("postgresql+asyncpg", "postgresql")
+    plain = url.replace("postgresql+asyncpg", "postgresql")
     admin = await asyncpg.connect(plain)
     await admin.execute(f"CREATE SCHEMA {schema}")
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    engine = create_async_engine(
-        POSTGRES_URL, connect_args={"server_settings": {"search_path": schema}}
-    )
+    engine = create_async_engine(url, connect_args={"server_settings": {"search_path": schema}})
     store = Store(engine)
     await store.migrate()
     yield store

@@ -1,4 +1,8 @@
-"""Webhook ingress: verify, store, signal-with-start, answer. Nothing is dropped."""
+"""Webhook ingress: verify, then signal Temporal, store, answer (a refusal: store, answer).
+
+A valid delivery is stored after its signal, not before: a failed write answers 500 with
+nothing stored though the workflow was signalled (README: "Deliveries: what is stored,
+and when")."""
 
 from __future__ import annotations
 
@@ -99,14 +103,18 @@ def ingress_router(settings: Settings, store: Store, client: Client) -> APIRoute
     async def salesforce_webhook(request: Request) -> JSONResponse:
         """A closed-won callout or change event, signed with the shared secret.
 
-        Every delivery is stored before it is answered, whatever the answer, except one
-        over the sender's rate (429): that one the sender keeps and sends again.
+        Every delivery is stored, once and with its fate, before it is answered, except
+        one over the sender's rate (429), which the sender keeps and sends again. A valid
+        one is signalled to Temporal first and stored after (503, stored as failed, when
+        Temporal is unavailable); if the write fails the answer is 500 and nothing is
+        stored, though the workflow was signalled.
         """
         sender = request.client.host if request.client else "unknown"
         verdict = await rate.take("salesforce", sender)
         if not verdict.allowed:
             # Not stored: nothing was taken, and the answer tells the sender to keep the
-            # delivery and send it again. Storing a flood would be the flood's victory.
+            # delivery and send it again. Storing every delivery of a flood would let
+            # the flood fill the store, which is what the limit is there to prevent.
             log.warning("webhook sender %s over %s", sender, rate.rate)
             _count("throttled", 429)
             return JSONResponse(
@@ -160,8 +168,8 @@ def ingress_router(settings: Settings, store: Store, client: Client) -> APIRoute
             return await _refuse(delivery, 422, str(error), str(error))
         except ValidationError as error:
             errors = error.errors(include_url=False, include_input=False, include_context=False)
-            said = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
-            return await _refuse(delivery, 422, f"invalid payload: {said}"[:500], errors)
+            reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+            return await _refuse(delivery, 422, f"invalid payload: {reasons}"[:500], errors)
 
         if trigger.opportunity_ids:
             return await _start_deals(trigger, delivery)

@@ -13,6 +13,9 @@ from collections.abc import Sequence
 
 SIGNATURE_HEADER = "X-Syncline-Signature"
 TIMESTAMP_HEADER = "X-Syncline-Timestamp"
+MAX_SIGNATURE_BYTES = 512
+"""A real signature header is 71 bytes (``sha256=`` and 64 hex digits); far past that, it
+is refused unread rather than hashed and compared."""
 
 
 class SignatureError(ValueError):
@@ -44,6 +47,16 @@ def verify(
     secrets = [secret] if isinstance(secret, str) else [s for s in secret if s]
     if not timestamp_header or not signature_header:
         raise SignatureError(f"missing {TIMESTAMP_HEADER} or {SIGNATURE_HEADER}")
+    # Header values arrive decoded as Latin-1, one character per byte, so any byte can
+    # be here. int() would read Arabic-Indic or full-width digits and strip a no-break
+    # space, none of which a sender signs; compare_digest raises TypeError on a
+    # non-ASCII str, which answered 500 and lost the delivery.
+    if not timestamp_header.isascii():
+        raise SignatureError(f"{TIMESTAMP_HEADER} must be unix seconds in ASCII digits")
+    if len(signature_header) > MAX_SIGNATURE_BYTES:
+        raise SignatureError(f"{SIGNATURE_HEADER} is longer than {MAX_SIGNATURE_BYTES} bytes")
+    if not signature_header.isascii():
+        raise SignatureError(f"{SIGNATURE_HEADER} must be ASCII (sha256=<hex digest>)")
     try:
         timestamp = int(timestamp_header)
     except ValueError:
@@ -51,8 +64,10 @@ def verify(
     current = time.time() if now is None else now
     if abs(current - timestamp) > tolerance_seconds:
         raise SignatureError("timestamp outside the accepted window")
-    offered = signature_header.strip()
+    offered = signature_header.strip().encode("ascii")
     # Every secret is compared, so the time taken says nothing about which one matched.
-    matches = [hmac.compare_digest(sign(key, timestamp, body), offered) for key in secrets]
+    matches = [
+        hmac.compare_digest(sign(key, timestamp, body).encode("ascii"), offered) for key in secrets
+    ]
     if not any(matches):
         raise SignatureError("signature does not match")

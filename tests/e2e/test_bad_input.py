@@ -36,23 +36,26 @@ def _callout(**extra: object) -> bytes:
 class Case:
     kind: str
     body: bytes
-    headers: Callable[[Stack, bytes], dict[str, str]]
+    headers: Callable[[Stack, bytes], dict[str, str | bytes]]
     code: int
     says: str
     """Words the answer's detail must contain: the reason, not just a status code."""
 
 
-def _signed(stack: Stack, body: bytes) -> dict[str, str]:
-    return stack.sign(body)
+def _signed(stack: Stack, body: bytes) -> dict[str, str | bytes]:
+    return {**stack.sign(body)}
 
 
-def _signed_at(offset: int) -> Callable[[Stack, bytes], dict[str, str]]:
-    return lambda stack, body: stack.sign(body, timestamp=int(time.time()) + offset)
+def _signed_at(offset: int) -> Callable[[Stack, bytes], dict[str, str | bytes]]:
+    return lambda stack, body: {**stack.sign(body, timestamp=int(time.time()) + offset)}
 
 
-def _with(**changes: str | None) -> Callable[[Stack, bytes], dict[str, str]]:
-    def headers(stack: Stack, body: bytes) -> dict[str, str]:
-        signed = stack.sign(body)
+def _with(**changes: str | bytes | None) -> Callable[[Stack, bytes], dict[str, str | bytes]]:
+    """Signed headers with some replaced or left out. A value in bytes goes out as those
+    bytes: httpx refuses a non-ASCII ``str``, and a hostile sender is not so polite."""
+
+    def headers(stack: Stack, body: bytes) -> dict[str, str | bytes]:
+        signed: dict[str, str | bytes] = {**stack.sign(body)}
         for name, value in changes.items():
             header = name.replace("_", "-")
             if value is None:
@@ -77,6 +80,27 @@ CASES = [
     Case("future timestamp (10 min ahead)", _callout(), _signed_at(600), 401, "window"),
     Case(
         "timestamp not a number", _callout(), _with(X_Syncline_Timestamp="yesterday"), 401, "unix"
+    ),
+    Case(
+        "timestamp in non-ASCII digits (Arabic-Indic)",
+        _callout(),
+        _with(X_Syncline_Timestamp="".join(chr(0x0660 + int(d)) for d in "1700000000").encode()),
+        401,
+        "ASCII digits",
+    ),
+    Case(
+        "signature not ASCII (UTF-8 bytes)",
+        _callout(),
+        _with(X_Syncline_Signature=("sha256=" + "é" * 64).encode()),
+        401,
+        "must be ASCII",
+    ),
+    Case(
+        "signature over 512 bytes",
+        _callout(),
+        _with(X_Syncline_Signature="sha256=" + "0" * 600),
+        401,
+        "longer than 512 bytes",
     ),
     Case("malformed JSON", b'{"event": "opportunity.closed_won", "opp', _signed, 400, "JSON"),
     Case("wrong content type", _callout(), _with(Content_Type="text/plain"), 415, "not JSON"),
@@ -150,6 +174,15 @@ async def test_each_kind_of_bad_webhook_gets_a_reason_and_is_stored(
     stored = await _stored(stack, replay.json()["delivery_id"])
     assert stored["status"] == "rejected"
     answered.append(f"| replayed signature | 409 | {stored['status_reason']} |")
+
+    # An operator token no client should send, through the real server's header parser:
+    # refused with the reason, not a 500.
+    for token, says in [("tökén".encode(), "must be ASCII"), (b"x" * 513, "512 bytes")]:
+        refused = await stack.api.get(
+            "/api/exceptions", headers={"Authorization": b"Bearer " + token}
+        )
+        assert refused.status_code == 401, refused.text
+        assert says in refused.json()["detail"], refused.text
 
     # Nothing crashed: the API is healthy and a good deal still becomes one order.
     assert (await stack.api.get("/healthz")).status_code == 200

@@ -18,20 +18,23 @@ import pytest
 from sandbox.tryton.accountant import TrytonAccountant
 from sandbox.tryton.bootstrap import TrytonSetup, init_database
 from sandbox.tryton.server import running_trytond
-from tests.conftest import POSTGRES_URL
+from tests.conftest import postgres_url
 
 from .helpers import SKU, b64json, create_party, create_sale, unique
 
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(POSTGRES_URL is None, reason="SYNCLINE_TEST_POSTGRES_URL not set"),
-]
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(autouse=True)
+def _needs_postgres() -> None:
+    """Skips, or fails in CI, before any database is named (not a skipif mark: see
+    ``postgres_url``)."""
+    postgres_url()
 
 
 def server_uri(path: str = "/") -> str:
     """The test URL (postgresql+asyncpg://…/syncline_test) as a plain server URI."""
-    assert POSTGRES_URL is not None
-    parts = urlsplit(POSTGRES_URL)
+    parts = urlsplit(postgres_url())
     return urlunsplit(("postgresql", parts.netloc, path, "", ""))
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 
 import pytest
 
 from connectors.governor import ConcurrencyGovernor, LocalGovernor
 from store.pg_governor import PostgresGovernor
+from tests.conftest import postgres_url
 
 
 class InFlight:
@@ -32,9 +32,8 @@ async def test_local_governor_caps_in_flight_calls() -> None:
 
 
 @pytest.mark.postgres
-@pytest.mark.skipif("SYNCLINE_TEST_POSTGRES_URL" not in os.environ, reason="needs PostgreSQL")
 async def test_postgres_governor_caps_calls_across_workers() -> None:
-    url = os.environ["SYNCLINE_TEST_POSTGRES_URL"]
+    url = postgres_url()
     # Two governors stand for two worker processes: each could run 3 at once alone.
     workers = [
         PostgresGovernor(url, 3, scope="test-cap"),
@@ -50,9 +49,8 @@ async def test_postgres_governor_caps_calls_across_workers() -> None:
 
 
 @pytest.mark.postgres
-@pytest.mark.skipif("SYNCLINE_TEST_POSTGRES_URL" not in os.environ, reason="needs PostgreSQL")
 async def test_a_dead_workers_slots_come_back() -> None:
-    url = os.environ["SYNCLINE_TEST_POSTGRES_URL"]
+    url = postgres_url()
     crashed = PostgresGovernor(url, 1, scope="test-crash")
     survivor = PostgresGovernor(url, 1, scope="test-crash")
     holding = crashed.slot()

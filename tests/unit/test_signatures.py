@@ -67,3 +67,38 @@ def test_during_a_rotation_either_secret_verifies_and_no_other() -> None:
             tolerance_seconds=300,
             now=1_700_000_000,
         )
+
+
+GOOD = sign("s3cret", 1_700_000_000, BODY)
+
+
+def _digits(zero: int) -> str:
+    """1700000000 in another script's digits, ``zero`` being its digit zero."""
+    return "".join(chr(zero + int(digit)) for digit in "1700000000")
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "signature", "reason"),
+    [
+        ("1700000000", "sha256=" + "é" * 64, "X-Syncline-Signature must be ASCII"),
+        ("1700000000", GOOD + "\u2028", "X-Syncline-Signature must be ASCII"),
+        ("1700000000", GOOD + " " * 600, "X-Syncline-Signature is longer than 512 bytes"),
+        # Digits int() reads but no sender writes: Arabic-Indic, full-width, and an ASCII
+        # number wrapped in a no-break space, which int() strips.
+        (_digits(0x0660), GOOD, "X-Syncline-Timestamp must be unix seconds in ASCII digits"),
+        (_digits(0xFF10), GOOD, "X-Syncline-Timestamp must be unix seconds in ASCII digits"),
+        ("\xa01700000000", GOOD, "X-Syncline-Timestamp must be unix seconds in ASCII digits"),
+    ],
+)
+def test_headers_not_ascii_or_oversized_are_refused_not_crashed_on(
+    timestamp: str, signature: str, reason: str
+) -> None:
+    """Comparing a non-ASCII ``str`` with ``hmac.compare_digest`` raises TypeError: each
+    of these must be a SignatureError with a reason instead."""
+    with pytest.raises(SignatureError, match=reason):
+        verify("s3cret", timestamp, signature, BODY, tolerance_seconds=300, now=1_700_000_000)
+
+
+def test_a_signature_of_exactly_512_bytes_is_only_compared() -> None:
+    with pytest.raises(SignatureError, match="does not match"):
+        verify("s3cret", "1700000000", "x" * 512, BODY, tolerance_seconds=300, now=1_700_000_000)
