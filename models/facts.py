@@ -123,25 +123,48 @@ def order_accepted_id(system: SourceSystem, erp_order_id: str) -> str:
     return str(event_id_for(EventType.ORDER_ACCEPTED, system, erp_order_id))
 
 
-def order_accepted_event(
-    order: OrderFacts, system: SourceSystem, correlation_id: str, now: datetime
+def _order_event(
+    event_type: EventType,
+    fact: str,
+    order: OrderFacts,
+    system: SourceSystem,
+    correlation_id: str,
+    now: datetime,
+    causation_id: str | None,
+    payload: dict[str, object],
 ) -> BusinessEvent:
-    """Financially authoritative booking: the ERP holds the order. One per order; an
-    order entered in the ERP directly is a booking too (reconciliation pairs it)."""
+    """What every fact about an ERP order shares; ``fact`` makes its id."""
     return BusinessEvent(
-        event_id=order_accepted_id(system, order.erp_order_id),
-        event_type=EventType.ORDER_ACCEPTED,
-        schema_version=current_version(EventType.ORDER_ACCEPTED),
+        event_id=event_id_for(event_type, system, fact),
+        event_type=event_type,
+        schema_version=current_version(event_type),
         occurred_at=order.as_of or now,
         recorded_at=now,
         source_system=system,
         source_id=order.erp_order_id,
         subject_id=order.subject(system),
         correlation_id=correlation_id,
-        causation_id=(
-            closed_won_id(order.crm_opportunity_id) if order.crm_opportunity_id else None
-        ),
-        payload={**order.payload(), "lines": order_lines_payload(order.lines)},
+        causation_id=causation_id,
+        payload=payload,
+    )
+
+
+def order_accepted_event(
+    order: OrderFacts, system: SourceSystem, correlation_id: str, now: datetime
+) -> BusinessEvent:
+    """Financially authoritative booking: the ERP holds the order. One per order; an
+    order entered in the ERP directly is a booking too (reconciliation pairs it)."""
+    won = closed_won_id(order.crm_opportunity_id) if order.crm_opportunity_id else None
+    payload = {**order.payload(), "lines": order_lines_payload(order.lines)}
+    return _order_event(
+        EventType.ORDER_ACCEPTED,
+        order.erp_order_id,
+        order,
+        system,
+        correlation_id,
+        now,
+        won,
+        payload,
     )
 
 
@@ -149,17 +172,16 @@ def order_cancelled_event(
     order: OrderFacts, system: SourceSystem, correlation_id: str, now: datetime
 ) -> BusinessEvent:
     """The ERP cancelled the order: by Syncline's compensation or by a finance user."""
-    return BusinessEvent(
-        event_id=event_id_for(EventType.ORDER_CANCELLED, system, order.erp_order_id),
-        event_type=EventType.ORDER_CANCELLED,
-        occurred_at=order.as_of or now,
-        recorded_at=now,
-        source_system=system,
-        source_id=order.erp_order_id,
-        subject_id=order.subject(system),
-        correlation_id=correlation_id,
-        causation_id=order_accepted_id(system, order.erp_order_id),
-        payload=order.payload(),
+    accepted = order_accepted_id(system, order.erp_order_id)
+    return _order_event(
+        EventType.ORDER_CANCELLED,
+        order.erp_order_id,
+        order,
+        system,
+        correlation_id,
+        now,
+        accepted,
+        order.payload(),
     )
 
 
@@ -169,25 +191,23 @@ def order_amended_event(
     """The won deal's lines changed before billing and the ERP order now matches them.
     ``amendment`` numbers the order's amendments across every run of its deal (the
     ledger counts them), so each is its own fact and the newest is the highest."""
-    return BusinessEvent(
-        event_id=event_id_for(EventType.ORDER_AMENDED, system, f"{order.erp_order_id}:{amendment}"),
-        event_type=EventType.ORDER_AMENDED,
-        schema_version=current_version(EventType.ORDER_AMENDED),
-        occurred_at=order.as_of or now,
-        recorded_at=now,
-        source_system=system,
-        source_id=order.erp_order_id,
-        subject_id=order.subject(system),
-        correlation_id=correlation_id,
-        causation_id=order_accepted_id(system, order.erp_order_id),
-        payload={
-            "crm_opportunity_id": order.crm_opportunity_id,
-            "erp_order_id": order.erp_order_id,
-            "amendment": amendment,
-            "currency": order.total.currency,
-            "total": str(order.total.amount),
-            "lines": order_lines_payload(order.lines),
-        },
+    payload: dict[str, object] = {
+        "crm_opportunity_id": order.crm_opportunity_id,
+        "erp_order_id": order.erp_order_id,
+        "amendment": amendment,
+        "currency": order.total.currency,
+        "total": str(order.total.amount),
+        "lines": order_lines_payload(order.lines),
+    }
+    return _order_event(
+        EventType.ORDER_AMENDED,
+        f"{order.erp_order_id}:{amendment}",
+        order,
+        system,
+        correlation_id,
+        now,
+        order_accepted_id(system, order.erp_order_id),
+        payload,
     )
 
 
