@@ -275,7 +275,11 @@ async def test_a_kind_the_erp_refuses_waits_alone_and_resumes_from_its_cursor(
     item_mirror = world.client.get_workflow_handle(mirror_workflow_id("netsuite", "item", item.id))
     await _eventually(
         lambda: item_mirror.query(ErpMirror.state),
-        lambda s: isinstance(s.latest, ItemChange) and s.latest.price.amount == 1700,
+        lambda s: (
+            isinstance(s.latest, ItemChange)
+            and s.latest.price is not None
+            and s.latest.price.amount == 1700
+        ),
     )
     second = await _new_customer(world, "Parked During Ltd")
 
