@@ -190,6 +190,11 @@ async def test_every_kind_of_erp_change_reaches_its_process_once(own_world: Worl
     [event] = [e for e in posted if e.event_type == EventType.INVOICE_POSTED]
     assert event.source_id == invoice_id and event.correlation_id == feed.id
     assert (await feed.query(ErpChangeFeed.status)).unmatched >= 1
+    await _until_idle(feed)
+    await feed.cancel()
+    with pytest.raises(WorkflowFailureError):
+        await feed.result()
+    await record_history(feed, "erp_change_feed_polls")
 
 
 CUSTOMER_RECORDS = "/services/rest/record/v1/customer"
