@@ -22,7 +22,7 @@ from models.erp_events import invoice_posted_event, payment_applied_event, renew
 from models.events import BusinessEvent, EventType, SourceSystem, event_id_for
 from models.types import Money
 from store import Store
-from workflows import deal_facts
+from workflows.deal import facts as deal_facts
 
 NS = SourceSystem.NETSUITE
 RECURRING, ONE_TIME, USAGE = RevenueType.RECURRING, RevenueType.ONE_TIME, RevenueType.USAGE

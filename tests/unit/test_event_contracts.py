@@ -38,7 +38,7 @@ from models.event_contracts import (
 )
 from models.events import BusinessEvent, EventType, SourceSystem
 from models.types import Money
-from workflows import deal_facts
+from workflows.deal import facts as deal_facts
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 NS = SourceSystem.NETSUITE
