@@ -104,9 +104,9 @@ class Parking:
         message: str,
         *,
         details: dict[str, str] | None = None,
-    ) -> None:
-        """Open (or reopen) the exception and return at once; ``take_retry`` says when
-        the operator asks for the step again."""
+    ) -> DealException:
+        """Open (or reopen) the exception and return it at once; ``take_retry`` says
+        when the operator asks for the step again."""
         self._retries_at_open = self._retries
         current = self.open_exception
         if current is not None and (current.step, current.reason) == (step, reason):
@@ -136,6 +136,7 @@ class Parking:
             ),
             start_to_close_timeout=LOCAL_TIMEOUT,
         )
+        return exception
 
     async def close(self) -> None:
         """The step passed: resolve the open exception, if any."""

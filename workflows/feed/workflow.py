@@ -192,7 +192,8 @@ class ErpChangeFeed:
         cursor: ChangeCursor,
         seen_by_kind: dict[ChangeKind, dict[str, str]],
     ) -> ChangeCursor:
-        """Read one kind from the overlap window on; the newest position published."""
+        """Read one kind from the overlap window on; the newest position published
+        (where it stopped, if the ERP refused it: the kind is parked there)."""
         seen = seen_by_kind[kind]
         position = ChangeCursor(modified_at=cursor.modified_at - config.overlap)
         newest = cursor
@@ -235,8 +236,7 @@ class ErpChangeFeed:
     ) -> None:
         """Open (or, failing the same way after a retry, reopen) the kind's exception;
         the run goes on with the other kinds."""
-        parking = self._parking[kind]
-        await parking.open(
+        self._status.parked[kind] = await self._parking[kind].open(
             f"poll:{kind.value}",
             reason,
             f"the change feed stopped reading {kind.value} changes: {message}",
@@ -246,8 +246,6 @@ class ErpChangeFeed:
                 "cursor_id": str(cursor.id),
             },
         )
-        assert parking.open_exception is not None
-        self._status.parked[kind] = parking.open_exception
 
     async def _unpark(self, kind: ChangeKind) -> None:
         parking = self._parking[kind]
