@@ -27,6 +27,10 @@ class MirrorInput(BaseModel):
     """Carried across continue-as-new: the newest ERP snapshot applied."""
     written: AccountLegalMirror | None = None
     account_ids: list[str] = []
+    pending: list[MirrorChange] = []
+    """Carried across continue-as-new: a newer snapshot heard and not yet applied."""
+    edits: list[AccountEdit] = []
+    """Carried across continue-as-new: CRM edits heard and not yet checked."""
 
 
 class MirrorStatus(StrEnum):

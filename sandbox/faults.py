@@ -6,6 +6,10 @@ are set at start (a JSON list in an environment variable, e.g.
 ``SYNCLINE_SANDBOX_ERP_FAULTS``, or the app's config) and replaced at
 run time through ``POST /admin/faults``.
 
+``malformed`` answers 200 with the rule's ``body`` instead of the real answer: a
+response of a shape no connector expects, which Syncline retries a bounded number of
+times and then parks as unexpected.
+
 ``commit_then_drop`` is the fault Syncline's idempotency exists for: the request is
 fully processed (the write commits), then the connection is cut after a partial
 response, so the client sees a transport error (``httpx.RemoteProtocolError``) and
@@ -57,6 +61,7 @@ class FaultRule(BaseModel):
     path_prefix: str | None = Field(None, description="Only paths starting with this")
     code: str | None = Field(None, description="Error code in the body (error, rate_limit)")
     detail: str | None = Field(None, description="Error detail in the body (error, rate_limit)")
+    body: Any = Field(None, description="The JSON answered with 200 (malformed)")
 
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and self.method.upper() != method.upper():
@@ -178,19 +183,6 @@ class FaultMiddleware:
                 rule.detail or "An unexpected error occurred.",
                 {},
             )
-        elif rule.mode is FaultMode.MALFORMED:
-            body = json.dumps({"detail": rule.detail or "not this API's answer"}).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
         elif rule.mode is FaultMode.RATE_LIMIT:
             headers = {}
             if rule.retry_after is not None:
@@ -202,13 +194,20 @@ class FaultMiddleware:
                 rule.detail or "Too many requests. Retry later.",
                 headers,
             )
+        elif rule.mode is FaultMode.MALFORMED:
+            await self._send_json(send, 200, rule.body, {})
         else:
             await self._commit_then_drop(scope, receive, send)
 
     async def _send_error(
         self, send: Send, status: int, code: str, detail: str, headers: dict[str, str]
     ) -> None:
-        body = json.dumps(self.injector.error_body(status, code, detail)).encode()
+        await self._send_json(send, status, self.injector.error_body(status, code, detail), headers)
+
+    async def _send_json(
+        self, send: Send, status: int, payload: Any, headers: dict[str, str]
+    ) -> None:
+        body = json.dumps(payload).encode()
         raw_headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),

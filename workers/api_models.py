@@ -52,8 +52,9 @@ class ExceptionView(BaseModel):
     id: str
     workflow_id: str
     process: str
-    """Which kind of run waits: deal, customer_mirror, item_mirror, renewal, or
-    reconciliation (a difference a nightly or on-demand run found)."""
+    """Which kind of run waits: deal, customer_mirror, item_mirror, renewal, feed (a
+    kind of ERP change the change feed cannot read), or reconciliation (a difference a
+    nightly or on-demand run found)."""
     subject_id: str
     """What it is about: an opportunity id, or ``<erp>:<kind>:<id>`` for ERP records."""
     crm_opportunity_id: str | None

@@ -403,7 +403,7 @@ def main(argv: list[str] | None = None) -> None:
     exceptions.add_argument("--status", choices=["open", "retry_requested", "resolved"])
     exceptions.add_argument(
         "--process",
-        choices=["deal", "customer_mirror", "item_mirror", "renewal", "reconciliation"],
+        choices=["deal", "customer_mirror", "item_mirror", "renewal", "feed", "reconciliation"],
     )
 
     reconcile = commands.add_parser(

@@ -127,7 +127,9 @@ def operator_router(settings: Settings, store: Store, client: Client) -> APIRout
         status_filter: Annotated[ExceptionStatus | None, Query(alias="status")] = None,
         process: Annotated[
             str | None,
-            Query(description="deal, customer_mirror, item_mirror, renewal or reconciliation"),
+            Query(
+                description="deal, customer_mirror, item_mirror, renewal, feed or reconciliation"
+            ),
         ] = None,
     ) -> list[ExceptionView]:
         """Every parked run across all processes, newest first."""
@@ -143,7 +145,8 @@ def operator_router(settings: Settings, store: Store, client: Client) -> APIRout
     async def retry_exception(exception_id: str) -> RetryAccepted:
         """Resume the parked run at the step that stopped, once the data is fixed.
 
-        Every process that parks (deals, mirrors, renewals) takes the same ``retry``."""
+        Every process that parks (deals, mirrors, renewals, the change feed) takes the same
+        ``retry``."""
         row = await store.get_exception(exception_id)
         if row is None:
             raise HTTPException(404, f"no exception {exception_id}")

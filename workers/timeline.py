@@ -33,7 +33,7 @@ _PROCESSES = (
 
 def process_of(workflow_id: str) -> str:
     """Which process a workflow id names: deal, customer_mirror, item_mirror, renewal,
-    reconciliation (on demand ``reconcile:…``, nightly ``reconcile-nightly-…``)."""
+    feed, reconciliation (on demand ``reconcile:…``, nightly ``reconcile-nightly-…``)."""
     for prefix, process in _PROCESSES:
         if workflow_id.startswith(prefix):
             if process == "mirror":

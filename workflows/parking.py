@@ -4,6 +4,11 @@ Every process parks this way (deals, the change feed, mirrors, renewals). A step
 parks: the exception is opened (a local activity, so the queue and ``syncline
 exceptions`` show it), and the run waits for a ``retry`` signal, or for news that
 makes the wait moot (a newer ERP snapshot). When the step then passes, the row closes.
+
+A run that must go on with other work while one part of it waits (the change feed
+polls its other kinds) opens the exception without waiting (``open``) and asks
+``take_retry`` when it next comes round to that part; what it carries across
+continue-as-new it hands back with ``adopt``.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ class Parking:
         self._subject_id = subject_id
         self._correlation_id = correlation_id
         self._retries = 0
+        self._retries_at_open = 0
         self.open_exception: DealException | None = None
         self.retries_taken = 0
         self.opened = 0
@@ -54,6 +60,27 @@ class Parking:
         """The ``retry`` signal: counts only for the exception that is open now."""
         current = self.open_exception
         if current is not None and request.exception_id in (None, current.id):
+            self._retries += 1
+
+    @property
+    def retry_requested(self) -> bool:
+        """A retry came for the open exception since it was (re)opened."""
+        return self.open_exception is not None and self._retries > self._retries_at_open
+
+    def take_retry(self) -> bool:
+        """Whether a retry came since the exception was (re)opened; it counts once."""
+        if not self.retry_requested:
+            return False
+        self._retries_at_open = self._retries
+        self.retries_taken += 1
+        return True
+
+    def adopt(self, exception: DealException, *, retry_requested: bool = False) -> None:
+        """Take over the exception an earlier run left open (before continue-as-new),
+        and the retry it had received and not yet acted on."""
+        self.open_exception = exception
+        self._retries_at_open = self._retries
+        if retry_requested:
             self._retries += 1
 
     async def park(
@@ -71,6 +98,24 @@ class Parking:
         ``on_open`` runs once the exception is recorded and before the wait, for what a
         process records with it (a deal's ``order.rejected``)."""
         retries_before = self._retries
+        exception = await self.open(step, reason, message, details=details)
+        if on_open is not None:
+            await on_open(exception)
+        await workflow.wait_condition(lambda: self._retries > retries_before or wake())
+        if self._retries > retries_before:
+            self.retries_taken += 1
+
+    async def open(
+        self,
+        step: str,
+        reason: ExceptionReason,
+        message: str,
+        *,
+        details: dict[str, str] | None = None,
+    ) -> DealException:
+        """Open (or reopen) the exception and return it at once; ``take_retry`` says
+        when the operator asks for the step again."""
+        self._retries_at_open = self._retries
         current = self.open_exception
         if current is not None and (current.step, current.reason) == (step, reason):
             # The same problem again after a retry: one row, however many attempts.
@@ -100,11 +145,7 @@ class Parking:
             ),
             start_to_close_timeout=LOCAL_TIMEOUT,
         )
-        if on_open is not None:
-            await on_open(exception)
-        await workflow.wait_condition(lambda: self._retries > retries_before or wake())
-        if self._retries > retries_before:
-            self.retries_taken += 1
+        return exception
 
     async def close(self) -> None:
         """The step passed: resolve the open exception, if any."""

@@ -72,6 +72,13 @@ async def test_latency_delays_then_proceeds(client: httpx.AsyncClient) -> None:
     assert time.perf_counter() - started >= 0.15
 
 
+async def test_malformed_answers_200_with_the_rule_body(client: httpx.AsyncClient) -> None:
+    await set_faults(client, {"mode": "malformed", "body": {"items": [{}]}, "times": 1})
+    response = await client.get(f"{RECORD}/inventoryItem/1")
+    assert response.status_code == 200 and response.json() == {"items": [{}]}
+    assert "items" not in (await client.get(f"{RECORD}/inventoryItem/1")).json()
+
+
 async def test_admin_is_never_faulted_and_rules_clear(client: httpx.AsyncClient) -> None:
     await set_faults(client, {"mode": "error"})  # everything, forever
     assert (await client.get(f"{RECORD}/inventoryItem/1")).status_code == 500

@@ -1,5 +1,6 @@
 """The ERP change feed over every kind of change: events in the ledger once, mirrors
-and renewals started and kept current, duplicate pages harmless, lag measured."""
+and renewals started and kept current, duplicate pages harmless, lag measured; a kind
+the ERP refuses waits for a person while the others go on, and never ends the feed."""
 
 from __future__ import annotations
 
@@ -8,16 +9,20 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from temporalio.client import WorkflowHandle
+import pytest
+from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from models.billing import ChangeCursor
-from models.changes import ChangeKind
-from models.deal import DealStatus
+from models.changes import ChangeKind, ItemChange
+from models.deal import DealStatus, ExceptionReason, RetryRequest
 from models.events import EventType
 from models.lifecycle import MirrorStatus, RenewalStatus
+from models.tables import ExceptionRow, ExceptionStatus
 from tests.deals import open_deal
 from tests.workflows.conftest import World
+from tests.workflows.histories import record_history
+from workflows.contract import RETRY
 from workflows.deal.workflow import CloseWonToOrder
 from workflows.feed.contract import FeedConfig, FeedInput, FeedStatus
 from workflows.feed.workflow import ErpChangeFeed
@@ -53,10 +58,12 @@ def _feed_input(config: FeedConfig) -> FeedInput:
     )
 
 
-async def _start_feed(world: World, name: str) -> WorkflowHandle[Any, None]:
+async def _start_feed(
+    world: World, name: str, request: FeedInput | None = None
+) -> WorkflowHandle[Any, None]:
     return await world.client.start_workflow(
         ErpChangeFeed.run,
-        _feed_input(FeedConfig(poll_interval=timedelta(seconds=1), page_size=2)),
+        request or _feed_input(FeedConfig(poll_interval=timedelta(seconds=1), page_size=2)),
         id=f"{name}-{world.task_queue}",
         task_queue=world.task_queue,
     )
@@ -183,3 +190,175 @@ async def test_every_kind_of_erp_change_reaches_its_process_once(own_world: Worl
     [event] = [e for e in posted if e.event_type == EventType.INVOICE_POSTED]
     assert event.source_id == invoice_id and event.correlation_id == feed.id
     assert (await feed.query(ErpChangeFeed.status)).unmatched >= 1
+    await _until_idle(feed)
+    await feed.cancel()
+    with pytest.raises(WorkflowFailureError):
+        await feed.result()
+    await record_history(feed, "erp_change_feed_polls")
+
+
+CUSTOMER_RECORDS = "/services/rest/record/v1/customer"
+SUITEQL = "/services/rest/query/v1/suiteql"
+
+
+async def _set_erp_faults(world: World, *rules: dict[str, Any]) -> None:
+    response = await world.erp_admin.post("/admin/faults", json=list(rules))
+    assert response.status_code == 200, response.text
+
+
+async def _faults_fired(world: World) -> int:
+    fired: int = (await world.erp_admin.get("/admin/stats")).json()["faults_fired"]
+    return fired
+
+
+async def _feed_exceptions(world: World, feed: WorkflowHandle[Any, None]) -> list[ExceptionRow]:
+    return [r for r in await world.store.list_exceptions() if r.workflow_id == feed.id]
+
+
+async def _new_customer(world: World, name: str) -> str:
+    """A customer keyed in by finance (a POST: the faults below only refuse reads)."""
+    return await world.erp.create_record(
+        "customer", {"companyName": name, "currency": {"refName": "USD"}}
+    )
+
+
+async def _customer_mirrored(world: World, customer_id: str) -> None:
+    handle = world.client.get_workflow_handle(
+        mirror_workflow_id("netsuite", "customer", customer_id)
+    )
+    await _eventually(lambda: handle.query(ErpMirror.state), lambda s: s.applied >= 1)
+
+
+async def _until_idle(handle: WorkflowHandle[Any, Any]) -> None:
+    """Between two polls, no activity outstanding (see test_billing)."""
+    for _ in range(200):
+        description = await handle.describe()
+        if not description.raw_description.pending_activities:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the feed never paused between polls")
+
+
+async def test_a_kind_the_erp_refuses_waits_alone_and_resumes_from_its_cursor(
+    own_world: World,
+) -> None:
+    world = own_world
+    # The integration role loses its permission on customer records: a 403 on every
+    # read of one, which the feed does for each customer change (SuiteQL has no address).
+    denied = "Permission Violation: you need the Lists > Customers permission."
+    await _set_erp_faults(
+        world,
+        {
+            "mode": "error",
+            "status": 403,
+            "method": "GET",
+            "path_prefix": CUSTOMER_RECORDS,
+            "code": "INSUFFICIENT_PERMISSION",
+            "detail": denied,
+        },
+    )
+    first = await _new_customer(world, "Parked Before Ltd")
+    request = _feed_input(FeedConfig(poll_interval=timedelta(seconds=1), page_size=2))
+    feed = await _start_feed(world, "refused-feed", request)
+
+    parked = await _eventually(
+        lambda: feed.query(ErpChangeFeed.status), lambda s: ChangeKind.CUSTOMER in s.parked
+    )
+    exception = parked.parked[ChangeKind.CUSTOMER]
+    assert exception.reason == ExceptionReason.AUTH_FAILED and denied in exception.message
+    assert exception.step == "poll:customer"
+    assert set(parked.parked) == {ChangeKind.CUSTOMER}
+    # The kind's cursor stays where it was: nothing after it is skipped.
+    assert parked.streams[ChangeKind.CUSTOMER].cursor == request.cursors[ChangeKind.CUSTOMER]
+    (row,) = await _feed_exceptions(world, feed)
+    assert row.id == exception.id and row.status == ExceptionStatus.OPEN
+    assert denied in row.message
+
+    # The other kinds go on: a new list price reaches the item's mirror meanwhile.
+    item = (await world.erp.find_items(["SL-TRAINING-DAY"]))["SL-TRAINING-DAY"]
+    await world.erp.update_record("inventoryItem", item.id, {"basePrice": 1700})
+    item_mirror = world.client.get_workflow_handle(mirror_workflow_id("netsuite", "item", item.id))
+    await _eventually(
+        lambda: item_mirror.query(ErpMirror.state),
+        lambda s: (
+            isinstance(s.latest, ItemChange)
+            and s.latest.price is not None
+            and s.latest.price.amount == 1700
+        ),
+    )
+    second = await _new_customer(world, "Parked During Ltd")
+
+    # A retry before the permission is back: the same refusal, the same exception row.
+    fired = await _faults_fired(world)
+    await RETRY.send(feed, RetryRequest(exception_id=exception.id))
+    await _eventually(lambda: _faults_fired(world), lambda n: n > fired)
+    again = await _eventually(
+        lambda: feed.query(ErpChangeFeed.status), lambda s: ChangeKind.CUSTOMER in s.parked
+    )
+    assert again.parked[ChangeKind.CUSTOMER].id == exception.id
+    assert [r.id for r in await _feed_exceptions(world, feed)] == [exception.id]
+
+    # The permission is restored and the operator retries: the kind resumes from its
+    # cursor, and both customers it could not read are fed.
+    await world.erp_admin.delete("/admin/faults")
+    await RETRY.send(feed, RetryRequest(exception_id=exception.id))
+    resumed = await _eventually(
+        lambda: feed.query(ErpChangeFeed.status),
+        lambda s: not s.parked and s.streams[ChangeKind.CUSTOMER].published >= 2,
+    )
+    assert resumed.parked == {}
+    for customer_id in (first, second):
+        await _customer_mirrored(world, customer_id)
+    (row,) = await _feed_exceptions(world, feed)
+    assert row.id == exception.id and row.status == ExceptionStatus.RESOLVED
+
+    await _until_idle(feed)
+    await feed.cancel()
+    with pytest.raises(WorkflowFailureError):
+        await feed.result()
+    await record_history(feed, "erp_change_feed_kind_parked_then_retried")
+
+
+async def test_an_answer_no_connector_explains_parks_the_kind_not_the_feed(
+    own_world: World,
+) -> None:
+    world = own_world
+    # The first poll's SuiteQL answers come back in a shape nobody expects, for as
+    # many attempts as Syncline gives an unexplained error (the world's default, 5):
+    # customers are read first, so it is the customers' poll that gives up.
+    await _set_erp_faults(
+        world,
+        {
+            "mode": "malformed",
+            "method": "POST",
+            "path_prefix": SUITEQL,
+            "body": {"items": [{}], "hasMore": False},
+            "times": 5,
+        },
+    )
+    config = FeedConfig(poll_interval=timedelta(seconds=1), page_size=2, polls_per_run=3)
+    feed = await _start_feed(world, "malformed-feed", _feed_input(config))
+    parked = await _eventually(
+        lambda: feed.query(ErpChangeFeed.status),
+        lambda s: ChangeKind.CUSTOMER in s.parked and s.polls >= 2,
+    )
+    exception = parked.parked[ChangeKind.CUSTOMER]
+    assert exception.reason == ExceptionReason.UNEXPECTED_ERROR
+    assert "KeyError" in exception.message
+    (row,) = await _feed_exceptions(world, feed)
+    assert row.reason == ExceptionReason.UNEXPECTED_ERROR
+
+    # The run continues as new and the kind still waits, on the same exception.
+    await _eventually(feed.describe, lambda d: d.run_id != feed.result_run_id)
+    carried = await _eventually(
+        lambda: feed.query(ErpChangeFeed.status), lambda s: s.last_poll_at is not None
+    )
+    assert carried.parked[ChangeKind.CUSTOMER].id == exception.id
+
+    customer_id = await _new_customer(world, "Fed After The Fix Ltd")
+    # An operator's retry that names no exception retries whatever the feed parked.
+    await RETRY.send(feed, RetryRequest())
+    await _eventually(lambda: feed.query(ErpChangeFeed.status), lambda s: not s.parked)
+    await _customer_mirrored(world, customer_id)
+    resolved = await world.store.get_exception(row.id)
+    assert resolved is not None and resolved.status == ExceptionStatus.RESOLVED

@@ -1,6 +1,7 @@
 """ERP → CRM mirrors: the ERP's customer and catalog land in the CRM read-only; a CRM
 edit of an ERP-owned field is a conflict, never propagated; Syncline's own writes are
-no edits at all; two ERP customers for one account wait for a person."""
+no edits at all; two ERP customers for one account wait for a person, and so does a
+refused credential; nothing heard is lost when the run continues as new."""
 
 from __future__ import annotations
 
@@ -198,3 +199,84 @@ async def test_an_item_and_its_price_are_mirrored_and_stale_versions_ignored(
     )
     assert Decimal(str(entry["UnitPrice"])) == Decimal("1500.00")
     await handle.terminate("test over")
+
+
+async def test_a_refused_crm_credential_parks_the_mirror_until_retried(
+    world: World, workflow_env: WorkflowEnvironment
+) -> None:
+    account_id = await _account(world, "Locked Out")
+    # The integration user's session is revoked: every CRM call is refused, even
+    # after the connector fetches a fresh token.
+    response = await world.crm_admin.post(
+        "/admin/faults", json=[{"mode": "error", "status": 401, "path_prefix": "/services/data"}]
+    )
+    assert response.status_code == 200, response.text
+    now = await workflow_env.get_current_time()
+    handle = await _mirror(world, _customer("81", account_id, now))
+
+    parked = await _until(handle, lambda s: s.status == MirrorStatus.NEEDS_ATTENTION)
+    assert parked.open_exception is not None
+    assert parked.open_exception.reason == ExceptionReason.AUTH_FAILED
+    (row,) = [r for r in await world.store.list_exceptions() if r.workflow_id == handle.id]
+    assert row.status == ExceptionStatus.OPEN
+
+    # An administrator renews the credential; the operator retries.
+    await world.crm_admin.delete("/admin/faults")
+    await handle.signal(ErpMirror.retry, RetryRequest(exception_id=row.id))
+    synced = await _until(handle, lambda s: s.status == MirrorStatus.IN_SYNC)
+    assert synced.applied == 1 and synced.open_exception is None
+    account = await world.crm.get("Account", account_id)
+    assert account["Syncline_Legal_Name__c"] == "Acme Holding GmbH"
+    resolved = await world.store.get_exception(row.id)
+    assert resolved is not None and resolved.status == ExceptionStatus.RESOLVED
+    await record_history(handle, "erp_mirror_auth_failed_then_retried")
+    await handle.terminate("test over")
+
+
+async def _history_length(handle: WorkflowHandle[Any, None]) -> int:
+    length: int = (await handle.describe()).raw_description.workflow_execution_info.history_length
+    return length
+
+
+async def test_what_the_mirror_heard_is_not_lost_when_it_continues_as_new(
+    world: World, workflow_env: WorkflowEnvironment
+) -> None:
+    account_id = await _account(world, "Long Lived")
+    now = await workflow_env.get_current_time()
+    first = _customer("91", account_id, now)
+    started = await _mirror(world, first)
+    await _until(started, lambda s: s.applied == 1)
+    latest = world.client.get_workflow_handle(started.id)  # whichever run is current
+
+    # A newer version, written slowly: the CRM takes seconds to answer its first call.
+    response = await world.crm_admin.post(
+        "/admin/faults",
+        json=[{"mode": "latency", "latency_ms": 4000, "times": 1, "path_prefix": "/services"}],
+    )
+    assert response.status_code == 200, response.text
+    await latest.signal(ErpMirror.changed, _customer("91", account_id, now + timedelta(minutes=1)))
+    for _ in range(100):
+        if (await latest.describe()).raw_description.pending_activities:
+            break
+        await asyncio.sleep(0.02)
+    # Meanwhile the run's history passes its limit (stale versions read again by the
+    # feed), so it continues as new once that write is done...
+    stale = _customer("91", account_id, now - timedelta(hours=1))
+    while await _history_length(latest) < 2_000:
+        await asyncio.gather(*(latest.signal(ErpMirror.changed, stale) for _ in range(25)))
+    # ...with a newer version heard and not yet applied.
+    newest = _customer("91", account_id, now + timedelta(minutes=2), legal_name="Acme Group AG")
+    await latest.signal(ErpMirror.changed, newest)
+    description = await latest.describe()
+    assert description.raw_description.pending_activities, "the write ended too soon"
+    assert description.run_id == started.result_run_id
+
+    continued = await _until(
+        latest,
+        lambda s: s.latest is not None and s.latest.modified_at == newest.modified_at,
+    )
+    assert (await latest.describe()).run_id != started.result_run_id
+    assert continued.status == MirrorStatus.IN_SYNC
+    account = await world.crm.get("Account", account_id)
+    assert account["Syncline_Legal_Name__c"] == "Acme Group AG"
+    await latest.terminate("test over")

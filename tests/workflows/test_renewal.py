@@ -1,5 +1,6 @@
 """Renewals: a durable timer across a whole term, moved by amendments, ended by a
-cancellation, one renewal opportunity whatever happens in between."""
+cancellation, one renewal opportunity whatever happens in between; a refused
+credential waits for a person."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
 from models.changes import SubscriptionChange, SubscriptionStatus
-from models.deal import ExceptionReason
+from models.deal import ExceptionReason, RetryRequest
 from models.events import EventType, SourceSystem
 from models.lifecycle import RenewalInput, RenewalState, RenewalStatus
 from models.tables import ExceptionStatus
@@ -280,3 +281,40 @@ async def test_an_end_date_moved_after_the_renewal_opened_is_the_same_term(
     assert result.status == RenewalStatus.OPENED and result.term_end == extended.end_date
     assert len(result.opened) == 1
     assert len(await _renewals_in_crm(world, opportunity_id)) == 1
+
+
+async def test_a_refused_crm_credential_parks_the_renewal_until_retried(
+    world: World, workflow_env: WorkflowEnvironment
+) -> None:
+    opportunity_id = await open_deal(world.crm, world.entries, name="Locked out platform")
+    now = await workflow_env.get_current_time()
+    start = now.date() - timedelta(days=330)
+    # The integration user's session is revoked: every CRM call is refused, even after
+    # the connector fetches a fresh token.
+    response = await world.crm_admin.post(
+        "/admin/faults", json=[{"mode": "error", "status": 401, "path_prefix": "/services/data"}]
+    )
+    assert response.status_code == 200, response.text
+    handle = await _start(  # inside the lead time: due at once
+        world,
+        _subscription(
+            opportunity_id,
+            start=start,
+            end=start + timedelta(days=364),
+            modified_at=now,
+            subscription_id="506",
+        ),
+    )
+    parked = await _state_until(handle, lambda s: s.status == RenewalStatus.NEEDS_ATTENTION)
+    assert parked.open_exception is not None
+    assert parked.open_exception.reason == ExceptionReason.AUTH_FAILED
+
+    await world.crm_admin.delete("/admin/faults")
+    await handle.signal(Renewal.retry, RetryRequest(exception_id=parked.open_exception.id))
+    await _state_until(handle, lambda s: s.status == RenewalStatus.OPENED)
+    await record_history(handle, "renewal_auth_failed_then_retried")
+    result = await handle.result()
+    assert result.status == RenewalStatus.OPENED and result.open_exception is None
+    assert len(await _renewals_in_crm(world, opportunity_id)) == 1
+    row = await world.store.get_exception(parked.open_exception.id)
+    assert row is not None and row.status == ExceptionStatus.RESOLVED

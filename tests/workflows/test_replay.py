@@ -35,6 +35,7 @@ def test_there_are_saved_histories_to_replay() -> None:
         "close_won_second_run_paid",
         "close_won_unexpected_error_parked_then_retried",
         # after the order: every kind of ERP change, mirrors, renewals
+        "erp_change_feed_polls",
         "erp_change_feed_all_kinds",
         "erp_mirror_conflict_then_retried",
         "renewal_amended_then_opened",
@@ -42,6 +43,11 @@ def test_there_are_saved_histories_to_replay() -> None:
         # reconciliation: differences repaired; differences left to a person
         "reconcile_found_and_repaired",
         "reconcile_left_to_a_person",
+        # long-running runs park instead of failing: a kind of ERP change the ERP
+        # refused, a revoked CRM credential; the operator's retry resumes each
+        "erp_change_feed_kind_parked_then_retried",
+        "erp_mirror_auth_failed_then_retried",
+        "renewal_auth_failed_then_retried",
     }
 
 

@@ -188,6 +188,7 @@ async def test_an_error_no_connector_explains_parks_the_deal_with_its_type(
         json=[
             {
                 "mode": "malformed",
+                "body": {"detail": "not this API's answer"},
                 "method": "GET",
                 "path_prefix": f"{OPPORTUNITY_PATH}/{opportunity_id}",
             }

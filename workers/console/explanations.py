@@ -81,6 +81,14 @@ PARKED: dict[ExceptionReason, Explanation] = {
         "account in the CRM to open the renewal opportunity on.",
         what_to_do="Link the customer to a CRM account (or create one), then press Retry.",
     ),
+    ExceptionReason.UNEXPECTED_ERROR: Explanation(
+        title="A step kept failing unexpectedly",
+        what_happened="A step failed the same way several times for a reason Syncline does "
+        "not recognise (for example an answer from the CRM or ERP in a shape it does not "
+        "expect), so it stopped trying rather than retry forever.",
+        what_to_do="Pass the details below to whoever supports Syncline; once the cause is "
+        "fixed, press Retry.",
+    ),
 }
 
 # Automatic remedies (``REMEDIES``) have run by the time a difference is an exception:

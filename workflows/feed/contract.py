@@ -1,4 +1,7 @@
-"""The change feed's published contract: ``ErpChangeFeed``, one run per ERP."""
+"""The change feed's published contract: ``ErpChangeFeed``, one run per ERP.
+
+It never ends on its own: a kind the ERP refuses waits for a person (an exception per
+kind, resumed by ``retry``) while the other kinds go on."""
 
 from __future__ import annotations
 
@@ -10,8 +13,9 @@ from temporalio.common import WorkflowIDConflictPolicy
 
 from models.billing import ChangeCursor
 from models.changes import ChangeKind
+from models.deal import DealException
 from models.types import UtcDatetime
-from workflows.contract import Query
+from workflows.contract import RETRY, Query
 
 WORKFLOW_TYPE = "ErpChangeFeed"
 ID_PREFIX = "erp-change-feed:"
@@ -24,6 +28,14 @@ class FeedConfig(BaseModel):
     polls_per_run: int = 200
 
 
+class ParkedKind(BaseModel):
+    """A kind the feed stopped reading until a person fixes what the ERP refused."""
+
+    exception: DealException
+    retry_requested: bool = False
+    """The operator's retry had arrived and was not yet acted on."""
+
+
 class FeedInput(BaseModel):
     erp_system: str
     config: FeedConfig = FeedConfig()
@@ -34,6 +46,8 @@ class FeedInput(BaseModel):
     """Per kind, record id → version key, for what lies inside the overlap window."""
     recorded: int = 0
     duplicates: int = 0
+    parked: dict[ChangeKind, ParkedKind] = {}
+    """Kinds waiting for a person, carried across continue-as-new."""
 
 
 class StreamStatus(BaseModel):
@@ -58,16 +72,22 @@ class FeedStatus(BaseModel):
     lag_p95_seconds: float | None = None
     """Over the last changes published: ERP modification time → event in the ledger."""
     streams: dict[ChangeKind, StreamStatus] = {}
+    parked: dict[ChangeKind, DealException] = {}
+    """Kinds waiting for a person (the ERP refused them), with the exception each waits
+    on; the feed reads the other kinds meanwhile and resumes these from their cursors
+    on a ``retry``."""
 
 
 STATUS: Query[FeedStatus] = Query("status", FeedStatus)
 
 __all__ = [
+    "RETRY",
     "STATUS",
     "WORKFLOW_TYPE",
     "FeedConfig",
     "FeedInput",
     "FeedStatus",
+    "ParkedKind",
     "StreamStatus",
     "feed_workflow_id",
     "start_feed",

@@ -16,6 +16,13 @@ What the overlap re-reads is recognised by a version key per record and not sent
 again; the ledger refuses a fact it holds and the workflows ignore stale snapshots
 anyway. The run continues as new every few hundred polls, or sooner when a backlog
 makes its history long, carrying cursors and seen keys.
+
+The feed never fails on what the ERP refuses (a revoked credential, a permission
+withdrawn, a 404 on a query, an answer no connector explains): the kind that failed
+opens one exception and is skipped, its cursor kept, while the other kinds go on being
+read; an operator's ``retry`` reads it again from that cursor, so nothing in between
+is missed. Parked kinds, and a retry not yet acted on, are carried across
+continue-as-new.
 """
 
 from __future__ import annotations
@@ -25,23 +32,28 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.erp import ErpActivities
     from activities.feed import FeedActivities
     from models.billing import ChangeCursor
     from models.changes import ChangeKind, ErpChange
+    from models.deal import ExceptionReason, RetryRequest
     from models.events import SourceSystem
     from models.messages import FetchChangesInput, PublishChangesInput
     from workflows.feed.contract import (
+        RETRY,
         STATUS,
         WORKFLOW_TYPE,
         FeedConfig,
         FeedInput,
         FeedStatus,
+        ParkedKind,
         StreamStatus,
     )
     from workflows.lag import LagWindow
+    from workflows.parking import Parking, needs_a_person
     from workflows.task_queues import erp_task_queue
 
 FEED_RETRY = RetryPolicy(
@@ -87,10 +99,24 @@ class ErpChangeFeed:
             duplicates=request.duplicates,
         )
         self._lags = LagWindow()
+        # One exception per kind: each kind waits on its own problem, and its row
+        # resolves when that kind reads again.
+        feed_id = workflow.info().workflow_id
+        self._parking = {kind: Parking(feed_id, feed_id) for kind in ChangeKind}
+        for kind, parked in request.parked.items():
+            self._parking[kind].adopt(parked.exception, retry_requested=parked.retry_requested)
+            self._status.parked[kind] = parked.exception
 
     @workflow.query(name=STATUS.name)
     def status(self) -> FeedStatus:
         return self._status
+
+    @workflow.signal(name=RETRY.name)
+    def retry(self, request: RetryRequest) -> None:
+        """The operator fixed what the ERP refused: the kind parked on that exception
+        (every parked kind, when the request names none) is read again."""
+        for parking in self._parking.values():
+            parking.request_retry(request)
 
     @workflow.run
     async def run(self, request: FeedInput) -> None:
@@ -114,6 +140,8 @@ class ErpChangeFeed:
         polls = 0
         while polls < config.polls_per_run and not self._history_full():
             for kind in cursors:
+                if not self._may_poll(kind):
+                    continue
                 cursors[kind] = await self._poll_kind(system, kind, config, cursors[kind], seen)
                 if self._history_full():
                     break
@@ -131,9 +159,22 @@ class ErpChangeFeed:
                     "unmatched": self._status.unmatched,
                     "recorded": self._status.recorded,
                     "duplicates": self._status.duplicates,
+                    "parked": self._parked(),
                 }
             )
         )
+
+    def _may_poll(self, kind: ChangeKind) -> bool:
+        """A parked kind is read again only once the operator asked for it."""
+        parking = self._parking[kind]
+        return parking.open_exception is None or parking.take_retry()
+
+    def _parked(self) -> dict[ChangeKind, ParkedKind]:
+        return {
+            kind: ParkedKind(exception=p.open_exception, retry_requested=p.retry_requested)
+            for kind, p in self._parking.items()
+            if p.open_exception is not None
+        }
 
     def _history_full(self) -> bool:
         info = workflow.info()
@@ -151,34 +192,66 @@ class ErpChangeFeed:
         cursor: ChangeCursor,
         seen_by_kind: dict[ChangeKind, dict[str, str]],
     ) -> ChangeCursor:
-        """Read one kind from the overlap window on; the newest position published."""
+        """Read one kind from the overlap window on; the newest position published
+        (where it stopped, if the ERP refused it: the kind is parked there)."""
         seen = seen_by_kind[kind]
         position = ChangeCursor(modified_at=cursor.modified_at - config.overlap)
         newest = cursor
-        while True:
-            page = await workflow.execute_activity_method(
-                ErpActivities.fetch_changes,
-                FetchChangesInput(kind=kind, after=position, limit=config.page_size),
-                task_queue=erp_task_queue(workflow.info().task_queue),
-                start_to_close_timeout=CALL_TIMEOUT,
-                heartbeat_timeout=HEARTBEAT_TIMEOUT,
-                retry_policy=FEED_RETRY,
-            )
-            fresh = [c for c in page.changes if seen.get(c.id) != _change_version(c)]
-            await self._publish(system, kind, fresh)
-            for change in fresh:
-                seen[change.id] = _change_version(change)
-            if page.changes:
-                position = page.changes[-1].position
-                if _after(position, newest):
-                    newest = position
-            if not page.has_more or self._history_full():
-                break
+        try:
+            while True:
+                page = await workflow.execute_activity_method(
+                    ErpActivities.fetch_changes,
+                    FetchChangesInput(kind=kind, after=position, limit=config.page_size),
+                    task_queue=erp_task_queue(workflow.info().task_queue),
+                    start_to_close_timeout=CALL_TIMEOUT,
+                    heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                    retry_policy=FEED_RETRY,
+                )
+                fresh = [c for c in page.changes if seen.get(c.id) != _change_version(c)]
+                await self._publish(system, kind, fresh)
+                for change in fresh:
+                    seen[change.id] = _change_version(change)
+                if page.changes:
+                    position = page.changes[-1].position
+                    if _after(position, newest):
+                        newest = position
+                if not page.has_more or self._history_full():
+                    break
+        except ActivityError as error:
+            problem = needs_a_person(error, ExceptionReason.ERP_REJECTED)
+            if problem is None:
+                raise
+            # What was published stays published; the cursor stops before the rest.
+            await self._park(kind, newest, *problem)
+        else:
+            await self._unpark(kind)
         _forget_before(seen, newest.modified_at - config.overlap)
         self._status.streams[kind].cursor = newest
         if kind is ChangeKind.INVOICE:
             self._status.cursor = newest
         return newest
+
+    async def _park(
+        self, kind: ChangeKind, cursor: ChangeCursor, reason: ExceptionReason, message: str
+    ) -> None:
+        """Open (or, failing the same way after a retry, reopen) the kind's exception;
+        the run goes on with the other kinds."""
+        self._status.parked[kind] = await self._parking[kind].open(
+            f"poll:{kind.value}",
+            reason,
+            f"the change feed stopped reading {kind.value} changes: {message}",
+            details={
+                "kind": kind.value,
+                "cursor_modified_at": cursor.modified_at.isoformat(),
+                "cursor_id": str(cursor.id),
+            },
+        )
+
+    async def _unpark(self, kind: ChangeKind) -> None:
+        parking = self._parking[kind]
+        if parking.open_exception is not None:
+            await parking.close()
+            del self._status.parked[kind]
 
     async def _publish(
         self, system: SourceSystem, kind: ChangeKind, changes: list[ErpChange]

@@ -10,7 +10,10 @@ conflict: never propagated to the ERP, recorded as an exception, and resolved by
 writing the ERP's values back (on retry, or when the ERP sends newer ones).
 
 Two ERP customers that match one CRM account park the run: Syncline does not guess
-which is the real customer.
+which is the real customer. So does every CRM call that cannot pass by retrying (a
+refusal, a refused credential, an error no connector explains): the run never fails,
+it waits for a retry or a newer snapshot. What it heard and had not yet applied when
+it continues as new goes with it.
 """
 
 from __future__ import annotations
@@ -19,11 +22,10 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.crm import CrmActivities
-    from activities.errors import NOT_FOUND, REJECTED
     from models.changes import CustomerChange, ItemChange
     from models.deal import ExceptionReason, RetryRequest
     from models.lifecycle import (
@@ -37,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from models.messages import MirrorCustomerInput, MirrorItemInput
     from workflows import search_attributes as sa
     from workflows.mirror import contract
-    from workflows.parking import Parking
+    from workflows.parking import Parking, needs_a_person
     from workflows.policies import CALL_RETRY, CALL_TIMEOUT, HEARTBEAT_TIMEOUT
 
 T = TypeVar("T")
@@ -57,14 +59,15 @@ class _Refused(Exception):
 
 
 async def _refusals(call: Awaitable[T]) -> T:
-    """A CRM refusal (validation, a record gone) needs a person: it parks the run."""
+    """What needs a person (a CRM refusal, a refused credential, an error no connector
+    explains) parks the run instead of failing it."""
     try:
         return await call
     except ActivityError as error:
-        cause = error.cause
-        if isinstance(cause, ApplicationError) and cause.type in (REJECTED, NOT_FOUND):
-            raise _Refused(ExceptionReason.CRM_REJECTED, cause.message) from None
-        raise
+        problem = needs_a_person(error, ExceptionReason.CRM_REJECTED)
+        if problem is None:
+            raise
+        raise _Refused(*problem) from None
 
 
 @workflow.defn(name=contract.WORKFLOW_TYPE)
@@ -79,8 +82,8 @@ class ErpMirror:
             written=request.written,
             account_ids=list(request.account_ids),
         )
-        self._pending: list[MirrorChange] = []
-        self._edits: list[AccountEdit] = []
+        self._pending: list[MirrorChange] = list(request.pending)
+        self._edits: list[AccountEdit] = list(request.edits)
         self._parking = Parking(
             f"{request.erp_system}:{request.kind}:{request.erp_id}", request.correlation_id
         )
@@ -118,12 +121,17 @@ class ErpMirror:
             for edit in edits:
                 await self._check_edit(edit, request.correlation_id)
         await workflow.wait_condition(workflow.all_handlers_finished)
+        # Signals heard since the last change was taken are buffered here, not in the
+        # engine: the next run gets them (of the snapshots, only the newest matters).
+        newest = self._take_newest()
         workflow.continue_as_new(
             request.model_copy(
                 update={
                     "latest": self._state.latest,
                     "written": self._state.written,
                     "account_ids": self._state.account_ids,
+                    "pending": [newest] if newest is not None else [],
+                    "edits": self._edits,
                 }
             )
         )

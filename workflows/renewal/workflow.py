@@ -7,7 +7,9 @@ the CRM, linked to the opportunity the subscription was sold on, and records
 ``renewal.opened``. An amended end date moves the timer (after the renewal opened, it
 only moves the day the run ends: same term, same renewal); a cancelled subscription
 ends the run. The opportunity is keyed by subscription and term start in the CRM, so a
-retried or replayed step finds it instead of opening a second.
+retried or replayed step finds it instead of opening a second. What stops the opening
+and cannot pass by retrying (a CRM refusal, a refused credential, an error no connector
+explains, no account to open it on) parks the run for a person; it never fails.
 """
 
 from __future__ import annotations
@@ -15,11 +17,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.crm import CrmActivities
-    from activities.errors import NOT_FOUND, REJECTED
     from activities.ledger import LedgerActivities
     from models.changes import SubscriptionChange, SubscriptionStatus
     from models.deal import ExceptionReason, RetryRequest
@@ -27,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from models.lifecycle import RenewalInput, RenewalState, RenewalStatus
     from models.messages import OpenRenewalInput, RecordEventInput
     from workflows import search_attributes as sa
-    from workflows.parking import Parking
+    from workflows.parking import Parking, needs_a_person
     from workflows.policies import CALL_RETRY, CALL_TIMEOUT, HEARTBEAT_TIMEOUT, LOCAL_TIMEOUT
     from workflows.renewal import contract
 
@@ -156,14 +157,11 @@ class Renewal:
                 retry_policy=CALL_RETRY,
             )
         except ActivityError as error:
-            cause = error.cause
-            if isinstance(cause, ApplicationError) and cause.type in (REJECTED, NOT_FOUND):
-                return (
-                    None,
-                    ExceptionReason.CRM_REJECTED,
-                    f"the CRM refused the renewal opportunity: {cause.message}",
-                )
-            raise
+            needed = needs_a_person(error, ExceptionReason.CRM_REJECTED)
+            if needed is None:
+                raise
+            reason, message = needed
+            return None, reason, f"the renewal opportunity could not be opened: {message}"
         if result.opportunity_id is None:
             problem = result.problem or "no CRM account to open the renewal on"
             return None, ExceptionReason.NO_CRM_ACCOUNT, problem

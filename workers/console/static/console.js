@@ -15,7 +15,7 @@
   };
   const PROCESS = {
     deal: "Deal", customer_mirror: "Customer mirror", item_mirror: "Catalog mirror",
-    renewal: "Renewal", reconciliation: "Reconciliation",
+    renewal: "Renewal", feed: "ERP change feed", reconciliation: "Reconciliation",
   };
   const DELIVERY_SERIES = [
     { key: "accepted", label: "accepted", color: "#1a7f37" },
