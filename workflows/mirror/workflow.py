@@ -108,7 +108,7 @@ class ErpMirror:
 
     @workflow.run
     async def run(self, request: MirrorInput) -> None:
-        self._publish()
+        self._show()
         while (
             workflow.info().get_current_history_length() < HISTORY_LIMIT
             and not workflow.info().is_continue_as_new_suggested()
@@ -161,7 +161,7 @@ class ErpMirror:
             except _Refused as problem:
                 self._state.status = MirrorStatus.NEEDS_ATTENTION
                 self._state.detail = problem.message
-                self._publish()
+                self._show()
                 await self._parking.park(
                     "mirror", problem.reason, problem.message, wake=lambda: bool(self._pending)
                 )
@@ -172,7 +172,7 @@ class ErpMirror:
             self._state.latest = change
             self._state.applied += 1
             self._state.detail = None
-            self._publish()
+            self._show()
             return
 
     async def _mirror_customer(self, customer: CustomerChange, correlation_id: str) -> None:
@@ -242,7 +242,7 @@ class ErpMirror:
         )
         self._state.status = MirrorStatus.NEEDS_ATTENTION
         self._state.detail = message
-        self._publish()
+        self._show()
         await self._parking.park(
             "ownership",
             ExceptionReason.OWNERSHIP_CONFLICT,
@@ -255,7 +255,8 @@ class ErpMirror:
 
     # -- status -----------------------------------------------------------------------
 
-    def _publish(self) -> None:
+    def _show(self) -> None:
+        """The mirror's status in the Web UI's search attributes."""
         attributes = [sa.SYNC_STATUS.value_set(self._state.status.value)]
         if self._state.kind == "customer":
             attributes.append(sa.ERP_CUSTOMER_ID.value_set(self._state.erp_id))

@@ -87,14 +87,14 @@ class Renewal:
                     continue
                 return self._finish(RenewalStatus.OPENED)
             self._state.opens_at = opens_at(subscription, request.lead)
-            self._publish(RenewalStatus.WAITING)
+            self._show(RenewalStatus.WAITING)
             if await self._changed_before(self._state.opens_at):
                 continue  # a new term (or a cancellation): recompute the timer
             opened = await self._open(subscription, request)
             if opened is None:
                 continue  # parked, and news arrived meanwhile
             self._state.opened[term] = opened
-            self._publish(RenewalStatus.OPENED)
+            self._show(RenewalStatus.OPENED)
 
     def _current(self) -> SubscriptionChange | None:
         return self._state.subscription
@@ -132,7 +132,7 @@ class Renewal:
                 await self._parking.close()
                 return opportunity_id
             self._state.detail = problem
-            self._publish(RenewalStatus.NEEDS_ATTENTION)
+            self._show(RenewalStatus.NEEDS_ATTENTION)
             await self._parking.park(
                 "open_renewal",
                 reason,
@@ -180,7 +180,8 @@ class Renewal:
         )
         return result.opportunity_id, ExceptionReason.NO_CRM_ACCOUNT, ""
 
-    def _publish(self, status: RenewalStatus) -> None:
+    def _show(self, status: RenewalStatus) -> None:
+        """The renewal's status, in its state and the Web UI's search attributes."""
         self._state.status = status
         subscription = self._state.subscription
         attributes = [
@@ -196,6 +197,6 @@ class Renewal:
         workflow.upsert_search_attributes(attributes)
 
     def _finish(self, status: RenewalStatus) -> RenewalState:
-        self._publish(status)
+        self._show(status)
         self._state.open_exception = self._parking.open_exception
         return self._state
