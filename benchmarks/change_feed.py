@@ -75,7 +75,7 @@ from temporalio.testing import WorkflowEnvironment
 from tryton import CpuClock
 
 from connectors.governor import LocalGovernor
-from connectors.netsuite import NetSuiteClient
+from connectors.netsuite import NetSuiteClient, OAuth2Credentials
 from connectors.salesforce import SalesforceClient
 from models.billing import ChangeCursor
 from models.changes import ChangeKind, ErpChange, InvoiceChange, OrderChange, OrderStatus
@@ -89,6 +89,8 @@ from models.facts import (
 from models.tables import LedgerEvent
 from models.types import utc_now
 from sandbox.catalog import DEFAULT_CATALOG
+from sandbox.netsuite.certificates import make_key_pair
+from sandbox.netsuite.provision import map_certificate
 from sandbox.salesforce.server import SalesforceSandboxConfig
 from sandbox.salesforce.server import build_app as build_crm_app
 from sandbox.tryton.server import HOST, free_port, serving
@@ -101,7 +103,9 @@ from workflows.feed.contract import FeedConfig, FeedInput, FeedStatus
 from workflows.lag import WINDOW as LAG_WINDOW
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
-ERP_CLIENT_ID, ERP_SECRET = "bench-erp", "bench-erp-secret"
+ERP_CLIENT_ID = "bench-erp"
+# The integration's key pair; its certificate is mapped on the sandbox at the start.
+ERP_KEYS = make_key_pair()
 # NetSuite's shared tier; the worker (5) and the load generator (4) stay under it.
 ERP_ACCOUNT_LIMIT = 15
 SYSTEM = SourceSystem.NETSUITE
@@ -244,14 +248,15 @@ def _erp_argv(db: Path, port: int) -> list[str]:
 def _erp_env() -> dict[str, str]:
     return {
         **os.environ,
-        "SYNCLINE_ERP_CLIENT_ID": ERP_CLIENT_ID,
-        "SYNCLINE_ERP_CLIENT_SECRET": ERP_SECRET,
         "SYNCLINE_SANDBOX_ERP_CONCURRENCY_LIMIT": str(ERP_ACCOUNT_LIMIT),
     }
 
 
-def _erp_client(url: str, limit: int) -> NetSuiteClient:
-    return NetSuiteClient(url, ERP_CLIENT_ID, ERP_SECRET, governor=LocalGovernor(limit))
+async def _erp_client(url: str, limit: int) -> NetSuiteClient:
+    async with httpx.AsyncClient(base_url=url) as admin:
+        certificate_id = await map_certificate(admin, ERP_CLIENT_ID, ERP_KEYS.certificate_pem)
+    credentials = OAuth2Credentials(ERP_CLIENT_ID, certificate_id, ERP_KEYS.private_key_pem)
+    return NetSuiteClient(url, credentials, governor=LocalGovernor(limit))
 
 
 async def _ledger(path: Path) -> Store:
@@ -727,7 +732,7 @@ async def _measure(
     summary: BacklogSummary,
     config: FeedConfig,
 ) -> tuple[Drain, Lag | None]:
-    erp = _erp_client(url, 5)
+    erp = await _erp_client(url, 5)
     start = ChangeCursor(modified_at=summary.first_modified - config.overlap)
     try:
         baseline = None
@@ -832,7 +837,7 @@ async def _syncline(
                 return drain, None
             if args.steady_seconds > 0:
                 print(f"steady: {args.steady_rate:g} sales/s for {args.steady_seconds:g} s ...")
-                load_erp = _erp_client(url, 4)
+                load_erp = await _erp_client(url, 4)
                 try:
                     lag = await steady_lag(
                         await make_load(load_erp),

@@ -47,7 +47,9 @@ from workers.demo import (
     seed_crm_catalog,
 )
 from workers.dev_stack import DevStack, StackOptions, StackPorts
+from workers.settings import Settings
 from workers.signatures import signed_headers
+from workers.wiring import build_netsuite
 
 
 @dataclass
@@ -169,12 +171,7 @@ async def _baseline_run(
     crm = SalesforceClient(
         stack.crm_url, env["SYNCLINE_CRM_CLIENT_ID"], env["SYNCLINE_CRM_CLIENT_SECRET"]
     )
-    erp = NetSuiteClient(
-        stack.erp_url,
-        env["SYNCLINE_ERP_CLIENT_ID"],
-        env["SYNCLINE_ERP_CLIENT_SECRET"],
-        governor=LocalGovernor(erp_limit),
-    )
+    erp = build_netsuite(Settings.from_env_values(env), LocalGovernor(erp_limit))
     try:
         return await _baseline_deals(crm, erp, deals)
     finally:
@@ -254,9 +251,7 @@ async def started_stack(
             crm = SalesforceClient(
                 stack.crm_url, env["SYNCLINE_CRM_CLIENT_ID"], env["SYNCLINE_CRM_CLIENT_SECRET"]
             )
-            erp = NetSuiteClient(
-                stack.erp_url, env["SYNCLINE_ERP_CLIENT_ID"], env["SYNCLINE_ERP_CLIENT_SECRET"]
-            )
+            erp = build_netsuite(Settings.from_env_values(env))
             try:
                 yield stack, env, crm, erp
             finally:

@@ -29,14 +29,14 @@ def build_sandbox_app(
             )
         )
     if kind == "netsuite":
+        from sandbox.netsuite.config import DEFAULT_ACCOUNT_ID
         from sandbox.netsuite.server import NetSuiteSandboxConfig
         from sandbox.netsuite.server import build_app as build_netsuite
 
         return build_netsuite(
             NetSuiteSandboxConfig(
                 db_path=db_path,
-                client_id=env["SYNCLINE_ERP_CLIENT_ID"],
-                client_secret=env["SYNCLINE_ERP_CLIENT_SECRET"],
+                account_id=env.get("SYNCLINE_ERP_ACCOUNT_ID") or DEFAULT_ACCOUNT_ID,
                 concurrency_limit=int(env.get("SYNCLINE_SANDBOX_ERP_CONCURRENCY_LIMIT", "5")),
                 latency_ms=int(env.get("SYNCLINE_SANDBOX_ERP_LATENCY_MS", "0")),
             )

@@ -23,14 +23,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from connectors.netsuite import NetSuiteClient
+from connectors.governor import UnlimitedGovernor
 from connectors.protocols import ErpClient
 from connectors.salesforce import SalesforceClient
-from connectors.tryton import TrytonClient
 from models.crm import ProductMirror
 from models.types import Money
 from sandbox.catalog import DEFAULT_CATALOG
 from workers.operator_client import OperatorClient, env_with_file
+from workers.settings import Settings
+from workers.wiring import build_erp
 
 T = TypeVar("T")
 
@@ -42,12 +43,8 @@ class DemoConfig:
     crm_url: str
     crm_client_id: str
     crm_client_secret: str
-    erp_url: str
-    erp_client_id: str
-    erp_client_secret: str
-    erp_kind: str = "netsuite"
-    erp_database: str = "syncline"
-    erp_company: int | None = None
+    erp: Settings
+    """The stack's settings, for its ERP (NetSuite credentials or Tryton key)."""
     deals: int = 20
     concurrency: int = 20
     timeout: float = 300.0
@@ -62,14 +59,7 @@ class DemoConfig:
                 crm_url=env.get("SYNCLINE_CRM_BASE_URL", "http://127.0.0.1:8010"),
                 crm_client_id=env["SYNCLINE_CRM_CLIENT_ID"],
                 crm_client_secret=env["SYNCLINE_CRM_CLIENT_SECRET"],
-                erp_url=env.get("SYNCLINE_ERP_BASE_URL", "http://127.0.0.1:8020"),
-                erp_client_id=env["SYNCLINE_ERP_CLIENT_ID"],
-                erp_client_secret=env["SYNCLINE_ERP_CLIENT_SECRET"],
-                erp_kind=env.get("SYNCLINE_ERP_KIND", "netsuite"),
-                erp_database=env.get("SYNCLINE_ERP_DATABASE", "syncline"),
-                erp_company=int(env["SYNCLINE_ERP_COMPANY"])
-                if env.get("SYNCLINE_ERP_COMPANY")
-                else None,
+                erp=Settings.from_env_values(env),
                 **overrides,
             )
         except KeyError as missing:
@@ -126,14 +116,8 @@ async def bounded(
 
 def demo_erp(config: DemoConfig) -> ErpClient:
     """The stack's ERP, as the worker reaches it."""
-    if config.erp_kind == "tryton":
-        return TrytonClient(
-            config.erp_url,
-            config.erp_database,
-            config.erp_client_secret,
-            company_id=config.erp_company,
-        )
-    return NetSuiteClient(config.erp_url, config.erp_client_id, config.erp_client_secret)
+    erp, _ = build_erp(config.erp, UnlimitedGovernor())
+    return erp
 
 
 async def seed_crm_catalog(crm: SalesforceClient, erp: ErpClient) -> dict[str, str]:

@@ -27,6 +27,15 @@ from workers.binaries import temporal_cli
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 ENV_FILE = "dev.env"
+# What ``start`` gets from the sandbox ERP and writes to dev.env.
+ERP_CREDENTIALS = (
+    "SYNCLINE_ERP_PRIVATE_KEY_FILE",
+    "SYNCLINE_ERP_CERTIFICATE_ID",
+    "SYNCLINE_ERP_CONSUMER_KEY",
+    "SYNCLINE_ERP_CONSUMER_SECRET",
+    "SYNCLINE_ERP_TOKEN_ID",
+    "SYNCLINE_ERP_TOKEN_SECRET",
+)
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,8 @@ class StackOptions:
     database_url: str | None = None
     ui: bool = True
     erp: Literal["netsuite", "tryton"] = "netsuite"
+    erp_auth: Literal["oauth2_jwt", "tba"] = "oauth2_jwt"
+    """How the worker logs in to the NetSuite sandbox (both are set up in any case)."""
     tryton_db_uri: str | None = None
     """Tryton's own database: None for SQLite in the workdir, or a PostgreSQL URI."""
     tryton_cache_dir: Path | None = None
@@ -159,10 +170,12 @@ class DevStack:
         database_url = (
             self.options.database_url or f"sqlite+aiosqlite:///{self.workdir / 'syncline.db'}"
         )
-        return {
-            **self._common_environment(database_url, secret),
-            **(self._tryton_environment() if self.options.erp == "tryton" else {}),
-        }
+        erp = (
+            self._tryton_environment()
+            if self.options.erp == "tryton"
+            else self._netsuite_environment(previous)
+        )
+        return {**self._common_environment(database_url, secret), **erp}
 
     def _common_environment(
         self, database_url: str, secret: Callable[[str], str]
@@ -181,7 +194,6 @@ class DevStack:
             "SYNCLINE_CRM_CLIENT_SECRET": secret("SYNCLINE_CRM_CLIENT_SECRET"),
             "SYNCLINE_ERP_BASE_URL": self.erp_url,
             "SYNCLINE_ERP_CLIENT_ID": "syncline-dev-erp",
-            "SYNCLINE_ERP_CLIENT_SECRET": secret("SYNCLINE_ERP_CLIENT_SECRET"),
             "SYNCLINE_ERP_MAX_CONCURRENCY": str(self.options.erp_concurrency_limit),
             "SYNCLINE_SANDBOX_ERP_CONCURRENCY_LIMIT": str(self.options.erp_concurrency_limit),
             "SYNCLINE_SANDBOX_ERP_LATENCY_MS": str(self.options.erp_latency_ms),
@@ -195,6 +207,28 @@ class DevStack:
             "SYNCLINE_WORKER_METRICS_PORT": str(self.ports.worker_metrics),
             "SYNCLINE_METRICS_REFRESH_SECONDS": str(self.options.metrics_refresh_seconds),
         }
+
+    def _netsuite_environment(self, previous: dict[str, str]) -> dict[str, str]:
+        """The sandbox account's id; the credentials ``start`` registers with the sandbox
+        (a certificate mapping, a TBA token), as on a real account. Until it has, those
+        of the last run."""
+        from sandbox.netsuite.config import DEFAULT_ACCOUNT_ID
+
+        return {
+            "SYNCLINE_ERP_AUTH": self.options.erp_auth,
+            "SYNCLINE_ERP_ACCOUNT_ID": DEFAULT_ACCOUNT_ID,
+            **{name: previous[name] for name in ERP_CREDENTIALS if name in previous},
+        }
+
+    async def _provision_erp(self, env: dict[str, str]) -> None:
+        from sandbox.netsuite.provision import provision_dev_credentials
+
+        env.update(
+            await provision_dev_credentials(
+                self.erp_url, self.workdir, env["SYNCLINE_ERP_CLIENT_ID"], env
+            )
+        )
+        self.write_env_file(env)
 
     def _tryton_environment(self) -> dict[str, str]:
         """The worker talks to Tryton through the fault proxy on the ERP port."""
@@ -292,6 +326,8 @@ class DevStack:
             if self.options.erp == "tryton":
                 await self._wait_http("tryton", f"{self.tryton_url}/", deadline, any_answer=True)
             await self._wait_http("sandbox-erp", f"{self.erp_url}/admin/health", deadline)
+            if self.options.erp == "netsuite":
+                await self._provision_erp(env)
             self._spawn("worker", self._syncline("worker"), env)
             self._spawn("api", self._syncline("api", "--port", str(self.ports.api)), env)
             await self._wait_http("api", f"{self.api_url}/healthz", deadline)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cached_property
-from typing import Literal
+from pathlib import Path
+from typing import Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import limits
@@ -13,7 +15,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # Placeholder secrets are refused outside the dev stack, so a forgotten variable fails
 # loudly at start-up rather than leaving an operator route open.
 _PLACEHOLDER = "change-me"
-_REQUIRED_SECRETS = ("api_token", "webhook_secret", "crm_client_secret", "erp_client_secret")
 
 
 class Settings(BaseSettings):
@@ -56,14 +57,33 @@ class Settings(BaseSettings):
 
     erp_kind: Literal["netsuite", "tryton"] = "netsuite"
     erp_base_url: str = "http://127.0.0.1:8020"
+    # NetSuite lets an integration in two ways. OAuth 2.0 client credentials: the
+    # integration record's client id, and a private key whose certificate an
+    # administrator mapped to it (NetSuite shows the certificate id). Or token-based
+    # authentication: the account id, the integration's consumer key and secret, and
+    # an access token's id and secret. No client secret: NetSuite's client-credentials
+    # grant takes a signed assertion only.
+    erp_auth: Literal["oauth2_jwt", "tba"] = Field(
+        "oauth2_jwt", description="How Syncline authenticates to NetSuite"
+    )
     erp_client_id: str = "syncline-erp"
+    erp_certificate_id: str = ""
+    erp_private_key_file: Path | None = Field(
+        None,
+        description="PEM private key (RSA 3072/4096 or EC), unencrypted, readable by Syncline only",
+    )
+    erp_account_id: str = Field("", description="NetSuite account id, e.g. 1234567 or 1234567_SB1")
+    erp_consumer_key: str = ""
+    erp_consumer_secret: SecretStr = SecretStr("")
+    erp_token_id: str = ""
+    erp_token_secret: SecretStr = SecretStr("")
+    # Tryton only: its REST application key.
     erp_client_secret: SecretStr = SecretStr(_PLACEHOLDER)
     erp_max_concurrency: int = Field(
         5, ge=1, description="in-flight ERP calls, all workers together"
     )
     erp_governor: Literal["auto", "local", "postgres"] = "auto"
     # Tryton only: the database on the server, and the company when the user has several.
-    # The application key goes in SYNCLINE_ERP_CLIENT_SECRET.
     erp_database: str = "syncline"
     erp_company: int | None = None
     erp_poll_seconds: float = Field(30.0, gt=0, description="ERP change feed poll interval")
@@ -118,6 +138,11 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a rate such as 200/second") from None
         return value
 
+    @field_validator("erp_private_key_file", mode="before")
+    @classmethod
+    def _no_empty_path(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator("reconcile_timezone")
     @classmethod
     def _known_time_zone(cls, value: str) -> str:
@@ -129,19 +154,44 @@ class Settings(BaseSettings):
             ) from None
         return value
 
+    @classmethod
+    def from_env_values(cls, env: Mapping[str, str]) -> Self:
+        """The settings ``env`` (a stack's ``dev.env``) gives, without reading the process
+        environment: how tools beside a stack (the demo, the tests, the benchmarks) reach
+        its systems exactly as its worker does."""
+        values = {
+            name: env[f"SYNCLINE_{name.upper()}"]
+            for name in cls.model_fields
+            if f"SYNCLINE_{name.upper()}" in env
+        }
+        return cls.model_validate(values)
+
+    def _erp_credentials(self) -> tuple[str, ...]:
+        """The ERP settings the chosen way of logging in needs."""
+        if self.erp_kind == "tryton":
+            return ("erp_client_secret",)
+        if self.erp_auth == "tba":
+            return (
+                "erp_account_id",
+                "erp_consumer_key",
+                "erp_consumer_secret",
+                "erp_token_id",
+                "erp_token_secret",
+            )
+        return ("erp_client_id", "erp_certificate_id", "erp_private_key_file")
+
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:
         if self.environment == "production":
-            missing = [
-                f"SYNCLINE_{name.upper()}"
-                for name in (
-                    "api_token",
-                    "webhook_secret",
-                    "crm_client_secret",
-                    "erp_client_secret",
-                )
-                if getattr(self, name).get_secret_value() in ("", _PLACEHOLDER)
-            ]
+
+            def unset(name: str) -> bool:
+                value = getattr(self, name)
+                if isinstance(value, SecretStr):
+                    value = value.get_secret_value()
+                return value in (None, "", _PLACEHOLDER)
+
+            names = ("api_token", "webhook_secret", "crm_client_secret", *self._erp_credentials())
+            missing = [f"SYNCLINE_{name.upper()}" for name in names if unset(name)]
             previous = self.webhook_secret_previous
             if previous is not None and previous.get_secret_value() == _PLACEHOLDER:
                 missing.append("SYNCLINE_WEBHOOK_SECRET_PREVIOUS")

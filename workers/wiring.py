@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from connectors.governor import ConcurrencyGovernor, LocalGovernor
-from connectors.netsuite import NetSuiteClient
+from connectors.netsuite import (
+    CredentialError,
+    NetSuiteClient,
+    NetSuiteCredentials,
+    OAuth2Credentials,
+    TbaCredentials,
+)
 from connectors.protocols import CrmClient, ErpClient
 from connectors.salesforce import SalesforceClient
 from models.events import SourceSystem
@@ -39,6 +45,30 @@ def build_crm(settings: Settings) -> CrmClient:
     )
 
 
+def netsuite_credentials(settings: Settings) -> NetSuiteCredentials:
+    """The chosen way into NetSuite; ``CredentialError`` names what is missing or wrong
+    (a key NetSuite would refuse fails here, at start-up, not at the first deal)."""
+    if settings.erp_auth == "tba":
+        return TbaCredentials(
+            account_id=settings.erp_account_id,
+            consumer_key=settings.erp_consumer_key,
+            consumer_secret=settings.erp_consumer_secret.get_secret_value(),
+            token_id=settings.erp_token_id,
+            token_secret=settings.erp_token_secret.get_secret_value(),
+        )
+    if settings.erp_private_key_file is None:
+        raise CredentialError("SYNCLINE_ERP_PRIVATE_KEY_FILE is not set")
+    return OAuth2Credentials.from_key_file(
+        settings.erp_client_id, settings.erp_certificate_id, settings.erp_private_key_file
+    )
+
+
+def build_netsuite(
+    settings: Settings, governor: ConcurrencyGovernor | None = None
+) -> NetSuiteClient:
+    return NetSuiteClient(settings.erp_base_url, netsuite_credentials(settings), governor=governor)
+
+
 def build_erp(settings: Settings, governor: ConcurrencyGovernor) -> tuple[ErpClient, SourceSystem]:
     if settings.erp_kind == "tryton":
         from connectors.tryton import TrytonClient
@@ -51,10 +81,4 @@ def build_erp(settings: Settings, governor: ConcurrencyGovernor) -> tuple[ErpCli
             governor=governor,
         )
         return tryton, SourceSystem.TRYTON
-    client = NetSuiteClient(
-        settings.erp_base_url,
-        settings.erp_client_id,
-        settings.erp_client_secret.get_secret_value(),
-        governor=governor,
-    )
-    return client, SourceSystem.NETSUITE
+    return build_netsuite(settings, governor), SourceSystem.NETSUITE

@@ -23,7 +23,8 @@ from connectors.errors import AuthError, NotFoundError, RejectedError, Transient
 from connectors.governor import ConcurrencyGovernor, UnlimitedGovernor
 from connectors.http import DEFAULT_TIMEOUT, HttpConnector, build_http_client, transport_error
 from connectors.netsuite import mapping
-from connectors.netsuite.auth import TokenProvider
+from connectors.netsuite.auth import request_auth
+from connectors.netsuite.credentials import NetSuiteCredentials
 from connectors.netsuite.errors import SYSTEM, map_error
 from models import exact_json
 from models.billing import ChangeCursor
@@ -120,8 +121,7 @@ class NetSuiteClient(HttpConnector):
     def __init__(
         self,
         base_url: str,
-        client_id: str,
-        client_secret: str,
+        credentials: NetSuiteCredentials,
         governor: ConcurrencyGovernor | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         *,
@@ -139,7 +139,7 @@ class NetSuiteClient(HttpConnector):
             timeout=timeout,
             max_connections=max_connections,
         )
-        self._tokens = TokenProvider(self._http, client_id, client_secret, self._governor)
+        self._auth = request_auth(credentials, self._http, self._governor)
 
     def __repr__(self) -> str:  # never the credentials
         return f"NetSuiteClient(base_url={self.base_url!r})"
@@ -150,31 +150,30 @@ class NetSuiteClient(HttpConnector):
         self,
         method: str,
         path: str,
-        token: str,
         *,
         body: Any = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
-    ) -> httpx.Response:
-        request_headers = {
-            "Authorization": f"Bearer {token}",
-            "Accept": "application/json",
-            **(headers or {}),
-        }
+    ) -> tuple[httpx.Response, str]:
+        """One authorized try; the response and the credential it carried."""
+        request_headers = {"Accept": "application/json", **(headers or {})}
         content = None
         if body is not None:
             content = exact_json.dumps(body).encode("utf-8")
             request_headers["Content-Type"] = "application/json"
+        request = self._http.build_request(
+            method, path, content=content, params=params, headers=request_headers
+        )
+        credential = await self._auth.credential()
         async with self._governor.slot():
+            self._auth.apply(request, credential)
             try:
-                response = await self._http.request(
-                    method, path, content=content, params=params, headers=request_headers
-                )
+                response = await self._http.send(request)
             except httpx.TransportError as exc:
                 # The write may have committed: callers' find-or-create makes retry safe.
                 raise transport_error(SYSTEM, exc) from exc
         logger.debug("%s %s -> %d", method, path, response.status_code)
-        return response
+        return response, credential
 
     async def _request(
         self,
@@ -185,22 +184,21 @@ class NetSuiteClient(HttpConnector):
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        token = await self._tokens.get()
-        response = await self._send(method, path, token, body=body, params=params, headers=headers)
+        response, credential = await self._send(
+            method, path, body=body, params=params, headers=headers
+        )
         if response.status_code == 401:
-            # Expired or revoked: one fresh token, one more try (a 401 did no work).
-            token = await self._tokens.refresh(token)
-            response = await self._send(
-                method, path, token, body=body, params=params, headers=headers
-            )
+            # Expired or revoked: a fresh credential, one more try (a 401 did no work).
+            await self._auth.renew(credential)
+            response, _ = await self._send(method, path, body=body, params=params, headers=headers)
             if response.status_code == 401:
                 raise AuthError(
-                    "the access token was refused even after a refresh",
+                    "NetSuite refused the credentials even after a renewal",
                     system=SYSTEM,
                     status_code=401,
                 )
         if not response.is_success:
-            raise map_error(response, secrets=self._tokens.secrets)
+            raise map_error(response, secrets=self._auth.secrets)
         return response
 
     @staticmethod

@@ -1,5 +1,6 @@
 """A NetSuite-shaped ERP sandbox: SuiteTalk REST records, SuiteQL, OAuth 2.0 client
-credentials, the account concurrency limit and fault injection, over SQLite.
+credentials (JWT assertions) and token-based authentication, the account concurrency
+limit and fault injection, over SQLite.
 
 Sales orders follow a real ERP's rules (a billed order cannot be cancelled or
 re-lined) and start a SuiteBilling-style ``subscription`` when they sell recurring

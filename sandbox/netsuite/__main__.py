@@ -17,8 +17,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8020)
     parser.add_argument("--db", type=Path, default=defaults.db_path)
-    parser.add_argument("--client-id", default=defaults.client_id)
-    parser.add_argument("--client-secret", default=defaults.client_secret)
+    parser.add_argument("--account-id", default=defaults.account_id)
     parser.add_argument("--concurrency-limit", type=int, default=defaults.concurrency_limit)
     parser.add_argument("--latency-ms", type=int, default=defaults.latency_ms)
     parser.add_argument("--no-seed", action="store_true")
@@ -27,8 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     config = defaults.model_copy(
         update={
             "db_path": args.db,
-            "client_id": args.client_id,
-            "client_secret": args.client_secret,
+            "account_id": args.account_id,
             "concurrency_limit": args.concurrency_limit,
             "latency_ms": args.latency_ms,
             "seed_catalog": defaults.seed_catalog and not args.no_seed,

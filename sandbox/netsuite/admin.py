@@ -96,6 +96,7 @@ def admin_router(sandbox: NetSuiteSandbox) -> APIRouter:
 
     @router.post("/tokens/revoke")
     async def revoke_tokens() -> dict[str, int]:
-        return {"revoked": await sandbox.tokens.revoke_all()}
+        """End every OAuth 2.0 access token now (the mappings stay: new ones can be had)."""
+        return {"revoked": await sandbox.credentials.revoke_access_tokens()}
 
     return router

@@ -70,7 +70,7 @@ def _page_links(request: Request, limit: int, offset: int, has_more: bool) -> li
 
 def record_router(sandbox: NetSuiteSandbox) -> APIRouter:
     router = APIRouter(
-        prefix=records.RECORD_PATH, tags=["record"], dependencies=[Depends(sandbox.tokens.require)]
+        prefix=records.RECORD_PATH, tags=["record"], dependencies=[Depends(sandbox.auth.require)]
     )
     store = sandbox.store
 
@@ -156,7 +156,7 @@ def record_router(sandbox: NetSuiteSandbox) -> APIRouter:
 
 
 def query_router(sandbox: NetSuiteSandbox) -> APIRouter:
-    router = APIRouter(tags=["query"], dependencies=[Depends(sandbox.tokens.require)])
+    router = APIRouter(tags=["query"], dependencies=[Depends(sandbox.auth.require)])
 
     @router.post(SUITEQL_PATH)
     async def suiteql(request: Request) -> Response:

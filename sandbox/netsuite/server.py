@@ -25,7 +25,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from sandbox.faults import FaultMiddleware, fault_admin_router, fault_rules_from_env
 from sandbox.netsuite.admin import admin_router
 from sandbox.netsuite.auth import auth_router
-from sandbox.netsuite.config import NetSuiteSandboxConfig
+from sandbox.netsuite.auth_admin import auth_admin_router
+from sandbox.netsuite.config import DEFAULT_ACCOUNT_ID, NetSuiteSandboxConfig
 from sandbox.netsuite.errors import (
     UNEXPECTED_ERROR,
     NetSuiteError,
@@ -55,10 +56,11 @@ def build_app(config: NetSuiteSandboxConfig) -> FastAPI:
 
     app = FastAPI(title="NetSuite sandbox (Syncline)", version="1", lifespan=lifespan)
     app.state.sandbox = sandbox
-    app.include_router(auth_router(sandbox.tokens))
+    app.include_router(auth_router(sandbox.auth))
     app.include_router(record_router(sandbox))
     app.include_router(query_router(sandbox))
     app.include_router(admin_router(sandbox))
+    app.include_router(auth_admin_router(sandbox))
     app.include_router(fault_admin_router(sandbox.faults))
     app.add_exception_handler(NetSuiteError, handle_netsuite_error)
 
@@ -82,14 +84,15 @@ def build_app(config: NetSuiteSandboxConfig) -> FastAPI:
 def config_from_env(env: Mapping[str, str] | None = None) -> NetSuiteSandboxConfig:
     """The config from the dev stack's variables (the names ``sandbox.launch`` uses).
 
-    ``SYNCLINE_ERP_CLIENT_ID`` / ``SYNCLINE_ERP_CLIENT_SECRET``, and
+    ``SYNCLINE_ERP_ACCOUNT_ID``, and
     ``SYNCLINE_SANDBOX_ERP_{DB,CONCURRENCY_LIMIT,LATENCY_MS,SEED_CATALOG,FAULTS}``.
+    Credentials are not configured: they are set up as on a real account, through
+    the admin routes (``/admin/oauth2/certificates``, ``/admin/tba/tokens``).
     """
     env = os.environ if env is None else env
     return NetSuiteSandboxConfig(
         db_path=Path(env.get(f"{ENV_PREFIX}DB", ".syncline/netsuite.db")),
-        client_id=env.get("SYNCLINE_ERP_CLIENT_ID", "syncline-dev"),
-        client_secret=env.get("SYNCLINE_ERP_CLIENT_SECRET", "syncline-dev-secret"),
+        account_id=env.get("SYNCLINE_ERP_ACCOUNT_ID") or DEFAULT_ACCOUNT_ID,
         concurrency_limit=int(env.get(f"{ENV_PREFIX}CONCURRENCY_LIMIT", "5")),
         latency_ms=int(env.get(f"{ENV_PREFIX}LATENCY_MS", "0")),
         seed_catalog=env.get(f"{ENV_PREFIX}SEED_CATALOG", "1") not in ("0", "false", "no"),

@@ -1,4 +1,4 @@
-"""The live sandbox: store, tokens, limiter and faults of one app instance."""
+"""The live sandbox: store, credentials, limiter and faults of one app instance."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from typing import Any
 from sandbox.catalog import DEFAULT_CATALOG
 from sandbox.faults import FaultInjector, fault_rules_from_env
 from sandbox.netsuite import records
-from sandbox.netsuite.auth import TokenRegistry
+from sandbox.netsuite.auth import Authenticator
 from sandbox.netsuite.config import NetSuiteSandboxConfig
+from sandbox.netsuite.credentials import Credentials
 from sandbox.netsuite.errors import error_body
 from sandbox.netsuite.limits import ConcurrencyLimiter
 from sandbox.netsuite.store import (
@@ -38,9 +39,8 @@ class NetSuiteSandbox:
     def __init__(self, config: NetSuiteSandboxConfig) -> None:
         self.config = config
         self.store = Store(config.db_path)
-        self.tokens = TokenRegistry(
-            self.store, config.client_id, config.client_secret, config.token_ttl_seconds
-        )
+        self.credentials = Credentials(self.store, config.token_ttl_seconds)
+        self.auth = Authenticator(self.credentials, config.account_id)
         self.limiter = ConcurrencyLimiter(config.concurrency_limit, config.latency_ms)
         rules = config.faults if config.faults is not None else fault_rules_from_env(FAULTS_ENV_VAR)
         self.faults = FaultInjector(rules, error_body=_netsuite_fault_body)
@@ -69,7 +69,7 @@ class NetSuiteSandbox:
             logger.info("seeded %d catalog items", created)
 
     async def reset(self) -> None:
-        """Wipe records and closed periods (tokens stay), reseed, zero the stats."""
+        """Wipe records and closed periods (credentials stay), reseed, zero the stats."""
 
         def wipe(conn: sqlite3.Connection) -> None:
             wipe_records(conn)

@@ -146,7 +146,25 @@ CREATE TABLE IF NOT EXISTS setting (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS token (
     token TEXT PRIMARY KEY,
     client_id TEXT NOT NULL,
-    expires_at REAL NOT NULL
+    expires_at REAL NOT NULL,
+    certificate_id TEXT
+);
+CREATE TABLE IF NOT EXISTS oauth2_certificate (
+    certificate_id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    public_key_pem TEXT NOT NULL,
+    algorithms TEXT NOT NULL,
+    valid_until REAL NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (client_id, fingerprint)
+);
+CREATE TABLE IF NOT EXISTS tba_token (
+    token_id TEXT PRIMARY KEY,
+    token_secret TEXT NOT NULL,
+    consumer_key TEXT NOT NULL,
+    consumer_secret TEXT NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0
 );
 """
 )
@@ -157,6 +175,7 @@ RECORD_TABLES = ("customer", "item", "txn", "subscription")
 _ADDED_COLUMNS = (
     ("item", "custitem_term_months", "INTEGER"),
     ("item", "custitem_revenue_type", "TEXT"),
+    ("token", "certificate_id", "TEXT"),
 )
 
 
@@ -310,7 +329,7 @@ def set_setting(conn: sqlite3.Connection, key: str, value: str | None) -> None:
 
 
 def wipe_records(conn: sqlite3.Connection) -> None:
-    """Delete every record and sequence; tokens and settings stay."""
+    """Delete every record and sequence; credentials, tokens and settings stay."""
     for table in RECORD_TABLES:
         conn.execute(f"DELETE FROM {table}")  # table names are constants
     conn.execute("DELETE FROM sequence")

@@ -10,12 +10,15 @@ from typing import Any
 import httpx
 
 from connectors.governor import ConcurrencyGovernor
-from connectors.netsuite import NetSuiteClient
+from connectors.netsuite import NetSuiteClient, NetSuiteCredentials, OAuth2Credentials
+from sandbox.netsuite.certificates import make_key_pair
 
 BASE_URL = "https://1234567.suitetalk.api.netsuite.com"
 CLIENT_ID = "client-id-abc"
-CLIENT_SECRET = "super-secret-client-value"
+CERTIFICATE_ID = "cert-id-123"
 TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
+KEYS = make_key_pair()
+CREDENTIALS = OAuth2Credentials(CLIENT_ID, CERTIFICATE_ID, KEYS.private_key_pem)
 
 Handler = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
 
@@ -79,13 +82,13 @@ class FakeNetSuite:
             response = await response
         return response
 
-    def client(self, governor: ConcurrencyGovernor | None = None) -> NetSuiteClient:
+    def client(
+        self,
+        governor: ConcurrencyGovernor | None = None,
+        credentials: NetSuiteCredentials = CREDENTIALS,
+    ) -> NetSuiteClient:
         return NetSuiteClient(
-            BASE_URL,
-            CLIENT_ID,
-            CLIENT_SECRET,
-            governor=governor,
-            transport=httpx.MockTransport(self),
+            BASE_URL, credentials, governor=governor, transport=httpx.MockTransport(self)
         )
 
 

@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from connectors.errors import RejectedError
-from connectors.netsuite import NetSuiteClient
 from models import exact_json
 from models.billing import ChangeCursor, InvoiceStatus
 from models.changes import (
@@ -513,9 +512,7 @@ async def test_changes_hold_a_governor_slot_per_request() -> None:
     )
     counting = CountingGovernor()
     fake = FakeNetSuite(handler)
-    client = NetSuiteClient(
-        "https://ns.example", "id", "secret", governor=counting, transport=httpx.MockTransport(fake)
-    )
+    client = fake.client(counting)
     with correlation_scope("feed-1"):
         await client.changes(ChangeKind.ORDER, AFTER, 10)
     await client.aclose()

@@ -14,7 +14,6 @@ import pytest
 
 from connectors.errors import RejectedError
 from connectors.governor import LocalGovernor
-from connectors.netsuite import NetSuiteClient
 from connectors.netsuite.client import ITEM_CHUNK
 from models import exact_json
 from models.erp import CustomerUpsert, SalesOrderDraft, SalesOrderLine
@@ -276,9 +275,7 @@ async def test_every_request_holds_a_governor_slot() -> None:
 
     counting = CountingGovernor()
     fake = FakeNetSuite(lambda request: httpx.Response(200, json={"id": "1"}))
-    client = NetSuiteClient(
-        BASE_URL, "id", "secret", governor=counting, transport=httpx.MockTransport(fake)
-    )
+    client = fake.client(counting)
     await client.get_record("customer", "1")
     await client.suiteql("SELECT id FROM item")
     await client.aclose()

@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.netsuite import NetSuiteClient
 from connectors.salesforce import SalesforceClient
 from connectors.tryton import TrytonClient
 from sandbox.tryton.accountant import TrytonAccountant
@@ -25,7 +24,9 @@ from tests.deals import open_deal
 from tests.e2e.erp_probes import ErpOrder, ErpProbe, NetSuiteProbe, TrytonProbe
 from workers.demo import seed_crm_catalog
 from workers.dev_stack import DevStack, StackOptions, StackPorts
+from workers.settings import Settings
 from workers.signatures import signed_headers
+from workers.wiring import build_netsuite
 
 RECONCILE_SLA_SECONDS = 3.0
 
@@ -173,11 +174,8 @@ async def stack(
 
 async def _probe(dev: DevStack, env: dict[str, str]) -> ErpProbe:
     if dev.options.erp == "netsuite":
-        erp = NetSuiteClient(
-            env["SYNCLINE_ERP_BASE_URL"],
-            env["SYNCLINE_ERP_CLIENT_ID"],
-            env["SYNCLINE_ERP_CLIENT_SECRET"],
-        )
+        # The ERP as the stack's worker reaches it (its credentials in dev.env).
+        erp = build_netsuite(Settings.from_env_values(env))
         return NetSuiteProbe(erp, dev.erp_url)
     setup = TrytonSetup.load(dev.tryton_dir)
     accountant = TrytonAccountant(

@@ -19,11 +19,10 @@ from models.erp import CustomerUpsert, RevenueType, SalesOrderDraft, SalesOrderL
 from models.types import Money
 from sandbox.netsuite import build_app
 from tests.sandbox_netsuite.helpers import (
-    CLIENT_ID,
-    CLIENT_SECRET,
     RECORD,
     get_token,
     make_config,
+    netsuite_client,
     serve,
 )
 
@@ -45,7 +44,7 @@ def live_url(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 async def erp(live_url: str) -> AsyncIterator[NetSuiteClient]:
-    client = NetSuiteClient(live_url, CLIENT_ID, CLIENT_SECRET)
+    client = await netsuite_client(live_url)
     yield client
     await client.aclose()
 

@@ -8,34 +8,91 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
+import jwt
 import uvicorn
 from fastapi import FastAPI
 
+from connectors.netsuite import NetSuiteClient, OAuth2Credentials
 from sandbox.netsuite import NetSuiteSandboxConfig
+from sandbox.netsuite.certificates import make_key_pair
+from sandbox.netsuite.provision import map_certificate
 
 CLIENT_ID = "sandbox-client"
-CLIENT_SECRET = "s3cret-value-for-tests"
+ACCOUNT_ID = "1234567_SB1"
 TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
 RECORD = "/services/rest/record/v1"
 SUITEQL = "/services/rest/query/v1/suiteql"
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+# One EC P-256 pair for the whole run: made in microseconds, taken by NetSuite.
+KEYS = make_key_pair()
 
 
 def make_config(db_path: Path, **overrides: object) -> NetSuiteSandboxConfig:
-    values: dict[str, object] = {
-        "db_path": db_path,
-        "client_id": CLIENT_ID,
-        "client_secret": CLIENT_SECRET,
-        "faults": [],
-    }
+    values: dict[str, object] = {"db_path": db_path, "account_id": ACCOUNT_ID, "faults": []}
     values.update(overrides)
     return NetSuiteSandboxConfig.model_validate(values)
 
 
+async def register(admin: httpx.AsyncClient, client_id: str = CLIENT_ID) -> OAuth2Credentials:
+    """Map the test certificate to ``client_id`` (again is harmless): its credentials."""
+    certificate_id = await map_certificate(admin, client_id, KEYS.certificate_pem)
+    return OAuth2Credentials(client_id, certificate_id, KEYS.private_key_pem)
+
+
+async def netsuite_client(url: str, **options: Any) -> NetSuiteClient:
+    """A ``NetSuiteClient`` with credentials the sandbox at ``url`` knows."""
+    transport = options.get("transport")
+    async with httpx.AsyncClient(base_url=url, transport=transport) as admin:
+        credentials = await register(admin)
+    return NetSuiteClient(url, credentials, **options)
+
+
+def assertion(
+    credentials: OAuth2Credentials,
+    audience: str,
+    *,
+    headers: dict[str, Any] | None = None,
+    key: Any = None,
+    algorithm: str | None = None,
+    **claims: Any,
+) -> str:
+    """A client assertion, valid unless an argument says otherwise."""
+    now = int(time.time())
+    body: dict[str, Any] = {
+        "iss": credentials.client_id,
+        "scope": "rest_webservices",
+        "aud": audience,
+        "iat": now,
+        "exp": now + 300,
+    }
+    body.update(claims)
+    return jwt.encode(
+        {k: v for k, v in body.items() if v is not None},
+        key if key is not None else credentials.private_key,
+        algorithm=algorithm or credentials.algorithm,
+        headers={"typ": "JWT", "kid": credentials.certificate_id, **(headers or {})},
+    )
+
+
+async def request_token(http: httpx.AsyncClient, client_assertion: str) -> httpx.Response:
+    return await http.post(
+        TOKEN_PATH,
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": JWT_BEARER,
+            "client_assertion": client_assertion,
+        },
+    )
+
+
 async def get_token(client: httpx.AsyncClient) -> str:
-    response = await client.post(
-        TOKEN_PATH, data={"grant_type": "client_credentials"}, auth=(CLIENT_ID, CLIENT_SECRET)
+    """An access token for ``client`` (its base URL is the assertion's audience)."""
+    credentials = await register(client)
+    response = await request_token(
+        client, assertion(credentials, f"{client.base_url.join(TOKEN_PATH)}")
     )
     assert response.status_code == 200, response.text
     token: str = response.json()["access_token"]

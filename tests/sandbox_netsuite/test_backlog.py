@@ -20,7 +20,7 @@ from models.billing import ChangeCursor, InvoiceStatus
 from models.changes import ChangeKind, ErpChange, InvoiceChange, OrderChange, OrderStatus
 from sandbox.netsuite import build_app
 
-from .helpers import CLIENT_ID, CLIENT_SECRET, RECORD, get_token, make_config
+from .helpers import RECORD, get_token, make_config, netsuite_client
 
 END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 # Two days: each nightly billing run then invoices more orders than a page holds.
@@ -43,11 +43,8 @@ def seeded_app(db_path: Path, seeded: BacklogSummary) -> Iterator[FastAPI]:
 
 @pytest.fixture
 async def erp(seeded_app: FastAPI) -> AsyncIterator[NetSuiteClient]:
-    client = NetSuiteClient(
-        "http://netsuite.test",
-        CLIENT_ID,
-        CLIENT_SECRET,
-        transport=httpx.ASGITransport(app=seeded_app),
+    client = await netsuite_client(
+        "http://netsuite.test", transport=httpx.ASGITransport(app=seeded_app)
     )
     yield client
     await client.aclose()

@@ -33,12 +33,12 @@ from models.erp import CustomerUpsert, SalesOrder, SalesOrderDraft, SalesOrderLi
 from models.types import Money
 from sandbox.netsuite import build_app
 
-from .helpers import CLIENT_ID, CLIENT_SECRET, RECORD, make_config, serve
+from .helpers import RECORD, make_config, netsuite_client, serve
 
 
 @pytest.fixture
 async def erp(live_url: str) -> AsyncIterator[NetSuiteClient]:
-    client = NetSuiteClient(live_url, CLIENT_ID, CLIENT_SECRET)
+    client = await netsuite_client(live_url)
     yield client
     await client.aclose()
 
@@ -172,8 +172,8 @@ async def test_governor_keeps_a_client_under_the_account_limit(tmp_path: Path) -
     app = build_app(make_config(tmp_path / "ns.db", concurrency_limit=2, latency_ms=30))
     try:
         with serve(app) as url:
-            governed = NetSuiteClient(url, CLIENT_ID, CLIENT_SECRET, governor=LocalGovernor(2))
-            ungoverned = NetSuiteClient(url, CLIENT_ID, CLIENT_SECRET)
+            governed = await netsuite_client(url, governor=LocalGovernor(2))
+            ungoverned = await netsuite_client(url)
             try:
                 await asyncio.gather(
                     *(governed.get_record("inventoryItem", "1") for _ in range(12))

@@ -13,7 +13,7 @@ from connectors.netsuite.mapping import sales_order_body
 from models.changes import OrderChange, OrderStatus
 from models.erp import SalesOrder
 
-from .helpers import CLIENT_ID, CLIENT_SECRET
+from .helpers import netsuite_client
 from .test_connector_e2e import ACME, draft
 
 # Created in this order; ordinal order puts digits, then upper case, then lower case.
@@ -24,7 +24,7 @@ SINCE = date(2026, 11, 1)
 
 @pytest.fixture
 async def erp(live_url: str) -> AsyncIterator[NetSuiteClient]:
-    client = NetSuiteClient(live_url, CLIENT_ID, CLIENT_SECRET)
+    client = await netsuite_client(live_url)
     yield client
     await client.aclose()
 

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
 from connectors.governor import LocalGovernor
+from connectors.netsuite import CredentialError, OAuth2Credentials, TbaCredentials
+from sandbox.netsuite.certificates import make_key_pair
 from store.pg_governor import PostgresGovernor
 from workers.settings import Settings
-from workers.wiring import build_governor
+from workers.wiring import build_governor, netsuite_credentials
 
 PG = "postgresql+asyncpg://u@127.0.0.1/db"
 
@@ -53,7 +57,8 @@ def test_a_placeholder_retired_secret_is_refused_in_production() -> None:
             api_token="t0ken",
             webhook_secret="new-secret",
             crm_client_secret="c",
-            erp_client_secret="e",
+            erp_certificate_id="cert",
+            erp_private_key_file="/run/secrets/netsuite.pem",
             webhook_secret_previous=previous,
         )
 
@@ -63,3 +68,66 @@ def test_a_placeholder_retired_secret_is_refused_in_production() -> None:
         "new-secret",
         "old-secret",
     ]
+
+
+@pytest.mark.parametrize(
+    ("erp", "missing"),
+    [
+        ({}, "SYNCLINE_ERP_CERTIFICATE_ID, SYNCLINE_ERP_PRIVATE_KEY_FILE"),
+        (
+            {"erp_auth": "tba", "erp_account_id": "1234567", "erp_consumer_key": "ck"},
+            "SYNCLINE_ERP_CONSUMER_SECRET, SYNCLINE_ERP_TOKEN_ID, SYNCLINE_ERP_TOKEN_SECRET",
+        ),
+        ({"erp_kind": "tryton"}, "SYNCLINE_ERP_CLIENT_SECRET"),
+    ],
+)
+def test_production_names_the_erp_credentials_its_login_needs(
+    erp: dict[str, str], missing: str
+) -> None:
+    with pytest.raises(ValidationError, match=f"set real secrets for {missing} \\["):
+        Settings(api_token="t", webhook_secret="w", crm_client_secret="c", **erp)  # type: ignore[arg-type]
+
+
+def test_netsuite_credentials_follow_the_chosen_login(tmp_path: Path) -> None:
+    key = tmp_path / "netsuite.pem"
+    key.write_bytes(make_key_pair().private_key_pem)
+    oauth2 = netsuite_credentials(
+        Settings(environment="dev", erp_certificate_id="cert", erp_private_key_file=key)
+    )
+    assert isinstance(oauth2, OAuth2Credentials) and oauth2.certificate_id == "cert"
+    tba_settings = Settings(
+        environment="dev",
+        erp_auth="tba",
+        erp_account_id="1234567-sb1",
+        erp_consumer_key="ck",
+        erp_consumer_secret="consumer-secret-1",
+        erp_token_id="tk",
+        erp_token_secret="token-secret-2",
+    )
+    tba = netsuite_credentials(tba_settings)
+    assert isinstance(tba, TbaCredentials) and tba.realm == "1234567_SB1"
+    for shown in (repr(tba_settings), repr(tba), repr(oauth2)):
+        assert "consumer-secret-1" not in shown and "token-secret-2" not in shown
+        assert "PRIVATE KEY" not in shown
+
+
+def test_a_missing_key_file_stops_the_worker_with_its_name(tmp_path: Path) -> None:
+    settings = Settings(
+        environment="dev", erp_certificate_id="cert", erp_private_key_file=tmp_path / "gone.pem"
+    )
+    with pytest.raises(CredentialError, match=r"gone\.pem"):
+        netsuite_credentials(settings)
+
+
+def test_a_stack_env_gives_the_settings_its_worker_has() -> None:
+    settings = Settings.from_env_values(
+        {
+            "SYNCLINE_ENVIRONMENT": "dev",
+            "SYNCLINE_ERP_AUTH": "tba",
+            "SYNCLINE_ERP_TOKEN_SECRET": "ts",
+            "SYNCLINE_ERP_PRIVATE_KEY_FILE": "",
+            "UNRELATED": "x",
+        }
+    )
+    assert settings.erp_auth == "tba" and settings.erp_token_secret.get_secret_value() == "ts"
+    assert settings.erp_private_key_file is None

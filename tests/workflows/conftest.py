@@ -17,11 +17,13 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from connectors.netsuite import NetSuiteClient
+from connectors.netsuite import NetSuiteClient, OAuth2Credentials
 from connectors.salesforce import SalesforceClient
 from models.deal import CloseWonResult, CloseWonTrigger
 from models.events import SourceSystem
 from models.types import utc_now
+from sandbox.netsuite.certificates import make_key_pair
+from sandbox.netsuite.provision import map_certificate
 from sandbox.netsuite.server import NetSuiteSandboxConfig
 from sandbox.netsuite.server import build_app as build_erp_app
 from sandbox.salesforce.server import SalesforceSandboxConfig
@@ -81,14 +83,17 @@ async def _world(client: Client, tmp_path: Path) -> AsyncIterator[World]:
             base_url=CRM_URL,
         )
     )
-    erp_app = build_erp_app(
-        NetSuiteSandboxConfig(
-            db_path=tmp_path / "erp.db", client_id="erp", client_secret="erp-secret"
-        )
-    )
+    erp_app = build_erp_app(NetSuiteSandboxConfig(db_path=tmp_path / "erp.db"))
     crm = SalesforceClient(CRM_URL, "crm", "crm-secret", transport=httpx.ASGITransport(app=crm_app))
-    erp = NetSuiteClient(ERP_URL, "erp", "erp-secret", transport=httpx.ASGITransport(app=erp_app))
     erp_admin = httpx.AsyncClient(base_url=ERP_URL, transport=httpx.ASGITransport(app=erp_app))
+    # The integration's certificate, mapped as an administrator would.
+    keys = make_key_pair()
+    certificate_id = await map_certificate(erp_admin, "erp", keys.certificate_pem)
+    erp = NetSuiteClient(
+        ERP_URL,
+        OAuth2Credentials("erp", certificate_id, keys.private_key_pem),
+        transport=httpx.ASGITransport(app=erp_app),
+    )
     crm_admin = httpx.AsyncClient(base_url=CRM_URL, transport=httpx.ASGITransport(app=crm_app))
     store = Store.from_url(f"sqlite+aiosqlite:///{tmp_path / 'syncline.db'}")
     await store.migrate()
