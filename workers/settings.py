@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -53,6 +54,23 @@ class Settings(BaseSettings):
     crm_base_url: str = "http://127.0.0.1:8010"
     crm_client_id: str = "syncline-crm"
     crm_client_secret: SecretStr = SecretStr(_PLACEHOLDER)
+    crm_auth: Literal["client_credentials", "jwt"] = Field(
+        "client_credentials",
+        description="How the CRM token is obtained: the connected app's client credentials, "
+        "or the JWT bearer grant signed with a private key (no shared secret)",
+    )
+    crm_username: str | None = Field(
+        None, description="JWT bearer: the integration user the token acts as (sub)"
+    )
+    crm_private_key_file: Path | None = Field(
+        None,
+        description="JWT bearer: PEM RSA private key whose certificate the connected app holds",
+    )
+    crm_jwt_audience: str | None = Field(
+        None,
+        description="JWT bearer: the aud claim, https://login.salesforce.com or "
+        "https://test.salesforce.com; defaults to the CRM base URL",
+    )
 
     erp_kind: Literal["netsuite", "tryton"] = "netsuite"
     erp_base_url: str = "http://127.0.0.1:8020"
@@ -130,16 +148,26 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _jwt_needs_user_and_key(self) -> Settings:
+        if self.crm_auth == "jwt" and not (self.crm_username and self.crm_private_key_file):
+            raise ValueError(
+                "SYNCLINE_CRM_AUTH=jwt needs SYNCLINE_CRM_USERNAME and "
+                "SYNCLINE_CRM_PRIVATE_KEY_FILE"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:
         if self.environment == "production":
+            # The JWT bearer grant sends no client secret, so none is required for it.
+            needed = [
+                name
+                for name in _REQUIRED_SECRETS
+                if name != "crm_client_secret" or self.crm_auth == "client_credentials"
+            ]
             missing = [
                 f"SYNCLINE_{name.upper()}"
-                for name in (
-                    "api_token",
-                    "webhook_secret",
-                    "crm_client_secret",
-                    "erp_client_secret",
-                )
+                for name in needed
                 if getattr(self, name).get_secret_value() in ("", _PLACEHOLDER)
             ]
             previous = self.webhook_secret_previous

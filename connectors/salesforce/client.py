@@ -1,9 +1,9 @@
 """``SalesforceClient``: the ``CrmClient`` over Salesforce's REST API, async with httpx.
 
-Authentication is OAuth2 client credentials: the token is fetched on first use, cached,
-and fetched again once when Salesforce answers 401 (an expired session); a second 401
-is an ``AuthError``. Neither the client secret nor a token ever appears in an error
-message or a log line.
+Authentication is OAuth2, client credentials or the JWT bearer grant (``auth.py``): the
+token is fetched on first use, cached, and fetched again once when Salesforce answers
+401 (an expired session); a second 401 is an ``AuthError``. Neither a secret, a key,
+an assertion nor a token ever appears in an error message or a log line.
 
 Every write (POST, PATCH, DELETE) says who made it with ``Sforce-Call-Options:
 client=<client_name>``: Salesforce stamps that into Change Data Capture's
@@ -25,6 +25,7 @@ import httpx
 
 from connectors.errors import NotFoundError, RejectedError, TransientError
 from connectors.http import build_http_client
+from connectors.salesforce.auth import ClientCredentials, TokenGrant
 from connectors.salesforce.errors import SYSTEM, map_error
 from connectors.salesforce.mapping import (
     ACCOUNT_FIELDS,
@@ -80,22 +81,26 @@ def _segment(value: str) -> str:
 
 
 class SalesforceClient:
+    """``base_url`` is where tokens come from (the login or My Domain URL); data calls go
+    to the instance URL the token names. ``grant`` chooses how tokens are obtained;
+    without one, client credentials with ``client_id`` and ``client_secret``."""
+
     def __init__(
         self,
         base_url: str,
-        client_id: str,
-        client_secret: str,
+        client_id: str = "",
+        client_secret: str = "",
         api_version: str = "v59.0",
         transport: httpx.AsyncBaseTransport | None = None,
         *,
         default_currency: str = "USD",
         client_name: str = "syncline",
+        grant: TokenGrant | None = None,
     ) -> None:
         if not _CLIENT_NAME_RE.match(client_name):
             raise ValueError(f"not a usable Sforce-Call-Options client name: {client_name!r}")
         self._http = build_http_client(base_url, system=SYSTEM, transport=transport)
-        self._client_id = client_id
-        self._client_secret = client_secret
+        self._grant = grant if grant is not None else ClientCredentials(client_id, client_secret)
         self._version = api_version if api_version.startswith("v") else f"v{api_version}"
         self._default_currency = default_currency
         self._token: str | None = None
@@ -111,13 +116,8 @@ class SalesforceClient:
     # --- authentication -----------------------------------------------------------------
 
     async def _fetch_token(self) -> None:
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": self._client_id,
-            "client_secret": self._client_secret,
-        }
         try:
-            response = await self._http.post("/services/oauth2/token", data=form)
+            response = await self._http.post("/services/oauth2/token", data=self._grant.form())
         except httpx.TransportError as exc:
             raise map_error(exc) from exc
         if response.status_code != 200:
