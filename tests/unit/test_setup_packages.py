@@ -19,7 +19,7 @@ import json
 import re
 import shutil
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -642,7 +642,11 @@ class Formula:
             algorithm, message, key = args
             assert algorithm == "SHA-256", algorithm
             return hmac.new(key, message, hashlib.sha256).digest()
-        functions = {"BLOB": str.encode, "BASE64DECODE": base64.b64decode, "HEX": bytes.hex}
+        functions: dict[str, Callable[[Any], Any]] = {
+            "BLOB": str.encode,
+            "BASE64DECODE": base64.b64decode,
+            "HEX": bytes.hex,
+        }
         return functions[token](*args)
 
 
