@@ -80,6 +80,12 @@ class Settings(BaseSettings):
         5, ge=1, description="in-flight ERP calls, all workers together"
     )
     erp_governor: Literal["auto", "local", "postgres"] = "auto"
+    erp_subsidiary_id: str | None = Field(
+        None,
+        pattern=r"^[0-9]+$",
+        description="NetSuite OneWorld: the internal id of the subsidiary new customers and "
+        "sales orders are booked in (OneWorld refuses them without one); unset elsewhere",
+    )
     # Tryton only: the database on the server, and the company when the user has several.
     # The application key goes in SYNCLINE_ERP_CLIENT_SECRET.
     erp_database: str = "syncline"

@@ -71,5 +71,6 @@ def build_erp(settings: Settings, governor: ConcurrencyGovernor) -> tuple[ErpCli
         settings.erp_client_id,
         settings.erp_client_secret.get_secret_value(),
         governor=governor,
+        subsidiary_id=settings.erp_subsidiary_id,
     )
     return client, SourceSystem.NETSUITE
