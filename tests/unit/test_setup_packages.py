@@ -28,6 +28,7 @@ from typing import Any, get_args
 
 import pytest
 
+from connectors.netsuite import mapping as netsuite_mapping
 from connectors.salesforce import SalesforceClient
 from connectors.salesforce.mapping import (
     ACCOUNT_FIELDS,
@@ -57,6 +58,7 @@ from models.webhooks import (
     UnsupportedWebhook,
     parse_salesforce_webhook,
 )
+from sandbox.netsuite.query import TABLES, Kind
 from sandbox.salesforce import flows
 from sandbox.salesforce.schema import API_VERSION, find_object
 from sandbox.salesforce.webhooks import changed_body, closed_won_body
@@ -64,6 +66,7 @@ from workers.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 REPO = Path(__file__).resolve().parents[2]
 SALESFORCE = REPO / "deploy" / "salesforce"
+NETSUITE = REPO / "deploy" / "netsuite"
 SF_NS = "{http://soap.sforce.com/2006/04/metadata}"
 SOURCE = Path("force-app/main/default")
 # The custom setting that holds the webhook secret when Apex signs: the package's own,
@@ -514,6 +517,132 @@ def _bodies_match_the_ingress(won: dict[str, Any], changed: dict[str, Any]) -> l
     if list(changed) != list(changed_body("00D", record, "Closed Won", ["Amount"])):
         problems.append(f"changed keys {list(changed)} differ from the sandbox org's callout")
     return problems
+
+
+# --- the NetSuite checks --------------------------------------------------------------------
+
+# Which SDF object type holds each kind of custom field, the flag saying what it applies
+# to, and the sandbox account's SuiteQL table that holds it.
+SDF_KINDS = {
+    "custentity_": ("entitycustomfield", ("appliestocustomer",), "customer"),
+    "custbody_": ("transactionbodycustomfield", ("bodysale",), "transaction"),
+    "custcol_": ("transactioncolumncustomfield", ("colsale",), "transactionline"),
+    "custitem_": (
+        "itemcustomfield",
+        ("appliestononinventory", "appliestoservice", "appliestoothercharge"),
+        "item",
+    ),
+}
+SUITEQL_KINDS = {"TEXT": Kind.TEXT, "INTEGER": Kind.INTEGER}
+_CUSTOM_NAME = re.compile(r"\bcust(?:entity|body|col|item)_\w+")
+
+
+def netsuite_fields_in_code() -> set[str]:
+    """Every custom field the NetSuite connector names, wherever it names it (the list
+    ``CUSTOM_FIELDS`` itself left out, or it would vouch for itself)."""
+    found: set[str] = set()
+    for path in sorted((REPO / "connectors" / "netsuite").glob("*.py")):
+        source = re.sub(
+            r"CUSTOM_FIELDS: dict\[str, str\] = \{.*?\n\}", "", path.read_text(), flags=re.S
+        )
+        found |= set(_CUSTOM_NAME.findall(source))
+    return found
+
+
+def netsuite_problems(root: Path) -> list[str]:
+    problems: list[str] = []
+    src = root / "src"
+    try:
+        manifest, deploy = parse_xml(src / "manifest.xml"), parse_xml(src / "deploy.xml")
+    except (ET.ParseError, FileNotFoundError) as exc:
+        return [f"manifest.xml / deploy.xml: {exc}"]
+    if manifest.tag != "manifest" or manifest.get("projecttype") != "ACCOUNTCUSTOMIZATION":
+        problems.append("manifest.xml: not an account customization project")
+    if "~/Objects/*" not in [p.text for p in deploy.iter("path")]:
+        problems.append("deploy.xml: does not deploy ~/Objects/*")
+
+    declared = netsuite_mapping.CUSTOM_FIELDS
+    used = netsuite_fields_in_code()
+    for name in sorted(used - declared.keys()):
+        problems.append(f"{name}: the connector uses it, CUSTOM_FIELDS does not list it")
+    for name in sorted(declared.keys() - used):
+        problems.append(f"{name}: listed in CUSTOM_FIELDS, no code reads or writes it")
+
+    shipped: dict[str, str] = {}
+    for path in sorted((src / "Objects").glob("*.xml")):
+        try:
+            element = parse_xml(path)
+        except ET.ParseError as exc:
+            problems.append(f"{path.name}: not well-formed ({exc})")
+            continue
+        scriptid = element.get("scriptid") or ""
+        if scriptid != path.stem:
+            problems.append(f"{path.name}: scriptid {scriptid!r} is not the file's name")
+        kind = next((k for prefix, k in SDF_KINDS.items() if scriptid.startswith(prefix)), None)
+        if kind is None:
+            problems.append(f"{path.name}: not a custom field Syncline knows how to ship")
+            continue
+        tag, applies, _ = kind
+        if element.tag != tag:
+            problems.append(
+                f"{scriptid}: a <{element.tag}>, a {scriptid.split('_')[0]} field is <{tag}>"
+            )
+        if not any(text(element, flag, ns="") == "T" for flag in applies):
+            problems.append(f"{scriptid}: applies to nothing Syncline reads ({', '.join(applies)})")
+        if text(element, "storevalue", ns="") != "T":
+            problems.append(f"{scriptid}: not stored, so SuiteQL cannot read it")
+        if not text(element, "label", ns=""):
+            problems.append(f"{scriptid}: no label")
+        shipped[scriptid] = text(element, "fieldtype", ns="") or ""
+
+    for name in sorted(declared.keys() - shipped.keys()):
+        problems.append(f"{name}: the connector uses it, the SDF project lacks it")
+    for name in sorted(shipped.keys() - declared.keys()):
+        problems.append(f"{name}: the SDF project ships it, no code uses it")
+    for name in sorted(declared.keys() & shipped.keys()):
+        if shipped[name] != declared[name]:
+            problems.append(
+                f"{name}: {shipped[name]} in the project, the connector reads {declared[name]}"
+            )
+        table = next(k[2] for prefix, k in SDF_KINDS.items() if name.startswith(prefix))
+        sandbox_kind = TABLES[table].columns.get(name)
+        if sandbox_kind is not SUITEQL_KINDS.get(declared[name]):
+            problems.append(f"{name}: the sandbox account's {table} holds it as {sandbox_kind}")
+    return problems
+
+
+@pytest.fixture
+def ns_copy(tmp_path: Path) -> Iterator[Path]:
+    copy = tmp_path / "netsuite"
+    shutil.copytree(NETSUITE, copy)
+    yield copy
+
+
+def test_the_netsuite_project_matches_the_code() -> None:
+    assert netsuite_problems(NETSUITE) == []
+
+
+def test_a_netsuite_field_dropped_from_a_copy_is_caught(ns_copy: Path) -> None:
+    (ns_copy / "src/Objects/custcol_term_months.xml").unlink()
+    assert "custcol_term_months: the connector uses it, the SDF project lacks it" in (
+        netsuite_problems(ns_copy)
+    )
+
+
+def test_a_netsuite_field_of_another_type_or_unused_is_caught(ns_copy: Path) -> None:
+    path = ns_copy / "src/Objects/custitem_term_months.xml"
+    path.write_text(
+        path.read_text().replace("<fieldtype>INTEGER</fieldtype>", "<fieldtype>TEXT</fieldtype>")
+    )
+    extra = ns_copy / "src/Objects/custbody_colour.xml"
+    extra.write_text(
+        '<transactionbodycustomfield scriptid="custbody_colour"><label>Colour</label>'
+        "<fieldtype>TEXT</fieldtype><bodysale>T</bodysale><storevalue>T</storevalue>"
+        "</transactionbodycustomfield>"
+    )
+    problems = netsuite_problems(ns_copy)
+    assert "custitem_term_months: TEXT in the project, the connector reads INTEGER" in problems
+    assert "custbody_colour: the SDF project ships it, no code uses it" in problems
 
 
 # --- tests ------------------------------------------------------------------------------------
