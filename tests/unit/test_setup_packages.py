@@ -161,6 +161,19 @@ def apex_constant(source: str, name: str) -> str:
     return re.sub(r"\\(.)", r"\1", match.group(1))
 
 
+def case_clashes(code: str) -> list[str]:
+    """Apex ignores case in names, so a local ``changed`` hides the constant ``CHANGED``:
+    names that differ only in case, one of them a constant, are a compile error or a bug."""
+    spellings: dict[str, set[str]] = {}
+    for name in re.findall(r"\b[A-Za-z_]\w*\b", code):
+        spellings.setdefault(name.lower(), set()).add(name)
+    return [
+        f"{' and '.join(sorted(names))} are one name to Apex"
+        for names in spellings.values()
+        if len(names) > 1 and any(n.isupper() and len(n) > 1 for n in names)
+    ]
+
+
 def without_strings_and_comments(source: str) -> str:
     source = re.sub(r"/\*.*?\*/", " ", source, flags=re.DOTALL)
     source = re.sub(r"//[^\n]*", " ", source)
@@ -409,6 +422,7 @@ def _apex(root: Path) -> list[str]:
         for opening, closing in ("()", "{}", "[]"):
             if code.count(opening) != code.count(closing):
                 problems.append(f"{file}: unbalanced {opening}{closing}")
+        problems += [f"{file}: {clash}" for clash in case_clashes(code)]
     classes = {name.removesuffix(".cls") for name in sources if name.endswith(".cls")}
     for file, source in sources.items():
         for name in set(re.findall(r"\b(Syncline\w*)\.", without_strings_and_comments(source))):
@@ -690,6 +704,14 @@ def test_apex_naming_an_undefined_field_is_caught(sf_copy: Path) -> None:
         path.read_text().replace("e.amount = record.Amount;", "e.amount = record.Net__c;")
     )
     assert "SynclineWebhook.cls: refers to Net__c, which the package does not define" in (
+        salesforce_problems(sf_copy)
+    )
+
+
+def test_apex_names_that_differ_only_in_case_are_caught(sf_copy: Path) -> None:
+    path = sf_copy / SOURCE / "classes/SynclineWebhook.cls"
+    path.write_text(path.read_text().replace("differing", "changed"))
+    assert "SynclineWebhook.cls: CHANGED and changed are one name to Apex" in (
         salesforce_problems(sf_copy)
     )
 
