@@ -208,3 +208,11 @@ async def test_a_rotated_certificate_refuses_the_old_key(http: httpx.AsyncClient
     await upload(http, signing_key("rotated").certificate_pem)
     assert (await token(http, assertion())).status_code == 400
     assert (await token(http, assertion(key=signing_key("rotated").key))).status_code == 200
+
+
+def test_the_orgs_users_come_from_the_environment() -> None:
+    from sandbox.salesforce.server import _usernames_from_env
+
+    env = {"SYNCLINE_SF_USERNAMES": " a@acme.example, ,b@acme.example "}
+    assert _usernames_from_env(env) == ("a@acme.example", "b@acme.example")
+    assert _usernames_from_env({}) == ()
