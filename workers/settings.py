@@ -54,6 +54,23 @@ class Settings(BaseSettings):
     crm_base_url: str = "http://127.0.0.1:8010"
     crm_client_id: str = "syncline-crm"
     crm_client_secret: SecretStr = SecretStr(_PLACEHOLDER)
+    crm_auth: Literal["client_credentials", "jwt"] = Field(
+        "client_credentials",
+        description="How the CRM token is obtained: the connected app's client credentials, "
+        "or the JWT bearer grant signed with a private key (no shared secret)",
+    )
+    crm_username: str | None = Field(
+        None, description="JWT bearer: the integration user the token acts as (sub)"
+    )
+    crm_private_key_file: Path | None = Field(
+        None,
+        description="JWT bearer: PEM RSA private key whose certificate the connected app holds",
+    )
+    crm_jwt_audience: str | None = Field(
+        None,
+        description="JWT bearer: the aud claim, https://login.salesforce.com or "
+        "https://test.salesforce.com; defaults to the CRM base URL",
+    )
 
     erp_kind: Literal["netsuite", "tryton"] = "netsuite"
     erp_base_url: str = "http://127.0.0.1:8020"
@@ -83,6 +100,12 @@ class Settings(BaseSettings):
         5, ge=1, description="in-flight ERP calls, all workers together"
     )
     erp_governor: Literal["auto", "local", "postgres"] = "auto"
+    erp_subsidiary_id: str | None = Field(
+        None,
+        pattern=r"^[0-9]+$",
+        description="NetSuite OneWorld: the internal id of the subsidiary new customers and "
+        "sales orders are booked in (OneWorld refuses them without one); unset elsewhere",
+    )
     # Tryton only: the database on the server, and the company when the user has several.
     erp_database: str = "syncline"
     erp_company: int | None = None
@@ -181,6 +204,15 @@ class Settings(BaseSettings):
         return ("erp_client_id", "erp_certificate_id", "erp_private_key_file")
 
     @model_validator(mode="after")
+    def _jwt_needs_user_and_key(self) -> Settings:
+        if self.crm_auth == "jwt" and not (self.crm_username and self.crm_private_key_file):
+            raise ValueError(
+                "SYNCLINE_CRM_AUTH=jwt needs SYNCLINE_CRM_USERNAME and "
+                "SYNCLINE_CRM_PRIVATE_KEY_FILE"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:
         if self.environment == "production":
 
@@ -190,7 +222,9 @@ class Settings(BaseSettings):
                     value = value.get_secret_value()
                 return value in (None, "", _PLACEHOLDER)
 
-            names = ("api_token", "webhook_secret", "crm_client_secret", *self._erp_credentials())
+            # The JWT bearer grant sends no client secret, so none is required for it.
+            crm = ("crm_client_secret",) if self.crm_auth == "client_credentials" else ()
+            names = ("api_token", "webhook_secret", *crm, *self._erp_credentials())
             missing = [f"SYNCLINE_{name.upper()}" for name in names if unset(name)]
             previous = self.webhook_secret_previous
             if previous is not None and previous.get_secret_value() == _PLACEHOLDER:

@@ -12,6 +12,7 @@ from connectors.netsuite import (
 )
 from connectors.protocols import CrmClient, ErpClient
 from connectors.salesforce import SalesforceClient
+from connectors.salesforce.auth import JwtBearer, TokenGrant
 from models.events import SourceSystem
 from store import Store
 from workers.settings import Settings
@@ -36,12 +37,26 @@ def build_governor(settings: Settings) -> ConcurrencyGovernor:
     return LocalGovernor(settings.erp_max_concurrency)
 
 
+def build_crm_grant(settings: Settings) -> TokenGrant | None:
+    """The JWT bearer grant when configured; None means client credentials."""
+    if settings.crm_auth != "jwt":
+        return None
+    assert settings.crm_username is not None and settings.crm_private_key_file is not None
+    return JwtBearer(
+        settings.crm_client_id,
+        settings.crm_username,
+        settings.crm_private_key_file.read_bytes(),
+        settings.crm_jwt_audience or settings.crm_base_url,
+    )
+
+
 def build_crm(settings: Settings) -> CrmClient:
     return SalesforceClient(
         settings.crm_base_url,
         settings.crm_client_id,
         settings.crm_client_secret.get_secret_value(),
         client_name=settings.crm_client_name,
+        grant=build_crm_grant(settings),
     )
 
 
@@ -66,7 +81,12 @@ def netsuite_credentials(settings: Settings) -> NetSuiteCredentials:
 def build_netsuite(
     settings: Settings, governor: ConcurrencyGovernor | None = None
 ) -> NetSuiteClient:
-    return NetSuiteClient(settings.erp_base_url, netsuite_credentials(settings), governor=governor)
+    return NetSuiteClient(
+        settings.erp_base_url,
+        netsuite_credentials(settings),
+        governor=governor,
+        subsidiary_id=settings.erp_subsidiary_id,
+    )
 
 
 def build_erp(settings: Settings, governor: ConcurrencyGovernor) -> tuple[ErpClient, SourceSystem]:

@@ -54,6 +54,7 @@ from sandbox.netsuite import records
 from sandbox.netsuite.query import format_timestamp
 from sandbox.netsuite.store import Store, get_setting, set_setting
 from sandbox.netsuite.validation import (
+    DEFAULT_SUBSIDIARY,
     INVOICE_STATUSES,
     LINE_SOURCED_FIELDS,
     PAYMENT_STATUSES,
@@ -495,6 +496,7 @@ def _order(
         "currency": currency_ref(currency),
         "tranDate": tran_date,
         "status": {"id": status, "refName": SALES_ORDER_STATUSES[status]},
+        "subsidiary": DEFAULT_SUBSIDIARY,  # the seeded customers are all the parent's
         "subtotal": total,
         "total": total,
         "item": {"items": lines},

@@ -128,9 +128,12 @@ class NetSuiteClient(HttpConnector):
         base_currency: str = "USD",
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         max_connections: int = 50,
+        subsidiary_id: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.base_currency = base_currency
+        # OneWorld: the subsidiary new customers and sales orders are booked in.
+        self.subsidiary_id = subsidiary_id
         self._governor: ConcurrencyGovernor = governor or UnlimitedGovernor()
         self._http = build_http_client(
             self.base_url,
@@ -312,7 +315,9 @@ class NetSuiteClient(HttpConnector):
         record = await self.find_record("customer", key)
         if record is None:
             internal_id = await self.upsert_record(
-                "customer", customer.external_id, mapping.customer_body(customer)
+                "customer",
+                customer.external_id,
+                mapping.customer_body(customer, self.subsidiary_id),
             )
             record = await self.get_record("customer", internal_id)
         return mapping.customer_from_record(record)
@@ -361,7 +366,9 @@ class NetSuiteClient(HttpConnector):
         internal_id = await self.upsert_record(
             "salesOrder",
             key,
-            mapping.sales_order_body(draft.model_copy(update={"external_id": key})),
+            mapping.sales_order_body(
+                draft.model_copy(update={"external_id": key}), self.subsidiary_id
+            ),
         )
         record = await self.get_record("salesOrder", internal_id)
         return mapping.sales_order_from_record(record, self.base_currency)

@@ -2,6 +2,10 @@
 
 Amounts are read with ``Decimal(str(value))``: the JSON was parsed with
 ``parse_float=Decimal``, so nothing here ever passes through a float.
+
+``CUSTOM_FIELDS`` lists the account's custom fields the connector reads or writes, with
+the SDF field type it reads them as; ``deploy/netsuite`` ships exactly these, and
+``tests/unit/test_setup_packages.py`` fails when the two part.
 """
 
 from __future__ import annotations
@@ -35,6 +39,16 @@ from models.erp import (
 from models.types import Money
 
 _CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
+
+# Free-form text (TEXT) or whole numbers (INTEGER), as the readers below take them: a
+# revenue type is compared as its text ("recurring"), not a list value's internal id.
+CUSTOM_FIELDS: dict[str, str] = {
+    "custentity_tax_id": "TEXT",
+    "custitem_revenue_type": "TEXT",
+    "custitem_term_months": "INTEGER",
+    "custcol_revenue_type": "TEXT",
+    "custcol_term_months": "INTEGER",
+}
 # SuiteQL's status letter of a cancelled sales order.
 SALES_ORDER_CANCELLED = "C"
 # SuiteQL answers a sales order's status as a letter; the record shows the name.
@@ -141,12 +155,21 @@ def _months(value: Any) -> int | None:
 # --- customers --------------------------------------------------------------------------
 
 
-def customer_body(customer: CustomerUpsert) -> dict[str, Any]:
+def _subsidiary(body: dict[str, Any], subsidiary_id: str | None) -> dict[str, Any]:
+    # A OneWorld account refuses a customer or a sales order without a subsidiary; any
+    # other account has none, so nothing is sent unless one is configured.
+    if subsidiary_id is not None:
+        body["subsidiary"] = {"id": subsidiary_id}
+    return body
+
+
+def customer_body(customer: CustomerUpsert, subsidiary_id: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "externalId": customer.external_id,
         "companyName": customer.company_name,
         "currency": {"refName": customer.currency},
     }
+    _subsidiary(body, subsidiary_id)
     if customer.tax_id:
         body["custentity_tax_id"] = customer.tax_id
     a = customer.billing_address
@@ -256,7 +279,7 @@ def same_lines(current: Sequence[SalesOrderLine], wanted: Sequence[SalesOrderLin
     )
 
 
-def sales_order_body(draft: SalesOrderDraft) -> dict[str, Any]:
+def sales_order_body(draft: SalesOrderDraft, subsidiary_id: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "externalId": draft.external_id,
         "entity": {"id": draft.customer_id},
@@ -266,7 +289,7 @@ def sales_order_body(draft: SalesOrderDraft) -> dict[str, Any]:
     }
     if draft.memo:
         body["memo"] = draft.memo
-    return body
+    return _subsidiary(body, subsidiary_id)
 
 
 def sales_order_from_record(record: dict[str, Any], default_currency: str) -> SalesOrder:

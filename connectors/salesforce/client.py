@@ -1,9 +1,9 @@
 """``SalesforceClient``: the ``CrmClient`` over Salesforce's REST API, async with httpx.
 
-Authentication is OAuth2 client credentials: the token is fetched on first use, cached,
-and fetched again once when Salesforce answers 401 (an expired session); a second 401
-is an ``AuthError``. Neither the client secret nor a token ever appears in an error
-message or a log line.
+Authentication is OAuth2, client credentials or the JWT bearer grant (``auth.py``): the
+token is fetched on first use, cached, and fetched again once when Salesforce answers
+401 (an expired session); a second 401 is an ``AuthError``. Neither a secret, a key,
+an assertion nor a token ever appears in an error message or a log line.
 
 Every write (POST, PATCH, DELETE) says who made it with ``Sforce-Call-Options:
 client=<client_name>``: Salesforce stamps that into Change Data Capture's
@@ -25,12 +25,19 @@ import httpx
 
 from connectors.errors import NotFoundError, RejectedError, TransientError
 from connectors.http import build_http_client
+from connectors.salesforce.auth import ClientCredentials, TokenGrant
 from connectors.salesforce.errors import SYSTEM, map_error
 from connectors.salesforce.mapping import (
     ACCOUNT_FIELDS,
+    ERP_CUSTOMER_FIELD,
     LINE_FIELDS,
     OPPORTUNITY_FIELDS,
+    PRODUCT_KEY_FIELD,
+    RENEWAL_KEY_FIELD,
+    TAX_ID_FIELD,
     account_mirror_fields,
+    billing_status_fields,
+    order_status_fields,
     product_fields,
     renewal_fields,
     to_account,
@@ -38,7 +45,6 @@ from connectors.salesforce.mapping import (
 )
 from connectors.salesforce.wire import (
     dumps,
-    format_datetime,
     id_after,
     loads,
     soql_quote,
@@ -80,22 +86,26 @@ def _segment(value: str) -> str:
 
 
 class SalesforceClient:
+    """``base_url`` is where tokens come from (the login or My Domain URL); data calls go
+    to the instance URL the token names. ``grant`` chooses how tokens are obtained;
+    without one, client credentials with ``client_id`` and ``client_secret``."""
+
     def __init__(
         self,
         base_url: str,
-        client_id: str,
-        client_secret: str,
+        client_id: str = "",
+        client_secret: str = "",
         api_version: str = "v59.0",
         transport: httpx.AsyncBaseTransport | None = None,
         *,
         default_currency: str = "USD",
         client_name: str = "syncline",
+        grant: TokenGrant | None = None,
     ) -> None:
         if not _CLIENT_NAME_RE.match(client_name):
             raise ValueError(f"not a usable Sforce-Call-Options client name: {client_name!r}")
         self._http = build_http_client(base_url, system=SYSTEM, transport=transport)
-        self._client_id = client_id
-        self._client_secret = client_secret
+        self._grant = grant if grant is not None else ClientCredentials(client_id, client_secret)
         self._version = api_version if api_version.startswith("v") else f"v{api_version}"
         self._default_currency = default_currency
         self._token: str | None = None
@@ -111,13 +121,8 @@ class SalesforceClient:
     # --- authentication -----------------------------------------------------------------
 
     async def _fetch_token(self) -> None:
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": self._client_id,
-            "client_secret": self._client_secret,
-        }
         try:
-            response = await self._http.post("/services/oauth2/token", data=form)
+            response = await self._http.post("/services/oauth2/token", data=self._grant.form())
         except httpx.TransportError as exc:
             raise map_error(exc) from exc
         if response.status_code != 200:
@@ -226,39 +231,17 @@ class SalesforceClient:
 
     async def write_order_status(self, opportunity_id: str, update: OpportunityOrderUpdate) -> None:
         # A PATCH of the same values is a no-op in effect, so retries are safe.
-        await self.update(
-            "Opportunity",
-            opportunity_id,
-            {
-                "Syncline_Order_Id__c": update.erp_order_id,
-                "Syncline_Order_Number__c": update.order_number,
-                "Syncline_Order_Status__c": update.order_status,
-                "Syncline_Synced_At__c": format_datetime(update.synced_at),
-            },
-        )
+        await self.update("Opportunity", opportunity_id, order_status_fields(update))
 
     async def write_billing_status(
         self, opportunity_id: str, update: OpportunityBillingUpdate
     ) -> None:
-        await self.update(
-            "Opportunity",
-            opportunity_id,
-            {
-                "Syncline_Billing_Status__c": update.billing_status,
-                "Syncline_Invoiced_Amount__c": update.invoiced_amount,
-                "Syncline_Paid_Amount__c": update.paid_amount,
-                "Syncline_Balance__c": update.balance,
-                "Syncline_Last_Invoice_Date__c": (
-                    update.last_invoice_date.isoformat() if update.last_invoice_date else None
-                ),
-                "Syncline_Synced_At__c": format_datetime(update.synced_at),
-            },
-        )
+        await self.update("Opportunity", opportunity_id, billing_status_fields(update))
 
     async def find_accounts(
         self, *, erp_customer_id: str | None = None, tax_id: str | None = None
     ) -> list[Account]:
-        given = (("Syncline_Customer_Id__c", erp_customer_id), ("Tax_Id__c", tax_id))
+        given = ((ERP_CUSTOMER_FIELD, erp_customer_id), (TAX_ID_FIELD, tax_id))
         criteria = [f"{field} = {soql_quote(value)}" for field, value in given if value is not None]
         if not criteria:
             return []  # no criterion would otherwise mean every account
@@ -278,7 +261,7 @@ class SalesforceClient:
             listed = ", ".join(soql_quote(i) for i in wanted[start : start + IN_CHUNK])
             records = await self.query(
                 f"SELECT {', '.join(ACCOUNT_FIELDS)} FROM Account "
-                f"WHERE Syncline_Customer_Id__c IN ({listed}) ORDER BY Id"
+                f"WHERE {ERP_CUSTOMER_FIELD} IN ({listed}) ORDER BY Id"
             )
             accounts += [to_account(record) for record in records]
         # One order for the whole answer, not one per chunk.
@@ -314,7 +297,7 @@ class SalesforceClient:
 
     async def upsert_product_mirror(self, product: ProductMirror) -> None:
         product_id, created = await self.upsert(
-            "Product2", "Syncline_Item_Id__c", product.erp_item_id, product_fields(product)
+            "Product2", PRODUCT_KEY_FIELD, product.erp_item_id, product_fields(product)
         )
         if product.price is None:
             return
@@ -328,7 +311,7 @@ class SalesforceClient:
     async def create_renewal_opportunity(self, renewal: RenewalOpportunity) -> str:
         # Find first, then insert: an existing renewal (a retry, or one a rep has worked
         # on since) is returned untouched rather than overwritten by an upsert.
-        existing = await self._find_id("Opportunity", "External_Id__c", renewal.key)
+        existing = await self._find_id("Opportunity", RENEWAL_KEY_FIELD, renewal.key)
         if existing is not None:
             return existing
         try:
@@ -337,7 +320,7 @@ class SalesforceClient:
             if exc.code != DUPLICATE_VALUE:
                 raise
         # A concurrent attempt inserted it between the look-up and the insert.
-        found = await self._find_id("Opportunity", "External_Id__c", renewal.key)
+        found = await self._find_id("Opportunity", RENEWAL_KEY_FIELD, renewal.key)
         if found is None:
             raise TransientError(
                 "renewal reported as a duplicate but not found by its key", system=SYSTEM

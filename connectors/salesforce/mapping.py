@@ -1,9 +1,15 @@
-"""Salesforce records to Syncline's canonical CRM models, and Syncline's writes back."""
+"""Salesforce records to Syncline's canonical CRM models, and Syncline's writes back.
+
+``CUSTOM_FIELDS`` lists every custom field Syncline reads or writes, with the type it
+needs; the Salesforce package in ``deploy/salesforce`` ships exactly these, and
+``tests/unit/test_setup_packages.py`` fails when the two part.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from connectors.salesforce.wire import format_datetime, parse_datetime, to_decimal
 from models.crm import (
@@ -11,13 +17,72 @@ from models.crm import (
     AccountLegalMirror,
     Address,
     Opportunity,
+    OpportunityBillingUpdate,
     OpportunityLine,
+    OpportunityOrderUpdate,
     ProductMirror,
     RenewalOpportunity,
 )
 from models.types import Money
 
 RENEWAL_STAGE = "Prospecting"
+
+FieldType = Literal["Text", "Picklist", "DateTime", "Date", "Currency", "Lookup"]
+
+
+@dataclass(frozen=True)
+class CustomField:
+    """A custom field as Syncline needs it in the org (Salesforce metadata type names)."""
+
+    type: FieldType
+    written: bool
+    """Syncline writes it, so the integration user needs edit access, not just read."""
+    length: int | None = None
+    external_id: bool = False
+    unique: bool = False
+    """Salesforce refuses a second record with the value (``DUPLICATE_VALUE``): Syncline
+    relies on that where two attempts may race to create the same record."""
+    reference_to: str | None = None
+
+
+PRODUCT_KEY_FIELD = "Syncline_Item_Id__c"
+"""Product2's external id: the ERP item id, the key the catalog mirror upserts by."""
+RENEWAL_KEY_FIELD = "External_Id__c"
+"""Opportunity's external id: a renewal's key, unique so a racing retry cannot add one."""
+ERP_CUSTOMER_FIELD = "Syncline_Customer_Id__c"
+TAX_ID_FIELD = "Tax_Id__c"
+
+CUSTOM_FIELDS: dict[str, dict[str, CustomField]] = {
+    "Account": {
+        TAX_ID_FIELD: CustomField("Text", written=True, length=40),
+        "Segment__c": CustomField("Picklist", written=False),
+        # Two accounts may mirror one ERP customer, so an external id but not unique.
+        ERP_CUSTOMER_FIELD: CustomField("Text", written=True, length=64, external_id=True),
+        "Syncline_Legal_Name__c": CustomField("Text", written=True, length=255),
+        "Syncline_Legal_Synced_At__c": CustomField("DateTime", written=True),
+    },
+    "Opportunity": {
+        "Syncline_Order_Id__c": CustomField("Text", written=True, length=64),
+        "Syncline_Order_Number__c": CustomField("Text", written=True, length=64),
+        "Syncline_Order_Status__c": CustomField("Text", written=True, length=64),
+        "Syncline_Synced_At__c": CustomField("DateTime", written=True),
+        "Syncline_Billing_Status__c": CustomField("Text", written=True, length=32),
+        "Syncline_Invoiced_Amount__c": CustomField("Currency", written=True),
+        "Syncline_Paid_Amount__c": CustomField("Currency", written=True),
+        "Syncline_Balance__c": CustomField("Currency", written=True),
+        "Syncline_Last_Invoice_Date__c": CustomField("Date", written=True),
+        "Syncline_Renewal_Of__c": CustomField("Lookup", written=True, reference_to="Opportunity"),
+        "Syncline_Subscription_Id__c": CustomField("Text", written=True, length=64),
+        RENEWAL_KEY_FIELD: CustomField(
+            "Text", written=True, length=255, external_id=True, unique=True
+        ),
+    },
+    "Product2": {
+        PRODUCT_KEY_FIELD: CustomField(
+            "Text", written=True, length=64, external_id=True, unique=True
+        ),
+    },
+}
 
 # The fields Syncline reads, so a query never depends on the org's full layout.
 LINE_FIELDS = (
@@ -40,10 +105,10 @@ ACCOUNT_FIELDS = (
     "BillingState",
     "BillingPostalCode",
     "BillingCountry",
-    "Tax_Id__c",
+    TAX_ID_FIELD,
     "OwnerId",
     "Segment__c",
-    "Syncline_Customer_Id__c",
+    ERP_CUSTOMER_FIELD,
     "Syncline_Legal_Name__c",
 )
 
@@ -111,12 +176,36 @@ def to_account(record: dict[str, Any]) -> Account:
             postal_code=record.get("BillingPostalCode"),
             country=record.get("BillingCountry"),
         ),
-        tax_id=record.get("Tax_Id__c"),
+        tax_id=record.get(TAX_ID_FIELD),
         owner_id=record.get("OwnerId"),
         segment=record.get("Segment__c"),
-        erp_customer_id=record.get("Syncline_Customer_Id__c"),
+        erp_customer_id=record.get(ERP_CUSTOMER_FIELD),
         legal_name=record.get("Syncline_Legal_Name__c"),
     )
+
+
+def order_status_fields(update: OpportunityOrderUpdate) -> dict[str, Any]:
+    """The ERP order's number and status on its opportunity."""
+    return {
+        "Syncline_Order_Id__c": update.erp_order_id,
+        "Syncline_Order_Number__c": update.order_number,
+        "Syncline_Order_Status__c": update.order_status,
+        "Syncline_Synced_At__c": format_datetime(update.synced_at),
+    }
+
+
+def billing_status_fields(update: OpportunityBillingUpdate) -> dict[str, Any]:
+    """Billing and payment status on the opportunity."""
+    return {
+        "Syncline_Billing_Status__c": update.billing_status,
+        "Syncline_Invoiced_Amount__c": update.invoiced_amount,
+        "Syncline_Paid_Amount__c": update.paid_amount,
+        "Syncline_Balance__c": update.balance,
+        "Syncline_Last_Invoice_Date__c": (
+            update.last_invoice_date.isoformat() if update.last_invoice_date else None
+        ),
+        "Syncline_Synced_At__c": format_datetime(update.synced_at),
+    }
 
 
 def account_mirror_fields(mirror: AccountLegalMirror) -> dict[str, Any]:
@@ -130,19 +219,19 @@ def account_mirror_fields(mirror: AccountLegalMirror) -> dict[str, Any]:
         "BillingState": address.state,
         "BillingPostalCode": address.postal_code,
         "BillingCountry": address.country,
-        "Tax_Id__c": mirror.tax_id,
-        "Syncline_Customer_Id__c": mirror.erp_customer_id,
+        TAX_ID_FIELD: mirror.tax_id,
+        ERP_CUSTOMER_FIELD: mirror.erp_customer_id,
         "Syncline_Legal_Synced_At__c": format_datetime(mirror.synced_at),
     }
 
 
 def product_fields(product: ProductMirror) -> dict[str, Any]:
-    """Product2 fields (the key, ``Syncline_Item_Id__c``, is in the upsert URL)."""
+    """Product2 fields (the key, ``PRODUCT_KEY_FIELD``, is in the upsert URL)."""
     return {"Name": product.name, "ProductCode": product.sku, "IsActive": product.is_active}
 
 
 def renewal_fields(renewal: RenewalOpportunity) -> dict[str, Any]:
-    """A new renewal opportunity; ``External_Id__c`` carries ``renewal.key``."""
+    """A new renewal opportunity; ``RENEWAL_KEY_FIELD`` carries ``renewal.key``."""
     return {
         "Name": renewal.name,
         "AccountId": renewal.account_id,
@@ -152,5 +241,5 @@ def renewal_fields(renewal: RenewalOpportunity) -> dict[str, Any]:
         "CurrencyIsoCode": renewal.amount.currency,
         "Syncline_Renewal_Of__c": renewal.renewal_of,
         "Syncline_Subscription_Id__c": renewal.erp_subscription_id,
-        "External_Id__c": renewal.key,
+        RENEWAL_KEY_FIELD: renewal.key,
     }

@@ -47,6 +47,9 @@ CURRENCY_IDS: dict[str, str] = {code: id_ for id_, code in CURRENCIES.items()}
 _MINOR_UNITS = {"JPY": 0}
 
 DEFAULT_SUBSIDIARY = {"id": "1", "refName": "Parent Company"}
+# A OneWorld account's subsidiaries. A customer belongs to one (the parent unless the
+# request names another); its sales orders are booked in that one.
+SUBSIDIARIES = {"1": "Parent Company", "2": "Subsidiary EU"}
 
 SALES_ORDER_STATUSES = {
     "A": "Pending Approval",
@@ -197,6 +200,31 @@ def _ref_id(value: Any, path: str, label: str) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value)
     raise bad_request(INVALID_KEY_OR_REF, f"Invalid {label} reference key {value!r}.", path)
+
+
+def _subsidiary(value: Any) -> dict[str, str]:
+    subsidiary_id = str(_ref_id(value, "subsidiary", "subsidiary"))
+    if subsidiary_id not in SUBSIDIARIES:
+        raise bad_request(
+            INVALID_KEY_OR_REF, f"Invalid subsidiary reference key {subsidiary_id}.", "subsidiary"
+        )
+    return {"id": subsidiary_id, "refName": SUBSIDIARIES[subsidiary_id]}
+
+
+def _customer_subsidiary(
+    payload: Mapping[str, Any], existing: Mapping[str, Any] | None
+) -> dict[str, str]:
+    current: dict[str, str] = dict((existing or {}).get("subsidiary", DEFAULT_SUBSIDIARY))
+    if payload.get("subsidiary") is None:
+        return current
+    wanted = _subsidiary(payload["subsidiary"])
+    if existing is not None and wanted["id"] != current["id"]:
+        raise bad_request(
+            USER_ERROR,
+            "The primary subsidiary of an existing customer cannot be changed.",
+            "subsidiary",
+        )
+    return wanted
 
 
 def _currency(value: Any, path: str) -> str:
@@ -368,7 +396,7 @@ def normalize_customer(
             "phone": _text(data, "phone", "phone"),
             "comments": _text(data, "comments", "comments"),
             "currency": currency_ref(currency),
-            "subsidiary": (existing or {}).get("subsidiary", DEFAULT_SUBSIDIARY),
+            "subsidiary": _customer_subsidiary(payload, existing),
             "isInactive": inactive,
             "externalId": _external_id(data),
             "addressBook": {"items": lines},
@@ -506,6 +534,22 @@ def _customer_ref(
     return {"id": str(customer_id), "refName": customer["companyName"]}, customer
 
 
+def _order_subsidiary(data: Mapping[str, Any], customer: Mapping[str, Any]) -> dict[str, str]:
+    """The customer's subsidiary; an order naming another one is refused."""
+    own: dict[str, str] = dict(customer.get("subsidiary", DEFAULT_SUBSIDIARY))
+    if data.get("subsidiary") is None:
+        return own
+    wanted = _subsidiary(data["subsidiary"])
+    if wanted["id"] != own["id"]:
+        raise bad_request(
+            INVALID_FLD_VALUE,
+            f"The subsidiary {wanted['refName']} is not the subsidiary of customer "
+            f"{customer['companyName']} ({own['refName']}).",
+            "subsidiary",
+        )
+    return wanted
+
+
 def _transaction_currency(data: Mapping[str, Any], customer: Mapping[str, Any]) -> str:
     customer_currency = str(customer["currency"]["refName"])
     if data.get("currency") is None:
@@ -594,12 +638,14 @@ def normalize_sales_order(
                 "externalId",
                 "otherRefNum",
                 "orderStatus",
+                "subsidiary",
             }
         ),
     )
     data = _merged(payload, existing)
     entity, customer = _customer_ref(data, lookup)
     currency = _transaction_currency(data, customer)
+    subsidiary = _order_subsidiary(data, customer)
     tran_date = _date(data, "tranDate", "tranDate") or today
     if existing is not None and "tranDate" in existing:
         check_period_open(date.fromisoformat(existing["tranDate"]), lookup)
@@ -624,6 +670,7 @@ def normalize_sales_order(
             "memo": _text(data, "memo", "memo"),
             "otherRefNum": _text(data, "otherRefNum", "otherRefNum"),
             "status": {"id": status, "refName": SALES_ORDER_STATUSES[status]},
+            "subsidiary": subsidiary,
             "subtotal": total,
             "total": total,
             "item": {"items": lines},
@@ -932,7 +979,7 @@ def new_subscription(
         "name": f"{order['tranId']} subscription",
         "customer": order["entity"],
         "salesOrder": {"id": str(order_id), "refName": f"Sales Order #{order['tranId']}"},
-        "subsidiary": DEFAULT_SUBSIDIARY,
+        "subsidiary": order.get("subsidiary", DEFAULT_SUBSIDIARY),
         "currency": order["currency"],
         "startDate": start.isoformat(),
         "billingSubscriptionStatus": status_ref("ACTIVE"),

@@ -15,6 +15,11 @@ sits in front of everything under ``/services/``; its rules come from
 Change Data Capture (``cdc.py``) is off unless ``cdc_entities`` names objects (from
 ``SYNCLINE_SANDBOX_CDC``, e.g. ``Account``, with ``app_from_env``); its events go
 through the callout outbox, so they need ``webhook_url`` like the Flow callouts.
+
+The token endpoint takes client credentials and, once an admin has uploaded the
+connected app's certificate (``POST /admin/connected-app/certificate``), the JWT bearer
+grant for the org's users (``usernames``, ``SYNCLINE_SF_USERNAMES``): see
+``jwt_bearer.py``.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ import base64
 import logging
 import os
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -47,6 +53,7 @@ from sandbox.salesforce.cdc import (
 )
 from sandbox.salesforce.errors import SalesforceApiError, bad_request, invalid_session, not_found
 from sandbox.salesforce.faults import FAULTS_ENV_VAR
+from sandbox.salesforce.jwt_bearer import JWT_BEARER_GRANT, CertificateRefused, OAuthRefusal
 from sandbox.salesforce.schema import API_VERSION, OBJECTS, ObjectDef, find_object
 from sandbox.salesforce.service import SalesforceSandbox
 from sandbox.salesforce.store import Database
@@ -54,6 +61,7 @@ from sandbox.salesforce.store import Database
 logger = logging.getLogger(__name__)
 
 DATA_PREFIX = "/services/data"
+DEFAULT_USERNAME = "syncline@sandbox.example"
 _BATCH_SIZE_RE = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
 
 
@@ -75,6 +83,10 @@ class SalesforceSandboxConfig(BaseModel):
     )
     cdc_entities: tuple[str, ...] = Field(
         (), description="objects whose changes are relayed as CDC events; () means off"
+    )
+    usernames: tuple[str, ...] = Field(
+        (DEFAULT_USERNAME,),
+        description="the org's users the connected app may log in with the JWT bearer grant",
     )
 
     @field_validator("cdc_entities")
@@ -374,42 +386,56 @@ def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, st
     return form.get("client_id", ""), form.get("client_secret", "")
 
 
+def _oauth_error(error: str, description: str) -> SfJSONResponse:
+    return SfJSONResponse({"error": error, "error_description": description}, 400)
+
+
 async def _token(request: Request) -> Any:
     fields = parse_qs((await request.body()).decode(errors="replace"))
     form = {key: values[0] for key, values in fields.items()}
     grant_type = form.get("grant_type", "")
-    if grant_type not in ("client_credentials", "password"):
-        return SfJSONResponse(
-            {"error": "unsupported_grant_type", "error_description": "grant type not supported"},
-            400,
-        )
     sandbox = _sandbox(request)
+    if grant_type == JWT_BEARER_GRANT:
+        try:
+            sandbox.connected_app.verify(form.get("assertion", ""), time.time())
+        except OAuthRefusal as refusal:
+            return SfJSONResponse(refusal.body(), 400)
+        # Salesforce answers the bearer grant without a refresh token or a signature.
+        token, _ = await run_in_threadpool(sandbox.tokens.issue)
+        body = _token_answer(request, token)
+        body["scope"] = "api"
+        return SfJSONResponse(body)
+    if grant_type not in ("client_credentials", "password"):
+        return _oauth_error("unsupported_grant_type", "grant type not supported")
     if not sandbox.tokens.client_ok(*_client_credentials(request, form)):
-        return SfJSONResponse(
-            {"error": "invalid_client", "error_description": "invalid client credentials"}, 400
-        )
+        return _oauth_error("invalid_client", "invalid client credentials")
     if grant_type == "password" and not (form.get("username") and form.get("password")):
-        return SfJSONResponse(
-            {"error": "invalid_grant", "error_description": "authentication failure"}, 400
-        )
+        return _oauth_error("invalid_grant", "authentication failure")
     token, issued_at = await run_in_threadpool(sandbox.tokens.issue)
+    body = _token_answer(request, token)
+    body["issued_at"] = issued_at
+    body["signature"] = sandbox.tokens.signature(body["id"], issued_at)
+    return SfJSONResponse(body)
+
+
+def _token_answer(request: Request, token: str) -> dict[str, str]:
     base = request.app.state.config.base_url.rstrip("/")
-    identity = sandbox.identity
-    identity_url = f"{base}/id/{identity.org_id}/{identity.user_id}"
-    return SfJSONResponse(
-        {
-            "access_token": token,
-            "instance_url": base,
-            "id": identity_url,
-            "token_type": "Bearer",
-            "issued_at": issued_at,
-            "signature": sandbox.tokens.signature(identity_url, issued_at),
-        }
-    )
+    identity = _sandbox(request).identity
+    return {
+        "access_token": token,
+        "instance_url": base,
+        "id": f"{base}/id/{identity.org_id}/{identity.user_id}",
+        "token_type": "Bearer",
+    }
 
 
 async def _versions() -> Any:
     return [{"label": "Winter '24", "url": f"{DATA_PREFIX}/v{API_VERSION}", "version": API_VERSION}]
+
+
+class CertificateUpload(BaseModel):
+    consumerKey: str
+    certificate: str = Field(description="PEM X.509 certificate, RSA key")
 
 
 def _admin_router() -> APIRouter:
@@ -450,6 +476,18 @@ def _admin_router() -> APIRouter:
             raise not_found()
         sandbox.webhooks.dispatch([delivery_id])
         return {"deliveryId": delivery_id}
+
+    @router.post("/connected-app/certificate")
+    async def upload_certificate(request: Request, upload: CertificateUpload) -> dict[str, str]:
+        """What an admin does in Setup: upload the certificate of the integration's key."""
+        app = _sandbox(request).connected_app
+        if upload.consumerKey != app.consumer_key:
+            raise not_found()
+        try:
+            certificate = await run_in_threadpool(app.upload_certificate, upload.certificate)
+        except CertificateRefused as exc:
+            raise bad_request("INVALID_CERTIFICATE", str(exc)) from None
+        return {"consumerKey": app.consumer_key, **certificate.describe()}
 
     @router.post("/tokens/revoke")
     async def revoke(request: Request) -> dict[str, str]:
@@ -504,6 +542,8 @@ def build_sandbox(config: SalesforceSandboxConfig) -> SalesforceSandbox:
             config.faults if config.faults is not None else fault_rules_from_env(FAULTS_ENV_VAR)
         ),
         cdc_entities=config.cdc_entities,
+        usernames=config.usernames,
+        own_url=config.base_url,
     )
 
 
@@ -567,5 +607,11 @@ def app_from_env() -> FastAPI:
             base_url=env.get("SYNCLINE_SF_BASE_URL", "http://127.0.0.1:8010"),
             faults=fault_rules_from_env(FAULTS_ENV_VAR, env),
             cdc_entities=entities_from_env(env),
+            usernames=_usernames_from_env(env) or (DEFAULT_USERNAME,),
         )
     )
+
+
+def _usernames_from_env(env: Mapping[str, str]) -> tuple[str, ...]:
+    """``SYNCLINE_SF_USERNAMES``: comma-separated users the JWT bearer grant may name."""
+    return tuple(n.strip() for n in env.get("SYNCLINE_SF_USERNAMES", "").split(",") if n.strip())

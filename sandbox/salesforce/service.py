@@ -19,6 +19,7 @@ from sandbox.salesforce.errors import bad_request, not_found
 from sandbox.salesforce.faults import SalesforceFaultInjector
 from sandbox.salesforce.flows import flow_callouts
 from sandbox.salesforce.ids import locator, new_id
+from sandbox.salesforce.jwt_bearer import ConnectedApp
 from sandbox.salesforce.org import Org, OrgIdentity, WriteResult, render
 from sandbox.salesforce.query import compile_query
 from sandbox.salesforce.schema import (
@@ -89,6 +90,9 @@ class SalesforceSandbox:
         api_limit: int,
         fault_rules: Sequence[FaultRule] = (),
         cdc_entities: Sequence[str] = (),
+        *,
+        usernames: Sequence[str] = (),
+        own_url: str = "",
     ) -> None:
         self.db = db
         # In the process, like the API usage counter: one injector per app.
@@ -99,6 +103,8 @@ class SalesforceSandbox:
             _seed(tx, self.identity)
         self.org = Org(self.identity)
         self.tokens = TokenService(db, client_id, client_secret, self.identity.org_id)
+        # The JWT bearer grant: the same connected app, signing instead of a secret.
+        self.connected_app = ConnectedApp(db, client_id, tuple(usernames), own_url)
         self.usage = UsageMeter(db, api_limit)
         self.webhooks = WebhookDispatcher(
             db, webhook_url, webhook_secret, retry_delays, webhook_timeout

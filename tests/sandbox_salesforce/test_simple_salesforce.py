@@ -2,6 +2,8 @@
 
 simple_salesforce always speaks ``https://`` to the instance, so the sandbox is served
 with a throwaway self-signed certificate, which the requests session is told to trust.
+Both logins are tried: a session from client credentials, and the library's own JWT
+bearer login with a private key.
 """
 
 from __future__ import annotations
@@ -13,13 +15,21 @@ from typing import Any
 
 import pytest
 import requests
+from requests import PreparedRequest, Response
+from requests.adapters import HTTPAdapter
 from simple_salesforce.api import Salesforce
-from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceResourceNotFound
+from simple_salesforce.exceptions import (
+    SalesforceAuthenticationFailed,
+    SalesforceMalformedRequest,
+    SalesforceResourceNotFound,
+)
 
 from sandbox.salesforce import build_app
+from sandbox.salesforce.server import DEFAULT_USERNAME
 
 from .helpers import CLIENT_ID, CLIENT_SECRET, make_config
 from .servers import free_socket, self_signed_certificate, serve
+from .signing_keys import signing_key
 
 
 @pytest.fixture
@@ -110,3 +120,69 @@ def test_simple_salesforce_round_trip(sf: Any) -> None:  # the library types poo
         sf.Opportunity.create({"Name": "No stage", "CloseDate": "2026-01-01"})
     content: Any = raised.value.content
     assert content[0]["errorCode"] == "REQUIRED_FIELD_MISSING"
+
+
+class _LoginHostToSandbox(HTTPAdapter):
+    """simple_salesforce builds its token URL as ``https://<domain>.salesforce.com`` with no
+    way to name another host, so the session sends that one host to the sandbox: the
+    library itself runs unchanged, ``aud`` and all."""
+
+    def __init__(self, sandbox_url: str) -> None:
+        super().__init__()
+        self._sandbox_url = sandbox_url
+
+    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
+        assert request.url is not None
+        request.url = request.url.replace(LOGIN_HOST, self._sandbox_url, 1)
+        return super().send(request, *args, **kwargs)
+
+
+LOGIN_HOST = "https://login.salesforce.com"
+
+
+def test_simple_salesforce_logs_in_with_the_jwt_bearer_grant(tmp_path: Path) -> None:
+    certificate = self_signed_certificate(tmp_path)
+    if certificate is None:
+        pytest.skip("neither the cryptography package nor openssl is available")
+    cert, key = certificate
+    sock = free_socket()
+    base_url = f"https://127.0.0.1:{sock.getsockname()[1]}"
+    app = build_app(make_config(tmp_path / "sf.db", base_url=base_url))
+    signing = signing_key()
+    with serve(app, sock, ssl_certfile=str(cert), ssl_keyfile=str(key)):
+        session = requests.Session()
+        session.verify = str(cert)
+        session.trust_env = False
+        session.mount(LOGIN_HOST, _LoginHostToSandbox(base_url))
+        uploaded = session.post(
+            f"{base_url}/admin/connected-app/certificate",
+            json={"consumerKey": CLIENT_ID, "certificate": signing.certificate_pem},
+        )
+        assert uploaded.status_code == 200, uploaded.text
+
+        sf: Any = Salesforce(
+            username=DEFAULT_USERNAME,
+            consumer_key=CLIENT_ID,
+            privatekey=signing.key_pem.decode(),
+            domain="login",
+            version="59.0",
+            session=session,
+        )
+        assert sf.sf_instance == base_url.removeprefix("https://")
+        created: Any = sf.Account.create({"Name": "JWT Corp"})
+        assert sf.Account.get(created["id"])["Name"] == "JWT Corp"
+
+        # The library warns about self-authorisation on this refusal, then raises.
+        with (
+            pytest.warns(UserWarning),
+            pytest.raises(SalesforceAuthenticationFailed, match="hasn't approved"),
+        ):
+            Salesforce(
+                username="someone-else@acme.example",
+                consumer_key=CLIENT_ID,
+                privatekey=signing.key_pem.decode(),
+                domain="login",
+                session=session,
+            )
+        session.close()
+        gc.collect()
