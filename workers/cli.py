@@ -444,8 +444,10 @@ def main(argv: list[str] | None = None) -> None:
         "before the first deal",
     )
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
+    # Real NetSuite takes seconds per metadata or SuiteQL call, and erp.queries makes
+    # several one after the other; a system that hangs costs this once, not per check.
     doctor.add_argument(
-        "--timeout", type=float, default=10.0, help="seconds each check may take (default 10)"
+        "--timeout", type=float, default=30.0, help="seconds each check may take (default 30)"
     )
 
     reports_cli.add_commands(commands)

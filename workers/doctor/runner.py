@@ -14,7 +14,7 @@ from workers.doctor.context import DoctorContext
 from workers.doctor.model import Check, CheckResult, Outcome, Skipped, Status
 from workers.settings import Settings
 
-DEFAULT_TIMEOUT = 10.0
+DEFAULT_TIMEOUT = 30.0
 _REDACTED = "[secret]"
 
 
