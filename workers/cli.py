@@ -222,6 +222,19 @@ async def _tryton_init(workdir: Path, database: str, db_uri: str | None) -> int:
 # -- operator commands ---------------------------------------------------------------------
 
 
+async def _doctor(as_json: bool, timeout: float) -> int:
+    """Exit 0 when everything a deal needs is in place (warnings do not count), 1 otherwise."""
+    from workers.doctor import diagnose, exit_code, render_json, render_text
+
+    results = await diagnose(timeout=timeout)
+    if as_json:
+        sys.stdout.write(render_json(results) + "\n")
+    else:
+        colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        sys.stdout.write(render_text(results, colour=colour))
+    return exit_code(results)
+
+
 async def _exceptions(
     action: str,
     exception_id: str | None,
@@ -425,6 +438,18 @@ def main(argv: list[str] | None = None) -> None:
     reconcile.add_argument("--timeout", type=float, default=3600.0)
     reconcile.add_argument("--env-file", type=Path, default=Path(".syncline/dev.env"))
 
+    doctor = commands.add_parser(
+        "doctor",
+        help="check this configuration (environment, as `syncline worker` reads it) "
+        "before the first deal",
+    )
+    doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
+    # Real NetSuite takes seconds per metadata or SuiteQL call, and erp.queries makes
+    # several one after the other; a system that hangs costs this once, not per check.
+    doctor.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds each check may take (default 30)"
+    )
+
     reports_cli.add_commands(commands)
 
     args = parser.parse_args(argv)
@@ -436,6 +461,9 @@ def main(argv: list[str] | None = None) -> None:
     # its plugins at every start-up; the migrations it runs are still logged.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    if args.command == "doctor" and not args.verbose:
+        # The report is the output; the libraries' progress lines would only bury it.
+        logging.getLogger().setLevel(logging.WARNING)
 
     if args.command == "dev":
         _run(lambda: _dev(args.workdir, args.erp))
@@ -455,6 +483,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.action == "retry" and not args.id:
             parser.error("exceptions retry needs an exception id")
         _run(lambda: _exceptions(args.action, args.id, args.env_file, args.status, args.process))
+    elif args.command == "doctor":
+        _run(lambda: _doctor(args.json, args.timeout))
     elif args.command == "report":
         _run(lambda: reports_cli.report(args))
     elif args.command == "export":

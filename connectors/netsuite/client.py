@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 RECORD_PATH = "/services/rest/record/v1"
 SUITEQL_PATH = "/services/rest/query/v1/suiteql"
+GOVERNANCE_PATH = "/services/rest/system/v1/governanceLimits"
 SUITEQL_PAGE_SIZE = 1000
 # SKUs per SuiteQL IN list: well under Oracle's 1,000-expression limit and short URLs.
 ITEM_CHUNK = 200
@@ -264,6 +265,32 @@ class NetSuiteClient(HttpConnector):
 
     async def delete_record(self, record_type: str, id_or_eid: str) -> None:
         await self._request("DELETE", f"{RECORD_PATH}/{record_type}/{record_key(id_or_eid)}")
+
+    async def metadata_catalog(self, record_type: str | None = None) -> dict[str, Any]:
+        """The metadata catalog: the record types this role may use (``items``), or one
+        record type's fields as JSON Schema (``properties``; custom fields carry
+        ``x-ns-custom-field``), as the account is customised."""
+        path = f"{RECORD_PATH}/metadata-catalog"
+        if record_type is None:
+            response = await self._request("GET", path)
+        else:
+            response = await self._request(
+                "GET",
+                f"{path}/{quote(record_type, safe='')}",
+                headers={"Accept": "application/schema+json"},
+            )
+        body = self._json(response)
+        if not isinstance(body, dict):
+            raise TransientError("unexpected metadata catalog shape", system=SYSTEM)
+        return body
+
+    async def governance_limits(self) -> dict[str, Any]:
+        """``governanceLimits``: the account's concurrency limit and this integration's
+        share of it. NetSuite answers it to administrators only."""
+        body = self._json(await self._request("GET", GOVERNANCE_PATH))
+        if not isinstance(body, dict):
+            raise TransientError("unexpected governanceLimits shape", system=SYSTEM)
+        return body
 
     async def suiteql_page(
         self, query: str, *, limit: int, offset: int = 0

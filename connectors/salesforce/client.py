@@ -465,6 +465,22 @@ class SalesforceClient:
             raise TransientError("unexpected record shape", system=SYSTEM)
         return record
 
+    async def describe_global(self) -> dict[str, Any]:
+        """``describeGlobal``: every object the integration user can see, with its
+        ``queryable``/``createable``/``updateable`` flags for that user."""
+        body = await self._json("GET", self._data_path("sobjects"))
+        if not isinstance(body, dict):
+            raise TransientError("unexpected describeGlobal shape", system=SYSTEM)
+        return body
+
+    async def describe(self, sobject: str) -> dict[str, Any]:
+        """One object's describe as the integration user sees it: a field it may not
+        read is absent, one it may not edit has ``updateable`` false."""
+        body = await self._json("GET", self._data_path(f"sobjects/{_name(sobject)}/describe"))
+        if not isinstance(body, dict):
+            raise TransientError("unexpected describe shape", system=SYSTEM)
+        return body
+
     async def delete(self, sobject: str, record_id: str) -> None:
         await self._send(
             "DELETE", self._data_path(f"sobjects/{_name(sobject)}/{_segment(record_id)}")

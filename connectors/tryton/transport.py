@@ -183,3 +183,10 @@ class TrytonRest(HttpConnector):
             context=await self._context(),
         )
         return result
+
+    async def call(self, model: str, method: str, arguments: Mapping[str, Any]) -> Any:
+        """A model's own RPC method (``fields_get``, ``get_access`` …), not a record's:
+        Tryton answers what it exposes in ``__rpc__`` and refuses the rest (403)."""
+        return await self._send(
+            "POST", f"/model/{model}/{method}", body=dict(arguments), context=await self._context()
+        )

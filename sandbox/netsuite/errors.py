@@ -20,6 +20,7 @@ _TITLES = {
     403: ("Forbidden", "15.5.4"),
     404: ("Not Found", "15.5.5"),
     405: ("Method Not Allowed", "15.5.6"),
+    406: ("Not Acceptable", "15.5.7"),
     409: ("Conflict", "15.5.10"),
     429: ("Too Many Requests", "rfc6585#section-4"),
     500: ("Internal Server Error", "15.6.1"),

@@ -34,6 +34,7 @@ from sandbox.netsuite.errors import (
     handle_netsuite_error,
 )
 from sandbox.netsuite.limits import ConcurrencyLimitMiddleware
+from sandbox.netsuite.metadata import metadata_router
 from sandbox.netsuite.routes import query_router, record_router
 from sandbox.netsuite.state import FAULTS_ENV_VAR, NetSuiteSandbox
 
@@ -57,6 +58,8 @@ def build_app(config: NetSuiteSandboxConfig) -> FastAPI:
     app = FastAPI(title="NetSuite sandbox (Syncline)", version="1", lifespan=lifespan)
     app.state.sandbox = sandbox
     app.include_router(auth_router(sandbox.auth))
+    # Before the record routes, whose /{record_type} would take metadata-catalog.
+    app.include_router(metadata_router(sandbox))
     app.include_router(record_router(sandbox))
     app.include_router(query_router(sandbox))
     app.include_router(admin_router(sandbox))

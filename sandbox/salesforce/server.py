@@ -12,6 +12,9 @@ Fault injection (``sandbox.faults``, in Salesforce's shape: ``sandbox.salesforce
 sits in front of everything under ``/services/``; its rules come from
 ``SYNCLINE_SANDBOX_CRM_FAULTS`` at start and from ``GET|POST|DELETE /admin/faults``.
 
+The API user's field-level security (``field_security.py``: a field hidden or read-only,
+as an admin's profile would leave it) is set with ``GET|PUT|DELETE /admin/field-security``.
+
 Change Data Capture (``cdc.py``) is off unless ``cdc_entities`` names objects (from
 ``SYNCLINE_SANDBOX_CDC``, e.g. ``Account``, with ``app_from_env``); its events go
 through the callout outbox, so they need ``webhook_url`` like the Flow callouts.
@@ -54,6 +57,7 @@ from sandbox.salesforce.cdc import (
 from sandbox.salesforce.errors import SalesforceApiError, bad_request, invalid_session, not_found
 from sandbox.salesforce.faults import FAULTS_ENV_VAR
 from sandbox.salesforce.jwt_bearer import JWT_BEARER_GRANT, CertificateRefused, OAuthRefusal
+from sandbox.salesforce.field_security import Access
 from sandbox.salesforce.schema import API_VERSION, OBJECTS, ObjectDef, find_object
 from sandbox.salesforce.service import SalesforceSandbox
 from sandbox.salesforce.store import Database
@@ -63,6 +67,14 @@ logger = logging.getLogger(__name__)
 DATA_PREFIX = "/services/data"
 DEFAULT_USERNAME = "syncline@sandbox.example"
 _BATCH_SIZE_RE = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
+
+
+class FieldAccessRule(BaseModel):
+    """What the API user may do with one field (``field_security.py``)."""
+
+    object: str
+    field: str
+    access: Access = Field(description="edit (the default), read (read-only) or none (hidden)")
 
 
 class SalesforceSandboxConfig(BaseModel):
@@ -250,8 +262,9 @@ def _data_router() -> APIRouter:
     async def sobject_info(sobject: str) -> Any:
         return {"objectDescribe": _object(sobject).summary(API_VERSION), "recentItems": []}
 
-    async def describe(sobject: str) -> Any:
-        return _object(sobject).describe(API_VERSION)
+    async def describe(request: Request, sobject: str) -> Any:
+        obj = _object(sobject)
+        return _sandbox(request).field_security.describe(obj, obj.describe(API_VERSION))
 
     async def create(request: Request, sobject: str) -> Any:
         obj, body = _object(sobject), await _body(request)
@@ -488,6 +501,26 @@ def _admin_router() -> APIRouter:
         except CertificateRefused as exc:
             raise bad_request("INVALID_CERTIFICATE", str(exc)) from None
         return {"consumerKey": app.consumer_key, **certificate.describe()}
+    @router.get("/field-security", response_class=SfJSONResponse)
+    async def field_security(request: Request) -> Any:
+        return SfJSONResponse({"rules": _sandbox(request).field_security.rules()})
+
+    @router.put("/field-security", response_class=SfJSONResponse)
+    async def set_field_security(request: Request, rule: FieldAccessRule) -> Any:
+        """Grant or take away the API user's access to one field, as a profile would."""
+        obj = _object(rule.object)
+        f = obj.field(rule.field)
+        if f is None:
+            raise not_found()
+        security = _sandbox(request).field_security
+        security.set(obj, f, rule.access)
+        return SfJSONResponse({"rules": security.rules()})
+
+    @router.delete("/field-security", response_class=SfJSONResponse)
+    async def reset_field_security(request: Request) -> Any:
+        security = _sandbox(request).field_security
+        security.reset()
+        return SfJSONResponse({"rules": security.rules()})
 
     @router.post("/tokens/revoke")
     async def revoke(request: Request) -> dict[str, str]:

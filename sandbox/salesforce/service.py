@@ -15,8 +15,9 @@ from typing import Any
 from sandbox.faults import FaultRule
 from sandbox.salesforce.auth import TokenService
 from sandbox.salesforce.cdc import ChangeDataCapture
-from sandbox.salesforce.errors import bad_request, not_found
+from sandbox.salesforce.errors import SalesforceApiError, bad_request, not_found
 from sandbox.salesforce.faults import SalesforceFaultInjector
+from sandbox.salesforce.field_security import FieldSecurity
 from sandbox.salesforce.flows import flow_callouts
 from sandbox.salesforce.ids import locator, new_id
 from sandbox.salesforce.jwt_bearer import ConnectedApp
@@ -97,6 +98,7 @@ class SalesforceSandbox:
         self.db = db
         # In the process, like the API usage counter: one injector per app.
         self.faults = SalesforceFaultInjector(fault_rules)
+        self.field_security = FieldSecurity()
         with db.write() as conn:
             tx = Records(conn)
             self.identity = _identity(tx)
@@ -138,6 +140,7 @@ class SalesforceSandbox:
     def create(
         self, obj: ObjectDef, body: Any, client: str | None = None
     ) -> tuple[WriteResult, list[int]]:
+        self.field_security.check_write(obj, body)
         return self._write(lambda tx: self.org.create(tx, obj, body), client)
 
     def create_all_or_none(
@@ -145,6 +148,8 @@ class SalesforceSandbox:
     ) -> tuple[list[WriteResult], list[int]]:
         """sObject Collections with ``allOrNone``: every record in one transaction, so
         the first refusal rolls all of them back."""
+        for obj, body in records:
+            self.field_security.check_write(obj, body)
         with self.db.write() as conn:
             tx = Records(conn)
             results = self.org.create_many(tx, records)
@@ -154,11 +159,14 @@ class SalesforceSandbox:
     def update(
         self, obj: ObjectDef, record_id: str, body: Any, client: str | None = None
     ) -> tuple[WriteResult, list[int]]:
+        self.field_security.check_write(obj, body)
         return self._write(lambda tx: self.org.update(tx, obj, record_id, body), client)
 
     def upsert(
         self, obj: ObjectDef, field_name: str, value: str, body: Any, client: str | None = None
     ) -> tuple[WriteResult, list[int]]:
+        self._readable_external(obj, field_name)
+        self.field_security.check_write(obj, body)
         return self._write(lambda tx: self.org.upsert(tx, obj, field_name, value, body), client)
 
     def delete(self, obj: ObjectDef, record_id: str, client: str | None = None) -> list[int]:
@@ -201,16 +209,28 @@ class SalesforceSandbox:
                         [name],
                     )
                 selected.append(f)
+            self.field_security.check_read(obj, selected)
         with self.db.read() as tx:
-            return render(obj, self.org.get(tx, obj, record_id), selected)
+            record = self.org.get(tx, obj, record_id)
+        return render(obj, record, selected or self.field_security.readable_fields(obj))
 
     def get_by_external(self, obj: ObjectDef, field_name: str, value: str) -> Doc:
         with self.db.read() as tx:
-            return render(obj, self._external(tx, obj, field_name, value))
+            record = self._external(tx, obj, field_name, value)
+        return render(obj, record, self.field_security.readable_fields(obj))
+
+    def _readable_external(self, obj: ObjectDef, field_name: str) -> None:
+        f = obj.field(field_name)
+        if f is not None and not self.field_security.readable(obj, f):
+            raise SalesforceApiError(
+                404,
+                "NOT_FOUND",
+                f"Provided external ID field does not exist or is not accessible: {field_name}",
+            )
 
     def _external(self, tx: Records, obj: ObjectDef, field_name: str, value: str) -> Doc:
         f = obj.field(field_name)
-        if f is None or not f.external_id:
+        if f is None or not f.external_id or not self.field_security.readable(obj, f):
             raise not_found()
         matches = tx.find(obj, f.name, value)
         if not matches:
@@ -221,6 +241,7 @@ class SalesforceSandbox:
 
     def query(self, text: str, batch_size: int | None) -> Doc:
         bound = compile_query(text)
+        self.field_security.check_query(bound)
         batch = max(self.min_batch_size, min(batch_size or MAX_BATCH_SIZE, MAX_BATCH_SIZE))
         with self.db.read() as tx:
             docs = bound.run(tx)
@@ -256,6 +277,7 @@ class SalesforceSandbox:
             if row is None:
                 raise bad_request("INVALID_QUERY_LOCATOR", "invalid query locator")
             bound = compile_query(row[0])
+            self.field_security.check_query(bound)
             ids: list[str] = json.loads(row[1])
             batch = int(row[2])
             page_ids = ids[offset : offset + batch]
