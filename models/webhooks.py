@@ -130,8 +130,8 @@ def parse_salesforce_webhook(body: Any) -> WebhookTrigger:
             changed_fields=callout.changed_fields,
             stage=callout.stage_name,
         )
-    if callout.stage_name not in (None, CLOSED_WON):
-        return WebhookTrigger(opportunity_ids=[], shape="flow", source_event_id=callout.event_id)
+    # The stage's name is not checked: an org may rename its won stage, and the deal's
+    # workflow reads the opportunity's IsWon from the CRM before anything is ordered.
     return WebhookTrigger(
         opportunity_ids=[callout.opportunity_id], shape="flow", source_event_id=callout.event_id
     )

@@ -163,3 +163,16 @@ def test_only_the_exact_client_name_marks_syncline_s_own_writes() -> None:
     assert not _written_by("com/salesforce/api/rest/59.0;client=syncline_etl", "syncline")
     assert not _written_by("com/salesforce/api/rest/59.0", "syncline")
     assert not _written_by(None, "syncline")
+
+
+def test_a_won_stage_under_another_name_still_starts_the_deal() -> None:
+    """An org that renamed its won stage ("Won - Signed") sends the same event; the
+    workflow reads IsWon from the CRM, so the ingress must not drop it by its name."""
+    trigger = parse_salesforce_webhook(
+        {
+            "event": "opportunity.closed_won",
+            "opportunityId": "0065g00000ABCDEFGH",
+            "stageName": "Won - Signed",
+        }
+    )
+    assert trigger.opportunity_ids == ["0065g00000ABCDEFGH"]
