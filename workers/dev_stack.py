@@ -134,6 +134,14 @@ class DevStack:
     def worker_metrics_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.worker_metrics}/metrics"
 
+    def worker_metrics_url_of(self, name: str) -> str:
+        """The ``/metrics`` of one worker process, by its name in ``worker_names``."""
+        return f"http://127.0.0.1:{self._worker_metrics_ports()[name]}/metrics"
+
+    def _worker_metrics_ports(self) -> dict[str, int]:
+        ports = [self.ports.worker_metrics, *self._extra_worker_metrics]
+        return dict(zip(self.worker_names, ports, strict=True))
+
     @property
     def worker_names(self) -> list[str]:
         """``worker`` (the one ``worker_metrics_url`` serves), then ``worker-2``…"""
@@ -332,8 +340,7 @@ class DevStack:
     def _spawn_workers(self, env: dict[str, str]) -> None:
         """Every worker process; the extra ones each on a metrics port of their own, or
         the second would fail to bind the first one's and exit."""
-        ports = [self.ports.worker_metrics, *self._extra_worker_metrics]
-        for name, port in zip(self.worker_names, ports, strict=True):
+        for name, port in self._worker_metrics_ports().items():
             if name != "worker":
                 self._own_env[name] = {"SYNCLINE_WORKER_METRICS_PORT": str(port)}
             self._spawn(name, self._syncline("worker"), {**env, **self._own_env.get(name, {})})
