@@ -284,23 +284,11 @@ async def _attempts_finished(stack: Stack, worker: str) -> int:
     )
 
 
-async def _open_deals(stack: Stack, deals: int) -> list[str]:
-    """The storm's open opportunities, a few at a time: one after another, a thousand
-    took most of a minute, none of it the storm's."""
-    gate = asyncio.Semaphore(8)
-
-    async def one(n: int) -> str:
-        async with gate:
-            return await stack.open_deal(name=f"Storm {n}")
-
-    return list(await asyncio.gather(*(one(n) for n in range(deals))))
-
-
 async def test_the_storm(storm: Storm, capsys: pytest.CaptureFixture[str]) -> None:
     stack, deals = storm.stack, storm.deals
     rng = random.Random(SEED)
     opened = time.monotonic()
-    ids = await _open_deals(stack, deals)
+    ids = [await stack.open_deal(name=f"Storm {n}") for n in range(deals)]
     opening = time.monotonic() - opened
     erp_rules = _erp_rules(stack, deals)
     crm_rules = [
