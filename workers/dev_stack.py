@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -100,6 +100,16 @@ class StackOptions:
     crm_change_events: tuple[str, ...] = ("Account",)
     """Objects the sandbox CRM reports by change data capture (the account mirror's
     ownership conflicts); opportunities reach Syncline by Flow callouts."""
+    workers: int = 1
+    """Worker processes: the first is ``worker``, the others ``worker-2``, ``worker-3``…,
+    each with a metrics listener of its own. Several workers share the ERP limit only
+    through a shared governor (``SYNCLINE_ERP_GOVERNOR=postgres``, PostgreSQL)."""
+    erp_governor: Literal["auto", "local", "postgres"] = "auto"
+    """``SYNCLINE_ERP_GOVERNOR`` for every process."""
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError("a stack needs at least one worker")
 
 
 def load_env_file(path: Path) -> dict[str, str]:
@@ -120,12 +130,38 @@ class DevStack:
         self.workdir = options.workdir.resolve()
         self.ports = options.ports
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
+        # Settings one process has apart from the stack's (an extra worker's metrics
+        # port), kept so that a restart starts it as it was.
+        self._own_env: dict[str, dict[str, str]] = {}
+        self._extra_worker_metrics: list[int] = []
+        while len(self._extra_worker_metrics) < options.workers - 1:
+            port = _free_port()
+            if port not in (*astuple(self.ports), *self._extra_worker_metrics):
+                self._extra_worker_metrics.append(port)
 
     # -- configuration -----------------------------------------------------------------
 
     @property
     def worker_metrics_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.worker_metrics}/metrics"
+
+    def worker_metrics_url_of(self, name: str) -> str:
+        """The ``/metrics`` of one worker process, by its name in ``worker_names``."""
+        return f"http://127.0.0.1:{self._worker_metrics_ports()[name]}/metrics"
+
+    def _worker_metrics_ports(self) -> dict[str, int]:
+        ports = [self.ports.worker_metrics, *self._extra_worker_metrics]
+        return dict(zip(self.worker_names, ports, strict=True))
+
+    @property
+    def worker_names(self) -> list[str]:
+        """``worker`` (the one ``worker_metrics_url`` serves), then ``worker-2``…"""
+        return ["worker"] + [f"worker-{n}" for n in range(2, self.options.workers + 1)]
+
+    def pid(self, name: str) -> int:
+        """The process id of one of the stack's processes (a worker's Temporal identity
+        is ``<pid>@<host>``)."""
+        return self._processes[name].pid
 
     @property
     def api_url(self) -> str:
@@ -206,6 +242,7 @@ class DevStack:
             "SYNCLINE_METRICS": "true" if self.options.metrics else "false",
             "SYNCLINE_WORKER_METRICS_PORT": str(self.ports.worker_metrics),
             "SYNCLINE_METRICS_REFRESH_SECONDS": str(self.options.metrics_refresh_seconds),
+            "SYNCLINE_ERP_GOVERNOR": self.options.erp_governor,
         }
 
     def _netsuite_environment(self, previous: dict[str, str]) -> dict[str, str]:
@@ -328,13 +365,21 @@ class DevStack:
             await self._wait_http("sandbox-erp", f"{self.erp_url}/admin/health", deadline)
             if self.options.erp == "netsuite":
                 await self._provision_erp(env)
-            self._spawn("worker", self._syncline("worker"), env)
+            self._spawn_workers(env)
             self._spawn("api", self._syncline("api", "--port", str(self.ports.api)), env)
             await self._wait_http("api", f"{self.api_url}/healthz", deadline)
         except BaseException:
             self.stop()
             raise
         return env
+
+    def _spawn_workers(self, env: dict[str, str]) -> None:
+        """Every worker process; the extra ones each on a metrics port of their own, or
+        the second would fail to bind the first one's and exit."""
+        for name, port in self._worker_metrics_ports().items():
+            if name != "worker":
+                self._own_env[name] = {"SYNCLINE_WORKER_METRICS_PORT": str(port)}
+            self._spawn(name, self._syncline("worker"), {**env, **self._own_env.get(name, {})})
 
     async def _init_tryton(self) -> None:
         """A Tryton database for this workdir: a copy of the cached one after the first
@@ -432,11 +477,13 @@ class DevStack:
         process.wait()
         argv = process.args
         assert isinstance(argv, list)
-        self._spawn(name, [str(a) for a in argv], self.environment())
+        self._spawn(
+            name, [str(a) for a in argv], {**self.environment(), **self._own_env.get(name, {})}
+        )
 
     def stop(self) -> None:
         # API and worker first so nothing new starts, Temporal last.
-        order = ["api", "worker", "sandbox-crm", "sandbox-erp", "tryton", "temporal"]
+        order = ["api", *self.worker_names, "sandbox-crm", "sandbox-erp", "tryton", "temporal"]
         for name in order:
             process = self._processes.get(name)
             if process is not None and process.poll() is None:

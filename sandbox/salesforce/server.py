@@ -56,8 +56,8 @@ from sandbox.salesforce.cdc import (
 )
 from sandbox.salesforce.errors import SalesforceApiError, bad_request, invalid_session, not_found
 from sandbox.salesforce.faults import FAULTS_ENV_VAR
-from sandbox.salesforce.jwt_bearer import JWT_BEARER_GRANT, CertificateRefused, OAuthRefusal
 from sandbox.salesforce.field_security import Access
+from sandbox.salesforce.jwt_bearer import JWT_BEARER_GRANT, CertificateRefused, OAuthRefusal
 from sandbox.salesforce.schema import API_VERSION, OBJECTS, ObjectDef, find_object
 from sandbox.salesforce.service import SalesforceSandbox
 from sandbox.salesforce.store import Database
@@ -501,6 +501,7 @@ def _admin_router() -> APIRouter:
         except CertificateRefused as exc:
             raise bad_request("INVALID_CERTIFICATE", str(exc)) from None
         return {"consumerKey": app.consumer_key, **certificate.describe()}
+
     @router.get("/field-security", response_class=SfJSONResponse)
     async def field_security(request: Request) -> Any:
         return SfJSONResponse({"rules": _sandbox(request).field_security.rules()})

@@ -7,6 +7,7 @@ what the ERP holds, which each ERP does its own way.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -40,6 +41,19 @@ class ErpProbe(Protocol):
         ...
 
     async def all_orders(self) -> list[ErpOrder]: ...
+
+    async def orders_by_deal(self, opportunity_ids: Sequence[str]) -> dict[str, list[ErpOrder]]:
+        """Live orders of each of these opportunities that has any, in a few calls (the
+        storm asks this of a thousand deals at once, over and over)."""
+        ...
+
+    async def faults(self) -> list[dict[str, Any]]:
+        """The fault rules in front of the ERP as they stand: ``times`` is what is left."""
+        ...
+
+    async def set_faults(self, rules: Sequence[dict[str, Any]]) -> None:
+        """Replace the fault rules in front of the ERP (none: no faults)."""
+        ...
 
     def order_write_fault(self, rule: dict[str, Any]) -> dict[str, Any]:
         """``rule`` narrowed to the request that creates a sales order."""
@@ -89,6 +103,26 @@ class NetSuiteProbe:
 
     async def all_orders(self) -> list[ErpOrder]:
         return await self._orders("")
+
+    async def orders_by_deal(self, opportunity_ids: Sequence[str]) -> dict[str, list[ErpOrder]]:
+        wanted = set(opportunity_ids)
+        found: dict[str, list[ErpOrder]] = {}
+        # Every live order with an external id, then the wanted ones: one paged query,
+        # where an IN list per chunk of ids would be a query per 200 deals.
+        for r in await self.erp.suiteql(
+            "SELECT id, tranid, foreigntotal, externalid FROM transaction "
+            "WHERE type = 'SalesOrd' AND status <> 'C' AND externalid IS NOT NULL"
+        ):
+            if str(r["externalid"]) in wanted:
+                order = ErpOrder(r["id"], r["tranid"], Decimal(str(r["foreigntotal"])))
+                found.setdefault(str(r["externalid"]), []).append(order)
+        return found
+
+    async def faults(self) -> list[dict[str, Any]]:
+        return await _fault_rules(self.admin_url)
+
+    async def set_faults(self, rules: Sequence[dict[str, Any]]) -> None:
+        await _set_fault_rules(self.admin_url, rules)
 
     def order_write_fault(self, rule: dict[str, Any]) -> dict[str, Any]:
         return {**rule, "method": "PUT", "path_prefix": "/services/rest/record/v1/salesOrder"}
@@ -152,6 +186,26 @@ class TrytonProbe:
     async def all_orders(self) -> list[ErpOrder]:
         return await self._orders([])
 
+    async def orders_by_deal(self, opportunity_ids: Sequence[str]) -> dict[str, list[ErpOrder]]:
+        ids = list(dict.fromkeys(opportunity_ids))
+        found: dict[str, list[ErpOrder]] = {}
+        # The domain travels in the URL: a couple of hundred references per search.
+        for start in range(0, len(ids), 200):
+            for s in await self.erp.rest.search(
+                "sale.sale",
+                [("reference", "in", ids[start : start + 200]), ("state", "!=", "cancelled")],
+                ["number", "total_amount", "reference"],
+            ):
+                order = ErpOrder(str(s["id"]), str(s["number"] or s["id"]), s["total_amount"])
+                found.setdefault(str(s["reference"]), []).append(order)
+        return found
+
+    async def faults(self) -> list[dict[str, Any]]:
+        return await _fault_rules(self.proxy_url)
+
+    async def set_faults(self, rules: Sequence[dict[str, Any]]) -> None:
+        await _set_fault_rules(self.proxy_url, rules)
+
     def order_write_fault(self, rule: dict[str, Any]) -> dict[str, Any]:
         # The sale's create: the first POST under the model (quote and confirm follow).
         return {**rule, "method": "POST", "path_prefix": f"/{self.database}/rest/model/sale.sale"}
@@ -190,3 +244,17 @@ class TrytonProbe:
     async def aclose(self) -> None:
         await self.erp.aclose()
         await self.accountant.__aexit__(None, None, None)
+
+
+async def _fault_rules(admin_url: str) -> list[dict[str, Any]]:
+    """The rules of a sandbox's fault injector, or the fault proxy's (the same API)."""
+    async with httpx.AsyncClient(base_url=admin_url, timeout=10) as http:
+        answer = await http.get("/admin/faults")
+        answer.raise_for_status()
+        rules: list[dict[str, Any]] = answer.json()
+        return rules
+
+
+async def _set_fault_rules(admin_url: str, rules: Sequence[dict[str, Any]]) -> None:
+    async with httpx.AsyncClient(base_url=admin_url, timeout=10) as http:
+        (await http.post("/admin/faults", json=list(rules))).raise_for_status()
