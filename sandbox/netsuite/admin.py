@@ -98,4 +98,16 @@ def admin_router(sandbox: NetSuiteSandbox) -> APIRouter:
     async def revoke_tokens() -> dict[str, int]:
         return {"revoked": await sandbox.tokens.revoke_all()}
 
+    @router.post("/client/revoke")
+    async def revoke_client() -> dict[str, Any]:
+        """An administrator revokes the integration's credentials: its tokens stop
+        working and no new one is issued until ``/admin/client/restore``."""
+        sandbox.tokens.enabled = False
+        return {"enabled": False, "revoked": await sandbox.tokens.revoke_all()}
+
+    @router.post("/client/restore")
+    async def restore_client() -> dict[str, Any]:
+        sandbox.tokens.enabled = True
+        return {"enabled": True}
+
     return router

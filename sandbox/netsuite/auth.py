@@ -41,12 +41,14 @@ class TokenRegistry:
         self._client_secret = client_secret
         self.ttl_seconds = ttl_seconds
         self._cache: dict[str, float] = {}
+        self.enabled = True
+        """False while an administrator has revoked the client (``/admin/client``)."""
 
     def client_matches(self, client_id: str, client_secret: str) -> bool:
         # Both compared in constant time, so timing says nothing about either.
         id_ok = secrets.compare_digest(client_id.encode(), self.client_id.encode())
         secret_ok = secrets.compare_digest(client_secret.encode(), self._client_secret.encode())
-        return id_ok and secret_ok
+        return id_ok and secret_ok and self.enabled
 
     async def issue(self) -> str:
         token = secrets.token_urlsafe(32)
