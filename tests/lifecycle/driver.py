@@ -52,6 +52,7 @@ from tests.lifecycle.model import (
     money,
 )
 from tests.lifecycle.stack import RECONCILE_SLA_SECONDS
+from workflows.deal.workflow import CloseWonToOrder
 from workflows.feed.workflow import erp_change_feed_workflow_id
 
 WRITE_BACK_FIELDS = (
@@ -380,16 +381,18 @@ class Driver:
         unchanged for ``quiet`` seconds and two ERP feed polls. What still moved when
         ``timeout`` ran out, or nothing."""
         deadline = time.monotonic() + timeout
-        last: Any = None
+        last: dict[str, Any] = {}
         changed_at = time.monotonic()
         polls_at_change = -1
         moving: list[str] = []
+        changing: list[str] = []
         while time.monotonic() < deadline:
             moving = await self._moving(opportunity_ids)
             fingerprint = await self._fingerprint(opportunity_ids)
             polls, feed_running = await self._feed_polls()
             now = time.monotonic()
             if fingerprint != last:
+                changing = [k for k in fingerprint if fingerprint[k] != last.get(k)]
                 last, changed_at, polls_at_change = fingerprint, now, polls
             elif (
                 not moving
@@ -398,7 +401,7 @@ class Driver:
             ):
                 return []
             await asyncio.sleep(0.2)
-        return moving or ["the fingerprint kept changing"]
+        return moving or [f"kept changing: {', '.join(changing)}"]
 
     async def _moving(self, opportunity_ids: list[str]) -> list[str]:
         moving = []
@@ -424,7 +427,7 @@ class Driver:
                 moving.append(f"deal {opportunity_id}: {', '.join(busy)}")
         return moving
 
-    async def _fingerprint(self, opportunity_ids: list[str]) -> Any:
+    async def _fingerprint(self, opportunity_ids: list[str]) -> dict[str, Any]:
         erp = await asyncio.to_thread(self._erp_fingerprint)
         async with self.ledger().connect() as connection:
             ledger = (
@@ -442,7 +445,12 @@ class Driver:
                 f"SELECT Id, StageName, {', '.join(WRITE_BACK_FIELDS)} FROM Opportunity "
                 f"WHERE Id IN ({listed}) ORDER BY Id"
             )
-        return erp, ledger, [tuple(r) for r in exceptions], crm
+        return {
+            "ERP records": erp,
+            "ledger": ledger,
+            "exceptions": [tuple(r) for r in exceptions],
+            "CRM write-backs": crm,
+        }
 
     def _erp_fingerprint(self) -> Any:
         path = self.dev.workdir / "sandbox-erp.db"
@@ -542,11 +550,16 @@ class Driver:
             for p in description.raw_description.pending_activities
         ]
         status = description.status or WorkflowExecutionStatus.RUNNING
+        try:
+            waits_on = (await handle.query(CloseWonToOrder.state)).open_exception
+        except RPCError:
+            waits_on = None
         return DealView(
             status=str(state.get("status", "unknown")),
             step=state.get("step"),
             run_status=status.name,
             pending=pending,
+            open_exception=waits_on.id if waits_on else None,
         )
 
     async def _events(self, opportunity_id: str) -> list[EventView]:

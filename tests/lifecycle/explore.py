@@ -12,6 +12,7 @@ ran and which violations were found, each attributed to a known bug (issue 17) o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -26,7 +27,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis.stateful import get_state_machine_test
 
 from tests.lifecycle.driver import Driver
-from tests.lifecycle.machine import LifecycleMachine, Outcome, Runtime, render
+from tests.lifecycle.machine import BudgetSpent, LifecycleMachine, Outcome, Runtime, render
 from tests.lifecycle.replay import as_code, operations, shrink
 from tests.lifecycle.stack import LoopStack
 
@@ -123,7 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     log(f"starting the stack in {workdir}")
     stack = LoopStack(workdir)
     driver = Driver(stack.stack)
-    runtime = Runtime(stack=stack, driver=driver, fail_on="none", log=log if args.verbose else None)
+    runtime = Runtime(
+        stack=stack,
+        driver=driver,
+        fail_on="none",
+        log=log if args.verbose else None,
+        budget=args.sequences,
+    )
     LifecycleMachine.runtime = runtime
     started = time.monotonic()
     done = 0
@@ -147,8 +154,10 @@ def main(argv: list[str] | None = None) -> int:
 
     class Reporting(LifecycleMachine):
         def teardown(self) -> None:
-            super().teardown()
-            progress()
+            try:
+                super().teardown()
+            finally:
+                progress()
 
     if args.replay is not None:
         previous = json.loads(args.replay.read_text())
@@ -163,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     test = get_state_machine_test(
         Reporting,
         settings=settings(
-            max_examples=args.sequences,
+            max_examples=10 * args.sequences,
             stateful_step_count=args.steps,
             deadline=None,
             database=None,
@@ -173,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     hypothesis_seed(args.seed)(test)
     try:
-        test()
+        with contextlib.suppress(BudgetSpent):
+            test()
         summary = summarise(runtime.outcomes, time.monotonic() - started, args.seed)
         if args.shrink:
             summary["shrunk"] = shrink_examples(runtime, summary["examples"], args.shrink, log)

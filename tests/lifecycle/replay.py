@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from tests.lifecycle.machine import LifecycleMachine, Outcome, Runtime
+from tests.lifecycle.machine import LifecycleMachine, Outcome, Runtime, labels
 
 STEP_OPS = frozenset(
     {
@@ -27,27 +27,17 @@ STEP_OPS = frozenset(
         "second_run",
         "reconcile",
         "settle",
-        "kill_worker",
-        "start_worker",
-        "revoke_erp_credential",
-        "restore_erp_credential",
+        "worker_outage",
+        "credential_outage",
     }
 )
 
 
-def label(outcome: Outcome, violation_text: str, kind: str) -> str:
-    """``a`` for a violation issue 17 a explains, ``new:<kind>`` for one nobody does."""
-    bug = outcome.known.get(violation_text)
-    return bug.split(":")[0].removeprefix("issue 17 ") if bug else f"new:{kind}"
-
-
-def labels(outcome: Outcome) -> set[str]:
-    return {label(outcome, str(v), v.kind) for v in outcome.violations}
-
-
 def operations(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The sequence's own operations (not its end-of-sequence settle and check)."""
-    return [s for s in steps if not s.get("final") and s["op"] in STEP_OPS]
+    return [
+        s for s in steps if not s.get("final") and not s.get("automatic") and s["op"] in STEP_OPS
+    ]
 
 
 def replay(runtime: Runtime, steps: list[dict[str, Any]]) -> Outcome:
@@ -64,13 +54,7 @@ def replay(runtime: Runtime, steps: list[dict[str, Any]]) -> Outcome:
             if args["opp"] not in keys:
                 continue  # its opportunity was shrunk away
             args["opp"] = keys[args["opp"]]
-        if op in ("kill_worker",) and not machine.model.worker_up:
-            continue
-        if op in ("start_worker",) and machine.model.worker_up:
-            continue
-        if op == "revoke_erp_credential" and machine.model.revoked:
-            continue
-        if op == "restore_erp_credential" and not machine.model.revoked:
+        if op.endswith("_outage") and machine.outages:
             continue
         if op == "crm_lines":
             args.setdefault("then_settle", False)
