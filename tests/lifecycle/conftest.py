@@ -4,6 +4,7 @@ synchronous: hypothesis' rules call into it)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -12,15 +13,31 @@ from tests.lifecycle.machine import Runtime, Scripted
 from tests.lifecycle.stack import LoopStack
 
 
-@pytest.fixture(scope="session")
-def lifecycle_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    stack = LoopStack(tmp_path_factory.mktemp("lifecycle"))
+def _runtime(stack: LoopStack) -> Iterator[Runtime]:
     driver = Driver(stack.stack)
     try:
         yield Runtime(stack=stack, driver=driver)
     finally:
         stack.call(driver.aclose())
         stack.close()
+
+
+@pytest.fixture(scope="session")
+def lifecycle_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    """The NetSuite-shaped sandbox ERP."""
+    yield from _runtime(LoopStack(tmp_path_factory.mktemp("lifecycle")))
+
+
+@pytest.fixture(scope="session")
+def lifecycle_runtime_tryton(
+    tmp_path_factory: pytest.TempPathFactory, tryton_cache_dir: Path
+) -> Iterator[Runtime]:
+    """A real Tryton, where it supports the operation (no cancelling or re-lining a
+    confirmed sale; README, "Where each ERP stands")."""
+    stack = LoopStack(
+        tmp_path_factory.mktemp("lifecycle-tryton"), erp="tryton", tryton_cache_dir=tryton_cache_dir
+    )
+    yield from _runtime(stack)
 
 
 @pytest.fixture

@@ -14,10 +14,8 @@ import asyncio
 import json
 import os
 import signal
-import sqlite3
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
@@ -30,11 +28,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
 from connectors.errors import ConnectorError
-from connectors.netsuite import NetSuiteClient
-from connectors.netsuite.mapping import SALES_ORDER_CANCELLED, sales_order_from_record
 from models.workflow_ids import close_won_workflow_id
 from tests.deals import add_crm_product
 from tests.e2e.conftest import Stack
+from tests.lifecycle.erp import ErpSide, Refused, erp_side, refusing
 from tests.lifecycle.model import (
     CENT,
     CRM_STAGES,
@@ -72,16 +69,6 @@ LINE_QUERY = (
 STUCK_ATTEMPTS = 3
 
 
-@dataclass(frozen=True)
-class Refused:
-    """An act the system in question refused, with its words (an answer, not a failure)."""
-
-    why: str
-
-    def __str__(self) -> str:
-        return f"refused: {self.why}"
-
-
 class Driver:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
@@ -90,13 +77,7 @@ class Driver:
         self._ledger: AsyncEngine | None = None
         self._worker_argv: list[str] | None = None
         self._crm_admin = httpx.AsyncClient(base_url=self.dev.crm_url, timeout=30)
-        self._erp_admin = httpx.AsyncClient(base_url=self.dev.erp_url, timeout=30)
-
-    @property
-    def netsuite(self) -> NetSuiteClient:
-        erp = self.stack.erp.erp
-        assert isinstance(erp, NetSuiteClient)
-        return erp
+        self.erp: ErpSide = erp_side(stack)
 
     async def temporal(self) -> Client:
         if self._temporal is None:
@@ -112,7 +93,6 @@ class Driver:
 
     async def aclose(self) -> None:
         await self._crm_admin.aclose()
-        await self._erp_admin.aclose()
         if self._ledger is not None:
             await self._ledger.dispose()
 
@@ -202,59 +182,19 @@ class Driver:
     # -- the ERP, as finance -----------------------------------------------------------------
 
     async def erp_orders(self, opportunity_id: str) -> list[OrderView]:
-        rows = await self.netsuite.suiteql(
-            "SELECT id FROM transaction WHERE type = 'SalesOrd' "
-            f"AND externalid = '{opportunity_id}' ORDER BY id"
-        )
-        orders = []
-        for row in rows:
-            record = await self.netsuite.get_record("salesOrder", str(row["id"]))
-            order = sales_order_from_record(record, self.netsuite.base_currency)
-            status_id = str(record["status"]["id"])
-            orders.append(
-                OrderView(
-                    id=order.id,
-                    number=order.order_number,
-                    status=order.status,
-                    cancelled=status_id == SALES_ORDER_CANCELLED,
-                    total=money(order.total.amount),
-                    lines=tuple(
-                        Line(line.sku, line.quantity, money(line.rate.amount))
-                        for line in order.lines
-                    ),
-                    billed=status_id == "G",
-                    customer_id=order.customer_id,
-                )
-            )
-        return orders
+        return await self.erp.orders(opportunity_id)
 
-    async def live_order(self, opportunity_id: str) -> OrderView | None:
-        live = [o for o in await self.erp_orders(opportunity_id) if not o.cancelled]
-        return live[0] if live else None
-
-    async def erp_invoices(self, order_ids: list[str]) -> list[InvoiceView]:
-        if not order_ids:
-            return []
-        rows = await self.netsuite.suiteql(
-            "SELECT id, foreigntotal, amountremaining, createdfrom FROM transaction "
-            f"WHERE type = 'CustInvc' AND createdfrom IN ({', '.join(order_ids)}) ORDER BY id"
-        )
-        return [
-            InvoiceView(
-                id=str(r["id"]),
-                order_id=str(r["createdfrom"]),
-                total=money(r["foreigntotal"]),
-                paid=money(r["foreigntotal"]) - money(r["amountremaining"]),
-            )
-            for r in rows
-        ]
+    async def erp_invoices(self, orders: list[OrderView]) -> list[InvoiceView]:
+        return await self.erp.invoices(orders)
 
     async def post_invoice(self, order: OrderView) -> InvoiceView | Refused:
         try:
-            invoice_id = await self.stack.erp.post_invoice(order.id)
+            invoice_id = await self.erp.post_invoice(order)
         except ConnectorError as error:
             return Refused(error.message)
-        [invoice] = [i for i in await self.erp_invoices([order.id]) if i.id == invoice_id]
+        except Refused as refused:
+            return refused
+        [invoice] = [i for i in await self.erp.invoices([order]) if i.id == invoice_id]
         return invoice
 
     async def pay(self, invoice: InvoiceView, part: bool) -> Decimal | Refused:
@@ -262,41 +202,22 @@ class Driver:
         amount = (due / 2).quantize(CENT, rounding=ROUND_DOWN) if part else due
         if amount <= ZERO:
             return Refused(f"invoice {invoice.id} has {due} due")
-        try:
-            await self.stack.erp.pay(invoice.id, amount)
-        except ConnectorError as error:
-            return Refused(error.message)
-        return amount
+        return await refusing(self.erp.pay(invoice, amount)) or amount
 
     async def cancel_order(self, order: OrderView) -> Refused | None:
-        try:
-            await self.netsuite.update_record("salesOrder", order.id, {"status": {"id": "C"}})
-        except ConnectorError as error:
-            return Refused(error.message)
-        return None
+        return await refusing(self.erp.cancel(order))
 
     async def edit_order(self, order: OrderView) -> Refused | None:
-        """Finance adds one to the first line's quantity."""
-        current = await self.netsuite._sales_order(order.id)
-        first, *rest = current.lines
-        lines = [first.model_copy(update={"quantity": first.quantity + 1}), *rest]
-        try:
-            await self.netsuite.amend_sales_order(order.id, lines)
-        except ConnectorError as error:
-            return Refused(error.message)
-        return None
+        return await refusing(self.erp.edit(order))
 
     async def create_item(self, sku: str, price: Decimal) -> None:
-        await self.stack.erp.add_item(sku, f"Item {sku}", price)
+        await self.erp.create_item(sku, price)
 
-    async def revoke_credential(self) -> dict[str, Any]:
-        answer = await self._erp_admin.post("/admin/client/revoke")
-        answer.raise_for_status()
-        result: dict[str, Any] = answer.json()
-        return result
+    async def revoke_credential(self) -> str:
+        return await self.erp.revoke()
 
     async def restore_credential(self) -> None:
-        (await self._erp_admin.post("/admin/client/restore")).raise_for_status()
+        await self.erp.restore()
 
     # -- the operator ------------------------------------------------------------------------
 
@@ -428,7 +349,7 @@ class Driver:
         return moving
 
     async def _fingerprint(self, opportunity_ids: list[str]) -> dict[str, Any]:
-        erp = await asyncio.to_thread(self._erp_fingerprint)
+        erp = await asyncio.to_thread(self.erp.fingerprint)
         async with self.ledger().connect() as connection:
             ledger = (
                 await connection.execute(sa.text("SELECT count(*) FROM ledger_events"))
@@ -451,16 +372,6 @@ class Driver:
             "exceptions": [tuple(r) for r in exceptions],
             "CRM write-backs": crm,
         }
-
-    def _erp_fingerprint(self) -> Any:
-        path = self.dev.workdir / "sandbox-erp.db"
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as connection:
-            return [
-                connection.execute(
-                    f"SELECT count(*), max(lastmodifieddate), max(id) FROM {table}"
-                ).fetchone()
-                for table in ("txn", "customer", "item", "subscription")
-            ]
 
     async def _feed_polls(self) -> tuple[int, bool]:
         answer = await self.stack.api.get("/api/erp-feed")
@@ -501,7 +412,7 @@ class Driver:
         claimed: set[str] = set()
         for key, opp in model.opportunities.items():
             orders = await self.erp_orders(opp.crm_id)
-            invoices = await self.erp_invoices([o.id for o in orders])
+            invoices = await self.erp_invoices(orders)
             customers = {o.customer_id for o in orders}
             subjects = {opp.crm_id, *(i.id for i in invoices), *customers}
             mine = [e for e in exceptions if e.subject in subjects]

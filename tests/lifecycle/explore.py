@@ -1,7 +1,8 @@
 """Run many lifecycle sequences against one stack and report what they found.
 
-    python -m tests.lifecycle.explore --sequences 1000 [--seed N] [--steps 14]
-        [--json lifecycle-explore.json] [--workdir DIR]
+    python -m tests.lifecycle.explore --sequences 1000 [--seed N] [--steps 16]
+        [--erp netsuite|tryton] [--json lifecycle-explore.json] [--histories FILE]
+        [--shrink REPLAYS] [--replay PREVIOUS.json] [--workdir DIR] [--verbose]
 
 Run it from the repository root (the stack's processes import the code there). Nothing
 fails here: every sequence runs to its end, every violation is recorded with the
@@ -93,9 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sequences", type=int, default=100)
     parser.add_argument("--seed", type=int, default=int(time.time()))
-    parser.add_argument("--steps", type=int, default=14, help="most operations per sequence")
+    parser.add_argument("--steps", type=int, default=16, help="most operations per sequence")
     parser.add_argument("--json", type=Path, default=Path("lifecycle-explore.json"))
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--erp", choices=["netsuite", "tryton"], default="netsuite")
     parser.add_argument("--verbose", action="store_true", help="print every operation")
     parser.add_argument(
         "--histories", type=Path, default=None, help="every sequence's history, as JSON lines"
@@ -122,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(line + "\n")
 
     log(f"starting the stack in {workdir}")
-    stack = LoopStack(workdir)
+    stack = LoopStack(
+        workdir, erp=args.erp, tryton_cache_dir=Path.home() / ".cache" / "syncline" / "tryton"
+    )
     driver = Driver(stack.stack)
     runtime = Runtime(
         stack=stack,

@@ -130,11 +130,10 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
     ),
     KnownBug(
         "k",
-        "the opportunity's order status stays as the order was placed: the ERP billing "
-        "the order (Billed) never reaches the CRM",
+        "the opportunity's order status stays as the order was placed: the ERP moving "
+        "the order on (NetSuite: Billed; Tryton: processing, done) never reaches the CRM",
         frozenset({"write_back_order_status"}),
         lambda _, opp: True,
-        about="'Pending Fulfillment', the ERP says 'Billed'",
     ),
     KnownBug(
         "l",

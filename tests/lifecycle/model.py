@@ -92,6 +92,9 @@ class Opportunity:
     auth_exposed: bool = False
     """The ERP credential was revoked while this deal lived, and no retry followed."""
     terminated: bool = False
+    orders_fixed: bool = False
+    """The ERP cannot cancel or re-line a confirmed order (Tryton): any change after
+    the order waits for a person."""
 
     @property
     def won(self) -> bool:
@@ -121,11 +124,14 @@ class Model:
     """SKUs the CRM sells that the ERP does not know (yet)."""
     revoked: bool = False
     worker_up: bool = True
+    orders_fixed: bool = False
 
     # -- what the tests do, as the model records it --------------------------------
 
     def opened(self, key: str, crm_id: str, lines: list[Line], line_ids: list[str]) -> None:
-        self.opportunities[key] = Opportunity(key, crm_id, list(lines), list(line_ids))
+        self.opportunities[key] = Opportunity(
+            key, crm_id, list(lines), list(line_ids), orders_fixed=self.orders_fixed
+        )
         self.opportunities[key].history.append("open")
 
     def staged(self, key: str, stage: str) -> None:
@@ -339,7 +345,11 @@ def plausible(exception: ExceptionView, opp: Opportunity, world: OpportunityWorl
         if reason == "reversal_after_invoicing":
             return reversal
         if reason == "erp_rejected":
-            return reversal or (opp.finance_cancelled and opp.crm_changed_after_won)
+            return (
+                reversal
+                or (opp.finance_cancelled and opp.crm_changed_after_won)
+                or (opp.orders_fixed and opp.crm_changed_after_won)
+            )
         return False
     if exception.process == "reconciliation":
         if reason == "orphan_erp_order":

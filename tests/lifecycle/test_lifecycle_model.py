@@ -23,26 +23,36 @@ from tests.lifecycle.machine import BudgetSpent, LifecycleMachine, Runtime
 
 pytestmark = pytest.mark.e2e
 
-SEQUENCES = int(os.environ.get("SYNCLINE_LIFECYCLE_SEQUENCES", "10"))
+# Sequences per ERP: about four minutes together on a 2-core machine (a Tryton sequence
+# takes about twice a sandbox one, and its stack half a minute to start).
+SEQUENCES = {
+    "netsuite": int(os.environ.get("SYNCLINE_LIFECYCLE_SEQUENCES", "8")),
+    "tryton": int(os.environ.get("SYNCLINE_LIFECYCLE_TRYTON_SEQUENCES", "3")),
+}
 STEPS = 14
 
 
+@pytest.mark.parametrize("erp", ["netsuite", "tryton"])
 def test_lifecycles_agree_with_the_model(
-    lifecycle_runtime: Runtime, capsys: pytest.CaptureFixture[str]
+    erp: str, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    lifecycle_runtime: Runtime = request.getfixturevalue(
+        "lifecycle_runtime" if erp == "netsuite" else "lifecycle_runtime_tryton"
+    )
+    budget = SEQUENCES[erp]
     first = len(lifecycle_runtime.outcomes)
     shrinking = os.environ.get("SYNCLINE_LIFECYCLE_SHRINK") == "1"
     lifecycle_runtime.fail_on = "unknown"
     # Hypothesis counts only the examples it keeps; every one it discards has run a
     # sequence too, so the budget counts sequences (but never cuts a shrink short).
-    lifecycle_runtime.budget = None if shrinking else first + SEQUENCES
+    lifecycle_runtime.budget = None if shrinking else first + budget
     LifecycleMachine.runtime = lifecycle_runtime
     phases = [Phase.explicit, Phase.generate, *([Phase.shrink] if shrinking else [])]
     try:
         run_state_machine_as_test(
             LifecycleMachine,
             settings=settings(
-                max_examples=SEQUENCES if shrinking else 10 * SEQUENCES,
+                max_examples=budget if shrinking else 10 * budget,
                 stateful_step_count=STEPS,
                 derandomize=True,
                 deadline=None,
@@ -59,7 +69,7 @@ def test_lifecycles_agree_with_the_model(
         known = sorted({bug for o in outcomes for bug in o.known.values()})
         with capsys.disabled():  # the figures belong in the CI log, pass or fail
             sys.stderr.write(
-                f"\nlifecycle model: {len(outcomes)} sequences, "
+                f"\nlifecycle model ({erp}): {len(outcomes)} sequences, "
                 f"{sum(len(o.steps) for o in outcomes)} operations, "
                 f"{sum(o.checks for o in outcomes)} checks, "
                 f"{sum(len(o.violations) for o in outcomes)} violations"
