@@ -41,7 +41,12 @@ def lifecycle_runtime_tryton(
 
 
 @pytest.fixture
-def seq(lifecycle_runtime: Runtime) -> Scripted:
-    """A fresh sequence to write out by hand."""
-    lifecycle_runtime.fail_on = "unknown"
-    return Scripted(lifecycle_runtime)
+def seq(request: pytest.FixtureRequest) -> Scripted:
+    """A fresh sequence to write out by hand, on the NetSuite-shaped sandbox, or on the
+    ERP named by an indirect parameter (``"netsuite"``, ``"tryton"``)."""
+    erp = getattr(request, "param", "netsuite")
+    runtime: Runtime = request.getfixturevalue(
+        "lifecycle_runtime" if erp == "netsuite" else "lifecycle_runtime_tryton"
+    )
+    runtime.fail_on = "unknown"
+    return Scripted(runtime)

@@ -174,7 +174,8 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.model = Model(orders_fixed=not self.driver.erp.can_change_orders)
         self.steps: list[Step] = []
         self.started = time.monotonic()
-        self.op_violations: list[Violation] = []
+        self.checks = Checks()
+        """Checks made during the sequence (a second run's replay), then at its end."""
         self.outages: list[list[Any]] = []
         """[kind, operations left] of the outage under way."""
         self.operations: dict[str, int] = {}
@@ -455,15 +456,13 @@ class LifecycleMachine(RuleBasedStateMachine):
             return
         answer = f"terminated in {status}; reconciliation did not start a new run"
         parked = [e for e in self._call(self.driver.open_exceptions()) if e["subject_id"] == crm_id]
-        if status not in ("paid", "cancelled") and not parked:
-            self.op_violations.append(
-                Violation(
-                    "stranded",
-                    opp,
-                    f"the deal's run was terminated in status {status}; reconciliation "
-                    "started no new run and opened no exception",
-                )
-            )
+        self.checks.expect(
+            status in ("paid", "cancelled") or bool(parked),
+            "stranded",
+            opp,
+            f"the deal's run was terminated in status {status}; reconciliation started no "
+            "new run and opened no exception",
+        )
         code = self._call(self.driver.redeliver_closed_won(crm_id))
         self._done(step, f"{answer}; the CRM redelivered its closed-won callout (HTTP {code})")
 
@@ -567,14 +566,17 @@ class LifecycleMachine(RuleBasedStateMachine):
         unsettled = self._call(self.driver.settle(self._ids()), timeout=200)
         self._done(step, "settled" if not unsettled else f"still moving: {unsettled}")
         world = self._call(self.driver.observe(self.model, self.known_exceptions, unsettled))
-        checks = Checks(made=len(self.steps))
-        violations = self.op_violations + check(self.model, world, checks)
+        violations = check(self.model, world, self.checks)
         if world.feed_status != "RUNNING":
             # Put the stack right for the next sequence (the violation is recorded).
             step = self._step("restart_worker")
             self.driver.restart_worker()
-            self._call(self.driver.settle([], timeout=60))
-            self._done(step, f"the feed was {world.feed_status}: worker restarted to revive it")
+            moving = self._call(self.driver.settle([], timeout=30))
+            self._done(
+                step,
+                f"the feed was {world.feed_status}: worker restarted to revive it"
+                + (f"; still moving: {moving}" if moving else ""),
+            )
         for step in self.steps[first_final:]:
             step.final = True
         known = attribute(violations, self.model)
@@ -582,7 +584,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             steps=self.steps,
             violations=violations,
             known=known,
-            checks=checks.made,
+            checks=self.checks.made,
             seconds=time.monotonic() - self.started,
             world=describe_world(self.model, world),
         )
