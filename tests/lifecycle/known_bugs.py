@@ -79,6 +79,14 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         _rewon,
     ),
     KnownBug(
+        "m",
+        "a parked deal holds the invoices and payments the feed hands it: billings and "
+        "collections miss them until someone resolves the park",
+        frozenset({"billings", "collections"}),
+        lambda _, opp: True,
+        about="while the deal waits on",
+    ),
+    KnownBug(
         "b",
         "a second run of a deal counts the payments its first run recorded again",
         frozenset({"collections"}),

@@ -559,12 +559,17 @@ class LifecycleMachine(RuleBasedStateMachine):
             self.driver.settle(self._ids(), quiet=RECONCILE_SLA_SECONDS + 0.3), timeout=200
         )
         self._done(step, "settled" if not unsettled else f"still moving: {unsettled}")
-        step = self._step("reconcile")
-        report = self._call(self.driver.reconcile())
-        self._done(step, _report_summary(report, set(self._ids())))
-        step = self._step("settle")
-        unsettled = self._call(self.driver.settle(self._ids()), timeout=200)
-        self._done(step, "settled" if not unsettled else f"still moving: {unsettled}")
+        # Twice, as two nights would: what the first run repairs (a cancellation
+        # republished), the second may find still needs a person.
+        for _ in range(2):
+            step = self._step("reconcile")
+            report = self._call(self.driver.reconcile())
+            self._done(step, _report_summary(report, set(self._ids())))
+            step = self._step("settle")
+            unsettled = self._call(
+                self.driver.settle(self._ids(), quiet=RECONCILE_SLA_SECONDS + 0.3), timeout=200
+            )
+            self._done(step, "settled" if not unsettled else f"still moving: {unsettled}")
         world = self._call(self.driver.observe(self.model, self.known_exceptions, unsettled))
         violations = check(self.model, world, self.checks)
         if world.feed_status != "RUNNING":

@@ -449,18 +449,23 @@ def check_opportunity(opp: Opportunity, world: OpportunityWorld, checks: Checks)
         f"bookings report {world.bookings}, ERP live order total {booked} "
         f"(ledger: {_order_events(world)})",
     )
+    waits = (
+        f" while the deal waits on {', '.join(e.reason for e in explained)}"
+        if any(e.process == "deal" for e in explained)
+        else ""
+    )
     erp_billed = sum((i.total for i in world.invoices), ZERO)
     erp_paid = sum((i.paid for i in world.invoices), ZERO)
     expect(
         world.billings == erp_billed,
         "billings",
-        f"billings report {world.billings}, ERP invoices {erp_billed}",
+        f"billings report {world.billings}, ERP invoices {erp_billed}{waits}",
     )
     expect(
         world.collections == erp_paid,
         "collections",
         f"collections report {world.collections}, ERP payments {erp_paid} "
-        f"(ledger: {_payment_events(world)})",
+        f"(ledger: {_payment_events(world)}){waits}",
     )
     events = world.events
     for invoice in world.invoices:
@@ -469,7 +474,7 @@ def check_opportunity(opp: Opportunity, world: OpportunityWorld, checks: Checks)
             len(posted) == 1 and money(posted[0].payload.get("total")) == invoice.total,
             "billings",
             f"invoice {invoice.id} ({invoice.total}): the ledger has "
-            f"{[e.payload.get('total') for e in posted]} invoice.posted",
+            f"{[e.payload.get('total') for e in posted]} invoice.posted{waits}",
         )
         payments = [e for e in events if e.type == "payment.applied" and e.source_id == invoice.id]
         applied = sum((money(e.payload.get("amount")) for e in payments), ZERO)
@@ -477,7 +482,7 @@ def check_opportunity(opp: Opportunity, world: OpportunityWorld, checks: Checks)
             applied == invoice.paid,
             "collections",
             f"invoice {invoice.id}: the ERP says {invoice.paid} paid, the ledger's "
-            f"payment.applied add up to {applied} ({_payment_events(world)})",
+            f"payment.applied add up to {applied} ({_payment_events(world)}){waits}",
         )
 
     # Facts every ERP order makes.

@@ -143,3 +143,18 @@ def test_an_order_cancelled_in_the_erp_leaves_bookings_whatever_its_deal_does(
     seq.second_run(opp=opp)
     seq.crm_stage(opp=opp, stage="lost", then_settle=True)
     seq.check(bug="l")
+
+
+@BOTH_ERPS
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 17 m: a parked deal holds its invoices' and payments' facts",
+)
+def test_a_payment_reaches_collections_while_the_deal_waits_for_a_person(seq: Scripted) -> None:
+    opp = seq.open_deal(skus=["SL-SEAT-PRO"], quantity=2)
+    seq.crm_stage(opp=opp, stage="won", then_settle=True)
+    seq.finance(opp=opp, act="invoice")
+    seq.settle()
+    seq.crm_stage(opp=opp, stage="lost", then_settle=True)  # parks: already invoiced
+    seq.finance(opp=opp, act="pay_rest")
+    seq.check(bug="m")
