@@ -393,9 +393,11 @@ class Driver:
     # -- reading the world back ---------------------------------------------------------------
 
     async def observe(
-        self, model: Model, known_exceptions: set[str], unsettled: list[str]
+        self, model: Model, known_exceptions: set[str], earlier: set[str], unsettled: list[str]
     ) -> World:
-        """Every system's say about the model's opportunities, now."""
+        """Every system's say about the model's opportunities, now. Exceptions about
+        none of them count as stray unless open before or about ``earlier`` subjects
+        (records of earlier sequences)."""
         today = datetime.now(UTC).date()
         window = {"from": str(today - timedelta(days=2)), "to": str(today + timedelta(days=1))}
         reports = {
@@ -415,6 +417,7 @@ class Driver:
             invoices = await self.erp_invoices(orders)
             customers = {o.customer_id for o in orders}
             subjects = {opp.crm_id, *(i.id for i in invoices), *customers}
+            world.subjects |= subjects
             mine = [e for e in exceptions if e.subject in subjects]
             claimed |= {e.id for e in mine}
             crm = await self.stack.crm.get("Opportunity", opp.crm_id)
@@ -433,7 +436,9 @@ class Driver:
                 collections=sum((reports["collections"].get(c, ZERO) for c in customers), ZERO),
             )
         world.stray_exceptions = [
-            e for e in exceptions if e.id not in claimed and e.id not in known_exceptions
+            e
+            for e in exceptions
+            if e.id not in claimed and e.id not in known_exceptions and e.subject not in earlier
         ]
         return world
 

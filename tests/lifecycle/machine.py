@@ -149,6 +149,9 @@ class Runtime:
     log: Callable[[str], None] | None = None
     budget: int | None = None
     """Stop (``BudgetSpent``) once this many sequences have run."""
+    earlier_subjects: set[str] = field(default_factory=set)
+    """Records earlier sequences involved: reconciliation may still find their leftovers,
+    which are not the current sequence's doing."""
 
     def call(self, coroutine: Coroutine[Any, Any, T], timeout: float = 180) -> T:
         return self.stack.call(coroutine, timeout)
@@ -570,7 +573,12 @@ class LifecycleMachine(RuleBasedStateMachine):
                 self.driver.settle(self._ids(), quiet=RECONCILE_SLA_SECONDS + 0.3), timeout=200
             )
             self._done(step, "settled" if not unsettled else f"still moving: {unsettled}")
-        world = self._call(self.driver.observe(self.model, self.known_exceptions, unsettled))
+        world = self._call(
+            self.driver.observe(
+                self.model, self.known_exceptions, self.runtime.earlier_subjects, unsettled
+            )
+        )
+        self.runtime.earlier_subjects |= world.subjects
         violations = check(self.model, world, self.checks)
         if world.feed_status != "RUNNING":
             # Put the stack right for the next sequence (the violation is recorded).

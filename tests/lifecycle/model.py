@@ -294,6 +294,9 @@ class World:
     """Open exceptions opened during the sequence about none of its opportunities."""
     unsettled: list[str] = field(default_factory=list)
     """What was still moving when the settle wait gave up."""
+    subjects: set[str] = field(default_factory=set)
+    """The records the sequence's opportunities involve (ids of CRM opportunities, ERP
+    invoices and customers)."""
 
 
 # -- the checks -------------------------------------------------------------------------

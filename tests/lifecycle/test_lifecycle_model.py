@@ -26,8 +26,8 @@ pytestmark = pytest.mark.e2e
 # Sequences per ERP: about four minutes together on a 2-core machine (a Tryton sequence
 # takes about twice a sandbox one, and its stack half a minute to start).
 SEQUENCES = {
-    "netsuite": int(os.environ.get("SYNCLINE_LIFECYCLE_SEQUENCES", "8")),
-    "tryton": int(os.environ.get("SYNCLINE_LIFECYCLE_TRYTON_SEQUENCES", "3")),
+    "netsuite": int(os.environ.get("SYNCLINE_LIFECYCLE_SEQUENCES", "7")),
+    "tryton": int(os.environ.get("SYNCLINE_LIFECYCLE_TRYTON_SEQUENCES", "2")),
 }
 STEPS = 14
 
