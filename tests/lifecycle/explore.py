@@ -1,0 +1,207 @@
+"""Run many lifecycle sequences against one stack and report what they found.
+
+    python -m tests.lifecycle.explore --sequences 1000 [--seed N] [--steps 16]
+        [--erp netsuite|tryton] [--json lifecycle-explore.json] [--histories FILE]
+        [--shrink REPLAYS] [--replay PREVIOUS.json] [--workdir DIR] [--verbose]
+
+Run it from the repository root (the stack's processes import the code there). Nothing
+fails here: every sequence runs to its end, every violation is recorded with the
+history that led to it, and the summary says how many sequences, operations and checks
+ran and which violations were found, each attributed to a known bug (issue 17) or new.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis.stateful import get_state_machine_test
+
+from tests.lifecycle.driver import Driver
+from tests.lifecycle.machine import BudgetSpent, LifecycleMachine, Outcome, Runtime, render
+from tests.lifecycle.replay import as_code, operations, shrink
+from tests.lifecycle.stack import LoopStack
+
+
+def summarise(outcomes: list[Outcome], seconds: float, seed: int) -> dict[str, Any]:
+    kinds: Counter[str] = Counter()
+    known: Counter[str] = Counter()
+    new: Counter[str] = Counter()
+    failing = 0
+    examples: dict[str, dict[str, Any]] = {}
+    for outcome in outcomes:
+        if outcome.violations:
+            failing += 1
+        for violation in outcome.violations:
+            kinds[violation.kind] += 1
+            bug = outcome.known.get(str(violation))
+            if bug:
+                known[bug] += 1
+            else:
+                new[violation.kind] += 1
+            label = bug or f"new: {violation.kind}"
+            # The shortest sequence that showed each, as an example to shrink by hand.
+            if label not in examples or len(outcome.steps) < len(examples[label]["steps"]):
+                examples[label] = outcome.to_json()
+    return {
+        "seed": seed,
+        "sequences": len(outcomes),
+        "operations": sum(len(o.steps) for o in outcomes),
+        "checks": sum(o.checks for o in outcomes),
+        "sequences_with_violations": failing,
+        "violations": sum(kinds.values()),
+        "violations_by_kind": dict(kinds.most_common()),
+        "known_bugs": dict(known.most_common()),
+        "new_violations_by_kind": dict(new.most_common()),
+        "seconds": round(seconds, 1),
+        "examples": examples,
+    }
+
+
+def shrink_examples(
+    runtime: Runtime,
+    examples: dict[str, dict[str, Any]],
+    budget: int,
+    log: Callable[[str], None],
+) -> dict[str, dict[str, Any]]:
+    """Each example shrunk to the fewest steps that still show its violation."""
+    shrunk = {}
+    for name, example in examples.items():
+        target = (
+            name.removeprefix("issue 17 ").split(":")[0]
+            if name.startswith("issue")
+            else ("new:" + name.removeprefix("new: "))
+        )
+        log(f"shrinking {name} ({len(operations(example['steps']))} steps) for {target}")
+        steps = shrink(runtime, example["steps"], target, budget, log)
+        code = as_code(steps)
+        log(f"shrunk {name} to {len(steps)} steps:\n{code}")
+        shrunk[name] = {"target": target, "steps": steps, "code": code.splitlines()}
+    return shrunk
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sequences", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("--steps", type=int, default=16, help="most operations per sequence")
+    parser.add_argument("--json", type=Path, default=Path("lifecycle-explore.json"))
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--erp", choices=["netsuite", "tryton"], default="netsuite")
+    parser.add_argument("--verbose", action="store_true", help="print every operation")
+    parser.add_argument(
+        "--histories", type=Path, default=None, help="every sequence's history, as JSON lines"
+    )
+    parser.add_argument(
+        "--shrink",
+        type=int,
+        default=0,
+        metavar="REPLAYS",
+        help="afterwards, shrink the shortest example of each violation (at most REPLAYS "
+        "replays each) and print it as the steps of a regression test",
+    )
+    parser.add_argument(
+        "--replay",
+        type=Path,
+        default=None,
+        help="instead of exploring, shrink the examples of a previous run's JSON",
+    )
+    args = parser.parse_args(argv)
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="lifecycle-explore-"))
+
+    def log(line: str) -> None:
+        sys.stderr.write(line + "\n")
+
+    log(f"starting the stack in {workdir}")
+    stack = LoopStack(
+        workdir, erp=args.erp, tryton_cache_dir=Path.home() / ".cache" / "syncline" / "tryton"
+    )
+    driver = Driver(stack.stack)
+    runtime = Runtime(
+        stack=stack,
+        driver=driver,
+        fail_on="none",
+        log=log if args.verbose else None,
+        budget=args.sequences,
+    )
+    LifecycleMachine.runtime = runtime
+    started = time.monotonic()
+    done = 0
+
+    def progress() -> None:
+        nonlocal done
+        for outcome in runtime.outcomes[done:]:
+            done += 1
+            if args.histories:
+                with args.histories.open("a") as out:
+                    out.write(json.dumps({"sequence": done, **outcome.to_json()}, default=str))
+                    out.write("\n")
+            kinds = sorted({v.kind for v in outcome.violations})
+            known = sorted({b.split(":")[0] for b in outcome.known.values()})
+            log(
+                f"sequence {done}: {len(outcome.steps)} operations, {outcome.seconds:.0f}s, "
+                f"violations {kinds or 'none'}{' (' + ', '.join(known) + ')' if known else ''}"
+            )
+            if args.verbose and outcome.violations:
+                log(render(outcome, outcome.violations))
+
+    class Reporting(LifecycleMachine):
+        def teardown(self) -> None:
+            try:
+                super().teardown()
+            finally:
+                progress()
+
+    if args.replay is not None:
+        previous = json.loads(args.replay.read_text())
+        try:
+            shrunk = shrink_examples(runtime, previous["examples"], args.shrink or 40, log)
+        finally:
+            runtime.call(driver.aclose())
+            stack.close()
+        args.json.write_text(json.dumps(shrunk, indent=1, default=str))
+        return 0
+
+    test = get_state_machine_test(
+        Reporting,
+        settings=settings(
+            max_examples=10 * args.sequences,
+            stateful_step_count=args.steps,
+            deadline=None,
+            database=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
+    hypothesis_seed(args.seed)(test)
+    try:
+        with contextlib.suppress(BudgetSpent):
+            test()
+        summary = summarise(runtime.outcomes, time.monotonic() - started, args.seed)
+        if args.shrink:
+            summary["shrunk"] = shrink_examples(runtime, summary["examples"], args.shrink, log)
+    finally:
+        if "summary" not in locals():
+            summary = summarise(runtime.outcomes, time.monotonic() - started, args.seed)
+        args.json.write_text(json.dumps(summary, indent=1, default=str))
+        runtime.call(driver.aclose())
+        stack.close()
+    brief = {k: v for k, v in summary.items() if k != "examples"}
+    sys.stdout.write(json.dumps(brief, indent=1) + "\n")
+    sys.stdout.write(f"examples of each violation: {args.json}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,646 @@
+"""The reference model of a deal's life, and what must hold once the system settles.
+
+Plain Python, no I/O. The model is what the tests did and so know for certain: what the
+CRM says (stage, lines), what the ERP's own users did (invoices, payments, orders they
+cancelled or edited, items they created), and which operator acts happened (retries,
+revoked credentials, runs terminated). ``check`` compares it with a snapshot of the
+three systems after they settled (``World``), and returns every violation.
+
+The model does not predict the order of events the system is free to choose (a deal
+lost a moment after it was won may or may not have reached the ERP first); it states
+what must hold whatever the interleaving:
+
+- per opportunity at most one live ERP order, and exactly one while the CRM says won
+  and no plausible exception parks it; none while the CRM says otherwise (same proviso);
+- an unbilled live order says what the CRM says (SKU, quantity, price);
+- bookings (the current definition) equal the live order's total, zero when none;
+  billings and collections equal the ERP's invoices and payments, per invoice and in the
+  reports, to the cent;
+- the ledger holds every ERP order's ``order.accepted`` and every cancelled one's
+  ``order.cancelled``;
+- the CRM's write-back fields equal the ERP's state;
+- every open exception has a reason the history explains; a stopped deal that is not
+  final has one; no deal retries a step for ever; the ERP change feed runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+CRM_STAGES = {
+    "open": "Proposal/Price Quote",
+    "won": "Closed Won",
+    "lost": "Closed Lost",
+    "reopened": "Negotiation/Review",
+}
+FINAL_DEAL_STATUSES = frozenset({"paid", "cancelled"})
+ZERO = Decimal(0)
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Line:
+    sku: str
+    quantity: Decimal
+    price: Decimal
+
+    @property
+    def amount(self) -> Decimal:
+        return self.quantity * self.price
+
+    def __str__(self) -> str:
+        return f"{self.sku} x{self.quantity.normalize()} @ {self.price}"
+
+
+def lines_key(lines: list[Line] | tuple[Line, ...]) -> list[tuple[str, Decimal, Decimal]]:
+    """Lines as a comparable multiset (the order of lines is nobody's business)."""
+    return sorted((line.sku, line.quantity.normalize(), line.price.normalize()) for line in lines)
+
+
+def money(value: Any) -> Decimal:
+    return ZERO if value is None else Decimal(str(value)).quantize(CENT)
+
+
+# -- the model ------------------------------------------------------------------------
+
+
+@dataclass
+class Opportunity:
+    """One opportunity as the tests made it, and what they did to its ERP records."""
+
+    key: str
+    """``opp_0``, ``opp_1``…: the name the history uses."""
+    crm_id: str
+    lines: list[Line]
+    line_ids: list[str]
+    stage: str = "open"
+    ever_won: bool = False
+    history: list[str] = field(default_factory=list)
+    """The operations on this opportunity, by name, in order."""
+    invoices: dict[str, Decimal] = field(default_factory=dict)
+    """ERP invoice id → total, as the accountant posted them."""
+    payments: dict[str, Decimal] = field(default_factory=dict)
+    """ERP invoice id → paid so far, as the accountant paid them."""
+    crm_changed_after_won: bool = False
+    finance_cancelled: bool = False
+    finance_edited: bool = False
+    unknown_pending: bool = False
+    """A line's SKU was unknown to the ERP while the deal may have tried to order it,
+    and no operator retry has followed the fix."""
+    auth_exposed: bool = False
+    """The ERP credential was revoked while this deal lived, and no retry followed."""
+    terminated: bool = False
+    orders_fixed: bool = False
+    """The ERP cannot cancel or re-line a confirmed order (Tryton): any change after
+    the order waits for a person."""
+
+    @property
+    def won(self) -> bool:
+        return self.stage == "won"
+
+    @property
+    def may_park(self) -> bool:
+        """Whether the history may have parked this deal (an operator retry makes sense)."""
+        return (
+            self.unknown_pending
+            or self.auth_exposed
+            or (bool(self.invoices) and self.crm_changed_after_won)
+            or self.finance_cancelled
+            or self.finance_edited
+            or self.terminated
+        )
+
+    @property
+    def amount(self) -> Decimal:
+        return sum((line.amount for line in self.lines), ZERO)
+
+
+@dataclass
+class Model:
+    opportunities: dict[str, Opportunity] = field(default_factory=dict)
+    catalog_missing: set[str] = field(default_factory=set)
+    """SKUs the CRM sells that the ERP does not know (yet)."""
+    revoked: bool = False
+    worker_up: bool = True
+    orders_fixed: bool = False
+
+    # -- what the tests do, as the model records it --------------------------------
+
+    def opened(self, key: str, crm_id: str, lines: list[Line], line_ids: list[str]) -> None:
+        self.opportunities[key] = Opportunity(
+            key, crm_id, list(lines), list(line_ids), orders_fixed=self.orders_fixed
+        )
+        self.opportunities[key].history.append("open")
+
+    def staged(self, key: str, stage: str) -> None:
+        opp = self.opportunities[key]
+        opp.history.append(stage)
+        if opp.ever_won and stage != "won":
+            opp.crm_changed_after_won = True
+        opp.stage = stage
+        if stage == "won":
+            opp.ever_won = True
+            self._exposed(opp)
+
+    def relined(self, key: str, lines: list[Line], line_ids: list[str], what: str) -> None:
+        opp = self.opportunities[key]
+        opp.history.append(what)
+        opp.lines, opp.line_ids = list(lines), list(line_ids)
+        if opp.ever_won:
+            opp.crm_changed_after_won = True
+        if opp.won:
+            self._exposed(opp)
+
+    def _exposed(self, opp: Opportunity) -> None:
+        """The deal may now try to order these lines."""
+        if any(line.sku in self.catalog_missing for line in opp.lines):
+            opp.unknown_pending = True
+        if self.revoked:
+            opp.auth_exposed = True
+
+    def item_created(self, sku: str) -> None:
+        self.catalog_missing.discard(sku)
+
+    def retried(self, key: str) -> None:
+        opp = self.opportunities[key]
+        opp.history.append("retry")
+        if not any(line.sku in self.catalog_missing for line in opp.lines):
+            opp.unknown_pending = False
+        if not self.revoked:
+            opp.auth_exposed = False
+
+    def credential_revoked(self) -> None:
+        self.revoked = True
+        for opp in self.opportunities.values():
+            opp.auth_exposed = True
+            opp.history.append("revoke")
+
+    def credential_restored(self) -> None:
+        self.revoked = False
+        for opp in self.opportunities.values():
+            opp.history.append("restore")
+
+    def invoiced(self, key: str, invoice_id: str, total: Decimal) -> None:
+        opp = self.opportunities[key]
+        opp.history.append("invoice")
+        opp.invoices[invoice_id] = total
+        opp.payments.setdefault(invoice_id, ZERO)
+
+    def paid(self, key: str, invoice_id: str, amount: Decimal) -> None:
+        opp = self.opportunities[key]
+        opp.history.append("pay")
+        opp.payments[invoice_id] = opp.payments.get(invoice_id, ZERO) + amount
+
+    def note(self, key: str, what: str) -> None:
+        """An operation the expectations do not depend on beyond its name."""
+        opp = self.opportunities[key]
+        opp.history.append(what)
+        if what == "finance_cancel":
+            opp.finance_cancelled = True
+        elif what == "finance_edit":
+            opp.finance_edited = True
+        elif what == "second_run":
+            opp.terminated = True
+
+
+# -- what the systems say, after settling ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderView:
+    id: str
+    number: str
+    status: str
+    """The ERP's own name for the order's state (``Pending Fulfillment``, ``Billed``…)."""
+    cancelled: bool
+    total: Decimal
+    lines: tuple[Line, ...]
+    billed: bool
+    customer_id: str
+
+
+@dataclass(frozen=True)
+class InvoiceView:
+    id: str
+    order_id: str
+    total: Decimal
+    paid: Decimal
+
+
+@dataclass(frozen=True)
+class ExceptionView:
+    id: str
+    process: str
+    reason: str
+    step: str
+    message: str
+    subject: str
+    workflow_id: str
+
+
+@dataclass(frozen=True)
+class EventView:
+    type: str
+    source_id: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PendingActivity:
+    activity: str
+    attempt: int
+    failure: str
+
+
+@dataclass
+class DealView:
+    status: str
+    step: str | None
+    run_status: str
+    """RUNNING, COMPLETED, TERMINATED, FAILED…"""
+    pending: list[PendingActivity]
+    open_exception: str | None = None
+    """The exception the deal's latest run waits on, by its own account."""
+
+
+@dataclass
+class OpportunityWorld:
+    crm_stage: str
+    crm_lines: list[Line]
+    write_back: dict[str, Any]
+    orders: list[OrderView]
+    invoices: list[InvoiceView]
+    deal: DealView | None
+    events: list[EventView]
+    """The ledger's facts about this opportunity."""
+    exceptions: list[ExceptionView]
+    """Open exceptions about this opportunity (its deal, reconciliation's findings)."""
+    bookings: Decimal
+    billings: Decimal
+    collections: Decimal
+
+    @property
+    def live(self) -> list[OrderView]:
+        return [order for order in self.orders if not order.cancelled]
+
+
+@dataclass
+class World:
+    opportunities: dict[str, OpportunityWorld]
+    feed_status: str
+    stray_exceptions: list[ExceptionView]
+    """Open exceptions opened during the sequence about none of its opportunities."""
+    unsettled: list[str] = field(default_factory=list)
+    """What was still moving when the settle wait gave up."""
+    subjects: set[str] = field(default_factory=set)
+    """The records the sequence's opportunities involve (ids of CRM opportunities, ERP
+    invoices and customers)."""
+
+
+# -- the checks -------------------------------------------------------------------------
+
+KINDS = (
+    "did_not_settle",
+    "stuck_retrying",
+    "feed_stopped",
+    "duplicate_orders",
+    "won_without_order",
+    "live_order_not_won",
+    "order_differs_from_crm",
+    "bookings",
+    "billings",
+    "collections",
+    "ledger_fact",
+    "stranded",
+    "exception_count",
+    "stale_exception",
+    "unexplained_exception",
+    "write_back",
+    "write_back_order_status",
+)
+"""Violation kinds, most telling first (a sequence reports its first as its failure)."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    kind: str
+    opportunity: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.opportunity}: " if self.opportunity else ""
+        return f"[{self.kind}] {where}{self.message}"
+
+
+def plausible(exception: ExceptionView, opp: Opportunity, world: OpportunityWorld) -> bool:
+    """Whether the history explains why this exception is open."""
+    billed = any(order.billed for order in world.live) or bool(opp.invoices)
+    deal_running = world.deal is not None and world.deal.run_status == "RUNNING"
+    reversal = billed and opp.crm_changed_after_won
+    reason = exception.reason
+    if exception.process == "deal":
+        if reason == "unknown_sku":
+            return opp.unknown_pending
+        if reason == "auth_failed":
+            return opp.auth_exposed
+        if reason == "reversal_after_invoicing":
+            return reversal
+        if reason == "erp_rejected":
+            return (
+                reversal
+                or (opp.finance_cancelled and opp.crm_changed_after_won)
+                or (opp.orders_fixed and opp.crm_changed_after_won)
+            )
+        return False
+    if exception.process == "reconciliation":
+        if reason == "orphan_erp_order":
+            return not opp.won and bool(world.live) and (billed or not deal_running)
+        if reason == "amount_mismatch":
+            return billed or opp.finance_edited or not deal_running
+        if reason == "status_drift":
+            return opp.won and opp.finance_cancelled
+        return False
+    return False
+
+
+def _billing_status(order_total: Decimal, invoiced: Decimal, paid: Decimal) -> str:
+    """``DealBilling.status``, from the ERP's figures."""
+    if invoiced == ZERO:
+        return "not_invoiced"
+    if paid <= ZERO:
+        return "invoiced"
+    if invoiced - paid <= ZERO and invoiced >= order_total:
+        return "paid"
+    return "partially_paid"
+
+
+@dataclass
+class Checks:
+    """The violations found, and how many checks were made to find them."""
+
+    made: int = 0
+    violations: list[Violation] = field(default_factory=list)
+
+    def expect(self, holds: bool, kind: str, opportunity: str | None, message: str) -> bool:
+        self.made += 1
+        if not holds:
+            self.violations.append(Violation(kind, opportunity, message))
+        return holds
+
+
+def check_opportunity(opp: Opportunity, world: OpportunityWorld, checks: Checks) -> None:
+    def expect(holds: bool, kind: str, message: str) -> bool:
+        return checks.expect(holds, kind, opp.key, message)
+
+    live = world.live
+    deal = world.deal
+    current = [
+        e
+        for e in world.exceptions
+        if e.process != "deal" or (deal is not None and deal.open_exception == e.id)
+    ]
+    for exception in world.exceptions:
+        if exception not in current:
+            expect(
+                False,
+                "stale_exception",
+                f"deal exception {exception.reason} at {exception.step} is open, but the "
+                f"deal's latest run ({_deal(world)}) waits on "
+                f"{deal.open_exception if deal else None!r}: {exception.message}",
+            )
+    explained = [e for e in current if plausible(e, opp, world)]
+    for exception in current:
+        expect(
+            exception in explained,
+            "unexplained_exception",
+            f"{exception.process} exception {exception.reason} at {exception.step}: "
+            f"{exception.message}",
+        )
+    parked = bool(explained)
+
+    # Orders.
+    expect(len(live) <= 1, "duplicate_orders", f"{len(live)} live ERP orders: {_orders(live)}")
+    if opp.won and not parked:
+        expect(
+            bool(live),
+            "won_without_order",
+            f"the CRM says won and nothing parks the deal, but the ERP holds no live order "
+            f"(orders: {_orders(world.orders) or 'none'}; deal {_deal(world)})",
+        )
+    if not opp.won and not parked:
+        expect(
+            not live,
+            "live_order_not_won",
+            f"the CRM says {world.crm_stage!r} but ERP order {_orders(live)} is live and "
+            f"nothing explains it (deal {_deal(world)})",
+        )
+    if len(live) == 1 and opp.won and not parked and not live[0].billed and not opp.finance_edited:
+        expect(
+            lines_key(live[0].lines) == lines_key(world.crm_lines),
+            "order_differs_from_crm",
+            f"ERP order {live[0].number} has {_lines(live[0].lines)}; the CRM says "
+            f"{_lines(world.crm_lines)}",
+        )
+
+    # Money: bookings per the live order; billings and collections per the ERP.
+    booked = live[0].total if len(live) == 1 else ZERO
+    expect(
+        world.bookings == booked,
+        "bookings",
+        f"bookings report {world.bookings}, ERP live order total {booked} "
+        f"(ledger: {_order_events(world)})",
+    )
+    waits = (
+        f" while the deal waits on {', '.join(e.reason for e in explained)}"
+        if any(e.process == "deal" for e in explained)
+        else ""
+    )
+    erp_billed = sum((i.total for i in world.invoices), ZERO)
+    erp_paid = sum((i.paid for i in world.invoices), ZERO)
+    expect(
+        world.billings == erp_billed,
+        "billings",
+        f"billings report {world.billings}, ERP invoices {erp_billed}{waits}",
+    )
+    expect(
+        world.collections == erp_paid,
+        "collections",
+        f"collections report {world.collections}, ERP payments {erp_paid} "
+        f"(ledger: {_payment_events(world)}){waits}",
+    )
+    events = world.events
+    for invoice in world.invoices:
+        posted = [e for e in events if e.type == "invoice.posted" and e.source_id == invoice.id]
+        expect(
+            len(posted) == 1 and money(posted[0].payload.get("total")) == invoice.total,
+            "billings",
+            f"invoice {invoice.id} ({invoice.total}): the ledger has "
+            f"{[e.payload.get('total') for e in posted]} invoice.posted{waits}",
+        )
+        payments = [e for e in events if e.type == "payment.applied" and e.source_id == invoice.id]
+        applied = sum((money(e.payload.get("amount")) for e in payments), ZERO)
+        expect(
+            applied == invoice.paid,
+            "collections",
+            f"invoice {invoice.id}: the ERP says {invoice.paid} paid, the ledger's "
+            f"payment.applied add up to {applied} ({_payment_events(world)}){waits}",
+        )
+
+    # Facts every ERP order makes.
+    for order in world.orders:
+        kinds = {e.type for e in events if e.source_id == order.id}
+        if (
+            expect(
+                "order.accepted" in kinds,
+                "ledger_fact",
+                f"ERP order {order.number} has no order.accepted",
+            )
+            and order.cancelled
+        ):
+            expect(
+                "order.cancelled" in kinds,
+                "ledger_fact",
+                f"cancelled ERP order {order.number} has no order.cancelled",
+            )
+
+    # Runs: stopped only when final or parked; never retrying a step for ever.
+    if deal is not None:
+        for pending in deal.pending:
+            expect(
+                pending.attempt < 3,
+                "stuck_retrying",
+                f"{pending.activity} at attempt {pending.attempt}: {pending.failure}",
+            )
+        deal_exceptions = [e for e in current if e.process == "deal"]
+        if deal.run_status != "RUNNING" and deal.status not in FINAL_DEAL_STATUSES:
+            expect(
+                bool(world.exceptions),
+                "stranded",
+                f"the deal's run is {deal.run_status} in status {deal.status} "
+                f"(step {deal.step}) and no exception says why",
+            )
+        expect(
+            len(deal_exceptions) <= 1,
+            "exception_count",
+            f"{len(deal_exceptions)} open deal exceptions: "
+            + "; ".join(f"{e.reason} at {e.step}" for e in deal_exceptions),
+        )
+        if deal.status == "needs_attention":
+            expect(
+                bool(deal_exceptions),
+                "exception_count",
+                "the deal needs attention but no exception is open",
+            )
+
+    if not parked:
+        _write_back(opp, world, checks)
+
+
+def _write_back(opp: Opportunity, world: OpportunityWorld, checks: Checks) -> None:
+    """The CRM's mirror of the ERP order and its billing, against the ERP."""
+    crm = world.write_back
+
+    def same(crm_value: Any, erp_value: Any, name: str, kind: str = "write_back") -> None:
+        checks.expect(
+            crm_value == erp_value,
+            kind,
+            opp.key,
+            f"the CRM's {name} is {crm_value!r}, the ERP says {erp_value!r}",
+        )
+
+    live = world.live
+    if not world.orders:
+        same(crm.get("Syncline_Order_Id__c"), None, "order id")
+        return
+    order = live[0] if len(live) == 1 else world.orders[-1]
+    same(str(crm.get("Syncline_Order_Id__c")), order.id, "order id")
+    same(crm.get("Syncline_Order_Number__c"), order.number, "order number")
+    status = crm.get("Syncline_Order_Status__c")
+    checks.expect(
+        (status == "Cancelled") == order.cancelled,
+        "write_back",
+        opp.key,
+        f"the CRM's order status is {status!r} but the ERP order is "
+        f"{'cancelled' if order.cancelled else 'live'} ({order.status})",
+    )
+    if (status == "Cancelled") == order.cancelled:
+        same(status, order.status, "order status", "write_back_order_status")
+    invoices = [i for i in world.invoices if i.order_id == order.id]
+    invoiced = sum((i.total for i in invoices), ZERO)
+    paid = sum((i.paid for i in invoices), ZERO)
+    if not invoices:
+        billing_status = crm.get("Syncline_Billing_Status__c")
+        same(billing_status in (None, "not_invoiced"), True, f"billing status ({billing_status})")
+        return
+    same(
+        crm.get("Syncline_Billing_Status__c"),
+        _billing_status(order.total, invoiced, paid),
+        "billing status",
+    )
+    for name, value in (
+        ("Syncline_Invoiced_Amount__c", invoiced),
+        ("Syncline_Paid_Amount__c", paid),
+        ("Syncline_Balance__c", invoiced - paid),
+    ):
+        crm_value = crm.get(name)
+        label = name.removeprefix("Syncline_").removesuffix("__c").lower().replace("_", " ")
+        same(None if crm_value is None else money(crm_value), value, label)
+
+
+def check(model: Model, world: World, checks: Checks | None = None) -> list[Violation]:
+    """Every violation, most telling kind first."""
+    checks = checks if checks is not None else Checks()
+    for what in world.unsettled:
+        checks.expect(False, "did_not_settle", None, what)
+    checks.expect(
+        world.feed_status == "RUNNING",
+        "feed_stopped",
+        None,
+        f"the ERP change feed is {world.feed_status} and no exception says why",
+    )
+    for exception in world.stray_exceptions:
+        checks.expect(
+            False,
+            "unexplained_exception",
+            None,
+            f"{exception.process} exception {exception.reason} on {exception.subject}: "
+            f"{exception.message}",
+        )
+    for key, opp in model.opportunities.items():
+        check_opportunity(opp, world.opportunities[key], checks)
+    return sorted(checks.violations, key=lambda v: KINDS.index(v.kind))
+
+
+# -- for messages -------------------------------------------------------------------------
+
+
+def _orders(orders: list[OrderView]) -> str:
+    return ", ".join(f"{o.number} ({o.status}, {o.total})" for o in orders)
+
+
+def _lines(lines: list[Line] | tuple[Line, ...]) -> str:
+    return "[" + "; ".join(str(line) for line in lines) + "]"
+
+
+def _deal(world: OpportunityWorld) -> str:
+    if world.deal is None:
+        return "never started"
+    return f"{world.deal.status} at {world.deal.step}, run {world.deal.run_status}"
+
+
+def _order_events(world: OpportunityWorld) -> str:
+    return ", ".join(
+        f"{e.type}#{e.payload.get('amendment', '')} {e.payload.get('total')}"
+        for e in world.events
+        if e.type.startswith("order.")
+    )
+
+
+def _payment_events(world: OpportunityWorld) -> str:
+    return ", ".join(
+        f"{e.payload.get('amount')} (to date {e.payload.get('paid_to_date')})"
+        for e in world.events
+        if e.type == "payment.applied"
+    )

@@ -1,0 +1,160 @@
+"""Every failing sequence the lifecycle model found, shrunk and kept as plain steps.
+
+Each runs on the real stack like the model test's sequences, then settles, reconciles
+and checks everything against the model (``seq.check``). A test fails on a violation of
+its own bug or on one no known bug explains; violations of the other known bugs the
+sequence happens to show are only reported. While its bug is open a test is
+``xfail(strict=True)``: fixing the bug makes it pass, which fails the strict marker, so
+the fix removes the marker (and the bug's entry in ``known_bugs.py``).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.lifecycle.machine import Scripted
+
+pytestmark = pytest.mark.e2e
+
+# The bugs that do not depend on cancelling or re-lining an order show on Tryton too.
+BOTH_ERPS = pytest.mark.parametrize("seq", ["netsuite", "tryton"], indirect=True)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 17 a: a deal won again after it was lost finds its cancelled order",
+)
+def test_a_deal_won_lost_and_won_again_has_one_live_order(seq: Scripted) -> None:
+    opp = seq.open_deal(skus=["SL-SEAT-PRO"], quantity=2)
+    seq.crm_stage(opp=opp, stage="won", then_settle=True)
+    seq.crm_stage(opp=opp, stage="lost", then_settle=True)
+    seq.crm_stage(opp=opp, stage="won", then_settle=True)
+    seq.check(bug="a")
+
+
+@BOTH_ERPS
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 17 b: a second run of a deal counts its first run's payments again",
+)
+def test_a_second_run_counts_each_payment_once(seq: Scripted) -> None:
+    opp = seq.open_deal(skus=["SL-SEAT-PRO"], quantity=2)
+    seq.crm_stage(opp=opp, stage="won", then_settle=True)
+    seq.finance(opp=opp, act="invoice")
+    seq.finance(opp=opp, act="pay_part")
+    seq.settle()
+    seq.second_run(opp=opp)
+    seq.settle()
+    seq.finance(opp=opp, act="pay_rest")
+    seq.check(bug="b")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 17 f: a second run's first amendment reuses an old amendment's event id",
+)
+def test_a_second_runs_amendment_reaches_bookings(seq: Scripted) -> None:
+    opp = seq.open_deal(skus=["SL-SEAT-PRO"], quantity=2)
+    seq.crm_stage(opp=opp, stage="won", then_settle=True)
+    seq.crm_lines(opp=opp, change="quantity", line=0, value=2, then_settle=True)
+    seq.second_run(opp=opp)
+    seq.settle()
+    seq.crm_lines(opp=opp, change="quantity", line=0, value=3, then_settle=True)
+    seq.check(bug="f")
+
+
+@BOTH_ERPS
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 17 g: reconciliation does not replay a deal whose run was terminated",
+)
+def test_reconciliation_replays_a_deal_whose_run_was_terminated(seq: Scripted) -> None:
+    opp = seq.open_deal(skus=["SL-SEAT-PRO"], quantity=2)
+    seq.crm_stage(opp=opp, stage="won", then_settle=True)
+    seq.second_run(opp=opp)
+    seq.check(bug="g")
+
+
+@BOTH_ERPS
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 17 h: a revoked ERP credential fails the ERP change feed for good",
+)
+def test_the_change_feed_survives_a_revoked_erp_credential(seq: Scripted) -> None:
+    opp = seq.open_deal(skus=["SL-SEAT-PRO"], quantity=2)
+    seq.crm_stage(opp=opp, stage="won", then_settle=True)
+    seq.credential_outage(lasting=1)
+    seq.settle()  # the feed polls while the credential is revoked
+    seq.finance(opp=opp, act="invoice")  # the credential is back
+    seq.check(bug="h")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 17 i: an order edited in the ERP by finance never reaches bookings",
+)
+def test_an_order_finance_edits_in_the_erp_is_booked_as_edited(seq: Scripted) -> None:
+    opp = seq.open_deal(skus=["SL-SEAT-PRO"], quantity=2)
+    seq.crm_stage(opp=opp, stage="won", then_settle=True)
+    seq.finance(opp=opp, act="edit")
+    seq.check(bug="i")
+
+
+@BOTH_ERPS
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 17 j: a terminated parked run's exception stays open for ever",
+)
+def test_a_second_run_leaves_no_exception_of_the_first_open(seq: Scripted) -> None:
+    opp = seq.open_deal(skus=["SL-SEAT-PRO"], quantity=2)
+    seq.crm_lines(opp=opp, change="unknown_sku", line=0, value=0, then_settle=False)
+    seq.crm_stage(opp=opp, stage="won", then_settle=True)  # parks: an unknown SKU
+    seq.second_run(opp=opp)
+    seq.settle()
+    seq.create_missing_items()
+    seq.retry(opp=opp)
+    seq.check(bug="j")
+
+
+@BOTH_ERPS
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 17 k: the opportunity's order status stays as the order was placed",
+)
+def test_the_opportunity_shows_the_erp_order_status_once_invoiced(seq: Scripted) -> None:
+    opp = seq.open_deal(skus=["SL-SEAT-PRO"], quantity=2)
+    seq.crm_stage(opp=opp, stage="won", then_settle=True)
+    seq.finance(opp=opp, act="invoice")
+    seq.check(bug="k")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 17 l: an ERP cancellation held by a parked run that stops is lost",
+)
+def test_an_order_cancelled_in_the_erp_leaves_bookings_whatever_its_deal_does(
+    seq: Scripted,
+) -> None:
+    opp = seq.open_deal(skus=["SL-SEAT-PRO"], quantity=2)
+    seq.crm_stage(opp=opp, stage="won", then_settle=True)
+    seq.crm_lines(opp=opp, change="unknown_sku", line=0, value=0, then_settle=True)  # parks
+    seq.finance(opp=opp, act="cancel")  # the feed hands the cancellation to the parked run
+    seq.settle()
+    seq.second_run(opp=opp)
+    seq.crm_stage(opp=opp, stage="lost", then_settle=True)
+    seq.check(bug="l")
+
+
+@BOTH_ERPS
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 17 m: a parked deal holds its invoices' and payments' facts",
+)
+def test_a_payment_reaches_collections_while_the_deal_waits_for_a_person(seq: Scripted) -> None:
+    opp = seq.open_deal(skus=["SL-SEAT-PRO"], quantity=2)
+    seq.crm_stage(opp=opp, stage="won", then_settle=True)
+    seq.finance(opp=opp, act="invoice")
+    seq.settle()
+    seq.crm_stage(opp=opp, stage="lost", then_settle=True)  # parks: already invoiced
+    seq.finance(opp=opp, act="pay_rest")
+    seq.check(bug="m")
