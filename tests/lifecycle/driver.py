@@ -28,7 +28,6 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
 from connectors.errors import ConnectorError
-from models.workflow_ids import close_won_workflow_id
 from tests.deals import add_crm_product
 from tests.e2e.conftest import Stack
 from tests.lifecycle.erp import ErpSide, Refused, erp_side, refusing
@@ -49,8 +48,8 @@ from tests.lifecycle.model import (
     money,
 )
 from tests.lifecycle.stack import RECONCILE_SLA_SECONDS
-from workflows.deal.workflow import CloseWonToOrder
-from workflows.feed.workflow import erp_change_feed_workflow_id
+from workflows.deal import contract as deal
+from workflows.feed import contract as feed
 
 WRITE_BACK_FIELDS = (
     "Syncline_Order_Id__c",
@@ -261,7 +260,7 @@ class Driver:
 
     async def deal_run(self, opportunity_id: str) -> tuple[str, str] | None:
         """The deal's latest run: (run id, status name), or None when it never ran."""
-        handle = (await self.temporal()).get_workflow_handle(close_won_workflow_id(opportunity_id))
+        handle = (await self.temporal()).get_workflow_handle(deal.deal_workflow_id(opportunity_id))
         try:
             description = await handle.describe()
         except RPCError:
@@ -270,7 +269,7 @@ class Driver:
         return description.run_id or "", status.name if status else "UNKNOWN"
 
     async def terminate(self, opportunity_id: str) -> bool:
-        handle = (await self.temporal()).get_workflow_handle(close_won_workflow_id(opportunity_id))
+        handle = (await self.temporal()).get_workflow_handle(deal.deal_workflow_id(opportunity_id))
         try:
             await handle.terminate("lifecycle test: a second run of this deal")
         except RPCError:
@@ -334,7 +333,7 @@ class Driver:
             moving.append(f"{len(pending)} CRM callouts pending")
         client = await self.temporal()
         for opportunity_id in opportunity_ids:
-            handle = client.get_workflow_handle(close_won_workflow_id(opportunity_id))
+            handle = client.get_workflow_handle(deal.deal_workflow_id(opportunity_id))
             try:
                 raw = (await handle.describe()).raw_description
             except RPCError:
@@ -382,7 +381,7 @@ class Driver:
 
     async def feed_status(self) -> str:
         handle = (await self.temporal()).get_workflow_handle(
-            erp_change_feed_workflow_id(self.stack.env.get("SYNCLINE_ERP_KIND", "netsuite"))
+            feed.feed_workflow_id(self.stack.env.get("SYNCLINE_ERP_KIND", "netsuite"))
         )
         try:
             status = (await handle.describe()).status
@@ -450,7 +449,7 @@ class Driver:
         return {str(r["customer"]): money(r["amount"]) for r in answer.json()["rows"]}
 
     async def _deal(self, opportunity_id: str) -> DealView | None:
-        handle = (await self.temporal()).get_workflow_handle(close_won_workflow_id(opportunity_id))
+        handle = (await self.temporal()).get_workflow_handle(deal.deal_workflow_id(opportunity_id))
         try:
             description = await handle.describe()
         except RPCError:
@@ -467,7 +466,7 @@ class Driver:
         ]
         status = description.status or WorkflowExecutionStatus.RUNNING
         try:
-            waits_on = (await handle.query(CloseWonToOrder.state)).open_exception
+            waits_on = (await deal.STATE.ask(handle)).open_exception
         except RPCError:
             waits_on = None
         return DealView(
