@@ -501,7 +501,7 @@ async def test_the_storm(storm: Storm, capsys: pytest.CaptureFixture[str]) -> No
     if swallowed:
         # Every invariant above held (reconciliation booked these deals), but a delivery
         # Syncline accepted came to nothing: a production defect in CloseWonToOrder,
-        # reported, not fixed here. It depends on timing (seen in about half the runs),
+        # reported, not fixed here. It depends on timing (5 of 12 variant runs),
         # so it is an expected failure when seen rather than a strict one.
         pytest.xfail(
             f"{len(swallowed)} deal(s), e.g. {min(swallowed)}: the run that took the first "
