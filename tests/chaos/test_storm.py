@@ -307,13 +307,6 @@ async def _booked(stack: Stack, ids: list[str]) -> dict[str, int]:
     return {str(subject): int(n) for subject, n in rows if subject in wanted}
 
 
-async def _bookings(stack: Stack) -> int:
-    [(count,)] = await _store_rows(
-        stack, "SELECT count(*) FROM ledger_events WHERE event_type = 'order.accepted'"
-    )
-    return int(count)
-
-
 async def _attempts_finished(stack: Stack, worker: str) -> int:
     """Activity attempts one worker process has finished, failed ones too (its
     ``syncline.activity.duration`` histogram's count, across stages and outcomes)."""
