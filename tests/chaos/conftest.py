@@ -108,3 +108,17 @@ async def storm(
         )
         async for running in _running_stack(options):
             yield Storm(running, variant)
+
+
+@pytest.fixture
+async def quiet_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    """A NetSuite stack of its own with no storm: for replaying, on cue, one race the
+    storm found by chance."""
+    options = StackOptions(
+        workdir=tmp_path_factory.mktemp("race"),
+        ports=StackPorts.free(),
+        ui=False,
+        erp_poll_seconds=0.5,
+    )
+    async for running in _running_stack(options):
+        yield running
