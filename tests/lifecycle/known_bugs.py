@@ -104,6 +104,8 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         "old total, reconciliation signals the running deal, which sees nothing to do",
         frozenset({"bookings"}),
         _finance_edited,
+        # What the deal then makes of an order that no longer says what the CRM says.
+        consequences=(("unexplained_exception", "amount_mismatch|erp_rejected"),),
     ),
     KnownBug(
         "f",
@@ -174,13 +176,19 @@ def known_bug(violation: Violation, model: Model) -> str | None:
 def attribute(violations: list[Violation], model: Model) -> dict[str, str]:
     """Violation text → the known bug that explains it, directly or as a consequence of
     another violation of the same sequence that bug explains."""
-    known = {str(v): bug for v in violations if (bug := known_bug(v, model))}
-    present = set(known.values())
+    known: dict[str, str] = {}
+    where: dict[str, set[str | None]] = {}
+    """Bug → the opportunities its violations are about (None: the whole sequence)."""
+    for violation in violations:
+        if bug_name := known_bug(violation, model):
+            known[str(violation)] = bug_name
+            where.setdefault(bug_name, set()).add(violation.opportunity)
     for violation in violations:
         if str(violation) in known:
             continue
         for bug in KNOWN_BUGS:
-            if _name(bug) in present and any(
+            scope = where.get(_name(bug), set())
+            if (None in scope or violation.opportunity in scope) and any(
                 violation.kind == kind and re.search(pattern, violation.message)
                 for kind, pattern in bug.consequences
             ):

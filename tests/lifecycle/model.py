@@ -10,6 +10,7 @@ The model does not predict the order of events the system is free to choose (a d
 lost a moment after it was won may or may not have reached the ERP first); it states
 what must hold whatever the interleaving:
 
+- the ERP holds the invoices and payments its users made, no more, no less;
 - per opportunity at most one live ERP order, and exactly one while the CRM says won
   and no plausible exception parks it; none while the CRM says otherwise (same proviso);
 - an unbilled live order says what the CRM says (SKU, quantity, price);
@@ -19,8 +20,10 @@ what must hold whatever the interleaving:
 - the ledger holds every ERP order's ``order.accepted`` and every cancelled one's
   ``order.cancelled``;
 - the CRM's write-back fields equal the ERP's state;
-- every open exception has a reason the history explains; a stopped deal that is not
-  final has one; no deal retries a step for ever; the ERP change feed runs.
+- every open exception has a reason the history explains (reconciliation's too: what it
+  leaves unexplained must be what the history predicts) and belongs to the deal's
+  current run; a stopped deal that is not final has one; no deal retries a step for
+  ever; the ERP change feed runs.
 """
 
 from __future__ import annotations
@@ -111,10 +114,6 @@ class Opportunity:
             or self.finance_edited
             or self.terminated
         )
-
-    @property
-    def amount(self) -> Decimal:
-        return sum((line.amount for line in self.lines), ZERO)
 
 
 @dataclass
@@ -302,6 +301,7 @@ class World:
 # -- the checks -------------------------------------------------------------------------
 
 KINDS = (
+    "erp_record",
     "did_not_settle",
     "stuck_retrying",
     "feed_stopped",
@@ -419,6 +419,24 @@ def check_opportunity(opp: Opportunity, world: OpportunityWorld, checks: Checks)
             f"{exception.message}",
         )
     parked = bool(explained)
+
+    # The ERP holds what its users did (else the test, not Syncline, is wrong).
+    for invoice in world.invoices:
+        if invoice.id in opp.invoices:
+            expect(
+                invoice.total == opp.invoices[invoice.id]
+                and invoice.paid == opp.payments.get(invoice.id, ZERO),
+                "erp_record",
+                f"invoice {invoice.id} is {invoice.paid}/{invoice.total} paid in the ERP; "
+                f"finance posted {opp.invoices[invoice.id]} and paid "
+                f"{opp.payments.get(invoice.id, ZERO)}",
+            )
+    expect(
+        {i.id for i in world.invoices} >= set(opp.invoices),
+        "erp_record",
+        f"finance posted invoices {sorted(opp.invoices)}; the ERP holds "
+        f"{sorted(i.id for i in world.invoices)}",
+    )
 
     # Orders.
     expect(len(live) <= 1, "duplicate_orders", f"{len(live)} live ERP orders: {_orders(live)}")
