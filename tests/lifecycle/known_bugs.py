@@ -80,9 +80,10 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
     ),
     KnownBug(
         "m",
-        "a parked deal holds the invoices and payments the feed hands it: billings and "
-        "collections miss them until someone resolves the park",
-        frozenset({"billings", "collections"}),
+        "a parked deal holds what the feed hands it (invoices, payments, its order's "
+        "cancellation): the ledger misses them, and reports are wrong, until someone "
+        "resolves the park",
+        frozenset({"billings", "collections", "bookings", "ledger_fact"}),
         lambda _, opp: True,
         about="while the deal waits on",
     ),
