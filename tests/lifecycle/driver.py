@@ -213,6 +213,12 @@ class Driver:
     async def create_item(self, sku: str, price: Decimal) -> None:
         await self.erp.create_item(sku, price)
 
+    async def add_order(self, order: OrderView, opportunity_id: str) -> str | Refused:
+        try:
+            return await self.erp.add_order(order, opportunity_id)
+        except Refused as refused:
+            return refused
+
     async def revoke_credential(self) -> str:
         return await self.erp.revoke()
 

@@ -88,6 +88,20 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         about="while the deal waits on",
     ),
     KnownBug(
+        "c",
+        "invoices of another order of the same opportunity are skipped for ever: the deal "
+        "takes the feed's signal and ignores it, so nobody records them",
+        frozenset({"billings", "collections"}),
+        lambda _, opp: opp is not None and opp.finance_added_order,
+    ),
+    KnownBug(
+        "n",
+        "an order finance enters for an opportunity Syncline already ordered is never "
+        "booked: the feed leaves orders that name an opportunity to the deal",
+        frozenset({"bookings", "ledger_fact"}),
+        lambda _, opp: opp is not None and opp.finance_added_order,
+    ),
+    KnownBug(
         "b",
         "a second run of a deal counts the payments its first run recorded again",
         frozenset({"collections"}),

@@ -158,3 +158,30 @@ def test_a_payment_reaches_collections_while_the_deal_waits_for_a_person(seq: Sc
     seq.crm_stage(opp=opp, stage="lost", then_settle=True)  # parks: already invoiced
     seq.finance(opp=opp, act="pay_rest")
     seq.check(bug="m")
+
+
+@pytest.mark.parametrize("seq", ["tryton"], indirect=True)
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 17 c: invoices of another order of the same opportunity are skipped",
+)
+def test_the_invoice_of_a_second_order_of_the_deal_is_billed(seq: Scripted) -> None:
+    opp = seq.open_deal(skus=["SL-SEAT-PRO"], quantity=2)
+    seq.crm_stage(opp=opp, stage="won", then_settle=True)
+    seq.finance(opp=opp, act="add_order")  # Tryton's reference is not unique
+    seq.settle()
+    seq.finance(opp=opp, act="invoice")  # the deal's own order
+    seq.finance(opp=opp, act="invoice")  # the second order
+    seq.check(bug="c")
+
+
+@pytest.mark.parametrize("seq", ["tryton"], indirect=True)
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 17 n: a second order finance enters for a deal is never booked",
+)
+def test_a_second_order_of_the_deal_is_booked(seq: Scripted) -> None:
+    opp = seq.open_deal(skus=["SL-SEAT-PRO"], quantity=2)
+    seq.crm_stage(opp=opp, stage="won", then_settle=True)
+    seq.finance(opp=opp, act="add_order")
+    seq.check(bug="n")
