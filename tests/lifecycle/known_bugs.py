@@ -79,6 +79,14 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         _rewon,
     ),
     KnownBug(
+        "a",
+        "(the same) any later run of a deal whose order was cancelled adopts the cancelled "
+        "order and follows it",
+        frozenset({"won_without_order"}),
+        lambda model, opp: opp is not None and any(h in SECOND_RUN for h in opp.history),
+        about=r"\(Cancelled, .*deal (order_accepted|invoiced) at follow_billing",
+    ),
+    KnownBug(
         "m",
         "a parked deal holds what the feed hands it (invoices, payments, its order's "
         "cancellation): the ledger misses them, and reports are wrong, until someone "
