@@ -3,9 +3,11 @@
 Every act goes where a person's would: the CRM's REST API as a sales user (its Flow then
 calls Syncline), the ERP's REST API as finance, the operator API, the Temporal client
 (terminating a run), and the process table (killing the worker). Reading back uses the
-same public surfaces (CRM, ERP, operator API, Temporal); only the settle wait's
-fingerprint peeks at the databases, because it must see the ERP while its credential is
-revoked.
+same public surfaces (CRM, ERP, the operator API's deals, exceptions, reports and
+reconciliations, Temporal), with two exceptions: the ledger's facts per opportunity are
+read from Syncline's database, as the storm reads them (the API shows them only for a
+deal that has run), and the settle wait's fingerprint reads the databases, because it
+must see the ERP while its credential is revoked.
 """
 
 from __future__ import annotations

@@ -232,7 +232,8 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     # -- sales, in the CRM ------------------------------------------------------------
 
-    def _open(self, skus: list[str], quantity: int) -> str:
+    def open_opportunity(self, skus: list[str], quantity: int) -> str:
+        """A sales user opens a deal (the key the history names it by)."""
         key = f"opp_{len(self.model.opportunities)}"
         step = self._step("open_deal", opp=key, skus=skus, quantity=quantity)
         crm_id = self._call(self.driver.open_deal(skus, quantity, f"Lifecycle {key}"))
@@ -249,7 +250,7 @@ class LifecycleMachine(RuleBasedStateMachine):
     )
     def first_deal(self, skus: list[str], quantity: int, then_settle: bool) -> str:
         """Every sequence starts from a deal being won: most of a lifecycle follows."""
-        key = self._open(skus, quantity)
+        key = self.open_opportunity(skus, quantity)
         self.crm_stage(key, "won", then_settle)
         return key
 
@@ -260,7 +261,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         quantity=st.integers(1, 3),
     )
     def open_deal(self, skus: list[str], quantity: int) -> str:
-        return self._open(skus, quantity)
+        return self.open_opportunity(skus, quantity)
 
     @rule(opp=opportunities, stage=st.sampled_from(STAGES), then_settle=st.booleans())
     def crm_stage(self, opp: str, stage: str, then_settle: bool) -> None:
