@@ -3,9 +3,11 @@
 Every act goes where a person's would: the CRM's REST API as a sales user (its Flow then
 calls Syncline), the ERP's REST API as finance, the operator API, the Temporal client
 (terminating a run), and the process table (killing the worker). Reading back uses the
-same public surfaces (CRM, ERP, operator API, Temporal); only the settle wait's
-fingerprint peeks at the databases, because it must see the ERP while its credential is
-revoked.
+same public surfaces (CRM, ERP, the operator API's deals, exceptions, reports and
+reconciliations, Temporal), with two exceptions: the ledger's facts per opportunity are
+read from Syncline's database, as the storm reads them (the API shows them only for a
+deal that has run), and the settle wait's fingerprint reads the databases, because it
+must see the ERP while its credential is revoked.
 """
 
 from __future__ import annotations
@@ -212,6 +214,12 @@ class Driver:
     async def create_item(self, sku: str, price: Decimal) -> None:
         await self.erp.create_item(sku, price)
 
+    async def add_order(self, order: OrderView, opportunity_id: str) -> str | Refused:
+        try:
+            return await self.erp.add_order(order, opportunity_id)
+        except Refused as refused:
+            return refused
+
     async def revoke_credential(self) -> str:
         return await self.erp.revoke()
 
@@ -303,25 +311,33 @@ class Driver:
         deadline = time.monotonic() + timeout
         last: dict[str, Any] = {}
         changed_at = time.monotonic()
-        polls_at_change = -1
+        polls_since_change = 0
+        last_poll: str | None = None
         moving: list[str] = []
         changing: list[str] = []
         while time.monotonic() < deadline:
             moving = await self._moving(opportunity_ids)
             fingerprint = await self._fingerprint(opportunity_ids)
-            polls, feed_running = await self._feed_polls()
+            poll, feed_running = await self._feed_poll()
             now = time.monotonic()
+            if poll != last_poll:
+                # A new poll (its time, so a feed that continued as new still counts).
+                last_poll, polls_since_change = poll, polls_since_change + 1
             if fingerprint != last:
-                changing = [k for k in fingerprint if fingerprint[k] != last.get(k)]
-                last, changed_at, polls_at_change = fingerprint, now, polls
+                changing = [k for k in fingerprint if last and fingerprint[k] != last.get(k)]
+                last, changed_at, polls_since_change = fingerprint, now, 0
             elif (
                 not moving
                 and now - changed_at >= quiet
-                and (not feed_running or polls - polls_at_change >= 2)
+                and (not feed_running or polls_since_change >= 2)
             ):
                 return []
             await asyncio.sleep(0.2)
-        return moving or [f"kept changing: {', '.join(changing)}"]
+        if moving:
+            return moving
+        if changing:
+            return [f"kept changing: {', '.join(changing)}"]
+        return ["the ERP change feed did not poll"]
 
     async def _moving(self, opportunity_ids: list[str]) -> list[str]:
         moving = []
@@ -372,12 +388,13 @@ class Driver:
             "CRM write-backs": crm,
         }
 
-    async def _feed_polls(self) -> tuple[int, bool]:
+    async def _feed_poll(self) -> tuple[str | None, bool]:
+        """When the ERP change feed last polled, and whether it runs."""
         answer = await self.stack.api.get("/api/erp-feed")
-        status = await self.feed_status()
+        running = await self.feed_status() == "RUNNING"
         if answer.status_code != 200:
-            return -1, status == "RUNNING"
-        return int(answer.json()["polls"]), status == "RUNNING"
+            return None, running
+        return answer.json()["last_poll_at"], running
 
     async def feed_status(self) -> str:
         handle = (await self.temporal()).get_workflow_handle(

@@ -77,6 +77,10 @@ class ErpSide(Protocol):
 
     async def create_item(self, sku: str, price: Decimal) -> None: ...
 
+    async def add_order(self, order: OrderView, opportunity_id: str) -> str:
+        """Finance enters another order for the same opportunity (a copy of ``order``)."""
+        ...
+
     async def revoke(self) -> str: ...
 
     async def restore(self) -> None: ...
@@ -143,6 +147,9 @@ class NetSuiteSide:
 
     async def create_item(self, sku: str, price: Decimal) -> None:
         await self.stack.erp.add_item(sku, f"Item {sku}", price)
+
+    async def add_order(self, order: OrderView, opportunity_id: str) -> str:
+        raise Refused("NetSuite keys a sales order by its opportunity: one order each")
 
     async def revoke(self) -> str:
         """An administrator revokes the certificate the worker logs in with: its tokens
@@ -241,6 +248,19 @@ class TrytonSide:
 
     async def create_item(self, sku: str, price: Decimal) -> None:
         await self.stack.erp.add_item(sku, f"Item {sku}", price)
+
+    async def add_order(self, order: OrderView, opportunity_id: str) -> str:
+        """Tryton's ``reference`` is not unique: finance copies the sale, keeps the
+        opportunity as its reference, quotes and confirms it."""
+        try:
+            [sale_id] = await self.accountant.call(
+                "model.sale.sale.copy", [int(order.id)], {"reference": opportunity_id}
+            )
+            await self.accountant.call("model.sale.sale.quote", [sale_id])
+            await self.accountant.call("model.sale.sale.confirm", [sale_id])
+        except TrytonRPCError as error:
+            raise Refused(str(error)) from None
+        return str(sale_id)
 
     async def revoke(self) -> str:
         """An administrator cancels the REST application key Syncline uses."""

@@ -68,6 +68,13 @@ def summarise(outcomes: list[Outcome], seconds: float, seed: int) -> dict[str, A
     }
 
 
+def _target(name: str) -> str:
+    """An example's name in the summary (``issue 17 a: …``, ``new: kind``) as a label."""
+    if name.startswith("issue 17 "):
+        return name.removeprefix("issue 17 ").split(":")[0]
+    return "new:" + name.removeprefix("new: ")
+
+
 def shrink_examples(
     runtime: Runtime,
     examples: dict[str, dict[str, Any]],
@@ -77,11 +84,7 @@ def shrink_examples(
     """Each example shrunk to the fewest steps that still show its violation."""
     shrunk = {}
     for name, example in examples.items():
-        target = (
-            name.removeprefix("issue 17 ").split(":")[0]
-            if name.startswith("issue")
-            else ("new:" + name.removeprefix("new: "))
-        )
+        target = _target(name)
         log(f"shrinking {name} ({len(operations(example['steps']))} steps) for {target}")
         steps = shrink(runtime, example["steps"], target, budget, log)
         code = as_code(steps)
@@ -109,6 +112,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="REPLAYS",
         help="afterwards, shrink the shortest example of each violation (at most REPLAYS "
         "replays each) and print it as the steps of a regression test",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="LABEL",
+        help="with --replay: shrink only these (a known bug's letter, or new:<kind>)",
     )
     parser.add_argument(
         "--replay",
@@ -164,9 +174,11 @@ def main(argv: list[str] | None = None) -> int:
                 progress()
 
     if args.replay is not None:
-        previous = json.loads(args.replay.read_text())
+        examples = json.loads(args.replay.read_text())["examples"]
+        if args.only:
+            examples = {k: v for k, v in examples.items() if _target(k) in args.only}
         try:
-            shrunk = shrink_examples(runtime, previous["examples"], args.shrink or 40, log)
+            shrunk = shrink_examples(runtime, examples, args.shrink or 40, log)
         finally:
             runtime.call(driver.aclose())
             stack.close()

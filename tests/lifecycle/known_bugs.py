@@ -79,12 +79,35 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         _rewon,
     ),
     KnownBug(
+        "a",
+        "(the same) any later run of a deal whose order was cancelled adopts the cancelled "
+        "order and follows it",
+        frozenset({"won_without_order"}),
+        lambda model, opp: opp is not None and any(h in SECOND_RUN for h in opp.history),
+        about=r"\(Cancelled, .*deal (order_accepted|invoiced) at follow_billing",
+    ),
+    KnownBug(
         "m",
-        "a parked deal holds the invoices and payments the feed hands it: billings and "
-        "collections miss them until someone resolves the park",
-        frozenset({"billings", "collections"}),
+        "a parked deal holds what the feed hands it (invoices, payments, its order's "
+        "cancellation): the ledger misses them, and reports are wrong, until someone "
+        "resolves the park",
+        frozenset({"billings", "collections", "bookings", "ledger_fact"}),
         lambda _, opp: True,
         about="while the deal waits on",
+    ),
+    KnownBug(
+        "c",
+        "invoices of another order of the same opportunity are skipped for ever: the deal "
+        "takes the feed's signal and ignores it, so nobody records them",
+        frozenset({"billings", "collections"}),
+        lambda _, opp: opp is not None and opp.finance_added_order,
+    ),
+    KnownBug(
+        "n",
+        "an order finance enters for an opportunity Syncline already ordered is never "
+        "booked: the feed leaves orders that name an opportunity to the deal",
+        frozenset({"bookings", "ledger_fact"}),
+        lambda _, opp: opp is not None and opp.finance_added_order,
     ),
     KnownBug(
         "b",
@@ -104,6 +127,8 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         "old total, reconciliation signals the running deal, which sees nothing to do",
         frozenset({"bookings"}),
         _finance_edited,
+        # What the deal then makes of an order that no longer says what the CRM says.
+        consequences=(("unexplained_exception", "amount_mismatch|erp_rejected"),),
     ),
     KnownBug(
         "f",
@@ -174,13 +199,19 @@ def known_bug(violation: Violation, model: Model) -> str | None:
 def attribute(violations: list[Violation], model: Model) -> dict[str, str]:
     """Violation text → the known bug that explains it, directly or as a consequence of
     another violation of the same sequence that bug explains."""
-    known = {str(v): bug for v in violations if (bug := known_bug(v, model))}
-    present = set(known.values())
+    known: dict[str, str] = {}
+    where: dict[str, set[str | None]] = {}
+    """Bug → the opportunities its violations are about (None: the whole sequence)."""
+    for violation in violations:
+        if bug_name := known_bug(violation, model):
+            known[str(violation)] = bug_name
+            where.setdefault(bug_name, set()).add(violation.opportunity)
     for violation in violations:
         if str(violation) in known:
             continue
         for bug in KNOWN_BUGS:
-            if _name(bug) in present and any(
+            scope = where.get(_name(bug), set())
+            if (None in scope or violation.opportunity in scope) and any(
                 violation.kind == kind and re.search(pattern, violation.message)
                 for kind, pattern in bug.consequences
             ):

@@ -232,7 +232,8 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     # -- sales, in the CRM ------------------------------------------------------------
 
-    def _open(self, skus: list[str], quantity: int) -> str:
+    def open_opportunity(self, skus: list[str], quantity: int) -> str:
+        """A sales user opens a deal (the key the history names it by)."""
         key = f"opp_{len(self.model.opportunities)}"
         step = self._step("open_deal", opp=key, skus=skus, quantity=quantity)
         crm_id = self._call(self.driver.open_deal(skus, quantity, f"Lifecycle {key}"))
@@ -249,7 +250,7 @@ class LifecycleMachine(RuleBasedStateMachine):
     )
     def first_deal(self, skus: list[str], quantity: int, then_settle: bool) -> str:
         """Every sequence starts from a deal being won: most of a lifecycle follows."""
-        key = self._open(skus, quantity)
+        key = self.open_opportunity(skus, quantity)
         self.crm_stage(key, "won", then_settle)
         return key
 
@@ -260,7 +261,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         quantity=st.integers(1, 3),
     )
     def open_deal(self, skus: list[str], quantity: int) -> str:
-        return self._open(skus, quantity)
+        return self.open_opportunity(skus, quantity)
 
     @rule(opp=opportunities, stage=st.sampled_from(STAGES), then_settle=st.booleans())
     def crm_stage(self, opp: str, stage: str, then_settle: bool) -> None:
@@ -366,6 +367,14 @@ class LifecycleMachine(RuleBasedStateMachine):
     def finance_edits_order(self, pick: int) -> None:
         self.finance(self._pick(pick, lambda o: o.ever_won), "edit")
 
+    @precondition(lambda self: not self.model.revoked and self._any(lambda o: o.ever_won))
+    @precondition(lambda self: self.model.orders_fixed)
+    @rule(pick=st.integers(0, 2))
+    def finance_adds_order(self, pick: int) -> None:
+        """Finance enters a second order for a deal (Tryton; NetSuite keys orders by the
+        opportunity)."""
+        self.finance(self._pick(pick, lambda o: o.ever_won), "add_order")
+
     def _any(self, wanted: Callable[[Opportunity], bool]) -> bool:
         return any(wanted(o) for o in self.model.opportunities.values())
 
@@ -397,12 +406,20 @@ class LifecycleMachine(RuleBasedStateMachine):
         order = live[0]
         if act == "invoice":
             self.model.note(opp, "post_invoice")
+            order = next((o for o in live if not o.billed), order)  # the first not billed
             invoice = self._call(self.driver.post_invoice(order))
             if isinstance(invoice, Refused):
                 self._done(step, invoice)
                 return
             self.model.invoiced(opp, invoice.id, invoice.total)
             self._done(step, f"invoice {invoice.id} ({invoice.total}) on {order.number}")
+            return
+        if act == "add_order":
+            added = self._call(self.driver.add_order(order, crm_id))
+            if not isinstance(added, Refused):
+                self.model.note(opp, "finance_add_order")
+                added = f"order {added} entered in the ERP for the same opportunity"
+            self._done(step, added)
             return
         if act == "cancel":
             refused = self._call(self.driver.cancel_order(order))

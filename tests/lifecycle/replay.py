@@ -48,7 +48,7 @@ def replay(runtime: Runtime, steps: list[dict[str, Any]]) -> Outcome:
         args = dict(step["args"])
         op = step["op"]
         if op == "open_deal":
-            keys[args["opp"]] = machine.open_deal(skus=args["skus"], quantity=args["quantity"])
+            keys[args["opp"]] = machine.open_opportunity(args["skus"], args["quantity"])
             continue
         if "opp" in args:
             if args["opp"] not in keys:
@@ -67,7 +67,7 @@ def shrink(
     steps: list[dict[str, Any]],
     target: str,
     budget: int = 40,
-    log: Callable[[str], None] = lambda line: sys.stderr.write(line + "\n"),
+    log: Callable[[str], object] = lambda line: sys.stderr.write(line + "\n"),
 ) -> list[dict[str, Any]]:
     """The shortest sequence found (within ``budget`` replays) that still shows
     ``target``: remove one step at a time, last first, keeping each removal that still
@@ -112,7 +112,9 @@ def as_code(steps: list[dict[str, Any]]) -> str:
         args = dict(step["args"])
         if step["op"] == "open_deal":
             key = args.pop("opp")
-            out.append(f"{key} = seq.open_deal(skus={args['skus']!r}, quantity={args['quantity']})")
+            out.append(
+                f"{key} = seq.open_opportunity(skus={args['skus']!r}, quantity={args['quantity']})"
+            )
             continue
         rendered = ", ".join(f"{k}={v}" if k == "opp" else f"{k}={v!r}" for k, v in args.items())
         out.append(f"seq.{step['op']}({rendered})")

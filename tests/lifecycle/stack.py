@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncGenerator, Coroutine
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -34,7 +34,7 @@ class LifecycleDevStack(DevStack):
         return {**super().environment(), "SYNCLINE_RECONCILE_SCHEDULE": "false"}
 
 
-async def _running(options: StackOptions) -> AsyncIterator[Stack]:
+async def _running(options: StackOptions) -> AsyncGenerator[Stack, None]:
     """As ``tests.e2e.conftest._running_stack``, on ``LifecycleDevStack``."""
     import httpx
 
@@ -88,7 +88,7 @@ class LoopStack:
             metrics=False,
         )
         self._running = _running(options)
-        self.stack: Stack = self.call(self._running.__anext__(), timeout=300)
+        self.stack: Stack = self.call(anext(self._running), timeout=300)
 
     def call(self, coroutine: Coroutine[Any, Any, T], timeout: float = 120.0) -> T:
         """Run ``coroutine`` on the stack's loop; its result, or its exception."""

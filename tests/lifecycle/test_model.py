@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
-from tests.lifecycle.known_bugs import known_bug
+from tests.lifecycle.known_bugs import attribute, known_bug
 from tests.lifecycle.model import (
     DealView,
     EventView,
@@ -15,6 +15,7 @@ from tests.lifecycle.model import (
     Model,
     OpportunityWorld,
     OrderView,
+    Violation,
     World,
     check,
 )
@@ -147,3 +148,16 @@ def test_a_stopped_deal_that_is_not_final_needs_an_exception() -> None:
 def test_a_stale_order_status_on_the_opportunity_is_its_own_kind() -> None:
     world = _world(orders=[_order("Billed")])
     assert _kinds(_won(), world) == ["write_back_order_status"]
+
+
+def test_a_known_bug_explains_its_consequences_on_its_own_opportunity_only() -> None:
+    model = _won()
+    model.opened("opp_1", "006B", LINES, ["00kB"])
+    model.note("opp_0", "finance_edit")
+    violations = [
+        Violation("bookings", "opp_0", "bookings report 1, ERP live order total 2 (ledger: )"),
+        Violation("unexplained_exception", "opp_0", "deal exception erp_rejected at reconsider"),
+        Violation("unexplained_exception", "opp_1", "deal exception erp_rejected at reconsider"),
+    ]
+    known = attribute(violations, model)
+    assert [known.get(str(v), "")[:10] for v in violations] == ["issue 17 i"] * 2 + [""]
