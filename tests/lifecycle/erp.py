@@ -192,7 +192,7 @@ class TrytonSide:
         self._key_record: int | None = None
 
     async def orders(self, opportunity_id: str) -> list[OrderView]:
-        sales = await self.client.search(
+        sales = await self.client.rest.search(
             "sale.sale", [("reference", "=", opportunity_id)], SALE_FIELDS, order=[("id", "ASC")]
         )
         orders = []

@@ -110,18 +110,6 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         lambda _, opp: opp is not None and opp.finance_added_order,
     ),
     KnownBug(
-        "b",
-        "a second run of a deal counts the payments its first run recorded again",
-        frozenset({"collections"}),
-        _after(SECOND_RUN, ("pay",)),
-    ),
-    KnownBug(
-        "e",
-        "an unexpected (non-connector) error is retried for ever, with no exception",
-        frozenset({"stuck_retrying"}),
-        lambda model, opp: True,
-    ),
-    KnownBug(
         "i",
         "an order edited in the ERP by finance never reaches the ledger: bookings keep the "
         "old total, reconciliation signals the running deal, which sees nothing to do",
@@ -129,14 +117,6 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         _finance_edited,
         # What the deal then makes of an order that no longer says what the CRM says.
         consequences=(("unexplained_exception", "amount_mismatch|erp_rejected"),),
-    ),
-    KnownBug(
-        "f",
-        "a second run's first amendment reuses an old amendment's event id and is dropped",
-        frozenset({"bookings"}),
-        _after(SECOND_RUN, ("amend",)),
-        about=r"ERP live order total [1-9].*order\.amended",
-        consequences=(("unexplained_exception", "amount_mismatch.*the ledger books"),),
     ),
     KnownBug(
         "g",

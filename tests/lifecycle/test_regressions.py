@@ -33,10 +33,6 @@ def test_a_deal_won_lost_and_won_again_has_one_live_order(seq: Scripted) -> None
 
 
 @BOTH_ERPS
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 17 b: a second run of a deal counts its first run's payments again",
-)
 def test_a_second_run_counts_each_payment_once(seq: Scripted) -> None:
     opp = seq.open_opportunity(skus=["SL-SEAT-PRO"], quantity=2)
     seq.crm_stage(opp=opp, stage="won", then_settle=True)
@@ -49,10 +45,6 @@ def test_a_second_run_counts_each_payment_once(seq: Scripted) -> None:
     seq.check(bug="b")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 17 f: a second run's first amendment reuses an old amendment's event id",
-)
 def test_a_second_runs_amendment_reaches_bookings(seq: Scripted) -> None:
     opp = seq.open_opportunity(skus=["SL-SEAT-PRO"], quantity=2)
     seq.crm_stage(opp=opp, stage="won", then_settle=True)
