@@ -11,8 +11,8 @@ deals at a time, on every variant; here it is replayed on cue by holding the CRM
 answer to the run's account read (the opportunity is already read) while the deal is
 won.
 
-The fix belongs to ``workflows/deal`` (a closed-won after a not-won reading should have
-the run read the CRM again); until then this is a strict expected failure.
+The deal's run now reads the CRM again when a closed-won arrived while it read "not
+won" (``workflows/deal/workflow.py``); this test failed before that.
 """
 
 from __future__ import annotations
@@ -50,11 +50,6 @@ async def _until_fired(stack: Stack, timeout: float = 20.0) -> None:
     raise AssertionError("the deal's run never read the account")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CloseWonToOrder counts a closed-won that arrives after a not-won reading as "
-    "a duplicate and ends 'cancelled': the deal waits for reconciliation (reported)",
-)
 async def test_a_closed_won_arriving_while_a_not_won_reading_ends_the_run(
     quiet_stack: Stack,
 ) -> None:

@@ -91,9 +91,15 @@ class CloseWonToOrder:
     async def run(self, request: CloseWonInput) -> CloseWonResult:
         run = self._run
         run.show(DealStatus.RECEIVED)
-        closed_won = await run.until_done(
-            "read_opportunity", lambda: placement.read_closed_won(run)
-        )
+        while True:
+            deliveries = run.state.deliveries
+            closed_won = await run.until_done(
+                "read_opportunity", lambda: placement.read_closed_won(run)
+            )
+            # A closed-won that came while the CRM said "not won" may be the win itself
+            # (an early delivery started the run): read again rather than end on it.
+            if closed_won is not None or run.state.deliveries == deliveries:
+                break
         if closed_won is None:
             return self._finish(DealStatus.CANCELLED)
         opportunity, account = closed_won
