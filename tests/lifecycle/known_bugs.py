@@ -105,8 +105,9 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
     KnownBug(
         "n",
         "an order finance enters for an opportunity Syncline already ordered is never "
-        "booked: the feed leaves orders that name an opportunity to the deal",
-        frozenset({"bookings", "ledger_fact"}),
+        "booked: the feed leaves orders that name an opportunity to the deal, and "
+        "reconciliation calls the extra orders duplicates",
+        frozenset({"bookings", "ledger_fact", "duplicate_orders"}),
         lambda _, opp: opp is not None and opp.finance_added_order,
     ),
     KnownBug(
@@ -128,10 +129,12 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
     ),
     KnownBug(
         "h",
-        "a revoked ERP credential fails the ERP change feed for good (until a worker "
-        "restarts), with no exception: no invoice or payment reaches a deal any more",
-        frozenset({"feed_stopped"}),
+        "after the ERP credential is revoked and restored, the feed's kinds stay parked "
+        "(one exception each, not one for the feed) until an operator retries: the model "
+        "wants one exception while the credential is refused and reading again after",
+        frozenset({"feed_stopped", "unexplained_exception"}),
         _any("revoke"),
+        about=r"feed|change feed",
         consequences=(("billings", ""), ("collections", ""), ("write_back", "")),
     ),
     KnownBug(
