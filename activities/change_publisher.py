@@ -1,11 +1,14 @@
-"""Publishing ERP changes: a signal to each workflow a change concerns (the deal, the
-customer or item mirror, the renewal), and their business events into the ledger.
+"""Publishing ERP changes: their business events into the ledger, then a signal to each
+workflow a change concerns (the deal, the customer or item mirror, the renewal).
 
-One writer per fact. A running deal records the facts about its own order (it holds
-the deal's correlation id, and the order.accepted it recorded on placing the order);
-the feed records what no running deal will: orders, invoices and payments born in the
-ERP or arriving after their deal stopped following, and every customer version.
-Either way an event's id is the fact, so a page read twice is one event.
+The ERP owns orders, invoices and payments, so the feed records every fact it reads,
+whoever caused it and whether or not a deal is running: a finance user's edit or
+cancellation, an invoice of another order of the opportunity, a payment while the
+deal is parked. A running deal records the facts it causes itself (the order it
+placed, cancelled or amended) by the same rules (``activities.order_ledger``), and an
+event's id is the fact, so whichever writer is first, each fact is one event.
+Recording comes before the signal: a deal that reads the ledger after a signal sees at
+least what the feed saw.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from datetime import timedelta
 
 from temporalio.client import Client
 
+from activities.erp_facts import record_invoice, record_order
 from models.billing import InvoiceSnapshot
 from models.changes import (
     CustomerChange,
@@ -22,17 +26,10 @@ from models.changes import (
     InvoiceChange,
     ItemChange,
     OrderChange,
-    OrderStatus,
     SubscriptionChange,
 )
-from models.events import BusinessEvent, SourceSystem
-from models.facts import (
-    OrderFacts,
-    customer_upserted_event,
-    invoice_events,
-    order_accepted_event,
-    order_cancelled_event,
-)
+from models.events import SourceSystem
+from models.facts import OrderFacts, customer_upserted_event
 from models.lifecycle import MirrorInput, RenewalInput
 from models.messages import PublishChangesResult
 from models.types import utc_now
@@ -72,13 +69,12 @@ class ChangePublisher:
         reconciliation hands the records it repairs to it too."""
         result = PublishChangesResult()
         for change in changes:
-            taken_by_deal = await self._signal(change, erp_system, correlation_id, result)
-            if not taken_by_deal:
-                for event in await self._events_for(change, erp_system, correlation_id):
-                    if await self._ledger().append_event(event):
-                        result.recorded += 1
-                    else:
-                        result.duplicates += 1
+            recorded = await self._record(change, erp_system, correlation_id)
+            if recorded:
+                result.recorded += recorded
+            elif isinstance(change, OrderChange | InvoiceChange | CustomerChange):
+                result.duplicates += 1  # read before: the ledger holds all it says
+            await self._signal(change, erp_system, correlation_id, result)
             lag = (utc_now() - change.modified_at).total_seconds()
             result.lag_seconds.append(lag)
             EVENT_LAG.record(
@@ -93,28 +89,20 @@ class ChangePublisher:
             raise RuntimeError("ChangePublisher needs the store to publish changes")
         return self._store
 
-    async def _events_for(
-        self, change: ErpChange, system: SourceSystem, correlation_id: str
-    ) -> list[BusinessEvent]:
+    async def _record(self, change: ErpChange, system: SourceSystem, correlation_id: str) -> int:
+        """The facts the ledger does not yet hold of the change; how many."""
         now = utc_now()
         if isinstance(change, OrderChange):
-            order = OrderFacts.of_change(change)
-            if change.status is OrderStatus.CANCELLED:
-                return [order_cancelled_event(order, system, correlation_id, now)]
-            if change.crm_opportunity_id:
-                return []  # placed by a deal, which recorded order.accepted on placing it
-            return [order_accepted_event(order, system, correlation_id, now)]
+            return await record_order(
+                self._ledger(), OrderFacts.of_change(change), system, correlation_id, now
+            )
         if isinstance(change, InvoiceChange):
-            return await self._invoice_events(change, system, correlation_id)
+            snapshot = InvoiceSnapshot.model_validate(change.model_dump(exclude={"kind"}))
+            return await record_invoice(self._ledger(), snapshot, system, correlation_id, now)
         if isinstance(change, CustomerChange):
-            return [customer_upserted_event(change, system, correlation_id, now)]
-        return []  # items and subscriptions are their workflows' to act on
-
-    async def _invoice_events(
-        self, invoice: InvoiceChange, system: SourceSystem, correlation_id: str
-    ) -> list[BusinessEvent]:
-        paid_before = await self._ledger().paid_to_date(system, invoice.id)
-        return invoice_events(invoice, paid_before, system, correlation_id, utc_now())
+            event = customer_upserted_event(change, system, correlation_id, now)
+            return int(await self._ledger().append_event(event))
+        return 0  # items and subscriptions are their workflows' to act on
 
     async def _signal(
         self,
@@ -122,23 +110,20 @@ class ChangePublisher:
         system: SourceSystem,
         correlation_id: str,
         result: PublishChangesResult,
-    ) -> bool:
-        """Hand the change to its workflow; whether a running deal took it (and so
-        records its facts itself)."""
+    ) -> None:
+        """Hand the change to the workflow that acts on it."""
         if isinstance(change, InvoiceChange) and change.crm_opportunity_id:
             snapshot = InvoiceSnapshot.model_validate(change.model_dump(exclude={"kind"}))
-            return await self._signal_deal(
+            await self._signal_deal(
                 deal.INVOICE_CHANGED, change.crm_opportunity_id, snapshot, change.id, result
             )
-        if (
-            isinstance(change, OrderChange)
-            and change.crm_opportunity_id
-            and change.status is OrderStatus.CANCELLED
-        ):
-            return await self._signal_deal(
+        if isinstance(change, OrderChange) and change.crm_opportunity_id:
+            # Every change, not only a cancellation: the deal keeps the opportunity's
+            # order status (and its billing against the total) equal to the ERP's.
+            await self._signal_deal(
                 deal.ORDER_CHANGED, change.crm_opportunity_id, change, change.id, result
             )
-        if isinstance(change, CustomerChange | ItemChange):
+        elif isinstance(change, CustomerChange | ItemChange):
             await mirror.signal_with_start_mirror(
                 self._client,
                 self._task_queue,
@@ -165,7 +150,6 @@ class ChangePublisher:
                 change,
             )
             result.signalled += 1
-        return False
 
     async def _signal_deal(
         self,
@@ -174,13 +158,10 @@ class ChangePublisher:
         payload: PayloadT,
         record_id: str,
         result: PublishChangesResult,
-    ) -> bool:
-        if not await signal.send_if_running(
-            deal.deal_handle(self._client, opportunity_id), payload
-        ):
+    ) -> None:
+        if await signal.send_if_running(deal.deal_handle(self._client, opportunity_id), payload):
+            result.signalled += 1
+        else:
             # Changed after the deal stopped following (or its deal never reached
-            # Syncline): the feed records the facts; reconciliation compares the rest.
+            # Syncline): the facts are recorded; reconciliation compares the rest.
             result.unmatched.append(record_id)
-            return False
-        result.signalled += 1
-        return True

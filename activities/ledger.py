@@ -7,15 +7,13 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from activities.erp_facts import record_order
 from models.events import EventType, SourceSystem, event_id_for
-from models.facts import invoice_events
 from models.messages import (
-    NextAmendmentInput,
     OpenExceptionInput,
     RecordEventInput,
     RecordEventResult,
-    RecordInvoiceInput,
-    RecordInvoiceResult,
+    RecordOrderInput,
     ResolveExceptionInput,
 )
 from models.tables import ExceptionRow
@@ -39,26 +37,13 @@ class LedgerActivities:
         return RecordEventResult(appended=appended)
 
     @activity.defn
-    async def record_invoice(self, request: RecordInvoiceInput) -> RecordInvoiceResult:
-        """The invoice's facts as the ledger does not yet hold them: retried, or run by
-        a later run of the same deal, it records nothing twice."""
-        invoice = request.invoice
-        paid_before = await self._store.paid_to_date(request.erp_system, invoice.id)
-        recorded = 0
-        for event in invoice_events(
-            invoice, paid_before, request.erp_system, request.correlation_id, utc_now()
-        ):
-            recorded += await self._store.append_event(event)
-        return RecordInvoiceResult(recorded=recorded)
-
-    @activity.defn
-    async def next_amendment(self, request: NextAmendmentInput) -> int:
-        """The number of the order's next amendment, counted over every run of its deal
-        (a counter in one run's memory would reuse an earlier run's ids)."""
-        done = await self._store.count_events_from_source(
-            EventType.ORDER_AMENDED, request.erp_system, request.erp_order_id
+    async def record_order(self, request: RecordOrderInput) -> int:
+        """The order's facts as the ledger does not yet hold them (the rule the change
+        feed follows too): after an amendment, ``order.amended`` numbered after those of
+        every earlier run of the deal, or nothing when the feed already recorded it."""
+        return await record_order(
+            self._store, request.order, request.erp_system, request.correlation_id, utc_now()
         )
-        return done + 1
 
     async def _measure_close_to_order(self, opportunity_id: str) -> None:
         """CRM close (the won event's time, the CRM's own) to the order's acceptance."""

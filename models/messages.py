@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
-from models.billing import ChangeCursor, InvoiceSnapshot
+from models.billing import ChangeCursor
 from models.changes import (
     ChangeKind,
     CustomerChange,
@@ -29,6 +29,7 @@ from models.crm import (
 from models.deal import ExceptionReason
 from models.erp import Customer, SalesOrder
 from models.events import BusinessEvent, SourceSystem
+from models.facts import OrderFacts
 from models.types import Money
 
 
@@ -93,22 +94,12 @@ class RecordEventResult(BaseModel):
     appended: bool
 
 
-class RecordInvoiceInput(BaseModel):
-    """One invoice snapshot: its ``invoice.posted`` and the payments since the ledger
-    last saw it paid (``models.facts.invoice_events``)."""
+class RecordOrderInput(BaseModel):
+    """An ERP order as it stands after a deal changed it (``activities.erp_facts``)."""
 
-    invoice: InvoiceSnapshot
+    order: OrderFacts
     erp_system: SourceSystem
     correlation_id: str
-
-
-class RecordInvoiceResult(BaseModel):
-    recorded: int
-
-
-class NextAmendmentInput(BaseModel):
-    erp_system: SourceSystem
-    erp_order_id: str
 
 
 class OpenExceptionInput(BaseModel):

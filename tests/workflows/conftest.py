@@ -17,8 +17,11 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from activities.change_publisher import ChangePublisher
 from connectors.netsuite import NetSuiteClient, OAuth2Credentials
 from connectors.salesforce import SalesforceClient
+from models.billing import InvoiceSnapshot
+from models.changes import ErpChange, InvoiceChange
 from models.deal import CloseWonResult, CloseWonTrigger
 from models.events import SourceSystem
 from models.types import utc_now
@@ -63,6 +66,15 @@ class World:
                 received_at=utc_now(),
             ),
         )
+
+    async def publish(self, *changes: ErpChange | InvoiceSnapshot) -> None:
+        """As the change feed does it: the ledger first, then a signal to the deal."""
+        read = [
+            InvoiceChange.model_validate(c.model_dump()) if type(c) is InvoiceSnapshot else c
+            for c in changes
+        ]
+        publisher = ChangePublisher(self.client, self.store, task_queue=self.task_queue)
+        await publisher.publish(read, SourceSystem.NETSUITE, "corr-feed")
 
     async def erp_orders_for(self, opportunity_id: str) -> list[dict[str, Any]]:
         return await self.erp.suiteql(

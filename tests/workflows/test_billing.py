@@ -97,20 +97,16 @@ async def test_an_invoice_then_two_payments_make_the_deal_paid(world: World) -> 
     order_id, total = state.erp_order_id, str(state.billing.order_total)
     half = str(Decimal(total) / 2)
 
-    await handle.signal(
-        CloseWonToOrder.invoice_changed, _invoice(order_id, opportunity_id, total=total, due=total)
-    )
+    await world.publish(_invoice(order_id, opportunity_id, total=total, due=total))
     await _wait_for_status(handle, DealStatus.INVOICED)
-    await handle.signal(
-        CloseWonToOrder.invoice_changed,
+    await world.publish(
         _invoice(order_id, opportunity_id, total=total, due=half, minute=1),
     )
     await _wait_for_status(handle, DealStatus.INVOICED, paid=Decimal(total) - Decimal(half))
     opportunity = await _crm_billing(world, opportunity_id, BillingStatus.PARTIALLY_PAID)
     assert Decimal(str(opportunity["Syncline_Balance__c"])) == Decimal(half)
 
-    await handle.signal(
-        CloseWonToOrder.invoice_changed,
+    await world.publish(
         _invoice(
             order_id, opportunity_id, total=total, due="0", status=InvoiceStatus.PAID, minute=2
         ),
@@ -146,7 +142,7 @@ async def test_late_and_repeated_snapshots_never_move_the_deal_backwards(world: 
     # The payment is seen before the invoice it pays, twice, then the stale invoice,
     # and a snapshot of some other order of the same opportunity.
     for snapshot in (paid, paid, stale_open, other_order):
-        await handle.signal(CloseWonToOrder.invoice_changed, snapshot)
+        await world.publish(snapshot)
 
     result = await handle.result()
     assert result.state.status == DealStatus.PAID

@@ -107,9 +107,7 @@ async def test_after_invoicing_nothing_is_undone_and_a_person_decides(world: Wor
     order_id = state.erp_order_id or ""
     assert state.billing is not None
     total = str(state.billing.order_total)
-    await handle.signal(
-        CloseWonToOrder.invoice_changed, _invoice(order_id, opportunity_id, total=total, due=total)
-    )
+    await world.publish(_invoice(order_id, opportunity_id, total=total, due=total))
     await _wait_for_status(handle, DealStatus.INVOICED)
 
     await world.crm.update("Opportunity", opportunity_id, {"StageName": "Closed Lost"})
@@ -129,8 +127,7 @@ async def test_after_invoicing_nothing_is_undone_and_a_person_decides(world: Wor
     resumed = await _until(handle, lambda s: s.status == DealStatus.INVOICED)
     assert resumed.open_exception is None
 
-    await handle.signal(
-        CloseWonToOrder.invoice_changed,
+    await world.publish(
         _invoice(
             order_id, opportunity_id, total=total, due="0", status=InvoiceStatus.PAID, minute=3
         ),
@@ -144,8 +141,7 @@ async def test_after_invoicing_nothing_is_undone_and_a_person_decides(world: Wor
 
 async def test_an_order_cancelled_in_the_erp_ends_the_deal_cancelled(world: World) -> None:
     opportunity_id, state, handle = await _following(world)
-    await handle.signal(
-        CloseWonToOrder.order_changed,
+    await world.publish(
         OrderChange(
             id=state.erp_order_id or "",
             order_number=state.erp_order_number or "",
@@ -163,7 +159,8 @@ async def test_an_order_cancelled_in_the_erp_ends_the_deal_cancelled(world: Worl
     assert opportunity["Syncline_Order_Status__c"] == "Cancelled"
     events = await world.store.events_for(opportunity_id)
     cancelled = [e for e in events if e.event_type == EventType.ORDER_CANCELLED]
-    assert len(cancelled) == 1 and cancelled[0].correlation_id == "corr-test"
+    # One fact, whichever of the feed and the deal recorded it first.
+    assert len(cancelled) == 1
 
 
 async def test_a_deal_lost_while_parked_before_its_order_ends_without_one(world: World) -> None:

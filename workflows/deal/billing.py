@@ -1,10 +1,9 @@
 """After the order: follow its invoices and payments until it is paid, and keep the
 opportunity's billing fields equal to the ERP's.
 
-The ERP change feed signals every invoice snapshot of the opportunity. Each one's facts
-go into the ledger as the ledger does not yet hold them (``invoice.posted`` once, each
-payment once, whichever run of the deal or the feed sees it first); the invoices of
-the deal's own order make its billing status.
+The ERP change feed signals every invoice snapshot of the opportunity after recording
+its facts in the ledger (the feed records every ERP fact, parked deal or not); the
+invoices of the deal's own order make its billing status.
 """
 
 from __future__ import annotations
@@ -15,13 +14,12 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.crm import CrmActivities
-    from activities.ledger import LedgerActivities
     from models.billing import BillingStatus, DealBilling, InvoiceSnapshot
     from models.crm import OpportunityBillingUpdate
     from models.deal import DealStatus, ExceptionReason
     from models.erp import SalesOrder
     from models.events import SourceSystem
-    from models.messages import RecordInvoiceInput, WriteBillingStatusInput
+    from models.messages import WriteBillingStatusInput
     from workflows import calls
     from workflows.deal import reversals
     from workflows.deal.inbox import DealInbox
@@ -64,32 +62,20 @@ async def follow(
                 return  # undone: the run ends cancelled
             order = still
             run.show(billing_state(billing))
-        if await _take_invoices(run, inbox.take_invoices(), billing, order, erp_system):
+        if _take_invoices(inbox.take_invoices(), billing, order):
             run.show(billing_state(billing))
             await run.until_done("write_billing", lambda: _write_billing(run, billing))
             run.state.step = "follow_billing"
 
 
-async def _take_invoices(
-    run: DealRun,
-    invoices: list[InvoiceSnapshot],
-    billing: DealBilling,
-    order: SalesOrder,
-    erp_system: SourceSystem,
+def _take_invoices(
+    invoices: list[InvoiceSnapshot], billing: DealBilling, order: SalesOrder
 ) -> bool:
-    """Record each snapshot's facts; whether the deal's own billing changed.
-
-    An invoice of another order of the same opportunity (an order cancelled before the
-    deal was won again) is still billing: its facts are recorded here, since the feed
-    leaves to a running deal what it signalled to it, but it is not this order's."""
+    """Whether the deal's own billing changed. An invoice of another order of the same
+    opportunity (one cancelled before the deal was won again) is billing the feed has
+    recorded, but not this order's."""
     changed = False
     for invoice in invoices:
-        await calls.store(
-            LedgerActivities.record_invoice,
-            RecordInvoiceInput(
-                invoice=invoice, erp_system=erp_system, correlation_id=run.state.correlation_id
-            ),
-        )
         if invoice.erp_order_id in (None, order.id):
             changed |= billing.apply(invoice)
     return changed

@@ -19,6 +19,8 @@ from models.lifecycle import OpportunityChanged
 from workflows.contract import RETRY, Query, Signal
 
 WORKFLOW_TYPE = "CloseWonToOrder"
+VISIBILITY_QUERY = f"WorkflowType = '{WORKFLOW_TYPE}'"
+"""Every run of every deal, as Temporal's visibility lists them."""
 ID_PREFIX = "close-won:"
 """Every deal's id, whichever CRM it comes from (the CRM is the next part)."""
 
@@ -29,7 +31,8 @@ OPPORTUNITY_CHANGED: Signal[OpportunityChanged] = Signal("opportunity_changed", 
 INVOICE_CHANGED: Signal[InvoiceSnapshot] = Signal("invoice_changed", InvoiceSnapshot)
 """From the ERP change feed: the whole of one invoice of the deal's order."""
 ORDER_CHANGED: Signal[OrderChange] = Signal("order_changed", OrderChange)
-"""From the ERP change feed: the deal's order changed in the ERP (cancelled there)."""
+"""From the ERP change feed: the deal's order changed in the ERP (moved on, edited or
+cancelled there)."""
 STATE: Query[DealState] = Query("state", DealState)
 
 __all__ = [
@@ -39,6 +42,7 @@ __all__ = [
     "ORDER_CHANGED",
     "RETRY",
     "STATE",
+    "VISIBILITY_QUERY",
     "WORKFLOW_TYPE",
     "deal_handle",
     "deal_workflow_id",

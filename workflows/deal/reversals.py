@@ -4,7 +4,8 @@ The CRM says the won opportunity changed: the run re-reads it and, before anythi
 invoiced, cancels the ERP order (reopened, lost or deleted) or replaces its lines
 (amended), recording ``order.cancelled`` or ``order.amended``. Once invoiced, nothing
 is undone automatically: the run parks with the facts for a person. The ERP cancelling
-the order itself (a finance user, in the owner of orders) ends the deal as cancelled.
+the order itself (a finance user, in the owner of orders) ends the deal as cancelled;
+the ERP moving it on (billed, closed) or finance editing it is followed as it is.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ with workflow.unsafe.imports_passed_through():
     from models.deal import DealStatus, ExceptionReason
     from models.erp import SalesOrder
     from models.events import SourceSystem
-    from models.facts import OrderFacts, order_amended_event, order_cancelled_event
-    from models.messages import AmendOrderInput, CancelOrderInput, NextAmendmentInput
+    from models.facts import OrderFacts, order_cancelled_event
+    from models.messages import AmendOrderInput, CancelOrderInput, RecordOrderInput
     from workflows import calls
     from workflows.deal.inbox import DealInbox
     from workflows.deal.placement import fetch_opportunity, write_back
@@ -37,14 +38,16 @@ async def take_news(
     erp_system: SourceSystem,
 ) -> SalesOrder | None:
     """The order as it stands after the news, or None when the deal is undone."""
-    cancelled = [
-        change
-        for change in inbox.take_order_changes()
-        if change.id == order.id and change.status is OrderStatus.CANCELLED
-    ]
+    changes = sorted(
+        (change for change in inbox.take_order_changes() if change.id == order.id),
+        key=lambda change: (change.modified_at, int(change.id)),
+    )
+    cancelled = [change for change in changes if change.status is OrderStatus.CANCELLED]
     if cancelled:
         await _cancelled_in_the_erp(run, order, cancelled[-1], erp_system)
         return None
+    if changes:
+        order = await _moved_in_the_erp(run, order, changes[-1], billing)
     if not inbox.take_opportunity_changes():
         return order
     return await run.until_done("reconsider", lambda: _reconsider(run, order, billing, erp_system))
@@ -66,6 +69,30 @@ async def _cancelled_in_the_erp(
     )
     await run.until_done("write_back", lambda: write_back(run, withdrawn))
     run.show(DealStatus.CANCELLED)
+
+
+async def _moved_in_the_erp(
+    run: DealRun, order: SalesOrder, change: OrderChange, billing: DealBilling
+) -> SalesOrder:
+    """The ERP moved the order on (billed, closed) or finance edited it: the ERP owns
+    orders, so the deal takes its status and total as they are, and the opportunity
+    shows the status. Nothing is amended back: the CRM's lines are compared only when
+    the CRM itself changes."""
+    if order.last_modified is not None and change.modified_at < order.last_modified:
+        return order  # read before the order the deal holds (its own amendment, say)
+    moved = order.model_copy(
+        update={
+            "status": change.erp_status,
+            "state": change.status,
+            "total": change.total,
+            "lines": change.lines or order.lines,
+            "last_modified": change.modified_at,
+        }
+    )
+    billing.order_total = moved.total.amount
+    if moved.status != order.status:
+        await run.until_done("write_back", lambda: write_back(run, moved))
+    return moved
 
 
 async def _reconsider(
@@ -146,19 +173,15 @@ async def _amend(
             ExceptionReason.UNKNOWN_SKU,
             "no active ERP item for SKU " + ", ".join(amended.unknown_skus),
         )
-    # Asked of the ledger, not counted here: a later run of the deal goes on numbering.
-    number = await calls.store(
-        LedgerActivities.next_amendment,
-        NextAmendmentInput(erp_system=erp_system, erp_order_id=order.id),
-    )
-    await run.record(
-        order_amended_event(
-            OrderFacts.of_order(amended.order, opportunity.id),
-            number,
-            erp_system,
-            run.state.correlation_id,
-            workflow.now(),
-        )
+    # The ledger numbers the amendment (a later run of the deal goes on counting), and
+    # records nothing when the feed, reading the amended order, was first.
+    await calls.store(
+        LedgerActivities.record_order,
+        RecordOrderInput(
+            order=OrderFacts.of_order(amended.order, opportunity.id),
+            erp_system=erp_system,
+            correlation_id=run.state.correlation_id,
+        ),
     )
     run.state.detail = f"order {order.order_number} amended to match the opportunity"
     await write_back(run, amended.order)

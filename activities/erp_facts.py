@@ -1,0 +1,106 @@
+"""What an ERP order or invoice adds to the ledger, as the ERP has it now: one rule for
+every writer.
+
+The deal records the order it placed, cancelled or amended; the change feed records
+every order it reads, whoever changed it (a finance user editing or cancelling it in
+the ERP, a second order entered by hand). Both ask the ledger what it already holds, so
+the facts come out the same whichever writer is first: ``order.accepted`` once,
+``order.cancelled`` once, and ``order.amended`` only when the order's total or lines
+differ from the newest booked state, numbered after the amendments already held; an
+invoice's ``invoice.posted`` once and a ``payment.applied`` for what was paid since the
+ledger last saw it paid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from models.billing import InvoiceSnapshot
+from models.changes import OrderStatus
+from models.events import EventType, SourceSystem
+from models.facts import (
+    OrderFacts,
+    invoice_events,
+    order_accepted_event,
+    order_amended_event,
+    order_cancelled_event,
+    order_lines_payload,
+)
+from models.tables import LedgerEvent
+from store import Store
+
+_Booked = tuple[str, Decimal, tuple[tuple[str, Decimal, Decimal], ...]]
+
+
+def _booked(currency: Any, total: Any, lines: Sequence[dict[str, Any]]) -> _Booked:
+    """What a booking depends on, compared as numbers: "2" and "2.00" are one quantity
+    whichever reader (the order's create response, a SuiteQL listing) wrote it."""
+    return (
+        str(currency),
+        Decimal(str(total)),
+        tuple(
+            sorted(
+                (str(line["sku"]), Decimal(str(line["quantity"])), Decimal(str(line["rate"])))
+                for line in lines
+            )
+        ),
+    )
+
+
+def _newest_booking(rows: Sequence[LedgerEvent]) -> _Booked | None:
+    accepted = [row for row in rows if row.event_type == EventType.ORDER_ACCEPTED]
+    amended = sorted(
+        (row for row in rows if row.event_type == EventType.ORDER_AMENDED),
+        key=lambda row: int(row.payload.get("amendment", 0)),
+    )
+    newest = amended[-1] if amended else accepted[0] if accepted else None
+    if newest is None:
+        return None
+    payload = newest.payload
+    return _booked(payload["currency"], payload["total"], payload.get("lines") or [])
+
+
+async def record_order(
+    store: Store,
+    order: OrderFacts,
+    system: SourceSystem,
+    correlation_id: str,
+    now: datetime,
+) -> int:
+    """Record what the ledger does not yet hold of ``order``; how many facts that was."""
+    if order.status is OrderStatus.CANCELLED:
+        return int(
+            await store.append_event(order_cancelled_event(order, system, correlation_id, now))
+        )
+    rows = await store.events_from_sources(
+        system, [order.erp_order_id], [EventType.ORDER_ACCEPTED, EventType.ORDER_AMENDED]
+    )
+    booked = _newest_booking(rows)
+    if booked is None:
+        return int(
+            await store.append_event(order_accepted_event(order, system, correlation_id, now))
+        )
+    now_booked = _booked(order.total.currency, order.total.amount, order_lines_payload(order.lines))
+    if now_booked == booked:
+        return 0
+    amendments = sum(row.event_type == EventType.ORDER_AMENDED for row in rows)
+    event = order_amended_event(order, amendments + 1, system, correlation_id, now)
+    return int(await store.append_event(event))
+
+
+async def record_invoice(
+    store: Store,
+    invoice: InvoiceSnapshot,
+    system: SourceSystem,
+    correlation_id: str,
+    now: datetime,
+) -> int:
+    """Record what the ledger does not yet hold of ``invoice``; how many facts that was."""
+    paid_before = await store.paid_to_date(system, invoice.id)
+    recorded = 0
+    for event in invoice_events(invoice, paid_before, system, correlation_id, now):
+        recorded += await store.append_event(event)
+    return recorded
