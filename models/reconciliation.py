@@ -257,6 +257,8 @@ class CompareProgress(BaseModel):
 class RepairInput(BaseModel):
     run_id: str
     domains: list[Domain]
+    keys: list[str] | None = None
+    """The run's targets, when it compares only some records."""
 
 
 class RepairResult(BaseModel):

@@ -142,6 +142,10 @@ class ReconcileActivities:
         """Apply each found difference's remedy once; a retried attempt skips those
         already applied (their state moved on)."""
         result = RepairResult()
+        restarted = 0
+        if Domain.ORDERS in request.domains:
+            # First: an exception left by a gone run would make a finding look parked.
+            restarted = await self._repairer.restart_stopped_deals(request.run_id, request.keys)
         for domain in request.domains:
             result.repaired[domain] = result.open[domain] = 0
             async for row in self._records.all_findings(
@@ -156,6 +160,8 @@ class ReconcileActivities:
                     result.repaired[domain] += 1
                 elif row.state == FindingState.EXCEPTION:
                     result.open[domain] += 1
+        if restarted:
+            result.repaired[Domain.ORDERS] += restarted
         return result
 
     @activity.defn

@@ -18,6 +18,7 @@ from models.lifecycle import AccountEdit, MirrorInput, OpportunityChanged
 from models.reconciliation import DriftClass, FindingState, Remedy
 from models.tables import ExceptionRow, ExceptionStatus, ReconciliationFindingRow
 from models.types import utc_now
+from reconciliation.stopped_deals import StoppedDeals
 from store import Store
 from workflows.deal import contract as deal
 from workflows.mirror import contract as mirror
@@ -88,6 +89,15 @@ class Repairer:
             await self._signal_mirror(run_id, row)
             return Outcome(FindingState.REPAIR_REQUESTED)
         return await self._exception(run_id, row)
+
+    async def restart_stopped_deals(self, run_id: str, keys: list[str] | None) -> int:
+        """Deals whose run stopped unfinished start again; the exceptions of gone runs
+        are resolved (``reconciliation.stopped_deals``). How many were restarted."""
+
+        async def replay(opportunity_id: str) -> None:
+            await self._replay_deal(run_id, opportunity_id)
+
+        return await StoppedDeals(self._client, self._store, replay).sweep(keys)
 
     async def _replay_deal(self, run_id: str, opportunity_id: str) -> None:
         await deal.signal_close_won(

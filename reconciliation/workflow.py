@@ -93,7 +93,7 @@ class Reconcile:
             if request.repair and progress.skipped is None:
                 repaired = await workflow.execute_activity_method(
                     ReconcileActivities.repair,
-                    RepairInput(run_id=info.workflow_id, domains=domains),
+                    RepairInput(run_id=info.workflow_id, domains=domains, keys=request.keys),
                     start_to_close_timeout=PASS_TIMEOUT,
                     heartbeat_timeout=PASS_HEARTBEAT,
                     retry_policy=PASS_RETRY,

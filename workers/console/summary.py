@@ -21,6 +21,7 @@ from store import Store
 from workers.console.explanations import Explanations, all_explanations
 from workers.settings import Settings
 from workers.timeline import process_of
+from workflows.deal import contract as deal
 from workflows.search_attributes import CRM_OPPORTUNITY_ID, SYNC_STATUS
 
 DELIVERY_HOURS = 24
@@ -33,7 +34,7 @@ AGE_BANDS: tuple[tuple[str, timedelta | None], ...] = (
     ("1 to 7 days", timedelta(days=7)),
     ("over 7 days", None),
 )
-_DEALS = "WorkflowType='CloseWonToOrder'"
+_DEALS = deal.VISIBILITY_QUERY
 
 
 class HourOfDeliveries(BaseModel):
