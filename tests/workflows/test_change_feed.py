@@ -34,10 +34,12 @@ from workflows.renewal.workflow import Renewal
 T = TypeVar("T")
 
 
-async def _eventually(read: Callable[[], Awaitable[T]], ok: Callable[[T], bool]) -> T:
+async def _eventually(
+    read: Callable[[], Awaitable[T]], ok: Callable[[T], bool], seconds: float = 15
+) -> T:
     """``read()`` once ``ok`` of it; a workflow not started yet counts as not yet."""
     value: T | None = None
-    for _ in range(300):
+    for _ in range(int(seconds / 0.05)):
         try:
             value = await read()
         except RPCError as error:
@@ -162,8 +164,8 @@ async def test_every_kind_of_erp_change_reaches_its_process_once(own_world: Worl
     assert await _event_count(world, opportunity_id, EventType.ORDER_ACCEPTED) == 1
     assert await _event_count(world, account_id, EventType.CUSTOMER_UPSERTED) >= 2
     status: FeedStatus = await feed.query(ErpChangeFeed.status)
-    # The customer twice; the order's facts are its running deal's to record.
-    assert status.recorded >= 2 and status.duplicates == 0
+    # The customer twice; the order's acceptance is one fact with the deal's.
+    assert status.recorded >= 2
     assert status.lag_p95_seconds is not None
     assert set(status.streams) == set(ChangeKind)
 
@@ -298,10 +300,11 @@ async def test_a_kind_the_erp_refuses_waits_alone_and_resumes_from_its_cursor(
     assert again.parked[ChangeKind.CUSTOMER].id == exception.id
     assert [r.id for r in await _feed_exceptions(world, feed)] == [exception.id]
 
-    # The permission is restored and the operator retries: the kind resumes from its
-    # cursor, and both customers it could not read are fed.
+    # The permission is restored and the operator retries (naming no exception: the
+    # feed retries whatever it parked): the kind resumes from its cursor, and both
+    # customers it could not read are fed.
     await world.erp_admin.delete("/admin/faults")
-    await RETRY.send(feed, RetryRequest(exception_id=exception.id))
+    await RETRY.send(feed, RetryRequest())
     resumed = await _eventually(
         lambda: feed.query(ErpChangeFeed.status),
         lambda s: not s.parked and s.streams[ChangeKind.CUSTOMER].published >= 2,
@@ -356,9 +359,9 @@ async def test_an_answer_no_connector_explains_parks_the_kind_not_the_feed(
     assert carried.parked[ChangeKind.CUSTOMER].id == exception.id
 
     customer_id = await _new_customer(world, "Fed After The Fix Ltd")
-    # An operator's retry that names no exception retries whatever the feed parked.
-    await RETRY.send(feed, RetryRequest())
-    await _eventually(lambda: feed.query(ErpChangeFeed.status), lambda s: not s.parked)
+    # The ERP answers properly again: with nobody's retry, the kind's recheck (every
+    # ten poll intervals) reads it again and resolves its exception.
+    await _eventually(lambda: feed.query(ErpChangeFeed.status), lambda s: not s.parked, seconds=30)
     await _customer_mirrored(world, customer_id)
     resolved = await world.store.get_exception(row.id)
     assert resolved is not None and resolved.status == ExceptionStatus.RESOLVED

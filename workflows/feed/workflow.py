@@ -20,9 +20,11 @@ makes its history long, carrying cursors and seen keys.
 The feed never fails on what the ERP refuses (a revoked credential, a permission
 withdrawn, a 404 on a query, an answer no connector explains): the kind that failed
 opens one exception and is skipped, its cursor kept, while the other kinds go on being
-read; an operator's ``retry`` reads it again from that cursor, so nothing in between
-is missed. Parked kinds, and a retry not yet acted on, are carried across
-continue-as-new.
+read. It is read again from that cursor, so nothing in between is missed, when an
+operator retries it or, by itself, every ``RECHECK_EVERY`` poll intervals: a credential
+restored or a permission given back needs nobody's retry, and a refusal that persists
+reopens the same exception row. Parked kinds, and a retry not yet acted on, are carried
+across continue-as-new.
 """
 
 from __future__ import annotations
@@ -79,6 +81,10 @@ HISTORY_BYTES = 8 * 1024 * 1024
 # Seen keys carried per kind: enough for any overlap window in steady state; beyond
 # it a re-read is published again and the ledger refuses the repeat.
 SEEN_LIMIT = 5_000
+# A parked kind is read again by itself after this many poll intervals (5 minutes at
+# the default 30 seconds): often enough that a fixed ERP is followed again soon, rarely
+# enough that a refusal that persists costs the ERP next to nothing.
+RECHECK_EVERY = 10
 
 
 _STAMP = "%Y-%m-%dT%H:%M:%S.%f"  # fixed width, so version keys sort by time as text
@@ -103,8 +109,11 @@ class ErpChangeFeed:
         # resolves when that kind reads again.
         feed_id = workflow.info().workflow_id
         self._parking = {kind: Parking(feed_id, feed_id) for kind in ChangeKind}
+        self._recheck_after = request.config.poll_interval * RECHECK_EVERY
+        self._last_refused: dict[ChangeKind, datetime] = {}
         for kind, parked in request.parked.items():
             self._parking[kind].adopt(parked.exception, retry_requested=parked.retry_requested)
+            self._last_refused[kind] = parked.exception.opened_at
             self._status.parked[kind] = parked.exception
 
     @workflow.query(name=STATUS.name)
@@ -165,9 +174,12 @@ class ErpChangeFeed:
         )
 
     def _may_poll(self, kind: ChangeKind) -> bool:
-        """A parked kind is read again only once the operator asked for it."""
+        """A parked kind is read again once the operator asks, or its recheck is due."""
         parking = self._parking[kind]
-        return parking.open_exception is None or parking.take_retry()
+        if parking.open_exception is None or parking.take_retry():
+            return True
+        refused = self._last_refused.get(kind)
+        return refused is None or workflow.now() - refused >= self._recheck_after
 
     def _parked(self) -> dict[ChangeKind, ParkedKind]:
         return {
@@ -236,6 +248,7 @@ class ErpChangeFeed:
     ) -> None:
         """Open (or, failing the same way after a retry, reopen) the kind's exception;
         the run goes on with the other kinds."""
+        self._last_refused[kind] = workflow.now()
         self._status.parked[kind] = await self._parking[kind].open(
             f"poll:{kind.value}",
             reason,
