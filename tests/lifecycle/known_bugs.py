@@ -40,32 +40,6 @@ def _rewon(_: Model, opp: Opportunity | None) -> bool:
     )
 
 
-def _after(
-    first: tuple[str, ...], then: tuple[str, ...]
-) -> Callable[[Model, Opportunity | None], bool]:
-    """One of ``first`` happened to the opportunity, and one of ``then`` after it."""
-
-    def matches(_: Model, opp: Opportunity | None) -> bool:
-        history = opp.history if opp else []
-        starts = [i for i, h in enumerate(history) if h in first]
-        return bool(starts) and any(h in then for h in history[starts[0] + 1 :])
-
-    return matches
-
-
-def _any(what: str) -> Callable[[Model, Opportunity | None], bool]:
-    """``what`` happened in the sequence, to any opportunity."""
-
-    def matches(model: Model, _: Opportunity | None) -> bool:
-        return any(what in o.history for o in model.opportunities.values())
-
-    return matches
-
-
-def _finance_edited(_: Model, opp: Opportunity | None) -> bool:
-    return opp is not None and opp.finance_edited
-
-
 SECOND_RUN = ("second_run", "resend")
 """Operations after which a deal may run a second time (terminated and replayed, or a
 closed-won callout delivered again after its run ended)."""
@@ -85,71 +59,6 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         frozenset({"won_without_order"}),
         lambda model, opp: opp is not None and any(h in SECOND_RUN for h in opp.history),
         about=r"\(Cancelled, .*deal (order_accepted|invoiced) at follow_billing",
-    ),
-    KnownBug(
-        "m",
-        "a parked deal holds what the feed hands it (invoices, payments, its order's "
-        "cancellation): the ledger misses them, and reports are wrong, until someone "
-        "resolves the park",
-        frozenset({"billings", "collections", "bookings", "ledger_fact"}),
-        lambda _, opp: True,
-        about="while the deal waits on",
-    ),
-    KnownBug(
-        "c",
-        "invoices of another order of the same opportunity are skipped for ever: the deal "
-        "takes the feed's signal and ignores it, so nobody records them",
-        frozenset({"billings", "collections"}),
-        lambda _, opp: opp is not None and opp.finance_added_order,
-    ),
-    KnownBug(
-        "n",
-        "an order finance enters for an opportunity Syncline already ordered is never "
-        "booked: the feed leaves orders that name an opportunity to the deal, and "
-        "reconciliation calls the extra orders duplicates",
-        frozenset({"bookings", "ledger_fact", "duplicate_orders"}),
-        lambda _, opp: opp is not None and opp.finance_added_order,
-    ),
-    KnownBug(
-        "i",
-        "an order edited in the ERP by finance never reaches the ledger: bookings keep the "
-        "old total, reconciliation signals the running deal, which sees nothing to do",
-        frozenset({"bookings"}),
-        _finance_edited,
-        # What the deal then makes of an order that no longer says what the CRM says.
-        consequences=(("unexplained_exception", "amount_mismatch|erp_rejected"),),
-    ),
-    KnownBug(
-        "g",
-        "reconciliation does not replay a deal whose run was terminated once its order "
-        "exists: it stays in a non-final state with no run and no exception",
-        frozenset({"stranded"}),
-        lambda _, opp: opp is not None and "second_run" in opp.history,
-        about="reconciliation started no new run",
-    ),
-    KnownBug(
-        "h",
-        "after the ERP credential is revoked and restored, the feed's kinds stay parked "
-        "(one exception each, not one for the feed) until an operator retries: the model "
-        "wants one exception while the credential is refused and reading again after",
-        frozenset({"feed_stopped", "unexplained_exception"}),
-        _any("revoke"),
-        about=r"feed|change feed",
-        consequences=(("billings", ""), ("collections", ""), ("write_back", "")),
-    ),
-    KnownBug(
-        "j",
-        "a parked run that is terminated leaves its exception open for ever: the next run "
-        "neither resolves nor adopts it, and retrying it is accepted but reaches no run",
-        frozenset({"stale_exception"}),
-        lambda _, opp: opp is not None and "second_run" in opp.history,
-    ),
-    KnownBug(
-        "k",
-        "the opportunity's order status stays as the order was placed: the ERP moving "
-        "the order on (NetSuite: Billed; Tryton: processing, done) never reaches the CRM",
-        frozenset({"write_back_order_status"}),
-        lambda _, opp: True,
     ),
     KnownBug(
         "l",

@@ -382,6 +382,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         """Finance in the ERP: invoice the order, take a payment (part or the rest),
         cancel the order, or edit it (one more of its first line)."""
         step = self._step("finance", opp=opp, act=act)
+        self.model.opportunities[opp].attempted.add(act)
         crm_id = self._crm_id(opp)
         orders = self._call(self.driver.erp_orders(crm_id))
         live = [o for o in orders if not o.cancelled]
@@ -434,10 +435,10 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     # -- the operator ----------------------------------------------------------------------
 
-    @precondition(lambda self: self._any(lambda o: o.may_park))
+    @precondition(lambda self: self._any(lambda o: o.retry_may_help))
     @rule(pick=st.integers(0, 2))
     def operator_retries(self, pick: int) -> None:
-        self.retry(self._pick(pick, lambda o: o.may_park))
+        self.retry(self._pick(pick, lambda o: o.retry_may_help))
 
     def retry(self, opp: str) -> None:
         step = self._step("retry", opp=opp)
@@ -461,6 +462,7 @@ class LifecycleMachine(RuleBasedStateMachine):
     def second_run(self, opp: str) -> None:
         """Terminate the deal's run; reconciliation should start it again."""
         step = self._step("second_run", opp=opp)
+        self.model.opportunities[opp].attempted.add("second_run")
         crm_id = self._crm_id(opp)
         before = self._call(self.driver.deal_run(crm_id))
         if before is None or before[1] != "RUNNING":

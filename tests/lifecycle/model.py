@@ -97,6 +97,9 @@ class Opportunity:
     auth_exposed: bool = False
     """The ERP credential was revoked while this deal lived, and no retry followed."""
     terminated: bool = False
+    attempted: set[str] = field(default_factory=set)
+    """Acts tried on this deal (finance's ``cancel``, ``edit``…, ``second_run``), whether
+    or not the systems let them happen: what the test drew, never what it was told."""
     orders_fixed: bool = False
     """The ERP cannot cancel or re-line a confirmed order (Tryton): any change after
     the order waits for a person."""
@@ -106,15 +109,16 @@ class Opportunity:
         return self.stage == "won"
 
     @property
-    def may_park(self) -> bool:
-        """Whether the history may have parked this deal (an operator retry makes sense)."""
+    def retry_may_help(self) -> bool:
+        """Whether what was *tried* may have parked the deal (an operator retry makes
+        sense). By the draws alone, never the systems' answers: rules choose by this,
+        so a sequence replays to the same rules whatever the systems said, and
+        hypothesis can shrink it."""
         return (
             self.unknown_pending
             or self.auth_exposed
-            or (bool(self.invoices) and self.crm_changed_after_won)
-            or self.finance_cancelled
-            or self.finance_edited
-            or self.terminated
+            or ("post_invoice" in self.history and self.crm_changed_after_won)
+            or bool(self.attempted & {"cancel", "edit", "second_run"})
         )
 
 

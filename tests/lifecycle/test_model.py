@@ -153,11 +153,13 @@ def test_a_stale_order_status_on_the_opportunity_is_its_own_kind() -> None:
 def test_a_known_bug_explains_its_consequences_on_its_own_opportunity_only() -> None:
     model = _won()
     model.opened("opp_1", "006B", LINES, ["00kB"])
-    model.note("opp_0", "finance_edit")
+    model.note("opp_0", "finance_cancel")
+    model.note("opp_0", "second_run")
+    stale = "the CRM's order status is 'Pending Billing' but the ERP order is cancelled"
     violations = [
-        Violation("bookings", "opp_0", "bookings report 1, ERP live order total 2 (ledger: )"),
-        Violation("unexplained_exception", "opp_0", "deal exception erp_rejected at reconsider"),
-        Violation("unexplained_exception", "opp_1", "deal exception erp_rejected at reconsider"),
+        Violation("bookings", "opp_0", "bookings report 2, ERP live order total 0 (ledger: )"),
+        Violation("write_back", "opp_0", stale),
+        Violation("write_back", "opp_1", stale),
     ]
     known = attribute(violations, model)
-    assert [known.get(str(v), "")[:10] for v in violations] == ["issue 17 i"] * 2 + [""]
+    assert [known.get(str(v), "")[:10] for v in violations] == ["issue 17 l"] * 2 + [""]

@@ -56,10 +56,6 @@ def test_a_second_runs_amendment_reaches_bookings(seq: Scripted) -> None:
 
 
 @BOTH_ERPS
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 17 g: reconciliation does not replay a deal whose run was terminated",
-)
 def test_reconciliation_replays_a_deal_whose_run_was_terminated(seq: Scripted) -> None:
     opp = seq.open_opportunity(skus=["SL-SEAT-PRO"], quantity=2)
     seq.crm_stage(opp=opp, stage="won", then_settle=True)
@@ -68,10 +64,6 @@ def test_reconciliation_replays_a_deal_whose_run_was_terminated(seq: Scripted) -
 
 
 @BOTH_ERPS
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 17 h: a revoked ERP credential fails the ERP change feed for good",
-)
 def test_the_change_feed_survives_a_revoked_erp_credential(seq: Scripted) -> None:
     opp = seq.open_opportunity(skus=["SL-SEAT-PRO"], quantity=2)
     seq.crm_stage(opp=opp, stage="won", then_settle=True)
@@ -81,10 +73,6 @@ def test_the_change_feed_survives_a_revoked_erp_credential(seq: Scripted) -> Non
     seq.check(bug="h")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 17 i: an order edited in the ERP by finance never reaches bookings",
-)
 def test_an_order_finance_edits_in_the_erp_is_booked_as_edited(seq: Scripted) -> None:
     opp = seq.open_opportunity(skus=["SL-SEAT-PRO"], quantity=2)
     seq.crm_stage(opp=opp, stage="won", then_settle=True)
@@ -93,10 +81,6 @@ def test_an_order_finance_edits_in_the_erp_is_booked_as_edited(seq: Scripted) ->
 
 
 @BOTH_ERPS
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 17 j: a terminated parked run's exception stays open for ever",
-)
 def test_a_second_run_leaves_no_exception_of_the_first_open(seq: Scripted) -> None:
     opp = seq.open_opportunity(skus=["SL-SEAT-PRO"], quantity=2)
     seq.crm_lines(opp=opp, change="unknown_sku", line=0, value=0, then_settle=False)
@@ -109,10 +93,6 @@ def test_a_second_run_leaves_no_exception_of_the_first_open(seq: Scripted) -> No
 
 
 @BOTH_ERPS
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 17 k: the opportunity's order status stays as the order was placed",
-)
 def test_the_opportunity_shows_the_erp_order_status_once_invoiced(seq: Scripted) -> None:
     opp = seq.open_opportunity(skus=["SL-SEAT-PRO"], quantity=2)
     seq.crm_stage(opp=opp, stage="won", then_settle=True)
@@ -138,10 +118,6 @@ def test_an_order_cancelled_in_the_erp_leaves_bookings_whatever_its_deal_does(
 
 
 @BOTH_ERPS
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 17 m: a parked deal holds its invoices' and payments' facts",
-)
 def test_a_payment_reaches_collections_while_the_deal_waits_for_a_person(seq: Scripted) -> None:
     opp = seq.open_opportunity(skus=["SL-SEAT-PRO"], quantity=2)
     seq.crm_stage(opp=opp, stage="won", then_settle=True)
@@ -153,10 +129,6 @@ def test_a_payment_reaches_collections_while_the_deal_waits_for_a_person(seq: Sc
 
 
 @pytest.mark.parametrize("seq", ["tryton"], indirect=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 17 c: invoices of another order of the same opportunity are skipped",
-)
 def test_the_invoice_of_a_second_order_of_the_deal_is_billed(seq: Scripted) -> None:
     opp = seq.open_opportunity(skus=["SL-SEAT-PRO"], quantity=2)
     seq.crm_stage(opp=opp, stage="won", then_settle=True)
@@ -168,10 +140,6 @@ def test_the_invoice_of_a_second_order_of_the_deal_is_billed(seq: Scripted) -> N
 
 
 @pytest.mark.parametrize("seq", ["tryton"], indirect=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 17 n: a second order finance enters for a deal is never booked",
-)
 def test_a_second_order_of_the_deal_is_booked(seq: Scripted) -> None:
     opp = seq.open_opportunity(skus=["SL-SEAT-PRO"], quantity=2)
     seq.crm_stage(opp=opp, stage="won", then_settle=True)
