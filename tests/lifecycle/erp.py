@@ -100,9 +100,12 @@ class NetSuiteSide:
         self.admin_url = stack.dev.erp_url
 
     async def orders(self, opportunity_id: str) -> list[OrderView]:
+        # Every generation of the opportunity's order: a deal won again after its order
+        # was cancelled keys the new one ``<opportunity>-2`` (``mapping.order_key``).
         rows = await self.client.suiteql(
             "SELECT id FROM transaction WHERE type = 'SalesOrd' "
-            f"AND externalid = '{opportunity_id}' ORDER BY id"
+            f"AND (externalid = '{opportunity_id}' OR externalid LIKE '{opportunity_id}-%') "
+            "ORDER BY id"
         )
         orders = []
         for row in rows:

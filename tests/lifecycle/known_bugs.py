@@ -8,7 +8,6 @@ the ``xfail`` marker of its regression in ``test_regressions.py``.
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,44 +30,16 @@ class KnownBug:
     stopped feed leaves billing unrecorded), attributed to it when it is there."""
 
 
-def _rewon(_: Model, opp: Opportunity | None) -> bool:
-    """Won, then lost or reopened, then won again."""
-    stages = [h for h in (opp.history if opp else []) if h in ("won", "lost", "reopened")]
-    return any(
-        a == "won" and b in ("lost", "reopened") and "won" in stages[i + 2 :]
-        for i, (a, b) in enumerate(itertools.pairwise(stages))
-    )
-
-
-SECOND_RUN = ("second_run", "resend")
-"""Operations after which a deal may run a second time (terminated and replayed, or a
-closed-won callout delivered again after its run ended)."""
-
 KNOWN_BUGS: tuple[KnownBug, ...] = (
     KnownBug(
-        "a",
-        "a deal won again after it was lost or reopened finds its cancelled order, follows "
-        "it and writes Cancelled back: no live order",
-        frozenset({"won_without_order", "unexplained_exception"}),
-        _rewon,
-    ),
-    KnownBug(
-        "a",
-        "(the same) any later run of a deal whose order was cancelled adopts the cancelled "
-        "order and follows it",
-        frozenset({"won_without_order"}),
-        lambda model, opp: opp is not None and any(h in SECOND_RUN for h in opp.history),
-        about=r"\(Cancelled, .*deal (order_accepted|invoiced) at follow_billing",
-    ),
-    KnownBug(
         "l",
-        "an order cancelled in the ERP while its deal is parked is never recorded once that "
-        "run stops (terminated): the feed left it to the deal, and reconciliation ignores "
-        "cancelled orders of an opportunity no longer won, so bookings keep it",
-        frozenset({"bookings", "ledger_fact"}),
+        "an order cancelled in the ERP while its deal is parked, the run then stopped "
+        "(terminated) and the deal lost: the cancellation is booked, but nothing writes it "
+        "back, since the run that would have is gone and the next one ends on the lost "
+        "opportunity before it has an order of its own",
+        frozenset({"write_back"}),
         lambda _, opp: opp is not None and opp.finance_cancelled and "second_run" in opp.history,
-        about=r"ERP live order total 0 |has no order\.cancelled",
-        consequences=(("write_back", "the ERP order is cancelled"),),
+        about="the ERP order is cancelled",
     ),
 )
 

@@ -20,10 +20,6 @@ pytestmark = pytest.mark.e2e
 BOTH_ERPS = pytest.mark.parametrize("seq", ["netsuite", "tryton"], indirect=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 17 a: a deal won again after it was lost finds its cancelled order",
-)
 def test_a_deal_won_lost_and_won_again_has_one_live_order(seq: Scripted) -> None:
     opp = seq.open_opportunity(skus=["SL-SEAT-PRO"], quantity=2)
     seq.crm_stage(opp=opp, stage="won", then_settle=True)
@@ -102,7 +98,7 @@ def test_the_opportunity_shows_the_erp_order_status_once_invoiced(seq: Scripted)
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 17 l: an ERP cancellation held by a parked run that stops is lost",
+    reason="issue 17 l: an ERP cancellation a parked, stopped run held is never written back",
 )
 def test_an_order_cancelled_in_the_erp_leaves_bookings_whatever_its_deal_does(
     seq: Scripted,
