@@ -103,7 +103,7 @@ def test_payments_the_ledger_counts_twice_are_a_violation() -> None:
     assert _kinds(model, world) == ["collections", "collections"]
 
 
-def test_won_with_no_live_order_and_nothing_parked_is_a_violation_of_bug_a_when_rewon() -> None:
+def test_a_rewon_deal_with_only_its_cancelled_order_is_a_violation() -> None:
     model = _won()
     model.staged("opp_0", "lost")
     model.staged("opp_0", "won")
@@ -119,7 +119,7 @@ def test_won_with_no_live_order_and_nothing_parked_is_a_violation_of_bug_a_when_
     )
     [violation] = check(model, world)
     assert violation.kind == "won_without_order"
-    assert (known_bug(violation, model) or "").startswith("issue 17 a:")
+    assert known_bug(violation, model) is None  # issue 17 a is fixed: nothing excuses it
 
 
 def test_an_exception_the_history_does_not_explain_is_a_violation() -> None:
