@@ -144,22 +144,29 @@ async def register_search_attributes(client: Client) -> None:
     )
 
 
-@pytest.fixture(scope="session")
-async def workflow_env(request: pytest.FixtureRequest) -> AsyncIterator[WorkflowEnvironment]:
+async def start_workflow_env(request: pytest.FixtureRequest) -> WorkflowEnvironment:
     """The Temporal test server from the installed binary: nothing is downloaded."""
     if request.config.getoption("--workflow-environment") == "local":
-        env = await WorkflowEnvironment.start_local(
+        return await WorkflowEnvironment.start_local(
             data_converter=pydantic_data_converter,
             dev_server_existing_path=str(temporal_cli()),
             search_attributes=list(SEARCH_ATTRIBUTES),
             ip="127.0.0.1",
         )
-    else:
-        env = await WorkflowEnvironment.start_time_skipping(
-            data_converter=pydantic_data_converter,
-            test_server_existing_path=str(temporal_test_server()),
-        )
-        await register_search_attributes(env.client)
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=str(temporal_test_server()),
+    )
+    await register_search_attributes(env.client)
+    return env
+
+
+@pytest.fixture(scope="session")
+async def workflow_env(request: pytest.FixtureRequest) -> AsyncIterator[WorkflowEnvironment]:
+    """A server for the API's tests, which only need a client: the runs their webhooks
+    start are left without a worker (``tests/workflows`` has a server of its own, since
+    such a run stops a time-skipping server from skipping time for every later test)."""
+    env = await start_workflow_env(request)
     yield env
     await env.shutdown()
 

@@ -32,7 +32,7 @@ from sandbox.netsuite.server import build_app as build_erp_app
 from sandbox.salesforce.server import SalesforceSandboxConfig
 from sandbox.salesforce.server import build_app as build_crm_app
 from store import Store
-from tests.conftest import register_search_attributes
+from tests.conftest import register_search_attributes, start_workflow_env
 from workers.binaries import temporal_test_server
 from workers.demo import seed_crm_catalog
 from workers.worker import build_workers
@@ -135,6 +135,17 @@ async def _world(client: Client, tmp_path: Path) -> AsyncIterator[World]:
         await erp_admin.aclose()
         await crm_admin.aclose()
         await store.close()
+
+
+@pytest.fixture(scope="session")
+async def workflow_env(request: pytest.FixtureRequest) -> AsyncIterator[WorkflowEnvironment]:
+    """The workflow tests' own server, shared by them alone: a run another directory's
+    tests leave without a worker (the API's webhooks start deals) would stop it from
+    skipping time, and a wait on a 400-day timer would then last for ever (it did: CI
+    hung in test_renewal)."""
+    env = await start_workflow_env(request)
+    yield env
+    await env.shutdown()
 
 
 @pytest.fixture
