@@ -993,7 +993,8 @@ async def full_stack(args: argparse.Namespace) -> StackResult:
 
 async def _stack_baseline(crm: SalesforceClient, erp: TrytonClient, deals: list[DemoDeal]) -> Run:
     try:
-        return await _baseline_deals(crm, erp, deals)
+        run, _ = await _baseline_deals(crm, erp, deals)  # Tryton has no concurrency pool
+        return run
     finally:
         await erp.aclose()
 
