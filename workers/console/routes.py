@@ -15,10 +15,11 @@ from importlib.resources import files
 from fastapi import APIRouter, Depends, HTTPException, Response
 from temporalio.client import Client
 
+from models.operators import Role
 from store import Store
+from workers.access.guard import Access
 from workers.api_models import OPERATOR_ERRORS
 from workers.console.summary import ConsoleSummary, console_summary
-from workers.operator_api import OperatorBearer
 from workers.settings import Settings
 
 _ASSETS = {
@@ -43,9 +44,9 @@ def _static(name: str) -> bytes:
     return (files("workers.console") / "static" / name).read_bytes()
 
 
-def console_router(settings: Settings, store: Store, client: Client) -> APIRouter:
+def console_router(settings: Settings, store: Store, client: Client, access: Access) -> APIRouter:
     router = APIRouter(tags=["console"])
-    operator = Depends(OperatorBearer(settings.api_token.get_secret_value()))
+    operator = Depends(access.require(Role.VIEWER))
 
     @router.get("/console", include_in_schema=False)
     async def page() -> Response:
