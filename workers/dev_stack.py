@@ -111,6 +111,8 @@ class StackOptions:
     through a shared governor (``SYNCLINE_ERP_GOVERNOR=postgres``, PostgreSQL)."""
     erp_governor: Literal["auto", "local", "postgres"] = "auto"
     """``SYNCLINE_ERP_GOVERNOR`` for every process."""
+    extra_env: dict[str, str] = field(default_factory=dict)
+    """More settings for every process (the console tests' identity provider)."""
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -218,7 +220,8 @@ class DevStack:
         )
         # The admin key of the last run, until ``start`` has checked it is still live.
         key = {OPERATOR_KEY: previous[OPERATOR_KEY]} if OPERATOR_KEY in previous else {}
-        return {**self._common_environment(database_url, secret), **erp, **key}
+        common = self._common_environment(database_url, secret)
+        return {**common, **erp, **self.options.extra_env, **key}
 
     def _common_environment(
         self, database_url: str, secret: Callable[[str], str]
