@@ -1,10 +1,11 @@
 """The operator console: a static page at ``/console`` and the one JSON route it adds.
 
-The page holds no data. It asks for the operator token once, keeps it in the tab's
-``sessionStorage`` and sends it as ``Authorization: Bearer`` on every call to the same
-JSON API scripts use, so the console has no second way in: no cookie to forge across
-sites, no token in a URL or an access log, and without the token nothing but the
-sign-in form is shown.
+The page holds no data. It asks for a personal key or an identity provider token once,
+keeps it in the tab's ``sessionStorage`` and sends it as ``Authorization: Bearer`` on
+every call to the same JSON API scripts use, so the console has no second way in and no
+second set of rules: no cookie to forge across sites, no credential in a URL or an
+access log, without one nothing but the sign-in form is shown, and the role that hides a
+button is the role the API checks.
 """
 
 from __future__ import annotations
