@@ -51,6 +51,7 @@ class IdentityProvider:
         audience: str = AUDIENCE,
         issuer: str = ISSUER,
         key: rsa.RSAPrivateKey | None = None,
+        key_id: str = KEY_ID,
         claims: dict[str, Any] | None = None,
     ) -> str:
         now = int(time.time())
@@ -64,7 +65,7 @@ class IdentityProvider:
             **({"syncline_role": role} if role is not None else {}),
             **(claims or {}),
         }
-        return jwt.encode(payload, key or self.key, algorithm="RS256", headers={"kid": KEY_ID})
+        return jwt.encode(payload, key or self.key, algorithm="RS256", headers={"kid": key_id})
 
 
 def unsigned(token: str) -> str:

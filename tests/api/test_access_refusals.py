@@ -61,6 +61,10 @@ CASES: dict[str, tuple[Credential, str]] = {
         lambda a, i: _token(a, i, key=other_key()),
         "the identity provider token's signature is wrong",
     ),
+    "unknown-key-id": (
+        lambda a, i: _token(a, i, key=other_key(), key_id="not-published"),
+        "the identity provider token is signed by an unknown key",
+    ),
     "revoked-key": (_revoked_key, "the personal key has been revoked"),
     "wrong-secret": (_wrong_secret, "the personal key is not valid"),
 }
@@ -136,3 +140,16 @@ async def test_the_providers_keys_are_fetched_once_not_per_request(
     for _ in range(5):
         assert (await caller.get("/api/me")).status_code == 200
     assert len(idp.requests) - before <= 1
+
+
+async def test_an_unreachable_identity_provider_is_the_servers_problem_not_the_callers(
+    workflow_env: WorkflowEnvironment, tmp_path: Path, idp: IdentityProvider
+) -> None:
+    gone = {**idp.settings(), "oidc_jwks_url": "http://127.0.0.1:9/jwks.json"}  # discard port
+    async with access_app(workflow_env.client, settings_for(**gone), tmp_path / "s.db") as api:
+        answer = await api.client(idp.token("admin")).get("/api/me")
+        assert answer.status_code == 503
+        assert "keys could not be fetched" in answer.json()["detail"]
+        [row] = await api.audit()
+        # Audited, but not a refusal: it does not count towards anyone's lock-out.
+        assert (row.outcome, row.status) == ("failed", 503)

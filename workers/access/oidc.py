@@ -55,7 +55,12 @@ class OidcVerifier:
             raise Refused(
                 "the identity provider's keys could not be fetched; try again", status=503
             ) from None
-        except jwt.PyJWKError:
+        except jwt.PyJWKSetError:
+            raise Refused(
+                "the identity provider publishes no key Syncline can use", status=503
+            ) from None
+        # Not one hierarchy: the client's "no such key id" and a key that will not load.
+        except (jwt.PyJWKClientError, jwt.PyJWKError):
             raise Refused("the identity provider token is signed by an unknown key") from None
         claims = self._decode(token, key.key, algorithm)
         name, subject = str(claims.get(self._name_claim) or claims["sub"]), str(claims["sub"])
