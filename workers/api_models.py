@@ -236,4 +236,5 @@ class AuditPage(BaseModel):
     entries: list[AuditEntry]
     """Newest first."""
     next_before: int | None
-    """Pass as ``before`` for the next (older) page; None on the last page."""
+    """Pass as ``before`` for the next (older) page; None when this page was not full
+    (a full last page is followed by an empty one)."""

@@ -7,10 +7,11 @@ An admin may list and revoke them here, e.g. from a laptop when someone leaves.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import AwareDatetime
 
 from models.operators import AuditAction, AuditOutcome, Operator, Role
 from store import Store
@@ -23,7 +24,19 @@ from workers.api_models import (
     AuditPage,
     OperatorKeyView,
     OperatorView,
+    invalid,
 )
+
+# Filters are compared in SQL: no NUL (PostgreSQL refuses it in text), nothing huge.
+Filter = Annotated[str | None, Query(max_length=512, pattern=r"^[^\x00]*$")]
+Instant = Annotated[AwareDatetime | None, Query(description="with its UTC offset")]
+
+
+def _utc(value: datetime | None, name: str) -> datetime | None:
+    try:
+        return value.astimezone(UTC) if value is not None else None
+    except OverflowError:
+        raise invalid(("query", name), "out of range") from None
 
 
 def audit_router(access: Access, store: Store) -> APIRouter:
@@ -45,20 +58,22 @@ def audit_router(access: Access, store: Store) -> APIRouter:
     @router.get("/api/audit", response_model=AuditPage)
     async def audit(
         who: Operator = admin,
-        actor: str | None = None,
-        action: Annotated[
-            str | None, Query(description="e.g. exception.retry, reconciliation.run")
-        ] = None,
+        actor: Filter = None,
+        action: Filter = None,
         outcome: AuditOutcome | None = None,
-        target: Annotated[str | None, Query(description="an exception id, a run…")] = None,
-        subject_id: Annotated[str | None, Query(description="e.g. an opportunity id")] = None,
-        address: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        before: Annotated[int | None, Query(description="next_before of the last page")] = None,
+        target: Filter = None,
+        subject_id: Filter = None,
+        address: Filter = None,
+        since: Instant = None,
+        until: Instant = None,
+        before: Annotated[
+            int | None, Query(ge=1, le=2**31 - 1, description="next_before of the last page")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> AuditPage:
-        """Every operator action and refused attempt, newest first, a page at a time."""
+        """Every operator action and refused attempt, newest first, a page at a time;
+        ``action`` e.g. ``exception.retry``, ``target`` an exception id or a run,
+        ``subject_id`` e.g. an opportunity id."""
         query = AuditQuery(
             actor=actor,
             action=action,
@@ -66,8 +81,8 @@ def audit_router(access: Access, store: Store) -> APIRouter:
             target=target,
             subject_id=subject_id,
             address=address,
-            since=since,
-            until=until,
+            since=_utc(since, "since"),
+            until=_utc(until, "until"),
         )
         rows = await access.audit.page(query, before=before, limit=limit)
         entries = [AuditEntry.of(row) for row in rows]

@@ -58,5 +58,11 @@ class Identifier:
                 "the personal key has been revoked", actor=row.operator, credential_id=key_id
             )
         role = Role.named(row.role)
-        assert role is not None, f"key {key_id} holds an unknown role"
+        if role is None:  # only a hand in the database could have put it there
+            raise Refused(
+                "the personal key holds no known role",
+                status=403,
+                actor=row.operator,
+                credential_id=key_id,
+            )
         return Operator(name=row.operator, role=role, sign_in=SignIn.KEY, credential_id=key_id)
