@@ -11,6 +11,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from models.operators import Role
+from store import Store
 from tests.api.access import AccessApp, access_app, settings_for
 from tests.oidc import IdentityProvider, identity_provider, other_key, unsigned
 from workers.access.operators import local_operator, revoke_operator
@@ -153,3 +154,13 @@ async def test_an_unreachable_identity_provider_is_the_servers_problem_not_the_c
         [row] = await api.audit()
         # Audited, but not a refusal: it does not count towards anyone's lock-out.
         assert (row.outcome, row.status) == ("failed", 503)
+
+
+async def test_a_refusal_is_audited_whatever_the_path_holds(
+    workflow_env: WorkflowEnvironment, store: Store
+) -> None:
+    async with access_app(workflow_env.client, settings_for(), store) as api:
+        answer = await api.client().get("/api/deliveries/a%00b" + "c" * 5000)
+        assert answer.status_code == 401
+        [row] = await api.audit()
+        assert row.target is not None and "\x00" not in row.target and len(row.target) <= 512

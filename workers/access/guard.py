@@ -117,7 +117,7 @@ class Access:
             reason=refused.reason,
             actor=refused.actor,
             credential_id=refused.credential_id,
-            target="/".join(str(v) for v in request.path_params.values()) or None,
+            target=_printable("/".join(str(v) for v in request.path_params.values())) or None,
         )
         headers = {"WWW-Authenticate": "Bearer"} if refused.status == 401 else None
         raise HTTPException(refused.status, refused.reason, headers=headers)
@@ -156,10 +156,18 @@ class Access:
         )
 
 
+def _printable(text: str) -> str:
+    """A caller's own text, fit for the trail: PostgreSQL refuses NUL in text (the row,
+    and with it the record of the refusal, would be lost), and nobody needs a megabyte."""
+    return text.replace("\x00", "\\x00")[:512]
+
+
 def action_of(request: Request) -> str:
     route = request.scope.get("route")
     declared = (getattr(route, "openapi_extra", None) or {}).get(AUDIT_ACTION)
-    return str(declared or f"{request.method} {getattr(route, 'path', request.url.path)}")
+    return _printable(
+        str(declared or f"{request.method} {getattr(route, 'path', request.url.path)}")
+    )
 
 
 def _locked_out(whom: str, seconds: int) -> HTTPException:
