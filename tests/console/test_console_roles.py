@@ -5,6 +5,7 @@ timeline show; an admin reads the audit trail."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import httpx
@@ -13,8 +14,7 @@ from playwright.async_api import Locator, Page, expect
 
 from models.operators import Role
 from store import Store
-from tests.console.conftest import SCREENSHOTS
-from tests.console.test_console import refresh, refresh_until, tile
+from tests.console.test_console import refresh, refresh_until, screenshot, tile
 from tests.deals import add_crm_product
 from tests.e2e.conftest import Stack
 from tests.oidc import IdentityProvider
@@ -50,6 +50,16 @@ async def _parked_deal(stack: Stack, sku: str) -> tuple[str, str]:
     return opportunity_id, deal["exceptions"][0]["id"]
 
 
+async def _parked_again(stack: Stack, opportunity_id: str) -> None:
+    """The run took the retry, tried again and parked again (the catalog is not fixed)."""
+    for _ in range(150):
+        deal = await stack.deal(opportunity_id)
+        if deal["retries"] >= 1 and deal["status"] == "needs_attention":
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{opportunity_id} never parked again: {deal}")
+
+
 def _waiting(page: Page, opportunity_id: str) -> Locator:
     waiting = page.get_by_role("list", name="Waiting exceptions")
     return waiting.get_by_role("listitem").filter(has_text=opportunity_id)
@@ -74,7 +84,7 @@ async def test_a_viewer_sees_no_action_and_the_api_refuses_one_anyway(
     await expect(item.get_by_role("button", name="Retry")).to_have_count(0)
     await expect(page.get_by_role("button", name="Run reconciliation now")).to_have_count(0)
     await expect(page.get_by_role("heading", name="Audit trail")).to_be_hidden()
-    await page.screenshot(path=SCREENSHOTS / "viewer.png")
+    await screenshot(page, "viewer")
 
     # What the page does not offer, the API refuses: the calls its buttons would make.
     retry = f"/api/exceptions/{exception_id}/retry"
@@ -118,6 +128,7 @@ async def test_an_operator_from_the_identity_provider_retries_under_their_own_na
         )
 
     await refresh_until(page, asked)
+    await _parked_again(console_stack, opportunity_id)
     await console_stack.erp.add_item(sku, "Roles add-on", Decimal("49.00"))
     await item.get_by_role("button", name="Retry").click()
 
@@ -133,7 +144,13 @@ async def test_an_operator_from_the_identity_provider_retries_under_their_own_na
     await expect(timeline).to_contain_text("retry requested by olivia@example.com (operator)")
     accepted = timeline.get_by_role("row").filter(has_text="order.accepted")
     await expect(accepted).to_contain_text("caused by olivia@example.com")
-    await page.screenshot(path=SCREENSHOTS / "operator-retry-timeline.png")
+    await screenshot(page, "operator-retry-timeline", section="Deal timeline")
+    retries = await console_stack.api.get(
+        "/api/audit", params={"action": "exception.retry", "subject_id": opportunity_id}
+    )
+    assert [(e["actor"], e["outcome"]) for e in retries.json()["entries"]] == [
+        ("olivia@example.com", "done")
+    ] * 2
     events = (await console_stack.deal(opportunity_id))["events"]
     assert {e["event_type"]: e["caused_by"] for e in events}["order.accepted"] == (
         "olivia@example.com"
@@ -156,5 +173,4 @@ async def test_an_admin_reads_the_audit_trail(console_stack: Stack, page: Page) 
     await expect(refused).to_contain_text("refused (403): the viewer role may not do this")
     added = trail.get_by_role("row").filter(has_text="walter").filter(has_text="Key added")
     await expect(added).to_contain_text(local_operator().name)
-    await page.get_by_role("heading", name="Audit trail").scroll_into_view_if_needed()
-    await page.screenshot(path=SCREENSHOTS / "admin-audit.png")
+    await screenshot(page, "admin-audit", section="Audit trail")
