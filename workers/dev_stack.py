@@ -266,7 +266,7 @@ class DevStack:
             **{name: previous[name] for name in ERP_CREDENTIALS if name in previous},
         }
 
-    async def _ensure_admin_key(self, env: dict[str, str]) -> None:
+    async def ensure_admin_key(self, env: dict[str, str]) -> None:
         """The dev admin's key: the last run's while it is live, else a new one (made as
         ``syncline operators add`` makes keys, audited under the local user)."""
         from models.operators import Role
@@ -399,7 +399,7 @@ class DevStack:
             await self._wait_http("sandbox-erp", f"{self.erp_url}/admin/health", deadline)
             if self.options.erp == "netsuite":
                 await self._provision_erp(env)
-            await self._ensure_admin_key(env)
+            await self.ensure_admin_key(env)
             self._spawn_workers(env)
             self._spawn("api", self._syncline("api", "--port", str(self.ports.api)), env)
             await self._wait_http("api", f"{self.api_url}/healthz", deadline)
