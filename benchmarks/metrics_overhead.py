@@ -44,7 +44,7 @@ async def _scrape_forever(stack: DevStack, token: str) -> int:
 async def _one(metrics: bool, deals: int, timeout: float) -> Run:
     async with started_stack(metrics=metrics) as (stack, env, crm, erp):
         scraper = (
-            asyncio.create_task(_scrape_forever(stack, env["SYNCLINE_API_TOKEN"]))
+            asyncio.create_task(_scrape_forever(stack, env["SYNCLINE_OPERATOR_KEY"]))
             if metrics
             else None
         )

@@ -94,4 +94,6 @@ class RetryRequest(BaseModel):
     """An operator's go-ahead after fixing the data behind an exception."""
 
     exception_id: str | None = None
-    requested_by: str = "operator"
+    requested_by: str | None = None
+    """The operator's name (``GET /api/audit`` says more); None when Syncline itself
+    resumes the run (a CRM change may be the fix). Saved histories carry ``"api"``."""

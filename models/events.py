@@ -51,6 +51,11 @@ class BusinessEvent(BaseModel):
     source_id: str
     correlation_id: str
     causation_id: str | None = None
+    caused_by: str | None = Field(
+        None,
+        description="The operator whose action led to this fact (their retry resumed the "
+        "run that recorded it); None when no person did",
+    )
     subject_id: str = Field(
         description="The business key the event is about, e.g. the opportunity id"
     )

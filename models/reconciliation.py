@@ -171,6 +171,8 @@ class ReconcileRequest(BaseModel):
     trigger: ReconcileTrigger = ReconcileTrigger.API
     page_size: int = Field(500, ge=10, le=2000)
     """Records per call to each system."""
+    requested_by: str | None = None
+    """The operator who asked for the run; None for the nightly Schedule."""
 
 
 class RunStatus(StrEnum):
@@ -183,6 +185,8 @@ class ReconciliationReport(BaseModel):
     id: str
     status: RunStatus
     trigger: ReconcileTrigger
+    requested_by: str | None = None
+    """The operator who started the run (on demand, or a finding's retry)."""
     since: date | None = None
     started_at: UtcDatetime
     finished_at: UtcDatetime | None = None
@@ -259,6 +263,8 @@ class RepairInput(BaseModel):
     domains: list[Domain]
     keys: list[str] | None = None
     """The run's targets, when it compares only some records."""
+    requested_by: str | None = None
+    """The operator who started the run: the facts its repairs record name them."""
 
 
 class RepairResult(BaseModel):

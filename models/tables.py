@@ -1,5 +1,5 @@
 """Syncline's own tables: the webhook inbox, the event ledger, the identity map,
-exceptions, and reconciliation runs with their findings.
+exceptions, reconciliation runs with their findings, operators' keys and the audit trail.
 
 Times are stored as UTC and always come back timezone-aware, whatever the database.
 """
@@ -93,6 +93,8 @@ class LedgerEvent(SQLModel, table=True):
     subject_id: str = Field(index=True)
     correlation_id: str
     causation_id: str | None = None
+    caused_by: str | None = None
+    """The operator whose action led to the fact (a retry), None when no person did."""
     payload: dict[str, Any] = Field(
         default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
     )
@@ -180,3 +182,56 @@ class ReconciliationFindingRow(SQLModel, table=True):
     )
     record: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON))
     found_at: datetime = Field(default_factory=utc_now, sa_column=_utc_column())
+
+
+class OperatorKeyRow(SQLModel, table=True):
+    """A personal API key: its public id, whose it is, and only a hash of its secret."""
+
+    __tablename__ = "operator_keys"
+
+    key_id: str = Field(primary_key=True)
+    """The short public part of the key, shown in lists and the audit trail."""
+    operator: str = Field(index=True)
+    role: str
+    secret_sha256: str
+    """Hex SHA-256 of the whole key (``workers/access/keys.py`` says why not a slow hash)."""
+    created_at: datetime = Field(default_factory=utc_now, sa_column=_utc_column())
+    created_by: str
+    revoked_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    revoked_by: str | None = None
+
+
+class AuditRow(SQLModel, table=True):
+    """One operator action, or one refused attempt: written once, never changed (the
+    migration makes the database itself refuse an UPDATE or DELETE)."""
+
+    __tablename__ = "audit_log"
+    # The lock-out counts an address's (or an operator's) recent refusals on every
+    # request: these keep that a short index scan.
+    __table_args__ = (
+        sa.Index("ix_audit_log_address_refusals", "address", "outcome", "at"),
+        sa.Index("ix_audit_log_actor_refusals", "actor", "outcome", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utc_now, sa_column=_utc_column(index=True))
+    actor: str | None = None
+    """The operator's name; None when the credential named nobody."""
+    role: str | None = None
+    sign_in: str | None = None
+    credential_id: str | None = None
+    """The key's public id or the identity provider's subject, never a secret."""
+    action: str = Field(index=True)
+    target: str | None = Field(default=None, index=True)
+    """The record acted on: an exception id, a reconciliation run, an operator's name."""
+    subject_id: str | None = Field(default=None, index=True)
+    """The business record it concerns (an opportunity id), for the deal's timeline."""
+    address: str | None = None
+    """Where the request came from: the client's address, or ``cli@<host>``."""
+    outcome: str
+    status: int | None = None
+    """The HTTP status answered (401, 403, 202…); None outside the API."""
+    reason: str | None = None
+    detail: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
+    )

@@ -152,7 +152,9 @@ class ReconcileActivities:
                 request.run_id, domain=domain, state=FindingState.FOUND
             ):
                 with correlation_scope(f"{request.run_id}:{row.key}"):
-                    outcome = await self._repairer.apply(request.run_id, row)
+                    outcome = await self._repairer.apply(
+                        request.run_id, row, caused_by=request.requested_by
+                    )
                 await self._records.set_state(row.id, outcome.state, outcome.note)
                 activity.heartbeat(row.id)
             async for row in self._records.all_findings(request.run_id, domain=domain):

@@ -56,7 +56,10 @@ class Repairer:
         self._erp_system = erp_system
         self._task_queue = task_queue
 
-    async def apply(self, run_id: str, row: ReconciliationFindingRow) -> Outcome:
+    async def apply(
+        self, run_id: str, row: ReconciliationFindingRow, *, caused_by: str | None = None
+    ) -> Outcome:
+        """``caused_by``: the operator who started the run, named on the facts it records."""
         parked = await self._parked_on(row)
         if parked is not None:
             # A run already waits for a person on this record: replaying would only
@@ -79,11 +82,10 @@ class Repairer:
             return Outcome(FindingState.REPAIR_REQUESTED)
         if remedy is Remedy.RECORD_EVENT and row.record is not None:
             order = OrderChange.model_validate(row.record)
-            await self._store.append_event(
-                order_accepted_event(
-                    OrderFacts.of_change(order), self._erp_system, run_id, utc_now()
-                )
+            event = order_accepted_event(
+                OrderFacts.of_change(order), self._erp_system, run_id, utc_now()
             )
+            await self._store.append_event(event.model_copy(update={"caused_by": caused_by}))
             return Outcome(FindingState.REPAIR_REQUESTED)
         if remedy is Remedy.SIGNAL_MIRROR and row.record is not None:
             await self._signal_mirror(run_id, row)

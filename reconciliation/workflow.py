@@ -58,6 +58,7 @@ class Reconcile:
             id=info.workflow_id,
             status=RunStatus.RUNNING,
             trigger=request.trigger,
+            requested_by=request.requested_by,
             since=request.since,
             started_at=as_of,
         )
@@ -93,7 +94,12 @@ class Reconcile:
             if request.repair and progress.skipped is None:
                 repaired = await workflow.execute_activity_method(
                     ReconcileActivities.repair,
-                    RepairInput(run_id=info.workflow_id, domains=domains, keys=request.keys),
+                    RepairInput(
+                        run_id=info.workflow_id,
+                        domains=domains,
+                        keys=request.keys,
+                        requested_by=request.requested_by,
+                    ),
                     start_to_close_timeout=PASS_TIMEOUT,
                     heartbeat_timeout=PASS_HEARTBEAT,
                     retry_policy=PASS_RETRY,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -16,16 +17,38 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from models.operators import Role
 from store import Store
+from store.operator_keys import OperatorKeys
+from workers.access.guard import Access
 from workers.api_models import OPERATOR_ERRORS
+from workers.audit_api import audit_router
 from workers.console import console_router
 from workers.ingress import ingress_router
 from workers.metrics_export import prometheus_text
-from workers.operator_api import OperatorBearer, operator_router
+from workers.operator_api import operator_router
 from workers.rate_limits import OperatorRateLimit
 from workers.reports_api import reports_router
 from workers.settings import Settings
 from workers.store_gauges import StoreGauges
+
+log = logging.getLogger(__name__)
+
+
+async def _say_who_can_sign_in(settings: Settings, store: Store) -> None:
+    """At start-up: the deprecated shared token, or nobody able to sign in, is worth a
+    line in the log (naming the variable, never its value)."""
+    if settings.api_token is not None:
+        log.warning(
+            "SYNCLINE_API_TOKEN is set: the shared token is accepted as a deprecated admin "
+            "key that names nobody in the audit trail. Give each person a key of their own "
+            "(syncline operators add NAME --role ROLE) or sign-in through OIDC, then unset it"
+        )
+    elif not settings.oidc_enabled and not await OperatorKeys(store).active():
+        log.warning(
+            "no operator can sign in yet: create a key with "
+            "`syncline operators add NAME --role admin`, or set SYNCLINE_OIDC_ISSUER"
+        )
 
 
 def create_app(settings: Settings, *, store: Store, client: Client) -> FastAPI:
@@ -34,6 +57,7 @@ def create_app(settings: Settings, *, store: Store, client: Client) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await store.migrate()
+        await _say_who_can_sign_in(settings, store)
         if not settings.metrics:
             yield
             return
@@ -51,21 +75,23 @@ def create_app(settings: Settings, *, store: Store, client: Client) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(OperatorRateLimit, rate=settings.api_rate_limit)
+    access = Access(settings, store)
     app.include_router(ingress_router(settings, store, client))
-    app.include_router(operator_router(settings, store, client))
-    app.include_router(console_router(settings, store, client))
-    app.include_router(reports_router(settings, store))
+    app.include_router(operator_router(settings, store, client, access))
+    app.include_router(console_router(settings, store, client, access))
+    app.include_router(reports_router(store, access))
+    app.include_router(audit_router(access, store))
 
     @app.get(
         "/metrics",
         tags=["ops"],
-        dependencies=[Depends(OperatorBearer(settings.api_token.get_secret_value()))],
+        dependencies=[Depends(access.require(Role.VIEWER))],
         response_class=Response,
         responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}, **OPERATOR_ERRORS},
     )
     async def metrics() -> Response:
-        """Prometheus exposition of this process's metrics (the operator token, as a
-        bearer ``authorization`` in the scrape config: the API faces the internet)."""
+        """Prometheus exposition of this process's metrics (a viewer's key, as a bearer
+        ``authorization`` in the scrape config: the API faces the internet)."""
         return Response(prometheus_text(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", tags=["ops"])

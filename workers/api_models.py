@@ -11,6 +11,8 @@ from pydantic import BaseModel
 
 from models.billing import BillingStatus, DealBilling
 from models.deal import DealStatus
+from models.operators import Role, SignIn
+from models.tables import AuditRow
 
 
 class WebhookAccepted(BaseModel):
@@ -34,10 +36,15 @@ class ErrorDetail(BaseModel):
 
 
 OPERATOR_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorDetail, "description": "no or a wrong operator token"},
+    401: {"model": ErrorDetail, "description": "no valid credential; the reason says why"},
+    403: {"model": ErrorDetail, "description": "the operator's role may not do this"},
     404: {"model": ErrorDetail, "description": "no such record"},
     409: {"model": ErrorDetail, "description": "the record's state does not allow it"},
-    429: {"model": ErrorDetail, "description": "over the client's rate; see Retry-After"},
+    429: {
+        "model": ErrorDetail,
+        "description": "over the client's or operator's rate, or locked out after repeated "
+        "refusals; see Retry-After",
+    },
 }
 """What any operator route may answer besides its own result (and 422 on bad input)."""
 
@@ -46,6 +53,16 @@ def invalid(location: tuple[str, ...], message: str) -> RequestValidationError:
     """A 422 shaped like FastAPI's own (``detail`` a list of errors, as the OpenAPI
     document says), for input that parses but makes no sense (``to`` before ``from``)."""
     return RequestValidationError([{"loc": location, "msg": message, "type": "value_error"}])
+
+
+class OperatorAction(BaseModel):
+    """One thing an operator did to an exception: its history in the console."""
+
+    at: datetime
+    actor: str | None
+    role: str | None
+    action: str
+    outcome: str
 
 
 class ExceptionView(BaseModel):
@@ -66,6 +83,8 @@ class ExceptionView(BaseModel):
     opened_at: datetime
     resolved_at: datetime | None
     correlation_id: str
+    history: list[OperatorAction] = []
+    """What operators did to it (retries, refused ones too), oldest first."""
 
 
 class LedgerEventView(BaseModel):
@@ -78,6 +97,8 @@ class LedgerEventView(BaseModel):
     source_id: str
     correlation_id: str
     causation_id: str | None
+    caused_by: str | None = None
+    """The operator whose action led to the fact (their retry resumed the run)."""
     payload: dict[str, Any]
 
 
@@ -133,6 +154,8 @@ class TimelineEntry(BaseModel):
     summary: str
     ref: str | None = None
     """The delivery, event or exception id, to look up the whole record."""
+    actor: str | None = None
+    """The operator who did it or caused it, when a person did."""
 
 
 class DealView(BaseModel):
@@ -161,3 +184,57 @@ class RetryAccepted(BaseModel):
     exception_id: str
     workflow_id: str
     status: str
+
+
+class OperatorView(BaseModel):
+    """``GET /api/me``: who the credential names, and so what the console may show."""
+
+    name: str
+    role: Role
+    sign_in: SignIn
+    credential_id: str | None
+
+
+class OperatorKeyView(BaseModel):
+    """A personal key as ``GET /api/operators`` lists it: never its secret or hash."""
+
+    key_id: str
+    operator: str
+    role: str
+    created_at: datetime
+    created_by: str
+    revoked_at: datetime | None
+    revoked_by: str | None
+
+
+class AuditEntry(BaseModel):
+    id: int
+    at: datetime
+    actor: str | None
+    """The operator's name; None when the credential named nobody."""
+    role: str | None
+    sign_in: str | None
+    credential_id: str | None
+    """The key's public id or the identity provider's subject."""
+    action: str
+    target: str | None
+    subject_id: str | None
+    address: str | None
+    outcome: str
+    """done, refused (401, 403) or failed (let in, but not possible)."""
+    status: int | None
+    reason: str | None
+    detail: dict[str, Any]
+
+    @classmethod
+    def of(cls, row: AuditRow) -> AuditEntry:
+        assert row.id is not None
+        return cls.model_validate(row, from_attributes=True)
+
+
+class AuditPage(BaseModel):
+    entries: list[AuditEntry]
+    """Newest first."""
+    next_before: int | None
+    """Pass as ``before`` for the next (older) page; None when this page was not full
+    (a full last page is followed by an empty one)."""

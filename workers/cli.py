@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from workers import reports_cli
+from workers import operators_cli, reports_cli
 from workers.settings import Settings
 
 console = Console()
@@ -165,9 +165,7 @@ async def _dev(workdir: Path, erp: Literal["netsuite", "tryton"]) -> int:
         env = await stack.start(timeout=120)
     table = Table(title="Syncline local stack", show_header=False)
     table.add_row("API (OpenAPI at /docs)", stack.api_url)
-    table.add_row(
-        "Operator console (token: SYNCLINE_API_TOKEN in dev.env)", f"{stack.api_url}/console"
-    )
+    table.add_row("Operator console", f"{stack.api_url}/console")
     table.add_row("Temporal Web UI", stack.ui_url)
     table.add_row("Temporal frontend", stack.temporal_address)
     table.add_row("Sandbox CRM (Salesforce-shaped)", stack.crm_url)
@@ -179,10 +177,13 @@ async def _dev(workdir: Path, erp: Literal["netsuite", "tryton"]) -> int:
     table.add_row("Credentials", str(stack.workdir / "dev.env"))
     table.add_row("Logs", str(stack.workdir / "logs"))
     console.print(table)
+    # The dev admin's personal key, for the console's sign-in (the CLI's commands read it
+    # from dev.env). On a line of its own, never wrapped: it is meant to be copied.
+    console.print("Admin key (dev-admin; SYNCLINE_OPERATOR_KEY in dev.env):")
+    console.print(env["SYNCLINE_OPERATOR_KEY"], soft_wrap=True, highlight=False)
     console.print(
         "Try [bold]syncline demo --deals 20[/bold] in another terminal. Ctrl-C stops everything."
     )
-    _ = env
     stop = _stop_event()
     try:
         while not stop.is_set():
@@ -451,6 +452,7 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     reports_cli.add_commands(commands)
+    operators_cli.add_commands(commands)
 
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -461,7 +463,7 @@ def main(argv: list[str] | None = None) -> None:
     # its plugins at every start-up; the migrations it runs are still logged.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
-    if args.command == "doctor" and not args.verbose:
+    if args.command in ("doctor", "operators") and not args.verbose:
         # The report is the output; the libraries' progress lines would only bury it.
         logging.getLogger().setLevel(logging.WARNING)
 
@@ -489,6 +491,8 @@ def main(argv: list[str] | None = None) -> None:
         _run(lambda: reports_cli.report(args))
     elif args.command == "export":
         _run(lambda: reports_cli.export(args, _settings().database_url))
+    elif args.command == "operators":
+        _run(lambda: operators_cli.run(args, _settings().database_url))
     elif args.command == "reconcile":
         if args.since is not None:
             try:

@@ -29,7 +29,7 @@ from connectors.salesforce import SalesforceClient
 from models.crm import ProductMirror
 from models.types import Money
 from sandbox.catalog import DEFAULT_CATALOG
-from workers.operator_client import OperatorClient, env_with_file
+from workers.operator_client import OPERATOR_KEY, OperatorClient, env_with_file
 from workers.settings import Settings
 from workers.wiring import build_erp
 
@@ -39,7 +39,7 @@ T = TypeVar("T")
 @dataclass
 class DemoConfig:
     api_url: str
-    api_token: str
+    operator_key: str
     crm_url: str
     crm_client_id: str
     crm_client_secret: str
@@ -55,7 +55,7 @@ class DemoConfig:
         try:
             return cls(
                 api_url=env.get("SYNCLINE_API_URL", "http://127.0.0.1:8000"),
-                api_token=env["SYNCLINE_API_TOKEN"],
+                operator_key=env[OPERATOR_KEY],
                 crm_url=env.get("SYNCLINE_CRM_BASE_URL", "http://127.0.0.1:8010"),
                 crm_client_id=env["SYNCLINE_CRM_CLIENT_ID"],
                 crm_client_secret=env["SYNCLINE_CRM_CLIENT_SECRET"],
@@ -244,7 +244,7 @@ async def count_erp_orders(erp: ErpClient, deals: Sequence[DemoDeal]) -> Counter
 async def run_demo(config: DemoConfig, console: Console) -> DemoOutcome:
     crm = SalesforceClient(config.crm_url, config.crm_client_id, config.crm_client_secret)
     erp = demo_erp(config)
-    operator = OperatorClient(config.api_url, config.api_token)
+    operator = OperatorClient(config.api_url, config.operator_key)
     rng = random.Random(7)
     tag = uuid.uuid4().hex[:6]
     try:

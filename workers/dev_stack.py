@@ -27,6 +27,11 @@ from workers.binaries import temporal_cli
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 ENV_FILE = "dev.env"
+DEV_ADMIN = "dev-admin"
+"""The admin ``syncline dev`` makes a personal key for (``SYNCLINE_OPERATOR_KEY`` in
+dev.env), so the demo, the CLI and the console have a way in and the stack never needs
+the deprecated shared token."""
+OPERATOR_KEY = "SYNCLINE_OPERATOR_KEY"
 # What ``start`` gets from the sandbox ERP and writes to dev.env.
 ERP_CREDENTIALS = (
     "SYNCLINE_ERP_PRIVATE_KEY_FILE",
@@ -106,6 +111,8 @@ class StackOptions:
     through a shared governor (``SYNCLINE_ERP_GOVERNOR=postgres``, PostgreSQL)."""
     erp_governor: Literal["auto", "local", "postgres"] = "auto"
     """``SYNCLINE_ERP_GOVERNOR`` for every process."""
+    extra_env: dict[str, str] = field(default_factory=dict)
+    """More settings for every process (the console tests' identity provider)."""
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -211,7 +218,10 @@ class DevStack:
             if self.options.erp == "tryton"
             else self._netsuite_environment(previous)
         )
-        return {**self._common_environment(database_url, secret), **erp}
+        # The admin key of the last run, until ``start`` has checked it is still live.
+        key = {OPERATOR_KEY: previous[OPERATOR_KEY]} if OPERATOR_KEY in previous else {}
+        common = self._common_environment(database_url, secret)
+        return {**common, **erp, **self.options.extra_env, **key}
 
     def _common_environment(
         self, database_url: str, secret: Callable[[str], str]
@@ -223,7 +233,6 @@ class DevStack:
             "TEMPORAL_NAMESPACE": "default",
             "SYNCLINE_TEMPORAL_UI_URL": self.ui_url,
             "SYNCLINE_API_URL": self.api_url,
-            "SYNCLINE_API_TOKEN": secret("SYNCLINE_API_TOKEN"),
             "SYNCLINE_WEBHOOK_SECRET": secret("SYNCLINE_WEBHOOK_SECRET"),
             "SYNCLINE_CRM_BASE_URL": self.crm_url,
             "SYNCLINE_CRM_CLIENT_ID": "syncline-dev-crm",
@@ -256,6 +265,31 @@ class DevStack:
             "SYNCLINE_ERP_ACCOUNT_ID": DEFAULT_ACCOUNT_ID,
             **{name: previous[name] for name in ERP_CREDENTIALS if name in previous},
         }
+
+    async def ensure_admin_key(self, env: dict[str, str]) -> None:
+        """The dev admin's key: the last run's while it is live, else a new one (made as
+        ``syncline operators add`` makes keys, audited under the local user)."""
+        from models.operators import Role
+        from store import Store
+        from store.operator_keys import OperatorKeys
+        from workers.access import keys
+        from workers.access.operators import add_operator, local_operator, revoke_operator
+
+        store = Store.from_url(env["SYNCLINE_DATABASE_URL"])
+        try:
+            await store.migrate()
+            previous = env.get(OPERATOR_KEY, "")
+            key_id = keys.key_id_of(previous)
+            row = await OperatorKeys(store).get(key_id) if key_id else None
+            if row and row.revoked_at is None and keys.matches(previous, row.secret_sha256):
+                return
+            me = local_operator()
+            if await OperatorKeys(store).active(DEV_ADMIN):
+                await revoke_operator(store, DEV_ADMIN, me)  # its key in dev.env was lost
+            env[OPERATOR_KEY] = (await add_operator(store, DEV_ADMIN, Role.ADMIN, me)).key
+        finally:
+            await store.close()
+        self.write_env_file(env)
 
     async def _provision_erp(self, env: dict[str, str]) -> None:
         from sandbox.netsuite.provision import provision_dev_credentials
@@ -365,6 +399,7 @@ class DevStack:
             await self._wait_http("sandbox-erp", f"{self.erp_url}/admin/health", deadline)
             if self.options.erp == "netsuite":
                 await self._provision_erp(env)
+            await self.ensure_admin_key(env)
             self._spawn_workers(env)
             self._spawn("api", self._syncline("api", "--port", str(self.ports.api)), env)
             await self._wait_http("api", f"{self.api_url}/healthz", deadline)

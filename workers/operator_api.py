@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-import hmac
+from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from models.deal import DealState, RetryRequest
 from models.event_contracts import CONTRACTS, json_schema
+from models.operators import AuditAction, AuditOutcome, Operator, Role
 from models.reconciliation import Domain, ReconcileRequest, ReconcileTrigger
-from models.tables import ExceptionRow, ExceptionStatus, LedgerEvent
+from models.tables import AuditRow, ExceptionRow, ExceptionStatus, LedgerEvent
 from store import Store
+from workers.access.guard import Access, audited
 from workers.api_models import (
     OPERATOR_ERRORS,
     BillingView,
     DealView,
     ExceptionView,
     LedgerEventView,
+    OperatorAction,
     RetryAccepted,
 )
 from workers.reconciliation_api import reconciliation_router, start_reconciliation
@@ -31,47 +33,13 @@ from workflows.deal import contract as deal
 from workflows.feed import contract as feed
 from workflows.feed.contract import FeedStatus
 
-MAX_TOKEN_BYTES = 512
-"""An offered operator token longer than this is refused unread."""
 
-
-class OperatorBearer(HTTPBearer):
-    """Operator routes need ``Authorization: Bearer <SYNCLINE_API_TOKEN>`` (constant-time check)."""
-
-    def __init__(self, token: str) -> None:
-        super().__init__(auto_error=False, description="SYNCLINE_API_TOKEN")
-        # Bytes, so the comparison below cannot raise whatever the configured token holds.
-        self._token = token.encode()
-
-    async def __call__(self, request: Request) -> HTTPAuthorizationCredentials | None:  # type: ignore[override]
-        credentials = await super().__call__(request)
-        if credentials is None:
-            raise _unauthorized("a valid operator token is required (Authorization: Bearer ...)")
-        offered = credentials.credentials
-        # Header values arrive decoded as Latin-1, one character per byte, so any byte
-        # can be here; hmac.compare_digest raises TypeError on a non-ASCII str, which
-        # answered 500. The reason names the flaw, never the value.
-        if len(offered) > MAX_TOKEN_BYTES:
-            raise _unauthorized(f"the operator token is longer than {MAX_TOKEN_BYTES} bytes")
-        if not offered.isascii():
-            raise _unauthorized("the operator token must be ASCII")
-        if not hmac.compare_digest(offered.encode(), self._token):
-            raise _unauthorized("a valid operator token is required (Authorization: Bearer ...)")
-        return credentials
-
-
-def _unauthorized(detail: str) -> HTTPException:
-    return HTTPException(
-        status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"}
-    )
-
-
-def operator_router(settings: Settings, store: Store, client: Client) -> APIRouter:
-    """Every route here needs the operator token."""
+def operator_router(settings: Settings, store: Store, client: Client, access: Access) -> APIRouter:
+    """Every route here needs a signed-in operator: viewers read, operators act."""
     router = APIRouter(
-        dependencies=[Depends(OperatorBearer(settings.api_token.get_secret_value()))],
-        responses=OPERATOR_ERRORS,
+        dependencies=[Depends(access.require(Role.VIEWER))], responses=OPERATOR_ERRORS
     )
+    may_retry = Depends(access.require(Role.OPERATOR))
 
     @router.get(
         "/api/deals/{crm_opportunity_id}",
@@ -97,6 +65,7 @@ def operator_router(settings: Settings, store: Store, client: Client) -> APIRout
         exceptions = await store.list_exceptions(subject_id=crm_opportunity_id)
         events = await store.events_for(crm_opportunity_id)
         deliveries = await store.deliveries_for(crm_opportunity_id)
+        actions = await access.audit.about(subject_id=crm_opportunity_id)
         return DealView(
             crm_opportunity_id=crm_opportunity_id,
             status=state.status,
@@ -113,9 +82,9 @@ def operator_router(settings: Settings, store: Store, client: Client) -> APIRout
             run_id=description.run_id,
             temporal_ui_url=settings.workflow_ui_link(workflow_id, description.run_id),
             billing=BillingView.of(state.billing) if state.billing else None,
-            exceptions=[_exception_view(row) for row in exceptions],
+            exceptions=_exception_views(exceptions, actions),
             events=[_event_view(row) for row in events],
-            timeline=deal_timeline(deliveries, events, exceptions),
+            timeline=deal_timeline(deliveries, events, exceptions, actions),
         )
 
     @router.get(
@@ -132,22 +101,58 @@ def operator_router(settings: Settings, store: Store, client: Client) -> APIRout
             ),
         ] = None,
     ) -> list[ExceptionView]:
-        """Every parked run across all processes, newest first."""
-        views = [_exception_view(row) for row in await store.list_exceptions(status=status_filter)]
-        return [v for v in views if process is None or v.process == process]
+        """Every parked run across all processes, newest first, each with what operators
+        did to it."""
+        rows = [
+            row
+            for row in await store.list_exceptions(status=status_filter)
+            if process is None or process_of(row.workflow_id) == process
+        ]
+        actions = await access.audit.about(targets=[row.id for row in rows])
+        return _exception_views(rows, actions)
 
     @router.post(
         "/api/exceptions/{exception_id}/retry",
         response_model=RetryAccepted,
         status_code=202,
         tags=["exceptions"],
+        openapi_extra=audited(AuditAction.RETRY),
     )
-    async def retry_exception(exception_id: str) -> RetryAccepted:
-        """Resume the parked run at the step that stopped, once the data is fixed.
-
-        Every process that parks (deals, mirrors, renewals, the change feed) takes the same
-        ``retry``."""
+    async def retry_exception(
+        exception_id: str, request: Request, who: Operator = may_retry
+    ) -> RetryAccepted:
+        """Resume the parked run at the step that stopped, once the data is fixed
+        (operators and admins). Every process that parks (deals, mirrors, renewals, the
+        change feed) takes the same ``retry``; the operator's name goes with it, into the
+        audit trail and onto the ledger events the resumed run records."""
         row = await store.get_exception(exception_id)
+        try:
+            accepted = await _retry(row, exception_id, who)
+        except HTTPException as refused:
+            await access.record(
+                request,
+                who,
+                AuditAction.RETRY,
+                AuditOutcome.FAILED,
+                status=refused.status_code,
+                target=exception_id,
+                subject_id=row.subject_id if row else None,
+                reason=str(refused.detail),
+            )
+            raise
+        await access.record(
+            request,
+            who,
+            AuditAction.RETRY,
+            AuditOutcome.DONE,
+            status=202,
+            target=exception_id,
+            subject_id=row.subject_id if row else None,
+            detail={"workflow_id": accepted.workflow_id},
+        )
+        return accepted
+
+    async def _retry(row: ExceptionRow | None, exception_id: str, who: Operator) -> RetryAccepted:
         if row is None:
             raise HTTPException(404, f"no exception {exception_id}")
         if row.status == ExceptionStatus.RESOLVED:
@@ -162,13 +167,14 @@ def operator_router(settings: Settings, store: Store, client: Client) -> APIRout
                     domains=[Domain(row.step.removeprefix("reconcile:"))],
                     keys=[row.subject_id],
                     trigger=ReconcileTrigger.RETRY,
+                    requested_by=who.name,
                 ),
             )
             await store.mark_retry_requested(row.id)
             return RetryAccepted(exception_id=row.id, workflow_id=run_id, status="retry_requested")
         handle = client.get_workflow_handle(row.workflow_id)
         try:
-            await RETRY.send(handle, RetryRequest(exception_id=row.id, requested_by="api"))
+            await RETRY.send(handle, RetryRequest(exception_id=row.id, requested_by=who.name))
         except RPCError as error:
             raise HTTPException(409, f"the run can no longer be resumed: {error.message}") from None
         await store.mark_retry_requested(row.id)
@@ -226,11 +232,29 @@ def operator_router(settings: Settings, store: Store, client: Client) -> APIRout
             "raw_body": delivery.raw_body.decode("utf-8", errors="replace"),
         }
 
-    router.include_router(reconciliation_router(settings, store, client))
+    router.include_router(reconciliation_router(settings, store, client, access))
     return router
 
 
-def _exception_view(row: ExceptionRow) -> ExceptionView:
+def _exception_views(
+    rows: Sequence[ExceptionRow], actions: Sequence[AuditRow]
+) -> list[ExceptionView]:
+    by_target: dict[str, list[OperatorAction]] = {}
+    for action in actions:
+        if action.target is not None:
+            by_target.setdefault(action.target, []).append(
+                OperatorAction(
+                    at=action.at,
+                    actor=action.actor,
+                    role=action.role,
+                    action=action.action,
+                    outcome=action.outcome,
+                )
+            )
+    return [_exception_view(row, by_target.get(row.id, [])) for row in rows]
+
+
+def _exception_view(row: ExceptionRow, history: list[OperatorAction]) -> ExceptionView:
     process = process_of(row.workflow_id)
     return ExceptionView(
         id=row.id,
@@ -246,6 +270,7 @@ def _exception_view(row: ExceptionRow) -> ExceptionView:
         opened_at=row.opened_at,
         resolved_at=row.resolved_at,
         correlation_id=row.correlation_id,
+        history=history,
     )
 
 
@@ -260,5 +285,6 @@ def _event_view(row: LedgerEvent) -> LedgerEventView:
         source_id=row.source_id,
         correlation_id=row.correlation_id,
         causation_id=row.causation_id,
+        caused_by=row.caused_by,
         payload=row.payload,
     )

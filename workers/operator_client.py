@@ -10,10 +10,19 @@ import httpx
 
 from workers.dev_stack import load_env_file
 
+OPERATOR_KEY = "SYNCLINE_OPERATOR_KEY"
+"""The variable holding the caller's own credential: a personal key (``syncline operators
+add``) or an identity provider token. ``syncline dev`` writes its admin's to dev.env."""
+
 
 def env_with_file(env_file: Path) -> dict[str, str]:
     """Process environment over the values of ``dev.env`` (the environment wins)."""
     return {**load_env_file(env_file), **os.environ}
+
+
+def operator_credential(env: dict[str, str]) -> str | None:
+    """The caller's credential; the deprecated shared token when no key is set."""
+    return env.get(OPERATOR_KEY) or env.get("SYNCLINE_API_TOKEN") or None
 
 
 class OperatorClient:
@@ -25,10 +34,13 @@ class OperatorClient:
     @classmethod
     def from_env(cls, env_file: Path) -> OperatorClient:
         env = env_with_file(env_file)
-        token = env.get("SYNCLINE_API_TOKEN")
-        if not token:
-            raise SystemExit("SYNCLINE_API_TOKEN is not set (run `syncline dev`, or export it)")
-        return cls(env.get("SYNCLINE_API_URL", "http://127.0.0.1:8000"), token)
+        credential = operator_credential(env)
+        if not credential:
+            raise SystemExit(
+                f"{OPERATOR_KEY} is not set: export your personal key (syncline operators "
+                "add), or run `syncline dev`, which writes one to .syncline/dev.env"
+            )
+        return cls(env.get("SYNCLINE_API_URL", "http://127.0.0.1:8000"), credential)
 
     async def _json(self, response: httpx.Response) -> Any:
         if response.status_code >= 400:

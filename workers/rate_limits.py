@@ -40,8 +40,9 @@ class RateLimit:
 
 class OperatorRateLimit:
     """ASGI middleware: at most ``rate`` operator requests per client address, answered
-    429 with ``Retry-After`` beyond it. Checked before the token, so guessing tokens is
-    rate-limited too. Webhooks have their own limit in the ingress (per source)."""
+    429 with ``Retry-After`` beyond it. Checked before the credential, so guessing keys
+    is rate-limited too (each operator's own rate is checked once they are known:
+    ``workers/access/guard.py``). Webhooks have their own limit in the ingress (per source)."""
 
     def __init__(self, app: ASGIApp, rate: str, prefixes: tuple[str, ...] = ("/api/",)) -> None:
         self._app = app

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from models.operators import AuditAction, AuditOutcome, Operator, Role
 from models.reconciliation import (
     Domain,
     DriftClass,
@@ -23,6 +24,7 @@ from reconciliation import contract
 from reconciliation.records import ReconciliationRecords
 from reconciliation.report import findings_csv
 from store import Store
+from workers.access.guard import Access, audited
 from workers.api_models import OPERATOR_ERRORS, invalid
 from workers.settings import Settings
 
@@ -63,14 +65,28 @@ async def start_reconciliation(
     return await contract.start_reconciliation(client, settings.task_queue, request)
 
 
-def reconciliation_router(settings: Settings, store: Store, client: Client) -> APIRouter:
-    """Mounted inside the operator router: every route needs the operator token."""
+def reconciliation_router(
+    settings: Settings, store: Store, client: Client, access: Access
+) -> APIRouter:
+    """Mounted inside the operator router: viewers read, operators start runs."""
     router = APIRouter(tags=["reconciliation"], responses=OPERATOR_ERRORS)
     records = ReconciliationRecords(store)
+    may_reconcile = Depends(access.require(Role.OPERATOR))
+    signed_in = Depends(access.require(Role.VIEWER))
 
-    @router.post("/api/reconciliations", response_model=ReconciliationStarted, status_code=202)
-    async def reconcile_now(asked: ReconciliationAsked | None = None) -> ReconciliationStarted:
-        """Start a reconciliation now (the nightly Schedule runs the same workflow)."""
+    @router.post(
+        "/api/reconciliations",
+        response_model=ReconciliationStarted,
+        status_code=202,
+        openapi_extra=audited(AuditAction.RECONCILE),
+    )
+    async def reconcile_now(
+        request: Request,
+        asked: ReconciliationAsked | None = None,
+        who: Operator = may_reconcile,
+    ) -> ReconciliationStarted:
+        """Start a reconciliation now (the nightly Schedule runs the same workflow);
+        operators and admins."""
         asked = asked or ReconciliationAsked()
         if not asked.domains:
             raise invalid(("body", "domains"), "name at least one domain")
@@ -83,7 +99,17 @@ def reconciliation_router(settings: Settings, store: Store, client: Client) -> A
                 repair=asked.repair,
                 trigger=ReconcileTrigger.API,
                 page_size=asked.page_size,
+                requested_by=who.name,
             ),
+        )
+        await access.record(
+            request,
+            who,
+            AuditAction.RECONCILE,
+            AuditOutcome.DONE,
+            status=202,
+            target=run_id,
+            detail=asked.model_dump(mode="json"),
         )
         return ReconciliationStarted(
             id=run_id,
@@ -156,10 +182,22 @@ def reconciliation_router(settings: Settings, store: Store, client: Client) -> A
         "/api/reconciliations/{run_id}/findings.csv",
         response_class=StreamingResponse,
         responses={200: {"content": {"text/csv": {}}}},
+        openapi_extra=audited(AuditAction.EXPORT_FINDINGS),
     )
-    async def findings_as_csv(run_id: str) -> StreamingResponse:
-        """Every difference of the run, for finance's spreadsheet."""
-        if await records.get_run(run_id) is None:
+    async def findings_as_csv(
+        run_id: str, request: Request, who: Operator = signed_in
+    ) -> StreamingResponse:
+        """Every difference of the run, for finance's spreadsheet (an export: audited)."""
+        found = await records.get_run(run_id) is not None
+        await access.record(
+            request,
+            who,
+            AuditAction.EXPORT_FINDINGS,
+            AuditOutcome.DONE if found else AuditOutcome.FAILED,
+            status=200 if found else 404,
+            target=run_id,
+        )
+        if not found:
             raise HTTPException(404, f"no finished reconciliation {run_id}")
         return StreamingResponse(
             findings_csv(records, run_id),

@@ -7,18 +7,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
+from models.operators import Role
 from reporting.compute import BadQuery, Report, parse_group_by, report_from_ledger
 from reporting.definitions import DEFINITIONS, MetricDefinition, UnknownMetric, metric_names
 from store import Store
+from workers.access.guard import Access
 from workers.api_models import OPERATOR_ERRORS, invalid
-from workers.operator_api import OperatorBearer
-from workers.settings import Settings
 
 
-def reports_router(settings: Settings, store: Store) -> APIRouter:
-    """Every route here needs the operator token."""
+def reports_router(store: Store, access: Access) -> APIRouter:
+    """Every route here is for any signed-in operator (viewers included)."""
     router = APIRouter(
-        dependencies=[Depends(OperatorBearer(settings.api_token.get_secret_value()))],
+        dependencies=[Depends(access.require(Role.VIEWER))],
         responses=OPERATOR_ERRORS,
         tags=["reports"],
     )

@@ -104,16 +104,36 @@ async def report(args: argparse.Namespace) -> int:
 
 
 async def export(args: argparse.Namespace, database_url: str) -> int:
+    from models.operators import AuditAction, AuditOutcome
     from reporting.export import ExportGap, LedgerExport
     from store import Store
+    from workers.access.operators import local_operator, record_local
 
     store = Store.from_url(database_url)
+    target = str(args.directory.resolve())
     try:
+        await store.migrate()  # the audit trail below may be newer than the database
         run = LedgerExport(store, args.directory, timedelta(minutes=args.overlap_minutes))
-        result = await run.run()
-    except ExportGap as gap:
-        console.print(f"[red]export stopped[/red]: {gap}")
-        return 1
+        try:
+            result = await run.run()
+        except ExportGap as gap:
+            await record_local(
+                store,
+                local_operator(),
+                AuditAction.EXPORT_LEDGER,
+                target,
+                outcome=AuditOutcome.FAILED,
+                reason=str(gap),
+            )
+            console.print(f"[red]export stopped[/red]: {gap}")
+            return 1
+        await record_local(
+            store,
+            local_operator(),
+            AuditAction.EXPORT_LEDGER,
+            target,
+            detail={"events": result.events, "file": str(result.file) if result.file else None},
+        )
     finally:
         await store.close()
     if result.file is None:

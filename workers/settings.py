@@ -34,7 +34,11 @@ class Settings(BaseSettings):
     task_queue: str = "syncline"
     temporal_ui_url: str = "http://127.0.0.1:8233"
 
-    api_token: SecretStr = SecretStr(_PLACEHOLDER)
+    api_token: SecretStr | None = Field(
+        None,
+        description="Deprecated: one shared bearer token, accepted as an admin nobody can "
+        "name. Operators sign in with personal keys (syncline operators add) or OIDC",
+    )
     webhook_secret: SecretStr = SecretStr(_PLACEHOLDER)
     webhook_secret_previous: SecretStr | None = Field(
         None,
@@ -49,6 +53,31 @@ class Settings(BaseSettings):
     )
     api_rate_limit: str = Field(
         "50/second", description="Operator API requests one client address may make"
+    )
+    api_operator_rate_limit: str = Field(
+        "50/second",
+        description="Operator API requests one signed-in operator may make, from anywhere",
+    )
+    auth_lockout_refusals: int = Field(
+        20,
+        ge=1,
+        description="Refused attempts (401, 403) from one address, or 403s of one operator, "
+        "within auth_lockout_minutes after which further requests are answered 429",
+    )
+    auth_lockout_minutes: float = Field(15.0, gt=0)
+
+    # OpenID Connect: bearer tokens from the company's identity provider, verified against
+    # its published keys (JWKS). Unset issuer: only personal keys sign in.
+    oidc_issuer: str | None = Field(None, description="The iss every token must carry")
+    oidc_audience: str | None = Field(None, description="The aud every token must carry")
+    oidc_jwks_url: str | None = Field(None, description="Where the provider publishes its keys")
+    oidc_role_claim: str = Field(
+        "syncline_role",
+        description="The claim (a dotted path, e.g. realm_access.roles) naming the role: "
+        "viewer, operator or admin, or a list of them (the highest counts)",
+    )
+    oidc_name_claim: str = Field(
+        "email", description="The claim naming the person in the audit trail (else sub)"
     )
 
     crm_base_url: str = "http://127.0.0.1:8010"
@@ -152,7 +181,7 @@ class Settings(BaseSettings):
     otel_endpoint: str | None = None
     service_name: str = "syncline"
 
-    @field_validator("webhook_rate_limit", "api_rate_limit")
+    @field_validator("webhook_rate_limit", "api_rate_limit", "api_operator_rate_limit")
     @classmethod
     def _parsable_rate(cls, value: str) -> str:
         try:
@@ -161,9 +190,16 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a rate such as 200/second") from None
         return value
 
-    @field_validator("erp_private_key_file", mode="before")
+    @field_validator(
+        "erp_private_key_file",
+        "api_token",
+        "oidc_issuer",
+        "oidc_audience",
+        "oidc_jwks_url",
+        mode="before",
+    )
     @classmethod
-    def _no_empty_path(cls, value: object) -> object:
+    def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
 
     @field_validator("reconcile_timezone")
@@ -213,6 +249,27 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _oidc_complete(self) -> Settings:
+        oidc = {
+            "SYNCLINE_OIDC_ISSUER": self.oidc_issuer,
+            "SYNCLINE_OIDC_AUDIENCE": self.oidc_audience,
+            "SYNCLINE_OIDC_JWKS_URL": self.oidc_jwks_url,
+        }
+        missing = [name for name, value in oidc.items() if not value]
+        if missing and len(missing) < len(oidc):
+            raise ValueError(f"OpenID Connect needs {', '.join(missing)} too")
+        jwks = self.oidc_jwks_url or ""
+        # Keys fetched over plain HTTP could be swapped on the way, and with them any
+        # token accepted: outside dev and test only HTTPS.
+        if jwks and self.environment == "production" and not jwks.startswith("https://"):
+            raise ValueError("SYNCLINE_OIDC_JWKS_URL must be https:// in production")
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return self.oidc_issuer is not None
+
+    @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:
         if self.environment == "production":
 
@@ -224,8 +281,12 @@ class Settings(BaseSettings):
 
             # The JWT bearer grant sends no client secret, so none is required for it.
             crm = ("crm_client_secret",) if self.crm_auth == "client_credentials" else ()
-            names = ("api_token", "webhook_secret", *crm, *self._erp_credentials())
+            names = ("webhook_secret", *crm, *self._erp_credentials())
             missing = [f"SYNCLINE_{name.upper()}" for name in names if unset(name)]
+            # The shared token is optional now (deprecated), but never the placeholder.
+            token = self.api_token
+            if token is not None and token.get_secret_value() == _PLACEHOLDER:
+                missing.append("SYNCLINE_API_TOKEN")
             previous = self.webhook_secret_previous
             if previous is not None and previous.get_secret_value() == _PLACEHOLDER:
                 missing.append("SYNCLINE_WEBHOOK_SECRET_PREVIOUS")

@@ -1,12 +1,14 @@
 """A deal's timeline: webhook deliveries (the CRM), ledger events (whichever system
-made the fact) and exceptions (Syncline), merged in time order for an operator."""
+made the fact), exceptions (Syncline) and what operators did to it, merged in time order
+for an operator."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from models.events import SourceSystem
-from models.tables import ExceptionRow, LedgerEvent, WebhookDelivery
+from models.operators import AuditOutcome
+from models.tables import AuditRow, ExceptionRow, LedgerEvent, WebhookDelivery
 from reconciliation import contract as reconcile
 from workers.api_models import TimelineEntry
 from workflows.deal import contract as deal
@@ -54,10 +56,19 @@ def _event_summary(event: LedgerEvent) -> str:
     return f"{event.event_type} {number}{money}".replace("  ", " ").strip()
 
 
+def _action_summary(action: AuditRow) -> str:
+    verb = action.action.replace("exception.retry", "retry").replace(".", " ")
+    who = f"{action.actor} ({action.role})" if action.role else str(action.actor)
+    if action.outcome == AuditOutcome.DONE:
+        return f"{verb} requested by {who}"
+    return f"{verb} by {who} {action.outcome}: {action.reason}"
+
+
 def deal_timeline(
     deliveries: Sequence[WebhookDelivery],
     events: Sequence[LedgerEvent],
     exceptions: Sequence[ExceptionRow],
+    actions: Sequence[AuditRow] = (),
 ) -> list[TimelineEntry]:
     entries = [
         TimelineEntry(
@@ -75,10 +86,22 @@ def deal_timeline(
             at=e.occurred_at,
             system=_SYSTEM_OF_SOURCE.get(SourceSystem(e.source_system), "syncline"),
             kind=e.event_type,
-            summary=_event_summary(e),
+            summary=_event_summary(e) + (f", caused by {e.caused_by}" if e.caused_by else ""),
             ref=str(e.event_id),
+            actor=e.caused_by,
         )
         for e in events
+    ]
+    entries += [
+        TimelineEntry(
+            at=a.at,
+            system="syncline",
+            kind=f"operator.{a.action}",
+            summary=_action_summary(a),
+            ref=a.target,
+            actor=a.actor,
+        )
+        for a in actions
     ]
     for x in exceptions:
         entries.append(

@@ -55,12 +55,15 @@ class Parking:
         self.retries_taken = 0
         self.opened = 0
         """Distinct problems this run has parked on."""
+        self.retry_requested_by: str | None = None
+        """Who asked for the newest retry counted (None: Syncline itself)."""
 
     def request_retry(self, request: RetryRequest) -> None:
         """The ``retry`` signal: counts only for the exception that is open now."""
         current = self.open_exception
         if current is not None and request.exception_id in (None, current.id):
             self._retries += 1
+            self.retry_requested_by = request.requested_by
 
     @property
     def retry_requested(self) -> bool:
@@ -104,6 +107,8 @@ class Parking:
         await workflow.wait_condition(lambda: self._retries > retries_before or wake())
         if self._retries > retries_before:
             self.retries_taken += 1
+        else:
+            self.retry_requested_by = None  # woken by news, not by a person
 
     async def open(
         self,

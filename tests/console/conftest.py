@@ -3,7 +3,7 @@ stack of its own: the empty state needs a stack nothing else has touched."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 
 from tests.conftest import system_tool
 from tests.e2e.conftest import RECONCILE_SLA_SECONDS, Stack, _running_stack
+from tests.oidc import IdentityProvider, identity_provider
 from workers.dev_stack import StackOptions, StackPorts
 
 # No network beyond loopback here: without these, Chromium keeps dialling Google's hosts.
@@ -29,7 +30,16 @@ SCREENSHOTS = Path(__file__).parent / "screenshots"
 
 
 @pytest.fixture(scope="session")
-async def console_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+def console_idp() -> Iterator[IdentityProvider]:
+    """The company's identity provider the console stack's API trusts."""
+    with identity_provider() as provider:
+        yield provider
+
+
+@pytest.fixture(scope="session")
+async def console_stack(
+    tmp_path_factory: pytest.TempPathFactory, console_idp: IdentityProvider
+) -> AsyncIterator[Stack]:
     options = StackOptions(
         workdir=tmp_path_factory.mktemp("console"),
         ports=StackPorts.free(),
@@ -37,6 +47,7 @@ async def console_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterat
         erp="netsuite",
         erp_poll_seconds=0.5,
         reconcile_sla_minutes=RECONCILE_SLA_SECONDS / 60,
+        extra_env=console_idp.env(),
     )
     async for running in _running_stack(options):
         yield running

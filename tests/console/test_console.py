@@ -28,7 +28,9 @@ pytestmark = pytest.mark.e2e
 
 async def sign_in(page: Page, stack: Stack) -> None:
     await page.goto(f"{stack.dev.api_url}/console")
-    await page.get_by_label("Operator token").fill(stack.env["SYNCLINE_API_TOKEN"])
+    await page.get_by_label("Personal key or identity provider token").fill(
+        stack.env["SYNCLINE_OPERATOR_KEY"]
+    )
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.get_by_role("heading", name="Flow health")).to_be_visible()
 
@@ -81,7 +83,7 @@ async def test_without_the_token_no_data_is_served(console_stack: Stack, page: P
     await page.goto(f"{console_stack.dev.api_url}/console")
     await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     await expect(page.get_by_role("heading", name="Flow health")).to_be_hidden()
-    await page.get_by_label("Operator token").fill("not-the-token")
+    await page.get_by_label("Personal key or identity provider token").fill("not-the-token")
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.get_by_role("alert")).to_contain_text("not accepted")
     await expect(page.get_by_role("heading", name="Exceptions queue")).to_be_hidden()
@@ -236,7 +238,7 @@ async def test_a_difference_reconciliation_leaves_to_a_person(
 async def test_the_token_never_reaches_a_url_or_the_api_log(
     console_stack: Stack, page: Page
 ) -> None:
-    token = console_stack.env["SYNCLINE_API_TOKEN"]
+    token = console_stack.env["SYNCLINE_OPERATOR_KEY"]
     urls: list[str] = []
     page.on("request", lambda request: urls.append(request.url))
     await sign_in(page, console_stack)

@@ -201,7 +201,7 @@ async def _running_stack(options: StackOptions) -> AsyncIterator[Stack]:
     erp = await _probe(dev, env)
     api = httpx.AsyncClient(
         base_url=dev.api_url,
-        headers={"Authorization": f"Bearer {env['SYNCLINE_API_TOKEN']}"},
+        headers={"Authorization": f"Bearer {env['SYNCLINE_OPERATOR_KEY']}"},
         timeout=30,
     )
     try:

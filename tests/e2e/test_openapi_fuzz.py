@@ -39,7 +39,7 @@ def test_the_api_keeps_its_openapi_promises(stack: Stack) -> None:
     schema = schemathesis.openapi.from_url(f"{stack.dev.api_url}/openapi.json").exclude(
         method="POST", path_regex=r"^/api/"
     )
-    token = {"Authorization": f"Bearer {stack.env['SYNCLINE_API_TOKEN']}"}
+    token = {"Authorization": f"Bearer {stack.env['SYNCLINE_OPERATOR_KEY']}"}
     tried: list[str] = []
     for result in schema.get_all_operations():
         operation = result.ok()

@@ -17,8 +17,26 @@ PG = "postgresql+asyncpg://u@127.0.0.1/db"
 
 def test_production_refuses_placeholder_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SYNCLINE_API_TOKEN", raising=False)
-    with pytest.raises(ValidationError, match="SYNCLINE_API_TOKEN"):
+    with pytest.raises(ValidationError, match="SYNCLINE_WEBHOOK_SECRET") as unset:
         Settings(environment="production")
+    # The shared operator token is deprecated: unset is right, the placeholder is not.
+    assert "SYNCLINE_API_TOKEN" not in str(unset.value)
+    with pytest.raises(ValidationError, match="SYNCLINE_API_TOKEN"):
+        Settings(environment="production", api_token="change-me")
+
+
+def test_oidc_needs_issuer_audience_and_keys_and_https_keys_in_production() -> None:
+    with pytest.raises(ValidationError, match="SYNCLINE_OIDC_AUDIENCE, SYNCLINE_OIDC_JWKS_URL"):
+        Settings(environment="test", oidc_issuer="https://idp.example.com")
+    oidc = {
+        "oidc_issuer": "https://idp.example.com",
+        "oidc_audience": "syncline",
+        "oidc_jwks_url": "http://idp.example.com/jwks",
+    }
+    assert Settings(environment="test", **oidc).oidc_enabled
+    assert not Settings(environment="test").oidc_enabled
+    with pytest.raises(ValidationError, match="must be https:// in production"):
+        Settings(environment="production", webhook_secret="w", **oidc)
 
 
 def test_secrets_do_not_show_in_the_settings_repr() -> None:

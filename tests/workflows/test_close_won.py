@@ -133,6 +133,29 @@ async def test_unknown_sku_parks_then_resumes_after_the_catalog_is_fixed(world: 
     assert await world.store.count_events(EventType.ORDER_REJECTED, opportunity_id) == 1
 
 
+async def test_the_facts_an_operators_retry_leads_to_name_the_operator(world: World) -> None:
+    await add_crm_product(world.crm, world.entries, "SL-WF-NAMED", "10.00")
+    opportunity_id = await open_deal(world.crm, world.entries, ["SL-WF-NAMED"])
+    await _close_won(world, opportunity_id)
+    handle = await world.start(opportunity_id)
+    await _wait_for(handle, DealStatus.NEEDS_ATTENTION)
+    [row] = await world.store.list_exceptions(subject_id=opportunity_id)
+
+    await world.erp.create_record(
+        "inventoryItem", {"itemId": "SL-WF-NAMED", "displayName": "x", "basePrice": 10}
+    )
+    await handle.signal(
+        CloseWonToOrder.retry, RetryRequest(exception_id=row.id, requested_by="alice")
+    )
+    assert (await handle.result()).state.status == DealStatus.ORDER_ACCEPTED
+    caused_by = {e.event_type: e.caused_by for e in await world.store.events_for(opportunity_id)}
+    assert caused_by == {
+        EventType.OPPORTUNITY_CLOSED_WON: None,  # the CRM's doing, before anyone retried
+        EventType.ORDER_REJECTED: None,
+        EventType.ORDER_ACCEPTED: "alice",
+    }
+
+
 async def test_an_erp_rejection_parks_with_the_erps_reason(world: World) -> None:
     await world.erp_admin.post("/admin/periods/close", json={"through": "2100-12-31"})
     try:

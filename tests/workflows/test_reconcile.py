@@ -124,7 +124,8 @@ async def test_replayable_drift_is_found_repaired_and_gone_on_the_next_run(
     )
     subscription_id = str(subscription["id"])
 
-    first = await _reconcile(world, "reconcile_found_and_repaired")
+    first = await _reconcile(world, "reconcile_found_and_repaired", requested_by="otto")
+    assert first.requested_by == "otto"
     classes = await _classes(world, first)
     orders = {key: drift for (domain, key), drift in classes.items() if domain == "orders"}
     assert orders == {
@@ -152,6 +153,9 @@ async def test_replayable_drift_is_found_repaired_and_gone_on_the_next_run(
     await _eventually(lambda: _has(world, missing, EventType.ORDER_ACCEPTED), "the order")
     await _eventually(lambda: _has(world, amended, EventType.ORDER_AMENDED), "the amended order")
     await _eventually(lambda: _has(world, lost, EventType.ORDER_ACCEPTED), "the booking")
+    # The booking this run restored itself names the operator who started the run.
+    [restored] = [e for e in await world.store.events_for(lost) if e.event_type == "order.accepted"]
+    assert restored.caused_by == "otto"
     await _eventually(lambda: _has(world, billed, EventType.PAYMENT_APPLIED), "the payment")
     await _eventually(lambda: _has(world, renewing, EventType.RENEWAL_OPENED), "the renewal")
     await _eventually(lambda: _customers_recorded(world, len(customers)), "every customer")

@@ -310,7 +310,9 @@ async def test_a_refused_crm_credential_parks_the_renewal_until_retried(
     assert parked.open_exception.reason == ExceptionReason.AUTH_FAILED
 
     await world.crm_admin.delete("/admin/faults")
-    await handle.signal(Renewal.retry, RetryRequest(exception_id=parked.open_exception.id))
+    await handle.signal(
+        Renewal.retry, RetryRequest(exception_id=parked.open_exception.id, requested_by="rita")
+    )
     await _state_until(handle, lambda s: s.status == RenewalStatus.OPENED)
     await record_history(handle, "renewal_auth_failed_then_retried")
     result = await handle.result()
@@ -318,3 +320,8 @@ async def test_a_refused_crm_credential_parks_the_renewal_until_retried(
     assert len(await _renewals_in_crm(world, opportunity_id)) == 1
     row = await world.store.get_exception(parked.open_exception.id)
     assert row is not None and row.status == ExceptionStatus.RESOLVED
+    # The renewal opened because rita retried it: the ledger says so.
+    [opened] = await world.store.events_from_source(
+        EventType.RENEWAL_OPENED, SourceSystem.NETSUITE, "506"
+    )
+    assert opened.caused_by == "rita"

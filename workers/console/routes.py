@@ -1,10 +1,11 @@
 """The operator console: a static page at ``/console`` and the one JSON route it adds.
 
-The page holds no data. It asks for the operator token once, keeps it in the tab's
-``sessionStorage`` and sends it as ``Authorization: Bearer`` on every call to the same
-JSON API scripts use, so the console has no second way in: no cookie to forge across
-sites, no token in a URL or an access log, and without the token nothing but the
-sign-in form is shown.
+The page holds no data. It asks for a personal key or an identity provider token once,
+keeps it in the tab's ``sessionStorage`` and sends it as ``Authorization: Bearer`` on
+every call to the same JSON API scripts use, so the console has no second way in and no
+second set of rules: no cookie to forge across sites, no credential in a URL or an
+access log, without one nothing but the sign-in form is shown, and the role that hides a
+button is the role the API checks.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from importlib.resources import files
 from fastapi import APIRouter, Depends, HTTPException, Response
 from temporalio.client import Client
 
+from models.operators import Role
 from store import Store
+from workers.access.guard import Access
 from workers.api_models import OPERATOR_ERRORS
 from workers.console.summary import ConsoleSummary, console_summary
-from workers.operator_api import OperatorBearer
 from workers.settings import Settings
 
 _ASSETS = {
@@ -43,9 +45,9 @@ def _static(name: str) -> bytes:
     return (files("workers.console") / "static" / name).read_bytes()
 
 
-def console_router(settings: Settings, store: Store, client: Client) -> APIRouter:
+def console_router(settings: Settings, store: Store, client: Client, access: Access) -> APIRouter:
     router = APIRouter(tags=["console"])
-    operator = Depends(OperatorBearer(settings.api_token.get_secret_value()))
+    operator = Depends(access.require(Role.VIEWER))
 
     @router.get("/console", include_in_schema=False)
     async def page() -> Response:

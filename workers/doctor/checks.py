@@ -11,7 +11,7 @@ CHECKS: tuple[Check, ...] = (
     Check(
         "secrets",
         config_secrets.check_secrets,
-        "set SYNCLINE_WEBHOOK_SECRET and SYNCLINE_API_TOKEN",
+        "set SYNCLINE_WEBHOOK_SECRET (and SYNCLINE_API_TOKEN, if set at all, to a real secret)",
     ),
     Check(
         "temporal.connection",

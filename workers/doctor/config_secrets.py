@@ -1,5 +1,5 @@
 """The secrets Syncline itself holds: the webhook secret it shares with the CRM's sender,
-and the operator API's bearer token."""
+and, deprecated, the operator API's shared token (operators have keys of their own)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ _FIX = (
 
 async def check_secrets(ctx: DoctorContext) -> Outcome:
     settings = ctx.settings
-    problems = [
-        f"SYNCLINE_{name.upper()} is empty or the placeholder"
-        for name in ("webhook_secret", "api_token")
-        if unset(settings, name)
-    ]
+    problems = []
+    if unset(settings, "webhook_secret"):
+        problems.append("SYNCLINE_WEBHOOK_SECRET is empty or the placeholder")
+    # Unset is fine (operators sign in with keys or OIDC); set, it must be a real secret.
+    token = settings.api_token
+    if token is not None and is_placeholder(token.get_secret_value()):
+        problems.append("SYNCLINE_API_TOKEN is empty or the placeholder")
     # An empty previous secret is no rotation (the API ignores it); the placeholder is one.
     previous = settings.webhook_secret_previous
     previous_value = previous.get_secret_value() if previous is not None else ""
@@ -28,4 +30,9 @@ async def check_secrets(ctx: DoctorContext) -> Outcome:
     if problems:
         return failed("; ".join(problems), _FIX)
     rotating = " (rotating: the previous one is still accepted)" if previous_value else ""
-    return passed(f"webhook secret and operator token set, not shown{rotating}")
+    shared = (
+        "; the deprecated shared operator token is set: give people keys, then unset it"
+        if token is not None
+        else ""
+    )
+    return passed(f"webhook secret set, not shown{rotating}{shared}")

@@ -49,6 +49,7 @@ async def follow(
     run.state.step = "follow_billing"
     deadline = workflow.now() + BILLING_FOLLOW
     while True:
+        run.wait_for_news()
         if not inbox.has_news():
             if billing.status is BillingStatus.PAID:
                 return  # no wait between this check and the end: nothing is left behind

@@ -43,6 +43,9 @@ class DealRun:
     def __init__(self, state: DealState) -> None:
         self.state = state
         self.parking = Parking(state.crm_opportunity_id, state.correlation_id)
+        self.resumed_by: str | None = None
+        """The operator whose retry resumed the run, until it next waits for news: the
+        facts it records meanwhile happened because of them, and say so."""
 
     @property
     def parks(self) -> int:
@@ -89,6 +92,7 @@ class DealRun:
                 )
 
         await self.parking.park(step, problem.reason, problem.message, on_open=opened)
+        self.resumed_by = self.parking.retry_requested_by
         self.state.retries += 1
         self.state.detail = None
         self.show(DealStatus.VALIDATING)
@@ -98,7 +102,13 @@ class DealRun:
         self.state.open_exception = None
 
     async def record(self, event: BusinessEvent) -> None:
+        if self.resumed_by is not None and event.caused_by is None:
+            event = event.model_copy(update={"caused_by": self.resumed_by})
         await calls.store(LedgerActivities.record_event, RecordEventInput(event=event))
+
+    def wait_for_news(self) -> None:
+        """The run now waits for the ERP or the CRM: what it records next is theirs."""
+        self.resumed_by = None
 
     def show(self, status: DealStatus) -> None:
         """The deal's status, in its state and in the Web UI's search attributes."""

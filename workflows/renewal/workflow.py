@@ -126,8 +126,11 @@ class Renewal:
 
     async def _open(self, subscription: SubscriptionChange, request: RenewalInput) -> str | None:
         """The renewal opportunity's id; None when the run parked and news arrived."""
+        resumed_by: str | None = None  # the operator whose retry this attempt is
         while True:
-            opportunity_id, reason, problem = await self._try_open(subscription, request)
+            opportunity_id, reason, problem = await self._try_open(
+                subscription, request, resumed_by
+            )
             if opportunity_id is not None:
                 await self._parking.close()
                 return opportunity_id
@@ -142,10 +145,11 @@ class Renewal:
             if self._changes:
                 await self._parking.close()
                 return None
+            resumed_by = self._parking.retry_requested_by
             self._state.detail = None
 
     async def _try_open(
-        self, subscription: SubscriptionChange, request: RenewalInput
+        self, subscription: SubscriptionChange, request: RenewalInput, resumed_by: str | None
     ) -> tuple[str | None, ExceptionReason, str]:
         """The opened opportunity's id, or None and what stands in the way."""
         try:
@@ -174,7 +178,7 @@ class Renewal:
                     request.erp_system,
                     request.correlation_id,
                     workflow.now(),
-                )
+                ).model_copy(update={"caused_by": resumed_by})
             ),
             start_to_close_timeout=LOCAL_TIMEOUT,
         )

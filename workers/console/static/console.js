@@ -1,7 +1,9 @@
 "use strict";
-// The operator console. Every figure comes from the operator API with the token the
-// operator typed; it lives in this tab's sessionStorage only. Text from the API is
-// always set as textContent, never parsed as HTML.
+// The operator console. Every figure comes from the operator API with the key or token
+// the operator typed; it lives in this tab's sessionStorage only. Text from the API is
+// always set as textContent, never parsed as HTML. Buttons the operator's role may not
+// use are not drawn; the API would refuse them anyway (403), so hiding is courtesy, not
+// protection.
 
 (() => {
   const TOKEN_KEY = "syncline.operatorToken";
@@ -26,10 +28,21 @@
   ];
   const AGE_COLORS = ["#0969da", "#9a6700", "#bc4c00", "#cf222e"];
   const SYSTEMS = [["crm", "CRM"], ["syncline", "Syncline"], ["erp", "ERP"]];
+  const ROLE_RANK = { viewer: 0, operator: 1, admin: 2 };
+  const ACTIONS = {
+    "exception.retry": "Retry", "reconciliation.run": "Reconciliation run",
+    "export.findings_csv": "Findings export", "export.ledger": "Ledger export",
+    "operator.add": "Key added", "operator.revoke": "Key revoked",
+  };
 
   const $ = (id) => document.getElementById(id);
   let timer = null;
   let summary = null;
+  let me = null; // who signed in: { name, role, sign_in }
+
+  // Whether the signed-in operator's role reaches ``role``.
+  const may = (role) => me !== null && ROLE_RANK[me.role] >= ROLE_RANK[role];
+  const actionWords = (action) => ACTIONS[action] || action;
 
   // -- small helpers ---------------------------------------------------------------
 
@@ -85,7 +98,9 @@
       cache: "no-store",
     });
     if (response.status === 401) {
-      signOut("The operator token was not accepted. Sign in again.");
+      const problem = await response.json().catch(() => ({}));
+      const why = typeof problem.detail === "string" ? `: ${problem.detail}` : "";
+      signOut(`Your key or token was not accepted${why}. Sign in again.`);
       throw new SignedOut();
     }
     return response;
@@ -109,10 +124,13 @@
     sessionStorage.removeItem(TOKEN_KEY);
     clearTimeout(timer);
     summary = null;
-    for (const id of ["health", "exceptions", "recent-deals", "deal", "reconciliation", "charts"]) {
+    me = null;
+    for (const id of ["health", "exceptions", "recent-deals", "deal", "reconciliation", "charts", "audit"]) {
       $(id).replaceChildren();
     }
+    $("audit-section").hidden = true;
     $("updated").textContent = "";
+    $("who").textContent = "";
     $("sign-in-error").textContent = message;
     showConsole(false);
     $("token").focus();
@@ -123,7 +141,7 @@
     const token = $("token").value.trim();
     $("token").value = "";
     if (!token) {
-      $("sign-in-error").textContent = "Enter the operator token.";
+      $("sign-in-error").textContent = "Enter your personal key or identity provider token.";
       return;
     }
     sessionStorage.setItem(TOKEN_KEY, token);
@@ -142,6 +160,9 @@
     clearTimeout(timer);
     $("console").setAttribute("aria-busy", "true");
     try {
+      // Who first, alone: a credential refused here is refused once, not once per call
+      // below (each refusal is audited, and counts towards the address's lock-out).
+      me = await json("/api/me");
       const [next, exceptions, runs, feed, health] = await Promise.all([
         json("/api/console/summary"),
         json("/api/exceptions"),
@@ -150,11 +171,14 @@
         fetch("/healthz", { cache: "no-store" }).then((r) => r.json()).catch(() => null),
       ]);
       summary = next;
+      $("who").textContent = `Signed in as ${me.name} (${me.role})`;
       renderHealth(health, feed, exceptions, runs[0]);
       renderExceptions(exceptions);
       renderRecentDeals();
       renderReconciliation(runs[0]);
       renderCharts(feed);
+      $("audit-section").hidden = !may("admin");
+      if (may("admin")) renderAudit((await json("/api/audit?limit=20")).entries);
       $("updated").textContent = `Updated ${utc(summary.generated_at)}`;
     } finally {
       $("console").setAttribute("aria-busy", "false");
@@ -223,7 +247,7 @@
     const words = explanationOf(x);
     const headingId = `exception-${x.id.replace(/[^A-Za-z0-9_-]/g, "-")}`;
     const actions = el("div", { className: "buttons" });
-    if (x.status !== "resolved") {
+    if (x.status !== "resolved" && may("operator")) {
       actions.append(el("button", {
         type: "button", "aria-describedby": headingId, "data-key": `${x.id}:retry`,
         onclick: (e) => retry(x, e.currentTarget).catch(reportFailure),
@@ -246,10 +270,25 @@
         + ` · opened ${ago(x.opened_at)}` + (x.retry_count ? ` · ${plural(x.retry_count, "retry", "retries")}` : "")),
       el("p", {}, el("strong", {}, "What happened: "), words.what_happened),
       el("p", {}, el("strong", {}, "What to do: "), words.what_to_do),
+      x.history.length ? el("ul", { className: "history", "aria-label": "What operators did" },
+        x.history.map((h) => el("li", {}, historyLine(h)))) : null,
       el("details", { "data-key": `${x.id}:details` }, el("summary", {}, "Details from Syncline"),
         el("p", { className: "message" }, x.message),
         el("p", { className: "muted" }, `Reason ${x.reason} at step ${x.step}; exception ${x.id}`)),
       actions);
+  }
+
+  function historyLine(h) {
+    const who = h.role ? `${h.actor} (${h.role})` : h.actor || "someone unknown";
+    const what = h.outcome === "done"
+      ? `${actionWords(h.action)} requested by ${who}`
+      : `${actionWords(h.action)} by ${who} ${h.outcome}`;
+    return `${what}, ${ago(h.at)}`;
+  }
+
+  function lastActor(exception) {
+    const done = exception.history.filter((h) => h.outcome === "done");
+    return done.length ? done[done.length - 1].actor : null;
   }
 
   function renderExceptions(exceptions) {
@@ -278,7 +317,8 @@
         el("ul", { className: "resolved-list", "aria-label": "Resolved exceptions" },
           resolved.slice(0, 10).map((x) => el("li", {},
             `${explanationOf(x).title}: ${x.subject_id}, resolved ${ago(x.resolved_at)}`
-            + ` after ${plural(x.retry_count, "retry", "retries")}`)))));
+            + ` after ${plural(x.retry_count, "retry", "retries")}`
+            + (lastActor(x) ? `, the last requested by ${lastActor(x)}` : ""))))));
     }
   }
 
@@ -364,12 +404,13 @@
   }
 
   function renderReconciliation(run) {
-    const start = el("button", {
+    const start = may("operator") ? el("button", {
       type: "button", onclick: (e) => reconcileNow(e.currentTarget).catch(reportFailure),
-    }, "Run reconciliation now");
+    }, "Run reconciliation now") : null;
     if (!run) {
       $("reconciliation").replaceChildren(
-        el("p", {}, "No reconciliation has run yet. The nightly schedule compares CRM, ERP and the ledger at 02:00; you can run one now."),
+        el("p", {}, "No reconciliation has run yet. The nightly schedule compares CRM, ERP and the ledger at 02:00"
+          + (start ? "; you can run one now." : ".")),
         start);
       return;
     }
@@ -393,12 +434,31 @@
     $("reconciliation").replaceChildren(
       el("p", { className: "verdict" }, verdict),
       el("p", { className: "muted" },
-        `Run ${run.id} (${run.trigger}), started ${utc(run.started_at)}`
+        `Run ${run.id} (${run.trigger}${run.requested_by ? `, by ${run.requested_by}` : ""}), started ${utc(run.started_at)}`
         + (run.finished_at ? `, took ${seconds(run.duration_seconds)}` : "") + ". ",
         el("a", { href: summary.temporal_workflows_url + encodeURIComponent(run.id), target: "_blank", rel: "noopener noreferrer" },
           "Temporal Web UI")),
       el("div", { className: "tables" }, domains, metrics),
       start);
+  }
+
+  // -- the audit trail (admins) ------------------------------------------------------
+
+  function renderAudit(entries) {
+    if (!entries.length) {
+      $("audit").replaceChildren(el("p", { className: "muted" }, "Nothing recorded yet."));
+      return;
+    }
+    $("audit").replaceChildren(el("table", {},
+      el("caption", {}, "Latest operator actions and refused attempts"),
+      el("thead", {}, el("tr", {}, ["Time (UTC)", "Who", "Role", "Action", "On", "Outcome", "From"]
+        .map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, entries.map((e) => el("tr", {},
+        el("th", { scope: "row" }, utcSeconds(e.at)),
+        el("td", {}, e.actor || "unknown"), el("td", {}, e.role || "—"),
+        el("td", {}, actionWords(e.action)), el("td", {}, e.target || "—"),
+        el("td", {}, e.outcome + (e.status ? ` (${e.status})` : "") + (e.reason ? `: ${e.reason}` : "")),
+        el("td", {}, e.address || "—"))))));
   }
 
   // -- charts ----------------------------------------------------------------------
