@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
-from tests.lifecycle.known_bugs import attribute, known_bug
+from tests.lifecycle.known_bugs import KnownBug, attribute, known_bug
 from tests.lifecycle.model import (
     DealView,
     EventView,
@@ -150,16 +150,24 @@ def test_a_stale_order_status_on_the_opportunity_is_its_own_kind() -> None:
     assert _kinds(_won(), world) == ["write_back_order_status"]
 
 
-def test_a_known_bug_explains_its_own_opportunity_only() -> None:
+def test_a_known_bug_explains_its_violations_and_their_consequences_on_its_opportunity() -> None:
+    cancelled_then_stopped = KnownBug(
+        "x",
+        "a sample bug",
+        frozenset({"bookings"}),
+        lambda _, opp: opp is not None and opp.finance_cancelled,
+        about="ERP live order total 0 ",
+        consequences=(("write_back", "the ERP order is cancelled"),),
+    )
     model = _won()
     model.opened("opp_1", "006B", LINES, ["00kB"])
     model.note("opp_0", "finance_cancel")
-    model.note("opp_0", "second_run")
     stale = "the CRM's order status is 'Pending Billing' but the ERP order is cancelled"
     violations = [
+        Violation("bookings", "opp_0", "bookings report 2, ERP live order total 0 (ledger: )"),
         Violation("write_back", "opp_0", stale),
         Violation("write_back", "opp_1", stale),
-        Violation("bookings", "opp_0", "bookings report 2, ERP live order total 0 (ledger: )"),
+        Violation("bookings", "opp_1", "bookings report 2, ERP live order total 0 (ledger: )"),
     ]
-    known = attribute(violations, model)
-    assert [known.get(str(v), "")[:10] for v in violations] == ["issue 17 l", "", ""]
+    known = attribute(violations, model, (cancelled_then_stopped,))
+    assert [known.get(str(v), "")[:10] for v in violations] == ["issue 17 x"] * 2 + ["", ""]

@@ -96,10 +96,6 @@ def test_the_opportunity_shows_the_erp_order_status_once_invoiced(seq: Scripted)
     seq.check(bug="k")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 17 l: an ERP cancellation a parked, stopped run held is never written back",
-)
 def test_an_order_cancelled_in_the_erp_leaves_bookings_whatever_its_deal_does(
     seq: Scripted,
 ) -> None:

@@ -185,3 +185,51 @@ async def test_a_deal_lost_while_parked_before_its_order_ends_without_one(world:
     assert await world.erp_orders_for(opportunity_id) == []
     [row] = await world.store.list_exceptions(subject_id=opportunity_id)
     assert row.status == ExceptionStatus.RESOLVED
+
+
+async def test_an_order_cancelled_in_the_erp_while_its_deal_waits_ends_the_deal(
+    world: World,
+) -> None:
+    """Parked on an amendment the ERP cannot make (an unknown SKU), the run hears that
+    finance cancelled the order: nothing is left to retry. It ends cancelled, resolves
+    its exception and writes Cancelled back, with no operator (issue 17 l: the run used
+    to hold the cancellation until someone retried it, and lost it if it was stopped)."""
+    await add_crm_product(world.crm, world.entries, "SL-WF-LATE-SKU", "10.00")
+    opportunity_id, state, handle = await _following(world)
+    line = await world.crm.create(
+        "OpportunityLineItem",
+        {
+            "OpportunityId": opportunity_id,
+            "PricebookEntryId": world.entries["SL-WF-LATE-SKU"],
+            "Quantity": 1,
+            "UnitPrice": "10.00",
+        },
+    )
+    assert line
+    await handle.signal(
+        CloseWonToOrder.opportunity_changed,
+        _changed(opportunity_id, "Closed Won").model_copy(update={"changed_fields": ["Amount"]}),
+    )
+    parked = await _until(handle, lambda s: s.status == DealStatus.NEEDS_ATTENTION)
+    assert parked.open_exception is not None and parked.open_exception.step == "reconsider"
+
+    cancelled = await world.erp.cancel_sales_order(state.erp_order_id or "")
+    await world.publish(
+        OrderChange(
+            id=cancelled.id,
+            order_number=cancelled.order_number,
+            crm_opportunity_id=opportunity_id,
+            customer_id=cancelled.customer_id,
+            status=OrderStatus.CANCELLED,
+            erp_status=cancelled.status,
+            total=cancelled.total,
+            modified_at=utc_now(),
+        )
+    )
+    result = await handle.result()
+    assert result.state.status == DealStatus.CANCELLED
+    assert result.state.open_exception is None
+    [row] = await world.store.list_exceptions(subject_id=opportunity_id)
+    assert row.status == ExceptionStatus.RESOLVED
+    opportunity = await world.crm.get("Opportunity", opportunity_id)
+    assert opportunity["Syncline_Order_Status__c"] == "Cancelled"

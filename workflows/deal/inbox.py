@@ -13,7 +13,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from models.billing import InvoiceSnapshot
-    from models.changes import OrderChange
+    from models.changes import OrderChange, OrderStatus
     from models.lifecycle import OpportunityChanged
 
 
@@ -33,6 +33,17 @@ class DealInbox:
     def take_invoices(self) -> list[InvoiceSnapshot]:
         taken, self.invoices = self.invoices, []
         return taken
+
+    def cancellation_of(self, order_id: str) -> OrderChange | None:
+        """The ERP's cancellation of the order, if one came (left in the inbox)."""
+        return next(
+            (
+                c
+                for c in self.order_changes
+                if c.id == order_id and c.status is OrderStatus.CANCELLED
+            ),
+            None,
+        )
 
     def take_order_changes(self) -> list[OrderChange]:
         taken, self.order_changes = self.order_changes, []

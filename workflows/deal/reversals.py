@@ -50,7 +50,28 @@ async def take_news(
         order = await _moved_in_the_erp(run, order, changes[-1], billing)
     if not inbox.take_opportunity_changes():
         return order
-    return await run.until_done("reconsider", lambda: _reconsider(run, order, billing, erp_system))
+    try:
+        return await run.until_done(
+            "reconsider",
+            lambda: _reconsider(run, inbox, order, billing, erp_system),
+            # Parked here (an amendment the ERP refused, say), the ERP cancelling the
+            # order settles the question: nothing is left for a person to retry.
+            wake=lambda: inbox.cancellation_of(order.id) is not None,
+        )
+    except _CancelledMeanwhile as news:
+        await run.close_exception()
+        inbox.take_order_changes()
+        await _cancelled_in_the_erp(run, order, news.change, erp_system)
+        return None
+
+
+class _CancelledMeanwhile(Exception):
+    """The ERP cancelled the order while the run reconsidered it (or waited on a person
+    to): the deal follows the ERP, whatever the opportunity now says."""
+
+    def __init__(self, change: OrderChange) -> None:
+        super().__init__(change.id)
+        self.change = change
 
 
 async def _cancelled_in_the_erp(
@@ -96,9 +117,16 @@ async def _moved_in_the_erp(
 
 
 async def _reconsider(
-    run: DealRun, order: SalesOrder, billing: DealBilling, erp_system: SourceSystem
+    run: DealRun,
+    inbox: DealInbox,
+    order: SalesOrder,
+    billing: DealBilling,
+    erp_system: SourceSystem,
 ) -> SalesOrder | None:
     """Re-read the opportunity and bring the ERP order in line, or ask a person."""
+    cancelled = inbox.cancellation_of(order.id)
+    if cancelled is not None:
+        raise _CancelledMeanwhile(cancelled)
     fetched = await fetch_opportunity(run, "reread_opportunity")
     opportunity = fetched.opportunity
     won = opportunity is not None and opportunity.is_closed_won

@@ -64,18 +64,24 @@ class DealRun:
                 raise
             raise NeedsAttention(*problem) from None
 
-    async def until_done(self, step: str, action: Callable[[], Awaitable[T]]) -> T:
-        """Run a step until it succeeds, parking for an operator whenever it needs one."""
+    async def until_done(
+        self,
+        step: str,
+        action: Callable[[], Awaitable[T]],
+        wake: Callable[[], bool] = lambda: False,
+    ) -> T:
+        """Run a step until it succeeds, parking for an operator whenever it needs one;
+        parked, news that ``wake`` recognises runs the step again without a retry."""
         while True:
             try:
                 result = await action()
             except NeedsAttention as problem:
-                await self._park(step, problem)
+                await self._park(step, problem, wake)
                 continue
             await self.close_exception()
             return result
 
-    async def _park(self, step: str, problem: NeedsAttention) -> None:
+    async def _park(self, step: str, problem: NeedsAttention, wake: Callable[[], bool]) -> None:
         self.state.detail = problem.message
         self.show(DealStatus.NEEDS_ATTENTION)
 
@@ -91,7 +97,7 @@ class DealRun:
                     )
                 )
 
-        await self.parking.park(step, problem.reason, problem.message, on_open=opened)
+        await self.parking.park(step, problem.reason, problem.message, on_open=opened, wake=wake)
         self.resumed_by = self.parking.retry_requested_by
         self.state.retries += 1
         self.state.detail = None
