@@ -246,6 +246,9 @@ class DevStack:
             "SYNCLINE_SANDBOX_CDC": ",".join(self.options.crm_change_events),
             "SYNCLINE_RECONCILE_SLA_MINUTES": str(self.options.reconcile_sla_minutes),
             "SYNCLINE_API_RATE_LIMIT": self.options.api_rate_limit,
+            # One limit for the stack's operator API, per address and per operator: the
+            # tests sign in as one admin from one address.
+            "SYNCLINE_API_OPERATOR_RATE_LIMIT": self.options.api_rate_limit,
             "SYNCLINE_WEBHOOK_RATE_LIMIT": self.options.webhook_rate_limit,
             "SYNCLINE_OTEL_EXPORTER": self.options.otel_exporter,
             "SYNCLINE_METRICS": "true" if self.options.metrics else "false",

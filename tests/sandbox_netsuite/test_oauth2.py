@@ -104,6 +104,16 @@ async def test_exactly_60_minutes_is_accepted(
 OTHER_KEY = ec.generate_private_key(ec.SECP256R1())
 
 
+class FromNow(int):
+    """A time claim as seconds from when the test runs, not from when it was collected
+    (half an hour earlier in the whole suite: a claim 20 minutes ahead had expired)."""
+
+
+def _claims(flaw: dict[str, Any]) -> dict[str, Any]:
+    now = int(time.time())
+    return {k: now + v if isinstance(v, FromNow) else v for k, v in flaw.items()}
+
+
 @pytest.mark.parametrize(
     ("flaw", "error", "reason"),
     [
@@ -111,12 +121,9 @@ OTHER_KEY = ec.generate_private_key(ec.SECP256R1())
         ({"headers": {"kid": "no-such-certificate"}}, "invalid_grant", "UnknownCertificate"),
         ({"aud": "https://1234567.suitetalk.api.netsuite.com" + TOKEN_PATH}, "invalid_grant",
          "InvalidAudience"),
-        ({"exp": int(time.time()) + 3601, "iat": int(time.time())}, "invalid_grant",
-         "InvalidExpiration"),
-        ({"iat": int(time.time()) - 900, "exp": int(time.time()) - 600}, "invalid_grant",
-         "AssertionExpired"),
-        ({"iat": int(time.time()) + 900, "exp": int(time.time()) + 1200}, "invalid_grant",
-         "InvalidIssuedAt"),
+        ({"exp": FromNow(3601), "iat": FromNow(0)}, "invalid_grant", "InvalidExpiration"),
+        ({"iat": FromNow(-900), "exp": FromNow(-600)}, "invalid_grant", "AssertionExpired"),
+        ({"iat": FromNow(900), "exp": FromNow(1200)}, "invalid_grant", "InvalidIssuedAt"),
         ({"iss": "another-integration"}, "invalid_grant", "InvalidIssuer"),
         ({"headers": {"typ": "JOSE"}}, "invalid_grant", "InvalidAssertion"),
         ({"key": "a shared secret NetSuite never takes", "algorithm": "HS256"}, "invalid_grant",
@@ -132,7 +139,7 @@ async def test_a_flawed_assertion_is_refused(
     error: str,
     reason: str,
 ) -> None:
-    response = await request_token(http, assertion(credentials, AUDIENCE, **flaw))
+    response = await request_token(http, assertion(credentials, AUDIENCE, **_claims(flaw)))
     assert response.status_code == 400
     assert response.json() == {"error": error}
     assert (await audit(http))[-1] == reason
