@@ -14,7 +14,11 @@ def build_sandbox_app(
     base_url = f"http://{host}:{port}"
     if kind == "salesforce":
         from sandbox.salesforce.cdc import entities_from_env
-        from sandbox.salesforce.server import SalesforceSandboxConfig, build_app
+        from sandbox.salesforce.server import (
+            SalesforceSandboxConfig,
+            build_app,
+            pubsub_settings_from_env,
+        )
 
         api_url = env.get("SYNCLINE_API_URL")
         return build_app(
@@ -26,6 +30,7 @@ def build_sandbox_app(
                 webhook_secret=env.get("SYNCLINE_WEBHOOK_SECRET"),
                 base_url=base_url,
                 cdc_entities=entities_from_env(env),
+                **pubsub_settings_from_env(env),
             )
         )
     if kind == "netsuite":
