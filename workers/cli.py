@@ -416,7 +416,15 @@ def main(argv: list[str] | None = None) -> None:
     exceptions.add_argument("--status", choices=["open", "retry_requested", "resolved"])
     exceptions.add_argument(
         "--process",
-        choices=["deal", "customer_mirror", "item_mirror", "renewal", "feed", "reconciliation"],
+        choices=[
+            "deal",
+            "customer_mirror",
+            "item_mirror",
+            "renewal",
+            "feed",
+            "crm_stream",
+            "reconciliation",
+        ],
     )
 
     reconcile = commands.add_parser(

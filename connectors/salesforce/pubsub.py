@@ -22,7 +22,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -35,6 +35,7 @@ from connectors.errors import (
     AuthError,
     ConnectorError,
     NotFoundError,
+    PositionLostError,
     RateLimitedError,
     RejectedError,
     TransientError,
@@ -81,7 +82,7 @@ _TRANSIENT = {
 }
 
 
-class ReplayIdRejected(RejectedError):
+class ReplayIdRejected(PositionLostError):
     """The bus will not start after this replay id: its events were purged (older than
     the retention) or it is not one the bus issued. Retrying the same id fails again."""
 
@@ -280,7 +281,7 @@ class PubSubClient:
 
     async def subscribe(
         self, topic: str, start: ReplayStart, *, batch_size: int = 100
-    ) -> AsyncIterator[FetchedBatch]:
+    ) -> AsyncGenerator[FetchedBatch, None]:
         """Batches as they come, keep-alives included, until the caller stops or the
         stream fails (a ``ConnectorError``). A refused session is refreshed once, before
         the first batch."""

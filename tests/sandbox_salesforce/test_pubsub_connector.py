@@ -3,7 +3,7 @@ webhook parses, flow control, a refused session fetched again, the retention err
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +57,7 @@ async def connected(tmp_path: Path) -> AsyncIterator[Connected]:
 
 
 async def _batches(
-    stream: AsyncIterator[FetchedBatch], events: int
+    stream: AsyncGenerator[FetchedBatch, None], events: int
 ) -> tuple[list[FetchedBatch], int]:
     seen, taken = [], 0
     async for batch in stream:
@@ -78,7 +78,7 @@ async def test_a_closed_won_change_event_reads_as_the_webhook_reads_it(
     await api.patch("Opportunity", opportunity_id, StageName="Closed Won", Amount="99.5")
     stream = connected.pubsub.subscribe(OPPORTUNITIES, ReplayStart.earliest(), batch_size=10)
     batches, taken = await _batches(stream, 2)
-    await stream.aclose()  # type: ignore[attr-defined]
+    await stream.aclose()
     assert taken == 2
     created, won = [event for batch in batches for event in batch.events]
 
@@ -101,7 +101,7 @@ async def test_flow_control_keeps_at_most_a_batch_in_flight(connected: Connected
         )
     stream = connected.pubsub.subscribe(OPPORTUNITIES, ReplayStart.earliest(), batch_size=2)
     batches, taken = await _batches(stream, 5)
-    await stream.aclose()  # type: ignore[attr-defined]
+    await stream.aclose()
     assert taken == 5
     assert max(len(b.events) for b in batches) <= 2
     positions = [int.from_bytes(e.replay_id, "big") for b in batches for e in b.events]
@@ -116,7 +116,7 @@ async def test_a_refused_session_is_fetched_again_once(connected: Connected) -> 
     stream = connected.pubsub.subscribe(OPPORTUNITIES, ReplayStart(), batch_size=1)
     first = await anext(stream)
     assert first.events == [] and first.latest_replay_id
-    await stream.aclose()  # type: ignore[attr-defined]
+    await stream.aclose()
 
     wrong = SalesforceClient(BASE_URL, CLIENT_ID, "not-the-secret", transport=connected.transport)
     refused = PubSubClient(connected.address, wrong, tls=False)
@@ -131,7 +131,7 @@ async def test_a_replay_id_past_retention_is_a_replay_id_rejected(connected: Con
     )
     stream = connected.pubsub.subscribe(OPPORTUNITIES, ReplayStart.earliest(), batch_size=1)
     (old,), _ = (await anext(stream)).events, None
-    await stream.aclose()  # type: ignore[attr-defined]
+    await stream.aclose()
     await connected.api.create(
         "Opportunity", Name="Purged", StageName="Prospecting", CloseDate="2026-12-31"
     )
