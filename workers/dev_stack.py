@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import astuple, dataclass, field
+from dataclasses import astuple, dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
@@ -47,10 +47,12 @@ class StackPorts:
     erp: int = 8020
     tryton: int = 8021  # behind the fault proxy on ``erp`` when the ERP is Tryton
     worker_metrics: int = 9464
+    crm_pubsub: int = 8011
+    """The sandbox CRM's Pub/Sub API (gRPC)."""
 
     @classmethod
     def free(cls) -> StackPorts:
-        return cls(*(_free_port() for _ in range(7)))
+        return cls(*(_free_port() for _ in fields(cls)))
 
 
 # Below Linux's ephemeral range (32768-60999): a port the kernel hands out with bind(0)
@@ -100,6 +102,13 @@ class StackOptions:
     crm_change_events: tuple[str, ...] = ("Account",)
     """Objects the sandbox CRM reports by change data capture (the account mirror's
     ownership conflicts); opportunities reach Syncline by Flow callouts."""
+    crm_stream: Literal["pubsub", "off"] = "pubsub"
+    """``SYNCLINE_CRM_STREAM``: the worker also reads the sandbox CRM's change events over
+    its Pub/Sub API (the webhooks go on either way)."""
+    crm_stream_window_seconds: float = 60.0
+    """How long one run of a stream reads before it records its position."""
+    pubsub_keepalive_seconds: float = 30.0
+    """The sandbox's keep-alive on an idle subscription (Salesforce: up to 270 s)."""
     workers: int = 1
     """Worker processes: the first is ``worker``, the others ``worker-2``, ``worker-3``…,
     each with a metrics listener of its own. Several workers share the ERP limit only
@@ -170,6 +179,10 @@ class DevStack:
     @property
     def crm_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.crm}"
+
+    @property
+    def crm_pubsub_address(self) -> str:
+        return f"127.0.0.1:{self.ports.crm_pubsub}"
 
     @property
     def erp_url(self) -> str:
@@ -243,6 +256,13 @@ class DevStack:
             "SYNCLINE_WORKER_METRICS_PORT": str(self.ports.worker_metrics),
             "SYNCLINE_METRICS_REFRESH_SECONDS": str(self.options.metrics_refresh_seconds),
             "SYNCLINE_ERP_GOVERNOR": self.options.erp_governor,
+            # The sandbox CRM's Pub/Sub API, and the worker's stream reading it.
+            "SYNCLINE_SANDBOX_PUBSUB_PORT": str(self.ports.crm_pubsub),
+            "SYNCLINE_SANDBOX_PUBSUB_KEEPALIVE_SECONDS": str(self.options.pubsub_keepalive_seconds),
+            "SYNCLINE_CRM_STREAM": self.options.crm_stream,
+            "SYNCLINE_CRM_PUBSUB_ADDRESS": f"127.0.0.1:{self.ports.crm_pubsub}",
+            "SYNCLINE_CRM_PUBSUB_TLS": "false",
+            "SYNCLINE_CRM_STREAM_WINDOW_SECONDS": str(self.options.crm_stream_window_seconds),
         }
 
     def _netsuite_environment(self, previous: dict[str, str]) -> dict[str, str]:
