@@ -107,6 +107,11 @@ class StackOptions:
     its Pub/Sub API (the webhooks go on either way)."""
     crm_stream_window_seconds: float = 60.0
     """How long one run of a stream reads before it records its position."""
+    crm_stream_batch_size: int = 100
+    """Change events a stream asks for at a time."""
+    crm_callout_retry_delays: tuple[float, ...] | None = None
+    """Seconds between the sandbox CRM's callout attempts; () makes one attempt, as
+    Salesforce does (it retries no callout); None keeps the sandbox's default."""
     pubsub_keepalive_seconds: float = 30.0
     """The sandbox's keep-alive on an idle subscription (Salesforce: up to 270 s)."""
     workers: int = 1
@@ -263,7 +268,15 @@ class DevStack:
             "SYNCLINE_CRM_PUBSUB_ADDRESS": f"127.0.0.1:{self.ports.crm_pubsub}",
             "SYNCLINE_CRM_PUBSUB_TLS": "false",
             "SYNCLINE_CRM_STREAM_WINDOW_SECONDS": str(self.options.crm_stream_window_seconds),
+            "SYNCLINE_CRM_STREAM_BATCH_SIZE": str(self.options.crm_stream_batch_size),
+            **self._callout_retries(),
         }
+
+    def _callout_retries(self) -> dict[str, str]:
+        delays = self.options.crm_callout_retry_delays
+        if delays is None:
+            return {}
+        return {"SYNCLINE_SANDBOX_CALLOUT_RETRY_DELAYS": ",".join(str(d) for d in delays)}
 
     def _netsuite_environment(self, previous: dict[str, str]) -> dict[str, str]:
         """The sandbox account's id; the credentials ``start`` registers with the sandbox
@@ -492,10 +505,19 @@ class DevStack:
 
     def restart(self, name: str) -> None:
         """Kill one process hard and start it again (for fault tests)."""
+        self.kill(name)
+        self.respawn(name)
+
+    def kill(self, name: str) -> None:
+        """Kill one process hard (SIGKILL: no shutdown, no cleanup); ``respawn`` starts
+        it again as it was."""
         process = self._processes[name]
-        os.killpg(process.pid, signal.SIGKILL)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-        argv = process.args
+
+    def respawn(self, name: str) -> None:
+        argv = self._processes[name].args
         assert isinstance(argv, list)
         self._spawn(
             name, [str(a) for a in argv], {**self.environment(), **self._own_env.get(name, {})}

@@ -29,12 +29,15 @@ def _positions(bitmap: str) -> list[int]:
     return [n for n in range(bits.bit_length()) if bits >> n & 1]
 
 
-def _record_of(field_type: Any, named: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The record schema of an (optional) field, if it is a compound one."""
+def _record_of(
+    field_type: Any, named: Mapping[str, Any], namespace: str | None
+) -> dict[str, Any] | None:
+    """The record schema of an (optional) field, if it is a compound one. A type used a
+    second time is named, not spelled out, and its name may omit the namespace."""
     candidates = field_type if isinstance(field_type, list) else [field_type]
     for candidate in candidates:
         if isinstance(candidate, str):
-            candidate = named.get(candidate)
+            candidate = named.get(candidate) or named.get(f"{namespace}.{candidate}")
         if isinstance(candidate, dict) and candidate.get("type") == "record":
             return candidate
     return None
@@ -52,7 +55,7 @@ def field_names(
             names += [fields[n]["name"] for n in _positions(bitmap) if n < len(fields)]
             continue
         outer = fields[int(parent)]
-        inner = _record_of(outer["type"], named)
+        inner = _record_of(outer["type"], named, schema.get("namespace"))
         if inner is None:
             continue  # not a compound field in this schema: nothing to name
         parts = inner["fields"]
