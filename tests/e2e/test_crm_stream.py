@@ -31,9 +31,11 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
+from connectors.errors import TransientError
 from tests.e2e.conftest import Stack, _running_stack
 from workers.dev_stack import StackOptions, StackPorts
 from workflows.deal import contract as deal
+from workflows.stream import contract as stream
 
 pytestmark = [pytest.mark.e2e]
 log = logging.getLogger(__name__)
@@ -74,8 +76,8 @@ async def _until(
     while time.monotonic() < deadline:
         try:
             value = await read()
-        except (httpx.TransportError, RPCError):
-            value = None
+        except (httpx.TransportError, RPCError, TransientError):
+            value = None  # down, restarting, or busy (the ERP's concurrency limit)
         else:
             if ok(value):
                 return value
@@ -87,6 +89,16 @@ async def _streams(stack: Stack) -> dict[str, dict[str, Any]]:
     response = await stack.api.get("/api/crm-stream")
     response.raise_for_status()
     return {s["channel"]: s for s in response.json()}
+
+
+async def _positioned(stack: Stack) -> None:
+    """Both channels have a position of their own (before an outage)."""
+    await _until(
+        lambda: _streams(stack),
+        lambda s: len(s) == 2 and all(x["replay_id"] for x in s.values()),
+        30,
+        "the streams have positions",
+    )
 
 
 async def _healthy(stack: Stack) -> None:
@@ -145,13 +157,7 @@ async def test_deals_won_while_the_api_and_worker_are_down_get_their_orders(
     stream_stack: Stack,
 ) -> None:
     stack = stream_stack
-    # Both channels have a position of their own before the outage.
-    await _until(
-        lambda: _streams(stack),
-        lambda s: len(s) == 2 and all(x["replay_id"] for x in s.values()),
-        30,
-        "the streams have positions",
-    )
+    await _positioned(stack)
     ids = await _open_deals(stack, DEALS, "Downtime")
     stack.dev.kill("api")
     stack.dev.kill("worker")
@@ -208,6 +214,7 @@ async def test_a_position_past_retention_opens_one_exception_and_reconciles_the_
     stream_stack: Stack,
 ) -> None:
     stack = stream_stack
+    await _positioned(stack)
     stack.dev.kill("worker")
     missed = await stack.open_deal(name="Missed")  # both channels change meanwhile
     async with httpx.AsyncClient(base_url=stack.dev.crm_url) as http:
@@ -227,7 +234,7 @@ async def test_a_position_past_retention_opens_one_exception_and_reconciles_the_
     streams = await _streams(stack)
     assert {s["gaps"] for s in streams.values()} == {1}
     assert {e["workflow_id"] for e in exceptions} == {
-        f"crm-stream:salesforce:{channel}" for channel in streams
+        stream.stream_workflow_id("salesforce", channel) for channel in streams
     }
 
     async def runs() -> list[dict[str, Any]]:

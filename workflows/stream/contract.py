@@ -1,6 +1,6 @@
 """The CRM change stream's published contract: ``CrmChangeStream``, one run per channel.
 
-Its id is the channel's business key (``crm-stream:salesforce:/data/OpportunityChangeEvent``).
+Its id is the channel's business key (``crm-stream:salesforce:data:OpportunityChangeEvent``).
 It never ends on its own: it reads the channel from its replay id, continues as new
 with it, parks on what a person must fix (a refused credential) and, when the CRM no
 longer keeps the events after its position, opens one exception and has the gap
@@ -105,7 +105,9 @@ __all__ = [
 
 
 def stream_workflow_id(crm_system: str, channel: str) -> str:
-    return f"{ID_PREFIX}{crm_system}:{channel}"
+    """``/data/OpportunityChangeEvent`` → ``crm-stream:salesforce:data:OpportunityChangeEvent``:
+    no slash, so the id (and the exception ids made from it) fits in a URL path."""
+    return f"{ID_PREFIX}{crm_system}:{channel.strip('/').replace('/', ':')}"
 
 
 async def start_stream(
