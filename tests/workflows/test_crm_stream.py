@@ -87,15 +87,14 @@ async def test_closed_won_change_events_become_deals(stream_world: World) -> Non
         lambda s: s.own_writes >= 1 and s.closed_won == 1,
     )
     assert status.lag_p95_seconds is not None and status.lag_p95_seconds < 30
-    description = await stream.describe()
-    assert description.status is not None
     await _eventually(
         lambda: world.client.get_workflow_handle(latest).describe(),
         lambda d: d.run_id != stream.result_run_id,
     )
     after = await _status(world.client.get_workflow_handle(latest))
     assert after.replay_id is not None and after.closed_won == 1
-    await record_history(stream, "crm_stream_reads_deals_and_continues")
+    first_run = world.client.get_workflow_handle(stream.id, run_id=stream.result_run_id)
+    await record_history(first_run, "crm_stream_reads_deals_and_continues")
 
 
 async def test_a_position_past_retention_is_one_exception_and_a_reconciliation(
