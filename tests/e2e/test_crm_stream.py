@@ -34,6 +34,9 @@ from temporalio.service import RPCError
 from connectors.errors import TransientError
 from tests.e2e.conftest import Stack, _running_stack
 from workers.dev_stack import StackOptions, StackPorts
+from workers.doctor.checks import CHECKS
+from workers.doctor.runner import run_doctor
+from workers.settings import Settings
 from workflows.deal import contract as deal
 from workflows.stream import contract as stream
 
@@ -208,6 +211,16 @@ async def test_a_stream_killed_mid_batch_loses_and_repeats_no_order(stream_stack
     assert {d["status"] for d in deals} == {"order_accepted"}
     repeated = sum(d["duplicate_deliveries"] for d in deals)
     log.info("killed mid-batch: %s closed-won routed again and absorbed", repeated)
+
+
+async def test_the_doctor_checks_the_stream_can_subscribe(stream_stack: Stack) -> None:
+    (check,) = [c for c in CHECKS if c.name == "crm.change_stream"]
+    settings = Settings.from_env_values(stack_env := stream_stack.env)
+    (ok,) = await run_doctor(settings, timeout=10, checks=[check])
+    assert ok.status == "pass" and "may subscribe" in ok.detail
+    elsewhere = {**stack_env, "SYNCLINE_CRM_STREAM_CHANNELS": "/data/ContactChangeEvent"}
+    (refused,) = await run_doctor(Settings.from_env_values(elsewhere), timeout=10, checks=[check])
+    assert refused.status == "warn" and "ContactChangeEvent" in refused.detail
 
 
 async def test_a_position_past_retention_opens_one_exception_and_reconciles_the_gap(
