@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 from temporalio import activity
@@ -143,16 +143,16 @@ class CrmStreamActivities:
 
 
 async def _next_unless(
-    stream: AsyncIterator[FetchedBatch], shutdown: asyncio.Future[None]
+    stream: AsyncIterator[FetchedBatch], shutdown: asyncio.Future[Any]
 ) -> FetchedBatch | None:
     """The stream's next batch, or None once the worker is shutting down."""
     if shutdown.done():
         return None
-    batch: asyncio.Future[FetchedBatch] = asyncio.ensure_future(anext(stream))
-    waiting: set[asyncio.Future[object]] = {batch, shutdown}  # type: ignore[arg-type]
-    await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    batch: asyncio.Future[Any] = asyncio.ensure_future(anext(stream))
+    await asyncio.wait({batch, shutdown}, return_when=asyncio.FIRST_COMPLETED)
     if batch.done():
-        return batch.result()
+        fetched: FetchedBatch = batch.result()
+        return fetched
     batch.cancel()
     with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
         await batch

@@ -1,4 +1,6 @@
-"""Change Data Capture, relayed through the callout outbox. Off unless entities are named.
+"""Change Data Capture: one change event per captured record change, relayed through the
+callout outbox and, for the entities the event bus carries, published there for the
+Pub/Sub API (``event_bus.py``). Off unless entities are named.
 
 With ``cdc_entities=("Account",)`` every create, update and delete of an account enqueues
 the event a CDC subscriber (a CometD/Pub/Sub relay) would forward to Syncline::

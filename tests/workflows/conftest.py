@@ -3,18 +3,20 @@ process (no sockets), on the time-skipping test server."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from connectors.netsuite import NetSuiteClient, OAuth2Credentials
@@ -37,8 +39,27 @@ from workers.demo import seed_crm_catalog
 from workers.worker import build_workers
 from workflows.deal import contract as deal
 
+T = TypeVar("T")
+
 CRM_URL = "http://crm.sandbox"
 ERP_URL = "http://erp.sandbox"
+
+
+async def eventually(read: Callable[[], Awaitable[T]], ok: Callable[[T], bool]) -> T:
+    """``read()`` once ``ok`` of it (within 20 s); a workflow not started yet counts as
+    not yet."""
+    value: T | None = None
+    for _ in range(400):
+        try:
+            value = await read()
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+        else:
+            if ok(value):
+                return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never true: {value}")
 
 
 @dataclass

@@ -5,18 +5,16 @@ past the CRM's retention opens one exception and has the gap reconciled."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from temporalio.client import WorkflowHandle
-from temporalio.service import RPCError, RPCStatusCode
 
 from models.deal import DealStatus, ExceptionReason, RetryRequest
 from models.tables import ExceptionStatus
 from tests.deals import open_deal
 from tests.workflows.conftest import World
+from tests.workflows.conftest import eventually as _eventually
 from tests.workflows.histories import record_history
 from workflows.contract import RETRY
 from workflows.deal import contract as deal
@@ -24,22 +22,6 @@ from workflows.stream.contract import StreamConfig, StreamInput, StreamStatus, s
 from workflows.stream.workflow import CrmChangeStream
 
 OPPORTUNITIES = "/data/OpportunityChangeEvent"
-T = TypeVar("T")
-
-
-async def _eventually(read: Callable[[], Awaitable[T]], ok: Callable[[T], bool]) -> T:
-    value: T | None = None
-    for _ in range(400):
-        try:
-            value = await read()
-        except RPCError as error:
-            if error.status != RPCStatusCode.NOT_FOUND:
-                raise
-        else:
-            if ok(value):
-                return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never true: {value}")
 
 
 async def _start(world: World, request: StreamInput) -> WorkflowHandle[Any, None]:
