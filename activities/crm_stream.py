@@ -33,6 +33,7 @@ from connectors.salesforce.pubsub import ChangeEvent, FetchedBatch, ReplayStart
 from models.crm_stream import FollowStreamInput, StreamProgress, StreamStart
 from models.types import utc_now
 from models.webhooks import UnsupportedWebhook, parse_salesforce_webhook
+from store import Store
 from telemetry.correlation import correlation_scope
 from telemetry.metrics import CRM_COMMIT_TO_SIGNAL, EVENT_LAG
 
@@ -45,13 +46,19 @@ class ChangeEventSource(Protocol):
     ) -> AsyncGenerator[FetchedBatch, None]: ...
 
 
-def _resumed(request: FollowStreamInput) -> StreamProgress:
+async def _resumed(request: FollowStreamInput, store: Store) -> StreamProgress:
     """Where this attempt starts: the last heartbeat of a failed attempt, else the
-    position the workflow gave (counts start at zero for each run)."""
+    position the workflow gave, else the one the store kept for a stream that lost its
+    workflow state (counts start at zero for each run)."""
     details = activity.info().heartbeat_details
     if details:
         return StreamProgress.model_validate(details[0])
-    return StreamProgress(replay_id=request.replay_id)
+    replay_id = request.replay_id
+    # Not after a gap (start EARLIEST): the position kept then is the one the CRM refused.
+    fresh = request.start == StreamStart.LATEST and request.stream_id is not None
+    if replay_id is None and fresh and request.stream_id is not None:
+        replay_id = await store.stream_position(request.stream_id)
+    return StreamProgress(replay_id=replay_id)
 
 
 def _start(progress: StreamProgress, request: FollowStreamInput) -> ReplayStart:
@@ -61,15 +68,16 @@ def _start(progress: StreamProgress, request: FollowStreamInput) -> ReplayStart:
 
 
 class CrmStreamActivities:
-    def __init__(self, events: ChangeEventSource, router: CrmTriggerRouter) -> None:
+    def __init__(self, events: ChangeEventSource, router: CrmTriggerRouter, store: Store) -> None:
         self._events = events
         self._router = router
+        self._store = store
 
     @activity.defn
     @translate_connector_errors
     async def follow_stream(self, request: FollowStreamInput) -> StreamProgress:
         """Read the channel for one run; its progress (position, counts, lags)."""
-        progress = _resumed(request)
+        progress = await _resumed(request, self._store)
         with correlation_scope(request.correlation_id):
             beating = asyncio.create_task(_beat(progress))
             try:
@@ -78,6 +86,8 @@ class CrmStreamActivities:
                 beating.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await beating
+        if request.stream_id is not None and progress.replay_id is not None:
+            await self._store.save_stream_position(request.stream_id, progress.replay_id)
         return progress
 
     async def _read(self, request: FollowStreamInput, progress: StreamProgress) -> None:

@@ -233,7 +233,7 @@ async def plain_loop(
 async def syncline_stream(
     crm: Crm, client: Client, store: Store, replay_id: bytes | None, window: float = 60.0
 ) -> AsyncIterator[Any]:
-    activities = CrmStreamActivities(crm.pubsub, router(client, store))
+    activities = CrmStreamActivities(crm.pubsub, router(client, store), store)
     async with Worker(
         client,
         task_queue=STREAM_QUEUE,

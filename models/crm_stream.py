@@ -61,6 +61,8 @@ class FollowStreamInput(BaseModel):
     max_events: int = 1000
     """…or after this many events, whichever comes first."""
     correlation_id: str
+    stream_id: str | None = None
+    """The stream's workflow id, under which its position is also kept in the store."""
 
 
 class ReconcileGapInput(BaseModel):

@@ -180,3 +180,15 @@ class ReconciliationFindingRow(SQLModel, table=True):
     )
     record: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON))
     found_at: datetime = Field(default_factory=utc_now, sa_column=_utc_column())
+
+
+class StreamPositionRow(SQLModel, table=True):
+    """Where a change stream stands (a Pub/Sub replay id, hex), kept beside the stream's
+    own workflow state: a stream started afresh (its run terminated, its namespace
+    rebuilt) resumes from here instead of the tip, and a gap is found, not skipped."""
+
+    __tablename__ = "stream_positions"
+
+    stream_id: str = Field(primary_key=True)
+    replay_id: str
+    saved_at: datetime = Field(default_factory=utc_now, sa_column=_utc_column())

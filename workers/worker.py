@@ -111,7 +111,7 @@ def build_workers(
             erp_system=erp_system.value,
             crm_client_name=crm_client_name,
         )
-        stream_activities = [CrmStreamActivities(change_events, router).follow_stream]
+        stream_activities = [CrmStreamActivities(change_events, router, store).follow_stream]
     gaps = StreamGapActivities(client, task_queue)
     interceptors = [ActivityMetrics(), UnexpectedErrors(unexpected_error_attempts)]
     main = Worker(

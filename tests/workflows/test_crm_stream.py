@@ -79,6 +79,26 @@ async def test_closed_won_change_events_become_deals(stream_world: World) -> Non
     await record_history(first_run, "crm_stream_reads_deals_and_continues")
 
 
+async def test_a_stream_started_afresh_resumes_where_the_store_says(stream_world: World) -> None:
+    """Its workflow state lost (terminated here), a stream started again for the same
+    channel reads on from the position the store kept, not from the tip."""
+    world = stream_world
+    config = StreamConfig(window=timedelta(seconds=1), batch_size=5)
+    stream = await _start(world, StreamInput(channel=OPPORTUNITIES, config=config))
+    await _eventually(lambda: _status(stream), lambda s: s.replay_id is not None)
+    first = await _won(world, "Before the loss")
+    await _ordered(world, first)
+    await _eventually(lambda: _status(stream), lambda s: s.closed_won == 1)
+    await stream.terminate("its state is lost")
+    assert await world.store.stream_position(stream.id) is not None
+
+    missed = await _won(world, "While no stream ran")
+    again = await _start(world, StreamInput(channel=OPPORTUNITIES, config=config))
+    await _ordered(world, missed)
+    status = await _eventually(lambda: _status(again), lambda s: s.closed_won >= 1)
+    assert status.gaps == 0
+
+
 async def test_a_position_past_retention_is_one_exception_and_a_reconciliation(
     stream_world: World,
 ) -> None:

@@ -104,6 +104,7 @@ class CrmChangeStream:
                         window=config.window,
                         max_events=config.max_events_per_run,
                         correlation_id=workflow.info().workflow_id,
+                        stream_id=workflow.info().workflow_id,
                     ),
                     start_to_close_timeout=config.window + RUN_SLACK,
                     heartbeat_timeout=HEARTBEAT_TIMEOUT,
