@@ -20,6 +20,7 @@ from connectors.errors import (
     AuthError,
     ConnectorError,
     NotFoundError,
+    PositionLostError,
     RateLimitedError,
     RejectedError,
     TransientError,
@@ -33,8 +34,10 @@ NOT_FOUND = "NotFound"
 AUTH_FAILED = "AuthFailed"
 UNEXPECTED = "Unexpected"
 """An error no connector explains, given up on after ``UnexpectedErrors.attempts``."""
+POSITION_LOST = "PositionLost"
+"""A stream's position is past what the system keeps: the gap needs reconciling."""
 
-NON_RETRYABLE_TYPES = (REJECTED, NOT_FOUND, AUTH_FAILED, UNEXPECTED)
+NON_RETRYABLE_TYPES = (REJECTED, NOT_FOUND, AUTH_FAILED, UNEXPECTED, POSITION_LOST)
 
 
 def to_application_error(error: ConnectorError) -> ApplicationError:
@@ -46,6 +49,8 @@ def to_application_error(error: ConnectorError) -> ApplicationError:
         )
     if isinstance(error, TransientError):
         return ApplicationError(str(error), details, type=TRANSIENT, non_retryable=False)
+    if isinstance(error, PositionLostError):
+        return ApplicationError(str(error), details, type=POSITION_LOST, non_retryable=True)
     if isinstance(error, RejectedError):
         details["fields"] = ",".join(error.fields)
         return ApplicationError(str(error), details, type=REJECTED, non_retryable=True)

@@ -274,6 +274,9 @@ async def started_stack(
     with tempfile.TemporaryDirectory(prefix="syncline-bench-") as workdir:
         stack = DevStack(
             StackOptions(
+                # The webhook path alone: what this counts (deliveries, duplicates, ERP calls)
+                # is the webhook's; the CRM change stream is measured on a stack of its own.
+                crm_stream="off",
                 workdir=Path(workdir),
                 ports=StackPorts.free(),
                 ui=False,

@@ -940,6 +940,9 @@ async def full_stack(args: argparse.Namespace) -> StackResult:
     with tempfile.TemporaryDirectory(prefix="syncline-bench-stack-") as workdir:
         stack = DevStack(
             StackOptions(
+                # The webhook path alone: what this counts (deliveries, duplicates, ERP calls)
+                # is the webhook's; the CRM change stream is measured on a stack of its own.
+                crm_stream="off",
                 workdir=Path(workdir),
                 ports=StackPorts.free(),
                 ui=False,

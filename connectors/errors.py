@@ -69,6 +69,11 @@ class RejectedError(ConnectorError):
         self.fields = fields
 
 
+class PositionLostError(RejectedError):
+    """A stream cannot resume where it stopped: what came after that position is no
+    longer kept (a change event replay id past the CRM's retention)."""
+
+
 class NotFoundError(ConnectorError):
     """The record does not exist."""
 

@@ -36,6 +36,9 @@ class ExceptionReason(StrEnum):
     """A CRM user edited a field the ERP owns; the edit was not propagated."""
     NO_CRM_ACCOUNT = "no_crm_account"
     """A subscription's customer has no CRM account to open the renewal on."""
+    CRM_EVENTS_LOST = "crm_events_lost"
+    """The CRM no longer keeps the change events after the stream's position (it was
+    away longer than their retention): a reconciliation compares the gap."""
     UNEXPECTED_ERROR = "unexpected_error"
     """A step kept failing in a way no connector explains (a mapping bug, a malformed
     answer): the error's type and message are kept for the fix."""

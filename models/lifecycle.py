@@ -31,6 +31,9 @@ class MirrorInput(BaseModel):
     """Carried across continue-as-new: a newer snapshot heard and not yet applied."""
     edits: list[AccountEdit] = []
     """Carried across continue-as-new: CRM edits heard and not yet checked."""
+    heard_edits: list[str] = []
+    """Carried across continue-as-new: transaction keys of the newest edits heard, so
+    the same edit heard twice (a webhook relay and the change stream) is checked once."""
 
 
 class MirrorStatus(StrEnum):

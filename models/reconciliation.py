@@ -158,6 +158,8 @@ class ReconcileTrigger(StrEnum):
     API = "api"
     """On demand: ``POST /api/reconciliations``, which ``syncline reconcile`` calls."""
     RETRY = "retry"
+    STREAM_GAP = "stream_gap"
+    """The CRM change stream lost events past the CRM's retention: the gap compared."""
 
 
 class ReconcileRequest(BaseModel):

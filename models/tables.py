@@ -235,3 +235,15 @@ class AuditRow(SQLModel, table=True):
     detail: dict[str, Any] = Field(
         default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
     )
+
+
+class StreamPositionRow(SQLModel, table=True):
+    """Where a change stream stands (a Pub/Sub replay id, hex), kept beside the stream's
+    own workflow state: a stream started afresh (its run terminated, its namespace
+    rebuilt) resumes from here instead of the tip, and a gap is found, not skipped."""
+
+    __tablename__ = "stream_positions"
+
+    stream_id: str = Field(primary_key=True)
+    replay_id: str
+    saved_at: datetime = Field(default_factory=utc_now, sa_column=_utc_column())

@@ -7,6 +7,18 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+CALLOUT_RETRIES_ENV_VAR = "SYNCLINE_SANDBOX_CALLOUT_RETRY_DELAYS"
+
+
+def _callout_retries(env: Mapping[str, str]) -> dict[str, tuple[float, ...]]:
+    """``SYNCLINE_SANDBOX_CALLOUT_RETRY_DELAYS``: seconds between a callout's attempts
+    (``0.5,1,2``; empty: one attempt, as a platform callout without a fault path makes);
+    unset keeps the sandbox's default."""
+    if CALLOUT_RETRIES_ENV_VAR not in env:
+        return {}
+    raw = env[CALLOUT_RETRIES_ENV_VAR]
+    return {"webhook_retry_delays": tuple(float(x) for x in raw.split(",") if x.strip())}
+
 
 def build_sandbox_app(
     kind: str, *, host: str, port: int, db_path: Path, env: Mapping[str, str]
@@ -14,7 +26,11 @@ def build_sandbox_app(
     base_url = f"http://{host}:{port}"
     if kind == "salesforce":
         from sandbox.salesforce.cdc import entities_from_env
-        from sandbox.salesforce.server import SalesforceSandboxConfig, build_app
+        from sandbox.salesforce.server import (
+            SalesforceSandboxConfig,
+            build_app,
+            pubsub_settings_from_env,
+        )
 
         api_url = env.get("SYNCLINE_API_URL")
         return build_app(
@@ -26,6 +42,8 @@ def build_sandbox_app(
                 webhook_secret=env.get("SYNCLINE_WEBHOOK_SECRET"),
                 base_url=base_url,
                 cdc_entities=entities_from_env(env),
+                **pubsub_settings_from_env(env),
+                **_callout_retries(env),
             )
         )
     if kind == "netsuite":

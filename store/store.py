@@ -32,6 +32,7 @@ from models.tables import (
     ExceptionStatus,
     IdentityLinkRow,
     LedgerEvent,
+    StreamPositionRow,
     WebhookDelivery,
 )
 from models.types import utc_now
@@ -265,6 +266,18 @@ class Store:
                 self._insert_ignoring_conflicts(IdentityLinkRow).values(
                     object_type=str(object_type), crm_id=crm_id, erp_id=erp_id, linked_at=utc_now()
                 )
+            )
+            await session.commit()
+
+    async def stream_position(self, stream_id: str) -> str | None:
+        async with self._sessions() as session:
+            row = await session.get(StreamPositionRow, stream_id)
+            return None if row is None else row.replay_id
+
+    async def save_stream_position(self, stream_id: str, replay_id: str) -> None:
+        async with self._sessions() as session:
+            await session.merge(
+                StreamPositionRow(stream_id=stream_id, replay_id=replay_id, saved_at=utc_now())
             )
             await session.commit()
 

@@ -46,7 +46,8 @@ EVENT_LAG = _meter.create_histogram(
     "syncline.event.lag",
     unit="s",
     description="From a fact in its system of record to Syncline acting on it: "
-    "crm_close_to_order (CRM close to order.accepted), erp_commit_to_ledger",
+    "crm_close_to_order (CRM close to order.accepted), erp_commit_to_ledger, "
+    "crm_commit_to_signal (a CRM change event's commit to its workflows signalled)",
     explicit_bucket_boundaries_advisory=LAG_BUCKETS,
 )
 WEBHOOK_DELIVERIES = _meter.create_counter(
@@ -57,6 +58,7 @@ WEBHOOK_DELIVERIES = _meter.create_counter(
 
 CRM_CLOSE_TO_ORDER = "crm_close_to_order"
 ERP_COMMIT_TO_LEDGER = "erp_commit_to_ledger"
+CRM_COMMIT_TO_SIGNAL = "crm_commit_to_signal"
 
 _VERSION = re.compile(r"^v\d+(\.\d+)?$")
 

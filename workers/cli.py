@@ -154,10 +154,12 @@ async def _sandbox(kind: str, host: str, port: int, db: Path | None, upstream: s
 # -- the local stack and the demo ------------------------------------------------------------
 
 
-async def _dev(workdir: Path, erp: Literal["netsuite", "tryton"]) -> int:
+async def _dev(
+    workdir: Path, erp: Literal["netsuite", "tryton"], crm_stream: Literal["pubsub", "off"]
+) -> int:
     from workers.dev_stack import DevStack, StackOptions
 
-    stack = DevStack(StackOptions(workdir=workdir, erp=erp))
+    stack = DevStack(StackOptions(workdir=workdir, erp=erp, crm_stream=crm_stream))
     status = "starting Temporal, the sandboxes, the worker and the API…"
     if erp == "tryton":
         status = "setting up Tryton (about 30 s the first time), then " + status
@@ -169,6 +171,7 @@ async def _dev(workdir: Path, erp: Literal["netsuite", "tryton"]) -> int:
     table.add_row("Temporal Web UI", stack.ui_url)
     table.add_row("Temporal frontend", stack.temporal_address)
     table.add_row("Sandbox CRM (Salesforce-shaped)", stack.crm_url)
+    table.add_row("Sandbox CRM's Pub/Sub API (gRPC, change events)", stack.crm_pubsub_address)
     if erp == "tryton":
         table.add_row("Tryton (through the fault proxy)", stack.erp_url)
         table.add_row("Tryton itself (admin login in tryton/tryton.json)", stack.tryton_url)
@@ -375,6 +378,13 @@ def main(argv: list[str] | None = None) -> None:
         default="netsuite",
         help="the NetSuite-shaped sandbox, or a real Tryton set up in the workdir",
     )
+    dev.add_argument(
+        "--crm-stream",
+        choices=["pubsub", "off"],
+        default=os.environ.get("SYNCLINE_CRM_STREAM", "pubsub"),
+        help="also read the CRM's change events over its Pub/Sub API (default pubsub, or "
+        "SYNCLINE_CRM_STREAM); off: webhooks alone",
+    )
 
     demo = commands.add_parser(
         "demo", help="close deals won in the sandbox CRM and watch them become orders"
@@ -417,7 +427,15 @@ def main(argv: list[str] | None = None) -> None:
     exceptions.add_argument("--status", choices=["open", "retry_requested", "resolved"])
     exceptions.add_argument(
         "--process",
-        choices=["deal", "customer_mirror", "item_mirror", "renewal", "feed", "reconciliation"],
+        choices=[
+            "deal",
+            "customer_mirror",
+            "item_mirror",
+            "renewal",
+            "feed",
+            "crm_stream",
+            "reconciliation",
+        ],
     )
 
     reconcile = commands.add_parser(
@@ -468,7 +486,7 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger().setLevel(logging.WARNING)
 
     if args.command == "dev":
-        _run(lambda: _dev(args.workdir, args.erp))
+        _run(lambda: _dev(args.workdir, args.erp, args.crm_stream))
     elif args.command == "demo":
         _run(lambda: _demo(args.deals, args.concurrency, args.env_file, args.timeout))
     elif args.command == "worker":

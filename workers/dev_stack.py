@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import astuple, dataclass, field
+from dataclasses import astuple, dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
@@ -52,10 +52,12 @@ class StackPorts:
     erp: int = 8020
     tryton: int = 8021  # behind the fault proxy on ``erp`` when the ERP is Tryton
     worker_metrics: int = 9464
+    crm_pubsub: int = 8011
+    """The sandbox CRM's Pub/Sub API (gRPC)."""
 
     @classmethod
     def free(cls) -> StackPorts:
-        return cls(*(_free_port() for _ in range(7)))
+        return cls(*(_free_port() for _ in fields(cls)))
 
 
 # Below Linux's ephemeral range (32768-60999): a port the kernel hands out with bind(0)
@@ -105,6 +107,18 @@ class StackOptions:
     crm_change_events: tuple[str, ...] = ("Account",)
     """Objects the sandbox CRM reports by change data capture (the account mirror's
     ownership conflicts); opportunities reach Syncline by Flow callouts."""
+    crm_stream: Literal["pubsub", "off"] = "pubsub"
+    """``SYNCLINE_CRM_STREAM``: the worker also reads the sandbox CRM's change events over
+    its Pub/Sub API (the webhooks go on either way)."""
+    crm_stream_window_seconds: float = 60.0
+    """How long one run of a stream reads before it records its position."""
+    crm_stream_batch_size: int = 100
+    """Change events a stream asks for at a time."""
+    crm_callout_retry_delays: tuple[float, ...] | None = None
+    """Seconds between the sandbox CRM's callout attempts; () makes one attempt, as
+    Salesforce does (it retries no callout); None keeps the sandbox's default."""
+    pubsub_keepalive_seconds: float = 30.0
+    """The sandbox's keep-alive on an idle subscription (Salesforce: up to 270 s)."""
     workers: int = 1
     """Worker processes: the first is ``worker``, the others ``worker-2``, ``worker-3``…,
     each with a metrics listener of its own. Several workers share the ERP limit only
@@ -177,6 +191,10 @@ class DevStack:
     @property
     def crm_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.crm}"
+
+    @property
+    def crm_pubsub_address(self) -> str:
+        return f"127.0.0.1:{self.ports.crm_pubsub}"
 
     @property
     def erp_url(self) -> str:
@@ -255,7 +273,22 @@ class DevStack:
             "SYNCLINE_WORKER_METRICS_PORT": str(self.ports.worker_metrics),
             "SYNCLINE_METRICS_REFRESH_SECONDS": str(self.options.metrics_refresh_seconds),
             "SYNCLINE_ERP_GOVERNOR": self.options.erp_governor,
+            # The sandbox CRM's Pub/Sub API, and the worker's stream reading it.
+            "SYNCLINE_SANDBOX_PUBSUB_PORT": str(self.ports.crm_pubsub),
+            "SYNCLINE_SANDBOX_PUBSUB_KEEPALIVE_SECONDS": str(self.options.pubsub_keepalive_seconds),
+            "SYNCLINE_CRM_STREAM": self.options.crm_stream,
+            "SYNCLINE_CRM_PUBSUB_ADDRESS": f"127.0.0.1:{self.ports.crm_pubsub}",
+            "SYNCLINE_CRM_PUBSUB_TLS": "false",
+            "SYNCLINE_CRM_STREAM_WINDOW_SECONDS": str(self.options.crm_stream_window_seconds),
+            "SYNCLINE_CRM_STREAM_BATCH_SIZE": str(self.options.crm_stream_batch_size),
+            **self._callout_retries(),
         }
+
+    def _callout_retries(self) -> dict[str, str]:
+        delays = self.options.crm_callout_retry_delays
+        if delays is None:
+            return {}
+        return {"SYNCLINE_SANDBOX_CALLOUT_RETRY_DELAYS": ",".join(str(d) for d in delays)}
 
     def _netsuite_environment(self, previous: dict[str, str]) -> dict[str, str]:
         """The sandbox account's id; the credentials ``start`` registers with the sandbox
@@ -510,10 +543,19 @@ class DevStack:
 
     def restart(self, name: str) -> None:
         """Kill one process hard and start it again (for fault tests)."""
+        self.kill(name)
+        self.respawn(name)
+
+    def kill(self, name: str) -> None:
+        """Kill one process hard (SIGKILL: no shutdown, no cleanup); ``respawn`` starts
+        it again as it was."""
         process = self._processes[name]
-        os.killpg(process.pid, signal.SIGKILL)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-        argv = process.args
+
+    def respawn(self, name: str) -> None:
+        argv = self._processes[name].args
         assert isinstance(argv, list)
         self._spawn(
             name, [str(a) for a in argv], {**self.environment(), **self._own_env.get(name, {})}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import uuid
 
 from fastapi import APIRouter, Request, status
@@ -18,32 +17,20 @@ from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from models.changes import ChangeKind
-from models.deal import CloseWonTrigger
-from models.identity import ObjectType
-from models.lifecycle import OpportunityChanged
+from activities.crm_triggers import CrmTriggerRouter, TriggerSource
 from models.tables import DeliveryStatus, WebhookDelivery
-from models.webhooks import UnsupportedWebhook, WebhookTrigger, parse_salesforce_webhook
+from models.webhooks import UnsupportedWebhook, parse_salesforce_webhook
 from store import Store
 from telemetry.metrics import WEBHOOK_DELIVERIES
 from workers.api_models import Problem, WebhookAccepted
 from workers.rate_limits import RateLimit
 from workers.settings import Settings
 from workers.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
-from workflows.deal import contract as deal
-from workflows.mirror import contract as mirror
 
 log = logging.getLogger(__name__)
 
 CORRELATION_HEADER = "X-Correlation-Id"
 MAX_BODY_BYTES = 1024 * 1024
-
-
-def _written_by(origin: str | None, client_name: str) -> bool:
-    """Whether change data capture's ``changeOrigin`` (``…/rest/59.0;client=syncline``)
-    names this client: then the change is Syncline's own write coming back."""
-    options = re.split(r"[;,]", origin or "")
-    return any(option.strip() == f"client={client_name}" for option in options)
 
 
 def _count(outcome: str, code: int) -> None:
@@ -77,8 +64,15 @@ def _is_json(content_type: str) -> bool:
 
 
 def ingress_router(settings: Settings, store: Store, client: Client) -> APIRouter:
-    router = APIRouter(tags=["ingress"])
+    api = APIRouter(tags=["ingress"])
     rate = RateLimit(settings.webhook_rate_limit)
+    router = CrmTriggerRouter(
+        client,
+        store,
+        task_queue=settings.task_queue,
+        erp_system=settings.erp_kind,
+        crm_client_name=settings.crm_client_name,
+    )
 
     async def _refuse(
         delivery: WebhookDelivery, code: int, reason: str, detail: object
@@ -93,7 +87,7 @@ def ingress_router(settings: Settings, store: Store, client: Client) -> APIRoute
             status_code=code,
         )
 
-    @router.post(
+    @api.post(
         "/webhooks/salesforce",
         status_code=status.HTTP_202_ACCEPTED,
         response_model=WebhookAccepted,
@@ -171,37 +165,23 @@ def ingress_router(settings: Settings, store: Store, client: Client) -> APIRoute
             reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
             return await _refuse(delivery, 422, f"invalid payload: {reasons}"[:500], errors)
 
-        if trigger.opportunity_ids:
-            return await _start_deals(trigger, delivery)
-        # One write per delivery, after the signals and before the answer.
-        try:
-            workflow_ids, ignored = await _route_changes(trigger, delivery)
-        except RPCError as error:
-            return await _unavailable(delivery, error)
-        if workflow_ids:
-            delivery.status = DeliveryStatus.ACCEPTED
-            delivery.workflow_id = workflow_ids[0]
-        else:
-            delivery.status = DeliveryStatus.IGNORED
-            delivery.status_reason = "; ".join(ignored) or "not a closed-won transition"
-        await store.record_delivery(delivery)
-        return _accepted(delivery, workflow_ids)
-
-    async def _start_deals(trigger: WebhookTrigger, delivery: WebhookDelivery) -> JSONResponse:
-        # One write per delivery, after the signal and before the answer: the sender
+        # One write per delivery, after the signals and before the answer: the sender
         # gets no 2xx for anything not stored, and the ingress spends half the database
         # round trips it would with a received-then-accepted pair of writes.
-        delivery.subject_id = trigger.opportunity_ids[0]
-        workflow_ids = []
+        source = TriggerSource(delivery.id, delivery.correlation_id, delivery.received_at)
         try:
-            for opportunity_id in trigger.opportunity_ids:
-                workflow_ids.append(await _signal_with_start(opportunity_id, delivery))
+            routed = await router.route(trigger, source)
         except RPCError as error:
             return await _unavailable(delivery, error)
-        delivery.status = DeliveryStatus.ACCEPTED
-        delivery.workflow_id = workflow_ids[0]
+        delivery.subject_id = routed.subject_id
+        if routed.workflow_ids:
+            delivery.status = DeliveryStatus.ACCEPTED
+            delivery.workflow_id = routed.workflow_ids[0]
+        else:
+            delivery.status = DeliveryStatus.IGNORED
+            delivery.status_reason = "; ".join(routed.ignored) or "not a closed-won transition"
         await store.record_delivery(delivery)
-        return _accepted(delivery, workflow_ids)
+        return _accepted(delivery, routed.workflow_ids)
 
     async def _unavailable(delivery: WebhookDelivery, error: RPCError) -> JSONResponse:
         delivery.status = DeliveryStatus.FAILED
@@ -217,58 +197,6 @@ def ingress_router(settings: Settings, store: Store, client: Client) -> APIRoute
             headers={"Retry-After": "5"},
         )
 
-    async def _route_changes(
-        trigger: WebhookTrigger, delivery: WebhookDelivery
-    ) -> tuple[list[str], list[str]]:
-        """Signal the workflows a change concerns: the workflow ids, and why the rest
-        were left alone."""
-        workflow_ids: list[str] = []
-        ignored: list[str] = []
-        for opportunity_id in trigger.changed_opportunity_ids:
-            delivery.subject_id = delivery.subject_id or opportunity_id
-            change = OpportunityChanged(
-                crm_opportunity_id=opportunity_id,
-                changed_fields=trigger.changed_fields,
-                stage=trigger.stage,
-                delivery_id=delivery.id,
-                received_at=delivery.received_at,
-            )
-            handle = deal.deal_handle(client, opportunity_id)
-            if await deal.OPPORTUNITY_CHANGED.send_if_running(handle, change):
-                workflow_ids.append(handle.id)
-            else:
-                ignored.append(f"no deal of opportunity {opportunity_id} is running")
-        for edit in trigger.account_edits:
-            delivery.subject_id = delivery.subject_id or edit.account_id
-            if _written_by(edit.origin, settings.crm_client_name):
-                ignored.append(f"account {edit.account_id}: Syncline's own write")
-                continue
-            erp_ids = await store.erp_ids_for(ObjectType.CUSTOMER, [edit.account_id])
-            if edit.account_id not in erp_ids:
-                ignored.append(f"account {edit.account_id} mirrors no ERP customer")
-                continue
-            mirror_run = mirror.mirror_handle(
-                client, settings.erp_kind, ChangeKind.CUSTOMER, erp_ids[edit.account_id]
-            )
-            if await mirror.CRM_EDITED.send_if_running(mirror_run, edit):
-                workflow_ids.append(mirror_run.id)
-            else:
-                ignored.append(f"no mirror of ERP customer {erp_ids[edit.account_id]} is running")
-        return workflow_ids, ignored
-
-    async def _signal_with_start(opportunity_id: str, delivery: WebhookDelivery) -> str:
-        handle = await deal.signal_close_won(
-            client,
-            settings.task_queue,
-            CloseWonTrigger(
-                crm_opportunity_id=opportunity_id,
-                delivery_id=delivery.id,
-                correlation_id=delivery.correlation_id,
-                received_at=delivery.received_at,
-            ),
-        )
-        return handle.id
-
     def _accepted(delivery: WebhookDelivery, workflow_ids: list[str]) -> JSONResponse:
         _count(str(delivery.status), 202)
         body = WebhookAccepted(
@@ -279,4 +207,4 @@ def ingress_router(settings: Settings, store: Store, client: Client) -> APIRoute
         )
         return JSONResponse(body.model_dump(mode="json"), status_code=202)
 
-    return router
+    return api

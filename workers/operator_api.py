@@ -32,6 +32,7 @@ from workflows.contract import RETRY
 from workflows.deal import contract as deal
 from workflows.feed import contract as feed
 from workflows.feed.contract import FeedStatus
+from workflows.stream import contract as stream
 
 
 def operator_router(settings: Settings, store: Store, client: Client, access: Access) -> APIRouter:
@@ -97,7 +98,8 @@ def operator_router(settings: Settings, store: Store, client: Client, access: Ac
         process: Annotated[
             str | None,
             Query(
-                description="deal, customer_mirror, item_mirror, renewal, feed or reconciliation"
+                description="deal, customer_mirror, item_mirror, renewal, feed, crm_stream "
+                "or reconciliation"
             ),
         ] = None,
     ) -> list[ExceptionView]:
@@ -193,6 +195,24 @@ def operator_router(settings: Settings, store: Store, client: Client, access: Ac
             if error.status == RPCStatusCode.NOT_FOUND:
                 raise HTTPException(404, "the ERP change feed is not running yet") from None
             raise
+
+    @router.get("/api/crm-stream", response_model=list[stream.StreamStatus], tags=["crm"])
+    async def get_crm_stream() -> list[stream.StreamStatus]:
+        """The CRM change streams (``SYNCLINE_CRM_STREAM=pubsub``), one per channel: the
+        replay id each resumes from, events read, deals told they were won, Syncline's
+        own writes ignored, lag p50/p95 (CRM commit → workflows signalled), gaps, and
+        the exception one waits on. Empty when the stream is off."""
+        if settings.crm_stream == "off":
+            return []
+        answers = []
+        for channel in settings.stream_channels:
+            handle = client.get_workflow_handle(stream.stream_workflow_id("salesforce", channel))
+            try:
+                answers.append(await stream.STATUS.ask(handle))
+            except RPCError as error:
+                if error.status != RPCStatusCode.NOT_FOUND:
+                    raise
+        return answers
 
     @router.get("/api/schemas", tags=["events"])
     async def list_schemas() -> list[dict[str, object]]:

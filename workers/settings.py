@@ -155,6 +155,29 @@ class Settings(BaseSettings):
         "as the origin of Syncline's own writes, which are then not taken for user edits",
     )
 
+    crm_stream: Literal["pubsub", "off"] = Field(
+        "off",
+        description="pubsub: also read the CRM's change events over Salesforce's Pub/Sub API "
+        "from Syncline's own position, so an ingress outage loses nothing (needs change data "
+        "capture for Opportunity and Account); off: webhooks alone",
+    )
+    crm_pubsub_address: str = Field(
+        "api.pubsub.salesforce.com:7443", description="The Pub/Sub API's host:port"
+    )
+    crm_pubsub_tls: bool = Field(
+        True, description="TLS to the Pub/Sub API (off only for the sandbox on loopback)"
+    )
+    crm_stream_channels: str = Field(
+        "/data/OpportunityChangeEvent,/data/AccountChangeEvent",
+        description="Comma-separated change event channels, one stream workflow each",
+    )
+    crm_stream_window_seconds: float = Field(
+        60.0, gt=0, description="How long one run of a stream reads before it records its position"
+    )
+    crm_stream_batch_size: int = Field(
+        100, ge=1, le=1000, description="Change events asked for at a time (num_requested)"
+    )
+
     reconcile_schedule: bool = Field(
         True, description="Create or update the nightly reconciliation Schedule at worker start"
     )
@@ -302,6 +325,10 @@ class Settings(BaseSettings):
         if previous is not None and previous.get_secret_value():
             secrets.append(previous.get_secret_value())
         return secrets
+
+    @property
+    def stream_channels(self) -> list[str]:
+        return [c.strip() for c in self.crm_stream_channels.split(",") if c.strip()]
 
     @cached_property
     def uses_postgres(self) -> bool:

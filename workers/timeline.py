@@ -15,6 +15,7 @@ from workflows.deal import contract as deal
 from workflows.feed import contract as feed
 from workflows.mirror import contract as mirror
 from workflows.renewal import contract as renewal
+from workflows.stream import contract as stream
 
 _SYSTEM_OF_SOURCE = {
     SourceSystem.SALESFORCE: "crm",
@@ -28,6 +29,7 @@ _PROCESSES = (
     (mirror.ID_PREFIX, "mirror"),
     (renewal.ID_PREFIX, "renewal"),
     (feed.ID_PREFIX, "feed"),
+    (stream.ID_PREFIX, "crm_stream"),
     (reconcile.ON_DEMAND_PREFIX, "reconciliation"),
     (reconcile.SCHEDULED_WORKFLOW_ID, "reconciliation"),
 )
@@ -35,7 +37,8 @@ _PROCESSES = (
 
 def process_of(workflow_id: str) -> str:
     """Which process a workflow id names: deal, customer_mirror, item_mirror, renewal,
-    feed, reconciliation (on demand ``reconcile:…``, nightly ``reconcile-nightly-…``)."""
+    feed, crm_stream, reconciliation (on demand ``reconcile:…``, nightly
+    ``reconcile-nightly-…``)."""
     for prefix, process in _PROCESSES:
         if workflow_id.startswith(prefix):
             if process == "mirror":

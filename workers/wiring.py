@@ -10,9 +10,10 @@ from connectors.netsuite import (
     OAuth2Credentials,
     TbaCredentials,
 )
-from connectors.protocols import CrmClient, ErpClient
+from connectors.protocols import ErpClient
 from connectors.salesforce import SalesforceClient
 from connectors.salesforce.auth import JwtBearer, TokenGrant
+from connectors.salesforce.pubsub import PubSubClient
 from models.events import SourceSystem
 from store import Store
 from workers.settings import Settings
@@ -50,7 +51,7 @@ def build_crm_grant(settings: Settings) -> TokenGrant | None:
     )
 
 
-def build_crm(settings: Settings) -> CrmClient:
+def build_crm(settings: Settings) -> SalesforceClient:
     return SalesforceClient(
         settings.crm_base_url,
         settings.crm_client_id,
@@ -58,6 +59,13 @@ def build_crm(settings: Settings) -> CrmClient:
         client_name=settings.crm_client_name,
         grant=build_crm_grant(settings),
     )
+
+
+def build_pubsub(settings: Settings, crm: SalesforceClient) -> PubSubClient | None:
+    """The CRM's change event API when the stream is on, logged in as ``crm`` is."""
+    if settings.crm_stream != "pubsub":
+        return None
+    return PubSubClient(settings.crm_pubsub_address, crm, tls=settings.crm_pubsub_tls)
 
 
 def netsuite_credentials(settings: Settings) -> NetSuiteCredentials:

@@ -13,6 +13,8 @@ from temporalio.worker import Worker
 
 from activities.change_publisher import ChangePublisher
 from activities.crm import CrmActivities
+from activities.crm_stream import ChangeEventSource, CrmStreamActivities
+from activities.crm_triggers import CrmTriggerRouter
 from activities.erp import ErpActivities
 from activities.errors import UnexpectedErrors
 from activities.feed import FeedActivities
@@ -20,6 +22,7 @@ from activities.ledger import LedgerActivities
 from connectors.protocols import CrmClient, ErpClient
 from models.events import SourceSystem
 from reconciliation.activities import ReconcileActivities
+from reconciliation.gaps import StreamGapActivities
 from reconciliation.schedule import ReconcileTiming, ensure_reconcile_schedule
 from reconciliation.workflow import Reconcile
 from store import Store
@@ -28,17 +31,26 @@ from workers.metrics_export import TemporalMetrics, configure_metrics, serve_met
 from workers.settings import Settings
 from workers.startup import connect_when_ready
 from workers.telemetry import configure_tracing
-from workers.wiring import build_crm, build_erp, build_governor, build_store
+from workers.wiring import build_crm, build_erp, build_governor, build_pubsub, build_store
 from workflows.deal.workflow import CloseWonToOrder
 from workflows.feed import contract as feed
 from workflows.feed.workflow import ErpChangeFeed
 from workflows.mirror.workflow import ErpMirror
 from workflows.renewal.workflow import Renewal
+from workflows.stream import contract as stream
+from workflows.stream.workflow import CrmChangeStream
 from workflows.task_queues import erp_task_queue
 
 log = logging.getLogger(__name__)
 
-WORKFLOWS: Sequence[type] = (CloseWonToOrder, ErpChangeFeed, ErpMirror, Renewal, Reconcile)
+WORKFLOWS: Sequence[type] = (
+    CloseWonToOrder,
+    ErpChangeFeed,
+    ErpMirror,
+    Renewal,
+    Reconcile,
+    CrmChangeStream,
+)
 
 # On SIGTERM, let in-flight CRM/ERP calls finish rather than cancel them mid-write (a
 # cancelled ERP call is safe to retry, but a finished one costs nothing more).
@@ -58,6 +70,8 @@ def build_workers(
     reconcile_sla: timedelta = timedelta(minutes=15),
     max_cached_workflows: int = 1000,
     unexpected_error_attempts: int = 5,
+    change_events: ChangeEventSource | None = None,
+    crm_client_name: str = "syncline",
 ) -> list[Worker]:
     """Two workers on one client: the main queue (workflows, CRM and store activities)
     and the ERP queue, whose activity slots are bounded by the ERP concurrency limit so
@@ -68,6 +82,9 @@ def build_workers(
     The slots are twice the limit: the governor inside the connector enforces the limit
     itself, and a second activity waiting at each slot keeps the ERP busy through the
     dispatch gap between one activity finishing and the next arriving from the queue.
+
+    ``change_events`` (the CRM's Pub/Sub API) adds the CRM change stream's reading
+    activity; without it no stream can read on this worker.
     """
     crm_activities = CrmActivities(crm, store)
     ledger = LedgerActivities(store)
@@ -85,6 +102,17 @@ def build_workers(
         sla=reconcile_sla,
         renewal_lead=renewal_lead,
     )
+    stream_activities = []
+    if change_events is not None:
+        router = CrmTriggerRouter(
+            client,
+            store,
+            task_queue=task_queue,
+            erp_system=erp_system.value,
+            crm_client_name=crm_client_name,
+        )
+        stream_activities = [CrmStreamActivities(change_events, router, store).follow_stream]
+    gaps = StreamGapActivities(client, task_queue)
     interceptors = [ActivityMetrics(), UnexpectedErrors(unexpected_error_attempts)]
     main = Worker(
         client,
@@ -109,6 +137,8 @@ def build_workers(
             reconcile.compare,
             reconcile.repair,
             reconcile.finish,
+            gaps.reconcile_gap,
+            *stream_activities,
         ],
     )
     erp_worker = Worker(
@@ -138,6 +168,16 @@ async def ensure_change_feed(
     )
 
 
+async def ensure_crm_streams(client: Client, settings: Settings) -> None:
+    """Start each configured channel's change stream unless it runs already."""
+    config = stream.StreamConfig(
+        batch_size=settings.crm_stream_batch_size,
+        window=timedelta(seconds=settings.crm_stream_window_seconds),
+    )
+    for channel in settings.stream_channels:
+        await stream.start_stream(client, settings.task_queue, channel, config, "salesforce")
+
+
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     configure_tracing(settings, "worker")
     temporal_metrics = None
@@ -148,6 +188,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     await store.migrate()
     governor = build_governor(settings)
     crm = build_crm(settings)
+    pubsub = build_pubsub(settings, crm)
     erp, erp_system = build_erp(settings, governor)
     client = await connect_when_ready(
         settings, runtime=temporal_metrics.runtime if temporal_metrics else None
@@ -163,6 +204,8 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         renewal_lead=timedelta(days=settings.renewal_lead_days),
         reconcile_sla=timedelta(minutes=settings.reconcile_sla_minutes),
         unexpected_error_attempts=settings.unexpected_error_attempts,
+        change_events=pubsub,
+        crm_client_name=settings.crm_client_name,
     )
     if settings.reconcile_schedule:
         await ensure_reconcile_schedule(
@@ -180,6 +223,8 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         erp_system=erp_system,
         poll_interval=timedelta(seconds=settings.erp_poll_seconds),
     )
+    if pubsub is not None:
+        await ensure_crm_streams(client, settings)
     log.info("worker polling %s and %s", settings.task_queue, erp_task_queue(settings.task_queue))
     try:
         async with temporal_metrics.draining() if temporal_metrics else contextlib.nullcontext():
@@ -191,6 +236,8 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     finally:
         for worker in workers:
             await worker.shutdown()
+        if pubsub is not None:
+            await pubsub.aclose()
         await crm.aclose()
         await erp.aclose()
         await store.close()

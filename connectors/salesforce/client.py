@@ -43,6 +43,7 @@ from connectors.salesforce.mapping import (
     to_account,
     to_opportunity,
 )
+from connectors.salesforce.pubsub import PubSubSession
 from connectors.salesforce.wire import (
     dumps,
     id_after,
@@ -110,6 +111,7 @@ class SalesforceClient:
         self._default_currency = default_currency
         self._token: str | None = None
         self._instance_url: str | None = None
+        self._org_id: str | None = None
         self._token_lock = asyncio.Lock()
         self._write_headers = {CALL_OPTIONS_HEADER: f"client={client_name}"}
         # The org's standard price book never changes: looked up once, on first need.
@@ -138,6 +140,9 @@ class SalesforceClient:
             ) from None
         self._token = token
         self._instance_url = str(body.get("instance_url") or "").rstrip("/") or None
+        # The identity URL names the org: https://…/id/<org id>/<user id>.
+        identity = str(body.get("id") or "").rstrip("/").split("/")
+        self._org_id = identity[-2] if len(identity) >= 2 and identity[-3:-2] == ["id"] else None
         logger.debug("salesforce: obtained an access token")
 
     async def _current_token(self, stale: str | None = None) -> str:
@@ -148,6 +153,15 @@ class SalesforceClient:
                 await self._fetch_token()
             assert self._token is not None
             return self._token
+
+    async def pubsub_session(self, *, refresh: bool = False) -> PubSubSession:
+        """This session as the Pub/Sub API takes it (``refresh`` after a refusal)."""
+        token = await self._current_token(stale=self._token if refresh else None)
+        if self._instance_url is None or self._org_id is None:
+            raise TransientError(
+                "the token response named no instance URL or org id", system=SYSTEM
+            )
+        return PubSubSession(token, self._instance_url, self._org_id)
 
     # --- requests -----------------------------------------------------------------------
 

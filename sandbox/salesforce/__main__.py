@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 import uvicorn
 
 from sandbox.salesforce.cdc import CDC_ENV_VAR, canonical_entities, entities_from_env
-from sandbox.salesforce.server import SalesforceSandboxConfig, build_app
+from sandbox.salesforce.server import (
+    SalesforceSandboxConfig,
+    build_app,
+    pubsub_settings_from_env,
+)
 
 
 def _cdc_entities(flags: list[str] | None) -> tuple[str, ...]:
@@ -50,6 +55,7 @@ def main() -> None:
         webhook_secret=args.webhook_secret,
         base_url=f"http://{args.host}:{args.port}",
         cdc_entities=cdc,
+        **pubsub_settings_from_env(os.environ),
     )
     uvicorn.run(build_app(config), host=args.host, port=args.port, log_level="info")
 

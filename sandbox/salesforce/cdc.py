@@ -1,4 +1,6 @@
-"""Change Data Capture, relayed through the callout outbox. Off unless entities are named.
+"""Change Data Capture: one change event per captured record change, relayed through the
+callout outbox and, for the entities the event bus carries, published there for the
+Pub/Sub API (``event_bus.py``). Off unless entities are named.
 
 With ``cdc_entities=("Account",)`` every create, update and delete of an account enqueues
 the event a CDC subscriber (a CometD/Pub/Sub relay) would forward to Syncline::
@@ -31,15 +33,15 @@ as a real org never reuses one).
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import re
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from sandbox.salesforce.avro_schemas import change_event_schema, payload_field_names
 from sandbox.salesforce.org import RecordChange
 from sandbox.salesforce.schema import API_VERSION, ObjectDef, find_object
 from sandbox.salesforce.store import Records
@@ -49,8 +51,6 @@ CDC_ENV_VAR = "SYNCLINE_SANDBOX_CDC"
 CALL_OPTIONS_HEADER = "Sforce-Call-Options"
 API_ORIGIN = f"com/salesforce/api/rest/{API_VERSION}"
 
-# Not part of a change event's payload: the id is in ``recordIds``, the rest is internal.
-_NOT_IN_PAYLOAD = frozenset({"Id", "IsDeleted", "SystemModstamp"})
 _ENTITY_SPLIT = re.compile(r"[,\s]+")
 
 
@@ -66,9 +66,11 @@ def canonical_entities(names: Iterable[str]) -> tuple[str, ...]:
     return tuple(canonical)
 
 
-def entities_from_env(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+def entities_from_env(
+    env: Mapping[str, str] | None = None, name: str = CDC_ENV_VAR
+) -> tuple[str, ...]:
     """``SYNCLINE_SANDBOX_CDC=Account,Opportunity`` (commas or spaces); unset means off."""
-    raw = (os.environ if env is None else env).get(CDC_ENV_VAR, "")
+    raw = (os.environ if env is None else env).get(name, "")
     return canonical_entities(name for name in _ENTITY_SPLIT.split(raw) if name)
 
 
@@ -94,11 +96,9 @@ def channel(obj: ObjectDef) -> str:
 
 
 def schema_id(obj: ObjectDef) -> str:
-    """Stable while the object's fields stay the same, new when they change, like the
-    schema id Salesforce stamps on each event."""
-    fields = ",".join(f"{f.name}:{f.type}" for f in obj.fields)
-    digest = hashlib.sha256(f"{obj.name}|{fields}".encode()).digest()
-    return base64.urlsafe_b64encode(digest).decode()[:22]
+    """The id of the entity's change event schema: the one the event bus serves by id
+    (``GetSchema``), stable while the object's fields stay the same."""
+    return change_event_schema(obj).schema_id
 
 
 def _change_type(change: RecordChange) -> str:
@@ -109,7 +109,7 @@ def _change_type(change: RecordChange) -> str:
 
 def _fields(change: RecordChange) -> tuple[list[str], dict[str, Any]]:
     """(changedFields, field values for the payload) of one change, in schema order."""
-    names = [f.name for f in change.obj.fields if f.name not in _NOT_IN_PAYLOAD]
+    names = payload_field_names(change.obj)
     if change.new is None:
         return [], {}
     if change.old is None:
@@ -118,25 +118,48 @@ def _fields(change: RecordChange) -> tuple[list[str], dict[str, Any]]:
     return changed, {n: change.new.get(n) for n in changed}
 
 
-class ChangeDataCapture:
-    """Turns a statement's record changes into change events for the enabled entities."""
+@dataclass(frozen=True)
+class CapturedChange:
+    """One change event as the org commits it, before any channel shapes it: the relay
+    posts it as CometD JSON, the event bus (``event_bus.py``) encodes it in Avro."""
 
-    def __init__(self, entities: Sequence[str], commit_user: str) -> None:
+    obj: ObjectDef
+    record_id: str
+    header: dict[str, Any]
+    """``ChangeEventHeader`` with field names (the bus turns them into bitmaps)."""
+    values: dict[str, Any]
+    """What the relay sends: every non-null field of a CREATE, the changed ones of an
+    UPDATE, nothing for a DELETE."""
+
+
+class ChangeDataCapture:
+    """Turns a statement's record changes into change events: for the entities the relay
+    posts (``relayed``) and those the Pub/Sub event bus carries (``published``).
+
+    In an org both are simply the entities selected for change data capture; the sandbox
+    lets a stack choose them apart, so that a test relaying accounts over the webhook is
+    not also sent every opportunity."""
+
+    def __init__(
+        self, entities: Sequence[str], commit_user: str, published: Sequence[str] = ()
+    ) -> None:
         self.entities = frozenset(canonical_entities(entities))
+        self.published = frozenset(canonical_entities(published))
         self._commit_user = commit_user
 
     @property
     def enabled(self) -> bool:
         return bool(self.entities)
 
-    def events(
+    def capture(
         self, tx: Records, changes: Sequence[RecordChange], client: str | None
-    ) -> list[Callout]:
+    ) -> list[CapturedChange]:
         """One event per captured change, sharing the transaction's key and commit."""
-        captured = [c for c in changes if c.obj.name in self.entities]
+        wanted = self.entities | self.published
+        captured = [c for c in changes if c.obj.name in wanted]
         if not captured:
             return []
-        header = {
+        commit = {
             "changeOrigin": change_origin(client),
             "transactionKey": str(uuid.uuid4()),
             "commitTimestamp": int(time.time() * 1000),
@@ -144,35 +167,40 @@ class ChangeDataCapture:
             "commitNumber": _next(tx, "cdc_commit_number"),
         }
         return [
-            self._event(tx, change, sequence, header)
-            for sequence, change in enumerate(captured, start=1)
+            _captured(change, sequence, commit) for sequence, change in enumerate(captured, start=1)
         ]
 
-    def _event(
-        self, tx: Records, change: RecordChange, sequence: int, commit: dict[str, Any]
-    ) -> Callout:
+    def callouts(self, tx: Records, captured: Sequence[CapturedChange]) -> list[Callout]:
+        """The relay's outbox rows, for the relayed entities, each with its replay id."""
+        return [self._callout(tx, c) for c in captured if c.obj.name in self.entities]
+
+    def _callout(self, tx: Records, change: CapturedChange) -> Callout:
         name = channel(change.obj)
-        changed, values = _fields(change)
-        header = {
-            "entityName": change.obj.name,
-            "recordIds": [change.record_id],
-            "changeType": _change_type(change),
-            "changedFields": changed,
-            "nulledFields": [n for n in changed if values[n] is None],
-            "diffFields": [],
-            "sequenceNumber": sequence,
-            **commit,
-        }
         replay_id = _next(tx, f"cdc_replay_id:{name}")
         body = {
             "data": {
                 "schema": schema_id(change.obj),
-                "payload": {"ChangeEventHeader": header, **values},
+                "payload": {"ChangeEventHeader": change.header, **change.values},
                 "event": {"replayId": replay_id},
             },
             "channel": name,
         }
         return Callout(change.record_id, name, f"{name}:{replay_id}", body)
+
+
+def _captured(change: RecordChange, sequence: int, commit: dict[str, Any]) -> CapturedChange:
+    changed, values = _fields(change)
+    header = {
+        "entityName": change.obj.name,
+        "recordIds": [change.record_id],
+        "changeType": _change_type(change),
+        "changedFields": changed,
+        "nulledFields": [n for n in changed if values[n] is None],
+        "diffFields": [],
+        "sequenceNumber": sequence,
+        **commit,
+    }
+    return CapturedChange(change.obj, change.record_id, header, values)
 
 
 def _next(tx: Records, key: str) -> int:

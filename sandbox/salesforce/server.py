@@ -19,6 +19,11 @@ Change Data Capture (``cdc.py``) is off unless ``cdc_entities`` names objects (f
 ``SYNCLINE_SANDBOX_CDC``, e.g. ``Account``, with ``app_from_env``); its events go
 through the callout outbox, so they need ``webhook_url`` like the Flow callouts.
 
+With ``pubsub_port`` the org also serves Salesforce's Pub/Sub API (gRPC, ``pubsub.py``)
+on that port, for the change events of ``event_bus_entities`` (``event_bus.py``):
+``GET /admin/event-bus`` shows the bus, ``POST /admin/event-bus/clock`` moves its
+retention clock forward.
+
 The token endpoint takes client credentials and, once an admin has uploaded the
 connected app's certificate (``POST /admin/connected-app/certificate``), the JWT bearer
 grant for the org's users (``usernames``, ``SYNCLINE_SF_USERNAMES``): see
@@ -47,6 +52,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models.exact_json import dumps, loads
+from models.salesforce_pubsub import KEEPALIVE_SECONDS
 from sandbox.faults import FaultMiddleware, FaultRule, fault_admin_router, fault_rules_from_env
 from sandbox.salesforce.cdc import (
     CALL_OPTIONS_HEADER,
@@ -58,6 +64,7 @@ from sandbox.salesforce.errors import SalesforceApiError, bad_request, invalid_s
 from sandbox.salesforce.faults import FAULTS_ENV_VAR
 from sandbox.salesforce.field_security import Access
 from sandbox.salesforce.jwt_bearer import JWT_BEARER_GRANT, CertificateRefused, OAuthRefusal
+from sandbox.salesforce.pubsub import serve_pubsub
 from sandbox.salesforce.schema import API_VERSION, OBJECTS, ObjectDef, find_object
 from sandbox.salesforce.service import SalesforceSandbox
 from sandbox.salesforce.store import Database
@@ -65,6 +72,9 @@ from sandbox.salesforce.store import Database
 logger = logging.getLogger(__name__)
 
 DATA_PREFIX = "/services/data"
+PUBSUB_PORT_ENV_VAR = "SYNCLINE_SANDBOX_PUBSUB_PORT"
+EVENT_BUS_ENV_VAR = "SYNCLINE_SANDBOX_EVENT_BUS"
+KEEPALIVE_ENV_VAR = "SYNCLINE_SANDBOX_PUBSUB_KEEPALIVE_SECONDS"
 DEFAULT_USERNAME = "syncline@sandbox.example"
 _BATCH_SIZE_RE = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
 
@@ -100,8 +110,18 @@ class SalesforceSandboxConfig(BaseModel):
         (DEFAULT_USERNAME,),
         description="the org's users the connected app may log in with the JWT bearer grant",
     )
+    event_bus_entities: tuple[str, ...] = Field(
+        (), description="objects whose change events the Pub/Sub API serves; () means none"
+    )
+    pubsub_port: int | None = Field(
+        None, description="where the Pub/Sub API (gRPC) listens; None: not served, 0: any port"
+    )
+    pubsub_host: str = "127.0.0.1"
+    pubsub_keepalive_seconds: float = Field(
+        KEEPALIVE_SECONDS, gt=0, description="an idle subscription's keep-alive interval"
+    )
 
-    @field_validator("cdc_entities")
+    @field_validator("cdc_entities", "event_bus_entities")
     @classmethod
     def _known_entities(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return canonical_entities(value)
@@ -446,6 +466,10 @@ async def _versions() -> Any:
     return [{"label": "Winter '24", "url": f"{DATA_PREFIX}/v{API_VERSION}", "version": API_VERSION}]
 
 
+class ClockAdvance(BaseModel):
+    advanceSeconds: float = Field(ge=0, description="how far to move the bus's clock forward")
+
+
 class CertificateUpload(BaseModel):
     consumerKey: str
     certificate: str = Field(description="PEM X.509 certificate, RSA key")
@@ -523,6 +547,19 @@ def _admin_router() -> APIRouter:
         security.reset()
         return SfJSONResponse({"rules": security.rules()})
 
+    @router.get("/event-bus", response_class=SfJSONResponse)
+    async def event_bus(request: Request) -> Any:
+        """What the Pub/Sub API serves: entities, stored events, retention, the clock."""
+        return SfJSONResponse(await run_in_threadpool(_sandbox(request).bus.status))
+
+    @router.post("/event-bus/clock", response_class=SfJSONResponse)
+    async def advance_bus_clock(request: Request, advance: ClockAdvance) -> Any:
+        """Move the event bus's clock forward: events older than the retention are purged,
+        as if the subscriber had been away that long."""
+        bus = _sandbox(request).bus
+        await run_in_threadpool(bus.advance_clock, advance.advanceSeconds)
+        return SfJSONResponse(await run_in_threadpool(bus.status))
+
     @router.post("/tokens/revoke")
     async def revoke(request: Request) -> dict[str, str]:
         await run_in_threadpool(_sandbox(request).tokens.revoke_all)
@@ -578,6 +615,7 @@ def build_sandbox(config: SalesforceSandboxConfig) -> SalesforceSandbox:
         cdc_entities=config.cdc_entities,
         usernames=config.usernames,
         own_url=config.base_url,
+        event_bus_entities=config.event_bus_entities,
     )
 
 
@@ -594,7 +632,18 @@ def build_app(config: SalesforceSandboxConfig) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await sandbox.webhooks.resume_pending()
+        pubsub = None
+        if config.pubsub_port is not None:
+            pubsub, app.state.pubsub_port = await serve_pubsub(
+                sandbox,
+                config.pubsub_host,
+                config.pubsub_port,
+                instance_url=config.base_url,
+                keepalive_seconds=config.pubsub_keepalive_seconds,
+            )
         yield
+        if pubsub is not None:
+            await pubsub.stop(grace=1)
         await close_sandbox(sandbox)
 
     app = FastAPI(
@@ -642,8 +691,24 @@ def app_from_env() -> FastAPI:
             faults=fault_rules_from_env(FAULTS_ENV_VAR, env),
             cdc_entities=entities_from_env(env),
             usernames=_usernames_from_env(env) or (DEFAULT_USERNAME,),
+            **pubsub_settings_from_env(env),
         )
     )
+
+
+def pubsub_settings_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """``SYNCLINE_SANDBOX_PUBSUB_PORT`` serves the Pub/Sub API there, carrying the change
+    events of ``SYNCLINE_SANDBOX_EVENT_BUS`` (default: accounts and opportunities, what
+    Syncline's change stream reads); ``SYNCLINE_SANDBOX_PUBSUB_KEEPALIVE_SECONDS``."""
+    port = env.get(PUBSUB_PORT_ENV_VAR)
+    if not port:
+        return {}
+    entities = entities_from_env(env, EVENT_BUS_ENV_VAR) or ("Account", "Opportunity")
+    settings: dict[str, Any] = {"pubsub_port": int(port), "event_bus_entities": entities}
+    keepalive = env.get(KEEPALIVE_ENV_VAR)
+    if keepalive:
+        settings["pubsub_keepalive_seconds"] = float(keepalive)
+    return settings
 
 
 def _usernames_from_env(env: Mapping[str, str]) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from sandbox.faults import FaultRule
 from sandbox.salesforce.auth import TokenService
 from sandbox.salesforce.cdc import ChangeDataCapture
 from sandbox.salesforce.errors import SalesforceApiError, bad_request, not_found
+from sandbox.salesforce.event_bus import EventBus
 from sandbox.salesforce.faults import SalesforceFaultInjector
 from sandbox.salesforce.field_security import FieldSecurity
 from sandbox.salesforce.flows import flow_callouts
@@ -94,6 +95,7 @@ class SalesforceSandbox:
         *,
         usernames: Sequence[str] = (),
         own_url: str = "",
+        event_bus_entities: Sequence[str] = (),
     ) -> None:
         self.db = db
         # In the process, like the API usage counter: one injector per app.
@@ -111,7 +113,10 @@ class SalesforceSandbox:
         self.webhooks = WebhookDispatcher(
             db, webhook_url, webhook_secret, retry_delays, webhook_timeout
         )
-        self.cdc = ChangeDataCapture(cdc_entities, self.identity.user_id)
+        self.cdc = ChangeDataCapture(
+            cdc_entities, self.identity.user_id, published=event_bus_entities
+        )
+        self.bus = EventBus(db, self.cdc.published)
         self.min_batch_size = min_batch_size
 
     # --- writes -------------------------------------------------------------------------
@@ -128,13 +133,18 @@ class SalesforceSandbox:
             tx = Records(conn)
             result = op(tx)
             deliveries = self._enqueue(tx, result, client)
+        self.bus.wakeup.notify()
         return result, deliveries
 
     def _enqueue(self, tx: Records, result: WriteResult, client: str | None) -> list[int]:
+        """The statement's change events onto the bus, and its callouts into the outbox,
+        in the statement's own transaction."""
+        captured = self.cdc.capture(tx, result.changes, client)
+        self.bus.publish(tx.conn, captured)
         if not self.webhooks.enabled:
-            return []  # nowhere to post: no rows, and CDC replay ids are not consumed
+            return []  # nowhere to post: no rows, and relay replay ids are not consumed
         callouts = flow_callouts(tx, self.identity.org_id, result)
-        callouts += self.cdc.events(tx, result.changes, client)
+        callouts += self.cdc.callouts(tx, captured)
         return self.webhooks.enqueue(tx.conn, callouts)
 
     def create(
@@ -154,6 +164,7 @@ class SalesforceSandbox:
             tx = Records(conn)
             results = self.org.create_many(tx, records)
             deliveries = [d for result in results for d in self._enqueue(tx, result, client)]
+        self.bus.wakeup.notify()
         return results, deliveries
 
     def update(
@@ -185,12 +196,14 @@ class SalesforceSandbox:
             return self.webhooks.record_redelivery(conn, record_id, event)
 
     def reset(self) -> None:
-        """Wipe records, cursors and deliveries; keep the org's ids and issued tokens."""
+        """Wipe records, cursors, deliveries and the event bus; keep the org's ids, issued
+        tokens and the bus's replay id sequence."""
         with self.db.write() as conn:
             for obj in OBJECTS.values():
                 conn.execute(f"DELETE FROM {table_name(obj)}")
             conn.execute("DELETE FROM query_cursors")
             conn.execute("DELETE FROM webhook_deliveries")
+            self.bus.forget(conn)
             _seed(Records(conn), self.identity)
         self.usage.reset()
 

@@ -48,6 +48,16 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS event_bus (
+    replay_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    entity TEXT NOT NULL,
+    event_uuid TEXT NOT NULL,
+    schema_id TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    published_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_event_bus_published ON event_bus (published_at);
+CREATE INDEX IF NOT EXISTS ix_event_bus_entity ON event_bus (entity, replay_id);
 """
 
 # After ``_migrate_deliveries``: an older file's table gets its columns first.

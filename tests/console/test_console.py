@@ -96,6 +96,8 @@ async def test_empty_state(console_stack: Stack, page: Page) -> None:
     await expect(tile(page, "Deals")).to_contain_text("0 deals")
     await expect(tile(page, "Open exceptions")).to_contain_text("nothing is waiting")
     await expect(tile(page, "Last reconciliation")).to_contain_text("Not run yet")
+    # This stack reads no change stream (tests/e2e/test_crm_stream.py has one).
+    await expect(tile(page, "CRM change stream")).to_contain_text("webhooks only")
     await expect(page.get_by_text("No open exceptions.")).to_be_visible()
     await expect(page.get_by_text("No deal has reached Syncline yet.")).to_be_visible()
     await expect(page.get_by_text("No webhook deliveries in the last 24 hours.")).to_be_attached()

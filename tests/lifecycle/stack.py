@@ -77,6 +77,9 @@ class LoopStack:
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         options = StackOptions(
+            # The webhook path alone: what this counts (deliveries, duplicates, ERP calls)
+            # is the webhook's; the CRM change stream is measured on a stack of its own.
+            crm_stream="off",
             workdir=workdir,
             ports=StackPorts.free(),
             ui=False,

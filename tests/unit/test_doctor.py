@@ -366,5 +366,6 @@ def test_every_check_has_a_stable_unique_name() -> None:
     assert {c.name for c in CHECKS if not c.required} == {
         "temporal.schedule",
         "crm.mirror_fields",
+        "crm.change_stream",
         "erp.concurrency",
     }

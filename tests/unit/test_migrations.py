@@ -16,6 +16,7 @@ from models.tables import (
     OperatorKeyRow,
     ReconciliationFindingRow,
     ReconciliationRunRow,
+    StreamPositionRow,
 )
 from store import Store
 from store.migrate import alembic_config, current_revision, head_revision
@@ -44,7 +45,13 @@ async def test_a_database_from_before_versioning_is_adopted(tmp_path: Path) -> N
     store = Store.from_url(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
     later = {
         table.__tablename__  # type: ignore[attr-defined]
-        for table in (ReconciliationRunRow, ReconciliationFindingRow, OperatorKeyRow, AuditRow)
+        for table in (
+            ReconciliationRunRow,
+            ReconciliationFindingRow,
+            OperatorKeyRow,
+            AuditRow,
+            StreamPositionRow,
+        )
     }
     old_tables = [t for t in SQLModel.metadata.sorted_tables if t.name not in later]
     async with store.engine.begin() as connection:

@@ -157,7 +157,7 @@ def test_account_changes_to_crm_owned_fields_are_no_edit_at_all() -> None:
 
 
 def test_only_the_exact_client_name_marks_syncline_s_own_writes() -> None:
-    from workers.ingress import _written_by
+    from activities.crm_triggers import written_by as _written_by
 
     assert _written_by("com/salesforce/api/rest/59.0;client=syncline", "syncline")
     assert not _written_by("com/salesforce/api/rest/59.0;client=syncline_etl", "syncline")

@@ -26,6 +26,8 @@ from workflows.mirror import contract as mirror_contract
 from workflows.mirror.workflow import ErpMirror
 from workflows.renewal import contract as renewal_contract
 from workflows.renewal.workflow import Renewal
+from workflows.stream import contract as stream_contract
+from workflows.stream.workflow import CrmChangeStream
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS: dict[type, ModuleType] = {
@@ -34,6 +36,7 @@ CONTRACTS: dict[type, ModuleType] = {
     ErpMirror: mirror_contract,
     Renewal: renewal_contract,
     Reconcile: reconcile_contract,
+    CrmChangeStream: stream_contract,
 }
 CONTRACT_FILES = {Path(m.__file__ or "").resolve() for m in CONTRACTS.values()} | {
     ROOT / "workflows" / "contract.py"
@@ -53,6 +56,7 @@ ID_PREFIXES = (
     mirror_contract.ID_PREFIX,
     renewal_contract.ID_PREFIX,
     reconcile_contract.ON_DEMAND_PREFIX,
+    stream_contract.ID_PREFIX,
 )
 
 

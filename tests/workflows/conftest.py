@@ -3,23 +3,26 @@ process (no sockets), on the time-skipping test server."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from activities.change_publisher import ChangePublisher
 from connectors.netsuite import NetSuiteClient, OAuth2Credentials
 from connectors.salesforce import SalesforceClient
+from connectors.salesforce.pubsub import PubSubClient
 from models.billing import InvoiceSnapshot
 from models.changes import ErpChange, InvoiceChange
 from models.deal import CloseWonResult, CloseWonTrigger
@@ -29,6 +32,7 @@ from sandbox.netsuite.certificates import make_key_pair
 from sandbox.netsuite.provision import map_certificate
 from sandbox.netsuite.server import NetSuiteSandboxConfig
 from sandbox.netsuite.server import build_app as build_erp_app
+from sandbox.salesforce.pubsub import serve_pubsub
 from sandbox.salesforce.server import SalesforceSandboxConfig
 from sandbox.salesforce.server import build_app as build_crm_app
 from store import Store
@@ -38,8 +42,29 @@ from workers.demo import seed_crm_catalog
 from workers.worker import build_workers
 from workflows.deal import contract as deal
 
+T = TypeVar("T")
+
 CRM_URL = "http://crm.sandbox"
 ERP_URL = "http://erp.sandbox"
+
+
+async def eventually(
+    read: Callable[[], Awaitable[T]], ok: Callable[[T], bool], seconds: float = 20
+) -> T:
+    """``read()`` once ``ok`` of it (within ``seconds``); a workflow not started yet
+    counts as not yet."""
+    value: T | None = None
+    for _ in range(int(seconds / 0.05)):
+        try:
+            value = await read()
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+        else:
+            if ok(value):
+                return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never true: {value}")
 
 
 @dataclass
@@ -52,6 +77,10 @@ class World:
     store: Store
     entries: dict[str, str]
     crm_admin: httpx.AsyncClient
+    sales_user: SalesforceClient
+    """The CRM as its own users change it (Syncline's client marks its writes)."""
+    pubsub: PubSubClient | None = None
+    """The sandbox CRM's Pub/Sub API, in a ``stream_world``."""
 
     async def start(
         self, opportunity_id: str, correlation_id: str = "corr-test"
@@ -84,7 +113,7 @@ class World:
 
 
 @asynccontextmanager
-async def _world(client: Client, tmp_path: Path) -> AsyncIterator[World]:
+async def _world(client: Client, tmp_path: Path, *, stream: bool = False) -> AsyncIterator[World]:
     crm_app = build_crm_app(
         SalesforceSandboxConfig(
             db_path=tmp_path / "crm.db",
@@ -93,6 +122,7 @@ async def _world(client: Client, tmp_path: Path) -> AsyncIterator[World]:
             webhook_url=None,
             webhook_secret=None,
             base_url=CRM_URL,
+            event_bus_entities=("Account", "Opportunity") if stream else (),
         )
     )
     erp_app = build_erp_app(NetSuiteSandboxConfig(db_path=tmp_path / "erp.db"))
@@ -107,9 +137,23 @@ async def _world(client: Client, tmp_path: Path) -> AsyncIterator[World]:
         transport=httpx.ASGITransport(app=erp_app),
     )
     crm_admin = httpx.AsyncClient(base_url=CRM_URL, transport=httpx.ASGITransport(app=crm_app))
+    sales_user = SalesforceClient(
+        CRM_URL,
+        "crm",
+        "crm-secret",
+        transport=httpx.ASGITransport(app=crm_app),
+        client_name="sales_user",
+    )
     store = Store.from_url(f"sqlite+aiosqlite:///{tmp_path / 'syncline.db'}")
     await store.migrate()
     task_queue = f"test-{uuid.uuid4().hex}"
+    pubsub_server, pubsub = None, None
+    if stream:
+        # gRPC needs a socket: the Pub/Sub API listens on a free loopback port.
+        pubsub_server, port = await serve_pubsub(
+            crm_app.state.sandbox, "127.0.0.1", 0, instance_url=CRM_URL, keepalive_seconds=0.5
+        )
+        pubsub = PubSubClient(f"127.0.0.1:{port}", crm, tls=False)
     workers = build_workers(
         client,
         task_queue=task_queue,
@@ -124,13 +168,29 @@ async def _world(client: Client, tmp_path: Path) -> AsyncIterator[World]:
         # Activity backoff is real time even on the time-skipping server: three
         # attempts (1 s + 2 s) keep the unexpected-error tests short.
         unexpected_error_attempts=3,
+        change_events=pubsub,
     )
     try:
         entries = await seed_crm_catalog(crm, erp)
         async with workers[0], workers[1]:
-            yield World(client, task_queue, crm, erp, erp_admin, store, entries, crm_admin)
+            yield World(
+                client,
+                task_queue,
+                crm,
+                erp,
+                erp_admin,
+                store,
+                entries,
+                crm_admin,
+                sales_user,
+                pubsub,
+            )
     finally:
+        if pubsub is not None and pubsub_server is not None:
+            await pubsub.aclose()
+            await pubsub_server.stop(0)
         await crm.aclose()
+        await sales_user.aclose()
         await erp.aclose()
         await erp_admin.aclose()
         await crm_admin.aclose()
@@ -156,18 +216,32 @@ async def world(workflow_env: WorkflowEnvironment, tmp_path: Path) -> AsyncItera
         yield made
 
 
-@pytest.fixture
-async def own_world(tmp_path: Path) -> AsyncIterator[World]:
-    """On a time-skipping server of its own, for tests that leave long-running runs
-    behind (the change feed starts mirrors and renewals): a run left without a worker
-    would stop the shared server from skipping time for every later test."""
+@asynccontextmanager
+async def _own_server(tmp_path: Path, *, stream: bool) -> AsyncIterator[World]:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=str(temporal_test_server()),
     )
     try:
         await register_search_attributes(env.client)
-        async with _world(env.client, tmp_path) as made:
+        async with _world(env.client, tmp_path, stream=stream) as made:
             yield made
     finally:
         await env.shutdown()
+
+
+@pytest.fixture
+async def own_world(tmp_path: Path) -> AsyncIterator[World]:
+    """On a time-skipping server of its own, for tests that leave long-running runs
+    behind (the change feed starts mirrors and renewals): a run left without a worker
+    would stop the shared server from skipping time for every later test."""
+    async with _own_server(tmp_path, stream=False) as made:
+        yield made
+
+
+@pytest.fixture
+async def stream_world(tmp_path: Path) -> AsyncIterator[World]:
+    """An ``own_world`` whose CRM serves its change events over the Pub/Sub API, and whose
+    worker reads them (the CRM change stream)."""
+    async with _own_server(tmp_path, stream=True) as made:
+        yield made

@@ -5,13 +5,11 @@ the ERP refuses waits for a person while the others go on, and never ends the fe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from temporalio.client import WorkflowFailureError, WorkflowHandle
-from temporalio.service import RPCError, RPCStatusCode
 
 from models.billing import ChangeCursor
 from models.changes import ChangeKind, ItemChange
@@ -21,6 +19,7 @@ from models.lifecycle import MirrorStatus, RenewalStatus
 from models.tables import ExceptionRow, ExceptionStatus
 from tests.deals import open_deal
 from tests.workflows.conftest import World
+from tests.workflows.conftest import eventually as _eventually
 from tests.workflows.histories import record_history
 from workflows.contract import RETRY
 from workflows.deal.workflow import CloseWonToOrder
@@ -30,26 +29,6 @@ from workflows.mirror.contract import mirror_workflow_id
 from workflows.mirror.workflow import ErpMirror
 from workflows.renewal.contract import renewal_workflow_id
 from workflows.renewal.workflow import Renewal
-
-T = TypeVar("T")
-
-
-async def _eventually(
-    read: Callable[[], Awaitable[T]], ok: Callable[[T], bool], seconds: float = 15
-) -> T:
-    """``read()`` once ``ok`` of it; a workflow not started yet counts as not yet."""
-    value: T | None = None
-    for _ in range(int(seconds / 0.05)):
-        try:
-            value = await read()
-        except RPCError as error:
-            if error.status != RPCStatusCode.NOT_FOUND:
-                raise
-        else:
-            if ok(value):
-                return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never true: {value}")
 
 
 def _feed_input(config: FeedConfig) -> FeedInput:

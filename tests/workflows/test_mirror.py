@@ -137,6 +137,35 @@ async def test_a_crm_edit_of_erp_owned_fields_is_a_conflict_and_an_echo_is_not(
     await handle.terminate("test over")
 
 
+async def test_one_account_edit_heard_by_two_paths_is_one_conflict(
+    world: World, workflow_env: WorkflowEnvironment
+) -> None:
+    """The webhook relay and the change stream both deliver one change event: its
+    transaction key makes it one edit; another change with the same values is another."""
+    account_id = await _account(world)
+    handle = await _mirror(
+        world, _customer("43", account_id, await workflow_env.get_current_time())
+    )
+    await _until(handle, lambda s: s.applied == 1)
+    edit = AccountEdit(
+        account_id=account_id,
+        changed_fields=["Tax_Id__c"],
+        values={"tax_id": "ATU00000000"},
+        transaction_key="tx-both-paths",
+    )
+    for _ in range(2):
+        await handle.signal(ErpMirror.crm_edited, edit)
+    parked = await _until(handle, lambda s: s.status == MirrorStatus.NEEDS_ATTENTION)
+    await handle.signal(ErpMirror.retry, RetryRequest())
+    settled = await _until(handle, lambda s: s.status == MirrorStatus.IN_SYNC and s.applied == 2)
+    assert parked.conflicts == settled.conflicts == 1
+
+    again = edit.model_copy(update={"transaction_key": "tx-later"})
+    await handle.signal(ErpMirror.crm_edited, again)
+    assert (await _until(handle, lambda s: s.conflicts == 2)).open_exception is not None
+    await handle.terminate("test over")
+
+
 async def test_two_erp_customers_for_one_account_wait_for_a_person(
     world: World, workflow_env: WorkflowEnvironment
 ) -> None:

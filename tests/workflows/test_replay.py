@@ -14,6 +14,7 @@ from workflows.deal.workflow import CloseWonToOrder
 from workflows.feed.workflow import ErpChangeFeed
 from workflows.mirror.workflow import ErpMirror
 from workflows.renewal.workflow import Renewal
+from workflows.stream.workflow import CrmChangeStream
 
 HISTORIES = sorted(HISTORY_DIR.glob("*.json"))
 
@@ -48,13 +49,17 @@ def test_there_are_saved_histories_to_replay() -> None:
         "erp_change_feed_kind_parked_then_retried",
         "erp_mirror_auth_failed_then_retried",
         "renewal_auth_failed_then_retried",
+        # the CRM change stream: deals from change events, its own writes ignored, its
+        # position carried across continue-as-new; a gap past retention reconciled
+        "crm_stream_reads_deals_and_continues",
+        "crm_stream_gap_reconciled_then_retried",
     }
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_saved_history_replays(path: Path) -> None:
     replayer = Replayer(
-        workflows=[CloseWonToOrder, ErpChangeFeed, ErpMirror, Renewal, Reconcile],
+        workflows=[CloseWonToOrder, ErpChangeFeed, ErpMirror, Renewal, Reconcile, CrmChangeStream],
         data_converter=pydantic_data_converter,
     )
     result = await replayer.replay_workflow(load_history(path))

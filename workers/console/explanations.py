@@ -81,6 +81,14 @@ PARKED: dict[ExceptionReason, Explanation] = {
         "account in the CRM to open the renewal opportunity on.",
         what_to_do="Link the customer to a CRM account (or create one), then press Retry.",
     ),
+    ExceptionReason.CRM_EVENTS_LOST: Explanation(
+        title="CRM changes missed while Syncline was away",
+        what_happened="Syncline's change stream was away longer than the CRM keeps its "
+        "change events (72 hours), so some changes can no longer be read. It started a "
+        "reconciliation of that gap and went on reading from the oldest event kept.",
+        what_to_do="Open the reconciliation named below and settle what it could not "
+        "repair, then press Retry to close this.",
+    ),
     ExceptionReason.UNEXPECTED_ERROR: Explanation(
         title="A step kept failing unexpectedly",
         what_happened="A step failed the same way several times for a reason Syncline does "

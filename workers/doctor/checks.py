@@ -3,7 +3,7 @@ is reported, but a deal goes through without it."""
 
 from __future__ import annotations
 
-from workers.doctor import clock, config_secrets, credentials, crm, database, erp
+from workers.doctor import clock, config_secrets, credentials, crm, crm_stream, database, erp
 from workers.doctor import temporal_checks as temporal
 from workers.doctor.model import Check
 
@@ -59,6 +59,12 @@ CHECKS: tuple[Check, ...] = (
         "crm.mirror_fields",
         crm.check_mirror_fields,
         "check the integration user's permission set in Salesforce",
+        required=False,
+    ),
+    Check(
+        "crm.change_stream",
+        crm_stream.check_change_stream,
+        "check SYNCLINE_CRM_PUBSUB_ADDRESS, or set SYNCLINE_CRM_STREAM=off",
         required=False,
     ),
     Check("crm.clock", clock.check_crm_clock, "synchronise this machine's clock with NTP"),

@@ -22,14 +22,15 @@ def _salesforce(ctx: DoctorContext) -> SalesforceClient:
     return crm
 
 
-async def _login(ctx: DoctorContext) -> dict[str, Any]:
+async def crm_login(ctx: DoctorContext) -> dict[str, Any]:
+    """The CRM login, once per run whichever check asks first (``crm.login`` reports it)."""
     return await ctx.step("crm.login", _salesforce(ctx).describe_global)
 
 
 async def check_login(ctx: DoctorContext) -> Outcome:
     settings = ctx.settings
     try:
-        described = await _login(ctx)
+        described = await crm_login(ctx)
     except AuthError as error:
         return failed(
             f"{settings.crm_base_url} refused the credentials: {error}",
@@ -49,7 +50,7 @@ async def check_login(ctx: DoctorContext) -> Outcome:
 
 
 async def _objects_check(ctx: DoctorContext, needs: tuple[ObjectNeed, ...], fix: str) -> Outcome:
-    described = await ctx.requires(_login(ctx), _NOT_LOGGED_IN)
+    described = await ctx.requires(crm_login(ctx), _NOT_LOGGED_IN)
     visible = {
         str(o.get("name", "")).lower()
         for o in described.get("sobjects") or []

@@ -18,6 +18,7 @@ it continues as new goes with it.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -45,6 +46,8 @@ with workflow.unsafe.imports_passed_through():
 T = TypeVar("T")
 # A mirror lives as long as its record; continue as new before its history grows long.
 HISTORY_LIMIT = 2_000
+HEARD_EDITS = 200
+"""Transaction keys remembered: a second path delivers within seconds, not hundreds."""
 
 
 def _blank(value: str | None) -> str:
@@ -84,6 +87,7 @@ class ErpMirror:
         )
         self._pending: list[MirrorChange] = list(request.pending)
         self._edits: list[AccountEdit] = list(request.edits)
+        self._heard = deque(request.heard_edits, maxlen=HEARD_EDITS)
         self._parking = Parking(
             f"{request.erp_system}:{request.kind}:{request.erp_id}", request.correlation_id
         )
@@ -95,7 +99,14 @@ class ErpMirror:
 
     @workflow.signal(name=contract.CRM_EDITED.name)
     def crm_edited(self, edit: AccountEdit) -> None:
-        """A CRM user changed ERP-owned fields of an account mirroring this customer."""
+        """A CRM user changed ERP-owned fields of an account mirroring this customer.
+        One change event may arrive by two paths (a webhook relay and the change
+        stream): its transaction key says it is the same edit."""
+        key = f"{edit.transaction_key}:{edit.account_id}" if edit.transaction_key else None
+        if key is not None and key in self._heard:
+            return
+        if key is not None:
+            self._heard.append(key)
         self._edits.append(edit)
 
     @workflow.signal(name=contract.RETRY.name)
@@ -132,6 +143,7 @@ class ErpMirror:
                     "account_ids": self._state.account_ids,
                     "pending": [newest] if newest is not None else [],
                     "edits": self._edits,
+                    "heard_edits": list(self._heard),
                 }
             )
         )

@@ -163,16 +163,17 @@
       // Who first, alone: a credential refused here is refused once, not once per call
       // below (each refusal is audited, and counts towards the address's lock-out).
       me = await json("/api/me");
-      const [next, exceptions, runs, feed, health] = await Promise.all([
+      const [next, exceptions, runs, feed, health, streams] = await Promise.all([
         json("/api/console/summary"),
         json("/api/exceptions"),
         json("/api/reconciliations?limit=1"),
         api("/api/erp-feed").then((r) => (r.ok ? r.json() : null)),
         fetch("/healthz", { cache: "no-store" }).then((r) => r.json()).catch(() => null),
+        api("/api/crm-stream").then((r) => (r.ok ? r.json() : [])),
       ]);
       summary = next;
       $("who").textContent = `Signed in as ${me.name} (${me.role})`;
-      renderHealth(health, feed, exceptions, runs[0]);
+      renderHealth(health, feed, exceptions, runs[0], streams);
       renderExceptions(exceptions);
       renderRecentDeals();
       renderReconciliation(runs[0]);
@@ -199,7 +200,22 @@
       el("h3", {}, title), el("p", { className: "value" }, value), el("p", { className: "detail" }, detail));
   }
 
-  function renderHealth(health, feed, exceptions, lastRun) {
+  // The CRM change stream: the slowest channel's lag (CRM commit to workflows signalled).
+  function streamTile(streams) {
+    if (!streams.length) return tile("CRM change stream", "Off", "webhooks only", "neutral");
+    const worst = (key) => {
+      const lags = streams.map((s) => s[key]).filter((v) => v !== null && v !== undefined);
+      return lags.length ? Math.max(...lags) : null;
+    };
+    const waiting = streams.some((s) => s.open_exception);
+    const events = streams.reduce((n, s) => n + s.events, 0);
+    const read = streams.every((s) => s.replay_id);
+    return tile("CRM change stream", waiting ? "Needs attention" : read ? "Reading" : "Starting",
+      `lag p50 ${seconds(worst("lag_p50_seconds"))}, p95 ${seconds(worst("lag_p95_seconds"))}; ${plural(events, "change")} read`,
+      waiting ? "warn" : read ? "good" : "neutral");
+  }
+
+  function renderHealth(health, feed, exceptions, lastRun, streams) {
     const polling = health && health.status === "ok";
     const waiting = exceptions.filter((x) => x.status !== "resolved");
     const deals = summary.deals_by_status;
@@ -222,6 +238,7 @@
       tile("ERP change feed", feed ? (feed.last_poll_at ? `Polled ${ago(feed.last_poll_at)}` : "Starting") : "Not running",
         feed ? `lag p50 ${seconds(feed.lag_p50_seconds)}, p95 ${seconds(feed.lag_p95_seconds)}; ${feed.delivered} changes delivered` : "the feed workflow has not started",
         feed && feed.last_poll_at ? "good" : "bad"),
+      streamTile(streams),
       tile("Deals", dealTotal === null ? "Unknown" : plural(dealTotal, "deal"), dealDetail,
         deals && deals.needs_attention > 0 ? "warn" : "neutral"),
       tile("Open exceptions", String(waiting.length),
