@@ -473,8 +473,12 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.model.note(opp, "second_run")
         self._call(self.driver.reconcile())
         after = self._call(self.driver.deal_run(crm_id))
-        if after is not None and after[0] != before[0] and after[1] == "RUNNING":
-            self._done(step, f"terminated in {status}; reconciliation started a new run")
+        # A new run counts whether it still runs or already ended (the opportunity was
+        # lost meanwhile: it reads that and ends cancelled at once).
+        if after is not None and after[0] != before[0] and after[1] in ("RUNNING", "COMPLETED"):
+            self._done(
+                step, f"terminated in {status}; reconciliation started a new run ({after[1]})"
+            )
             return
         answer = f"terminated in {status}; reconciliation did not start a new run"
         parked = [e for e in self._call(self.driver.open_exceptions()) if e["subject_id"] == crm_id]

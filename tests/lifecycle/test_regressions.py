@@ -137,3 +137,21 @@ def test_a_second_order_of_the_deal_is_booked(seq: Scripted) -> None:
     seq.crm_stage(opp=opp, stage="won", then_settle=True)
     seq.finance(opp=opp, act="add_order")
     seq.check(bug="n")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 17 o: an ERP cancellation after the deal's last run is not written back",
+)
+def test_an_order_cancelled_after_the_deals_last_run_reaches_the_opportunity(
+    seq: Scripted,
+) -> None:
+    # Found by the explorer (seed 20261206, sequence 9), shrunk by hand.
+    opp = seq.open_opportunity(skus=["SL-SEAT-PRO"], quantity=1)
+    seq.crm_stage(opp=opp, stage="won", then_settle=True)
+    seq.crm_stage(opp=opp, stage="lost", then_settle=True)  # its order cancelled, run ended
+    seq.crm_stage(opp=opp, stage="won", then_settle=True)  # won again: a new order
+    seq.crm_stage(opp=opp, stage="lost", then_settle=False)
+    seq.second_run(opp=opp)  # the run stops; its replay reads "lost" and ends at once
+    seq.finance(opp=opp, act="cancel")  # finance cancels the order the deal left live
+    seq.check(bug="o")
