@@ -8,7 +8,8 @@ deal is parked. A running deal records the facts it causes itself (the order it
 placed, cancelled or amended) by the same rules (``activities.order_ledger``), and an
 event's id is the fact, so whichever writer is first, each fact is one event.
 Recording comes before the signal: a deal that reads the ledger after a signal sees at
-least what the feed saw.
+least what the feed saw. An order that changes after its deal's last run ended has no
+run to show it on the opportunity: the publisher writes its status back itself.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from datetime import timedelta
 from temporalio.client import Client
 
 from activities.erp_facts import record_invoice, record_order
+from connectors.errors import NotFoundError
+from connectors.protocols import CrmClient
 from models.billing import InvoiceSnapshot
 from models.changes import (
     CustomerChange,
@@ -28,6 +31,7 @@ from models.changes import (
     OrderChange,
     SubscriptionChange,
 )
+from models.crm import OpportunityOrderUpdate
 from models.events import SourceSystem
 from models.facts import OrderFacts, customer_upserted_event
 from models.lifecycle import MirrorInput, RenewalInput
@@ -52,9 +56,11 @@ class ChangePublisher:
         *,
         task_queue: str = "",
         renewal_lead: timedelta = timedelta(days=90),
+        crm: CrmClient | None = None,
     ) -> None:
         self._client = client
         self._store = store
+        self._crm = crm
         self._task_queue = task_queue
         self._renewal_lead = renewal_lead
 
@@ -120,9 +126,10 @@ class ChangePublisher:
         if isinstance(change, OrderChange) and change.crm_opportunity_id:
             # Every change, not only a cancellation: the deal keeps the opportunity's
             # order status (and its billing against the total) equal to the ERP's.
-            await self._signal_deal(
+            if not await self._signal_deal(
                 deal.ORDER_CHANGED, change.crm_opportunity_id, change, change.id, result
-            )
+            ):
+                await self._write_back_order(change.crm_opportunity_id, change)
         elif isinstance(change, CustomerChange | ItemChange):
             await mirror.signal_with_start_mirror(
                 self._client,
@@ -158,10 +165,36 @@ class ChangePublisher:
         payload: PayloadT,
         record_id: str,
         result: PublishChangesResult,
-    ) -> None:
+    ) -> bool:
+        """Whether a running deal took the signal."""
         if await signal.send_if_running(deal.deal_handle(self._client, opportunity_id), payload):
             result.signalled += 1
-        else:
-            # Changed after the deal stopped following (or its deal never reached
-            # Syncline): the facts are recorded; reconciliation compares the rest.
-            result.unmatched.append(record_id)
+            return True
+        # Changed after the deal stopped following (or its deal never reached
+        # Syncline): the facts are recorded; reconciliation compares the rest.
+        result.unmatched.append(record_id)
+        return False
+
+    async def _write_back_order(self, opportunity_id: str, change: OrderChange) -> None:
+        """The ERP moved or cancelled an order after its deal's last run ended: no run is
+        left to show it on the opportunity, so the publisher does, for the order the
+        opportunity names and only when the status it shows is not the ERP's."""
+        if self._crm is None:
+            return
+        try:
+            opportunity = await self._crm.get_opportunity(opportunity_id)
+        except NotFoundError:
+            return  # deleted in the CRM: nothing shows the order any more
+        if opportunity.erp_order_id != change.id or opportunity.erp_order_status == (
+            change.erp_status
+        ):
+            return
+        await self._crm.write_order_status(
+            opportunity_id,
+            OpportunityOrderUpdate(
+                erp_order_id=change.id,
+                order_number=change.order_number,
+                order_status=change.erp_status,
+                synced_at=utc_now(),
+            ),
+        )

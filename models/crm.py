@@ -61,6 +61,8 @@ class Opportunity(BaseModel):
     amount: Money | None = None
     lines: list[OpportunityLine] = []
     erp_order_id: str | None = None
+    erp_order_status: str | None = None
+    """The order status Syncline last wrote back (``Syncline_Order_Status__c``)."""
     last_modified: UtcDatetime | None = None
     lines_in_crm: int | None = None
     """Set when the CRM holds more than ``MAX_ORDER_LINES`` lines: how many. ``lines``

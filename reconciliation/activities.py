@@ -71,7 +71,9 @@ class ReconcileActivities:
         self._repairer = Repairer(
             client,
             store,
-            ChangePublisher(client, store, task_queue=task_queue, renewal_lead=renewal_lead),
+            ChangePublisher(
+                client, store, task_queue=task_queue, renewal_lead=renewal_lead, crm=crm
+            ),
             erp_system=erp_system,
             task_queue=task_queue,
         )

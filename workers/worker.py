@@ -90,7 +90,7 @@ def build_workers(
     ledger = LedgerActivities(store)
     erp_activities = ErpActivities(erp, store, erp_system)
     feed_activities = FeedActivities(
-        ChangePublisher(client, store, task_queue=task_queue, renewal_lead=renewal_lead)
+        ChangePublisher(client, store, task_queue=task_queue, renewal_lead=renewal_lead, crm=crm)
     )
     reconcile = ReconcileActivities(
         crm=crm,

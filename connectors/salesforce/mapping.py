@@ -125,6 +125,7 @@ OPPORTUNITY_FIELDS = (
     "CurrencyIsoCode",
     "Amount",
     "Syncline_Order_Id__c",
+    "Syncline_Order_Status__c",
     "LastModifiedDate",
 )
 
@@ -161,6 +162,7 @@ def to_opportunity(
         amount=None if amount is None else Money(amount=to_decimal(amount), currency=currency),
         lines=[to_line(line, currency) for line in lines],
         erp_order_id=record.get("Syncline_Order_Id__c"),
+        erp_order_status=record.get("Syncline_Order_Status__c"),
         last_modified=parse_datetime(modified) if modified else None,
     )
 

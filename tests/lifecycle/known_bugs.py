@@ -30,19 +30,9 @@ class KnownBug:
     stopped feed leaves billing unrecorded), attributed to it when it is there."""
 
 
-KNOWN_BUGS: tuple[KnownBug, ...] = (
-    KnownBug(
-        "o",
-        "an order finance cancels after the deal's last run ended (paid, cancelled, or "
-        "ended on a lost opportunity) is booked as cancelled, but the opportunity keeps "
-        "the order's old status: write-back is a running deal's, and none runs",
-        frozenset({"write_back"}),
-        lambda _, opp: opp is not None and opp.history.count("finance_cancel") >= 1,
-        about="the ERP order is cancelled",
-    ),
-)
-"""Open bugs the model found; a to n (issue 17) are fixed. A bug found goes here, with
-its regression marked ``xfail(strict=True)``, until it is fixed."""
+KNOWN_BUGS: tuple[KnownBug, ...] = ()
+"""Open bugs the model found: none; a to o (issue 17) are fixed. A bug found goes here,
+with its regression marked ``xfail(strict=True)``, until it is fixed."""
 
 
 def _name(bug: KnownBug) -> str:

@@ -139,10 +139,6 @@ def test_a_second_order_of_the_deal_is_booked(seq: Scripted) -> None:
     seq.check(bug="n")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 17 o: an ERP cancellation after the deal's last run is not written back",
-)
 def test_an_order_cancelled_after_the_deals_last_run_reaches_the_opportunity(
     seq: Scripted,
 ) -> None:

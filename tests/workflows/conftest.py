@@ -102,7 +102,9 @@ class World:
             InvoiceChange.model_validate(c.model_dump()) if type(c) is InvoiceSnapshot else c
             for c in changes
         ]
-        publisher = ChangePublisher(self.client, self.store, task_queue=self.task_queue)
+        publisher = ChangePublisher(
+            self.client, self.store, task_queue=self.task_queue, crm=self.crm
+        )
         await publisher.publish(read, SourceSystem.NETSUITE, "corr-feed")
 
     async def erp_orders_for(self, opportunity_id: str) -> list[dict[str, Any]]:

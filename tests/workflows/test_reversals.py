@@ -233,3 +233,35 @@ async def test_an_order_cancelled_in_the_erp_while_its_deal_waits_ends_the_deal(
     assert row.status == ExceptionStatus.RESOLVED
     opportunity = await world.crm.get("Opportunity", opportunity_id)
     assert opportunity["Syncline_Order_Status__c"] == "Cancelled"
+
+
+async def test_an_order_cancelled_after_its_deals_last_run_is_shown_on_the_opportunity(
+    world: World,
+) -> None:
+    """No run follows the deal any more (its run was stopped): the ERP cancelling the
+    order still reaches the opportunity, through the feed (issue 17 o). A change of an
+    order the opportunity does not name changes nothing there."""
+    opportunity_id, state, handle = await _following(world)
+    await handle.terminate("its last run")
+    order = await world.erp.cancel_sales_order(state.erp_order_id or "")
+
+    def cancelled(order_id: str, number: str) -> OrderChange:
+        return OrderChange(
+            id=order_id,
+            order_number=number,
+            crm_opportunity_id=opportunity_id,
+            customer_id=order.customer_id,
+            status=OrderStatus.CANCELLED,
+            erp_status=order.status,
+            total=order.total,
+            modified_at=utc_now(),
+        )
+
+    await world.publish(cancelled("999999", "SO-OTHER"))
+    opportunity = await world.crm.get("Opportunity", opportunity_id)
+    assert opportunity["Syncline_Order_Status__c"] != order.status
+
+    await world.publish(cancelled(order.id, order.order_number))
+    opportunity = await world.crm.get("Opportunity", opportunity_id)
+    assert opportunity["Syncline_Order_Id__c"] == order.id
+    assert opportunity["Syncline_Order_Status__c"] == order.status == "Cancelled"
