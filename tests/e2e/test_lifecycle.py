@@ -59,9 +59,8 @@ async def test_an_invoice_and_two_payments_in_the_erp_make_the_deal_paid(stack: 
     assert feed["last_poll_at"] is not None
 
 
+@pytest.mark.erp("tryton")  # the sandbox's refusals are covered by the workflow tests
 async def test_an_order_the_erp_refuses_parks_with_its_reason_until_fixed(stack: Stack) -> None:
-    if stack.erp.kind != "tryton":
-        pytest.skip("the sandbox's refusals are covered by the workflow tests")
     accountant = stack.erp.accountant  # type: ignore[attr-defined]
     await accountant.set_product_salable("SL-TRAINING-DAY", False)
     try:
