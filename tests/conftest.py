@@ -6,6 +6,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Generator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -64,6 +65,22 @@ def postgres_url() -> str:
     if POSTGRES_URL is not None:
         return POSTGRES_URL
     _skip_or_fail("needs PostgreSQL: set SYNCLINE_TEST_POSTGRES_URL (.ci/postgres.sh starts one)")
+
+
+@asynccontextmanager
+async def fresh_postgres_database(prefix: str) -> AsyncIterator[str]:
+    """A new, empty database on the test PostgreSQL server (its URL), dropped after."""
+    url = postgres_url()
+    import asyncpg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    await admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()
 
 
 @pytest.hookimpl(wrapper=True)

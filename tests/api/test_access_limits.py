@@ -4,7 +4,6 @@ API replica sharing one PostgreSQL database."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from models.operators import Role
 from store import Store
 from tests.api.access import AccessApp, access_app, settings_for
-from tests.conftest import postgres_url
+from tests.conftest import fresh_postgres_database
 from workers.access.operators import local_operator, revoke_operator
 
 LOCKOUT = 3
@@ -77,17 +76,8 @@ async def test_the_request_rate_is_per_operator_whatever_the_address(
 @pytest.fixture
 async def shared_postgres() -> AsyncIterator[str]:
     """A fresh PostgreSQL database two API replicas share."""
-    url = postgres_url()
-    import asyncpg
-
-    name = f"syncline_replicas_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
-    await admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.close()
+    async with fresh_postgres_database("syncline_replicas") as url:
+        yield url
 
 
 @pytest.mark.postgres

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from connectors.salesforce import SalesforceClient
 from connectors.tryton import TrytonClient
 from sandbox.tryton.accountant import TrytonAccountant
 from sandbox.tryton.bootstrap import TrytonSetup
-from tests.conftest import postgres_url
+from tests.conftest import fresh_postgres_database
 from tests.deals import open_deal
 from tests.e2e.erp_probes import ErpOrder, ErpProbe, NetSuiteProbe, TrytonProbe
 from workers.demo import seed_crm_catalog
@@ -115,17 +114,8 @@ async def _database(backend: str) -> AsyncIterator[str | None]:
     if backend == "sqlite":
         yield None
         return
-    url = postgres_url()
-    import asyncpg
-
-    name = f"syncline_e2e_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
-    await admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.close()
+    async with fresh_postgres_database("syncline_e2e") as url:
+        yield url
 
 
 STACKS = (("netsuite", "sqlite"), ("netsuite", "postgres"), ("tryton", "sqlite"))
