@@ -57,13 +57,11 @@ class StoppedDeals:
         return len(stopped)
 
     async def _resolve_orphaned_exceptions(self, keys: Collection[str] | None) -> None:
-        for row in await self._store.list_exceptions(subject_ids=list(keys) if keys else None):
-            if row.status == ExceptionStatus.RESOLVED or not row.workflow_id.startswith(
-                deal.ID_PREFIX
-            ):
-                continue
-            if await self._run_is_gone(row):
-                await self._store.resolve_exception(row.id)
+        subjects = list(keys) if keys else None
+        for status in (ExceptionStatus.OPEN, ExceptionStatus.RETRY_REQUESTED):
+            for row in await self._store.list_exceptions(status=status, subject_ids=subjects):
+                if row.workflow_id.startswith(deal.ID_PREFIX) and await self._run_is_gone(row):
+                    await self._store.resolve_exception(row.id)
 
     async def _run_is_gone(self, row: ExceptionRow) -> bool:
         try:
