@@ -218,11 +218,6 @@ class Store:
             default=Decimal(0),
         )
 
-    async def count_events_from_source(
-        self, event_type: str, source_system: str, source_id: str
-    ) -> int:
-        return len(await self.events_from_source(event_type, source_system, source_id))
-
     async def events_from_sources(
         self, source_system: str, source_ids: Sequence[str], event_types: Sequence[str]
     ) -> Sequence[LedgerEvent]:
