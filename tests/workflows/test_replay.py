@@ -29,6 +29,8 @@ def test_there_are_saved_histories_to_replay() -> None:
         "close_won_lost_then_cancelled",
         "close_won_reversal_after_invoicing",
         "close_won_parked_then_lost",
+        # parked on an amendment the ERP refused, then the ERP cancels the order: woken
+        "close_won_parked_on_an_amendment_then_cancelled_in_the_erp",
         # bad input from the CRM: a negative line parks the deal until it is fixed
         "close_won_negative_line_parked_then_fixed",
         # a later run of the same deal: won again, paid, and an error no connector explains

@@ -227,6 +227,7 @@ async def test_an_order_cancelled_in_the_erp_while_its_deal_waits_ends_the_deal(
         )
     )
     result = await handle.result()
+    await record_history(handle, "close_won_parked_on_an_amendment_then_cancelled_in_the_erp")
     assert result.state.status == DealStatus.CANCELLED
     assert result.state.open_exception is None
     [row] = await world.store.list_exceptions(subject_id=opportunity_id)
