@@ -101,8 +101,8 @@ class Store:
             return await session.get(WebhookDelivery, delivery_id)
 
     async def processed_delivery_signed(self, digest: str) -> WebhookDelivery | None:
-        """The delivery already processed under this signature digest, if any: a second
-        one is a replay. One refused or left unprocessed (503) does not count, so a
+        """The delivery already taken under this signature digest, if any: a second one
+        is a replay. One refused, or one Temporal refused (failed), does not count, so a
         sender's retry of it is still taken."""
         async with self._sessions() as session:
             rows = await session.scalars(
@@ -110,7 +110,7 @@ class Store:
                 .where(
                     WebhookDelivery.signature_digest == digest,
                     col(WebhookDelivery.status).in_(
-                        [DeliveryStatus.ACCEPTED, DeliveryStatus.IGNORED]
+                        [DeliveryStatus.PENDING, DeliveryStatus.ACCEPTED, DeliveryStatus.IGNORED]
                     ),
                 )
                 .limit(1)

@@ -1,0 +1,174 @@
+"""The webhook inbox: valid deliveries waiting for the relay to signal Temporal.
+
+A delivery is written ``pending`` together with one ``webhook_inbox`` entry per record it
+names, in one transaction (the ingress's one durable write). The relay claims the
+deliveries none of whose records has an earlier entry (the head of each record's queue),
+signals their workflows, then settles each: its status and its entries gone, in the
+transaction that claimed it.
+
+On PostgreSQL the claim locks the deliveries' rows (``FOR UPDATE SKIP LOCKED``) for the
+transaction, so relays in any number of replicas take disjoint heads; a delivery behind a
+claimed one is not a head until that one is settled and committed, so no replica can
+overtake another on one record. A relay that dies mid-claim loses its connection, its
+locks with it, and its deliveries stay pending for the next claim. SQLite has no row
+locks: there, one relay (one API process) at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from models.tables import (
+    DeliveryStatus,
+    ExceptionRow,
+    ExceptionStatus,
+    InboxEntry,
+    WebhookDelivery,
+)
+from models.types import utc_now
+from store.store import Store
+
+
+@dataclass
+class Claim:
+    """Deliveries one relay holds until the claim's transaction ends."""
+
+    deliveries: list[WebhookDelivery]
+    _session: AsyncSession
+
+    async def settle(
+        self,
+        delivery: WebhookDelivery,
+        status: DeliveryStatus,
+        *,
+        workflow_id: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Its fate is known: its entries leave the inbox, so its records' next
+        deliveries become heads."""
+        await self._session.execute(
+            sa.update(WebhookDelivery)
+            .where(col(WebhookDelivery.id) == delivery.id)
+            .values(
+                status=status,
+                workflow_id=workflow_id,
+                status_reason=reason,
+                relay_attempts=col(WebhookDelivery.relay_attempts) + 1,
+                relay_error=reason if status == DeliveryStatus.FAILED else None,
+                relayed_at=utc_now(),
+            )
+        )
+        await self._session.execute(
+            sa.delete(InboxEntry).where(col(InboxEntry.delivery_id) == delivery.id)
+        )
+
+    async def keep(self, delivery: WebhookDelivery, error: str) -> None:
+        """Not signalled (Temporal unavailable): stays pending, at the head of its
+        records' queues, with why."""
+        await self._session.execute(
+            sa.update(WebhookDelivery)
+            .where(col(WebhookDelivery.id) == delivery.id)
+            .values(relay_attempts=col(WebhookDelivery.relay_attempts) + 1, relay_error=error)
+        )
+
+
+class Inbox:
+    def __init__(self, store: Store) -> None:
+        self._sessions = store.sessions()
+        self._postgres = store.engine.dialect.name == "postgresql"
+
+    async def accept(self, delivery: WebhookDelivery, order_keys: Sequence[str]) -> None:
+        """Store a valid delivery as pending with its entries: one transaction."""
+        delivery.status = DeliveryStatus.PENDING
+        async with self._sessions() as session:
+            session.add(delivery)
+            await session.flush()  # the delivery's row before its entries (PostgreSQL)
+            session.add_all(
+                InboxEntry(delivery_id=delivery.id, order_key=key)
+                for key in dict.fromkeys(order_keys)
+            )
+            await session.commit()
+
+    @asynccontextmanager
+    async def claim(self, limit: int) -> AsyncIterator[Claim]:
+        """Up to ``limit`` deliveries at the head of their records' queues, oldest
+        first; what the caller settles or keeps is committed when the block ends (an
+        exception rolls all of it back: the deliveries stay pending)."""
+        entry, earlier = sa.orm.aliased(InboxEntry), sa.orm.aliased(InboxEntry)
+        behind = (
+            select(entry.delivery_id)
+            .join(
+                earlier,
+                sa.and_(
+                    col(earlier.order_key) == col(entry.order_key),
+                    col(earlier.seq) < col(entry.seq),
+                    col(earlier.delivery_id) != col(entry.delivery_id),
+                ),
+            )
+            .scalar_subquery()
+        )
+        heads = select(InboxEntry.delivery_id).where(col(InboxEntry.delivery_id).not_in(behind))
+        query = (
+            select(WebhookDelivery)
+            .where(
+                col(WebhookDelivery.status) == DeliveryStatus.PENDING,
+                col(WebhookDelivery.id).in_(heads.scalar_subquery()),
+            )
+            .order_by(col(WebhookDelivery.received_at))
+            .limit(limit)
+        )
+        if self._postgres:
+            query = query.with_for_update(skip_locked=True, of=WebhookDelivery)
+        async with self._sessions() as session, session.begin():
+            rows = list((await session.scalars(query)).all())
+            yield Claim(rows, session)
+
+    async def requeue(
+        self, delivery_id: str, order_keys: Callable[[WebhookDelivery], Sequence[str]]
+    ) -> bool:
+        """An operator's retry of a delivery the relay could not signal: pending again,
+        at the back of its records' queues. False when it was not failed."""
+        async with self._sessions() as session, session.begin():
+            delivery = await session.get(WebhookDelivery, delivery_id, with_for_update=True)
+            if delivery is None or delivery.status != DeliveryStatus.FAILED:
+                return False
+            delivery.status = DeliveryStatus.PENDING
+            session.add_all(
+                InboxEntry(delivery_id=delivery.id, order_key=key)
+                for key in dict.fromkeys(order_keys(delivery))
+            )
+        return True
+
+    async def resolve_parked(self, exception_ids: Sequence[str]) -> None:
+        """The exceptions of deliveries the relay has now signalled (after a retry)."""
+        if not exception_ids:
+            return
+        async with self._sessions() as session:
+            await session.execute(
+                sa.update(ExceptionRow)
+                .where(
+                    col(ExceptionRow.id).in_(list(exception_ids)),
+                    col(ExceptionRow.status) != ExceptionStatus.RESOLVED,
+                )
+                .values(status=ExceptionStatus.RESOLVED, resolved_at=utc_now())
+            )
+            await session.commit()
+
+    async def depth(self) -> tuple[int, datetime | None]:
+        """Deliveries pending, and when the oldest of them was received."""
+        async with self._sessions() as session:
+            count, oldest = (
+                await session.execute(
+                    select(sa.func.count(), sa.func.min(col(WebhookDelivery.received_at))).where(
+                        col(WebhookDelivery.status) == DeliveryStatus.PENDING
+                    )
+                )
+            ).one()
+        return int(count), oldest
