@@ -24,6 +24,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from models.tables import (
     DeliveryStatus,
@@ -34,6 +35,36 @@ from models.tables import (
 )
 from models.types import utc_now
 from store.store import Store
+
+
+def _heads_query(*, locking: bool) -> SelectOfScalar[WebhookDelivery]:
+    """Pending deliveries none of whose records has an earlier entry, oldest first
+    (built once: the relay asks it every poll)."""
+    entry, earlier = sa.orm.aliased(InboxEntry), sa.orm.aliased(InboxEntry)
+    behind = (
+        select(entry.delivery_id)
+        .join(
+            earlier,
+            sa.and_(
+                col(earlier.order_key) == col(entry.order_key),
+                col(earlier.seq) < col(entry.seq),
+                col(earlier.delivery_id) != col(entry.delivery_id),
+            ),
+        )
+        .scalar_subquery()
+    )
+    heads = select(InboxEntry.delivery_id).where(col(InboxEntry.delivery_id).not_in(behind))
+    query = (
+        select(WebhookDelivery)
+        .where(
+            col(WebhookDelivery.status) == DeliveryStatus.PENDING,
+            col(WebhookDelivery.id).in_(heads.scalar_subquery()),
+        )
+        .order_by(col(WebhookDelivery.received_at))
+    )
+    if locking:
+        query = query.with_for_update(skip_locked=True, of=WebhookDelivery)
+    return query
 
 
 @dataclass
@@ -82,7 +113,7 @@ class Claim:
 class Inbox:
     def __init__(self, store: Store) -> None:
         self._sessions = store.sessions()
-        self._postgres = store.engine.dialect.name == "postgresql"
+        self._heads = _heads_query(locking=store.engine.dialect.name == "postgresql")
 
     async def accept(self, delivery: WebhookDelivery, order_keys: Sequence[str]) -> None:
         """Store a valid delivery as pending with its entries: one transaction."""
@@ -101,31 +132,7 @@ class Inbox:
         """Up to ``limit`` deliveries at the head of their records' queues, oldest
         first; what the caller settles or keeps is committed when the block ends (an
         exception rolls all of it back: the deliveries stay pending)."""
-        entry, earlier = sa.orm.aliased(InboxEntry), sa.orm.aliased(InboxEntry)
-        behind = (
-            select(entry.delivery_id)
-            .join(
-                earlier,
-                sa.and_(
-                    col(earlier.order_key) == col(entry.order_key),
-                    col(earlier.seq) < col(entry.seq),
-                    col(earlier.delivery_id) != col(entry.delivery_id),
-                ),
-            )
-            .scalar_subquery()
-        )
-        heads = select(InboxEntry.delivery_id).where(col(InboxEntry.delivery_id).not_in(behind))
-        query = (
-            select(WebhookDelivery)
-            .where(
-                col(WebhookDelivery.status) == DeliveryStatus.PENDING,
-                col(WebhookDelivery.id).in_(heads.scalar_subquery()),
-            )
-            .order_by(col(WebhookDelivery.received_at))
-            .limit(limit)
-        )
-        if self._postgres:
-            query = query.with_for_update(skip_locked=True, of=WebhookDelivery)
+        query = self._heads.limit(limit)
         async with self._sessions() as session, session.begin():
             rows = list((await session.scalars(query)).all())
             yield Claim(rows, session)
