@@ -94,6 +94,7 @@ def create_app(settings: Settings, *, store: Store, client: Client) -> FastAPI:
         summary="CRM ↔ ERP quote-to-cash sync on Temporal: webhook ingress and operator API.",
         lifespan=lifespan,
     )
+    app.state.inbox_relay = relay
     app.add_middleware(OperatorRateLimit, rate=settings.api_rate_limit)
     access = Access(settings, store)
     app.include_router(ingress_router(settings, store, router, relay.wake))

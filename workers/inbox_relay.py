@@ -122,7 +122,8 @@ class InboxRelay:
         self._batch = batch
         self._concurrency = asyncio.Semaphore(concurrency)
         self._woken = asyncio.Event()
-        self._tracer = trace.get_tracer("syncline.inbox")
+        self.tracer = trace.get_tracer("syncline.inbox")
+        """The process's (``instrument_api`` may hand it another provider's)."""
 
     def wake(self) -> None:
         """A delivery was just stored: relay it now rather than at the next poll."""
@@ -172,7 +173,7 @@ class InboxRelay:
                 return Attempt(delivery, Outcome.SKIPPED)
             parent = _PROPAGATOR.extract({"traceparent": delivery.traceparent or ""})
             with (
-                self._tracer.start_as_current_span(
+                self.tracer.start_as_current_span(
                     "inbox.relay",
                     context=parent,
                     attributes={

@@ -43,7 +43,7 @@ class DyingRouter(CrmTriggerRouter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.signals_left: int | None = None
-        self.in_flight = 0
+        self.in_flight: set[asyncio.Task[Any]] = set()
         self.this_pass: list[str] = []
         self.repeated: Counter[str] = Counter()
         """Deliveries signalled by a relay that then died: heard once more each time."""
@@ -51,11 +51,13 @@ class DyingRouter(CrmTriggerRouter):
     async def route(self, trigger: WebhookTrigger, source: TriggerSource) -> Any:
         if self.signals_left is not None and self.signals_left <= 0:
             raise Killed
-        self.in_flight += 1
+        task = asyncio.current_task()
+        assert task is not None
+        self.in_flight.add(task)
         try:
             routed = await super().route(trigger, source)
         finally:
-            self.in_flight -= 1
+            self.in_flight.discard(task)
         if self.signals_left is not None:
             self.signals_left -= 1
         self.this_pass.append(source.delivery_id)
@@ -68,8 +70,8 @@ async def _relay_dying_after(relay: InboxRelay, router: DyingRouter, signals: in
         await relay.relay_once()
     except Killed:
         # The dead process's last requests land (or not) before anyone takes over.
-        while router.in_flight:
-            await asyncio.sleep(0.01)
+        if router.in_flight:
+            await asyncio.wait(set(router.in_flight))
         router.repeated.update(router.this_pass)
     finally:
         router.signals_left = None

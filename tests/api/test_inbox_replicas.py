@@ -66,12 +66,13 @@ async def test_two_replicas_share_the_inbox_without_double_signals_or_reordering
             async def one_deal(opportunity_id: str) -> list[str]:
                 """A sender waits for each 202 before the next delivery (the order it
                 means), and its deliveries land on either replica."""
-                bodies = [won(opportunity_id), *(changed(opportunity_id) for _ in range(CHANGES_EACH))]
+                bodies = [
+                    won(opportunity_id),
+                    *(changed(opportunity_id) for _ in range(CHANGES_EACH)),
+                ]
                 return [await _send(chosen.choice((first, second)), body) for body in bodies]
 
-            stored = dict(
-                zip(ids, await asyncio.gather(*(one_deal(i) for i in ids)), strict=True)
-            )
+            stored = dict(zip(ids, await asyncio.gather(*(one_deal(i) for i in ids)), strict=True))
             await _drained(stores[0])
             viewer = await first.key("vera", Role.VIEWER)
             async with second.client(viewer) as http:

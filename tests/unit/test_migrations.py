@@ -65,7 +65,9 @@ async def test_a_database_from_before_versioning_is_adopted(tmp_path: Path) -> N
         )
         # Nor the relay's columns (revision 0006).
         for column in ("traceparent", "relay_attempts", "relay_error", "relayed_at"):
-            await connection.execute(sa.text(f"ALTER TABLE webhook_deliveries DROP COLUMN {column}"))
+            await connection.execute(
+                sa.text(f"ALTER TABLE webhook_deliveries DROP COLUMN {column}")
+            )
         # Nor the ledger who caused an event (revision 0004).
         await connection.execute(sa.text("ALTER TABLE ledger_events DROP COLUMN caused_by"))
         await connection.execute(
