@@ -67,6 +67,36 @@ def _heads_query(*, locking: bool) -> SelectOfScalar[WebhookDelivery]:
     return query
 
 
+@dataclass(frozen=True)
+class Fate:
+    """What became of one claimed delivery: settled with a status, or kept pending
+    (``status`` None: Temporal unavailable) with the error."""
+
+    delivery: WebhookDelivery
+    status: DeliveryStatus | None
+    workflow_id: str | None = None
+    reason: str | None = None
+
+
+def _row(fate: Fate, now: datetime) -> dict[str, object]:
+    """The columns a fate changes, keyed by the delivery's id (a bulk update's row)."""
+    row: dict[str, object] = {
+        "id": fate.delivery.id,
+        "relay_attempts": fate.delivery.relay_attempts + 1,
+        "relay_error": fate.reason,
+    }
+    if fate.status is not None:
+        failed = fate.status == DeliveryStatus.FAILED
+        row.update(
+            status=fate.status,
+            workflow_id=fate.workflow_id,
+            status_reason=fate.reason,
+            relay_error=fate.reason if failed else None,
+            relayed_at=now,
+        )
+    return row
+
+
 @dataclass
 class Claim:
     """Deliveries one relay holds until the claim's transaction ends."""
@@ -74,40 +104,24 @@ class Claim:
     deliveries: list[WebhookDelivery]
     _session: AsyncSession
 
-    async def settle(
-        self,
-        delivery: WebhookDelivery,
-        status: DeliveryStatus,
-        *,
-        workflow_id: str | None = None,
-        reason: str | None = None,
-    ) -> None:
-        """Its fate is known: its entries leave the inbox, so its records' next
-        deliveries become heads."""
-        await self._session.execute(
-            sa.update(WebhookDelivery)
-            .where(col(WebhookDelivery.id) == delivery.id)
-            .values(
-                status=status,
-                workflow_id=workflow_id,
-                status_reason=reason,
-                relay_attempts=col(WebhookDelivery.relay_attempts) + 1,
-                relay_error=reason if status == DeliveryStatus.FAILED else None,
-                relayed_at=utc_now(),
+    async def record(self, fates: Sequence[Fate]) -> None:
+        """A settled delivery's entries leave the inbox, so its records' next deliveries
+        become heads; a kept one stays at the head of its records' queues. A few
+        statements for the whole claim (bulk by primary key), so the write is short:
+        on SQLite it holds the one write lock the ingress also needs."""
+        now = utc_now()
+        rows = [_row(fate, now) for fate in fates]
+        for same_columns in (
+            [row for row in rows if "status" in row],
+            [row for row in rows if "status" not in row],
+        ):
+            if same_columns:
+                await self._session.execute(sa.update(WebhookDelivery), same_columns)
+        settled = [fate.delivery.id for fate in fates if fate.status is not None]
+        if settled:
+            await self._session.execute(
+                sa.delete(InboxEntry).where(col(InboxEntry.delivery_id).in_(settled))
             )
-        )
-        await self._session.execute(
-            sa.delete(InboxEntry).where(col(InboxEntry.delivery_id) == delivery.id)
-        )
-
-    async def keep(self, delivery: WebhookDelivery, error: str) -> None:
-        """Not signalled (Temporal unavailable): stays pending, at the head of its
-        records' queues, with why."""
-        await self._session.execute(
-            sa.update(WebhookDelivery)
-            .where(col(WebhookDelivery.id) == delivery.id)
-            .values(relay_attempts=col(WebhookDelivery.relay_attempts) + 1, relay_error=error)
-        )
 
 
 class Inbox:

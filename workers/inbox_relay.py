@@ -47,7 +47,7 @@ from models.tables import DeliveryStatus, ExceptionRow, WebhookDelivery
 from models.types import utc_now
 from models.webhooks import UnsupportedWebhook, parse_salesforce_webhook
 from store import Store
-from store.inbox import Claim, Inbox
+from store.inbox import Claim, Fate, Inbox
 from telemetry.correlation import correlation_scope
 from telemetry.metrics import INBOX_RELAY_ATTEMPTS, INBOX_RELAY_LAG
 
@@ -232,18 +232,18 @@ class InboxRelay:
                 and attempt.delivery.relay_error is not None
             ]
         )
-        for attempt in attempts:
-            delivery = attempt.delivery
-            if attempt.outcome == Outcome.ACCEPTED:
-                await claim.settle(
-                    delivery, DeliveryStatus.ACCEPTED, workflow_id=attempt.workflow_id
-                )
-            elif attempt.outcome == Outcome.IGNORED:
-                await claim.settle(delivery, DeliveryStatus.IGNORED, reason=attempt.reason)
-            elif attempt.outcome == Outcome.FAILED:
-                await claim.settle(delivery, DeliveryStatus.FAILED, reason=attempt.reason)
-            elif attempt.outcome == Outcome.UNAVAILABLE:
-                await claim.keep(delivery, attempt.reason or "unavailable")
+        settled_as = {
+            Outcome.ACCEPTED: DeliveryStatus.ACCEPTED,
+            Outcome.IGNORED: DeliveryStatus.IGNORED,
+            Outcome.FAILED: DeliveryStatus.FAILED,
+        }
+        await claim.record(
+            [
+                Fate(a.delivery, settled_as.get(a.outcome), a.workflow_id, a.reason)
+                for a in attempts
+                if a.outcome != Outcome.SKIPPED
+            ]
+        )
 
     async def _park(self, delivery: WebhookDelivery, reason: str) -> None:
         log.error("inbox relay: delivery %s refused: %s", delivery.id, reason)
