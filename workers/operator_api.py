@@ -107,8 +107,8 @@ def operator_router(settings: Settings, store: Store, client: Client, access: Ac
         process: Annotated[
             str | None,
             Query(
-                description="deal, customer_mirror, item_mirror, renewal, feed, crm_stream "
-                "or reconciliation"
+                description="deal, customer_mirror, item_mirror, renewal, feed, crm_stream, "
+                "reconciliation or inbox (a webhook delivery the relay could not signal)"
             ),
         ] = None,
     ) -> list[ExceptionView]:
