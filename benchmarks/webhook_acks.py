@@ -125,9 +125,14 @@ async def _until_signalled(store: Store, since: Any, expected: int, timeout: flo
     raise TimeoutError(f"the relay did not signal {expected} deliveries in {timeout} s")
 
 
-async def _baseline(env: dict[str, str], senders: int, each: int) -> dict[str, Any]:
+async def _baseline(
+    stack: DevStack, env: dict[str, str], senders: int, each: int
+) -> dict[str, Any]:
     """The old ingress's Temporal call, per request: signal-with-start of a new deal."""
-    settings = Settings.from_env_values(env)
+    # dev.env names Temporal as TEMPORAL_ADDRESS, which from_env_values does not read.
+    settings = Settings.from_env_values(env).model_copy(
+        update={"temporal_address": stack.temporal_address}
+    )
     client = await connect(settings)
 
     async def send(opportunity_id: str) -> None:
@@ -185,7 +190,7 @@ async def main() -> None:
     async with _stack(args.postgres) as (stack, env):
         acks = await _acks(stack, env, args.senders, args.each)
         await _quiet(args.settle_seconds)
-        baseline = await _baseline(env, args.senders, args.each)
+        baseline = await _baseline(stack, env, args.senders, args.each)
     ratio = {q: round(baseline[f"{q}_ms"] / acks[f"{q}_ms"], 1) for q in ("p50", "p95", "p99")}
     store = "postgresql" if args.postgres else "sqlite"
     print(

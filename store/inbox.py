@@ -16,7 +16,7 @@ locks: there, one relay (one API process) at a time.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +35,10 @@ from models.tables import (
 )
 from models.types import utc_now
 from store.store import Store
+
+_DELIVERIES: sa.Table = WebhookDelivery.__table__  # type: ignore[attr-defined]
+_ENTRIES: sa.Table = InboxEntry.__table__  # type: ignore[attr-defined]
+_TAKEN = [DeliveryStatus.PENDING, DeliveryStatus.ACCEPTED, DeliveryStatus.IGNORED]
 
 
 def _heads_query(*, locking: bool) -> SelectOfScalar[WebhookDelivery]:
@@ -129,17 +133,34 @@ class Inbox:
         self._sessions = store.sessions()
         self._heads = _heads_query(locking=store.engine.dialect.name == "postgresql")
 
-    async def accept(self, delivery: WebhookDelivery, order_keys: Sequence[str]) -> None:
-        """Store a valid delivery as pending with its entries: one transaction."""
-        delivery.status = DeliveryStatus.PENDING
+    async def accept(self, delivery: Mapping[str, object], order_keys: Sequence[str]) -> None:
+        """Store a valid delivery (its columns, ``status`` pending) with its entries: one
+        transaction. Plain inserts, no ORM objects: this is the webhook's hot path."""
+        assert delivery["status"] == DeliveryStatus.PENDING
+        entries = [
+            {"delivery_id": delivery["id"], "order_key": k} for k in dict.fromkeys(order_keys)
+        ]
         async with self._sessions() as session:
-            session.add(delivery)
-            await session.flush()  # the delivery's row before its entries (PostgreSQL)
-            session.add_all(
-                InboxEntry(delivery_id=delivery.id, order_key=key)
-                for key in dict.fromkeys(order_keys)
-            )
+            # The delivery's row before its entries (they name it).
+            await session.execute(sa.insert(_DELIVERIES).values(**delivery))
+            await session.execute(sa.insert(_ENTRIES), entries)
             await session.commit()
+
+    async def taken_under(self, digest: str) -> str | None:
+        """The id of a delivery already taken under this signature digest (pending,
+        accepted or ignored), if any: a second one is a replay. One refused, or one
+        Temporal refused (failed), does not count: the sender's retry of it is taken."""
+        query = (
+            sa.select(_DELIVERIES.c.id)
+            .where(
+                _DELIVERIES.c.signature_digest == digest,
+                _DELIVERIES.c.status.in_(_TAKEN),
+            )
+            .limit(1)
+        )
+        async with self._sessions() as session:
+            found: str | None = (await session.execute(query)).scalar()
+        return found
 
     @asynccontextmanager
     async def claim(self, limit: int) -> AsyncIterator[Claim]:

@@ -13,7 +13,9 @@ from collections.abc import Iterable
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from models.tables import WebhookDelivery
+from models.tables import DeliveryStatus, WebhookDelivery
+from store import Store
+from store.inbox import Inbox
 from workflows.deal import contract as deal
 
 
@@ -59,6 +61,13 @@ def delivery(body: bytes) -> WebhookDelivery:
     return WebhookDelivery(
         source="salesforce", raw_body=body, correlation_id=uuid.uuid4().hex, signature_valid=True
     )
+
+
+async def store_pending(store: Store, row: WebhookDelivery, order_keys: list[str]) -> None:
+    """Into the inbox as the ingress puts a valid delivery there."""
+    row.status = DeliveryStatus.PENDING
+    table = WebhookDelivery.__table__  # type: ignore[attr-defined]
+    await Inbox(store).accept({c.name: getattr(row, c.name) for c in table.columns}, order_keys)
 
 
 async def signals_heard(client: Client, opportunity_ids: Iterable[str]) -> dict[str, list[str]]:

@@ -18,7 +18,6 @@ from activities.crm_triggers import CrmTriggerRouter, TriggerSource, records_nam
 from models.tables import DeliveryStatus, InboxEntry, WebhookDelivery
 from models.webhooks import WebhookTrigger, parse_salesforce_webhook
 from store import Store
-from store.inbox import Inbox
 from tests.api.inbox import (
     changed,
     changed_together,
@@ -26,6 +25,7 @@ from tests.api.inbox import (
     in_order,
     opportunity_ids,
     signals_heard,
+    store_pending,
     won,
 )
 from workers.inbox_relay import InboxRelay
@@ -104,7 +104,6 @@ async def test_each_delivery_is_signalled_in_order_per_opportunity_across_relay_
     )
     # A small claim, so a pass leaves work for the next and crashes split batches.
     relay = InboxRelay(store, router, batch=3, concurrency=2)
-    inbox = Inbox(store)
     stored: list[WebhookDelivery] = []
     for step in steps:
         if step[0] == "deliver":
@@ -117,7 +116,7 @@ async def test_each_delivery_is_signalled_in_order_per_opportunity_across_relay_
             row = delivery(body)
             keys = records_named(parse_salesforce_webhook(json.loads(body)))
             row.subject_id = keys[0]
-            await inbox.accept(row, keys)
+            await store_pending(store, row, keys)
             stored.append(row)
         else:
             await _relay_dying_after(relay, router, step[1])

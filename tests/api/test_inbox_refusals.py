@@ -20,7 +20,7 @@ from models.operators import Role
 from models.tables import DeliveryStatus, WebhookDelivery
 from store.inbox import Inbox
 from tests.api.access import AccessApp, access_app, settings_for
-from tests.api.inbox import delivery, opportunity_ids, signals_heard, won
+from tests.api.inbox import delivery, opportunity_ids, signals_heard, store_pending, won
 from workers.binaries import temporal_test_server
 from workers.signatures import signed_headers
 
@@ -102,7 +102,7 @@ async def test_a_refused_delivery_is_parked_retried_and_does_not_hold_back_the_n
             ).encode()
         )
         stale.subject_id = opportunity_id
-        await Inbox(api.store).accept(stale, [opportunity_id])
+        await store_pending(api.store, stale, [opportunity_id])
         later = await _post(api, won(opportunity_id))
 
         failed = await _until(api, operator, stale.id, "failed")
