@@ -8,6 +8,10 @@ optionally on a PostgreSQL store, and measures:
   opportunities one after another (a sender waits for each answer): the 202's latency
   p50/p95/p99 and acks/s; then how long until the relay has signalled every one
   (the inbox empty, every delivery ``accepted``), from the first send;
+* **acks, Temporal down**: the same again with the Temporal dev server stopped, so
+  neither the relay's signals nor the deals they start compete with the ingress for the
+  machine: the inbox's own cost. Then Temporal is started again and the time until every
+  delivery is signalled is measured from the restart;
 * **baseline, the old path's cost**, in the same run against the same Temporal: the
   same number of senders and requests, each one signal-with-start of a new deal through
   the deal's contract, as the ingress did before answering (without its database write,
@@ -27,6 +31,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +85,9 @@ async def _senders(senders: int, each: int, send: Send) -> tuple[list[float], fl
     return latencies, time.perf_counter() - started
 
 
-async def _acks(stack: DevStack, env: dict[str, str], senders: int, each: int) -> dict[str, Any]:
+async def _acks(
+    stack: DevStack, env: dict[str, str], senders: int, each: int, *, temporal_down: bool = False
+) -> dict[str, Any]:
     secret = env["SYNCLINE_WEBHOOK_SECRET"]
     codes: dict[int, int] = {}
     store = Store.from_url(env["SYNCLINE_DATABASE_URL"])
@@ -96,9 +103,15 @@ async def _acks(stack: DevStack, env: dict[str, str], senders: int, each: int) -
             codes[answer.status_code] = codes.get(answer.status_code, 0) + 1
 
         first_sent = utc_now()
+        if temporal_down:
+            stack.kill("temporal")
         latencies, elapsed = await _senders(senders, each, send)
+    timed_from = first_sent
+    if temporal_down:
+        timed_from = utc_now()  # from the restart: the inbox waited until then
+        stack.respawn("temporal")
     try:
-        signalled_after = await _until_signalled(store, first_sent, len(latencies))
+        signalled_after = await _until_signalled(store, first_sent, timed_from, len(latencies))
     finally:
         await store.close()
     return {
@@ -108,8 +121,11 @@ async def _acks(stack: DevStack, env: dict[str, str], senders: int, each: int) -
     }
 
 
-async def _until_signalled(store: Store, since: Any, expected: int, timeout: float = 600) -> float:
-    """Seconds from ``since`` until the inbox is empty and all ``expected`` accepted."""
+async def _until_signalled(
+    store: Store, since: datetime, timed_from: datetime, expected: int, timeout: float = 600
+) -> float:
+    """Seconds from ``timed_from`` until the inbox is empty and the ``expected``
+    deliveries received since ``since`` are all accepted."""
     deadline = time.monotonic() + timeout
     accepted = sa.select(sa.func.count(), sa.func.max(col(WebhookDelivery.relayed_at))).where(
         col(WebhookDelivery.status) == DeliveryStatus.ACCEPTED,
@@ -120,7 +136,7 @@ async def _until_signalled(store: Store, since: Any, expected: int, timeout: flo
         async with store.sessions()() as session:
             done, last = (await session.execute(accepted)).one()
         if not pending and done >= expected and last is not None:
-            return float((last - since).total_seconds())
+            return float((last - timed_from).total_seconds())
         await asyncio.sleep(0.05)
     raise TimeoutError(f"the relay did not signal {expected} deliveries in {timeout} s")
 
@@ -190,6 +206,8 @@ async def main() -> None:
     async with _stack(args.postgres) as (stack, env):
         acks = await _acks(stack, env, args.senders, args.each)
         await _quiet(args.settle_seconds)
+        down = await _acks(stack, env, args.senders, args.each, temporal_down=True)
+        await _quiet(args.settle_seconds)
         baseline = await _baseline(stack, env, args.senders, args.each)
     ratio = {q: round(baseline[f"{q}_ms"] / acks[f"{q}_ms"], 1) for q in ("p50", "p95", "p99")}
     store = "postgresql" if args.postgres else "sqlite"
@@ -198,6 +216,11 @@ async def main() -> None:
         f"answered, {acks['per_second']}/s, p50 {acks['p50_ms']} ms, p95 {acks['p95_ms']} ms, "
         f"p99 {acks['p99_ms']} ms, non-202 {acks['non_202']}; all signalled after "
         f"{acks['all_signalled_seconds']} s"
+    )
+    print(
+        f"acks with Temporal down: {down['per_second']}/s, p50 {down['p50_ms']} ms, "
+        f"p95 {down['p95_ms']} ms, p99 {down['p99_ms']} ms, non-202 {down['non_202']}; all "
+        f"signalled {down['all_signalled_seconds']} s after Temporal was started again"
     )
     print(
         f"baseline (signal-with-start per request, same Temporal): {baseline['per_second']}/s, "
@@ -210,6 +233,7 @@ async def main() -> None:
             "senders": args.senders,
             "each": args.each,
             "acks": acks,
+            "acks_temporal_down": down,
             "baseline_signal_with_start": baseline,
             "baseline_over_ack": ratio,
         }
