@@ -139,6 +139,9 @@ class InboxRelay:
             except (SQLAlchemyError, OSError) as error:
                 log.warning("inbox relay: the database is unavailable: %s", error)
                 relayed = RelayPass(claimed=0, unavailable=True)
+            except Exception:  # a bug must not end the relay while the API answers 202
+                log.exception("inbox relay: a pass failed; its claim is rolled back")
+                relayed = RelayPass(claimed=0, unavailable=True)
             if relayed.unavailable:
                 # Deliveries keep arriving during an outage: a wake-up must not shorten
                 # the back-off, or every write would hammer a server that is down.
