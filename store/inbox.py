@@ -16,6 +16,7 @@ locks: there, one relay (one API process) at a time.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -131,18 +132,53 @@ class Claim:
 class Inbox:
     def __init__(self, store: Store) -> None:
         self._sessions = store.sessions()
+        self._arriving: list[tuple[Mapping[str, object], Sequence[str], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
         self._heads = _heads_query(locking=store.engine.dialect.name == "postgresql")
 
     async def accept(self, delivery: Mapping[str, object], order_keys: Sequence[str]) -> None:
-        """Store a valid delivery (its columns, ``status`` pending) with its entries: one
-        transaction. Plain inserts, no ORM objects: this is the webhook's hot path."""
+        """Store a valid delivery (its columns, ``status`` pending) with its entries,
+        committed before this returns. Deliveries arriving together share one
+        transaction (a group commit): each caller still waits for the commit holding
+        its row, and the database takes one commit, and on SQLite one turn of its write
+        lock, for all of them instead of one each."""
         assert delivery["status"] == DeliveryStatus.PENDING
+        done = asyncio.get_running_loop().create_future()
+        self._arriving.append((delivery, order_keys, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_arrivals())
+        await done
+
+    async def _write_arrivals(self) -> None:
+        """Until nothing waits: take everything that arrived, write it in one go."""
+        while self._arriving:
+            batch, self._arriving = self._arriving, []
+            try:
+                await self._insert([(delivery, keys) for delivery, keys, _ in batch])
+            except Exception as error:  # every caller of the batch answers 500
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_exception(error)
+            else:
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+    async def _insert(self, batch: Sequence[tuple[Mapping[str, object], Sequence[str]]]) -> None:
+        """Plain inserts, no ORM objects: this is the webhook's hot path."""
         entries = [
-            {"delivery_id": delivery["id"], "order_key": k} for k in dict.fromkeys(order_keys)
+            {"delivery_id": delivery["id"], "order_key": key}
+            for delivery, keys in batch
+            for key in dict.fromkeys(keys)
         ]
+        # One statement per set of columns given (an executemany takes one shape).
+        shapes: dict[frozenset[str], list[dict[str, object]]] = {}
+        for delivery, _ in batch:
+            shapes.setdefault(frozenset(delivery), []).append(dict(delivery))
         async with self._sessions() as session:
-            # The delivery's row before its entries (they name it).
-            await session.execute(sa.insert(_DELIVERIES).values(**delivery))
+            # The deliveries' rows before their entries (they name them).
+            for rows in shapes.values():
+                await session.execute(sa.insert(_DELIVERIES), rows)
             await session.execute(sa.insert(_ENTRIES), entries)
             await session.commit()
 
