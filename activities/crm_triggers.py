@@ -34,6 +34,21 @@ def written_by(origin: str | None, client_name: str) -> bool:
     return any(option.strip() == f"client={client_name}" for option in options)
 
 
+def records_named(trigger: WebhookTrigger) -> list[str]:
+    """Every record the trigger concerns, first named first: the keys whose deliveries
+    the inbox relay keeps in order."""
+    accounts = [edit.account_id for edit in trigger.account_edits]
+    named = [*trigger.opportunity_ids, *trigger.changed_opportunity_ids, *accounts]
+    return list(dict.fromkeys(named))
+
+
+def deal_workflow_ids(trigger: WebhookTrigger) -> list[str]:
+    """The deals the trigger will be signalled to (a changed one only if it runs), known
+    from the payload alone; a mirror's id needs the identity map, so the route finds it."""
+    named = [*trigger.opportunity_ids, *trigger.changed_opportunity_ids]
+    return [deal.deal_workflow_id(opportunity_id) for opportunity_id in dict.fromkeys(named)]
+
+
 @dataclass(frozen=True)
 class TriggerSource:
     """Which delivery (or change event) brought the trigger, for the workflows' records."""
@@ -74,12 +89,21 @@ class CrmTriggerRouter:
     def is_own_write(self, trigger: WebhookTrigger) -> bool:
         return written_by(trigger.origin, self._crm_client_name)
 
+    def nothing_to_route(self, trigger: WebhookTrigger) -> str | None:
+        """Why ``route`` would signal nothing, when the payload alone says so."""
+        if trigger.shape == "cdc" and self.is_own_write(trigger):
+            return "Syncline's own write"
+        if not records_named(trigger):
+            return "not a closed-won transition"
+        return None
+
     async def route(self, trigger: WebhookTrigger, source: TriggerSource) -> Routed:
         """Signal every workflow the trigger concerns. Temporal's ``RPCError`` passes
         through (the caller answers 503, or retries)."""
         routed = Routed()
-        if trigger.shape == "cdc" and self.is_own_write(trigger):
-            routed.ignored.append("Syncline's own write")
+        nothing = self.nothing_to_route(trigger)
+        if nothing is not None:
+            routed.ignored.append(nothing)
             return routed
         for opportunity_id in trigger.opportunity_ids:
             routed.subject_id = routed.subject_id or opportunity_id

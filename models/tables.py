@@ -45,6 +45,8 @@ def _utc_column(*, index: bool = False, nullable: bool = False) -> Any:
 
 class DeliveryStatus(StrEnum):
     RECEIVED = "received"
+    PENDING = "pending"
+    """Stored and answered 202; the inbox relay has not yet signalled its workflows."""
     ACCEPTED = "accepted"
     IGNORED = "ignored"
     REJECTED = "rejected"
@@ -52,9 +54,11 @@ class DeliveryStatus(StrEnum):
 
 
 class WebhookDelivery(SQLModel, table=True):
-    """A webhook delivery and its fate, written once before it is answered: a valid one
-    after its workflow was signalled. One over the sender's rate (429), or whose write
-    failed (500), has no row (README: "Deliveries: what is stored, and when")."""
+    """A webhook delivery and its fate, written once before it is answered. A valid one
+    is written ``pending`` with its inbox entries in the same transaction; the relay
+    later settles it (``accepted``, ``ignored``, ``failed``). One over the sender's rate
+    (429), or whose write failed (500), has no row (README: "Deliveries: what is stored,
+    and when")."""
 
     __tablename__ = "webhook_deliveries"
 
@@ -71,6 +75,31 @@ class WebhookDelivery(SQLModel, table=True):
     correlation_id: str
     subject_id: str | None = Field(default=None, index=True)
     workflow_id: str | None = None
+    traceparent: str | None = None
+    """The request's W3C trace context, so the relay's span continues the request's trace."""
+    relay_attempts: int = 0
+    """Times the relay tried to signal it (more than one: Temporal was unavailable)."""
+    relay_error: str | None = None
+    """Why the relay's last attempt did not signal it (still pending, or failed)."""
+    relayed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    """When the relay settled it: its workflows signalled, or nothing to signal."""
+
+
+class InboxEntry(SQLModel, table=True):
+    """One record a pending delivery names, in arrival order: the inbox relay signals a
+    delivery only when none of its records has an earlier pending delivery. Deleted when
+    the delivery is settled, so the table holds only what waits (its depth)."""
+
+    __tablename__ = "webhook_inbox"
+    __table_args__ = (sa.Index("ix_webhook_inbox_order", "order_key", "seq"),)
+
+    seq: int | None = Field(default=None, primary_key=True)
+    """Assigned by the database at insert: a delivery stored after another one committed
+    (a sender that waited for the first 202) always comes after it, whatever the
+    replicas' clocks say."""
+    delivery_id: str = Field(index=True)
+    order_key: str
+    """The record (an opportunity or account id) whose deliveries keep their order."""
 
 
 class LedgerEvent(SQLModel, table=True):

@@ -27,7 +27,6 @@ from sqlmodel import col, select
 from models.events import BusinessEvent, EventType
 from models.identity import ObjectType
 from models.tables import (
-    DeliveryStatus,
     ExceptionRow,
     ExceptionStatus,
     IdentityLinkRow,
@@ -99,23 +98,6 @@ class Store:
     async def get_delivery(self, delivery_id: str) -> WebhookDelivery | None:
         async with self._sessions() as session:
             return await session.get(WebhookDelivery, delivery_id)
-
-    async def processed_delivery_signed(self, digest: str) -> WebhookDelivery | None:
-        """The delivery already processed under this signature digest, if any: a second
-        one is a replay. One refused or left unprocessed (503) does not count, so a
-        sender's retry of it is still taken."""
-        async with self._sessions() as session:
-            rows = await session.scalars(
-                select(WebhookDelivery)
-                .where(
-                    WebhookDelivery.signature_digest == digest,
-                    col(WebhookDelivery.status).in_(
-                        [DeliveryStatus.ACCEPTED, DeliveryStatus.IGNORED]
-                    ),
-                )
-                .limit(1)
-            )
-            return rows.first()
 
     async def deliveries_for(self, subject_id: str) -> Sequence[WebhookDelivery]:
         async with self._sessions() as session:

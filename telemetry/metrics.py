@@ -53,7 +53,21 @@ EVENT_LAG = _meter.create_histogram(
 WEBHOOK_DELIVERIES = _meter.create_counter(
     "syncline.webhook.deliveries",
     unit="{delivery}",
-    description="Webhook deliveries by outcome: accepted, ignored, rejected, failed, throttled",
+    description="Webhook deliveries by outcome: pending (stored, answered 202, for the "
+    "inbox relay), ignored, rejected, throttled",
+)
+INBOX_RELAY_ATTEMPTS = _meter.create_counter(
+    "syncline.inbox.relay.attempts",
+    unit="{attempt}",
+    description="The inbox relay's attempts to signal a delivery's workflows, by outcome: "
+    "accepted, ignored, failed (Temporal refused it: an exception), unavailable (kept "
+    "pending, tried again)",
+)
+INBOX_RELAY_LAG = _meter.create_histogram(
+    "syncline.inbox.relay.lag",
+    unit="s",
+    description="From a delivery stored (and answered 202) to its workflows signalled",
+    explicit_bucket_boundaries_advisory=SECONDS_BUCKETS,
 )
 
 CRM_CLOSE_TO_ORDER = "crm_close_to_order"

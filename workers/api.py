@@ -17,6 +17,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from activities.crm_triggers import CrmTriggerRouter
 from models.operators import Role
 from store import Store
 from store.operator_keys import OperatorKeys
@@ -24,6 +25,7 @@ from workers.access.guard import Access
 from workers.api_models import OPERATOR_ERRORS
 from workers.audit_api import audit_router
 from workers.console import console_router
+from workers.inbox_relay import InboxRelay
 from workers.ingress import ingress_router
 from workers.metrics_export import prometheus_text
 from workers.operator_api import operator_router
@@ -52,21 +54,39 @@ async def _say_who_can_sign_in(settings: Settings, store: Store) -> None:
 
 
 def create_app(settings: Settings, *, store: Store, client: Client) -> FastAPI:
-    """The app over an open store and Temporal client (the CLI owns their lifetimes)."""
+    """The app over an open store and Temporal client (the CLI owns their lifetimes).
+
+    Its lifespan runs the inbox relay (every replica runs one: they share the inbox)."""
+    router = CrmTriggerRouter(
+        client,
+        store,
+        task_queue=settings.task_queue,
+        erp_system=settings.erp_kind,
+        crm_client_name=settings.crm_client_name,
+    )
+    relay = InboxRelay(
+        store,
+        router,
+        poll_seconds=settings.inbox_poll_seconds,
+        max_backoff_seconds=settings.inbox_max_backoff_seconds,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await store.migrate()
         await _say_who_can_sign_in(settings, store)
-        if not settings.metrics:
-            yield
-            return
-        gauges = StoreGauges(store, timedelta(minutes=settings.reconcile_sla_minutes))
-        refreshing = asyncio.create_task(gauges.run(settings.metrics_refresh_seconds))
+        background = [asyncio.create_task(relay.run(), name="inbox-relay")]
+        if settings.metrics:
+            gauges = StoreGauges(store, timedelta(minutes=settings.reconcile_sla_minutes))
+            background.append(asyncio.create_task(gauges.run(settings.metrics_refresh_seconds)))
         try:
             yield
         finally:
-            refreshing.cancel()
+            for task in background:
+                task.cancel()
+            # A relay cancelled mid-claim rolls its claim back: those deliveries stay
+            # pending for the next relay (of this process or another replica).
+            await asyncio.gather(*background, return_exceptions=True)
 
     app = FastAPI(
         title="Syncline",
@@ -74,9 +94,10 @@ def create_app(settings: Settings, *, store: Store, client: Client) -> FastAPI:
         summary="CRM ↔ ERP quote-to-cash sync on Temporal: webhook ingress and operator API.",
         lifespan=lifespan,
     )
+    app.state.inbox_relay = relay
     app.add_middleware(OperatorRateLimit, rate=settings.api_rate_limit)
     access = Access(settings, store)
-    app.include_router(ingress_router(settings, store, client))
+    app.include_router(ingress_router(settings, store, router, relay.wake))
     app.include_router(operator_router(settings, store, client, access))
     app.include_router(console_router(settings, store, client, access))
     app.include_router(reports_router(store, access))

@@ -435,6 +435,7 @@ def main(argv: list[str] | None = None) -> None:
             "feed",
             "crm_stream",
             "reconciliation",
+            "inbox",
         ],
     )
 

@@ -1,8 +1,7 @@
-"""Webhook ingress: verify, then signal Temporal, store, answer (a refusal: store, answer).
-
-A valid delivery is stored after its signal, not before: a failed write answers 500 with
-nothing stored though the workflow was signalled (README: "Deliveries: what is stored,
-and when")."""
+"""Webhook ingress: verify, store, answer. A valid delivery goes into the inbox, whose
+relay signals Temporal (``workers/inbox_relay.py``); no Temporal call is made here, so
+the 202 follows the one durable write and does not wait for, or depend on, Temporal
+(README: "Deliveries: what is stored, and when")."""
 
 from __future__ import annotations
 
@@ -10,19 +9,24 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from temporalio.client import Client
-from temporalio.service import RPCError
 
-from activities.crm_triggers import CrmTriggerRouter, TriggerSource
+from activities.crm_triggers import CrmTriggerRouter, deal_workflow_ids, records_named
 from models.tables import DeliveryStatus, WebhookDelivery
+from models.types import utc_now
 from models.webhooks import UnsupportedWebhook, parse_salesforce_webhook
 from store import Store
+from store.inbox import Inbox
 from telemetry.metrics import WEBHOOK_DELIVERIES
 from workers.api_models import Problem, WebhookAccepted
+from workers.inbox_relay import trace_context_now
 from workers.rate_limits import RateLimit
 from workers.settings import Settings
 from workers.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
@@ -63,23 +67,43 @@ def _is_json(content_type: str) -> bool:
     )
 
 
-def ingress_router(settings: Settings, store: Store, client: Client) -> APIRouter:
+@dataclass
+class Received:
+    """A delivery as the ingress reads it: the row it becomes, once its fate is known."""
+
+    raw_body: bytes
+    content_type: str | None
+    correlation_id: str
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    received_at: datetime = field(default_factory=utc_now)
+    signature_valid: bool = False
+    signature_digest: str | None = None
+    status: DeliveryStatus = DeliveryStatus.RECEIVED
+    status_reason: str | None = None
+    subject_id: str | None = None
+    workflow_id: str | None = None
+    traceparent: str | None = None
+
+    def values(self) -> dict[str, Any]:
+        return {"source": "salesforce", **asdict(self)}
+
+    def row(self) -> WebhookDelivery:
+        return WebhookDelivery(**self.values())
+
+
+def ingress_router(
+    settings: Settings, store: Store, router: CrmTriggerRouter, wake_relay: Callable[[], None]
+) -> APIRouter:
+    """``router`` only for what the payload alone says (no Temporal call); ``wake_relay``
+    after each delivery stored for the relay."""
     api = APIRouter(tags=["ingress"])
     rate = RateLimit(settings.webhook_rate_limit)
-    router = CrmTriggerRouter(
-        client,
-        store,
-        task_queue=settings.task_queue,
-        erp_system=settings.erp_kind,
-        crm_client_name=settings.crm_client_name,
-    )
+    inbox = Inbox(store)
 
-    async def _refuse(
-        delivery: WebhookDelivery, code: int, reason: str, detail: object
-    ) -> JSONResponse:
+    async def _refuse(delivery: Received, code: int, reason: str, detail: object) -> JSONResponse:
         delivery.status = DeliveryStatus.REJECTED
         delivery.status_reason = reason
-        await store.record_delivery(delivery)
+        await store.record_delivery(delivery.row())
         _count("rejected", code)
         log.warning("webhook delivery %s refused: %s", delivery.id, reason)
         return JSONResponse(
@@ -91,17 +115,17 @@ def ingress_router(settings: Settings, store: Store, client: Client) -> APIRoute
         "/webhooks/salesforce",
         status_code=status.HTTP_202_ACCEPTED,
         response_model=WebhookAccepted,
-        responses={code: {"model": Problem} for code in (400, 401, 409, 413, 415, 422, 429, 503)},
+        responses={code: {"model": Problem} for code in (400, 401, 409, 413, 415, 422, 429)},
         tags=["ingress"],
     )
     async def salesforce_webhook(request: Request) -> JSONResponse:
         """A closed-won callout or change event, signed with the shared secret.
 
-        Every delivery is stored, once and with its fate, before it is answered, except
-        one over the sender's rate (429), which the sender keeps and sends again. A valid
-        one is signalled to Temporal first and stored after (503, stored as failed, when
-        Temporal is unavailable); if the write fails the answer is 500 and nothing is
-        stored, though the workflow was signalled.
+        Every delivery is stored, once, before it is answered, except one over the
+        sender's rate (429), which the sender keeps and sends again. A valid one is
+        stored ``pending`` and answered 202 at once; the inbox relay signals its
+        workflows, in order per record, whether or not Temporal is up right now. If the
+        write fails the answer is 500 and nothing is stored or signalled.
         """
         sender = request.client.host if request.client else "unknown"
         verdict = await rate.take("salesforce", sender)
@@ -120,8 +144,9 @@ def ingress_router(settings: Settings, store: Store, client: Client) -> APIRoute
             )
         raw, too_large = await _body_within(request, MAX_BODY_BYTES)
         content_type = request.headers.get("content-type")
-        delivery = WebhookDelivery(
-            source="salesforce",
+        # A plain record until the write: a table model costs more to build than the
+        # rest of the request (README, benchmarks: webhook_acks).
+        delivery = Received(
             raw_body=raw,
             content_type=content_type,
             correlation_id=request.headers.get(CORRELATION_HEADER) or uuid.uuid4().hex,
@@ -147,9 +172,9 @@ def ingress_router(settings: Settings, store: Store, client: Client) -> APIRoute
         digest = hashlib.sha256(signature.strip().encode()).hexdigest()
         # Two copies arriving at the same instant can both pass this check; they are then
         # duplicates, which the workflow id absorbs. The check stops later replays.
-        earlier = await store.processed_delivery_signed(digest)
+        earlier = await inbox.taken_under(digest)
         if earlier is not None:
-            reason = f"replayed signature: delivery {earlier.id} was already processed under it"
+            reason = f"replayed signature: delivery {earlier} was already processed under it"
             return await _refuse(delivery, 409, reason, reason)
         delivery.signature_digest = digest
         try:
@@ -165,39 +190,24 @@ def ingress_router(settings: Settings, store: Store, client: Client) -> APIRoute
             reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
             return await _refuse(delivery, 422, f"invalid payload: {reasons}"[:500], errors)
 
-        # One write per delivery, after the signals and before the answer: the sender
-        # gets no 2xx for anything not stored, and the ingress spends half the database
-        # round trips it would with a received-then-accepted pair of writes.
-        source = TriggerSource(delivery.id, delivery.correlation_id, delivery.received_at)
-        try:
-            routed = await router.route(trigger, source)
-        except RPCError as error:
-            return await _unavailable(delivery, error)
-        delivery.subject_id = routed.subject_id
-        if routed.workflow_ids:
-            delivery.status = DeliveryStatus.ACCEPTED
-            delivery.workflow_id = routed.workflow_ids[0]
-        else:
+        records = records_named(trigger)
+        delivery.subject_id = records[0] if records else None
+        nothing = router.nothing_to_route(trigger)
+        if nothing is not None:
             delivery.status = DeliveryStatus.IGNORED
-            delivery.status_reason = "; ".join(routed.ignored) or "not a closed-won transition"
-        await store.record_delivery(delivery)
-        return _accepted(delivery, routed.workflow_ids)
+            delivery.status_reason = nothing
+            await store.record_delivery(delivery.row())
+            return _accepted(delivery, [])
+        # The one durable write: the delivery, pending, with its place in the inbox.
+        planned = deal_workflow_ids(trigger)
+        delivery.workflow_id = planned[0] if planned else None
+        delivery.traceparent = trace_context_now()
+        delivery.status = DeliveryStatus.PENDING
+        await inbox.accept(delivery.values(), records)
+        wake_relay()
+        return _accepted(delivery, planned)
 
-    async def _unavailable(delivery: WebhookDelivery, error: RPCError) -> JSONResponse:
-        delivery.status = DeliveryStatus.FAILED
-        delivery.status_reason = f"temporal: {error.message}"
-        await store.record_delivery(delivery)
-        _count("failed", 503)
-        log.error("delivery %s stored but not processed: %s", delivery.id, error.message)
-        return JSONResponse(
-            Problem(
-                detail="stored, not yet processed; retry later", delivery_id=delivery.id
-            ).model_dump(mode="json"),
-            status_code=503,
-            headers={"Retry-After": "5"},
-        )
-
-    def _accepted(delivery: WebhookDelivery, workflow_ids: list[str]) -> JSONResponse:
+    def _accepted(delivery: Received, workflow_ids: list[str]) -> JSONResponse:
         _count(str(delivery.status), 202)
         body = WebhookAccepted(
             delivery_id=delivery.id,

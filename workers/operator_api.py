@@ -13,8 +13,16 @@ from models.deal import DealState, RetryRequest
 from models.event_contracts import CONTRACTS, json_schema
 from models.operators import AuditAction, AuditOutcome, Operator, Role
 from models.reconciliation import Domain, ReconcileRequest, ReconcileTrigger
-from models.tables import AuditRow, ExceptionRow, ExceptionStatus, LedgerEvent
+from models.tables import (
+    AuditRow,
+    DeliveryStatus,
+    ExceptionRow,
+    ExceptionStatus,
+    LedgerEvent,
+    WebhookDelivery,
+)
 from store import Store
+from store.inbox import Inbox
 from workers.access.guard import Access, audited
 from workers.api_models import (
     OPERATOR_ERRORS,
@@ -25,6 +33,7 @@ from workers.api_models import (
     OperatorAction,
     RetryAccepted,
 )
+from workers.inbox_relay import INBOX_PREFIX, order_keys
 from workers.reconciliation_api import reconciliation_router, start_reconciliation
 from workers.settings import Settings
 from workers.timeline import deal_timeline, process_of
@@ -98,8 +107,8 @@ def operator_router(settings: Settings, store: Store, client: Client, access: Ac
         process: Annotated[
             str | None,
             Query(
-                description="deal, customer_mirror, item_mirror, renewal, feed, crm_stream "
-                "or reconciliation"
+                description="deal, customer_mirror, item_mirror, renewal, feed, crm_stream, "
+                "reconciliation or inbox (a webhook delivery the relay could not signal)"
             ),
         ] = None,
     ) -> list[ExceptionView]:
@@ -174,6 +183,16 @@ def operator_router(settings: Settings, store: Store, client: Client, access: Ac
             )
             await store.mark_retry_requested(row.id)
             return RetryAccepted(exception_id=row.id, workflow_id=run_id, status="retry_requested")
+        if process_of(row.workflow_id) == "inbox":
+            # A delivery Temporal refused: back into the inbox, behind its records' newer
+            # deliveries; the relay resolves the exception once it is signalled.
+            delivery_id = row.workflow_id.removeprefix(INBOX_PREFIX)
+            if not await Inbox(store).requeue(delivery_id, order_keys):
+                raise HTTPException(409, f"delivery {delivery_id} is no longer failed")
+            await store.mark_retry_requested(row.id)
+            return RetryAccepted(
+                exception_id=row.id, workflow_id=row.workflow_id, status="retry_requested"
+            )
         handle = client.get_workflow_handle(row.workflow_id)
         try:
             await RETRY.send(handle, RetryRequest(exception_id=row.id, requested_by=who.name))
@@ -236,7 +255,8 @@ def operator_router(settings: Settings, store: Store, client: Client, access: Ac
 
     @router.get("/api/deliveries/{delivery_id}", tags=["ingress"])
     async def get_delivery(delivery_id: str) -> dict[str, object]:
-        """A stored webhook delivery, raw body included, for diagnosis and replay."""
+        """A stored webhook delivery, raw body included, for diagnosis and replay; for
+        a valid one, where the inbox relay stands (``relay``)."""
         delivery = await store.get_delivery(delivery_id)
         if delivery is None:
             raise HTTPException(404, f"no delivery {delivery_id}")
@@ -249,11 +269,36 @@ def operator_router(settings: Settings, store: Store, client: Client, access: Ac
             "signature_valid": delivery.signature_valid,
             "correlation_id": delivery.correlation_id,
             "workflow_id": delivery.workflow_id,
+            "relay": _relay_view(delivery),
             "raw_body": delivery.raw_body.decode("utf-8", errors="replace"),
         }
 
     router.include_router(reconciliation_router(settings, store, client, access))
     return router
+
+
+def _relay_view(delivery: WebhookDelivery) -> dict[str, object] | None:
+    """Where the inbox relay stands with a valid delivery (None for a refused one):
+    ``pending`` (with the last attempt's error while Temporal is unavailable),
+    ``signalled`` (accepted or ignored), or ``failed`` (an exception waits)."""
+    if delivery.status not in _RELAYED:
+        return None
+    relayed = delivery.relayed_at
+    return {
+        "state": _RELAYED[delivery.status],
+        "attempts": delivery.relay_attempts,
+        "last_error": delivery.relay_error,
+        "relayed_at": relayed.isoformat() if relayed else None,
+        "lag_seconds": (relayed - delivery.received_at).total_seconds() if relayed else None,
+    }
+
+
+_RELAYED = {
+    DeliveryStatus.PENDING: "pending",
+    DeliveryStatus.ACCEPTED: "signalled",
+    DeliveryStatus.IGNORED: "signalled",
+    DeliveryStatus.FAILED: "failed",
+}
 
 
 def _exception_views(

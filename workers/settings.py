@@ -200,6 +200,18 @@ class Settings(BaseSettings):
     metrics_refresh_seconds: float = Field(
         15.0, gt=0, description="How often the API reads the store's gauges (backlog, freshness)"
     )
+    inbox_poll_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="How often each API's inbox relay looks for deliveries it was not "
+        "woken for (stored by another replica, or left by one that stopped)",
+    )
+    inbox_max_backoff_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="The longest the inbox relay waits between attempts while Temporal "
+        "is unavailable (it doubles from a quarter second)",
+    )
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     otel_endpoint: str | None = None
     service_name: str = "syncline"

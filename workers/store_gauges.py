@@ -5,6 +5,9 @@
   last completed reconciliation, per metric and currency (ERP minus ledger);
 - ``syncline.data.freshness``: seconds since the newest fact of each domain reached
   the ledger;
+- ``syncline.inbox.pending`` and ``syncline.inbox.oldest_age``: webhook deliveries
+  answered 202 and not yet signalled by the inbox relay, and how long the oldest waits
+  (a Temporal outage shows here first);
 - ``syncline.sync.completeness``: the share of deals won in the last 30 days (and older
   than the SLA) whose order was accepted within the SLA.
 
@@ -30,6 +33,7 @@ from models.tables import ExceptionStatus
 from models.types import utc_now
 from reconciliation.records import ReconciliationRecords
 from store import Store
+from store.inbox import Inbox
 from workers.timeline import process_of
 
 log = logging.getLogger(__name__)
@@ -60,6 +64,7 @@ def age_band(age: timedelta) -> str:
 class StoreGauges:
     def __init__(self, store: Store, sla: timedelta, meter: Meter | None = None) -> None:
         self._store = store
+        self._inbox = Inbox(store)
         self._records = ReconciliationRecords(store)
         self._sla = sla
         self._seen: dict[str, list[Observation]] = {}
@@ -72,6 +77,8 @@ class StoreGauges:
             ("syncline.reconciliation.variance", "", "ERP minus ledger, per metric"),
             ("syncline.data.freshness", "s", "Since the newest fact of a domain"),
             ("syncline.sync.completeness", "1", "Won deals ordered within the SLA"),
+            ("syncline.inbox.pending", "{delivery}", "Deliveries the relay has not signalled"),
+            ("syncline.inbox.oldest_age", "s", "Since the oldest pending delivery arrived"),
         ):
             meter.create_observable_gauge(
                 name, callbacks=[self._reader(name)], unit=unit, description=description
@@ -103,6 +110,11 @@ class StoreGauges:
         seen.update(await self._exceptions(now))
         seen.update(await self._reconciliation())
         seen["syncline.sync.completeness"] = await self._completeness(now)
+        pending, oldest = await self._inbox.depth()
+        seen["syncline.inbox.pending"] = [Observation(pending)]
+        seen["syncline.inbox.oldest_age"] = [
+            Observation((now - oldest).total_seconds() if oldest else 0.0)
+        ]
         self._newest = await self._newest_per_domain()
         self._seen = seen
 

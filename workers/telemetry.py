@@ -50,8 +50,10 @@ def configure_tracing(settings: Settings, process: str) -> TracerProvider | None
 
 
 def instrument_api(app: FastAPI, provider: TracerProvider) -> None:
-    """A server span per request, parent of the Temporal spans the request starts.
+    """A server span per request; a webhook's is the parent of the inbox relay's span
+    for its delivery, which is the parent of the Temporal spans the relay starts.
 
     Health checks are left out: they are polled, and say nothing about a deal.
     """
     FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls="healthz")
+    app.state.inbox_relay.tracer = provider.get_tracer("syncline.inbox")

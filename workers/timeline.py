@@ -11,6 +11,7 @@ from models.operators import AuditOutcome
 from models.tables import AuditRow, ExceptionRow, LedgerEvent, WebhookDelivery
 from reconciliation import contract as reconcile
 from workers.api_models import TimelineEntry
+from workers.inbox_relay import INBOX_PREFIX
 from workflows.deal import contract as deal
 from workflows.feed import contract as feed
 from workflows.mirror import contract as mirror
@@ -32,13 +33,14 @@ _PROCESSES = (
     (stream.ID_PREFIX, "crm_stream"),
     (reconcile.ON_DEMAND_PREFIX, "reconciliation"),
     (reconcile.SCHEDULED_WORKFLOW_ID, "reconciliation"),
+    (INBOX_PREFIX, "inbox"),
 )
 
 
 def process_of(workflow_id: str) -> str:
     """Which process a workflow id names: deal, customer_mirror, item_mirror, renewal,
     feed, crm_stream, reconciliation (on demand ``reconcile:…``, nightly
-    ``reconcile-nightly-…``)."""
+    ``reconcile-nightly-…``), inbox (a webhook delivery the relay could not signal)."""
     for prefix, process in _PROCESSES:
         if workflow_id.startswith(prefix):
             if process == "mirror":

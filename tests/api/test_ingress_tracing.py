@@ -1,7 +1,10 @@
-"""The ingress is traced: a webhook's server span is the parent of the workflow start."""
+"""The ingress is traced: a webhook's server span is the parent of the inbox relay's
+span for its delivery (across the inbox: the request has been answered by then), which
+is the parent of the workflow start and carries the correlation id."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -37,7 +40,7 @@ async def own_server() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
-async def test_a_webhook_request_span_parents_the_signal_with_start(
+async def test_a_webhook_request_span_parents_the_relay_span_and_its_signal_with_start(
     own_server: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     workflow_env = own_server
@@ -64,12 +67,28 @@ async def test_a_webhook_request_span_parents_the_signal_with_start(
             transport=httpx.ASGITransport(app=app), base_url="http://api.test"
         ) as http,
     ):
-        answer = await http.post("/webhooks/salesforce", content=body, headers=headers)
+        answer = await http.post(
+            "/webhooks/salesforce",
+            content=body,
+            headers={**headers, "X-Correlation-Id": "corr-traced"},
+        )
+        assert answer.status_code == 202, answer.text
+        delivery_id = answer.json()["delivery_id"]
+        for _ in range(200):  # the relay, in the app's background
+            stored = await store.get_delivery(delivery_id)
+            if stored is not None and stored.status == "accepted":
+                break
+            await asyncio.sleep(0.02)
     await store.close()
-    assert answer.status_code == 202, answer.text
 
     spans = {span.name: span for span in exporter.get_finished_spans()}
     server = spans["POST /webhooks/salesforce"]
+    relay = spans["inbox.relay"]
     start = next(s for name, s in spans.items() if name.startswith("SignalWithStartWorkflow:"))
-    assert start.context.trace_id == server.context.trace_id
-    assert start.parent is not None and start.parent.span_id == server.context.span_id
+    assert relay.context.trace_id == server.context.trace_id == start.context.trace_id
+    assert relay.parent is not None and relay.parent.span_id == server.context.span_id
+    assert start.parent is not None and start.parent.span_id == relay.context.span_id
+    assert relay.attributes is not None
+    assert relay.attributes["syncline.correlation_id"] == "corr-traced"
+    assert relay.attributes["syncline.delivery_id"] == delivery_id
+    assert relay.attributes["syncline.outcome"] == "accepted"

@@ -78,14 +78,25 @@ async def test_three_deliveries_of_one_deal_count_two_duplicates(stack: Stack) -
         answer = await stack.post_webhook(body, stack.sign(body, timestamp=now - n))
         assert answer.status_code == 202
     await _eventually(stack, "worker", name, lambda v: v == before + 2)
-    accepted = await _eventually(
+    # Answered 202 from the inbox, then signalled by the API's relay.
+    taken = await _eventually(
         stack,
         "api",
         "syncline_webhook_deliveries_total",
         lambda v: v >= 2,
+        lambda labels: labels.get("syncline_outcome") == "pending",
+    )
+    assert taken >= 2
+    relayed = await _eventually(
+        stack,
+        "api",
+        "syncline_inbox_relay_attempts_total",
+        lambda v: v >= 2,
         lambda labels: labels.get("syncline_outcome") == "accepted",
     )
-    assert accepted >= 2
+    assert relayed >= 2
+    lag = "syncline_inbox_relay_lag_seconds_count"
+    assert await _eventually(stack, "api", lag, lambda v: v >= 2) >= 2
 
 
 async def test_erp_calls_are_timed_per_operation_with_failures_and_retries(stack: Stack) -> None:

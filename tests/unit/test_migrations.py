@@ -13,6 +13,7 @@ from sqlmodel import SQLModel
 
 from models.tables import (
     AuditRow,
+    InboxEntry,
     OperatorKeyRow,
     ReconciliationFindingRow,
     ReconciliationRunRow,
@@ -51,6 +52,7 @@ async def test_a_database_from_before_versioning_is_adopted(tmp_path: Path) -> N
             OperatorKeyRow,
             AuditRow,
             StreamPositionRow,
+            InboxEntry,
         )
     }
     old_tables = [t for t in SQLModel.metadata.sorted_tables if t.name not in later]
@@ -61,6 +63,11 @@ async def test_a_database_from_before_versioning_is_adopted(tmp_path: Path) -> N
         await connection.execute(
             sa.text("ALTER TABLE webhook_deliveries DROP COLUMN signature_digest")
         )
+        # Nor the relay's columns (revision 0006).
+        for column in ("traceparent", "relay_attempts", "relay_error", "relayed_at"):
+            await connection.execute(
+                sa.text(f"ALTER TABLE webhook_deliveries DROP COLUMN {column}")
+            )
         # Nor the ledger who caused an event (revision 0004).
         await connection.execute(sa.text("ALTER TABLE ledger_events DROP COLUMN caused_by"))
         await connection.execute(

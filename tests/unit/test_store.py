@@ -11,6 +11,7 @@ from models.events import BusinessEvent, EventType, SourceSystem, event_id_for
 from models.identity import ObjectType
 from models.tables import DeliveryStatus, ExceptionRow, ExceptionStatus, WebhookDelivery
 from store import Store
+from store.inbox import Inbox
 
 
 def _event(source_id: str, occurred_at: datetime | None = None) -> BusinessEvent:
@@ -107,13 +108,19 @@ async def test_only_a_processed_delivery_makes_its_signature_a_replay(store: Sto
             signature_digest="d1",
         )
 
-    # Stored but not processed (Temporal was down: 503): the sender's retry is welcome.
+    # Temporal refused it for good (failed): the sender's retry is welcome.
     await store.record_delivery(signed(DeliveryStatus.FAILED))
-    assert await store.processed_delivery_signed("d1") is None
+    assert await Inbox(store).taken_under("d1") is None
     processed = await store.record_delivery(signed(DeliveryStatus.ACCEPTED))
-    earlier = await store.processed_delivery_signed("d1")
-    assert earlier is not None and earlier.id == processed.id
-    assert await store.processed_delivery_signed("d2") is None
+    earlier = await Inbox(store).taken_under("d1")
+    assert earlier == processed.id
+    assert await Inbox(store).taken_under("d2") is None
+    # Taken and waiting in the inbox (answered 202): the same request again is a replay.
+    waiting = signed(DeliveryStatus.PENDING)
+    waiting.signature_digest = "d3"
+    await store.record_delivery(waiting)
+    taken = await Inbox(store).taken_under("d3")
+    assert taken == waiting.id
 
 
 async def test_processes_starting_together_both_get_the_schema(tmp_path: Path) -> None:

@@ -1,0 +1,244 @@
+"""webhook_acks: how fast the API answers signed webhooks, now that it answers from the inbox.
+
+Starts the real local stack (Temporal dev server on SQLite/WAL, API with its inbox relay,
+worker, both sandboxes: ``DevStack``, as ``syncline dev`` runs it) in a temporary folder,
+optionally on a PostgreSQL store, and measures:
+
+* **acks**: S concurrent senders, each sending N signed closed-won callouts for new
+  opportunities one after another (a sender waits for each answer): the 202's latency
+  p50/p95/p99 and acks/s; then how long until the relay has signalled every one
+  (the inbox empty, every delivery ``accepted``), from the first send;
+* **acks, Temporal down**: the same again with the Temporal dev server stopped, so
+  neither the relay's signals nor the deals they start compete with the ingress for the
+  machine: the inbox's own cost. Then Temporal is started again and the time until every
+  delivery is signalled is measured from the restart;
+* **baseline, the old path's cost**, in the same run against the same Temporal: the
+  same number of senders and requests, each one signal-with-start of a new deal through
+  the deal's contract, as the ingress did before answering (without its database write,
+  so the old path cost at least this): latency p50/p95/p99 and requests/s. The ratio
+  is the baseline's latency over the ack's.
+
+    python benchmarks/webhook_acks.py [--senders 100] [--each 10] [--postgres URL] [--json F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from sqlmodel import col
+
+from models.deal import CloseWonTrigger
+from models.tables import DeliveryStatus, WebhookDelivery
+from models.types import utc_now
+from store import Store
+from store.inbox import Inbox
+from workers.demo import percentile
+from workers.dev_stack import DevStack, StackOptions, StackPorts
+from workers.settings import Settings
+from workers.signatures import signed_headers
+from workers.temporal import connect
+from workflows.deal import contract as deal
+
+Send = Callable[[str], Awaitable[None]]
+
+
+def _opportunity_id(run: str, sender: int, n: int) -> str:
+    """Unknown to the CRM: each deal's run reads it, finds nothing, and ends quickly."""
+    return f"006{run}{sender:03d}{n:04d}"
+
+
+def _latencies(latencies: list[float], elapsed: float) -> dict[str, float]:
+    return {
+        "requests": len(latencies),
+        "per_second": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(1000 * percentile(latencies, 0.5), 1),
+        "p95_ms": round(1000 * percentile(latencies, 0.95), 1),
+        "p99_ms": round(1000 * percentile(latencies, 0.99), 1),
+    }
+
+
+async def _senders(senders: int, each: int, send: Send) -> tuple[list[float], float]:
+    """``senders`` at once, each sending ``each`` in turn; every latency, and the wall time."""
+    run = uuid.uuid4().hex[:8]
+    latencies: list[float] = []
+
+    async def sender(index: int) -> None:
+        for n in range(each):
+            begun = time.perf_counter()
+            await send(_opportunity_id(run, index, n))
+            latencies.append(time.perf_counter() - begun)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(sender(i) for i in range(senders)))
+    return latencies, time.perf_counter() - started
+
+
+async def _acks(
+    stack: DevStack, env: dict[str, str], senders: int, each: int, *, temporal_down: bool = False
+) -> dict[str, Any]:
+    secret = env["SYNCLINE_WEBHOOK_SECRET"]
+    codes: dict[int, int] = {}
+    store = Store.from_url(env["SYNCLINE_DATABASE_URL"])
+    limits = httpx.Limits(max_connections=senders, max_keepalive_connections=senders)
+    async with httpx.AsyncClient(base_url=stack.api_url, limits=limits, timeout=60) as http:
+
+        async def send(opportunity_id: str) -> None:
+            body = json.dumps(
+                {"event": "opportunity.closed_won", "opportunityId": opportunity_id}
+            ).encode()
+            headers = {**signed_headers(secret, body), "Content-Type": "application/json"}
+            answer = await http.post("/webhooks/salesforce", content=body, headers=headers)
+            codes[answer.status_code] = codes.get(answer.status_code, 0) + 1
+
+        first_sent = utc_now()
+        if temporal_down:
+            stack.kill("temporal")
+        latencies, elapsed = await _senders(senders, each, send)
+    timed_from = first_sent
+    if temporal_down:
+        timed_from = utc_now()  # from the restart: the inbox waited until then
+        stack.respawn("temporal")
+    try:
+        signalled_after = await _until_signalled(store, first_sent, timed_from, len(latencies))
+    finally:
+        await store.close()
+    return {
+        **_latencies(latencies, elapsed),
+        "non_202": sum(v for k, v in codes.items() if k != 202),
+        "all_signalled_seconds": round(signalled_after, 2),
+    }
+
+
+async def _until_signalled(
+    store: Store, since: datetime, timed_from: datetime, expected: int, timeout: float = 600
+) -> float:
+    """Seconds from ``timed_from`` until the inbox is empty and the ``expected``
+    deliveries received since ``since`` are all accepted."""
+    deadline = time.monotonic() + timeout
+    accepted = sa.select(sa.func.count(), sa.func.max(col(WebhookDelivery.relayed_at))).where(
+        col(WebhookDelivery.status) == DeliveryStatus.ACCEPTED,
+        col(WebhookDelivery.received_at) >= since,
+    )
+    while time.monotonic() < deadline:
+        pending, _ = await Inbox(store).depth()
+        async with store.sessions()() as session:
+            done, last = (await session.execute(accepted)).one()
+        if not pending and done >= expected and last is not None:
+            return float((last - timed_from).total_seconds())
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"the relay did not signal {expected} deliveries in {timeout} s")
+
+
+async def _baseline(
+    stack: DevStack, env: dict[str, str], senders: int, each: int
+) -> dict[str, Any]:
+    """The old ingress's Temporal call, per request: signal-with-start of a new deal."""
+    # dev.env names Temporal as TEMPORAL_ADDRESS, which from_env_values does not read.
+    settings = Settings.from_env_values(env).model_copy(
+        update={"temporal_address": stack.temporal_address}
+    )
+    client = await connect(settings)
+
+    async def send(opportunity_id: str) -> None:
+        await deal.signal_close_won(
+            client,
+            settings.task_queue,
+            CloseWonTrigger(
+                crm_opportunity_id=opportunity_id,
+                delivery_id=uuid.uuid4().hex,
+                correlation_id=uuid.uuid4().hex,
+                received_at=utc_now(),
+            ),
+        )
+
+    latencies, elapsed = await _senders(senders, each, send)
+    return _latencies(latencies, elapsed)
+
+
+@contextlib.asynccontextmanager
+async def _stack(database_url: str | None) -> AsyncIterator[tuple[DevStack, dict[str, str]]]:
+    with tempfile.TemporaryDirectory(prefix="syncline-acks-") as workdir:
+        stack = DevStack(
+            StackOptions(
+                crm_stream="off",
+                workdir=Path(workdir),
+                ports=StackPorts.free(),
+                ui=False,
+                database_url=database_url,
+                # Capacity is measured here, not the per-sender limit a deployment sets.
+                webhook_rate_limit="1000000/second",
+            )
+        )
+        try:
+            env = await stack.start(timeout=120)
+            yield stack, env
+        finally:
+            stack.stop()
+
+
+async def _quiet(seconds: float) -> None:
+    """Let the deals the previous phase started finish in the worker before measuring."""
+    await asyncio.sleep(seconds)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--senders", type=int, default=100)
+    parser.add_argument("--each", type=int, default=10)
+    parser.add_argument("--postgres", help="a PostgreSQL database URL for Syncline's store")
+    parser.add_argument("--settle-seconds", type=float, default=20.0)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    async with _stack(args.postgres) as (stack, env):
+        acks = await _acks(stack, env, args.senders, args.each)
+        await _quiet(args.settle_seconds)
+        down = await _acks(stack, env, args.senders, args.each, temporal_down=True)
+        await _quiet(args.settle_seconds)
+        baseline = await _baseline(stack, env, args.senders, args.each)
+    ratio = {q: round(baseline[f"{q}_ms"] / acks[f"{q}_ms"], 1) for q in ("p50", "p95", "p99")}
+    store = "postgresql" if args.postgres else "sqlite"
+    print(
+        f"acks ({store} store), {args.senders} senders x {args.each}: {acks['requests']} "
+        f"answered, {acks['per_second']}/s, p50 {acks['p50_ms']} ms, p95 {acks['p95_ms']} ms, "
+        f"p99 {acks['p99_ms']} ms, non-202 {acks['non_202']}; all signalled after "
+        f"{acks['all_signalled_seconds']} s"
+    )
+    print(
+        f"acks with Temporal down: {down['per_second']}/s, p50 {down['p50_ms']} ms, "
+        f"p95 {down['p95_ms']} ms, p99 {down['p99_ms']} ms, non-202 {down['non_202']}; all "
+        f"signalled {down['all_signalled_seconds']} s after Temporal was started again"
+    )
+    print(
+        f"baseline (signal-with-start per request, same Temporal): {baseline['per_second']}/s, "
+        f"p50 {baseline['p50_ms']} ms, p95 {baseline['p95_ms']} ms, p99 {baseline['p99_ms']} ms"
+    )
+    print(f"baseline / ack latency: p50 {ratio['p50']}x, p95 {ratio['p95']}x, p99 {ratio['p99']}x")
+    if args.json:
+        result = {
+            "store": store,
+            "senders": args.senders,
+            "each": args.each,
+            "acks": acks,
+            "acks_temporal_down": down,
+            "baseline_signal_with_start": baseline,
+            "baseline_over_ack": ratio,
+        }
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
