@@ -136,6 +136,24 @@ TABLES: dict[str, TableSpec] = {
         },
         sql_names={"transaction": "transaction_id"},
     ),
+    # A transaction's field changes (the feed reads its status changes: when an order
+    # left Pending Approval). ``date`` is stored as ``notedate``.
+    "systemnote": TableSpec(
+        "systemnote",
+        {
+            "id": Kind.ID,
+            "recordid": Kind.ID,
+            "recordtypeid": Kind.INTEGER,
+            "field": Kind.TEXT,
+            "oldvalue": Kind.TEXT,
+            "newvalue": Kind.TEXT,
+            "date": Kind.TIMESTAMP,
+            "name": Kind.TEXT,
+            "context": Kind.TEXT,
+            "type": Kind.TEXT,
+        },
+        sql_names={"date": "notedate"},
+    ),
     "subscription": TableSpec(
         "subscription",
         {
