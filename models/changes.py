@@ -84,6 +84,16 @@ class FulfilmentChange(BaseModel):
     def position(self) -> ChangeCursor:
         return ChangeCursor(modified_at=self.modified_at, id=int(self.id))
 
+    @property
+    def order_status(self) -> str:
+        """The order's fulfilment status once this fulfilment shipped, as the
+        opportunity shows it."""
+        return FULFILLED if self.complete else PARTIALLY_FULFILLED
+
+
+FULFILLED = "Fulfilled"
+PARTIALLY_FULFILLED = "Partially Fulfilled"
+
 
 class CustomerChange(BaseModel):
     """The legal customer: the ERP's fields a CRM account mirrors read-only."""

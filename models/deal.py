@@ -86,6 +86,8 @@ class DealState(BaseModel):
     retries: int = 0
     detail: str | None = None
     billing: DealBilling | None = None
+    fulfilment_status: str | None = None
+    """How much of the order the ERP has shipped ("Partially Fulfilled", "Fulfilled")."""
 
     @computed_field  # type: ignore[prop-decorator]
     @property

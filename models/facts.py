@@ -229,6 +229,7 @@ def order_rejected_event(
     return BusinessEvent(
         event_id=event_id_for(EventType.ORDER_REJECTED, SourceSystem.SYNCLINE, exception.id),
         event_type=EventType.ORDER_REJECTED,
+        schema_version=current_version(EventType.ORDER_REJECTED),
         occurred_at=now,
         recorded_at=now,
         source_system=SourceSystem.SYNCLINE,

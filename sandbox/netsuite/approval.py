@@ -162,4 +162,5 @@ def decide(
             )
         new = CLOSED
         body = {**order.body, "status": _status(new), REJECTION_REASON_FIELD: reason.strip()}
+        return body, {"status": new, REJECTION_REASON_FIELD: reason.strip()}
     return body, {"status": new}

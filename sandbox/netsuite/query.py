@@ -112,6 +112,7 @@ TABLES: dict[str, TableSpec] = {
             "trandate": Kind.DATE,
             "createdfrom": Kind.ID,
             "memo": Kind.TEXT,
+            "custbody_rejection_reason": Kind.TEXT,
         },
     ),
     # Item lines of sales orders and invoices, as NetSuite signs a sale: quantity and

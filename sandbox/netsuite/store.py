@@ -190,6 +190,7 @@ _ADDED_COLUMNS = (
     ("item", "custitem_term_months", "INTEGER"),
     ("item", "custitem_revenue_type", "TEXT"),
     ("token", "certificate_id", "TEXT"),
+    ("txn", "custbody_rejection_reason", "TEXT"),
 )
 
 
