@@ -138,6 +138,23 @@ def note_status_change(
     )
 
 
+def reopen(order: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A rejected order put back for approval. NetSuite reopens a closed order when a
+    user clears the lines' Closed boxes; only an order closed at approval (it carries a
+    rejection reason) goes back to Pending Approval here."""
+    status = str(order.body["status"]["id"])
+    if status != CLOSED or REJECTION_REASON_FIELD not in order.body:
+        raise bad_request(
+            USER_ERROR,
+            f"Sales order {order.body['tranId']} was not rejected at approval: "
+            "there is nothing to reopen for approval.",
+            "orderStatus",
+        )
+    body = {k: v for k, v in order.body.items() if k != REJECTION_REASON_FIELD}
+    body["status"] = _status(PENDING_APPROVAL)
+    return body, {"status": PENDING_APPROVAL, REJECTION_REASON_FIELD: None}
+
+
 def decide(
     conn: sqlite3.Connection, order: Any, approve: bool, reason: str | None
 ) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -70,10 +70,15 @@ def finance_router(sandbox: NetSuiteSandbox) -> APIRouter:
         await store.write(lambda conn: approval.set_approval_mode(conn, setting.mode))
         return {"mode": setting.mode.value}
 
-    def _decide(order_id: str, approve: bool, reason: str | None) -> Any:
+    def _decide(order_id: str, approve: bool | None, reason: str | None) -> Any:
+        """Approve (True), reject (False) or reopen for approval (None)."""
+
         def run(conn: sqlite3.Connection) -> dict[str, Any]:
             order = records.fetch(conn, _SALES_ORDER, order_id)
-            body, columns = approval.decide(conn, order, approve, reason)
+            if approve is None:
+                body, columns = approval.reopen(order)
+            else:
+                body, columns = approval.decide(conn, order, approve, reason)
             now = sandbox.now()
             records.save_users_change(conn, _SALES_ORDER, order, body, columns, now, FINANCE_USER)
             return _order_view(records.fetch(conn, _SALES_ORDER, order_id))
@@ -90,6 +95,13 @@ def finance_router(sandbox: NetSuiteSandbox) -> APIRouter:
     async def reject(order_id: str, rejection: Rejection) -> dict[str, Any]:
         """An approval workflow's Reject: the order is closed (H) with the reason."""
         result: dict[str, Any] = await _decide(order_id, False, rejection.reason)
+        return result
+
+    @router.post("/finance/salesOrder/{order_id}/reopen")
+    async def reopen(order_id: str) -> dict[str, Any]:
+        """A rejected order back to Pending Approval (NetSuite: its lines' Closed
+        boxes cleared), for the approver to decide again."""
+        result: dict[str, Any] = await _decide(order_id, None, None)
         return result
 
     @router.post("/finance/salesOrder/{order_id}/fulfil")

@@ -156,3 +156,24 @@ async def test_no_fulfilment_while_pending_approval_or_cancelled(
     assert cancel.status_code == 204, cancel.text
     response = await client.post(FULFIL.format(pending))
     assert response.status_code == 400 and "Cancelled" in response.text
+
+
+async def test_only_an_order_rejected_at_approval_can_be_reopened(
+    client: httpx.AsyncClient,
+) -> None:
+    items = await item_ids(client)
+    customer = await create_customer(client)
+    ordinary = await _order(client, customer, items["SL-SEAT-PRO"])
+    closed = await client.patch(
+        f"{RECORD}/salesOrder/{ordinary}", json={"orderStatus": {"id": "H"}}
+    )
+    assert closed.status_code == 204, closed.text
+    assert (await client.post(f"/admin/finance/salesOrder/{ordinary}/reopen")).status_code == 400
+    await _mode(client, "all")
+    held = await _order(client, customer, items["SL-SEAT-PRO"])
+    await client.post(REJECT.format(held), json={"reason": "no PO"})
+    reopened = await client.post(f"/admin/finance/salesOrder/{held}/reopen")
+    assert reopened.status_code == 200, reopened.text
+    record = (await client.get(f"{RECORD}/salesOrder/{held}")).json()
+    assert record["status"]["id"] == "A" and "custbody_rejection_reason" not in record
+    assert (await client.post(APPROVE.format(held))).status_code == 200

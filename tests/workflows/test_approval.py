@@ -158,3 +158,22 @@ async def test_partial_then_full_fulfilment_reaches_the_opportunity_once_each(
     ]
     await handle.terminate("the test is over")
     await record_history(handle, "close_won_fulfilled_in_two")
+
+
+async def test_a_rejected_order_reopened_and_approved_is_booked(world: World) -> None:
+    opportunity_id, state, handle = await _pending(world)
+    order = f"/admin/finance/salesOrder/{state.erp_order_id}"
+    await _finance(world, f"{order}/reject", {"reason": "missing PO number"})
+    await _feed(world, ChangeKind.ORDER)
+    await _until(handle, lambda s: s.status == DealStatus.NEEDS_ATTENTION)
+    await _finance(world, f"{order}/reopen")
+    await _feed(world, ChangeKind.ORDER)
+    waiting = await _until(handle, lambda s: s.status == DealStatus.PENDING_APPROVAL)
+    assert waiting.open_exception is None  # the rejection is no longer a person's to fix
+    await _finance(world, f"{order}/approve")
+    await _feed(world, ChangeKind.ORDER)
+    await _until(handle, lambda s: s.status == DealStatus.ORDER_ACCEPTED)
+    types = await _event_types(world, opportunity_id)
+    assert (types.count(EventType.ORDER_REJECTED), types.count(EventType.ORDER_ACCEPTED)) == (1, 1)
+    await handle.terminate("the test is over")
+    await record_history(handle, "close_won_held_rejected_reopened_then_approved")

@@ -41,6 +41,7 @@ def test_there_are_saved_histories_to_replay() -> None:
         # lost in the CRM; lost while held (the held order cancelled); then shipped in two
         "close_won_held_then_approved",
         "close_won_held_rejected_then_lost",
+        "close_won_held_rejected_reopened_then_approved",
         "close_won_held_then_lost",
         "close_won_fulfilled_in_two",
         # after the order: every kind of ERP change, mirrors, renewals
