@@ -10,6 +10,7 @@ import pytest
 
 from tests.e2e.conftest import Stack
 from tests.e2e.test_after_the_order import _eventually
+from tests.e2e.test_cli import _syncline
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("clean_faults")]
 
@@ -66,3 +67,17 @@ async def test_a_rejected_order_parks_the_deal_with_the_reason(stack: Stack) -> 
     parked = await stack.wait_for_status(opportunity_id, "needs_attention")
     assert any("credit hold" in str(e) for e in parked["exceptions"]), parked
     assert "order.rejected" in _kinds(await stack.deal(opportunity_id))
+
+
+@pytest.mark.erp("netsuite")
+async def test_the_demo_holds_a_share_for_finance_to_approve_and_ships_all(stack: Stack) -> None:
+    code, output = await _syncline(
+        stack, "demo", "--deals", "6", "--concurrency", "3", "--approval-share", "0.5"
+    )
+    assert code == 0, output
+    assert "held for approval, approved by finance" in output
+    approved = next(line for line in output.splitlines() if "approved by finance" in line)
+    shipped = next(line for line in output.splitlines() if "shipped by the warehouse" in line)
+    assert approved.split()[-2] == "3", output  # the row's value, before the table's edge
+    assert shipped.split()[-2] == "6", output
+    assert (await stack.erp_admin("GET", "/admin/approval")) == {"mode": "off"}
