@@ -68,6 +68,16 @@ async def test_a_rejected_order_parks_the_deal_with_the_reason(stack: Stack) -> 
     assert any("credit hold" in str(e) for e in parked["exceptions"]), parked
     assert "order.rejected" in _kinds(await stack.deal(opportunity_id))
 
+    # Sales decides: lost. The deal ends; finance then withdraws the order for good
+    # (reopened, cancelled), so the stack holds no order that is neither live nor booked.
+    await stack.crm.update("Opportunity", opportunity_id, {"StageName": "Closed Lost"})
+    await stack.wait_for_status(opportunity_id, "cancelled")
+    await stack.erp_admin("POST", f"/admin/finance/salesOrder/{order.id}/reopen")
+    await stack.erp.erp.cancel_sales_order(order.id)
+    assert await stack.erp_orders_for(opportunity_id) == []
+    kinds = _kinds(await stack.deal(opportunity_id))
+    assert "order.accepted" not in kinds
+
 
 @pytest.mark.erp("netsuite")
 async def test_the_demo_holds_a_share_for_finance_to_approve_and_ships_all(stack: Stack) -> None:
