@@ -2,9 +2,10 @@
 
 Steps: re-read the opportunity, check it is still Closed Won, place the order in the
 ERP (find or create the customer, map line items to ERP items, find the opportunity's
-live order or create one: one activity), record ``order.accepted``, write the order
-back to the opportunity; then follow its billing and reversals (``billing``,
-``reversals``). Anything retrying cannot fix parks the run in ``needs_attention``
+live order or create one: one activity), record ``order.accepted`` (an order the ERP
+holds for approval first waits for it: ``approval``), write the order back to the
+opportunity; then follow its billing, fulfilment and reversals (``billing``,
+``fulfilment``, ``reversals``). Anything retrying cannot fix parks the run in ``needs_attention``
 with an exception row; an operator's retry resumes it at the step that stopped.
 
 A deal won again after its order was cancelled runs again under the same id and gets a
