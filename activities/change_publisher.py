@@ -20,12 +20,14 @@ from datetime import timedelta
 from temporalio.client import Client
 
 from activities.erp_facts import record_invoice, record_order
+from activities.fulfilment_write_back import write_back_fulfilment
 from connectors.errors import NotFoundError
 from connectors.protocols import CrmClient
 from models.billing import InvoiceSnapshot
 from models.changes import (
     CustomerChange,
     ErpChange,
+    FulfilmentChange,
     InvoiceChange,
     ItemChange,
     OrderChange,
@@ -36,6 +38,7 @@ from models.events import SourceSystem
 from models.facts import OrderFacts, customer_upserted_event
 from models.lifecycle import MirrorInput, RenewalInput
 from models.messages import PublishChangesResult
+from models.order_progress_facts import order_fulfilled_event
 from models.types import utc_now
 from store import Store
 from telemetry.metrics import ERP_COMMIT_TO_LEDGER, EVENT_LAG
@@ -78,7 +81,9 @@ class ChangePublisher:
             recorded = await self._record(change, erp_system, correlation_id)
             if recorded:
                 result.recorded += recorded
-            elif isinstance(change, OrderChange | InvoiceChange | CustomerChange):
+            elif isinstance(
+                change, OrderChange | FulfilmentChange | InvoiceChange | CustomerChange
+            ):
                 result.duplicates += 1  # read before: the ledger holds all it says
             await self._signal(change, erp_system, correlation_id, result)
             lag = (utc_now() - change.modified_at).total_seconds()
@@ -108,6 +113,9 @@ class ChangePublisher:
         if isinstance(change, CustomerChange):
             event = customer_upserted_event(change, system, correlation_id, now)
             return int(await self._ledger().append_event(event))
+        if isinstance(change, FulfilmentChange):
+            event = order_fulfilled_event(change, system, correlation_id, now)
+            return int(await self._ledger().append_event(event))
         return 0  # items and subscriptions are their workflows' to act on
 
     async def _signal(
@@ -130,6 +138,11 @@ class ChangePublisher:
                 deal.ORDER_CHANGED, change.crm_opportunity_id, change, change.id, result
             ):
                 await self._write_back_order(change.crm_opportunity_id, change)
+        elif isinstance(change, FulfilmentChange) and change.crm_opportunity_id:
+            if not await self._signal_deal(
+                deal.FULFILMENT_CHANGED, change.crm_opportunity_id, change, change.id, result
+            ):
+                await write_back_fulfilment(self._crm, change.crm_opportunity_id, change)
         elif isinstance(change, CustomerChange | ItemChange):
             await mirror.signal_with_start_mirror(
                 self._client,

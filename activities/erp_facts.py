@@ -29,6 +29,7 @@ from models.facts import (
     order_cancelled_event,
     order_lines_payload,
 )
+from models.order_progress_facts import order_approval_rejected_event
 from models.tables import LedgerEvent
 from store import Store
 
@@ -70,7 +71,16 @@ async def record_order(
     correlation_id: str,
     now: datetime,
 ) -> int:
-    """Record what the ledger does not yet hold of ``order``; how many facts that was."""
+    """Record what the ledger does not yet hold of ``order``; how many facts that was.
+
+    An order the ERP holds for approval is no booking yet: nothing is recorded until it
+    is approved (then ``order.accepted``, dated by the approval) or rejected (then
+    ``order.rejected``, with the approver's reason)."""
+    if order.status is OrderStatus.PENDING_APPROVAL:
+        return 0
+    if order.status is OrderStatus.REJECTED:
+        event = order_approval_rejected_event(order, system, correlation_id, now)
+        return int(await store.append_event(event))
     if order.status is OrderStatus.CANCELLED:
         return int(
             await store.append_event(order_cancelled_event(order, system, correlation_id, now))

@@ -10,6 +10,7 @@ same news, never a second fact.
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -24,6 +25,7 @@ from models.types import CurrencyCode, Money, UtcDatetime
 
 class ChangeKind(StrEnum):
     ORDER = "order"
+    FULFILMENT = "fulfilment"
     INVOICE = "invoice"
     CUSTOMER = "customer"
     ITEM = "item"
@@ -44,10 +46,53 @@ class OrderChange(BaseModel):
     tran_date: date | None = None
     lines: list[SalesOrderLine] = []
     modified_at: UtcDatetime
+    approved_at: UtcDatetime | None = None
+    """When the ERP's approver approved the order, for an order that was held for
+    approval (NetSuite: the system note of its status leaving Pending Approval)."""
+    rejection_reason: str | None = None
+    """What the approver wrote when rejecting it (``status`` is then ``rejected``)."""
 
     @property
     def position(self) -> ChangeCursor:
         return ChangeCursor(modified_at=self.modified_at, id=int(self.id))
+
+
+class FulfilledLine(BaseModel):
+    item_id: str
+    sku: str
+    quantity: Decimal
+
+
+class FulfilmentChange(BaseModel):
+    """One ERP fulfilment (shipment) of an order: NetSuite's item fulfillment created
+    from the sales order, Tryton's customer shipment once done."""
+
+    kind: Literal["fulfilment"] = "fulfilment"
+    id: str
+    number: str
+    erp_order_id: str
+    order_number: str | None = None
+    crm_opportunity_id: str | None
+    fulfilment_date: date | None = None
+    lines: list[FulfilledLine]
+    complete: bool
+    """Whether, with this fulfilment and those before it, every line of the order has
+    shipped in full."""
+    modified_at: UtcDatetime
+
+    @property
+    def position(self) -> ChangeCursor:
+        return ChangeCursor(modified_at=self.modified_at, id=int(self.id))
+
+    @property
+    def order_status(self) -> str:
+        """The order's fulfilment status once this fulfilment shipped, as the
+        opportunity shows it."""
+        return FULFILLED if self.complete else PARTIALLY_FULFILLED
+
+
+FULFILLED = "Fulfilled"
+PARTIALLY_FULFILLED = "Partially Fulfilled"
 
 
 class CustomerChange(BaseModel):
@@ -115,7 +160,12 @@ class InvoiceChange(InvoiceSnapshot):
 
 
 ErpChange = Annotated[
-    OrderChange | InvoiceChange | CustomerChange | ItemChange | SubscriptionChange,
+    OrderChange
+    | FulfilmentChange
+    | InvoiceChange
+    | CustomerChange
+    | ItemChange
+    | SubscriptionChange,
     Field(discriminator="kind"),
 ]
 

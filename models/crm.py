@@ -80,6 +80,9 @@ class OpportunityOrderUpdate(BaseModel):
     order_number: str
     order_status: str
     synced_at: UtcDatetime
+    fulfilment_status: str | None = None
+    """"Partially Fulfilled" or "Fulfilled" once the ERP shipped some or all of the
+    order (``Syncline_Fulfilment_Status__c``); None leaves the field as it is."""
 
 
 class OpportunityBillingUpdate(BaseModel):

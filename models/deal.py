@@ -13,6 +13,8 @@ from models.types import UtcDatetime
 class DealStatus(StrEnum):
     RECEIVED = "received"
     VALIDATING = "validating"
+    PENDING_APPROVAL = "pending_approval"
+    """The ERP holds the order for approval or credit: placed, not yet a booking."""
     ORDER_ACCEPTED = "order_accepted"
     INVOICED = "invoiced"
     PAID = "paid"
@@ -39,6 +41,9 @@ class ExceptionReason(StrEnum):
     CRM_EVENTS_LOST = "crm_events_lost"
     """The CRM no longer keeps the change events after the stream's position (it was
     away longer than their retention): a reconciliation compares the gap."""
+    APPROVAL_REJECTED = "approval_rejected"
+    """The ERP's approver rejected the order: sales decides (marks the opportunity lost,
+    or has finance reopen the order for approval)."""
     UNEXPECTED_ERROR = "unexpected_error"
     """A step kept failing in a way no connector explains (a mapping bug, a malformed
     answer): the error's type and message are kept for the fix."""
@@ -81,6 +86,8 @@ class DealState(BaseModel):
     retries: int = 0
     detail: str | None = None
     billing: DealBilling | None = None
+    fulfilment_status: str | None = None
+    """How much of the order the ERP has shipped ("Partially Fulfilled", "Fulfilled")."""
 
     @computed_field  # type: ignore[prop-decorator]
     @property

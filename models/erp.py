@@ -55,6 +55,10 @@ class Product(BaseModel):
 class OrderStatus(StrEnum):
     """What any ERP's order states mean to Syncline."""
 
+    PENDING_APPROVAL = "pending_approval"
+    """Held by the ERP for approval or credit: not a booking until approved."""
+    REJECTED = "rejected"
+    """Refused at approval (NetSuite: closed while pending approval): never a booking."""
     OPEN = "open"
     """Accepted, not yet fully billed. Whether it can still be cancelled or amended is
     the ERP's call (NetSuite: until invoiced; Tryton: until processing)."""

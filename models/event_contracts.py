@@ -9,7 +9,7 @@ not a new version.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
@@ -70,10 +70,44 @@ class OrderAcceptedV2(OrderAcceptedV1):
     lines: list[OrderLineV2] = []  # type: ignore[assignment]
 
 
+class OrderAcceptedV3(OrderAcceptedV2):
+    """An order the ERP held for approval is booked when approved: ``approved_at`` is
+    the approval (also the event's occurred_at); absent for an order never held."""
+
+    approved_at: datetime | None = None
+
+
 class OrderRejectedV1(Contract):
     reason: str
     step: str
     message: str
+
+
+class OrderRejectedV2(OrderRejectedV1):
+    """Also the ERP's approver rejecting a placed order (``reason`` "approval_rejected",
+    ``message`` the approver's reason): then the order is named."""
+
+    erp_order_id: str | None = None
+    order_number: str | None = None
+
+
+class FulfilledLineV1(Contract):
+    sku: str
+    quantity: DecimalText
+
+
+class OrderFulfilledV1(Contract):
+    """What one ERP fulfilment (shipment) of the order shipped; ``complete`` says whether
+    the order's every line has now shipped in full (else a partial fulfilment)."""
+
+    crm_opportunity_id: str | None
+    erp_order_id: str
+    order_number: str | None
+    fulfilment_id: str
+    fulfilment_number: str
+    fulfilment_date: date | None
+    lines: list[FulfilledLineV1]
+    complete: bool
 
 
 class OrderCancelledV1(Contract):
@@ -147,7 +181,10 @@ CONTRACTS: dict[tuple[EventType, int], type[Contract]] = {
     (EventType.OPPORTUNITY_CLOSED_WON, 1): OpportunityClosedWonV1,
     (EventType.ORDER_ACCEPTED, 1): OrderAcceptedV1,
     (EventType.ORDER_ACCEPTED, 2): OrderAcceptedV2,
+    (EventType.ORDER_ACCEPTED, 3): OrderAcceptedV3,
     (EventType.ORDER_REJECTED, 1): OrderRejectedV1,
+    (EventType.ORDER_REJECTED, 2): OrderRejectedV2,
+    (EventType.ORDER_FULFILLED, 1): OrderFulfilledV1,
     (EventType.ORDER_CANCELLED, 1): OrderCancelledV1,
     (EventType.ORDER_AMENDED, 1): OrderAmendedV1,
     (EventType.ORDER_AMENDED, 2): OrderAmendedV2,

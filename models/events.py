@@ -23,6 +23,7 @@ class EventType(StrEnum):
     ORDER_REJECTED = "order.rejected"
     ORDER_CANCELLED = "order.cancelled"
     ORDER_AMENDED = "order.amended"
+    ORDER_FULFILLED = "order.fulfilled"
     INVOICE_POSTED = "invoice.posted"
     PAYMENT_APPLIED = "payment.applied"
     RENEWAL_OPENED = "renewal.opened"

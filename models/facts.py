@@ -74,6 +74,11 @@ class OrderFacts(BaseModel):
     the feed reads the ERP's modification time; the deal records the moment it saw
     the ERP confirm (an order's own stamp may be rounded to the second, before the
     close that caused it)."""
+    approved_at: UtcDatetime | None = None
+    """When the ERP approved an order it had held for approval: the booking's date
+    (its ``order.accepted`` is dated by it, not by when Syncline read it)."""
+    rejection_reason: str | None = None
+    """The approver's reason, for an order rejected at approval."""
 
     @classmethod
     def of_order(cls, order: SalesOrder, crm_opportunity_id: str) -> OrderFacts:
@@ -101,6 +106,8 @@ class OrderFacts(BaseModel):
             total=change.total,
             lines=change.lines,
             as_of=change.modified_at,
+            approved_at=change.approved_at,
+            rejection_reason=change.rejection_reason,
         )
 
     def subject(self, system: SourceSystem) -> str:
@@ -156,6 +163,10 @@ def order_accepted_event(
     order entered in the ERP directly is a booking too (reconciliation pairs it)."""
     won = closed_won_id(order.crm_opportunity_id) if order.crm_opportunity_id else None
     payload = {**order.payload(), "lines": order_lines_payload(order.lines)}
+    if order.approved_at is not None:
+        # Held for approval first: booked when the approver approved it.
+        payload["approved_at"] = order.approved_at.isoformat()
+        order = order.model_copy(update={"as_of": order.approved_at})
     return _order_event(
         EventType.ORDER_ACCEPTED,
         order.erp_order_id,
@@ -218,6 +229,7 @@ def order_rejected_event(
     return BusinessEvent(
         event_id=event_id_for(EventType.ORDER_REJECTED, SourceSystem.SYNCLINE, exception.id),
         event_type=EventType.ORDER_REJECTED,
+        schema_version=current_version(EventType.ORDER_REJECTED),
         occurred_at=now,
         recorded_at=now,
         source_system=SourceSystem.SYNCLINE,

@@ -47,6 +47,7 @@ def build_sandbox_app(
             )
         )
     if kind == "netsuite":
+        from sandbox.netsuite.approval import ApprovalMode
         from sandbox.netsuite.config import DEFAULT_ACCOUNT_ID
         from sandbox.netsuite.server import NetSuiteSandboxConfig
         from sandbox.netsuite.server import build_app as build_netsuite
@@ -57,6 +58,9 @@ def build_sandbox_app(
                 account_id=env.get("SYNCLINE_ERP_ACCOUNT_ID") or DEFAULT_ACCOUNT_ID,
                 concurrency_limit=int(env.get("SYNCLINE_SANDBOX_ERP_CONCURRENCY_LIMIT", "5")),
                 latency_ms=int(env.get("SYNCLINE_SANDBOX_ERP_LATENCY_MS", "0")),
+                approval_mode=ApprovalMode(env["SYNCLINE_SANDBOX_ERP_APPROVAL"])
+                if env.get("SYNCLINE_SANDBOX_ERP_APPROVAL")
+                else None,
             )
         )
     raise ValueError(f"unknown sandbox {kind!r}")

@@ -174,6 +174,8 @@ class DealView(BaseModel):
     run_id: str | None
     temporal_ui_url: str
     billing: BillingView | None = None
+    fulfilment_status: str | None = None
+    """How much of the order the ERP has shipped: "Partially Fulfilled", "Fulfilled"."""
     exceptions: list[ExceptionView]
     events: list[LedgerEventView]
     timeline: list[TimelineEntry] = []

@@ -155,11 +155,16 @@ async def _sandbox(kind: str, host: str, port: int, db: Path | None, upstream: s
 
 
 async def _dev(
-    workdir: Path, erp: Literal["netsuite", "tryton"], crm_stream: Literal["pubsub", "off"]
+    workdir: Path,
+    erp: Literal["netsuite", "tryton"],
+    crm_stream: Literal["pubsub", "off"],
+    erp_approval: Literal["off", "all", "over_credit_limit"] = "off",
 ) -> int:
     from workers.dev_stack import DevStack, StackOptions
 
-    stack = DevStack(StackOptions(workdir=workdir, erp=erp, crm_stream=crm_stream))
+    stack = DevStack(
+        StackOptions(workdir=workdir, erp=erp, crm_stream=crm_stream, erp_approval=erp_approval)
+    )
     status = "starting Temporal, the sandboxes, the worker and the API…"
     if erp == "tryton":
         status = "setting up Tryton (about 30 s the first time), then " + status
@@ -202,10 +207,20 @@ async def _dev(
     return 0
 
 
-async def _demo(deals: int, concurrency: int, env_file: Path, timeout: float) -> int:
+async def _demo(
+    deals: int, concurrency: int, env_file: Path, timeout: float, approval_share: float = 0.0
+) -> int:
     from workers.demo import DemoConfig, run_demo
 
-    config = DemoConfig.from_env(env_file, deals=deals, concurrency=concurrency, timeout=timeout)
+    if not 0 <= approval_share <= 1:
+        raise SystemExit("--approval-share is a share of the deals: between 0 and 1")
+    config = DemoConfig.from_env(
+        env_file,
+        deals=deals,
+        concurrency=concurrency,
+        timeout=timeout,
+        approval_share=approval_share,
+    )
     outcome = await run_demo(config, console)
     return 0 if outcome.all_accepted else 1
 
@@ -385,6 +400,13 @@ def main(argv: list[str] | None = None) -> None:
         help="also read the CRM's change events over its Pub/Sub API (default pubsub, or "
         "SYNCLINE_CRM_STREAM); off: webhooks alone",
     )
+    dev.add_argument(
+        "--erp-approval",
+        choices=["off", "all", "over_credit_limit"],
+        default=os.environ.get("SYNCLINE_SANDBOX_ERP_APPROVAL", "off"),
+        help="the NetSuite sandbox holds new sales orders for a finance user's approval: "
+        "off (default, or SYNCLINE_SANDBOX_ERP_APPROVAL), all, or over_credit_limit",
+    )
 
     demo = commands.add_parser(
         "demo", help="close deals won in the sandbox CRM and watch them become orders"
@@ -393,6 +415,14 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--concurrency", type=int, default=20)
     demo.add_argument("--timeout", type=float, default=300.0)
     demo.add_argument("--env-file", type=Path, default=Path(".syncline/dev.env"))
+    demo.add_argument(
+        "--approval-share",
+        type=float,
+        default=0.0,
+        help="NetSuite sandbox only: this share (0..1) of the deals' customers get a credit "
+        "limit their order passes, so the ERP holds it for approval; a finance step then "
+        "approves the held orders and ships every order (default 0: as before)",
+    )
 
     commands.add_parser("worker", help="run the Temporal worker (production)")
     commands.add_parser(
@@ -487,9 +517,13 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger().setLevel(logging.WARNING)
 
     if args.command == "dev":
-        _run(lambda: _dev(args.workdir, args.erp, args.crm_stream))
+        _run(lambda: _dev(args.workdir, args.erp, args.crm_stream, args.erp_approval))
     elif args.command == "demo":
-        _run(lambda: _demo(args.deals, args.concurrency, args.env_file, args.timeout))
+        _run(
+            lambda: _demo(
+                args.deals, args.concurrency, args.env_file, args.timeout, args.approval_share
+            )
+        )
     elif args.command == "worker":
         _run(_worker)
     elif args.command == "migrate":

@@ -29,6 +29,7 @@ from connectors.salesforce import SalesforceClient
 from models.crm import ProductMirror
 from models.types import Money
 from sandbox.catalog import DEFAULT_CATALOG
+from workers.demo_finance import HELD, FinanceStep
 from workers.operator_client import OPERATOR_KEY, OperatorClient, env_with_file
 from workers.settings import Settings
 from workers.wiring import build_erp
@@ -48,6 +49,8 @@ class DemoConfig:
     deals: int = 20
     concurrency: int = 20
     timeout: float = 300.0
+    approval_share: float = 0.0
+    """A share of deals whose orders the ERP holds for approval (``demo_finance``)."""
 
     @classmethod
     def from_env(cls, env_file: Path, **overrides: Any) -> DemoConfig:
@@ -71,6 +74,8 @@ class DemoConfig:
 @dataclass
 class DemoDeal:
     opportunity_id: str
+    account_id: str = ""
+    account_name: str = ""
     closed_at: float = 0.0
     accepted_at: float | None = None
     order_number: str | None = None
@@ -84,6 +89,9 @@ class DemoOutcome:
     duplicate_orders: int
     exceptions: int
     latencies: list[float] = field(default_factory=list)
+    approved: int | None = None
+    """Orders the finance step approved (None: no finance step)."""
+    shipped: int | None = None
 
     @property
     def accepted(self) -> int:
@@ -154,10 +162,11 @@ async def seed_crm_catalog(crm: SalesforceClient, erp: ErpClient) -> dict[str, s
 async def create_open_deal(
     crm: SalesforceClient, entries: dict[str, str], tag: str, index: int, rng: random.Random
 ) -> DemoDeal:
+    account_name = f"Demo Customer {tag}-{index:05d}"
     account_id = await crm.create(
         "Account",
         {
-            "Name": f"Demo Customer {tag}-{index:05d}",
+            "Name": account_name,
             "BillingStreet": f"{index} Market Street",
             "BillingCity": "San Francisco",
             "BillingPostalCode": "94105",
@@ -184,7 +193,7 @@ async def create_open_deal(
                 "UnitPrice": catalog[sku].price,
             },
         )
-    return DemoDeal(opportunity_id=opportunity_id)
+    return DemoDeal(opportunity_id=opportunity_id, account_id=account_id, account_name=account_name)
 
 
 async def open_deals(
@@ -226,11 +235,14 @@ async def poll_orders(crm: SalesforceClient, deals: Sequence[DemoDeal]) -> None:
     for start in range(0, len(ids), 200):
         chunk = ", ".join(f"'{i}'" for i in ids[start : start + 200])
         rows = await crm.query(
-            "SELECT Id, Syncline_Order_Number__c, Syncline_Synced_At__c FROM Opportunity "
-            f"WHERE Id IN ({chunk})"
+            "SELECT Id, Syncline_Order_Number__c, Syncline_Order_Status__c, "
+            f"Syncline_Synced_At__c FROM Opportunity WHERE Id IN ({chunk})"
         )
         for row in rows:
-            if row.get("Syncline_Order_Number__c"):
+            # An order the ERP holds for approval is placed but not accepted yet.
+            if row.get("Syncline_Order_Number__c") and row.get("Syncline_Order_Status__c") != (
+                HELD
+            ):
                 deal = waiting[row["Id"]]
                 deal.order_number = row["Syncline_Order_Number__c"]
                 synced = row.get("Syncline_Synced_At__c")
@@ -275,9 +287,23 @@ async def run_demo(config: DemoConfig, console: Console) -> DemoOutcome:
                 await close_won(crm, deal)
                 progress.advance(closing)
 
+            finance = (
+                await FinanceStep.start(
+                    config.erp.erp_base_url,
+                    erp,
+                    {deal.account_id: deal.account_name for deal in deals},
+                    [deal.opportunity_id for deal in deals],
+                    config.approval_share,
+                    rng,
+                )
+                if config.approval_share > 0
+                else None
+            )
             await bounded(config.concurrency, deals, close_tracked)
             deadline = time.monotonic() + config.timeout
             while time.monotonic() < deadline:
+                if finance is not None:
+                    await finance.act()
                 await poll_orders(crm, deals)
                 done = sum(1 for deal in deals if deal.order_number)
                 progress.update(accepted, completed=done)
@@ -285,6 +311,9 @@ async def run_demo(config: DemoConfig, console: Console) -> DemoOutcome:
                     break
                 await asyncio.sleep(0.5)
             elapsed = max((deal.accepted_at or time.time()) for deal in deals) - started
+            if finance is not None:
+                await finance.act()  # ship what was approved last
+                await finance.aclose()
 
         counts = await count_erp_orders(erp, deals)
         exceptions = [
@@ -301,6 +330,8 @@ async def run_demo(config: DemoConfig, console: Console) -> DemoOutcome:
             latencies=[
                 deal.accepted_at - deal.closed_at for deal in deals if deal.accepted_at is not None
             ],
+            approved=len(finance.approved) if finance is not None else None,
+            shipped=len(finance.shipped) if finance is not None else None,
         )
         _print_outcome(console, outcome)
         return outcome
@@ -317,6 +348,9 @@ def _print_outcome(console: Console, outcome: DemoOutcome) -> None:
     table.add_row("orders in the ERP", str(outcome.orders_in_erp))
     table.add_row("duplicate orders", str(outcome.duplicate_orders))
     table.add_row("open exceptions", str(outcome.exceptions))
+    if outcome.approved is not None:
+        table.add_row("held for approval, approved by finance", str(outcome.approved))
+        table.add_row("orders shipped by the warehouse", str(outcome.shipped))
     if outcome.latencies:
         table.add_row(
             "latency p50 / p95",

@@ -84,6 +84,8 @@ class StackOptions:
     ports: StackPorts = field(default_factory=StackPorts)
     erp_concurrency_limit: int = 5
     erp_latency_ms: int = 0
+    erp_approval: Literal["off", "all", "over_credit_limit"] = "off"
+    """The NetSuite sandbox's approval mode (``sandbox.netsuite.approval``)."""
     database_url: str | None = None
     ui: bool = True
     erp: Literal["netsuite", "tryton"] = "netsuite"
@@ -260,6 +262,7 @@ class DevStack:
             "SYNCLINE_ERP_MAX_CONCURRENCY": str(self.options.erp_concurrency_limit),
             "SYNCLINE_SANDBOX_ERP_CONCURRENCY_LIMIT": str(self.options.erp_concurrency_limit),
             "SYNCLINE_SANDBOX_ERP_LATENCY_MS": str(self.options.erp_latency_ms),
+            "SYNCLINE_SANDBOX_ERP_APPROVAL": self.options.erp_approval,
             "SYNCLINE_ERP_POLL_SECONDS": str(self.options.erp_poll_seconds),
             "SYNCLINE_SANDBOX_CDC": ",".join(self.options.crm_change_events),
             "SYNCLINE_RECONCILE_SLA_MINUTES": str(self.options.reconcile_sla_minutes),

@@ -92,6 +92,7 @@ def operator_router(settings: Settings, store: Store, client: Client, access: Ac
             run_id=description.run_id,
             temporal_ui_url=settings.workflow_ui_link(workflow_id, description.run_id),
             billing=BillingView.of(state.billing) if state.billing else None,
+            fulfilment_status=state.fulfilment_status,
             exceptions=_exception_views(exceptions, actions),
             events=[_event_view(row) for row in events],
             timeline=deal_timeline(deliveries, events, exceptions, actions),

@@ -58,6 +58,12 @@ def _event_summary(event: LedgerEvent) -> str:
             money = f" {payload[key]} {payload.get('currency', '')}".rstrip()
             break
     number = payload.get("order_number") or payload.get("invoice_number") or ""
+    if payload.get("fulfilment_number"):  # what shipped, and whether that was all
+        shipped = ", ".join(f"{line['quantity']} {line['sku']}" for line in payload["lines"])
+        whole = "complete" if payload.get("complete") else "partial"
+        money = f" {payload['fulfilment_number']} ({whole}): {shipped}"
+    if event.event_type == "order.rejected" and payload.get("erp_order_id"):
+        money = f": {payload.get('message')}"
     return f"{event.event_type} {number}{money}".replace("  ", " ").strip()
 
 

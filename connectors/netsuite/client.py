@@ -22,7 +22,7 @@ import httpx
 from connectors.errors import AuthError, NotFoundError, RejectedError, TransientError
 from connectors.governor import ConcurrencyGovernor, UnlimitedGovernor
 from connectors.http import DEFAULT_TIMEOUT, HttpConnector, build_http_client, transport_error
-from connectors.netsuite import mapping
+from connectors.netsuite import approval, fulfilment, mapping
 from connectors.netsuite.auth import request_auth
 from connectors.netsuite.credentials import NetSuiteCredentials
 from connectors.netsuite.errors import SYSTEM, map_error
@@ -429,6 +429,7 @@ class NetSuiteClient(HttpConnector):
             ChangeKind, Callable[[ChangeCursor, int], Awaitable[tuple[list[ErpChange], bool]]]
         ] = {
             ChangeKind.ORDER: self._order_changes,
+            ChangeKind.FULFILMENT: self._fulfilment_changes,
             ChangeKind.INVOICE: self._invoice_changes,
             ChangeKind.CUSTOMER: self._customer_changes,
             ChangeKind.ITEM: self._item_changes,
@@ -477,11 +478,22 @@ class NetSuiteClient(HttpConnector):
         rows, has_more = await self.suiteql_page(query, limit=limit)
         currencies = {str(r["id"]): mapping.order_currency(r, self.base_currency) for r in rows}
         lines = await self._order_lines(currencies)
-        changes: list[ErpChange] = [
+        orders = [
             mapping.order_change_from_row(row, lines.get(str(row["id"]), []), self.base_currency)
             for row in rows
         ]
+        changes: list[ErpChange] = list(await approval.decide(orders, self.suiteql))
         return changes, has_more
+
+    async def _fulfilment_changes(
+        self, after: ChangeCursor, limit: int
+    ) -> tuple[list[ErpChange], bool]:
+        query = keyset_query(
+            fulfilment.FULFILMENT_COLUMNS, "transaction", fulfilment.FULFILMENT_WHERE, after
+        )
+        rows, has_more = await self.suiteql_page(query, limit=limit)
+        changes = await fulfilment.fulfilments_of_rows(rows, self.suiteql, self._skus)
+        return list(changes), has_more
 
     async def orders_by_reference(
         self, after: str | None, limit: int, since: date | None = None

@@ -48,6 +48,7 @@ CUSTOM_FIELDS: dict[str, str] = {
     "custitem_term_months": "INTEGER",
     "custcol_revenue_type": "TEXT",
     "custcol_term_months": "INTEGER",
+    "custbody_rejection_reason": "TEXT",
 }
 # SuiteQL's status letter of a cancelled sales order.
 SALES_ORDER_CANCELLED = "C"
@@ -63,8 +64,11 @@ SALES_ORDER_STATUS_NAMES = {
     "H": "Closed",
 }
 # What each state means to Syncline: until billed, an order can be cancelled or amended.
+# Pending Approval is no booking: the ERP holds the order for approval or credit. A
+# Closed order is read as rejected when its system notes say it closed from Pending
+# Approval (``connectors.netsuite.approval``).
 _ORDER_STATUS = {
-    "A": OrderStatus.OPEN,
+    "A": OrderStatus.PENDING_APPROVAL,
     "B": OrderStatus.OPEN,
     "C": OrderStatus.CANCELLED,
     "D": OrderStatus.OPEN,

@@ -65,6 +65,7 @@ CUSTOM_FIELDS: dict[str, dict[str, CustomField]] = {
         "Syncline_Order_Id__c": CustomField("Text", written=True, length=64),
         "Syncline_Order_Number__c": CustomField("Text", written=True, length=64),
         "Syncline_Order_Status__c": CustomField("Text", written=True, length=64),
+        "Syncline_Fulfilment_Status__c": CustomField("Text", written=True, length=64),
         "Syncline_Synced_At__c": CustomField("DateTime", written=True),
         "Syncline_Billing_Status__c": CustomField("Text", written=True, length=32),
         "Syncline_Invoiced_Amount__c": CustomField("Currency", written=True),
@@ -187,13 +188,17 @@ def to_account(record: dict[str, Any]) -> Account:
 
 
 def order_status_fields(update: OpportunityOrderUpdate) -> dict[str, Any]:
-    """The ERP order's number and status on its opportunity."""
-    return {
+    """The ERP order's number and status on its opportunity (and how much of it has
+    shipped, once the ERP said)."""
+    fields: dict[str, Any] = {
         "Syncline_Order_Id__c": update.erp_order_id,
         "Syncline_Order_Number__c": update.order_number,
         "Syncline_Order_Status__c": update.order_status,
         "Syncline_Synced_At__c": format_datetime(update.synced_at),
     }
+    if update.fulfilment_status is not None:
+        fields["Syncline_Fulfilment_Status__c"] = update.fulfilment_status
+    return fields
 
 
 def billing_status_fields(update: OpportunityBillingUpdate) -> dict[str, Any]:

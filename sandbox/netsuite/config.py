@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from sandbox.faults import FaultRule
+from sandbox.netsuite.approval import ApprovalMode
 
 # A sandbox account's id as NetSuite writes it in a realm (the host says 1234567-sb1).
 DEFAULT_ACCOUNT_ID = "1234567_SB1"
@@ -25,6 +26,11 @@ class NetSuiteSandboxConfig(BaseModel):
     seed_catalog: bool = Field(True, description="seed sandbox.catalog on an empty db")
     token_ttl_seconds: int = Field(
         3600, ge=1, description="lifetime of issued access tokens (NetSuite: 60 minutes)"
+    )
+    approval_mode: ApprovalMode | None = Field(
+        None,
+        description="hold new sales orders for approval: off, all, or over_credit_limit; "
+        "None keeps the database's setting (off unless set through /admin/approval)",
     )
     faults: list[FaultRule] | None = Field(
         None, description="fault rules at start; None reads SYNCLINE_SANDBOX_ERP_FAULTS"

@@ -132,12 +132,21 @@ PROPERTIES: dict[str, dict[str, Schema]] = {
             },
         ),
         "custentity_tax_id": _custom(_text("Tax ID")),
+        "creditLimit": _number("Credit Limit"),
     },
     "salesOrder": {
         **_TRANSACTION,
         "entity": _ref("Customer"),
         "otherRefNum": _text("PO #"),
         "item": _sublist("Items", _ITEM_LINE),
+        "custbody_rejection_reason": _custom(_text("Rejection Reason")),
+    },
+    "itemFulfillment": {
+        **_TRANSACTION,
+        "entity": _ref("Customer"),
+        "createdFrom": _ref("Created From"),
+        "shipStatus": _ref("Status"),
+        "item": _sublist("Items", {"item": _ref("Item"), "quantity": _number("Quantity")}),
     },
     "invoice": {
         **_TRANSACTION,

@@ -112,6 +112,7 @@ TABLES: dict[str, TableSpec] = {
             "trandate": Kind.DATE,
             "createdfrom": Kind.ID,
             "memo": Kind.TEXT,
+            "custbody_rejection_reason": Kind.TEXT,
         },
     ),
     # Item lines of sales orders and invoices, as NetSuite signs a sale: quantity and
@@ -135,6 +136,24 @@ TABLES: dict[str, TableSpec] = {
             "taxline": Kind.BOOL,
         },
         sql_names={"transaction": "transaction_id"},
+    ),
+    # A transaction's field changes (the feed reads its status changes: when an order
+    # left Pending Approval). ``date`` is stored as ``notedate``.
+    "systemnote": TableSpec(
+        "systemnote",
+        {
+            "id": Kind.ID,
+            "recordid": Kind.ID,
+            "recordtypeid": Kind.INTEGER,
+            "field": Kind.TEXT,
+            "oldvalue": Kind.TEXT,
+            "newvalue": Kind.TEXT,
+            "date": Kind.TIMESTAMP,
+            "name": Kind.TEXT,
+            "context": Kind.TEXT,
+            "type": Kind.TEXT,
+        },
+        sql_names={"date": "notedate"},
     ),
     "subscription": TableSpec(
         "subscription",

@@ -19,6 +19,7 @@ from typing import Any
 
 from models import exact_json
 from sandbox.catalog import CatalogItem
+from sandbox.netsuite import approval, fulfilment
 from sandbox.netsuite.errors import (
     INVALID_FLD_VALUE,
     USER_ERROR,
@@ -73,6 +74,7 @@ RECORD_TYPES: dict[str, RecordType] = {
         RecordType("salesOrder", "txn", "SalesOrd", "SO"),
         RecordType("invoice", "txn", "CustInvc", "INV"),
         RecordType("customerPayment", "txn", "CustPymt", "PYMT"),
+        RecordType("itemFulfillment", "txn", "ItemShip", "IF"),
         RecordType("subscription", "subscription", None),
     )
 }
@@ -214,6 +216,8 @@ def _normalize(
         return normalize_invoice(payload, body, lookup, today)
     if rt.name == "subscription":
         return normalize_subscription(payload, body)
+    if rt.name == "itemFulfillment":
+        return fulfilment.normalize(conn, payload, body, today)
     return normalize_payment(payload, body, lookup, today)
 
 
@@ -263,7 +267,12 @@ def _update_row(
     body: Mapping[str, Any],
     columns: Mapping[str, Any],
     now: str,
+    who: str = approval.INTEGRATION_USER,
 ) -> None:
+    if rt.name == "salesOrder" and "status" in columns:
+        old = conn.execute("SELECT status FROM txn WHERE id = ?", (internal_id,)).fetchone()
+        old_status = None if old is None else old["status"]
+        approval.note_status_change(conn, internal_id, old_status, columns["status"], now, who)
     values: dict[str, Any] = {**columns, "lastmodifieddate": now, "body": exact_json.dumps(body)}
     assignments = ", ".join(f"{name} = ?" for name in values)
     conn.execute(
@@ -275,6 +284,8 @@ def create(
     conn: sqlite3.Connection, rt: RecordType, payload: Mapping[str, Any], now: datetime
 ) -> int:
     normalized = _normalize(conn, rt, payload, None, now.date())
+    if rt.name == "salesOrder":
+        normalized = approval.hold_if_needed(conn, normalized)
     _check_external_id_free(conn, rt, normalized.body.get("externalId"), None)
     internal_id = _insert(conn, rt, normalized, format_timestamp(now))
     _after_create(conn, rt, internal_id, normalized, format_timestamp(now))
@@ -297,6 +308,20 @@ def update(
     if rt.name == "salesOrder":
         _after_order_update(conn, existing, normalized, format_timestamp(now))
     return existing.id
+
+
+def save_users_change(
+    conn: sqlite3.Connection,
+    rt: RecordType,
+    record: StoredRecord,
+    body: Mapping[str, Any],
+    columns: Mapping[str, Any],
+    now: datetime,
+    who: str,
+) -> None:
+    """A change a person makes in the ERP's own UI (a finance user's approval), which
+    the REST API's rules for the integration do not govern; noted as theirs."""
+    _update_row(conn, rt, record.id, body, columns, format_timestamp(now), who)
 
 
 def update_by_key(
@@ -390,7 +415,14 @@ def _after_create(
     if created_from is None:
         return
     source_id = int(created_from["id"])
-    if rt.name == "invoice":
+    if rt.name == "itemFulfillment":
+        order = find_by_id(conn, _SALES_ORDER, source_id)
+        if order is not None:
+            status = str(order.body["status"]["id"])
+            after = fulfilment.order_status_after(conn, source_id, status)
+            if after != status:
+                _set_status(conn, _SALES_ORDER, order, after, SALES_ORDER_STATUSES, now)
+    elif rt.name == "invoice":
         order = find_by_id(conn, _SALES_ORDER, source_id)
         if order is not None:  # billing the order in full marks it Billed
             _set_status(conn, _SALES_ORDER, order, "G", SALES_ORDER_STATUSES, now)
@@ -488,6 +520,7 @@ def _check_order_change(
     old = str(existing.body["status"]["id"])
     new = str(normalized.body["status"]["id"])
     name = f"Sales order {existing.body['tranId']}"
+    approval.check_rest_change(name, old, new)
     if old == "C" and new != "C":
         raise _refuse(f"{name} has been cancelled and cannot be reopened.", "status")
     if new == "C" and old != "C":

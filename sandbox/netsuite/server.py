@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sandbox.faults import FaultMiddleware, fault_admin_router, fault_rules_from_env
 from sandbox.netsuite.admin import admin_router
+from sandbox.netsuite.approval import ApprovalMode
 from sandbox.netsuite.auth import auth_router
 from sandbox.netsuite.auth_admin import auth_admin_router
 from sandbox.netsuite.config import DEFAULT_ACCOUNT_ID, NetSuiteSandboxConfig
@@ -33,6 +34,7 @@ from sandbox.netsuite.errors import (
     error_response,
     handle_netsuite_error,
 )
+from sandbox.netsuite.finance import finance_router
 from sandbox.netsuite.limits import ConcurrencyLimitMiddleware
 from sandbox.netsuite.metadata import metadata_router
 from sandbox.netsuite.routes import query_router, record_router
@@ -63,6 +65,7 @@ def build_app(config: NetSuiteSandboxConfig) -> FastAPI:
     app.include_router(record_router(sandbox))
     app.include_router(query_router(sandbox))
     app.include_router(admin_router(sandbox))
+    app.include_router(finance_router(sandbox))
     app.include_router(auth_admin_router(sandbox))
     app.include_router(fault_admin_router(sandbox.faults))
     app.add_exception_handler(NetSuiteError, handle_netsuite_error)
@@ -88,7 +91,8 @@ def config_from_env(env: Mapping[str, str] | None = None) -> NetSuiteSandboxConf
     """The config from the dev stack's variables (the names ``sandbox.launch`` uses).
 
     ``SYNCLINE_ERP_ACCOUNT_ID``, and
-    ``SYNCLINE_SANDBOX_ERP_{DB,CONCURRENCY_LIMIT,LATENCY_MS,SEED_CATALOG,FAULTS}``.
+    ``SYNCLINE_SANDBOX_ERP_{DB,CONCURRENCY_LIMIT,LATENCY_MS,SEED_CATALOG,FAULTS,APPROVAL}``
+    (``APPROVAL``: ``off``, ``all`` or ``over_credit_limit``, see ``approval``).
     Credentials are not configured: they are set up as on a real account, through
     the admin routes (``/admin/oauth2/certificates``, ``/admin/tba/tokens``).
     """
@@ -100,6 +104,9 @@ def config_from_env(env: Mapping[str, str] | None = None) -> NetSuiteSandboxConf
         latency_ms=int(env.get(f"{ENV_PREFIX}LATENCY_MS", "0")),
         seed_catalog=env.get(f"{ENV_PREFIX}SEED_CATALOG", "1") not in ("0", "false", "no"),
         faults=fault_rules_from_env(FAULTS_ENV_VAR, env),
+        approval_mode=ApprovalMode(env[f"{ENV_PREFIX}APPROVAL"])
+        if env.get(f"{ENV_PREFIX}APPROVAL")
+        else None,
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from sandbox.catalog import DEFAULT_CATALOG
 from sandbox.faults import FaultInjector, fault_rules_from_env
-from sandbox.netsuite import records
+from sandbox.netsuite import approval, records
 from sandbox.netsuite.auth import Authenticator
 from sandbox.netsuite.config import NetSuiteSandboxConfig
 from sandbox.netsuite.credentials import Credentials
@@ -44,6 +44,9 @@ class NetSuiteSandbox:
         self.limiter = ConcurrencyLimiter(config.concurrency_limit, config.latency_ms)
         rules = config.faults if config.faults is not None else fault_rules_from_env(FAULTS_ENV_VAR)
         self.faults = FaultInjector(rules, error_body=_netsuite_fault_body)
+        if config.approval_mode is not None:
+            mode = config.approval_mode
+            self.store.write_sync(lambda conn: approval.set_approval_mode(conn, mode))
         if config.seed_catalog:
             self.store.write_sync(self._seed_if_new)
             for field in records.CATALOG_FIELDS:

@@ -138,6 +138,20 @@ CREATE TABLE IF NOT EXISTS subscription (
 CREATE INDEX IF NOT EXISTS subscription_salesorder ON subscription (salesorder);
 CREATE INDEX IF NOT EXISTS subscription_lastmodified ON subscription (lastmodifieddate);
 CREATE INDEX IF NOT EXISTS item_lastmodified ON item (lastmodifieddate);
+CREATE TABLE IF NOT EXISTS systemnote (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    rectype TEXT NOT NULL DEFAULT 'systemNote',
+    recordid INTEGER NOT NULL,
+    recordtypeid INTEGER NOT NULL,
+    field TEXT NOT NULL,
+    oldvalue TEXT,
+    newvalue TEXT,
+    notedate TEXT NOT NULL,
+    name TEXT,
+    context TEXT,
+    type TEXT
+);
+CREATE INDEX IF NOT EXISTS systemnote_record ON systemnote (recordid);
 """
     + TRANSACTION_LINE_VIEW
     + """
@@ -169,13 +183,14 @@ CREATE TABLE IF NOT EXISTS tba_token (
 """
 )
 
-RECORD_TABLES = ("customer", "item", "txn", "subscription")
+RECORD_TABLES = ("customer", "item", "txn", "subscription", "systemnote")
 # Columns added after a table first shipped: ``CREATE TABLE IF NOT EXISTS`` leaves an
 # existing database's table as it was, so these are added on open.
 _ADDED_COLUMNS = (
     ("item", "custitem_term_months", "INTEGER"),
     ("item", "custitem_revenue_type", "TEXT"),
     ("token", "certificate_id", "TEXT"),
+    ("txn", "custbody_rejection_reason", "TEXT"),
 )
 
 

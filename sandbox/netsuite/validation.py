@@ -63,7 +63,8 @@ SALES_ORDER_STATUSES = {
 }
 INVOICE_STATUSES = {"A": "Open", "B": "Paid In Full"}
 PAYMENT_STATUSES = {"A": "Unapproved Payment", "B": "Not Deposited", "C": "Deposited"}
-SO_BILLABLE = frozenset({"A", "B", "D", "E", "F"})
+# Not "A": an order pending approval is neither billed nor fulfilled until approved.
+SO_BILLABLE = frozenset({"B", "D", "E", "F"})
 # SuiteBilling's billingSubscriptionStatus values.
 SUBSCRIPTION_STATUSES = {
     "DRAFT": "Draft",
@@ -315,6 +316,7 @@ _CUSTOMER_FIELDS = frozenset(
         "externalId",
         "comments",
         "entityId",
+        "creditLimit",
     }
 )
 _ADDRESS_FIELDS = ("addressee", "addr1", "addr2", "city", "state", "zip", "country")
@@ -388,6 +390,15 @@ def normalize_customer(
         lines = list((existing or {}).get("addressBook", {}).get("items", []))
     tax_id = _text(data, "custentity_tax_id", "custentity_tax_id")
     inactive = _bool(data, "isInactive", "isInactive", False)
+    # The customer's credit limit in its currency (NetSuite's Financial subtab); absent
+    # means none. The approval mode "over credit limit" holds orders that exceed it.
+    credit_limit = data.get("creditLimit")
+    if credit_limit is not None:
+        credit_limit = _decimal(credit_limit, "creditLimit", "credit limit")
+        if credit_limit < 0:
+            raise bad_request(
+                INVALID_FLD_VALUE, "The credit limit cannot be negative.", "creditLimit"
+            )
     body = _compact(
         {
             "entityId": _text(data, "entityId", "entityId") or company,
@@ -401,6 +412,7 @@ def normalize_customer(
             "externalId": _external_id(data),
             "addressBook": {"items": lines},
             "defaultAddress": _address_text(lines),
+            "creditLimit": credit_limit,
             **_custom(payload, existing),
         }
     )

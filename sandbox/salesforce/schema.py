@@ -313,6 +313,7 @@ OPPORTUNITY = ObjectDef(
         _text("Syncline_Order_Id__c", "Syncline Order Id", 64),
         _text("Syncline_Order_Number__c", "Syncline Order Number", 64),
         _text("Syncline_Order_Status__c", "Syncline Order Status", 64),
+        _text("Syncline_Fulfilment_Status__c", "Syncline Fulfilment Status", 64),
         FieldDef("Syncline_Synced_At__c", "datetime", "Syncline Synced At"),
         _text("Syncline_Billing_Status__c", "Syncline Billing Status", 32),
         _money("Syncline_Invoiced_Amount__c", "Syncline Invoiced Amount"),

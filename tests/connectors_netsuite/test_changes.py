@@ -17,6 +17,7 @@ from models.billing import ChangeCursor, InvoiceStatus
 from models.changes import (
     ChangeKind,
     CustomerChange,
+    FulfilmentChange,
     InvoiceChange,
     ItemChange,
     OrderChange,
@@ -75,7 +76,7 @@ def suiteql(
     return handler, queries
 
 
-async def test_change_kinds_are_all_five() -> None:
+async def test_change_kinds_are_all_six() -> None:
     client = FakeNetSuite(lambda request: page([])).client()
     assert client.change_kinds == frozenset(ChangeKind)
     await client.aclose()
@@ -131,6 +132,7 @@ async def test_order_changes_with_lines_in_three_queries() -> None:
             "transaction": lambda q: orders,
             "transactionline": lambda q: lines,
             "item": lambda q: [{"id": "3", "itemid": "SL-SEAT-PRO"}, {"id": "4", "itemid": "X"}],
+            "systemnote": lambda q: [],
         },
         has_more=True,
     )
@@ -140,7 +142,9 @@ async def test_order_changes_with_lines_in_three_queries() -> None:
     await client.aclose()
 
     assert result.kind is ChangeKind.ORDER and result.has_more
-    assert len(fake.api_requests) == 3  # no request per order
+    assert len(fake.api_requests) == 4  # no request per order
+    assert "FROM systemnote WHERE field = 'TRANDOC.KSTATUS'" in queries[3]
+    assert "recordid IN (11, 12)" in queries[3]
     assert queries[0].startswith("SELECT id, tranid, externalid, entity, status, foreigntotal")
     assert "FROM transaction WHERE type = 'SalesOrd' AND " + KEYSET in queries[0]
     assert fake.api_requests[0].url.params["limit"] == "2"
@@ -180,7 +184,7 @@ async def test_order_changes_with_lines_in_three_queries() -> None:
 @pytest.mark.parametrize(
     ("letter", "status"),
     [
-        ("A", OrderStatus.OPEN),
+        ("A", OrderStatus.PENDING_APPROVAL),
         ("B", OrderStatus.OPEN),
         ("D", OrderStatus.OPEN),
         ("E", OrderStatus.OPEN),
@@ -200,7 +204,13 @@ async def test_order_status_mapping(letter: str, status: OrderStatus) -> None:
         "currency": "USD",
         "lastmodifieddate": "2026-11-20T10:00:00Z",
     }
-    handler, _ = suiteql({"transaction": lambda q: [row], "transactionline": lambda q: []})
+    handler, _ = suiteql(
+        {
+            "transaction": lambda q: [row],
+            "transactionline": lambda q: [],
+            "systemnote": lambda q: [],
+        }
+    )
     client = FakeNetSuite(handler).client()
     change = (await client.changes(ChangeKind.ORDER, AFTER, 10)).changes[0]
     await client.aclose()
@@ -508,6 +518,7 @@ async def test_changes_hold_a_governor_slot_per_request() -> None:
                 {"transaction": "1", "item": "3", "quantity": -1, "rate": 1, "memo": None}
             ],
             "item": lambda q: [{"id": "3", "itemid": "X"}],
+            "systemnote": lambda q: [],
         }
     )
     counting = CountingGovernor()
@@ -516,5 +527,113 @@ async def test_changes_hold_a_governor_slot_per_request() -> None:
     with correlation_scope("feed-1"):
         await client.changes(ChangeKind.ORDER, AFTER, 10)
     await client.aclose()
-    assert counting.slots == len(fake.requests) == 4  # token + 3 queries
+    assert counting.slots == len(fake.requests) == 5  # token + 4 queries
     assert {r.headers.get("x-correlation-id") for r in fake.requests} == {"feed-1"}
+
+
+def _order_row(order_id: str, letter: str) -> dict[str, Any]:
+    return {
+        "id": order_id,
+        "tranid": f"SO{order_id}",
+        "externalid": f"OPP-{order_id}",
+        "entity": "2",
+        "status": letter,
+        "foreigntotal": 10,
+        "currency": "USD",
+        "lastmodifieddate": "2026-11-22T10:00:00Z",
+    }
+
+
+async def test_system_notes_date_approvals_and_tell_rejections_from_closures() -> None:
+    orders = [
+        _order_row("1", "B"),  # approved
+        _order_row("2", "H"),  # closed from Pending Approval: rejected
+        _order_row("3", "H"),  # approved, then closed: an ordinary closure
+        _order_row("4", "A"),  # still waiting
+        _order_row("5", "B"),  # never held (no note)
+    ]
+    notes = [
+        {"recordid": "1", "newvalue": "Pending Fulfillment", "date": "2026-11-21T09:30:00Z"},
+        {"recordid": "2", "newvalue": "Closed", "date": "2026-11-21T09:31:00Z"},
+        {"recordid": "3", "newvalue": "Pending Fulfillment", "date": "2026-11-21T09:32:00Z"},
+    ]
+
+    def transactions(q: str) -> list[dict[str, Any]]:
+        if "custbody_rejection_reason" in q:
+            assert "WHERE id IN (2)" in q  # only the rejected order's reason is read
+            return [{"id": "2", "custbody_rejection_reason": "credit hold"}]
+        return orders
+
+    handler, _ = suiteql(
+        {
+            "transaction": transactions,
+            "transactionline": lambda q: [],
+            "systemnote": lambda q: notes,
+        }
+    )
+    client = FakeNetSuite(handler).client()
+    changes = (await client.changes(ChangeKind.ORDER, AFTER, 10)).changes
+    await client.aclose()
+    by_id = {c.id: c for c in changes if isinstance(c, OrderChange)}
+    assert by_id["1"].status is OrderStatus.OPEN
+    assert by_id["1"].approved_at == datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
+    assert (by_id["2"].status, by_id["2"].rejection_reason) == (OrderStatus.REJECTED, "credit hold")
+    assert by_id["3"].status is OrderStatus.CLOSED
+    assert by_id["3"].approved_at == datetime(2026, 11, 21, 9, 32, tzinfo=UTC)
+    assert by_id["4"].status is OrderStatus.PENDING_APPROVAL and by_id["4"].approved_at is None
+    assert by_id["5"].approved_at is None
+
+
+async def test_fulfilments_say_what_shipped_and_whether_the_order_is_complete() -> None:
+    fulfilments = [
+        {
+            "id": "21",
+            "tranid": "IF1",
+            "createdfrom": "7",
+            "trandate": "2026-11-22",
+            "lastmodifieddate": "2026-11-22T10:00:00Z",
+        },
+        {
+            "id": "22",
+            "tranid": "IF2",
+            "createdfrom": "7",
+            "trandate": "2026-11-23",
+            "lastmodifieddate": "2026-11-23T10:00:00Z",
+        },
+    ]
+    lines = [
+        {"transaction": "7", "item": "3", "quantity": -5},
+        {"transaction": "7", "item": "4", "quantity": -1},
+        {"transaction": "21", "item": "3", "quantity": -2},
+        {"transaction": "22", "item": "3", "quantity": -3},
+        {"transaction": "22", "item": "4", "quantity": -1},
+    ]
+
+    def transactions(q: str) -> list[dict[str, Any]]:
+        if "type = 'ItemShip' AND status = 'C' AND createdfrom IN (7)" in q:
+            return [{"id": "21", "createdfrom": "7"}, {"id": "22", "createdfrom": "7"}]
+        if "type = 'ItemShip'" in q:
+            return fulfilments
+        return [{"id": "7", "tranid": "SO7", "externalid": "OPP-7"}]
+
+    handler, _ = suiteql(
+        {
+            "transaction": transactions,
+            "transactionline": lambda q: lines,
+            "item": lambda q: [{"id": "3", "itemid": "SL-SEAT-PRO"}, {"id": "4", "itemid": "X"}],
+        }
+    )
+    client = FakeNetSuite(handler).client()
+    changes = (await client.changes(ChangeKind.FULFILMENT, AFTER, 10)).changes
+    await client.aclose()
+    first, second = changes
+    assert isinstance(first, FulfilmentChange) and isinstance(second, FulfilmentChange)
+    assert (first.erp_order_id, first.order_number, first.crm_opportunity_id) == (
+        "7",
+        "SO7",
+        "OPP-7",
+    )
+    assert [(line.sku, line.quantity) for line in first.lines] == [("SL-SEAT-PRO", Decimal(2))]
+    assert first.fulfilment_date == date(2026, 11, 22)
+    assert (first.complete, second.complete) == (False, True)
+    assert first.order_status == "Partially Fulfilled" and second.order_status == "Fulfilled"

@@ -12,6 +12,8 @@ import pytest
 from models.billing import InvoiceSnapshot, InvoiceStatus
 from models.changes import (
     CustomerChange,
+    FulfilledLine,
+    FulfilmentChange,
     OrderChange,
     OrderStatus,
     SubscriptionChange,
@@ -41,6 +43,7 @@ from models.facts import (
     payment_applied_event,
     renewal_opened_event,
 )
+from models.order_progress_facts import order_approval_rejected_event, order_fulfilled_event
 from models.types import Money
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -105,6 +108,40 @@ def every_event() -> list[BusinessEvent]:
             OrderFacts.of_change(ORDER_CHANGE.model_copy(update={"status": "open"})), NS, "c", NOW
         ),
         order_rejected_event(exception, "006A", "c", NOW),
+        order_accepted_event(
+            OrderFacts.of_change(
+                ORDER_CHANGE.model_copy(update={"status": "open", "approved_at": NOW})
+            ),
+            NS,
+            "c",
+            NOW,
+        ),
+        order_approval_rejected_event(
+            OrderFacts.of_change(
+                ORDER_CHANGE.model_copy(
+                    update={"status": "rejected", "erp_status": "Closed", "rejection_reason": "r"}
+                )
+            ),
+            NS,
+            "c",
+            NOW,
+        ),
+        order_fulfilled_event(
+            FulfilmentChange(
+                id="88",
+                number="IF88",
+                erp_order_id="77",
+                order_number="SO77",
+                crm_opportunity_id="006A",
+                fulfilment_date=date(2026, 11, 22),
+                lines=[FulfilledLine(item_id="9", sku="SL-1", quantity=Decimal(1))],
+                complete=False,
+                modified_at=NOW,
+            ),
+            NS,
+            "c",
+            NOW,
+        ),
         order_cancelled_event(OrderFacts.of_order(ORDER, "006A"), NS, "c", NOW),
         order_cancelled_event(OrderFacts.of_change(ORDER_CHANGE), NS, "c", NOW),
         order_amended_event(OrderFacts.of_order(ORDER, "006A"), 1, NS, "c", NOW),

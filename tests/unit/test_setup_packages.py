@@ -207,7 +207,11 @@ def fields_the_code_uses() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
             {
                 *order_status_fields(
                     OpportunityOrderUpdate(
-                        erp_order_id="1", order_number="SO1", order_status="open", synced_at=now
+                        erp_order_id="1",
+                        order_number="SO1",
+                        order_status="open",
+                        synced_at=now,
+                        fulfilment_status="Fulfilled",
                     )
                 ),
                 *billing_status_fields(

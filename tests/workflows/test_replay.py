@@ -37,6 +37,13 @@ def test_there_are_saved_histories_to_replay() -> None:
         "close_won_won_again_after_its_order_was_cancelled",
         "close_won_second_run_paid",
         "close_won_unexpected_error_parked_then_retried",
+        # an order the ERP held for approval: approved and booked; rejected, parked, then
+        # lost in the CRM; lost while held (the held order cancelled); then shipped in two
+        "close_won_held_then_approved",
+        "close_won_held_rejected_then_lost",
+        "close_won_held_rejected_reopened_then_approved",
+        "close_won_held_then_lost",
+        "close_won_fulfilled_in_two",
         # after the order: every kind of ERP change, mirrors, renewals
         "erp_change_feed_polls",
         "erp_change_feed_all_kinds",

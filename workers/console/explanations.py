@@ -60,6 +60,13 @@ PARKED: dict[ExceptionReason, Explanation] = {
         what_to_do="Decide with finance: issue a credit note or amend the order in the ERP "
         "(or restore the opportunity), then press Retry.",
     ),
+    ExceptionReason.APPROVAL_REJECTED: Explanation(
+        title="The ERP rejected the order at approval",
+        what_happened="The ERP held the order for approval (or credit) and its approver "
+        "rejected it; the approver's reason is in the message. Nothing was booked.",
+        what_to_do="Sales decides: mark the opportunity lost in the CRM (the deal ends "
+        "cancelled), or have finance reopen the order for approval in the ERP.",
+    ),
     ExceptionReason.DUPLICATE_CUSTOMER: Explanation(
         title="Two ERP customers match one account",
         what_happened="More than one ERP customer claims the same CRM account, and Syncline "

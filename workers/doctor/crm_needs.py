@@ -78,6 +78,7 @@ DEAL: tuple[ObjectNeed, ...] = (
             _update("Syncline_Order_Id__c", TEXT),
             _update("Syncline_Order_Number__c", TEXT),
             _update("Syncline_Order_Status__c", TEXT),
+            _update("Syncline_Fulfilment_Status__c", TEXT),
             _update("Syncline_Synced_At__c", DATETIME),
             _update("Syncline_Billing_Status__c", TEXT),
             _update("Syncline_Invoiced_Amount__c", MONEY),

@@ -53,6 +53,8 @@ RECORDS: dict[str, tuple[FieldNeed, ...]] = {
         FieldNeed("item[].description", STRING),
         FieldNeed("item[].custcol_revenue_type", TEXT_OR_LIST, custom=True),
         FieldNeed("item[].custcol_term_months", NUMBER, custom=True),
+        # The approver's reason, read when an order is rejected at approval.
+        FieldNeed("custbody_rejection_reason", STRING, custom=True),
     ),
 }
 
@@ -115,8 +117,8 @@ async def check_records(erp: NetSuiteClient) -> Outcome:
         return failed(
             "; ".join(problems),
             "deploy Syncline's NetSuite custom fields (custentity_tax_id, custcol_revenue_type, "
-            "custcol_term_months, custitem_*) and give Syncline's role access to customers and "
-            "sales orders",
+            "custcol_term_months, custitem_*, custbody_rejection_reason) and give Syncline's "
+            "role access to customers and sales orders",
         )
     fields = sum(len(needs) for needs in RECORDS.values())
     return passed(f"{fields} fields on {', '.join(RECORDS)}, custom ones included")

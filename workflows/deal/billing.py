@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from models.events import SourceSystem
     from models.messages import WriteBillingStatusInput
     from workflows import calls
-    from workflows.deal import reversals
+    from workflows.deal import fulfilment, reversals
     from workflows.deal.inbox import DealInbox
     from workflows.deal.run import DealRun
 
@@ -63,6 +63,9 @@ async def follow(
                 return  # undone: the run ends cancelled
             order = still
             run.show(billing_state(billing))
+        if inbox.fulfilments:
+            await fulfilment.take_fulfilments(run, inbox, order)
+            run.state.step = "follow_billing"
         if _take_invoices(inbox.take_invoices(), billing, order):
             run.show(billing_state(billing))
             await run.until_done("write_billing", lambda: _write_billing(run, billing))

@@ -13,7 +13,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from models.billing import InvoiceSnapshot
-from models.changes import OrderChange
+from models.changes import FulfilmentChange, OrderChange
 from models.deal import CloseWonInput, CloseWonResult, CloseWonTrigger, DealState
 from models.lifecycle import OpportunityChanged
 from workflows.contract import RETRY, Query, Signal
@@ -33,10 +33,13 @@ INVOICE_CHANGED: Signal[InvoiceSnapshot] = Signal("invoice_changed", InvoiceSnap
 ORDER_CHANGED: Signal[OrderChange] = Signal("order_changed", OrderChange)
 """From the ERP change feed: the deal's order changed in the ERP (moved on, edited or
 cancelled there)."""
+FULFILMENT_CHANGED: Signal[FulfilmentChange] = Signal("fulfilment_changed", FulfilmentChange)
+"""From the ERP change feed: a fulfilment (shipment) of the deal's order."""
 STATE: Query[DealState] = Query("state", DealState)
 
 __all__ = [
     "CLOSED_WON",
+    "FULFILMENT_CHANGED",
     "INVOICE_CHANGED",
     "OPPORTUNITY_CHANGED",
     "ORDER_CHANGED",

@@ -13,7 +13,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from models.billing import InvoiceSnapshot
-    from models.changes import OrderChange, OrderStatus
+    from models.changes import FulfilmentChange, OrderChange, OrderStatus
     from models.lifecycle import OpportunityChanged
 
 
@@ -22,13 +22,14 @@ class DealInbox:
     invoices: list[InvoiceSnapshot] = field(default_factory=list)
     opportunity_changes: list[OpportunityChanged] = field(default_factory=list)
     order_changes: list[OrderChange] = field(default_factory=list)
+    fulfilments: list[FulfilmentChange] = field(default_factory=list)
 
     def has_reversal_news(self) -> bool:
         """The CRM or the ERP may have undone or changed the deal."""
         return bool(self.opportunity_changes or self.order_changes)
 
     def has_news(self) -> bool:
-        return bool(self.invoices) or self.has_reversal_news()
+        return bool(self.invoices or self.fulfilments) or self.has_reversal_news()
 
     def take_invoices(self) -> list[InvoiceSnapshot]:
         taken, self.invoices = self.invoices, []
@@ -44,6 +45,10 @@ class DealInbox:
             ),
             None,
         )
+
+    def take_fulfilments(self) -> list[FulfilmentChange]:
+        taken, self.fulfilments = self.fulfilments, []
+        return taken
 
     def take_order_changes(self) -> list[OrderChange]:
         taken, self.order_changes = self.order_changes, []

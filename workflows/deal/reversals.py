@@ -44,7 +44,7 @@ async def take_news(
     )
     cancelled = [change for change in changes if change.status is OrderStatus.CANCELLED]
     if cancelled:
-        await _cancelled_in_the_erp(run, order, cancelled[-1], erp_system)
+        await cancelled_in_the_erp(run, order, cancelled[-1], erp_system)
         return None
     if changes:
         order = await _moved_in_the_erp(run, order, changes[-1], billing)
@@ -61,7 +61,7 @@ async def take_news(
     except _CancelledMeanwhile as news:
         await run.close_exception()
         inbox.take_order_changes()
-        await _cancelled_in_the_erp(run, order, news.change, erp_system)
+        await cancelled_in_the_erp(run, order, news.change, erp_system)
         return None
 
 
@@ -74,7 +74,7 @@ class _CancelledMeanwhile(Exception):
         self.change = change
 
 
-async def _cancelled_in_the_erp(
+async def cancelled_in_the_erp(
     run: DealRun, order: SalesOrder, change: OrderChange, erp_system: SourceSystem
 ) -> None:
     """A finance user cancelled the order in the ERP: the deal follows, and records the
@@ -148,14 +148,14 @@ async def _reconsider(
             "order in the ERP, or restore the opportunity in the CRM, then retry.",
         )
     if opportunity is None or not won:
-        await _cancel(run, order, erp_system, f"the opportunity was {what}")
+        await cancel(run, order, erp_system, f"the opportunity was {what}")
         return None
     amended = await _amend(run, opportunity, order, erp_system)
     billing.order_total = amended.total.amount
     return amended
 
 
-async def _cancel(run: DealRun, order: SalesOrder, erp_system: SourceSystem, why: str) -> None:
+async def cancel(run: DealRun, order: SalesOrder, erp_system: SourceSystem, why: str) -> None:
     """Compensation: the ERP cancels the order the deal no longer wants."""
     cancelled = await run.call(
         "cancel_order",

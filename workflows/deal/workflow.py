@@ -2,9 +2,10 @@
 
 Steps: re-read the opportunity, check it is still Closed Won, place the order in the
 ERP (find or create the customer, map line items to ERP items, find the opportunity's
-live order or create one: one activity), record ``order.accepted``, write the order
-back to the opportunity; then follow its billing and reversals (``billing``,
-``reversals``). Anything retrying cannot fix parks the run in ``needs_attention``
+live order or create one: one activity), record ``order.accepted`` (an order the ERP
+holds for approval first waits for it: ``approval``), write the order back to the
+opportunity; then follow its billing, fulfilment and reversals (``billing``,
+``fulfilment``, ``reversals``). Anything retrying cannot fix parks the run in ``needs_attention``
 with an exception row; an operator's retry resumes it at the step that stopped.
 
 A deal won again after its order was cancelled runs again under the same id and gets a
@@ -18,7 +19,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from models.billing import InvoiceSnapshot
-    from models.changes import OrderChange
+    from models.changes import FulfilmentChange, OrderChange, OrderStatus
     from models.deal import (
         CloseWonInput,
         CloseWonResult,
@@ -29,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from models.facts import OrderFacts, closed_won_event, order_accepted_event
     from models.lifecycle import OpportunityChanged
-    from workflows.deal import billing, contract, placement
+    from workflows.deal import approval, billing, contract, placement
     from workflows.deal.inbox import DealInbox
     from workflows.deal.run import DealRun
 
@@ -83,6 +84,10 @@ class CloseWonToOrder:
     def order_changed(self, order: OrderChange) -> None:
         self._inbox.order_changes.append(order)
 
+    @workflow.signal(name=contract.FULFILMENT_CHANGED.name)
+    def fulfilment_changed(self, fulfilment: FulfilmentChange) -> None:
+        self._inbox.fulfilments.append(fulfilment)
+
     @workflow.query(name=contract.STATE.name)
     def state(self) -> DealState:
         return self._run.state
@@ -115,14 +120,20 @@ class CloseWonToOrder:
             return self._finish(DealStatus.CANCELLED)
         run.state.erp_order_id = order.id
         run.state.erp_order_number = order.order_number
-        await run.record(
-            order_accepted_event(
-                OrderFacts.of_order(order, opportunity.id),
-                erp_system,
-                run.state.correlation_id,
-                workflow.now(),
+        if order.state is OrderStatus.PENDING_APPROVAL:
+            approved = await approval.await_approval(run, self._inbox, order, erp_system)
+            if approved is None:
+                return self._finish(run.state.status)
+            order = approved
+        else:
+            await run.record(
+                order_accepted_event(
+                    OrderFacts.of_order(order, opportunity.id),
+                    erp_system,
+                    run.state.correlation_id,
+                    workflow.now(),
+                )
             )
-        )
         await run.until_done("write_back", lambda: placement.write_back(run, order))
         run.show(DealStatus.ORDER_ACCEPTED)
         await billing.follow(run, self._inbox, order, erp_system)

@@ -65,11 +65,13 @@ FEED_RETRY = RetryPolicy(
 )
 CALL_TIMEOUT = timedelta(minutes=2)
 HEARTBEAT_TIMEOUT = timedelta(seconds=30)
-# Masters before the records that name them, orders before their invoices.
+# Masters before the records that name them, orders before their fulfilments and
+# invoices.
 KIND_ORDER = (
     ChangeKind.CUSTOMER,
     ChangeKind.ITEM,
     ChangeKind.ORDER,
+    ChangeKind.FULFILMENT,
     ChangeKind.INVOICE,
     ChangeKind.SUBSCRIPTION,
 )

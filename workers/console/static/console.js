@@ -9,7 +9,8 @@
   const TOKEN_KEY = "syncline.operatorToken";
   const REFRESH_MS = 15000;
   const DEAL_STATUS = {
-    received: "Received", validating: "Validating", order_accepted: "Order accepted",
+    received: "Received", validating: "Validating", pending_approval: "Pending ERP approval",
+    order_accepted: "Order accepted",
     invoiced: "Invoiced", paid: "Paid", needs_attention: "Needs attention", cancelled: "Cancelled",
   };
   const EXCEPTION_STATUS = {
