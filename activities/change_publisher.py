@@ -19,16 +19,18 @@ from datetime import timedelta
 
 from temporalio.client import Client
 
-from activities.erp_facts import record_invoice, record_order
+from activities.erp_facts import record_credit_memo, record_invoice, record_order, record_payment
 from connectors.errors import NotFoundError
 from connectors.protocols import CrmClient
 from models.billing import InvoiceSnapshot
 from models.changes import (
+    CreditMemoChange,
     CustomerChange,
     ErpChange,
     InvoiceChange,
     ItemChange,
     OrderChange,
+    PaymentChange,
     SubscriptionChange,
 )
 from models.crm import OpportunityOrderUpdate
@@ -43,6 +45,11 @@ from workflows.contract import PayloadT, Signal
 from workflows.deal import contract as deal
 from workflows.mirror import contract as mirror
 from workflows.renewal import contract as renewal
+
+# Kinds whose every read records a fact (a second read of one is a duplicate). Credit
+# memos and payments reach the deal through the invoices they settle: applying one
+# changes the invoice, whose snapshot states its credits and cash.
+_RECORDED_KINDS = (OrderChange, InvoiceChange, CustomerChange, CreditMemoChange, PaymentChange)
 
 
 class ChangePublisher:
@@ -78,7 +85,7 @@ class ChangePublisher:
             recorded = await self._record(change, erp_system, correlation_id)
             if recorded:
                 result.recorded += recorded
-            elif isinstance(change, OrderChange | InvoiceChange | CustomerChange):
+            elif isinstance(change, _RECORDED_KINDS):
                 result.duplicates += 1  # read before: the ledger holds all it says
             await self._signal(change, erp_system, correlation_id, result)
             lag = (utc_now() - change.modified_at).total_seconds()
@@ -108,6 +115,10 @@ class ChangePublisher:
         if isinstance(change, CustomerChange):
             event = customer_upserted_event(change, system, correlation_id, now)
             return int(await self._ledger().append_event(event))
+        if isinstance(change, CreditMemoChange):
+            return await record_credit_memo(self._ledger(), change, system, correlation_id, now)
+        if isinstance(change, PaymentChange):
+            return await record_payment(self._ledger(), change, system, correlation_id, now)
         return 0  # items and subscriptions are their workflows' to act on
 
     async def _signal(

@@ -33,6 +33,7 @@ from sandbox.netsuite.errors import (
     error_response,
     handle_netsuite_error,
 )
+from sandbox.netsuite.finance import finance_router
 from sandbox.netsuite.limits import ConcurrencyLimitMiddleware
 from sandbox.netsuite.metadata import metadata_router
 from sandbox.netsuite.routes import query_router, record_router
@@ -62,6 +63,7 @@ def build_app(config: NetSuiteSandboxConfig) -> FastAPI:
     app.include_router(metadata_router(sandbox))
     app.include_router(record_router(sandbox))
     app.include_router(query_router(sandbox))
+    app.include_router(finance_router(sandbox))
     app.include_router(admin_router(sandbox))
     app.include_router(auth_admin_router(sandbox))
     app.include_router(fault_admin_router(sandbox.faults))
