@@ -464,6 +464,10 @@ class NetSuiteClient(HttpConnector):
         changes: list[ErpChange] = [mapping.invoice_change(invoice) for invoice in invoices]
         return changes, has_more
 
+    async def settling_records(self, invoice_ids: Sequence[str]) -> list[ErpChange]:
+        """Credit memos, payments and refunds applied to these invoices (links first)."""
+        return await self._settlement.settling(invoice_ids)
+
     @property
     def _settlement(self) -> SettlementReader:
         async def page(query: str, limit: int) -> tuple[list[dict[str, Any]], bool]:

@@ -38,6 +38,11 @@ Lines = Callable[[Mapping[str, str]], Awaitable[dict[str, list[SalesOrderLine]]]
 
 LINK_TABLE = "NextTransactionLineLink"
 _CHUNK = 200
+# What a credit memo's, payment's or refund's ``transaction`` row is read with.
+_SETTLING_COLUMNS = (
+    "id, tranid, type, createdfrom, entity, status, foreigntotal, amountremaining, "
+    "currency, trandate, lastmodifieddate"
+)
 _DIRECTIONS = {"CustPymt": PaymentDirection.RECEIVED, "CustRfnd": PaymentDirection.REFUNDED}
 
 
@@ -147,14 +152,11 @@ class SettlementReader:
     ) -> tuple[list[ErpChange], bool]:
         from connectors.netsuite.client import keyset_query  # the feed's one keyset rule
 
-        query = keyset_query(
-            "id, tranid, createdfrom, entity, status, foreigntotal, amountremaining, "
-            "currency, trandate, lastmodifieddate",
-            "transaction",
-            "type = 'CustCred'",
-            after,
-        )
+        query = keyset_query(_SETTLING_COLUMNS, "transaction", "type = 'CustCred'", after)
         rows, has_more = await self._page(query, limit)
+        return await self._credit_memos(rows), has_more
+
+    async def _credit_memos(self, rows: Rows) -> list[ErpChange]:
         ids = [str(r["id"]) for r in rows]
         links = await self.links("nextdoc", ids) if ids else []
         invoices = await self._invoice_refs(
@@ -188,7 +190,7 @@ class SettlementReader:
                     modified_at=mapping.modified_at(row),
                 )
             )
-        return changes, has_more
+        return changes
 
     async def payment_changes(
         self, after: ChangeCursor, limit: int
@@ -197,12 +199,12 @@ class SettlementReader:
         from connectors.netsuite.client import keyset_query
 
         query = keyset_query(
-            "id, tranid, type, entity, foreigntotal, currency, trandate, lastmodifieddate",
-            "transaction",
-            "type IN ('CustPymt', 'CustRfnd')",
-            after,
+            _SETTLING_COLUMNS, "transaction", "type IN ('CustPymt', 'CustRfnd')", after
         )
         rows, has_more = await self._page(query, limit)
+        return await self._payments(rows), has_more
+
+    async def _payments(self, rows: Rows) -> list[ErpChange]:
         ids = [str(r["id"]) for r in rows]
         links = await self.links("nextdoc", ids) if ids else []
         documents = await self._documents([str(link["previousdoc"]) for link in links])
@@ -238,7 +240,25 @@ class SettlementReader:
                     modified_at=mapping.modified_at(row),
                 )
             )
-        return changes, has_more
+        return changes
+
+    async def settling(self, invoice_ids: Sequence[str]) -> list[ErpChange]:
+        """The credit memos and payments applied to these invoices, whole (as the feed
+        reads them): for reconciliation, which finds an invoice settled beyond what
+        the ledger holds and hands the records that settled it to the publisher."""
+        if not invoice_ids:
+            return []
+        links = await self.links("previousdoc", invoice_ids)
+        settling_ids = sorted({str(link["nextdoc"]) for link in links}, key=int)
+        rows: Rows = []
+        for chunk in _chunks(settling_ids):
+            rows += await self._suiteql(
+                f"SELECT {_SETTLING_COLUMNS} FROM transaction WHERE id IN ({chunk}) "
+                "ORDER BY lastmodifieddate, id"
+            )
+        memos = [r for r in rows if r.get("type") == "CustCred"]
+        payments = [r for r in rows if r.get("type") in _DIRECTIONS]
+        return [*await self._credit_memos(memos), *await self._payments(payments)]
 
 
 def _application(

@@ -26,7 +26,7 @@ from connectors.tryton.errors import SYSTEM
 from connectors.tryton.orders import TrytonOrders
 from connectors.tryton.transport import IN_CHUNK, TrytonRest
 from models.billing import ChangeCursor
-from models.changes import ChangeKind, ErpChangePage, OrderChange
+from models.changes import ChangeKind, ErpChange, ErpChangePage, OrderChange
 from models.erp import (
     Customer,
     CustomerUpsert,
@@ -159,6 +159,11 @@ class TrytonClient:
     async def changes(self, kind: ChangeKind, after: ChangeCursor, limit: int) -> ErpChangePage:
         """Records of ``kind`` changed strictly after ``after`` (``TrytonChanges.changes``)."""
         return await self._changes.changes(kind, after, limit)
+
+    async def settling_records(self, invoice_ids: Sequence[str]) -> list[ErpChange]:
+        """None yet: Syncline does not read Tryton's credit notes and payment lines as
+        records of their own (``change_kinds`` has no credit memo or payment kind)."""
+        return []
 
     async def orders_by_reference(
         self, after: str | None, limit: int, since: date | None = None
