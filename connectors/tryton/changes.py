@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from connectors.errors import RejectedError
-from connectors.tryton import keyset, mapping
+from connectors.tryton import keyset, mapping, settlement
 from connectors.tryton.errors import SYSTEM
 from connectors.tryton.transport import TrytonRest
 from models.billing import ChangeCursor
@@ -53,9 +53,17 @@ _FEEDS: dict[ChangeKind, _Feed] = {
             ("state", "in", ["posted", "paid", "cancelled"]),
             ("number", "!=", None),
         ),
-        mapping.INVOICE_FIELDS,
+        (*mapping.INVOICE_FIELDS, *settlement.INVOICE_PAYMENT_FIELDS),
         keyset.Stamps(always_written=True),  # posting writes the invoice
         mapping.invoice_change_from_record,
+    ),
+    # One payment line of the "Pay" wizard, applied to one customer invoice.
+    ChangeKind.PAYMENT: _Feed(
+        "account.move.line",
+        (("invoice_payment", "!=", None), ("invoice_payment.type", "=", "out")),
+        settlement.PAYMENT_LINE_FIELDS,
+        keyset.Stamps(),
+        settlement.payment_change_from_line,
     ),
     ChangeKind.CUSTOMER: _Feed(
         "party.party",

@@ -218,6 +218,18 @@ def invoice_from_record(record: dict[str, Any], default_currency: str) -> Invoic
         amount_due=Money(amount=due, currency=currency),
         invoice_date=record.get("invoice_date"),
         modified_at=modified_at(record),
+        collected=_collected(record),
+    )
+
+
+def _collected(record: dict[str, Any]) -> Decimal | None:
+    """The cash its payment lines add up to, when they were read."""
+    if "payment_lines" not in record:
+        return None
+    lines = record.get("payment_lines") or []
+    return sum(
+        (_amount(line.get("credit") or 0) - _amount(line.get("debit") or 0) for line in lines),
+        Decimal(0),
     )
 
 

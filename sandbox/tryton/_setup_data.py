@@ -29,8 +29,9 @@ from trytond.modules.currency.tests.tools import get_currency  # type: ignore[im
 
 # Groups of the REST user. "Sales" grants sale.sale and its buttons; parties,
 # addresses and products carry no access restriction for reading and creating
-# parties; "Accounting" is needed to read invoices and their lines.
-SYNCLINE_GROUPS = (("sale", "group_sale"),)
+# parties; "Account" lets it read the move lines that pay invoices (the payment
+# records collections are counted from: Tryton has no read-only accounting group).
+SYNCLINE_GROUPS = (("sale", "group_sale"), ("account", "group_account"))
 SYNCLINE_LOGIN = "syncline"
 
 
