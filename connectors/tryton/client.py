@@ -151,9 +151,10 @@ class TrytonClient:
 
     @property
     def change_kinds(self) -> frozenset[ChangeKind]:
-        """Orders, invoices, customers and items. Tryton keeps subscriptions in its
-        ``sale_subscription`` module, which this installation does not activate (nor
-        does Syncline read it yet): no subscription changes."""
+        """Orders, invoices (credit notes among them), payments, customers and items.
+        Tryton keeps subscriptions in its ``sale_subscription`` module, which this
+        installation does not activate (nor does Syncline read it yet): no
+        subscription changes."""
         return CHANGE_KINDS
 
     async def changes(self, kind: ChangeKind, after: ChangeCursor, limit: int) -> ErpChangePage:
@@ -161,9 +162,8 @@ class TrytonClient:
         return await self._changes.changes(kind, after, limit)
 
     async def settling_records(self, invoice_ids: Sequence[str]) -> list[ErpChange]:
-        """None yet: Syncline does not read Tryton's credit notes and payment lines as
-        records of their own (``change_kinds`` has no credit memo or payment kind)."""
-        return []
+        """The payment lines of these invoices (``TrytonChanges.settling_records``)."""
+        return await self._changes.settling_records(invoice_ids)
 
     async def orders_by_reference(
         self, after: str | None, limit: int, since: date | None = None

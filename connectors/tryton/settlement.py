@@ -4,8 +4,9 @@ customer invoice (``account.move.line`` with ``invoice_payment``, the invoice's
 
 Each payment line is one payment applied to one invoice: its id, its move's number and
 date (the day the money came), the amount (credit less debit on the receivable).
-Tryton's credit notes are customer invoices with a negative total; Syncline reads them
-as invoices until it reads their reconciliation (not yet: see the README).
+Tryton's credit notes are customer invoices with a negative total, read as credit memos;
+one made "with refund" cancels the invoice it credits with its own move (the invoice's
+``cancel_move``), which is how Syncline knows which invoice it settled.
 """
 
 from __future__ import annotations
@@ -14,8 +15,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from connectors.tryton.mapping import ref_id
-from models.settlement import Application, InvoiceRef, PaymentChange, PaymentDirection
+from connectors.tryton.mapping import invoice_from_record, ref_id
+from models.settlement import (
+    Application,
+    CreditMemoChange,
+    InvoiceRef,
+    PaymentChange,
+    PaymentDirection,
+)
 from models.types import Money
 
 PAYMENT_LINE_FIELDS = (
@@ -77,3 +84,58 @@ def payment_change_from_line(
         ],
         modified_at=moment,
     )
+
+
+def is_credit_note(record: dict[str, Any]) -> bool:
+    """A customer credit note: Tryton's credit wizard makes an "out" invoice whose
+    quantities, and so its total, are negative."""
+    return Decimal(str(record.get("total_amount") or 0)) < 0
+
+
+def credit_memo_from_record(
+    record: dict[str, Any], default_currency: str, moment: datetime
+) -> CreditMemoChange:
+    """The credit note alone; ``with_credited`` adds the invoice it settled."""
+    snapshot = invoice_from_record(record, default_currency)
+    total = Money(amount=abs(snapshot.total.amount), currency=snapshot.total.currency)
+    return CreditMemoChange(
+        id=snapshot.id,
+        number=snapshot.number,
+        customer_id=snapshot.customer_id,
+        created_from=None,
+        total=total,
+        amount_unapplied=total,
+        tran_date=snapshot.invoice_date,
+        modified_at=moment,
+    )
+
+
+CREDITED_FIELDS = ("number", "amount_to_pay", "cancel_move", "sales.reference")
+
+
+def with_credited(
+    memo: CreditMemoChange, record: dict[str, Any], credited: list[dict[str, Any]]
+) -> CreditMemoChange:
+    """The credit note with the invoice whose cancel move is its move: credited in full
+    ("with refund"). A credit note applied any other way (reconciled by hand) is not
+    read yet and stays unapplied here."""
+    move = ref_id(record.get("move"))
+    for invoice in credited:
+        if move is not None and ref_id(invoice.get("cancel_move")) == move:
+            sales = invoice.get("sales") or []
+            sale = sales[0] if sales else {}
+            ref = InvoiceRef(
+                id=str(invoice["id"]),
+                number=str(invoice.get("number") or invoice["id"]),
+                erp_order_id=ref_id(sale) if sale else None,
+                crm_opportunity_id=sale.get("reference") or None,
+                amount_due=Decimal(str(invoice.get("amount_to_pay") or 0)),
+            )
+            return memo.model_copy(
+                update={
+                    "created_from": ref,
+                    "applications": [Application(amount=memo.total.amount, invoice=ref)],
+                    "amount_unapplied": Money(amount=Decimal(0), currency=memo.total.currency),
+                }
+            )
+    return memo
