@@ -58,7 +58,7 @@ MODELS: tuple[ModelNeed, ...] = (
         ("type", "product", "quantity", "unit", "unit_price", "description"),
     ),
     ModelNeed("account.invoice", _READ, INVOICE_FIELDS),
-    # Payments are read from the lines the "Pay" wizard adds (the "Account" group).
+    # Payments are read from the lines the "Pay" wizard adds ("Syncline: read payments").
     ModelNeed("account.move.line", _READ, ("credit", "debit", "date", "party", "move")),
     ModelNeed("currency.currency", _READ, ("code",)),
     ModelNeed("ir.model.log", _READ, ("resource", "event", "target")),
