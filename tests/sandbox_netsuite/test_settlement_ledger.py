@@ -12,6 +12,7 @@ the ERP took back, which reconciliation reports (an ERP vs ledger mismatch).
 from __future__ import annotations
 
 import asyncio
+import json
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -26,6 +27,7 @@ from temporalio.client import Client
 
 from activities.change_publisher import ChangePublisher
 from connectors.netsuite import NetSuiteClient
+from models import exact_json
 from models.billing import ChangeCursor
 from models.changes import ChangeKind, InvoiceChange
 from models.events import EventType, SourceSystem
@@ -183,10 +185,6 @@ class Finance:
 
 def _json(body: dict[str, Any]) -> Any:
     """Decimals as JSON numbers, digit for digit, as the connector sends them."""
-    import json
-
-    from models import exact_json
-
     return json.loads(exact_json.dumps(body))
 
 
