@@ -14,27 +14,30 @@ run to show it on the opportunity: the publisher writes its status back itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from decimal import Decimal
 
 from temporalio.client import Client
 
-from activities.erp_facts import record_invoice, record_order
+from activities.erp_facts import record_credit_memo, record_invoice, record_order, record_payment
 from activities.fulfilment_write_back import write_back_fulfilment
 from connectors.errors import NotFoundError
 from connectors.protocols import CrmClient
 from models.billing import InvoiceSnapshot
 from models.changes import (
+    CreditMemoChange,
     CustomerChange,
     ErpChange,
     FulfilmentChange,
     InvoiceChange,
     ItemChange,
     OrderChange,
+    PaymentChange,
     SubscriptionChange,
 )
 from models.crm import OpportunityOrderUpdate
-from models.events import SourceSystem
+from models.events import EventType, SourceSystem
 from models.facts import OrderFacts, customer_upserted_event
 from models.lifecycle import MirrorInput, RenewalInput
 from models.messages import PublishChangesResult
@@ -46,6 +49,21 @@ from workflows.contract import PayloadT, Signal
 from workflows.deal import contract as deal
 from workflows.mirror import contract as mirror
 from workflows.renewal import contract as renewal
+
+SettlingRecords = Callable[[Sequence[str]], Awaitable[list[ErpChange]]]
+"""The ERP's credit memos and payments applied to some invoices (``ErpClient.settling_records``)."""
+
+# Kinds whose every read records a fact (a second read of one is a duplicate). Credit
+# memos and payments reach the deal through the invoices they settle: applying one
+# changes the invoice, whose snapshot states its credits and cash.
+_RECORDED_KINDS = (
+    OrderChange,
+    FulfilmentChange,
+    InvoiceChange,
+    CustomerChange,
+    CreditMemoChange,
+    PaymentChange,
+)
 
 
 class ChangePublisher:
@@ -60,10 +78,12 @@ class ChangePublisher:
         task_queue: str = "",
         renewal_lead: timedelta = timedelta(days=90),
         crm: CrmClient | None = None,
+        settling_records: SettlingRecords | None = None,
     ) -> None:
         self._client = client
         self._store = store
         self._crm = crm
+        self._settling_records = settling_records
         self._task_queue = task_queue
         self._renewal_lead = renewal_lead
 
@@ -81,9 +101,7 @@ class ChangePublisher:
             recorded = await self._record(change, erp_system, correlation_id)
             if recorded:
                 result.recorded += recorded
-            elif isinstance(
-                change, OrderChange | FulfilmentChange | InvoiceChange | CustomerChange
-            ):
+            elif isinstance(change, _RECORDED_KINDS):
                 result.duplicates += 1  # read before: the ledger holds all it says
             await self._signal(change, erp_system, correlation_id, result)
             lag = (utc_now() - change.modified_at).total_seconds()
@@ -109,14 +127,44 @@ class ChangePublisher:
             )
         if isinstance(change, InvoiceChange):
             snapshot = InvoiceSnapshot.model_validate(change.model_dump(exclude={"kind"}))
-            return await record_invoice(self._ledger(), snapshot, system, correlation_id, now)
+            recorded = await record_invoice(self._ledger(), snapshot, system, correlation_id, now)
+            return recorded + await self._record_settling(snapshot, system, correlation_id)
         if isinstance(change, CustomerChange):
             event = customer_upserted_event(change, system, correlation_id, now)
             return int(await self._ledger().append_event(event))
         if isinstance(change, FulfilmentChange):
             event = order_fulfilled_event(change, system, correlation_id, now)
             return int(await self._ledger().append_event(event))
+        if isinstance(change, CreditMemoChange):
+            return await record_credit_memo(self._ledger(), change, system, correlation_id, now)
+        if isinstance(change, PaymentChange):
+            return await record_payment(self._ledger(), change, system, correlation_id, now)
         return 0  # items and subscriptions are their workflows' to act on
+
+    async def _record_settling(
+        self, invoice: InvoiceSnapshot, system: SourceSystem, correlation_id: str
+    ) -> int:
+        """With ``settling_records`` (reconciliation's publisher): when the ERP shows the
+        invoice settled by more credit or cash than the ledger holds, the records that
+        settled it, read from the ERP and recorded. The feed reads them as kinds of
+        their own and needs no such look-up."""
+        if self._settling_records is None:
+            return 0
+        held = await self._ledger().events_from_sources(
+            system, [invoice.id], [EventType.CREDIT_MEMO_APPLIED, EventType.PAYMENT_APPLIED]
+        )
+        sums = {EventType.CREDIT_MEMO_APPLIED: Decimal(0), EventType.PAYMENT_APPLIED: Decimal(0)}
+        for event in held:
+            sums[EventType(event.event_type)] += Decimal(str(event.payload["amount"]))
+        if (
+            invoice.credited <= sums[EventType.CREDIT_MEMO_APPLIED]
+            and invoice.amount_paid.amount <= sums[EventType.PAYMENT_APPLIED]
+        ):
+            return 0
+        recorded = 0
+        for change in await self._settling_records([invoice.id]):
+            recorded += await self._record(change, system, correlation_id)
+        return recorded
 
     async def _signal(
         self,

@@ -7,8 +7,10 @@ the ERP, a second order entered by hand). Both ask the ledger what it already ho
 the facts come out the same whichever writer is first: ``order.accepted`` once,
 ``order.cancelled`` once, and ``order.amended`` only when the order's total or lines
 differ from the newest booked state, numbered after the amendments already held; an
-invoice's ``invoice.posted`` once and a ``payment.applied`` for what was paid since the
-ledger last saw it paid.
+invoice's ``invoice.posted`` once and ``invoice.voided`` once the ERP voids it; a credit
+memo and each of its applications once; each payment's application to an invoice, and
+each refund of a credit memo, once (read from the payment records, never guessed from
+an invoice's amount due).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from models.billing import InvoiceSnapshot
+from models.billing import InvoiceSnapshot, InvoiceStatus
 from models.changes import OrderStatus
 from models.events import EventType, SourceSystem
 from models.facts import (
@@ -30,6 +32,13 @@ from models.facts import (
     order_lines_payload,
 )
 from models.order_progress_facts import order_approval_rejected_event
+from models.settlement import CreditMemoChange, PaymentChange, PaymentDirection
+from models.settlement_facts import (
+    credit_memo_applied_event,
+    credit_memo_issued_event,
+    payment_applied_event,
+    payment_refunded_event,
+)
 from models.tables import LedgerEvent
 from store import Store
 
@@ -109,8 +118,55 @@ async def record_invoice(
     now: datetime,
 ) -> int:
     """Record what the ledger does not yet hold of ``invoice``; how many facts that was."""
-    paid_before = await store.paid_to_date(system, invoice.id)
+    posted_total = None
+    if invoice.status is InvoiceStatus.CANCELLED:
+        posted = await store.events_from_source(EventType.INVOICE_POSTED, system, invoice.id)
+        posted_total = Decimal(str(posted[0].payload["total"])) if posted else None
     recorded = 0
-    for event in invoice_events(invoice, paid_before, system, correlation_id, now):
+    for event in invoice_events(invoice, posted_total, system, correlation_id, now):
+        recorded += await store.append_event(event)
+    return recorded
+
+
+async def record_credit_memo(
+    store: Store,
+    memo: CreditMemoChange,
+    system: SourceSystem,
+    correlation_id: str,
+    now: datetime,
+) -> int:
+    """``credit_memo.issued`` once, and one ``credit_memo.applied`` per invoice."""
+    events = [credit_memo_issued_event(memo, system, correlation_id, now)]
+    events += [
+        credit_memo_applied_event(memo, application, system, correlation_id, now)
+        for application in memo.applications
+        if application.invoice is not None
+    ]
+    recorded = 0
+    for event in events:
+        recorded += await store.append_event(event)
+    return recorded
+
+
+async def record_payment(
+    store: Store,
+    payment: PaymentChange,
+    system: SourceSystem,
+    correlation_id: str,
+    now: datetime,
+) -> int:
+    """A payment: one ``payment.applied`` per invoice it pays (cash only); a refund:
+    one ``payment.refunded`` per credit memo it pays out."""
+    recorded = 0
+    for application in payment.applications:
+        if payment.direction is PaymentDirection.REFUNDED:
+            event = payment_refunded_event(payment, application, system, correlation_id, now)
+        elif application.invoice is None:
+            continue  # nothing to pay: the reader keeps only invoice applications
+        else:
+            paid_before = await store.paid_to_date(system, application.invoice.id)
+            event = payment_applied_event(
+                payment, application, paid_before, system, correlation_id, now
+            )
         recorded += await store.append_event(event)
     return recorded

@@ -7,9 +7,9 @@ them, some paid; stamped over the last 30 days), serves it on
 127.0.0.1 (``syncline sandbox netsuite``, its own process) and measures, in one run:
 
 * baseline: a plain asyncio loop with no Temporal, paging the same changes through the
-  same ``NetSuiteClient.changes()`` and appending the same events (the builders of
-  ``models/erp_events.py``, the paid-to-date read from the ledger as the feed does it)
-  into a fresh ledger: changes/s and events/s;
+  same ``NetSuiteClient.changes()`` (orders, invoices, payments) and recording them by
+  the feed's own rules (``activities/erp_facts.py``) into a fresh ledger: changes/s and
+  events/s;
 * Syncline: the same backlog through ``ErpChangeFeed`` on a local Temporal dev server
   (the installed ``temporal`` binary, SQLite file with WAL), both workers of
   ``build_workers`` in this process, the feed started with its cursors at the start of
@@ -74,18 +74,15 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from tryton import CpuClock
 
+from activities.erp_facts import record_invoice, record_order, record_payment
 from connectors.governor import LocalGovernor
 from connectors.netsuite import NetSuiteClient, OAuth2Credentials
 from connectors.salesforce import SalesforceClient
 from models.billing import ChangeCursor
-from models.changes import ChangeKind, ErpChange, InvoiceChange, OrderChange, OrderStatus
-from models.events import BusinessEvent, EventType, SourceSystem
-from models.facts import (
-    OrderFacts,
-    invoice_events,
-    order_accepted_event,
-    order_cancelled_event,
-)
+from models.changes import ChangeKind, ErpChange, InvoiceChange, OrderChange
+from models.events import EventType, SourceSystem
+from models.facts import OrderFacts
+from models.settlement import PaymentChange
 from models.tables import LedgerEvent
 from models.types import utc_now
 from sandbox.catalog import DEFAULT_CATALOG
@@ -109,7 +106,7 @@ ERP_KEYS = make_key_pair()
 # NetSuite's shared tier; the worker (5) and the load generator (4) stay under it.
 ERP_ACCOUNT_LIMIT = 15
 SYSTEM = SourceSystem.NETSUITE
-BACKLOG_KINDS = (ChangeKind.ORDER, ChangeKind.INVOICE)
+BACKLOG_KINDS = (ChangeKind.ORDER, ChangeKind.INVOICE, ChangeKind.PAYMENT)
 STEADY_TYPES = (EventType.ORDER_ACCEPTED, EventType.INVOICE_POSTED, EventType.PAYMENT_APPLIED)
 INVOICE_AFTER = 2.0  # seconds from a steady sale's order to its invoice, and to payment
 
@@ -271,7 +268,8 @@ async def _ledger(path: Path) -> Store:
 async def baseline_drain(
     erp: NetSuiteClient, store: Store, start: ChangeCursor, page_size: int, clocks: Clocks
 ) -> Throughput:
-    """Every order then every invoice from ``start``, page by page, each change's events
+    """Every order, then every invoice, then every payment from ``start``, page by page,
+    each change's events
     appended one by one, as ``FeedActivities.publish_changes`` does when no deal runs
     (no signals)."""
     cpu, begun = clocks.read(), time.perf_counter()
@@ -281,8 +279,7 @@ async def baseline_drain(
         while True:
             page = await erp.changes(kind, after, page_size)
             for change in page.changes:
-                for event in await events_for(store, change):
-                    events += await store.append_event(event)
+                events += await record(store, change)
             changes += len(page.changes)
             if page.changes:
                 after = page.changes[-1].position
@@ -292,22 +289,19 @@ async def baseline_drain(
     return _throughput(changes, events, seconds, Clocks.spent(cpu, clocks.read()))
 
 
-async def events_for(store: Store, change: ErpChange) -> list[BusinessEvent]:
-    """What the feed records for an order or an invoice whose deal is not running
-    (``ChangePublisher._events_for``), with the same builders. The Syncline ledger is
-    checked against this one at the end, so a rule changed there shows."""
+async def record(store: Store, change: ErpChange) -> int:
+    """What the feed records for a change whose deal is not running, by the same rules
+    (``activities.erp_facts``, as ``ChangePublisher`` calls them; no signals). The
+    Syncline ledger is checked against this one at the end, so a rule changed in one
+    place only shows."""
     now, correlation = utc_now(), "baseline"
     if isinstance(change, OrderChange):
-        order = OrderFacts.of_change(change)
-        if change.status is OrderStatus.CANCELLED:
-            return [order_cancelled_event(order, SYSTEM, correlation, now)]
-        if change.crm_opportunity_id:
-            return []  # the feed leaves a CRM order's acceptance to its deal
-        return [order_accepted_event(order, SYSTEM, correlation, now)]
-    if not isinstance(change, InvoiceChange):
-        return []
-    paid_before = await store.paid_to_date(SYSTEM, change.id)
-    return invoice_events(change, paid_before, SYSTEM, correlation, now)
+        return await record_order(store, OrderFacts.of_change(change), SYSTEM, correlation, now)
+    if isinstance(change, InvoiceChange):
+        return await record_invoice(store, change, SYSTEM, correlation, now)
+    if isinstance(change, PaymentChange):
+        return await record_payment(store, change, SYSTEM, correlation, now)
+    return 0
 
 
 def _throughput(changes: int, events: int, seconds: float, cpu: dict[str, float]) -> Throughput:
@@ -771,7 +765,11 @@ async def _baseline(
 
 def last_positions(erp_db: Path) -> dict[ChangeKind, ChangeCursor]:
     """The newest (lastmodifieddate, id) of each backlog kind: the feed is done there."""
-    types = {ChangeKind.ORDER: "SalesOrd", ChangeKind.INVOICE: "CustInvc"}
+    types = {
+        ChangeKind.ORDER: "SalesOrd",
+        ChangeKind.INVOICE: "CustInvc",
+        ChangeKind.PAYMENT: "CustPymt",
+    }
     with closing(sqlite3.connect(erp_db)) as conn:
         last = {}
         for kind, type_code in types.items():

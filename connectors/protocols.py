@@ -7,7 +7,7 @@ from datetime import date
 from typing import Protocol
 
 from models.billing import ChangeCursor
-from models.changes import ChangeKind, ErpChangePage, OrderChange
+from models.changes import ChangeKind, ErpChange, ErpChangePage, OrderChange
 from models.crm import (
     Account,
     AccountLegalMirror,
@@ -110,6 +110,11 @@ class ErpClient(Protocol):
         """Records of ``kind`` changed strictly after ``after``, oldest first, by
         (modification time, id). Invoices are posted ones; each names the order it
         bills and that order's external id (the CRM opportunity)."""
+        ...
+
+    async def settling_records(self, invoice_ids: Sequence[str]) -> list[ErpChange]:
+        """The credit memos and payments (refunds included) applied to these invoices,
+        as the change feed reads them; empty from an ERP without those kinds."""
         ...
 
     async def orders_by_reference(

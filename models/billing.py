@@ -60,14 +60,30 @@ class InvoiceSnapshot(BaseModel):
     amount_due: Money
     invoice_date: date | None = None
     modified_at: UtcDatetime
+    credited: Decimal = Decimal(0)
+    """Credit memos applied to it: lowers what is due, and what was billed, with no cash."""
+    collected: Decimal | None = None
+    """Cash applied to it by payment records; None when the reader did not say (a
+    snapshot from before payments were read from their records)."""
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def amount_paid(self) -> Money:
-        paid = self.total.amount - self.amount_due.amount
+        """Cash paid: the payments applied, never a credit."""
         if self.status is InvoiceStatus.CANCELLED:
             paid = Decimal(0)
+        elif self.collected is not None:
+            paid = self.collected
+        else:
+            paid = self.total.amount - self.amount_due.amount - self.credited
         return Money(amount=paid, currency=self.total.currency)
+
+    @property
+    def billed_net(self) -> Decimal:
+        """What the invoice bills once its credits are taken off; nothing when voided."""
+        if self.status is InvoiceStatus.CANCELLED:
+            return Decimal(0)
+        return self.total.amount - self.credited
 
     @property
     def position(self) -> ChangeCursor:
@@ -96,11 +112,13 @@ class DealBilling(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def invoiced_amount(self) -> Decimal:
-        return sum((i.total.amount for i in self._live()), Decimal(0))
+        """Billed net of voids and credit memos."""
+        return sum((i.billed_net for i in self._live()), Decimal(0))
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def paid_amount(self) -> Decimal:
+        """Cash applied (credits are not cash)."""
         return sum((i.amount_paid.amount for i in self._live()), Decimal(0))
 
     @computed_field  # type: ignore[prop-decorator]
@@ -111,12 +129,16 @@ class DealBilling(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def status(self) -> BillingStatus:
-        if not self._live():
+        live = self._live()
+        if not live:
             return BillingStatus.NOT_INVOICED
+        # Settled: nothing left due and the order billed in full (its gross invoices
+        # cover it: a credit settles part of an invoice, it does not unbill the order).
+        billed_gross = sum((i.total.amount for i in live), Decimal(0))
+        if self.balance <= 0 and billed_gross >= self.order_total:
+            return BillingStatus.PAID
         if self.paid_amount <= 0:
             return BillingStatus.INVOICED
-        if self.balance <= 0 and self.invoiced_amount >= self.order_total:
-            return BillingStatus.PAID
         return BillingStatus.PARTIALLY_PAID
 
     @property

@@ -20,6 +20,8 @@ from models.billing import ChangeCursor, InvoiceSnapshot
 from models.crm import Address
 from models.erp import OrderStatus as OrderStatus  # what the feed's order changes say
 from models.erp import SalesOrderLine
+from models.settlement import CreditMemoChange as CreditMemoChange
+from models.settlement import PaymentChange as PaymentChange
 from models.types import CurrencyCode, Money, UtcDatetime
 
 
@@ -30,6 +32,9 @@ class ChangeKind(StrEnum):
     CUSTOMER = "customer"
     ITEM = "item"
     SUBSCRIPTION = "subscription"
+    CREDIT_MEMO = "credit_memo"
+    PAYMENT = "payment"
+    """Customer payments and customer refunds: money in or out, from its own record."""
 
 
 class OrderChange(BaseModel):
@@ -165,7 +170,9 @@ ErpChange = Annotated[
     | InvoiceChange
     | CustomerChange
     | ItemChange
-    | SubscriptionChange,
+    | SubscriptionChange
+    | CreditMemoChange
+    | PaymentChange,
     Field(discriminator="kind"),
 ]
 

@@ -156,6 +156,83 @@ class PaymentAppliedV1(Contract):
     amount_due: DecimalText
 
 
+class PaymentAppliedV2(PaymentAppliedV1):
+    """One customer payment applied to one invoice, read from the payment record (not
+    guessed from the invoice's amount due). ``amount`` is cash only; ``paid_to_date``
+    is the cash the ledger holds applied to the invoice, this payment included, when
+    it was recorded; ``amount_due`` what the ERP showed due on the invoice when the
+    payment was read. Absent on events from before payments were read."""
+
+    erp_payment_id: str | None = None
+    payment_number: str | None = None
+    payment_date: date | None = None
+    """The payment's transaction date: the day collections count it."""
+    erp_invoice_id: str | None = None
+
+
+class InvoiceVoidedV1(Contract):
+    """The ERP voided a posted invoice: its billing no longer counts."""
+
+    erp_invoice_id: str
+    invoice_number: str
+    erp_order_id: str | None
+    currency: CurrencyCode
+    amount: DecimalText
+    """What the void takes off billings: the total the ledger posted for it."""
+    invoice_date: date | None
+
+
+class CreditLineV1(Contract):
+    sku: str
+    quantity: DecimalText
+    rate: DecimalText
+
+
+class CreditMemoIssuedV1(Contract):
+    """A credit memo: billing given back to the customer (applied separately)."""
+
+    erp_credit_memo_id: str
+    credit_memo_number: str
+    erp_invoice_id: str | None
+    """The invoice it was created from, when the ERP names one."""
+    invoice_number: str | None
+    erp_order_id: str | None
+    erp_customer_id: str | None
+    currency: CurrencyCode
+    total: DecimalText
+    credit_date: date | None
+    lines: list[CreditLineV1] = []
+
+
+class CreditMemoAppliedV1(Contract):
+    """One credit memo applied to one invoice: lowers what is due, with no cash."""
+
+    erp_credit_memo_id: str
+    credit_memo_number: str
+    erp_invoice_id: str
+    invoice_number: str
+    erp_order_id: str | None
+    currency: CurrencyCode
+    amount: DecimalText
+    credit_date: date | None
+
+
+class PaymentRefundedV1(Contract):
+    """A customer refund paying out one credit memo: cash back to the customer."""
+
+    erp_refund_id: str
+    refund_number: str
+    refund_date: date
+    erp_credit_memo_id: str | None
+    credit_memo_number: str | None
+    erp_invoice_id: str | None
+    """The invoice the refunded credit was created from, when known."""
+    erp_order_id: str | None
+    erp_customer_id: str | None
+    currency: CurrencyCode
+    amount: DecimalText
+
+
 class RenewalOpenedV1(Contract):
     renewal_opportunity_id: str
     erp_subscription_id: str
@@ -190,6 +267,11 @@ CONTRACTS: dict[tuple[EventType, int], type[Contract]] = {
     (EventType.ORDER_AMENDED, 2): OrderAmendedV2,
     (EventType.INVOICE_POSTED, 1): InvoicePostedV1,
     (EventType.PAYMENT_APPLIED, 1): PaymentAppliedV1,
+    (EventType.PAYMENT_APPLIED, 2): PaymentAppliedV2,
+    (EventType.INVOICE_VOIDED, 1): InvoiceVoidedV1,
+    (EventType.CREDIT_MEMO_ISSUED, 1): CreditMemoIssuedV1,
+    (EventType.CREDIT_MEMO_APPLIED, 1): CreditMemoAppliedV1,
+    (EventType.PAYMENT_REFUNDED, 1): PaymentRefundedV1,
     (EventType.RENEWAL_OPENED, 1): RenewalOpenedV1,
     (EventType.CUSTOMER_UPSERTED, 1): CustomerUpsertedV1,
 }

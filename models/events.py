@@ -25,7 +25,11 @@ class EventType(StrEnum):
     ORDER_AMENDED = "order.amended"
     ORDER_FULFILLED = "order.fulfilled"
     INVOICE_POSTED = "invoice.posted"
+    INVOICE_VOIDED = "invoice.voided"
+    CREDIT_MEMO_ISSUED = "credit_memo.issued"
+    CREDIT_MEMO_APPLIED = "credit_memo.applied"
     PAYMENT_APPLIED = "payment.applied"
+    PAYMENT_REFUNDED = "payment.refunded"
     RENEWAL_OPENED = "renewal.opened"
     CUSTOMER_UPSERTED = "customer.upserted"
 

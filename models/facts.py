@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
-from models.billing import InvoiceSnapshot
+from models.billing import InvoiceSnapshot, InvoiceStatus
 from models.changes import CustomerChange, OrderChange, SubscriptionChange
 from models.crm import Opportunity
 from models.deal import DealException
@@ -255,8 +255,12 @@ def order_lines_payload(lines: list[SalesOrderLine]) -> list[dict[str, object]]:
     ]
 
 
+def invoice_posted_id(system: SourceSystem, invoice_id: str) -> str:
+    return str(event_id_for(EventType.INVOICE_POSTED, system, invoice_id))
+
+
 def _invoice_posted_id(system: SourceSystem, invoice: InvoiceSnapshot) -> str:
-    return str(event_id_for(EventType.INVOICE_POSTED, system, invoice.id))
+    return invoice_posted_id(system, invoice.id)
 
 
 def invoice_posted_event(
@@ -270,6 +274,7 @@ def invoice_posted_event(
     return BusinessEvent(
         event_id=_invoice_posted_id(system, invoice),
         event_type=EventType.INVOICE_POSTED,
+        schema_version=current_version(EventType.INVOICE_POSTED),
         occurred_at=invoice.modified_at,
         recorded_at=now,
         source_system=system,
@@ -289,40 +294,6 @@ def invoice_posted_event(
     )
 
 
-def payment_applied_event(
-    opportunity_id: str,
-    invoice: InvoiceSnapshot,
-    amount: Decimal,
-    system: SourceSystem,
-    correlation_id: str,
-    now: datetime,
-) -> BusinessEvent:
-    """Collections: ``amount`` more of the invoice is paid. The fact is "paid up to
-    ``amount_paid``", so the same payment seen twice is one event."""
-    paid_to_date = invoice.amount_paid.amount
-    return BusinessEvent(
-        event_id=event_id_for(
-            EventType.PAYMENT_APPLIED, system, f"{invoice.id}:{paid_to_date.normalize()}"
-        ),
-        event_type=EventType.PAYMENT_APPLIED,
-        occurred_at=invoice.modified_at,
-        recorded_at=now,
-        source_system=system,
-        source_id=invoice.id,
-        subject_id=opportunity_id,
-        correlation_id=correlation_id,
-        causation_id=_invoice_posted_id(system, invoice),
-        payload={
-            "invoice_number": invoice.number,
-            "erp_order_id": invoice.erp_order_id,
-            "currency": invoice.total.currency,
-            "amount": str(amount),
-            "paid_to_date": str(paid_to_date),
-            "amount_due": str(invoice.amount_due.amount),
-        },
-    )
-
-
 def invoice_subject(invoice: InvoiceSnapshot, system: SourceSystem) -> str:
     """The opportunity an invoice bills, or the ERP order it bills when none is known."""
     return invoice.crm_opportunity_id or erp_subject(
@@ -332,23 +303,53 @@ def invoice_subject(invoice: InvoiceSnapshot, system: SourceSystem) -> str:
 
 def invoice_events(
     invoice: InvoiceSnapshot,
-    paid_before: Decimal,
+    posted_total: Decimal | None,
     system: SourceSystem,
     correlation_id: str,
     now: datetime,
 ) -> list[BusinessEvent]:
     """What one invoice snapshot adds to the ledger: ``invoice.posted`` (once, by its
-    id) and ``payment.applied`` for what was paid since ``paid_before``, the paid-to-date
-    the ledger already holds for it. The ledger, not a run's memory, remembers: a
-    second run of a deal, or the feed after it, never counts a payment twice."""
+    id) and, when the ERP voided it, ``invoice.voided`` for the total the ledger posted
+    (``posted_total``; the snapshot's own when this is the first the ledger hears of
+    it: NetSuite zeroes a voided invoice's amounts). Payments and credits are read from
+    their own records (``models.settlement_facts``), never from the amount due."""
     subject = invoice_subject(invoice, system)
     events = [invoice_posted_event(subject, invoice, system, correlation_id, now)]
-    paid = invoice.amount_paid.amount
-    if paid > paid_before:
-        events.append(
-            payment_applied_event(subject, invoice, paid - paid_before, system, correlation_id, now)
-        )
+    if invoice.status is InvoiceStatus.CANCELLED:
+        amount = invoice.total.amount if posted_total is None else posted_total
+        events.append(invoice_voided_event(subject, invoice, amount, system, correlation_id, now))
     return events
+
+
+def invoice_voided_event(
+    subject: str,
+    invoice: InvoiceSnapshot,
+    amount: Decimal,
+    system: SourceSystem,
+    correlation_id: str,
+    now: datetime,
+) -> BusinessEvent:
+    """Billings net: the invoice no longer bills anything. One per invoice."""
+    return BusinessEvent(
+        event_id=event_id_for(EventType.INVOICE_VOIDED, system, invoice.id),
+        event_type=EventType.INVOICE_VOIDED,
+        schema_version=current_version(EventType.INVOICE_VOIDED),
+        occurred_at=invoice.modified_at,
+        recorded_at=now,
+        source_system=system,
+        source_id=invoice.id,
+        subject_id=subject,
+        correlation_id=correlation_id,
+        causation_id=_invoice_posted_id(system, invoice),
+        payload={
+            "erp_invoice_id": invoice.id,
+            "invoice_number": invoice.number,
+            "erp_order_id": invoice.erp_order_id,
+            "currency": invoice.total.currency,
+            "amount": str(amount),
+            "invoice_date": invoice.invoice_date.isoformat() if invoice.invoice_date else None,
+        },
+    )
 
 
 def customer_upserted_event(

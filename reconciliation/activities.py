@@ -72,7 +72,12 @@ class ReconcileActivities:
             client,
             store,
             ChangePublisher(
-                client, store, task_queue=task_queue, renewal_lead=renewal_lead, crm=crm
+                client,
+                store,
+                task_queue=task_queue,
+                renewal_lead=renewal_lead,
+                crm=crm,
+                settling_records=erp.settling_records,
             ),
             erp_system=erp_system,
             task_queue=task_queue,

@@ -106,6 +106,43 @@ DEFINITIONS: tuple[MetricDefinition, ...] = (
         dated_by="payment.applied occurred_at (UTC)",
     ),
     MetricDefinition(
+        name="billings",
+        version=2,
+        description=(
+            "Posted invoice totals net of voids and credit memos: what the customer was "
+            "billed and still owes for, before payment."
+        ),
+        visible_event=EventType.INVOICE_POSTED,
+        authoritative_event=EventType.INVOICE_POSTED,
+        signing=(
+            "invoice.posted adds its total; invoice.voided subtracts it again; "
+            "credit_memo.issued subtracts the credit memo's total (applying it moves "
+            "nothing: the credit was already given)"
+        ),
+        dated_by=(
+            "invoice_date for postings and voids (a void takes the posting back in its "
+            "own period), credit_date for credit memos; else occurred_at (UTC)"
+        ),
+    ),
+    MetricDefinition(
+        name="collections",
+        version=2,
+        description=(
+            "Cash applied to invoices, read from payment records, net of refunds; "
+            "credit memos applied are not cash and never count."
+        ),
+        visible_event=EventType.PAYMENT_APPLIED,
+        authoritative_event=EventType.PAYMENT_APPLIED,
+        signing=(
+            "payment.applied adds each payment's amount on each invoice; "
+            "payment.refunded subtracts the cash paid back"
+        ),
+        dated_by=(
+            "payment_date / refund_date (the payment's transaction date); "
+            "occurred_at (UTC) for payment.applied recorded before payment records were read"
+        ),
+    ),
+    MetricDefinition(
         name="renewals",
         version=1,
         description="Recurring amount of subscription terms that come up for renewal.",

@@ -46,7 +46,11 @@ AMOUNT_FIELDS = {
     EventType.ORDER_AMENDED: "total",
     EventType.ORDER_CANCELLED: "total",
     EventType.INVOICE_POSTED: "total",
+    EventType.INVOICE_VOIDED: "amount",
+    EventType.CREDIT_MEMO_ISSUED: "total",
+    EventType.CREDIT_MEMO_APPLIED: "amount",
     EventType.PAYMENT_APPLIED: "amount",
+    EventType.PAYMENT_REFUNDED: "amount",
     EventType.RENEWAL_OPENED: "recurring_amount",
 }
 

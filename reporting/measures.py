@@ -15,6 +15,12 @@ from models.erp import RevenueType
 from models.events import EventType
 from reporting.facts import UNCLASSIFIED, Entry, Fact
 from reporting.orders import ORDER_EVENTS, order_moves
+from reporting.settlement import (
+    BILLINGS_V2_READS,
+    COLLECTIONS_V2_READS,
+    billings_v2,
+    collections_v2,
+)
 
 _CENT = Decimal("0.01")
 
@@ -147,9 +153,11 @@ MEASURES: dict[tuple[str, int], Measure] = {
     ("bookings", 1): Measure((EventType.ORDER_ACCEPTED,), _bookings_v1),
     ("bookings", 2): Measure(ORDER_EVENTS, _bookings_v2),
     ("billings", 1): Measure((EventType.INVOICE_POSTED, EventType.ORDER_ACCEPTED), _billings_v1),
+    ("billings", 2): Measure(BILLINGS_V2_READS, billings_v2),
     ("collections", 1): Measure(
         (EventType.PAYMENT_APPLIED, EventType.ORDER_ACCEPTED), _collections_v1
     ),
+    ("collections", 2): Measure(COLLECTIONS_V2_READS, collections_v2),
     ("renewals", 1): Measure((EventType.RENEWAL_OPENED,), _renewals_v1),
     ("arr", 1): Measure(ORDER_EVENTS, _arr_v1),
 }

@@ -51,6 +51,7 @@ from pydantic import BaseModel, Field
 from models import exact_json
 from sandbox.catalog import DEFAULT_CATALOG
 from sandbox.netsuite import records
+from sandbox.netsuite.applying import LINK_TYPE
 from sandbox.netsuite.query import format_timestamp
 from sandbox.netsuite.store import Store, get_setting, set_setting
 from sandbox.netsuite.validation import (
@@ -172,6 +173,7 @@ def _seed(conn: sqlite3.Connection, spec: BacklogSpec) -> BacklogSummary:
     chains = _plan(spec, int(start.timestamp()), int(end.timestamp()), masters)
     sequences = _number(conn, chains)
     rows: list[tuple[Any, ...]] = []
+    links: list[tuple[Any, ...]] = []
     shapes: set[tuple[bool, ...]] = set()
     verified = 0
     for chain in chains:
@@ -184,15 +186,40 @@ def _seed(conn: sqlite3.Connection, spec: BacklogSpec) -> BacklogSummary:
             shapes.add(chain.shape)
             verified += 1
         rows += (txn.row() for txn in built)
+        links += _links(built)
     # A larger page cache keeps the lastmodifieddate index's random inserts in memory.
     cache_size = conn.execute("PRAGMA cache_size").fetchone()[0]
     conn.execute("PRAGMA cache_size = -262144")
     try:
         conn.executemany(_INSERT_TXN, rows)
+        conn.executemany(_INSERT_LINK, links)
     finally:
         conn.execute(f"PRAGMA cache_size = {int(cache_size)}")
     _save_sequences(conn, sequences)
     return _summary(chains, len(masters.customers), verified, masters_at)
+
+
+_INSERT_LINK = (
+    "INSERT INTO txnlink (previousdoc, previoustype, nextdoc, nexttype, linktype, "
+    "foreignamount, linkdate, lastmodifieddate) VALUES (?, 'CustInvc', ?, 'CustPymt', ?, ?, ?, ?)"
+)
+
+
+def _links(built: list[_Txn]) -> list[tuple[Any, ...]]:
+    """Each payment's applications, linked as ``applying.apply_created`` links them."""
+    return [
+        (
+            int(line["doc"]["id"]),
+            txn.id,
+            LINK_TYPE,
+            str(line["amount"]),
+            txn.body["tranDate"],
+            txn.modified,
+        )
+        for txn in built
+        if txn.rectype == _PYMT.name
+        for line in txn.body["apply"]["items"]
+    ]
 
 
 # --- masters: through the record API's own create ---------------------------------------
@@ -437,7 +464,7 @@ def _build(chain: _Chain, masters: _Masters) -> list[_Txn]:
     if chain.paid_at is None:
         return [order, invoice]
     amount = money(total * chain.paid_share, currency)
-    payment = _payment(chain, entity, currency, amount)
+    payment = _payment(chain, entity, currency, amount, total)
     payment.rendered = {**shared, "customer": shared["entity"]}
     remaining = money(total - amount, currency)
     _set_status(
@@ -559,7 +586,9 @@ def _invoice(
     return _Txn(chain.ids[_INV.name], _INV.name, columns, body, stamp, stamp)
 
 
-def _payment(chain: _Chain, entity: dict[str, str], currency: str, amount: Decimal) -> _Txn:
+def _payment(
+    chain: _Chain, entity: dict[str, str], currency: str, amount: Decimal, total: Decimal
+) -> _Txn:
     assert chain.paid_at is not None
     number = chain.numbers[_PYMT.name]
     tran_date = _day(chain.paid_at).isoformat()
@@ -577,6 +606,22 @@ def _payment(chain: _Chain, entity: dict[str, str], currency: str, amount: Decim
         "total": amount,
         "applied": money(amount, currency),
         "unapplied": money(Decimal(0), currency),
+        "apply": {
+            "items": [
+                {
+                    "doc": {
+                        "id": str(chain.ids[_INV.name]),
+                        "refName": f"Invoice #{chain.numbers[_INV.name]}",
+                    },
+                    "apply": True,
+                    "amount": amount,
+                    "refNum": chain.numbers[_INV.name],
+                    "type": "Invoice",
+                    "total": total,
+                    "due": total,
+                }
+            ]
+        },
     }
     columns = {
         "type": _PYMT.type_code,
@@ -681,7 +726,7 @@ def _replay(chain: _Chain, masters: _Masters) -> list[_Txn]:
         "tranDate": _day(chain.paid_at).isoformat(),
     }
     payment = create(_PYMT, payment_payload, chain.paid_at)
-    # records._apply_payment
+    # applying.apply_created
     left = money(remaining - amount, currency)
     paid = money(Decimal(invoice.body.get("amountPaid", 0)) + amount, currency)
     _set_status(

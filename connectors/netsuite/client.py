@@ -26,6 +26,7 @@ from connectors.netsuite import approval, fulfilment, mapping
 from connectors.netsuite.auth import request_auth
 from connectors.netsuite.credentials import NetSuiteCredentials
 from connectors.netsuite.errors import SYSTEM, map_error
+from connectors.netsuite.settlement import SettlementReader
 from models import exact_json
 from models.billing import ChangeCursor
 from models.changes import ChangeKind, CustomerChange, ErpChange, ErpChangePage, OrderChange
@@ -434,6 +435,8 @@ class NetSuiteClient(HttpConnector):
             ChangeKind.CUSTOMER: self._customer_changes,
             ChangeKind.ITEM: self._item_changes,
             ChangeKind.SUBSCRIPTION: self._subscription_changes,
+            ChangeKind.CREDIT_MEMO: self._settlement.credit_memo_changes,
+            ChangeKind.PAYMENT: self._settlement.payment_changes,
         }
         changes, has_more = await readers[kind](after, limit)
         return ErpChangePage(kind=kind, changes=changes, has_more=has_more)
@@ -442,8 +445,9 @@ class NetSuiteClient(HttpConnector):
         self, after: ChangeCursor, limit: int
     ) -> tuple[list[ErpChange], bool]:
         """Invoices by ``lastmodifieddate`` then id (keyset), with their orders' external
-        ids. NetSuite stamps a payment's application on the invoice it pays, so paid
-        amounts arrive as invoice changes too."""
+        ids and the credits and cash applied to each (``SettlementReader.settled``).
+        NetSuite stamps a payment's or credit's application on the invoice it settles,
+        so what is due arrives as invoice changes too."""
         query = keyset_query(
             "id, tranid, createdfrom, entity, status, foreigntotal, amountremaining, "
             "currency, trandate, lastmodifieddate",
@@ -452,16 +456,33 @@ class NetSuiteClient(HttpConnector):
             after,
         )
         rows, has_more = await self.suiteql_page(query, limit=limit)
-        external_ids = await self._order_external_ids(
+        external_ids = await self.order_external_ids(
             [str(r["createdfrom"]) for r in rows if r.get("createdfrom")]
         )
-        changes: list[ErpChange] = [
-            mapping.invoice_change(mapping.invoice_from_row(row, external_ids, self.base_currency))
-            for row in rows
-        ]
+        invoices = await self._settlement.settled(
+            [mapping.invoice_from_row(row, external_ids, self.base_currency) for row in rows]
+        )
+        changes: list[ErpChange] = [mapping.invoice_change(invoice) for invoice in invoices]
         return changes, has_more
 
-    async def _order_external_ids(self, order_ids: Sequence[str]) -> dict[str, str]:
+    async def settling_records(self, invoice_ids: Sequence[str]) -> list[ErpChange]:
+        """Credit memos, payments and refunds applied to these invoices (links first)."""
+        return await self._settlement.settling(invoice_ids)
+
+    @property
+    def _settlement(self) -> SettlementReader:
+        async def page(query: str, limit: int) -> tuple[list[dict[str, Any]], bool]:
+            return await self.suiteql_page(query, limit=limit)
+
+        return SettlementReader(
+            self.suiteql,
+            page,
+            self.order_external_ids,
+            self.transaction_lines,
+            self.base_currency,
+        )
+
+    async def order_external_ids(self, order_ids: Sequence[str]) -> dict[str, str]:
         """The external id (the CRM opportunity) of each order that has one."""
         wanted = sorted(set(order_ids))
         external_ids: dict[str, str] = {}
@@ -477,7 +498,7 @@ class NetSuiteClient(HttpConnector):
         query = keyset_query(ORDER_COLUMNS, "transaction", "type = 'SalesOrd'", after)
         rows, has_more = await self.suiteql_page(query, limit=limit)
         currencies = {str(r["id"]): mapping.order_currency(r, self.base_currency) for r in rows}
-        lines = await self._order_lines(currencies)
+        lines = await self.transaction_lines(currencies)
         orders = [
             mapping.order_change_from_row(row, lines.get(str(row["id"]), []), self.base_currency)
             for row in rows
@@ -530,9 +551,11 @@ class NetSuiteClient(HttpConnector):
             ]
         return orders
 
-    async def _order_lines(self, currencies: Mapping[str, str]) -> dict[str, list[SalesOrderLine]]:
-        """The item lines of these orders (id -> currency), from ``transactionline``: one
-        query per chunk of orders, never one request per order."""
+    async def transaction_lines(
+        self, currencies: Mapping[str, str]
+    ) -> dict[str, list[SalesOrderLine]]:
+        """The item lines of these transactions (id -> currency; orders, credit memos),
+        from ``transactionline``: one query per chunk, never one request per record."""
         rows: list[dict[str, Any]] = []
         for chunk in _chunks(sorted(currencies)):
             rows += await self.suiteql(
@@ -603,7 +626,7 @@ class NetSuiteClient(HttpConnector):
             after,
         )
         rows, has_more = await self.suiteql_page(query, limit=limit)
-        external_ids = await self._order_external_ids(
+        external_ids = await self.order_external_ids(
             [str(r["salesorder"]) for r in rows if r.get("salesorder")]
         )
         changes: list[ErpChange] = [

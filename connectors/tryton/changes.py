@@ -3,13 +3,13 @@ feed, and the accepted sales by reference for reconciliation."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from connectors.errors import RejectedError
-from connectors.tryton import keyset, mapping
+from connectors.tryton import keyset, mapping, settlement
 from connectors.tryton.errors import SYSTEM
 from connectors.tryton.transport import TrytonRest
 from models.billing import ChangeCursor
@@ -53,9 +53,17 @@ _FEEDS: dict[ChangeKind, _Feed] = {
             ("state", "in", ["posted", "paid", "cancelled"]),
             ("number", "!=", None),
         ),
-        mapping.INVOICE_FIELDS,
+        (*mapping.INVOICE_FIELDS, *settlement.INVOICE_PAYMENT_FIELDS),
         keyset.Stamps(always_written=True),  # posting writes the invoice
         mapping.invoice_change_from_record,
+    ),
+    # One payment line of the "Pay" wizard, applied to one customer invoice.
+    ChangeKind.PAYMENT: _Feed(
+        "account.move.line",
+        (("invoice_payment", "!=", None), ("invoice_payment.type", "=", "out")),
+        settlement.PAYMENT_LINE_FIELDS,
+        keyset.Stamps(),
+        settlement.payment_change_from_line,
     ),
     ChangeKind.CUSTOMER: _Feed(
         "party.party",
@@ -105,11 +113,56 @@ class TrytonChanges:
                 f"Tryton reports no {kind.value} changes (see change_kinds)", system=SYSTEM
             )
         records, has_more = await self._keyset(feed, after, limit)
-        changes = [
+        if kind is ChangeKind.INVOICE:
+            changes = await self._invoices(feed, records)
+        else:
+            changes = [
+                feed.convert(record, self._base_currency, feed.stamps.modified_at(record))
+                for record in records
+            ]
+        return ErpChangePage(kind=kind, changes=changes, has_more=has_more)
+
+    async def settling_records(self, invoice_ids: Sequence[str]) -> list[ErpChange]:
+        """The "Pay" wizard's lines on these invoices, as the payment kind reads them.
+        (A credit note "with refund" cancels its invoice: reconciliation does not
+        compare cancelled invoices, so it never asks for one.)"""
+        if not invoice_ids:
+            return []
+        feed = _FEEDS[ChangeKind.PAYMENT]
+        fields = keyset.merge_fields(feed.fields, feed.stamps.fields)
+        records = await self._rest.search(
+            feed.model,
+            [*feed.domain, ("invoice_payment", "in", [int(i) for i in invoice_ids])],
+            fields,
+        )
+        return [
             feed.convert(record, self._base_currency, feed.stamps.modified_at(record))
             for record in records
         ]
-        return ErpChangePage(kind=kind, changes=changes, has_more=has_more)
+
+    async def _invoices(self, feed: _Feed, records: list[dict[str, Any]]) -> list[ErpChange]:
+        """Invoices as invoices, credit notes as credit memos with the invoice each
+        cancelled (one look-up per page, only when it holds credit notes)."""
+        notes = [r for r in records if settlement.is_credit_note(r)]
+        moves = [m for m in (mapping.ref_id(r.get("move")) for r in notes) if m is not None]
+        credited = (
+            await self._rest.search(
+                "account.invoice",
+                [("cancel_move", "in", [int(m) for m in moves])],
+                settlement.CREDITED_FIELDS,
+            )
+            if moves
+            else []
+        )
+        changes: list[ErpChange] = []
+        for record in records:
+            moment = feed.stamps.modified_at(record)
+            if settlement.is_credit_note(record):
+                memo = settlement.credit_memo_from_record(record, self._base_currency, moment)
+                changes.append(settlement.with_credited(memo, record, credited))
+            else:
+                changes.append(feed.convert(record, self._base_currency, moment))
+        return changes
 
     async def _keyset(
         self, feed: _Feed, after: ChangeCursor, limit: int

@@ -26,7 +26,7 @@ from connectors.tryton.errors import SYSTEM
 from connectors.tryton.orders import TrytonOrders
 from connectors.tryton.transport import IN_CHUNK, TrytonRest
 from models.billing import ChangeCursor
-from models.changes import ChangeKind, ErpChangePage, OrderChange
+from models.changes import ChangeKind, ErpChange, ErpChangePage, OrderChange
 from models.erp import (
     Customer,
     CustomerUpsert,
@@ -151,14 +151,19 @@ class TrytonClient:
 
     @property
     def change_kinds(self) -> frozenset[ChangeKind]:
-        """Orders, invoices, customers and items. Tryton keeps subscriptions in its
-        ``sale_subscription`` module, which this installation does not activate (nor
-        does Syncline read it yet): no subscription changes."""
+        """Orders, invoices (credit notes among them), payments, customers and items.
+        Tryton keeps subscriptions in its ``sale_subscription`` module, which this
+        installation does not activate (nor does Syncline read it yet): no
+        subscription changes."""
         return CHANGE_KINDS
 
     async def changes(self, kind: ChangeKind, after: ChangeCursor, limit: int) -> ErpChangePage:
         """Records of ``kind`` changed strictly after ``after`` (``TrytonChanges.changes``)."""
         return await self._changes.changes(kind, after, limit)
+
+    async def settling_records(self, invoice_ids: Sequence[str]) -> list[ErpChange]:
+        """The payment lines of these invoices (``TrytonChanges.settling_records``)."""
+        return await self._changes.settling_records(invoice_ids)
 
     async def orders_by_reference(
         self, after: str | None, limit: int, since: date | None = None

@@ -51,6 +51,8 @@ INVOICE_FIELDS = (
     "write_date",
     "create_date",
     "sales.reference",
+    "cancel_move.origin",
+    "move",
 )
 
 # What the change feed reads of each kind (the keyset adds the stamps it orders by).
@@ -207,6 +209,12 @@ def invoice_from_record(record: dict[str, Any], default_currency: str) -> Invoic
     status = _INVOICE_STATUS[str(record["state"])]
     total = _amount(record.get("total_amount") or 0)
     due = Decimal(0) if status is not InvoiceStatus.OPEN else _amount(record["amount_to_pay"])
+    collected = _collected(record)
+    credited = Decimal(0)
+    if status is InvoiceStatus.CANCELLED and credit_note_of(record) is not None:
+        # Credited "with refund": Tryton cancels the invoice with the credit note's move.
+        # Not a void: the credit settles it (the credit note is read on its own).
+        status, credited = InvoiceStatus.PAID, total - (collected or Decimal(0))
     return InvoiceSnapshot(
         id=str(record["id"]),
         number=str(record.get("number") or record["id"]),
@@ -218,6 +226,30 @@ def invoice_from_record(record: dict[str, Any], default_currency: str) -> Invoic
         amount_due=Money(amount=due, currency=currency),
         invoice_date=record.get("invoice_date"),
         modified_at=modified_at(record),
+        collected=collected,
+        credited=credited,
+    )
+
+
+def credit_note_of(record: dict[str, Any]) -> str | None:
+    """The credit note whose move cancelled this invoice (Tryton's credit wizard "with
+    refund"), by id; None for an invoice cancelled by its own reversal (a void)."""
+    cancel_move = record.get("cancel_move")
+    origin = cancel_move.get("origin") if isinstance(cancel_move, dict) else None
+    if isinstance(origin, str) and origin.startswith("account.invoice,"):
+        credit_note = origin.split(",", 1)[1]
+        return credit_note if credit_note != str(record["id"]) else None
+    return None
+
+
+def _collected(record: dict[str, Any]) -> Decimal | None:
+    """The cash its payment lines add up to, when they were read."""
+    if "payment_lines" not in record:
+        return None
+    lines = record.get("payment_lines") or []
+    return sum(
+        (_amount(line.get("credit") or 0) - _amount(line.get("debit") or 0) for line in lines),
+        Decimal(0),
     )
 
 
@@ -333,6 +365,7 @@ def item_change_from_record(
 def invoice_change_from_record(
     record: dict[str, Any], default_currency: str, moment: datetime
 ) -> InvoiceChange:
+    """A posted customer invoice (``connectors.tryton.settlement`` takes credit notes)."""
     snapshot = invoice_from_record(record, default_currency)
     return InvoiceChange.model_validate(
         snapshot.model_copy(update={"modified_at": moment}), from_attributes=True

@@ -73,6 +73,21 @@ _COMMON = {
     "lastmodifieddate": Kind.TIMESTAMP,
 }
 
+_LINK = TableSpec(
+    "txnlink",
+    {
+        "id": Kind.ID,
+        "previousdoc": Kind.ID,
+        "previoustype": Kind.TEXT,
+        "nextdoc": Kind.ID,
+        "nexttype": Kind.TEXT,
+        "linktype": Kind.TEXT,
+        "foreignamount": Kind.MONEY,
+        "linkdate": Kind.DATE,
+        "lastmodifieddate": Kind.TIMESTAMP,
+    },
+)
+
 TABLES: dict[str, TableSpec] = {
     "customer": TableSpec(
         "customer",
@@ -155,6 +170,10 @@ TABLES: dict[str, TableSpec] = {
         },
         sql_names={"date": "notedate"},
     ),
+    # Which document settled which (a payment, credit memo or refund applied to an
+    # invoice or a credit memo): ``sandbox.netsuite.applying`` says how it is filled.
+    "nexttransactionlinelink": _LINK,
+    "previoustransactionlinelink": _LINK,
     "subscription": TableSpec(
         "subscription",
         {

@@ -14,12 +14,12 @@ import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from models import exact_json
 from sandbox.catalog import CatalogItem
 from sandbox.netsuite import approval, fulfilment
+from sandbox.netsuite.applying import SETTLING_TYPES, apply_created, apply_deleted, has_applications
 from sandbox.netsuite.errors import (
     INVALID_FLD_VALUE,
     USER_ERROR,
@@ -28,16 +28,15 @@ from sandbox.netsuite.errors import (
     not_found,
 )
 from sandbox.netsuite.query import format_timestamp
+from sandbox.netsuite.settlement import VOIDED, normalize_credit_memo, normalize_refund
 from sandbox.netsuite.store import get_setting, next_sequence
 from sandbox.netsuite.validation import (
-    INVOICE_STATUSES,
     REVENUE_TYPE_FIELD,
     SALES_ORDER_STATUSES,
     SUBSCRIPTION_ENDED,
     TERM_MONTHS_FIELD,
     Normalized,
     check_period_open,
-    money,
     new_subscription,
     normalize_customer,
     normalize_invoice,
@@ -75,6 +74,8 @@ RECORD_TYPES: dict[str, RecordType] = {
         RecordType("invoice", "txn", "CustInvc", "INV"),
         RecordType("customerPayment", "txn", "CustPymt", "PYMT"),
         RecordType("itemFulfillment", "txn", "ItemShip", "IF"),
+        RecordType("creditMemo", "txn", "CustCred", "CM"),
+        RecordType("customerRefund", "txn", "CustRfnd", "RFND"),
         RecordType("subscription", "subscription", None),
     )
 }
@@ -218,6 +219,10 @@ def _normalize(
         return normalize_subscription(payload, body)
     if rt.name == "itemFulfillment":
         return fulfilment.normalize(conn, payload, body, today)
+    if rt.name == "creditMemo":
+        return normalize_credit_memo(payload, body, lookup, today)
+    if rt.name == "customerRefund":
+        return normalize_refund(payload, body, lookup, today)
     return normalize_payment(payload, body, lookup, today)
 
 
@@ -411,6 +416,9 @@ def _after_create(
     if rt.name == "salesOrder":
         _sync_subscription(conn, internal_id, now)
         return
+    if rt.name in SETTLING_TYPES:
+        apply_created(conn, rt.name, internal_id, normalized.body, now)
+        return
     created_from = normalized.body.get("createdFrom")
     if created_from is None:
         return
@@ -426,35 +434,15 @@ def _after_create(
         order = find_by_id(conn, _SALES_ORDER, source_id)
         if order is not None:  # billing the order in full marks it Billed
             _set_status(conn, _SALES_ORDER, order, "G", SALES_ORDER_STATUSES, now)
-    elif rt.name == "customerPayment":
-        invoice = find_by_id(conn, _INVOICE, source_id)
-        if invoice is not None:
-            _apply_payment(conn, invoice, Decimal(normalized.body["applied"]), now)
-
-
-def _apply_payment(
-    conn: sqlite3.Connection, invoice: StoredRecord, amount: Decimal, now: str
-) -> None:
-    """Positive ``amount`` applies a payment, negative reverses one."""
-    currency = str(invoice.body["currency"]["refName"])
-    remaining = money(Decimal(invoice.body["amountRemaining"]) - amount, currency)
-    paid = money(Decimal(invoice.body.get("amountPaid", 0)) + amount, currency)
-    _set_status(
-        conn,
-        _INVOICE,
-        invoice,
-        "B" if remaining == 0 else "A",
-        INVOICE_STATUSES,
-        now,
-        amountRemaining=remaining,
-        amountPaid=paid,
-    )
 
 
 def _after_delete(conn: sqlite3.Connection, rt: RecordType, record: StoredRecord, now: str) -> None:
     if rt.name == "salesOrder":
         # The order's subscription is part of the sale: it goes with the order.
         conn.execute("DELETE FROM subscription WHERE salesorder = ?", (record.id,))
+        return
+    if rt.name in SETTLING_TYPES:
+        apply_deleted(conn, record.id, record.body, now)
         return
     created_from = record.body.get("createdFrom")
     if created_from is None:
@@ -464,10 +452,6 @@ def _after_delete(conn: sqlite3.Connection, rt: RecordType, record: StoredRecord
         order = find_by_id(conn, _SALES_ORDER, source_id)
         if order is not None and order.body["status"]["id"] == "G":
             _set_status(conn, _SALES_ORDER, order, "B", SALES_ORDER_STATUSES, now)
-    elif rt.name == "customerPayment":
-        invoice = find_by_id(conn, _INVOICE, source_id)
-        if invoice is not None:
-            _apply_payment(conn, invoice, -Decimal(record.body["applied"]), now)
 
 
 def _check_no_dependents(conn: sqlite3.Connection, rt: RecordType, record: StoredRecord) -> None:
@@ -482,7 +466,7 @@ def _check_no_dependents(conn: sqlite3.Connection, rt: RecordType, record: Store
         params = (str(record.id),)
     else:
         sql, params = "SELECT 1 FROM txn WHERE createdfrom = ? LIMIT 1", (record.id,)
-    if conn.execute(sql, params).fetchone() is not None:
+    if conn.execute(sql, params).fetchone() is not None or has_applications(conn, record.id):
         raise bad_request(
             USER_ERROR, "This record cannot be deleted because it has dependent records."
         )
@@ -503,8 +487,8 @@ def _is_billed(conn: sqlite3.Connection, order: StoredRecord) -> bool:
     if order.body["status"]["id"] == "G":
         return True
     row = conn.execute(
-        "SELECT 1 FROM txn WHERE rectype = ? AND createdfrom = ? LIMIT 1",
-        (_INVOICE.name, order.id),
+        "SELECT 1 FROM txn WHERE rectype = ? AND createdfrom = ? AND status != ? LIMIT 1",
+        (_INVOICE.name, order.id, VOIDED),
     ).fetchone()
     return row is not None
 

@@ -35,6 +35,7 @@ from sandbox.netsuite.errors import (
     handle_netsuite_error,
 )
 from sandbox.netsuite.finance import finance_router
+from sandbox.netsuite.invoice_void import invoice_void_router
 from sandbox.netsuite.limits import ConcurrencyLimitMiddleware
 from sandbox.netsuite.metadata import metadata_router
 from sandbox.netsuite.routes import query_router, record_router
@@ -64,6 +65,7 @@ def build_app(config: NetSuiteSandboxConfig) -> FastAPI:
     app.include_router(metadata_router(sandbox))
     app.include_router(record_router(sandbox))
     app.include_router(query_router(sandbox))
+    app.include_router(invoice_void_router(sandbox))
     app.include_router(admin_router(sandbox))
     app.include_router(finance_router(sandbox))
     app.include_router(auth_admin_router(sandbox))

@@ -152,6 +152,19 @@ CREATE TABLE IF NOT EXISTS systemnote (
     type TEXT
 );
 CREATE INDEX IF NOT EXISTS systemnote_record ON systemnote (recordid);
+CREATE TABLE IF NOT EXISTS txnlink (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    previousdoc INTEGER NOT NULL,
+    previoustype TEXT,
+    nextdoc INTEGER NOT NULL,
+    nexttype TEXT NOT NULL,
+    linktype TEXT NOT NULL,
+    foreignamount TEXT NOT NULL,
+    linkdate TEXT,
+    lastmodifieddate TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS txnlink_previousdoc ON txnlink (previousdoc);
+CREATE INDEX IF NOT EXISTS txnlink_nextdoc ON txnlink (nextdoc);
 """
     + TRANSACTION_LINE_VIEW
     + """
@@ -347,6 +360,7 @@ def wipe_records(conn: sqlite3.Connection) -> None:
     """Delete every record and sequence; credentials, tokens and settings stay."""
     for table in RECORD_TABLES:
         conn.execute(f"DELETE FROM {table}")  # table names are constants
+    conn.execute("DELETE FROM txnlink")
     conn.execute("DELETE FROM sequence")
     conn.execute("DELETE FROM sqlite_sequence")
 

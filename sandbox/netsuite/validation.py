@@ -61,7 +61,7 @@ SALES_ORDER_STATUSES = {
     "G": "Billed",
     "H": "Closed",
 }
-INVOICE_STATUSES = {"A": "Open", "B": "Paid In Full"}
+INVOICE_STATUSES = {"A": "Open", "B": "Paid In Full", "V": "Voided"}
 PAYMENT_STATUSES = {"A": "Unapproved Payment", "B": "Not Deposited", "C": "Deposited"}
 # Not "A": an order pending approval is neither billed nor fulfilled until approved.
 SO_BILLABLE = frozenset({"B", "D", "E", "F"})
@@ -825,14 +825,34 @@ def normalize_invoice(
 
 
 _PAYMENT_FIELDS = frozenset(
-    {"customer", "currency", "tranDate", "memo", "payment", "externalId", "createdFrom", "status"}
+    {
+        "customer",
+        "currency",
+        "tranDate",
+        "memo",
+        "payment",
+        "externalId",
+        "createdFrom",
+        "status",
+        "apply",
+    }
 )
 
 
 def normalize_payment(
     payload: Mapping[str, Any], existing: Mapping[str, Any] | None, lookup: Lookup, today: date
 ) -> Normalized:
+    # Imported here: the settlement rules build on this module's field readers.
+    from sandbox.netsuite.settlement import payment_applications
+
     if existing is not None:
+        if "apply" in payload:
+            raise bad_request(
+                USER_ERROR,
+                "The sandbox applies a payment when it is created; changing its "
+                "applications afterwards is not supported.",
+                "apply",
+            )
         return _update_posted(payload, existing, _PAYMENT_FIELDS, lookup)
     _reject_unknown(payload, _PAYMENT_FIELDS)
     data = dict(payload)
@@ -875,7 +895,15 @@ def normalize_payment(
         )
     tran_date = _date(data, "tranDate", "tranDate") or today
     check_period_open(tran_date, lookup)
-    applied = amount if invoice is not None else Decimal(0)
+    applied_lines = payment_applications(
+        data,
+        lookup,
+        customer_ref["id"],
+        currency,
+        amount,
+        None if created_from is None else created_from["id"],
+    )
+    applied = sum((Decimal(line["amount"]) for line in applied_lines), Decimal(0))
     body = _compact(
         {
             "externalId": _external_id(data),
@@ -889,6 +917,7 @@ def normalize_payment(
             "total": amount,
             "applied": money(applied, currency),
             "unapplied": money(amount - applied, currency),
+            "apply": {"items": applied_lines},
             **_custom(payload, None),
         }
     )

@@ -29,8 +29,12 @@ from trytond.modules.currency.tests.tools import get_currency  # type: ignore[im
 
 # Groups of the REST user. "Sales" grants sale.sale and its buttons; parties,
 # addresses and products carry no access restriction for reading and creating
-# parties; "Accounting" is needed to read invoices and their lines.
+# parties. Tryton has no read-only accounting group ("Account" may post invoices and
+# write moves), so the user gets a group of its own that may only read the moves and
+# move lines that pay invoices (the payment records collections are counted from).
 SYNCLINE_GROUPS = (("sale", "group_sale"),)
+PAYMENT_READER_GROUP = "Syncline: read payments"
+PAYMENT_READER_MODELS = ("account.move", "account.move.line")
 SYNCLINE_LOGIN = "syncline"
 
 
@@ -88,12 +92,30 @@ def _create_products(catalog: list[dict[str, str]], category: Any) -> None:
         template.save()
 
 
+def _payment_reader_group() -> Any:
+    """A group that may read moves and move lines, nothing more."""
+    group = Model.get("res.group")(name=PAYMENT_READER_GROUP)
+    group.save()
+    access_model = Model.get("ir.model.access")
+    for model in PAYMENT_READER_MODELS:
+        access_model(
+            model=model,
+            group=group,
+            perm_read=True,
+            perm_write=False,
+            perm_create=False,
+            perm_delete=False,
+        ).save()
+    return group
+
+
 def _create_rest_user(company: Any, application_key: str) -> None:
     model_data = Model.get("ir.model.data")
     group_model = Model.get("res.group")
     user = Model.get("res.user")(name="Syncline integration", login=SYNCLINE_LOGIN)
     for module, xml_id in SYNCLINE_GROUPS:
         user.groups.append(group_model(model_data.get_id(module, xml_id, {})))
+    user.groups.append(_payment_reader_group())
     user.companies.append(company)
     user.company = company
     user.save()

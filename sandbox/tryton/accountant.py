@@ -174,6 +174,28 @@ class TrytonAccountant:
         finally:
             await self.call(f"{wizard}.delete", session_id, context=context)
 
+    async def credit_invoice(self, invoice_id: int, *, with_refund: bool = True) -> None:
+        """The "Credit" wizard: a credit note of the whole invoice; "with refund" posts
+        it and cancels the invoice with it (Tryton offers that while nothing is paid)."""
+        wizard = "wizard.account.invoice.credit"
+        context = {
+            "active_model": "account.invoice",
+            "active_id": invoice_id,
+            "active_ids": [invoice_id],
+        }
+        session_id, start_state, _ = await self.call(f"{wizard}.create", context=context)
+        try:
+            shown = await self.call(
+                f"{wizard}.execute", session_id, {}, start_state, context=context
+            )
+            start = {k: v for k, v in shown["view"]["defaults"].items() if "." not in k}
+            start["with_refund"] = with_refund
+            await self.call(
+                f"{wizard}.execute", session_id, {start_state: start}, "credit", context=context
+            )
+        finally:
+            await self.call(f"{wizard}.delete", session_id, context=context)
+
     async def set_product_salable(self, sku: str, salable: bool) -> None:
         templates = await self._search_read("product.template", [("code", "=", sku)], [])
         if not templates:

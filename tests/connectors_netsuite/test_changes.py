@@ -76,7 +76,7 @@ def suiteql(
     return handler, queries
 
 
-async def test_change_kinds_are_all_six() -> None:
+async def test_change_kinds_are_all_eight() -> None:
     client = FakeNetSuite(lambda request: page([])).client()
     assert client.change_kinds == frozenset(ChangeKind)
     await client.aclose()
@@ -234,12 +234,20 @@ async def test_invoice_changes_carry_their_orders_external_id() -> None:
     def transactions(q: str) -> list[dict[str, Any]]:
         return [invoice] if "CustInvc" in q else [{"id": "11", "externalid": "OPP-1"}]
 
-    handler, queries = suiteql({"transaction": transactions})
+    # Settled by a credit memo of 3.00 and a payment of 7.00 (NetSuite may sign links).
+    links = [
+        {"previousdoc": "21", "nextdoc": "31", "nexttype": "CustCred", "foreignamount": 3},
+        {"previousdoc": "21", "nextdoc": "32", "nexttype": "CustPymt", "foreignamount": -7},
+    ]
+    handler, queries = suiteql(
+        {"transaction": transactions, "NextTransactionLineLink": lambda q: links}
+    )
     client = FakeNetSuite(handler).client()
     result = await client.changes(ChangeKind.INVOICE, AFTER, 5)
     await client.aclose()
     assert "WHERE type = 'CustInvc' AND " + KEYSET in queries[0]
     assert "WHERE id IN (11)" in queries[1]
+    assert "WHERE linktype = 'Payment' AND previousdoc IN (21)" in queries[2]
     (change,) = result.changes
     assert isinstance(change, InvoiceChange) and change.kind == "invoice"
     assert (change.status, change.crm_opportunity_id, change.erp_order_id) == (
@@ -247,7 +255,9 @@ async def test_invoice_changes_carry_their_orders_external_id() -> None:
         "OPP-1",
         "11",
     )
-    assert change.amount_paid == Money(amount=Decimal("10.00"), currency="USD")
+    # Cash only: the credit settled the rest of the invoice without money.
+    assert change.amount_paid == Money(amount=Decimal("7"), currency="USD")
+    assert (change.credited, change.collected) == (Decimal(3), Decimal(7))
 
 
 async def test_customer_changes_read_each_address() -> None:

@@ -85,12 +85,22 @@ async def test_a_freshly_confirmed_sale_is_already_processing_in_this_setup(
     assert invoice["state"] == "draft"
 
 
-async def test_every_kind_but_subscriptions_is_reported(erp: TrytonClient) -> None:
+async def test_every_kind_but_subscriptions_and_credit_memos_is_reported(
+    erp: TrytonClient,
+) -> None:
+    """Credit notes are invoices in Tryton: they come with the invoice kind."""
     assert erp.change_kinds == frozenset(
-        {ChangeKind.ORDER, ChangeKind.INVOICE, ChangeKind.CUSTOMER, ChangeKind.ITEM}
+        {
+            ChangeKind.ORDER,
+            ChangeKind.INVOICE,
+            ChangeKind.CUSTOMER,
+            ChangeKind.ITEM,
+            ChangeKind.PAYMENT,
+        }
     )
-    with pytest.raises(RejectedError):
-        await erp.changes(ChangeKind.SUBSCRIPTION, _start(), 10)
+    for kind in (ChangeKind.SUBSCRIPTION, ChangeKind.CREDIT_MEMO):
+        with pytest.raises(RejectedError):
+            await erp.changes(kind, _start(), 10)
 
 
 # --- orders and invoices ------------------------------------------------------------------

@@ -48,10 +48,19 @@ async def test_an_invoice_and_two_payments_in_the_erp_make_the_deal_paid(stack: 
     opportunity = await _billing_on_the_opportunity(stack, opportunity_id, "paid")
     assert Decimal(str(opportunity["Syncline_Paid_Amount__c"])) == order.total
 
+    # The invoice's snapshot made the deal paid; the payments are their own records,
+    # which the feed reads right after the invoices: wait for both in the ledger.
+    deadline = time.monotonic() + 30
+    while True:
+        payments = [e for e in deal["events"] if e["event_type"] == "payment.applied"]
+        if sum(Decimal(e["payload"]["amount"]) for e in payments) == order.total:
+            break
+        assert time.monotonic() < deadline, f"payments in the ledger: {payments}"
+        await asyncio.sleep(0.2)
+        deal = await stack.wait_for_status(opportunity_id, "paid")
+    assert len(payments) == 2 and all(e["payload"]["payment_date"] for e in payments)
     kinds = [e["event_type"] for e in deal["events"]]
     assert kinds.count("order.accepted") == 1 and kinds.count("invoice.posted") == 1
-    payments = [e for e in deal["events"] if e["event_type"] == "payment.applied"]
-    assert sum(Decimal(e["payload"]["amount"]) for e in payments) == order.total
     assert deal["billing"]["status"] == "paid"
 
     feed = (await stack.api.get("/api/erp-feed")).json()

@@ -26,7 +26,6 @@ from models.facts import (
     order_accepted_event,
     order_amended_event,
     order_cancelled_event,
-    payment_applied_event,
     renewal_opened_event,
 )
 from models.types import Money
@@ -161,6 +160,30 @@ def _invoice(due: str) -> InvoiceSnapshot:
     )
 
 
+def _legacy_payment_a() -> BusinessEvent:
+    """A payment.applied as the feed wrote it before payments were read from payment
+    records (schema v1: guessed from the invoice's amount due, dated by its change)."""
+    return BusinessEvent(
+        event_id=event_id_for(EventType.PAYMENT_APPLIED, NS, "900:20000"),
+        event_type=EventType.PAYMENT_APPLIED,
+        schema_version=1,
+        occurred_at=at(2, 15),
+        recorded_at=at(2, 15),
+        source_system=NS,
+        source_id="900",
+        subject_id="006A",
+        correlation_id="c",
+        payload={
+            "invoice_number": "INV900",
+            "erp_order_id": "A",
+            "currency": "USD",
+            "amount": "20000.00",
+            "paid_to_date": "20000.00",
+            "amount_due": "21699.98",
+        },
+    )
+
+
 def quarter_events() -> list[BusinessEvent]:
     placed = {"A": ORDER_A, "B": ORDER_B, "C": ORDER_C}
     opp = {
@@ -198,14 +221,7 @@ def quarter_events() -> list[BusinessEvent]:
             at(3, 1),
         ),
         invoice_posted_event("006A", _invoice("41699.98"), NS, "c", at(1, 31)),
-        payment_applied_event(
-            "006A",
-            _invoice("21699.98").model_copy(update={"modified_at": at(2, 15)}),
-            Decimal("20000.00"),
-            NS,
-            "c",
-            at(2, 15),
-        ),
+        _legacy_payment_a(),
         renewal_opened_event(subscription, "006R", NS, "c", at(3, 5)),
     ]
 

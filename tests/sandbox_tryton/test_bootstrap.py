@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from models import tryton_json
 from sandbox.catalog import DEFAULT_CATALOG
 from sandbox.tryton.accountant import TrytonAccountant
 from sandbox.tryton.bootstrap import TrytonSetup, init_database
@@ -111,6 +112,19 @@ async def test_confirmed_sale_is_invoiced_posted_and_paid_in_two_parts(
         params={"f": ["state", "total_amount", "amount_to_pay", "write_date", "lines"]},
     )
     assert seen.json()["state"] == "paid"
+    # It reads the payments' move lines (collections come from them), and may change
+    # no move: its own group reads moves and lines, nothing more.
+    payments = await rest.get(
+        f"/model/account.invoice/{invoice['id']}",
+        params={"f": ["payment_lines.credit", "move"]},
+    )
+    assert payments.status_code == 200, payments.text
+    body = tryton_json.loads(payments.content)
+    assert sum(line["credit"] for line in body["payment_lines"]) == invoice["total_amount"]
+    move = body["move"]["id"] if isinstance(body["move"], dict) else body["move"]
+    changed = await rest.put(f"/model/account.move/{move}", json={"description": "x"})
+    # Tryton answers a refused write as a user error (400), a refused button as 403.
+    assert changed.status_code == 400 and "not allowed" in changed.text, changed.text
 
 
 async def test_unsalable_product_is_refused_with_a_json_400(

@@ -40,10 +40,23 @@ from models.facts import (
     order_amended_event,
     order_cancelled_event,
     order_rejected_event,
-    payment_applied_event,
     renewal_opened_event,
 )
+from models.facts import invoice_voided_event as voided_event
 from models.order_progress_facts import order_approval_rejected_event, order_fulfilled_event
+from models.settlement import (
+    Application,
+    CreditMemoChange,
+    InvoiceRef,
+    PaymentChange,
+    PaymentDirection,
+)
+from models.settlement_facts import (
+    credit_memo_applied_event,
+    credit_memo_issued_event,
+    payment_applied_event,
+    payment_refunded_event,
+)
 from models.types import Money
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -97,6 +110,50 @@ INVOICE = InvoiceSnapshot(
 )
 
 
+INVOICE_REF = InvoiceRef(
+    id="900", number="INV900", erp_order_id="77", crm_opportunity_id="006A", amount_due=Decimal(0)
+)
+CREDIT_MEMO = CreditMemoChange(
+    id="950",
+    number="CM950",
+    customer_id="5",
+    created_from=INVOICE_REF,
+    total=usd("500.00"),
+    amount_unapplied=usd("0.00"),
+    tran_date=date(2026, 11, 22),
+    lines=[SalesOrderLine(item_id="9", sku="SL-1", quantity=Decimal(1), rate=usd("500.00"))],
+    applications=[Application(amount=Decimal("500.00"), invoice=INVOICE_REF)],
+    modified_at=NOW,
+)
+PAYMENT = PaymentChange(
+    id="960",
+    number="PYMT960",
+    direction=PaymentDirection.RECEIVED,
+    customer_id="5",
+    total=usd("2001.00"),
+    tran_date=date(2026, 11, 23),
+    applications=[Application(amount=Decimal("2001.00"), invoice=INVOICE_REF)],
+    modified_at=NOW,
+)
+REFUND = PaymentChange(
+    id="970",
+    number="RFND970",
+    direction=PaymentDirection.REFUNDED,
+    customer_id="5",
+    total=usd("100.00"),
+    tran_date=date(2026, 11, 24),
+    applications=[
+        Application(
+            amount=Decimal("100.00"),
+            invoice=INVOICE_REF,
+            credit_memo_id="951",
+            credit_memo_number="CM951",
+        )
+    ],
+    modified_at=NOW,
+)
+
+
 def every_event() -> list[BusinessEvent]:
     exception = DealException(
         id="x1", reason=ExceptionReason.UNKNOWN_SKU, step="place_order", message="m", opened_at=NOW
@@ -146,7 +203,11 @@ def every_event() -> list[BusinessEvent]:
         order_cancelled_event(OrderFacts.of_change(ORDER_CHANGE), NS, "c", NOW),
         order_amended_event(OrderFacts.of_order(ORDER, "006A"), 1, NS, "c", NOW),
         invoice_posted_event("006A", INVOICE, NS, "c", NOW),
-        payment_applied_event("006A", INVOICE, Decimal("1000.00"), NS, "c", NOW),
+        voided_event("006A", INVOICE, Decimal("2501.00"), NS, "c", NOW),
+        credit_memo_issued_event(CREDIT_MEMO, NS, "c", NOW),
+        credit_memo_applied_event(CREDIT_MEMO, CREDIT_MEMO.applications[0], NS, "c", NOW),
+        payment_applied_event(PAYMENT, PAYMENT.applications[0], Decimal(0), NS, "c", NOW),
+        payment_refunded_event(REFUND, REFUND.applications[0], NS, "c", NOW),
         customer_upserted_event(
             CustomerChange(
                 id="5",
@@ -201,6 +262,28 @@ def test_a_consumer_of_version_n_reads_an_additive_version_n_plus_1() -> None:
     newer = {**json.loads(accepted.model_dump_json())["payload"], "sales_channel": "partner"}
     read = OrderAcceptedV1.model_validate(newer)
     assert read.total == "2501.00" and read.erp_order_id == "77"
+
+
+def test_payment_applied_v2_only_adds_optional_fields_to_v1() -> None:
+    v1 = json_schema(EventType.PAYMENT_APPLIED, 1)
+    v2 = json_schema(EventType.PAYMENT_APPLIED, 2)
+    assert additive(v1, v2) == []
+    assert set(v2["properties"]) - set(v1["properties"]) == {
+        "erp_payment_id",
+        "payment_number",
+        "payment_date",
+        "erp_invoice_id",
+    }
+
+
+def test_a_payment_is_one_fact_per_payment_and_invoice_whatever_paid_before() -> None:
+    """The id is the application, not the running total: a payment re-read after another
+    was recorded is the same fact."""
+    first = payment_applied_event(PAYMENT, PAYMENT.applications[0], Decimal(0), NS, "c", NOW)
+    again = payment_applied_event(PAYMENT, PAYMENT.applications[0], Decimal(9), NS, "c", NOW)
+    assert first.event_id == again.event_id
+    assert first.payload["payment_date"] == "2026-11-23"
+    assert first.occurred_at == NOW and first.source_id == "900"
 
 
 def test_the_compatibility_check_refuses_what_would_break_a_consumer() -> None:

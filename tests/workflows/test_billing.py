@@ -14,6 +14,12 @@ from models.billing import BillingStatus, ChangeCursor, InvoiceSnapshot, Invoice
 from models.changes import ChangeKind
 from models.deal import CloseWonResult, DealStatus
 from models.events import EventType
+from models.settlement import (
+    Application,
+    InvoiceRef,
+    PaymentChange,
+    PaymentDirection,
+)
 from models.types import Money
 from tests.deals import open_deal
 from tests.workflows.conftest import World
@@ -43,8 +49,13 @@ def _invoice(
     due: str,
     status: InvoiceStatus = InvoiceStatus.OPEN,
     minute: int = 0,
+    credited: str = "0",
 ) -> InvoiceSnapshot:
+    """As the connector reads it: the credits and the cash applied (what is not due and
+    not credited was paid)."""
     return InvoiceSnapshot(
+        credited=Decimal(credited),
+        collected=Decimal(total) - Decimal(due) - Decimal(credited),
         id="9001",
         number="INV-9001",
         erp_order_id=order_id,
@@ -54,6 +65,31 @@ def _invoice(
         amount_due=Money(amount=Decimal(due), currency="USD"),
         invoice_date=date(2026, 11, 1),
         modified_at=datetime(2026, 11, 1, 12, minute, tzinfo=UTC),
+    )
+
+
+def _payment(payment_id: str, invoice: InvoiceSnapshot, amount: str, day: int) -> PaymentChange:
+    """A customer payment applied to ``invoice``, as the feed reads the payment record."""
+    return PaymentChange(
+        id=payment_id,
+        number=f"PYMT{payment_id}",
+        direction=PaymentDirection.RECEIVED,
+        customer_id="5",
+        total=Money(amount=Decimal(amount), currency="USD"),
+        tran_date=date(2026, 11, day),
+        applications=[
+            Application(
+                amount=Decimal(amount),
+                invoice=InvoiceRef(
+                    id=invoice.id,
+                    number=invoice.number,
+                    erp_order_id=invoice.erp_order_id,
+                    crm_opportunity_id=invoice.crm_opportunity_id,
+                    amount_due=invoice.amount_due.amount,
+                ),
+            )
+        ],
+        modified_at=datetime(2026, 11, day, 9, 0, tzinfo=UTC),
     )
 
 
@@ -99,18 +135,16 @@ async def test_an_invoice_then_two_payments_make_the_deal_paid(world: World) -> 
 
     await world.publish(_invoice(order_id, opportunity_id, total=total, due=total))
     await _wait_for_status(handle, DealStatus.INVOICED)
-    await world.publish(
-        _invoice(order_id, opportunity_id, total=total, due=half, minute=1),
-    )
+    half_paid = _invoice(order_id, opportunity_id, total=total, due=half, minute=1)
+    await world.publish(half_paid, _payment("71", half_paid, half, 10))
     await _wait_for_status(handle, DealStatus.INVOICED, paid=Decimal(total) - Decimal(half))
     opportunity = await _crm_billing(world, opportunity_id, BillingStatus.PARTIALLY_PAID)
     assert Decimal(str(opportunity["Syncline_Balance__c"])) == Decimal(half)
 
-    await world.publish(
-        _invoice(
-            order_id, opportunity_id, total=total, due="0", status=InvoiceStatus.PAID, minute=2
-        ),
+    paid = _invoice(
+        order_id, opportunity_id, total=total, due="0", status=InvoiceStatus.PAID, minute=2
     )
+    await world.publish(paid, _payment("72", paid, str(Decimal(total) - Decimal(half)), 20))
     result = await handle.result()
     await record_history(handle, "close_won_billed_and_paid")
 
@@ -124,7 +158,55 @@ async def test_an_invoice_then_two_payments_make_the_deal_paid(world: World) -> 
     assert kinds.count(EventType.INVOICE_POSTED) == 1
     payments = [e for e in events if e.event_type == EventType.PAYMENT_APPLIED]
     assert sum(Decimal(e.payload["amount"]) for e in payments) == Decimal(total)
-    assert len(payments) == 2
+    # Dated by each payment's own date, not by when the invoice changed.
+    assert sorted(e.payload["payment_date"] for e in payments) == ["2026-11-10", "2026-11-20"]
+
+
+async def test_a_credit_is_not_cash_and_a_voided_invoice_bills_nothing(world: World) -> None:
+    """Invoiced is net of voids and credit memos, paid is cash; a fully settled order
+    (credited in part, paid for the rest) is paid."""
+    opportunity_id, handle = await _accepted_deal(world)
+    state = await handle.query(CloseWonToOrder.state)
+    assert state.erp_order_id is not None and state.billing is not None
+    order_id, total = state.erp_order_id, state.billing.order_total
+    wrong = _invoice(order_id, opportunity_id, total=str(total), due=str(total)).model_copy(
+        update={"id": "9000", "number": "INV-9000"}
+    )
+    voided = wrong.model_copy(
+        update={
+            "status": InvoiceStatus.CANCELLED,
+            "total": Money(amount=Decimal(0), currency="USD"),
+            "amount_due": Money(amount=Decimal(0), currency="USD"),
+            "collected": Decimal(0),
+            "modified_at": wrong.modified_at + timedelta(minutes=1),
+        }
+    )
+    await world.publish(wrong)
+    await _wait_for_status(handle, DealStatus.INVOICED)
+    await world.publish(voided)
+    await _wait_for_status(handle, DealStatus.ORDER_ACCEPTED)
+    credit = Decimal("100.00")
+    cash = total - credit
+    settled = _invoice(
+        order_id,
+        opportunity_id,
+        total=str(total),
+        due="0",
+        status=InvoiceStatus.PAID,
+        minute=5,
+        credited=str(credit),
+    )
+    await world.publish(settled, _payment("73", settled, str(cash), 21))
+    result = await handle.result()
+    assert result.state.status == DealStatus.PAID
+    opportunity = await world.crm.get("Opportunity", opportunity_id)
+    assert opportunity["Syncline_Billing_Status__c"] == BillingStatus.PAID
+    assert Decimal(str(opportunity["Syncline_Invoiced_Amount__c"])) == cash
+    assert Decimal(str(opportunity["Syncline_Paid_Amount__c"])) == cash
+    assert Decimal(str(opportunity["Syncline_Balance__c"])) == 0
+    events = await world.store.events_for(opportunity_id)
+    (void,) = [e for e in events if e.event_type == EventType.INVOICE_VOIDED]
+    assert (void.source_id, Decimal(void.payload["amount"])) == ("9000", total)
 
 
 async def test_late_and_repeated_snapshots_never_move_the_deal_backwards(world: World) -> None:
@@ -141,8 +223,9 @@ async def test_late_and_repeated_snapshots_never_move_the_deal_backwards(world: 
     )
     # The payment is seen before the invoice it pays, twice, then the stale invoice,
     # and a snapshot of some other order of the same opportunity.
-    for snapshot in (paid, paid, stale_open, other_order):
-        await world.publish(snapshot)
+    payment = _payment("74", paid, total, 15)
+    for change in (paid, payment, paid, payment, stale_open, other_order):
+        await world.publish(change)
 
     result = await handle.result()
     assert result.state.status == DealStatus.PAID
@@ -190,6 +273,14 @@ async def test_the_change_feed_carries_erp_invoices_and_payments_to_the_deal(
 
     result = await handle.result()
     assert result.state.status == DealStatus.PAID
+    # The deal is paid by the invoice's snapshot; the payments are their own records,
+    # read by the feed's payment kind after the invoices.
+    for _ in range(200):
+        events = await world.store.events_for(opportunity_id)
+        paid = [e for e in events if e.event_type == EventType.PAYMENT_APPLIED]
+        if sum(Decimal(e.payload["amount"]) for e in paid) == remaining:
+            break
+        await asyncio.sleep(0.05)
     status = await feed.query(ErpChangeFeed.status)
     assert status.delivered >= 1 and status.cursor is not None
     # Stopped between two polls, with no activity outstanding: the time-skipping

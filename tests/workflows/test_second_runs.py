@@ -20,7 +20,7 @@ from models.events import EventType
 from models.reconciliation import Domain
 from tests.workflows.conftest import World
 from tests.workflows.histories import record_history
-from tests.workflows.test_billing import _invoice
+from tests.workflows.test_billing import _invoice, _payment
 from tests.workflows.test_reconcile import _classes, _reconcile
 from tests.workflows.test_reversals import _changed, _following, _until
 from workflows.deal import contract as deal
@@ -97,7 +97,8 @@ async def test_a_second_run_of_a_deal_counts_each_payment_once(world: World) -> 
     opportunity_id, state, handle = await _following(world)
     order_id, total = state.erp_order_id or "", state.billing.order_total if state.billing else 0
     half = Decimal(total) / 2
-    await world.publish(_invoice(order_id, opportunity_id, total=str(total), due=str(total - half)))
+    half_paid = _invoice(order_id, opportunity_id, total=str(total), due=str(total - half))
+    await world.publish(half_paid, _payment("81", half_paid, str(half), 10))
     await _until(handle, lambda s: s.status == DealStatus.INVOICED and s.step == "follow_billing")
     assert await _payments(world, opportunity_id) == half
     await handle.terminate("replayed by reconciliation")
@@ -107,7 +108,10 @@ async def test_a_second_run_of_a_deal_counts_each_payment_once(world: World) -> 
     paid = _invoice(
         order_id, opportunity_id, total=str(total), due="0", status=InvoiceStatus.PAID, minute=9
     )
-    await world.publish(paid)
+    # The first payment read again with the second: one fact each.
+    await world.publish(
+        paid, _payment("81", half_paid, str(half), 10), _payment("82", paid, str(half), 11)
+    )
     assert (await _ended(again)).status == DealStatus.PAID
     await record_history(again, "close_won_second_run_paid")
     assert await _payments(world, opportunity_id) == total

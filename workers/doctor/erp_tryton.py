@@ -58,6 +58,8 @@ MODELS: tuple[ModelNeed, ...] = (
         ("type", "product", "quantity", "unit", "unit_price", "description"),
     ),
     ModelNeed("account.invoice", _READ, INVOICE_FIELDS),
+    # Payments are read from the lines the "Pay" wizard adds ("Syncline: read payments").
+    ModelNeed("account.move.line", _READ, ("credit", "debit", "date", "party", "move")),
     ModelNeed("currency.currency", _READ, ("code",)),
     ModelNeed("ir.model.log", _READ, ("resource", "event", "target")),
 )

@@ -66,13 +66,15 @@ FEED_RETRY = RetryPolicy(
 CALL_TIMEOUT = timedelta(minutes=2)
 HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 # Masters before the records that name them, orders before their fulfilments and
-# invoices.
+# invoices, invoices before the credit memos and payments that settle them.
 KIND_ORDER = (
     ChangeKind.CUSTOMER,
     ChangeKind.ITEM,
     ChangeKind.ORDER,
     ChangeKind.FULFILMENT,
     ChangeKind.INVOICE,
+    ChangeKind.CREDIT_MEMO,
+    ChangeKind.PAYMENT,
     ChangeKind.SUBSCRIPTION,
 )
 # Continue as new past this many history events or bytes (or when the server says

@@ -1,0 +1,141 @@
+"""Tryton's payments as records of their own: the lines its "Pay" wizard adds to a
+customer invoice (``account.move.line`` with ``invoice_payment``, the invoice's
+``payment_lines``), and the cash an invoice snapshot states from them.
+
+Each payment line is one payment applied to one invoice: its id, its move's number and
+date (the day the money came), the amount (credit less debit on the receivable).
+Tryton's credit notes are customer invoices with a negative total, read as credit memos;
+one made "with refund" cancels the invoice it credits with its own move (the invoice's
+``cancel_move``), which is how Syncline knows which invoice it settled.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from connectors.tryton.mapping import invoice_from_record, ref_id
+from models.settlement import (
+    Application,
+    CreditMemoChange,
+    InvoiceRef,
+    PaymentChange,
+    PaymentDirection,
+)
+from models.types import Money
+
+PAYMENT_LINE_FIELDS = (
+    "credit",
+    "debit",
+    "date",
+    "party",
+    "move.number",
+    "invoice_payment.number",
+    "invoice_payment.amount_to_pay",
+    "invoice_payment.currency.code",
+    "invoice_payment.sales.reference",
+)
+INVOICE_PAYMENT_FIELDS = ("payment_lines.credit", "payment_lines.debit")
+
+
+def _amount(line: dict[str, Any]) -> Decimal:
+    """What the line paid: a customer payment credits the receivable."""
+    return Decimal(str(line.get("credit") or 0)) - Decimal(str(line.get("debit") or 0))
+
+
+def payment_change_from_line(
+    record: dict[str, Any], default_currency: str, moment: datetime
+) -> PaymentChange:
+    invoice = record.get("invoice_payment") or {}
+    currency = default_currency
+    if isinstance(invoice.get("currency"), dict) and invoice["currency"].get("code"):
+        currency = str(invoice["currency"]["code"])
+    sales = invoice.get("sales") or []
+    sale = sales[0] if sales else {}
+    amount = _amount(record)
+    move = record.get("move") or {}
+    day = record.get("date")
+    if not isinstance(day, date):
+        raise ValueError(f"payment line {record.get('id')} has no date")
+    invoice_id = ref_id(invoice)
+    if invoice_id is None:
+        raise ValueError(f"payment line {record.get('id')} pays no invoice")
+    return PaymentChange(
+        id=str(record["id"]),
+        number=str(move.get("number") or record["id"]),
+        # A line debiting the receivable takes cash back on that invoice: still one
+        # application to it, negative (collections net it out on its date).
+        direction=PaymentDirection.RECEIVED,
+        customer_id=ref_id(record.get("party")),
+        total=Money(amount=abs(amount), currency=currency),
+        tran_date=day,
+        applications=[
+            Application(
+                amount=amount,
+                invoice=InvoiceRef(
+                    id=invoice_id,
+                    number=str(invoice.get("number") or invoice_id),
+                    erp_order_id=ref_id(sale) if sale else None,
+                    crm_opportunity_id=sale.get("reference") or None,
+                    amount_due=Decimal(str(invoice.get("amount_to_pay") or 0)),
+                ),
+            )
+        ],
+        modified_at=moment,
+    )
+
+
+def is_credit_note(record: dict[str, Any]) -> bool:
+    """A customer credit note: Tryton's credit wizard makes an "out" invoice whose
+    quantities, and so its total, are negative."""
+    return Decimal(str(record.get("total_amount") or 0)) < 0
+
+
+def credit_memo_from_record(
+    record: dict[str, Any], default_currency: str, moment: datetime
+) -> CreditMemoChange:
+    """The credit note alone; ``with_credited`` adds the invoice it settled."""
+    snapshot = invoice_from_record(record, default_currency)
+    total = Money(amount=abs(snapshot.total.amount), currency=snapshot.total.currency)
+    return CreditMemoChange(
+        id=snapshot.id,
+        number=snapshot.number,
+        customer_id=snapshot.customer_id,
+        created_from=None,
+        total=total,
+        amount_unapplied=total,
+        tran_date=snapshot.invoice_date,
+        modified_at=moment,
+    )
+
+
+CREDITED_FIELDS = ("number", "amount_to_pay", "cancel_move", "sales.reference")
+
+
+def with_credited(
+    memo: CreditMemoChange, record: dict[str, Any], credited: list[dict[str, Any]]
+) -> CreditMemoChange:
+    """The credit note with the invoice whose cancel move is its move: credited in full
+    ("with refund"). A credit note applied any other way (reconciled by hand) is not
+    read yet and stays unapplied here."""
+    move = ref_id(record.get("move"))
+    for invoice in credited:
+        if move is not None and ref_id(invoice.get("cancel_move")) == move:
+            sales = invoice.get("sales") or []
+            sale = sales[0] if sales else {}
+            ref = InvoiceRef(
+                id=str(invoice["id"]),
+                number=str(invoice.get("number") or invoice["id"]),
+                erp_order_id=ref_id(sale) if sale else None,
+                crm_opportunity_id=sale.get("reference") or None,
+                amount_due=Decimal(str(invoice.get("amount_to_pay") or 0)),
+            )
+            return memo.model_copy(
+                update={
+                    "created_from": ref,
+                    "applications": [Application(amount=memo.total.amount, invoice=ref)],
+                    "amount_unapplied": Money(amount=Decimal(0), currency=memo.total.currency),
+                }
+            )
+    return memo

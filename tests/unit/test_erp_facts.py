@@ -1,0 +1,144 @@
+"""What invoices, credit memos and payments add to the ledger (``activities.erp_facts``),
+and reconciliation's publisher reading the records that settled an invoice, on both
+store backends."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import cast
+
+from temporalio.client import Client
+
+from activities.change_publisher import ChangePublisher
+from activities.erp_facts import record_credit_memo, record_invoice, record_payment
+from models.billing import InvoiceSnapshot, InvoiceStatus
+from models.changes import ErpChange, InvoiceChange
+from models.events import EventType, SourceSystem
+from models.settlement import (
+    Application,
+    CreditMemoChange,
+    InvoiceRef,
+    PaymentChange,
+    PaymentDirection,
+)
+from models.types import Money
+from store import Store
+
+NS = SourceSystem.NETSUITE
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+REF = InvoiceRef(id="900", number="INV900", erp_order_id="77", amount_due=Decimal("0"))
+
+
+def usd(amount: str) -> Money:
+    return Money(amount=Decimal(amount), currency="USD")
+
+
+def invoice(status: InvoiceStatus = InvoiceStatus.OPEN, total: str = "1000.00") -> InvoiceSnapshot:
+    return InvoiceSnapshot(
+        id="900",
+        number="INV900",
+        erp_order_id="77",
+        status=status,
+        total=usd(total),
+        amount_due=usd(total),
+        invoice_date=date(2026, 11, 1),
+        modified_at=NOW,
+    )
+
+
+def payment(payment_id: str, amount: str, direction: PaymentDirection) -> PaymentChange:
+    refunded = direction is PaymentDirection.REFUNDED
+    return PaymentChange(
+        id=payment_id,
+        number=f"P{payment_id}",
+        direction=direction,
+        customer_id="5",
+        total=usd(amount),
+        tran_date=date(2026, 11, 20),
+        applications=[
+            Application(
+                amount=Decimal(amount),
+                invoice=REF,
+                credit_memo_id="950" if refunded else None,
+                credit_memo_number="CM950" if refunded else None,
+            )
+        ],
+        modified_at=NOW,
+    )
+
+
+async def _amounts(store: Store, event_type: EventType) -> list[Decimal]:
+    rows = await store.events_from_sources(NS, ["900", "970"], [event_type])
+    return sorted(Decimal(str(r.payload["amount"])) for r in rows)
+
+
+async def test_a_void_takes_back_the_total_the_ledger_posted(store: Store) -> None:
+    assert await record_invoice(store, invoice(), NS, "c", NOW) == 1
+    voided = invoice(InvoiceStatus.CANCELLED, total="0")  # NetSuite zeroes a voided invoice
+    assert await record_invoice(store, voided, NS, "c", NOW) == 1
+    assert await record_invoice(store, voided, NS, "c", NOW) == 0
+    assert await _amounts(store, EventType.INVOICE_VOIDED) == [Decimal("1000.00")]
+
+
+async def test_an_invoice_first_read_voided_is_posted_and_voided_at_its_amount(
+    store: Store,
+) -> None:
+    assert await record_invoice(store, invoice(InvoiceStatus.CANCELLED, "0"), NS, "c", NOW) == 2
+    assert await _amounts(store, EventType.INVOICE_VOIDED) == [Decimal("0")]
+
+
+async def test_payments_credits_and_refunds_are_each_one_fact(store: Store) -> None:
+    first = payment("960", "300.00", PaymentDirection.RECEIVED)
+    second = payment("961", "200.00", PaymentDirection.RECEIVED)
+    assert await record_payment(store, first, NS, "c", NOW) == 1
+    assert await record_payment(store, second, NS, "c", NOW) == 1
+    assert await record_payment(store, first, NS, "c", NOW) == 0
+    applied = await store.events_from_sources(NS, ["900"], [EventType.PAYMENT_APPLIED])
+    assert sorted(r.payload["paid_to_date"] for r in applied) == ["300.00", "500.00"]
+    assert await store.paid_to_date(NS, "900") == Decimal("500.00")
+
+    memo = CreditMemoChange(
+        id="950",
+        number="CM950",
+        customer_id="5",
+        created_from=REF,
+        total=usd("150.00"),
+        amount_unapplied=usd("50.00"),
+        tran_date=date(2026, 11, 21),
+        applications=[Application(amount=Decimal("100.00"), invoice=REF)],
+        modified_at=NOW,
+    )
+    assert await record_credit_memo(store, memo, NS, "c", NOW) == 2
+    assert await record_credit_memo(store, memo, NS, "c", NOW) == 0
+    assert await _amounts(store, EventType.CREDIT_MEMO_APPLIED) == [Decimal("100.00")]
+    # A credit is not cash: what the ledger holds paid is unchanged.
+    assert await store.paid_to_date(NS, "900") == Decimal("500.00")
+
+    refund = payment("970", "50.00", PaymentDirection.REFUNDED)
+    assert await record_payment(store, refund, NS, "c", NOW) == 1
+    (refunded,) = await store.events_from_sources(NS, ["970"], [EventType.PAYMENT_REFUNDED])
+    assert (refunded.payload["erp_credit_memo_id"], refunded.payload["amount"]) == ("950", "50.00")
+
+
+async def test_reconciliation_reads_the_records_an_invoice_shows_settled(store: Store) -> None:
+    asked: list[list[str]] = []
+    paid = payment("960", "1000.00", PaymentDirection.RECEIVED)
+
+    async def settling(ids: Sequence[str]) -> list[ErpChange]:
+        asked.append(list(ids))
+        return [paid]
+
+    # No record names an opportunity: no workflow is signalled.
+    publisher = ChangePublisher(cast(Client, None), store, settling_records=settling)
+    settled = InvoiceChange.model_validate(
+        invoice(InvoiceStatus.PAID).model_copy(
+            update={"amount_due": usd("0"), "collected": Decimal("1000.00")}
+        ),
+        from_attributes=True,
+    )
+    result = await publisher.publish([settled], NS, "reconcile")
+    assert asked == [["900"]] and result.recorded == 2  # invoice.posted, payment.applied
+    again = await publisher.publish([settled], NS, "reconcile")
+    assert asked == [["900"]] and again.recorded == 0  # the ledger now holds the cash
