@@ -19,17 +19,19 @@ a run goes; the commit is in the results), and reports its wall time, its peak R
 (``VmHWM``) and its CPU time:
 
 * ``syncline``: the product's streaming path. Both sides read with keyset pagination
-  (pages of 5,000, SQLAlchemy async on aiosqlite), rows built as ``Opportunity`` and
-  ``OrderChange`` (``model_construct``: generated rows are trusted), joined by
-  ``merge_join`` and every key classified by ``classify_order``, with a ledger that
-  agrees with the ERP (see ``ledger_of``). Findings by class must equal the truth;
-* ``tuned``: ``syncline`` with the collector tuned as a worker could tune it
-  (``gc.freeze()`` after the imports, young generation collected every 50,000
-  allocations instead of 700); not what the product does today;
+  (pages of 5,000, SQLAlchemy async on aiosqlite, the next page of each side read while
+  the current one is merged), the driver's rows joined by ``merge_join`` and compared
+  by ``classify_rows``: a key whose rows agree is decided on them, every other key gets
+  ``Opportunity`` and ``OrderChange`` models (``model_construct``: generated rows are
+  trusted) and goes through ``classify_order``, with a ledger that agrees with the ERP
+  (see ``ledger_of``). The collector tuned as the compare activity tunes it
+  (``collector_for_comparison``). Findings by class must equal the truth;
+* ``untuned``: ``syncline`` with the collector's defaults;
+* ``models``: the path before ``classify_rows``: a model built for every row, every
+  key through ``classify_order``, collector's defaults;
 * ``merge``, ``read``, ``raw``: where the time goes. ``merge``: read, build the models
   and ``merge_join``, no classification; ``read``: read and build the models only;
-  ``raw``: read and ``merge_join`` the driver's rows, no models (pages of both sides
-  are read in turn, as the product reads them: no read-ahead);
+  ``raw``: read and ``merge_join`` the driver's rows, no models;
 * ``datacompy``: ``datacompy.PandasCompare`` on DataFrames read from the same files
   (``pandas.read_sql_query``), joined on the key, comparing amount (as float64),
   currency and live/cancelled; the differing keys (rows on one side only, rows that
@@ -47,8 +49,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
-import gc
 import hashlib
 import importlib
 import importlib.metadata
@@ -69,7 +71,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -81,6 +82,7 @@ if TYPE_CHECKING:
     from models.crm import Opportunity
     from reconciliation.context import Policy
     from reconciliation.merge import Joined
+    from reconciliation.order_rows import LedgerRow
     from reconciliation.orders import LedgerOrder
 
 T = TypeVar("T")
@@ -137,7 +139,8 @@ CREATE TABLE erp_order (
 ERP_INDEX = "CREATE INDEX erp_order_hash ON erp_order (external_id, row_hash)"
 
 CRM_PAGE = (
-    "SELECT id, amount, currency, close_date, last_modified FROM crm_opportunity "
+    "SELECT id, amount, currency, close_date, last_modified, NULL AS erp_order_id "
+    "FROM crm_opportunity "
     "WHERE id > :after ORDER BY id LIMIT :limit"
 )
 ERP_PAGE = (
@@ -384,44 +387,17 @@ def policy() -> Policy:
 
 
 def to_opportunity(row: Sequence[Any]) -> Opportunity:
-    from models.crm import CLOSED_WON, Opportunity
-    from models.types import Money
+    """The product's model of a CRM row (``model_construct``: generated rows are
+    trusted), as the engine builds it for a key that differs."""
+    from reconciliation.order_rows import opportunity_from_row
 
-    key, amount, currency, close_date, modified = row
-    return Opportunity.model_construct(
-        id=key,
-        account_id=None,
-        name=key,
-        stage=CLOSED_WON,
-        is_closed=True,
-        is_won=True,
-        close_date=date.fromisoformat(close_date),
-        currency=currency,
-        amount=Money.model_construct(amount=Decimal(amount), currency=currency),
-        lines=[],
-        erp_order_id=None,
-        last_modified=datetime.fromisoformat(modified),
-    )
+    return opportunity_from_row(row)
 
 
 def to_order(row: Sequence[Any]) -> OrderChange:
-    from models.changes import OrderChange, OrderStatus
-    from models.types import Money
+    from reconciliation.order_rows import order_from_row
 
-    key, order_id, number, total, currency, status, modified = row
-    return OrderChange.model_construct(
-        kind="order",
-        id=order_id,
-        order_number=number,
-        crm_opportunity_id=key,
-        customer_id="",
-        status=OrderStatus(status),
-        erp_status=status,
-        total=Money.model_construct(amount=Decimal(total), currency=currency),
-        tran_date=None,
-        lines=[],
-        modified_at=datetime.fromisoformat(modified),
-    )
+    return order_from_row(row)
 
 
 def ledger_of(batch: Sequence[Joined[Opportunity, OrderChange]]) -> dict[str, LedgerOrder]:
@@ -438,6 +414,17 @@ def ledger_of(batch: Sequence[Joined[Opportunity, OrderChange]]) -> dict[str, Le
         order.id: LedgerOrder(
             total=order.total, amendment=0, cancelled=order.status is OrderStatus.CANCELLED
         )
+        for row in batch
+        for order in row.right
+    }
+
+
+def ledger_rows(batch: Sequence[Joined[Sequence[Any], Sequence[Any]]]) -> dict[str, LedgerRow]:
+    """``ledger_of`` for the driver's rows: the same bookings, as the ledger's rows."""
+    from reconciliation.order_rows import LedgerRow
+
+    return {
+        order[1]: LedgerRow(order[3], order[4], order[5] == "cancelled")
         for row in batch
         for order in row.right
     }
@@ -509,7 +496,9 @@ def classify_batch(
 
 
 async def streaming(mode: str, data: Dataset, page_size: int) -> Run:
+    from reconciliation.collector import collector_for_comparison
     from reconciliation.merge import merge_join
+    from reconciliation.order_rows import classify_rows
 
     crm, erp = engines(Path(data.directory))
     rules = policy()
@@ -523,16 +512,23 @@ async def streaming(mode: str, data: Dataset, page_size: int) -> Run:
             rows_read += len(opportunities)
         async for orders in erp_pages(erp, page_size, to_order):
             rows_read += len(orders)
-    elif mode == "raw":
-        async for rows in merge_join(
-            crm_pages(crm, page_size, as_read),
-            erp_pages(erp, page_size, as_read),
-            left_key=itemgetter(0),
-            right_key=itemgetter(0),
-        ):
-            joined += len(rows)
-            for raw in rows:
-                rows_read += len(raw.left) + len(raw.right)
+    elif mode in ("syncline", "untuned", "raw"):
+        # The collector as the compare activity tunes it, for the product's path.
+        tuning = collector_for_comparison() if mode == "syncline" else contextlib.nullcontext()
+        with tuning:
+            async for rows in merge_join(
+                crm_pages(crm, page_size, as_read),
+                erp_pages(erp, page_size, as_read),
+                left_key=itemgetter(0),
+                right_key=itemgetter(0),
+                names=("the CRM's won opportunities", "the ERP's orders"),
+            ):
+                joined += len(rows)
+                for raw in rows:
+                    rows_read += len(raw.left) + len(raw.right)
+                if mode != "raw":
+                    for finding in classify_rows(rows, ledger_rows(rows), rules):
+                        found[finding.key] = str(finding.drift)
     else:
         async for batch in merge_join(
             crm_pages(crm, page_size, to_opportunity),
@@ -544,7 +540,7 @@ async def streaming(mode: str, data: Dataset, page_size: int) -> Run:
             joined += len(batch)
             for row in batch:
                 rows_read += len(row.left) + len(row.right)
-            if mode in ("syncline", "tuned"):
+            if mode == "models":
                 classify_batch(batch, rules, found)
     seconds = time.perf_counter() - started
     cpu = cpu_seconds() - cpu
@@ -555,7 +551,7 @@ async def streaming(mode: str, data: Dataset, page_size: int) -> Run:
         mismatch = f"read {rows_read} rows of {data.records}"
     elif mode != "read" and joined != data.keys:
         mismatch = f"joined {joined} keys of {data.keys}"
-    elif mode in ("syncline", "tuned"):
+    elif mode in ("syncline", "untuned", "models"):
         mismatch = check(found, data.truth)
     return Run(
         contender=mode,
@@ -600,6 +596,7 @@ class Timed:
 async def ranges(data: Dataset, leaf_rows: int | None, fan_out: int | None) -> Run:
     import sqlalchemy as sa
 
+    from reconciliation.order_rows import classify_rows
     from reconciliation.ranges import RangeSource, RangeStats, compare_ranges
     from reconciliation.sql_ranges import SqlRangeSource
 
@@ -616,16 +613,17 @@ async def ranges(data: Dataset, leaf_rows: int | None, fan_out: int | None) -> R
         *(sa.column(name) for name in ("currency", "status", "modified_at")),
         sa.column("row_hash", sa.Integer),
     )
-    crm: SqlRangeSource[Opportunity] = SqlRangeSource(
+    # The driver's rows, as the streaming path reads them: models only for keys that differ.
+    crm: SqlRangeSource[Sequence[Any]] = SqlRangeSource(
         crm_engine,
         crm_table,
         key=crm_table.c.id,
         row_hash=crm_table.c.row_hash,
         columns=[crm_table.c[n] for n in ("id", "amount", "currency", "close_date")]
-        + [crm_table.c.last_modified],
-        to_row=to_opportunity,
+        + [crm_table.c.last_modified, sa.null().label("erp_order_id")],
+        to_row=as_read,
     )
-    erp: SqlRangeSource[OrderChange] = SqlRangeSource(
+    erp: SqlRangeSource[Sequence[Any]] = SqlRangeSource(
         erp_engine,
         erp_table,
         key=erp_table.c.external_id,
@@ -635,7 +633,7 @@ async def ranges(data: Dataset, leaf_rows: int | None, fan_out: int | None) -> R
             for n in ("external_id", "erp_order_id", "order_number", "total", "currency")
         ]
         + [erp_table.c.status, erp_table.c.modified_at],
-        to_row=to_order,
+        to_row=as_read,
     )
     rules = policy()
     found: dict[str, str] = {}
@@ -651,17 +649,18 @@ async def ranges(data: Dataset, leaf_rows: int | None, fan_out: int | None) -> R
     cpu = cpu_seconds()
     started = time.perf_counter()
     async for batch in compare_ranges(
-        cast("RangeSource[Opportunity]", timed_crm),
-        cast("RangeSource[OrderChange]", timed_erp),
-        left_key=lambda o: o.id,
-        right_key=lambda o: o.crm_opportunity_id or "",
+        cast("RangeSource[Sequence[Any]]", timed_crm),
+        cast("RangeSource[Sequence[Any]]", timed_erp),
+        left_key=itemgetter(0),
+        right_key=itemgetter(0),
         leaf_rows=leaf_rows,
         fan_out=fan_out,
         stats=stats,
     ):
         visited += len(batch)
         mark = time.perf_counter()
-        classify_batch(batch, rules, found)
+        for finding in classify_rows(batch, ledger_rows(batch), rules):
+            found[finding.key] = str(finding.drift)
         classifying += time.perf_counter() - mark
     seconds = time.perf_counter() - started
     cpu = cpu_seconds() - cpu
@@ -772,12 +771,6 @@ def contender(args: argparse.Namespace) -> None:
 
         import reconciliation.orders
 
-        if args.contender == "tuned":
-            # What a worker could do, not what it does today: move what the imports made
-            # out of the collector's sight, and collect the young generation 70x less
-            # often (the models of a page are made by the thousand and live briefly).
-            gc.freeze()
-            gc.set_threshold(50_000, 10, 10)
         if args.contender == "ranges":
             coroutine = ranges(data, args.leaf_rows, args.fan_out)
         else:
@@ -954,7 +947,7 @@ def run(args: argparse.Namespace) -> Result:
             result.datasets["large"] = summary(large)
 
         print(f"\n{args.keys:,} keys, each contender in its own process, {args.repeat}x:")
-        names = ["datacompy", "syncline", "tuned", "merge", "read", "raw", "ranges"]
+        names = ["datacompy", "syncline", "untuned", "models", "merge", "read", "raw", "ranges"]
         collected: dict[str, list[Run]] = {name: [] for name in names}
         for _ in range(args.repeat):
             for name in names:
@@ -982,7 +975,8 @@ def run(args: argparse.Namespace) -> Result:
         "syncline_speedup_records_per_second": round(
             syncline.records_per_second / base.records_per_second, 3
         ),
-        "tuned_over_datacompy_seconds": round(runs["tuned"].seconds / base.seconds, 3),
+        "untuned_over_datacompy_seconds": round(runs["untuned"].seconds / base.seconds, 3),
+        "models_over_syncline_seconds": round(runs["models"].seconds / syncline.seconds, 3),
         "ranges_over_datacompy_seconds": round(runs["ranges"].seconds / base.seconds, 3),
         "ranges_over_datacompy_peak_rss": round(runs["ranges"].peak_rss_mib / base.peak_rss_mib, 3),
     }
@@ -1069,7 +1063,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument(
         "--contender",
-        choices=["syncline", "tuned", "merge", "read", "raw", "datacompy", "ranges"],
+        choices=["syncline", "untuned", "models", "merge", "read", "raw", "datacompy", "ranges"],
         help=argparse.SUPPRESS,
     )
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
