@@ -792,6 +792,8 @@ def loop_factory() -> Any:
 
 # --- the run --------------------------------------------------------------------------
 
+SMALL_CONTENDERS = ("datacompy", "syncline", "untuned", "models", "merge", "read", "raw", "ranges")
+
 
 def launch(name: str, data: Dataset, args: argparse.Namespace) -> Run:
     command = [
@@ -947,7 +949,7 @@ def run(args: argparse.Namespace) -> Result:
             result.datasets["large"] = summary(large)
 
         print(f"\n{args.keys:,} keys, each contender in its own process, {args.repeat}x:")
-        names = ["datacompy", "syncline", "untuned", "models", "merge", "read", "raw", "ranges"]
+        names = [name for name in SMALL_CONTENDERS if args.only is None or name in args.only]
         collected: dict[str, list[Run]] = {name: [] for name in names}
         for _ in range(args.repeat):
             for name in names:
@@ -956,7 +958,7 @@ def run(args: argparse.Namespace) -> Result:
 
         if large is not None:
             print(f"\n{args.range_keys:,} keys:")
-            large_names = ["ranges"]
+            large_names = ["ranges"]  # always: the large size is there for it
             if not args.skip_large_stream:
                 large_names.append("syncline")
             if not args.skip_large_baseline:
@@ -971,21 +973,28 @@ def run(args: argparse.Namespace) -> Result:
     syncline, base = runs["syncline"], runs["datacompy"]
     result.ratios = {
         "syncline_over_datacompy_seconds": round(syncline.seconds / base.seconds, 3),
+        "syncline_over_datacompy_cpu_seconds": round(syncline.cpu_seconds / base.cpu_seconds, 3),
         "syncline_over_datacompy_peak_rss": round(syncline.peak_rss_mib / base.peak_rss_mib, 3),
         "syncline_speedup_records_per_second": round(
             syncline.records_per_second / base.records_per_second, 3
         ),
-        "untuned_over_datacompy_seconds": round(runs["untuned"].seconds / base.seconds, 3),
-        "models_over_syncline_seconds": round(runs["models"].seconds / syncline.seconds, 3),
-        "ranges_over_datacompy_seconds": round(runs["ranges"].seconds / base.seconds, 3),
-        "ranges_over_datacompy_peak_rss": round(runs["ranges"].peak_rss_mib / base.peak_rss_mib, 3),
     }
+    for name in ("untuned", "models", "ranges"):
+        if name in runs:
+            result.ratios[f"{name}_over_datacompy_seconds"] = round(
+                runs[name].seconds / base.seconds, 3
+            )
+    if "models" in runs:
+        result.ratios["models_over_syncline_seconds"] = round(
+            runs["models"].seconds / syncline.seconds, 3
+        )
     if "large" in result.runs:
         large_runs = result.runs["large"]
         big = large_runs["ranges"]
-        result.ratios["ranges_peak_rss_large_over_small"] = round(
-            big.peak_rss_mib / runs["ranges"].peak_rss_mib, 3
-        )
+        if "ranges" in runs:
+            result.ratios["ranges_peak_rss_large_over_small"] = round(
+                big.peak_rss_mib / runs["ranges"].peak_rss_mib, 3
+            )
         if "datacompy" in large_runs:
             result.ratios["large_ranges_over_datacompy_seconds"] = round(
                 big.seconds / large_runs["datacompy"].seconds, 3
@@ -1061,6 +1070,12 @@ def main() -> None:
         "--workdir", type=Path, help="keep the SQLite files here and reuse them (default: temp)"
     )
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--only",
+        type=lambda text: text.split(","),
+        help=f"contenders at --keys, comma-separated (default: all of {','.join(SMALL_CONTENDERS)}"
+        "; datacompy and syncline are always needed for the ratios)",
+    )
     parser.add_argument(
         "--contender",
         choices=["syncline", "untuned", "models", "merge", "read", "raw", "datacompy", "ranges"],
