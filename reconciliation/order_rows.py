@@ -12,41 +12,44 @@ models would hold. Only a key that does not pass gets its models built and goes 
 test_order_rows.py`` checks that on generated pairs of datasets).
 
 Rows are tuples (or a driver's ``Row``) in the column order of ``CRM_COLUMNS`` and
-``ERP_COLUMNS``; the ledger's view of an order is a ``LedgerRow``.
+``ERP_COLUMNS`` (``models.order_rows``, which the connectors' listings yield); the
+ledger's view of an order is a ``LedgerRow``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from models.changes import OrderChange, OrderStatus
-from models.crm import CLOSED_WON, Opportunity
+from models.changes import OrderStatus
+from models.order_rows import (
+    CRM_COLUMNS,
+    ERP_COLUMNS,
+    CrmRow,
+    ErpRow,
+    opportunity_from_row,
+    order_from_row,
+)
 from models.reconciliation import Finding
+from models.tables import LedgerEvent
 from models.types import Money
 from reconciliation.context import Policy
 from reconciliation.merge import Joined
-from reconciliation.orders import LedgerOrder, classify_order
+from reconciliation.orders import LedgerOrder, classify_order, ledger_orders
 
-CRM_COLUMNS = ("id", "amount", "currency", "close_date", "last_modified", "erp_order_id")
-"""A won opportunity's row: amount as decimal text (or None), close date and last
-modified as ISO text, the ERP order id Syncline wrote back (or None)."""
-ERP_COLUMNS = (
-    "external_id",
-    "erp_order_id",
-    "order_number",
-    "total",
-    "currency",
-    "status",
-    "modified_at",
-)
-"""An ERP order's row: external id (the opportunity), total as decimal text, status as
-``OrderStatus`` names it, modified at as ISO text with its offset."""
+__all__ = [
+    "CRM_COLUMNS",
+    "ERP_COLUMNS",
+    "CrmRow",
+    "ErpRow",
+    "LedgerRow",
+    "classify_rows",
+    "ledger_rows",
+    "opportunity_from_row",
+    "order_from_row",
+]
 
-CrmRow = Sequence[Any]
-ErpRow = Sequence[Any]
 
 _LIVE = frozenset(status.value for status in OrderStatus if status is not OrderStatus.CANCELLED)
 """Statuses of a live order, as text: anything else (cancelled, or a text
@@ -68,43 +71,19 @@ class LedgerRow(NamedTuple):
         )
         return LedgerOrder(total=total, amendment=0, cancelled=self.cancelled)
 
-
-def opportunity_from_row(row: CrmRow) -> Opportunity:
-    """The row as the model ``classify_order`` reads (trusted: a listing's own rows)."""
-    key, amount, currency, close_date, modified, erp_order_id = row
-    return Opportunity.model_construct(
-        id=key,
-        account_id=None,
-        name=key,
-        stage=CLOSED_WON,
-        is_closed=True,
-        is_won=True,
-        close_date=date.fromisoformat(close_date) if close_date else None,
-        currency=currency,
-        amount=None
-        if amount is None
-        else Money.model_construct(amount=Decimal(amount), currency=currency),
-        lines=[],
-        erp_order_id=erp_order_id,
-        last_modified=datetime.fromisoformat(modified) if modified else None,
-    )
+    @classmethod
+    def of(cls, order: LedgerOrder) -> LedgerRow:
+        total = order.total
+        return cls(
+            None if total is None else str(total.amount),
+            None if total is None else total.currency,
+            order.cancelled,
+        )
 
 
-def order_from_row(row: ErpRow) -> OrderChange:
-    key, order_id, number, total, currency, status, modified = row
-    return OrderChange.model_construct(
-        kind="order",
-        id=order_id,
-        order_number=number,
-        crm_opportunity_id=key,
-        customer_id="",
-        status=OrderStatus(status),
-        erp_status=status,
-        total=Money.model_construct(amount=Decimal(total), currency=currency),
-        tran_date=None,
-        lines=[],
-        modified_at=datetime.fromisoformat(modified),
-    )
+def ledger_rows(events: Sequence[LedgerEvent]) -> dict[str, LedgerRow]:
+    """``ledger_orders`` as rows: what the ledger books for each ERP order."""
+    return {order_id: LedgerRow.of(order) for order_id, order in ledger_orders(events).items()}
 
 
 def classify_rows(

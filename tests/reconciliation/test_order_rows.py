@@ -85,6 +85,15 @@ CHANGES = (
 )
 """What may change about a key whose three systems agreed; most keys keep none."""
 
+CRM_MODEL_ONLY = ("001A", "Acme renewal", "Closed Won", None)
+"""Account, name, stage and the status written back: read by no comparison."""
+
+
+def erp_model_only(status: str) -> tuple[str, str, str]:
+    """Customer, the ERP's name for the status and the date: read by no comparison."""
+    return ("C1", status.title(), "2026-11-20")
+
+
 Data = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[str, LedgerRow], frozenset[str]]
 
 
@@ -124,6 +133,7 @@ def datasets(draw: st.DrawFn) -> Data:
                     "2026-11-20",
                     draw(moment()),
                     next((names[c] for c in changes if c in names), None),
+                    *CRM_MODEL_ONLY,
                 )
             )
         if "no order" in changes:
@@ -136,11 +146,29 @@ def datasets(draw: st.DrawFn) -> Data:
             order_currency = order_currency.lower()
         total = value + bump if "order total" in changes else value
         erp.append(
-            (key, order_id, f"SO{order_id}", text(total), order_currency, status, draw(moment()))
+            (
+                key,
+                order_id,
+                f"SO{order_id}",
+                text(total),
+                order_currency,
+                status,
+                draw(moment()),
+                *erp_model_only(status),
+            )
         )
         if "second order" in changes:
             erp.append(
-                (key, key + "72", f"SO{key}72", text(value), currency, "open", draw(moment()))
+                (
+                    key,
+                    key + "72",
+                    f"SO{key}72",
+                    text(value),
+                    currency,
+                    "open",
+                    draw(moment()),
+                    *erp_model_only("open"),
+                )
             )
         if "not booked" not in changes:
             ledger[order_id] = LedgerRow(
@@ -214,8 +242,10 @@ async def test_scale_and_offset_are_no_difference_but_a_cent_is() -> None:
         ("100", "1E+2", "2026-11-21T09:00:00+00:00", None),
         ("100.00", "100.01", "2026-11-21T09:00:00Z", DriftClass.AMOUNT_MISMATCH),
     ]:
-        crm = [("006A", crm_amount, "USD", "2026-11-20", "2026-11-21T09:00:00Z", None)]
-        erp = [("006A", "71", "SO71", erp_total, "USD", "open", modified)]
+        crm = [
+            ("006A", crm_amount, "USD", "2026-11-20", "2026-11-21T09:00:00Z", None, *CRM_MODEL_ONLY)
+        ]
+        erp = [("006A", "71", "SO71", erp_total, "USD", "open", modified, *erp_model_only("open"))]
         ledger = {"71": LedgerRow(erp_total, "USD", False)}
         found = await shortcut(crm, erp, ledger, frozenset(), (1, 1))
         assert found == reference(crm, erp, ledger, frozenset())
