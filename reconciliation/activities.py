@@ -41,7 +41,7 @@ from reconciliation.collector import collector_for_comparison
 from reconciliation.context import Batch, MetricBook, PassContext, Policy
 from reconciliation.customers import customers_pass
 from reconciliation.merge import UnsortedSourceError
-from reconciliation.orders import orders_pass
+from reconciliation.orders_pass import orders_pass
 from reconciliation.records import ReconciliationRecords
 from reconciliation.repair import RECONCILIATION_EXCEPTION_PREFIX, Repairer, exception_id
 from reconciliation.subscriptions import subscriptions_pass
