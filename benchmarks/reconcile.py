@@ -18,18 +18,25 @@ copy of the project's packages taken when the run starts (others work in the tre
 a run goes; the commit is in the results), and reports its wall time, its peak RSS
 (``VmHWM``) and its CPU time:
 
-* ``syncline``: the product's streaming path. Both sides read with keyset pagination
-  (pages of 5,000, SQLAlchemy async on aiosqlite), rows built as ``Opportunity`` and
-  ``OrderChange`` (``model_construct``: generated rows are trusted), joined by
-  ``merge_join`` and every key classified by ``classify_order``, with a ledger that
-  agrees with the ERP (see ``ledger_of``). Findings by class must equal the truth;
-* ``tuned``: ``syncline`` with the collector tuned as a worker could tune it
-  (``gc.freeze()`` after the imports, young generation collected every 50,000
-  allocations instead of 700); not what the product does today;
+* ``syncline``: the product's orders pass itself (``reconciliation.orders_pass``), over
+  listing readers on the two files (``SqlCrm``, ``SqlErp``: keyset pages of 5,000 by
+  key, SQLAlchemy async on aiosqlite, the rows of ``models.order_rows``) and a ledger
+  that agrees with the ERP (``AgreeingLedger``: events made from the listed orders, as
+  the store would return them). The pass reads the next page of each side while the
+  current one is merged (``merge_join``), counts the bookings, reads the ledger per
+  batch and compares by ``classify_rows``: a key whose rows agree is decided on them,
+  every other key gets ``Opportunity`` and ``OrderChange`` models and goes through
+  ``classify_order``. The collector tuned as the compare activity tunes it
+  (``collector_for_comparison``). Findings by class must equal the truth;
+* ``untuned``: ``syncline`` with the collector's defaults;
+* ``rows``: ``classify_rows`` driven directly on the driver's rows (pages on (key,
+  order id)), the ledger as rows made from the ERP's (see ``ledger_of``), no metrics:
+  the comparison without the pass around it;
+* ``models``: the path before ``classify_rows``: a model built for every row, every
+  key through ``classify_order``, collector's defaults;
 * ``merge``, ``read``, ``raw``: where the time goes. ``merge``: read, build the models
   and ``merge_join``, no classification; ``read``: read and build the models only;
-  ``raw``: read and ``merge_join`` the driver's rows, no models (pages of both sides
-  are read in turn, as the product reads them: no read-ahead);
+  ``raw``: read and ``merge_join`` the driver's rows, no models;
 * ``datacompy``: ``datacompy.PandasCompare`` on DataFrames read from the same files
   (``pandas.read_sql_query``), joined on the key, comparing amount (as float64),
   currency and live/cancelled; the differing keys (rows on one side only, rows that
@@ -47,8 +54,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
-import gc
 import hashlib
 import importlib
 import importlib.metadata
@@ -69,10 +76,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -81,6 +87,7 @@ if TYPE_CHECKING:
     from models.crm import Opportunity
     from reconciliation.context import Policy
     from reconciliation.merge import Joined
+    from reconciliation.order_rows import LedgerRow
     from reconciliation.orders import LedgerOrder
 
 T = TypeVar("T")
@@ -136,14 +143,28 @@ CREATE TABLE erp_order (
 """
 ERP_INDEX = "CREATE INDEX erp_order_hash ON erp_order (external_id, row_hash)"
 
-CRM_PAGE = (
-    "SELECT id, amount, currency, close_date, last_modified FROM crm_opportunity "
-    "WHERE id > :after ORDER BY id LIMIT :limit"
+# The listing rows of ``models.order_rows`` (CRM_COLUMNS, ERP_COLUMNS); the columns only
+# a model reads (account, name, stage; customer, the ERP's status name, date) are
+# constants or copies here, as the connectors' rows carry them.
+CRM_SELECT = (
+    "SELECT id, amount, currency, close_date, last_modified, NULL AS erp_order_id, "
+    "NULL AS account_id, id AS name, 'Closed Won' AS stage, NULL AS erp_order_status "
+    "FROM crm_opportunity "
+)
+CRM_PAGE = CRM_SELECT + "WHERE id > :after ORDER BY id LIMIT :limit"
+ERP_SELECT = (
+    "SELECT external_id, erp_order_id, order_number, total, currency, status, modified_at, "
+    "'' AS customer_id, status AS erp_status, NULL AS tran_date FROM erp_order "
 )
 ERP_PAGE = (
-    "SELECT external_id, erp_order_id, order_number, total, currency, status, modified_at "
-    "FROM erp_order WHERE (external_id, erp_order_id) > (:key, :order) "
+    ERP_SELECT + "WHERE (external_id, erp_order_id) > (:key, :order) "
     "ORDER BY external_id, erp_order_id LIMIT :limit"
+)
+ERP_BY_REFERENCE = (
+    ERP_SELECT + "WHERE external_id > :after ORDER BY external_id, erp_order_id LIMIT :limit"
+)
+ERP_REST_OF_REFERENCE = (
+    ERP_SELECT + "WHERE external_id = :key AND erp_order_id > :order ORDER BY erp_order_id"
 )
 
 
@@ -384,44 +405,17 @@ def policy() -> Policy:
 
 
 def to_opportunity(row: Sequence[Any]) -> Opportunity:
-    from models.crm import CLOSED_WON, Opportunity
-    from models.types import Money
+    """The product's model of a CRM row (``model_construct``: generated rows are
+    trusted), as the engine builds it for a key that differs."""
+    from reconciliation.order_rows import opportunity_from_row
 
-    key, amount, currency, close_date, modified = row
-    return Opportunity.model_construct(
-        id=key,
-        account_id=None,
-        name=key,
-        stage=CLOSED_WON,
-        is_closed=True,
-        is_won=True,
-        close_date=date.fromisoformat(close_date),
-        currency=currency,
-        amount=Money.model_construct(amount=Decimal(amount), currency=currency),
-        lines=[],
-        erp_order_id=None,
-        last_modified=datetime.fromisoformat(modified),
-    )
+    return opportunity_from_row(row)
 
 
 def to_order(row: Sequence[Any]) -> OrderChange:
-    from models.changes import OrderChange, OrderStatus
-    from models.types import Money
+    from reconciliation.order_rows import order_from_row
 
-    key, order_id, number, total, currency, status, modified = row
-    return OrderChange.model_construct(
-        kind="order",
-        id=order_id,
-        order_number=number,
-        crm_opportunity_id=key,
-        customer_id="",
-        status=OrderStatus(status),
-        erp_status=status,
-        total=Money.model_construct(amount=Decimal(total), currency=currency),
-        tran_date=None,
-        lines=[],
-        modified_at=datetime.fromisoformat(modified),
-    )
+    return order_from_row(row)
 
 
 def ledger_of(batch: Sequence[Joined[Opportunity, OrderChange]]) -> dict[str, LedgerOrder]:
@@ -438,6 +432,17 @@ def ledger_of(batch: Sequence[Joined[Opportunity, OrderChange]]) -> dict[str, Le
         order.id: LedgerOrder(
             total=order.total, amendment=0, cancelled=order.status is OrderStatus.CANCELLED
         )
+        for row in batch
+        for order in row.right
+    }
+
+
+def ledger_rows(batch: Sequence[Joined[Sequence[Any], Sequence[Any]]]) -> dict[str, LedgerRow]:
+    """``ledger_of`` for the driver's rows: the same bookings, as the ledger's rows."""
+    from reconciliation.order_rows import LedgerRow
+
+    return {
+        order[1]: LedgerRow(order[3], order[4], order[5] == "cancelled")
         for row in batch
         for order in row.right
     }
@@ -508,8 +513,116 @@ def classify_batch(
             found[row.key] = str(finding.drift)
 
 
+class SqlCrm:
+    """The CRM's listing reader (``CrmClient.won_opportunity_rows``) over the CRM file."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self.rows_read = 0
+
+    async def won_opportunity_rows(
+        self, after: str | None, limit: int, closed_since: date | None = None
+    ) -> list[Sequence[Any]]:
+        import sqlalchemy as sa
+
+        async with self._engine.connect() as connection:
+            params = {"after": after or "", "limit": limit}
+            rows: list[Sequence[Any]] = list(
+                (await connection.execute(sa.text(CRM_PAGE), params)).all()
+            )
+        self.rows_read += len(rows)
+        return rows
+
+
+class SqlErp:
+    """The ERP's listing reader (``ErpClient.order_rows_by_reference``) over the ERP file:
+    pages by external id, the last one's orders all in its page, as the ERPs page. It
+    keeps what it listed for ``AgreeingLedger``."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self.rows_read = 0
+        self.listed: dict[str, Sequence[Any]] = {}
+
+    async def order_rows_by_reference(
+        self, after: str | None, limit: int, since: date | None = None
+    ) -> list[Sequence[Any]]:
+        import sqlalchemy as sa
+
+        async with self._engine.connect() as connection:
+            params = {"after": after or "", "limit": limit}
+            rows: list[Sequence[Any]] = list(
+                (await connection.execute(sa.text(ERP_BY_REFERENCE), params)).all()
+            )
+            if len(rows) == limit:
+                rest = {"key": rows[-1][0], "order": rows[-1][1]}
+                rows += (await connection.execute(sa.text(ERP_REST_OF_REFERENCE), rest)).all()
+        self.rows_read += len(rows)
+        self.listed.update((row[1], row) for row in rows)
+        return rows
+
+
+class Booked(NamedTuple):
+    """What ``ledger_orders`` reads of a ``LedgerEvent``: the store's rows, without the
+    ORM's objects (which the store's query makes, unmeasured here with the query)."""
+
+    event_type: str
+    source_id: str
+    payload: dict[str, Any]
+
+
+class AgreeingLedger:
+    """``Store.events_from_sources`` for a ledger agreeing with the ERP (see
+    ``ledger_of``): an ``order.accepted`` at each listed order's total, and an
+    ``order.cancelled`` for a cancelled one. The product reads them from PostgreSQL; the
+    query and its ORM objects are not measured here, the pass's reading of them is."""
+
+    def __init__(self, erp: SqlErp) -> None:
+        self._erp = erp
+
+    async def events_from_sources(
+        self, source_system: str, source_ids: Sequence[str], event_types: Sequence[str]
+    ) -> list[Any]:
+        from models.events import EventType
+
+        events = []
+        for order_id in source_ids:
+            order = self._erp.listed.pop(order_id)
+            payload = {"total": order[3], "currency": order[4]}
+            events.append(Booked(EventType.ORDER_ACCEPTED, order_id, payload))
+            if order[5] == "cancelled":
+                events.append(Booked(EventType.ORDER_CANCELLED, order_id, {}))
+        return events
+
+
+async def product_pass(
+    crm: SqlCrm, erp: SqlErp, page_size: int, found: dict[str, str]
+) -> tuple[int, int]:
+    """``orders_pass`` as the compare activity runs it; keys compared and rows read."""
+    from models.events import SourceSystem
+    from reconciliation.context import PassContext
+    from reconciliation.orders_pass import orders_pass
+
+    ctx = PassContext(
+        crm=cast(Any, crm),
+        erp=cast(Any, erp),
+        erp_system=SourceSystem.NETSUITE,
+        store=cast(Any, AgreeingLedger(erp)),
+        policy=policy(),
+        page_size=page_size,
+    )
+    compared = 0
+    async for batch in orders_pass(ctx, None):
+        compared += batch.compared
+        for finding in batch.findings:
+            found[finding.key] = str(finding.drift)
+    return compared, crm.rows_read + erp.rows_read
+
+
 async def streaming(mode: str, data: Dataset, page_size: int) -> Run:
+    from reconciliation.collector import collector_for_comparison
     from reconciliation.merge import merge_join
+    from reconciliation.order_rows import classify_rows
 
     crm, erp = engines(Path(data.directory))
     rules = policy()
@@ -523,16 +636,27 @@ async def streaming(mode: str, data: Dataset, page_size: int) -> Run:
             rows_read += len(opportunities)
         async for orders in erp_pages(erp, page_size, to_order):
             rows_read += len(orders)
-    elif mode == "raw":
-        async for rows in merge_join(
-            crm_pages(crm, page_size, as_read),
-            erp_pages(erp, page_size, as_read),
-            left_key=itemgetter(0),
-            right_key=itemgetter(0),
-        ):
-            joined += len(rows)
-            for raw in rows:
-                rows_read += len(raw.left) + len(raw.right)
+    elif mode in ("syncline", "untuned"):
+        # The collector as the compare activity tunes it, for the product's path.
+        tuning = collector_for_comparison() if mode == "syncline" else contextlib.nullcontext()
+        with tuning:
+            joined, rows_read = await product_pass(SqlCrm(crm), SqlErp(erp), page_size, found)
+    elif mode in ("rows", "raw"):
+        tuning = collector_for_comparison() if mode == "rows" else contextlib.nullcontext()
+        with tuning:
+            async for rows in merge_join(
+                crm_pages(crm, page_size, as_read),
+                erp_pages(erp, page_size, as_read),
+                left_key=itemgetter(0),
+                right_key=itemgetter(0),
+                names=("the CRM's won opportunities", "the ERP's orders"),
+            ):
+                joined += len(rows)
+                for raw in rows:
+                    rows_read += len(raw.left) + len(raw.right)
+                if mode != "raw":
+                    for finding in classify_rows(rows, ledger_rows(rows), rules):
+                        found[finding.key] = str(finding.drift)
     else:
         async for batch in merge_join(
             crm_pages(crm, page_size, to_opportunity),
@@ -544,7 +668,7 @@ async def streaming(mode: str, data: Dataset, page_size: int) -> Run:
             joined += len(batch)
             for row in batch:
                 rows_read += len(row.left) + len(row.right)
-            if mode in ("syncline", "tuned"):
+            if mode == "models":
                 classify_batch(batch, rules, found)
     seconds = time.perf_counter() - started
     cpu = cpu_seconds() - cpu
@@ -555,7 +679,7 @@ async def streaming(mode: str, data: Dataset, page_size: int) -> Run:
         mismatch = f"read {rows_read} rows of {data.records}"
     elif mode != "read" and joined != data.keys:
         mismatch = f"joined {joined} keys of {data.keys}"
-    elif mode in ("syncline", "tuned"):
+    elif mode in ("syncline", "untuned", "rows", "models"):
         mismatch = check(found, data.truth)
     return Run(
         contender=mode,
@@ -600,6 +724,7 @@ class Timed:
 async def ranges(data: Dataset, leaf_rows: int | None, fan_out: int | None) -> Run:
     import sqlalchemy as sa
 
+    from reconciliation.order_rows import classify_rows
     from reconciliation.ranges import RangeSource, RangeStats, compare_ranges
     from reconciliation.sql_ranges import SqlRangeSource
 
@@ -616,16 +741,19 @@ async def ranges(data: Dataset, leaf_rows: int | None, fan_out: int | None) -> R
         *(sa.column(name) for name in ("currency", "status", "modified_at")),
         sa.column("row_hash", sa.Integer),
     )
-    crm: SqlRangeSource[Opportunity] = SqlRangeSource(
+    # The driver's rows, as the streaming path reads them: models only for keys that differ.
+    crm: SqlRangeSource[Sequence[Any]] = SqlRangeSource(
         crm_engine,
         crm_table,
         key=crm_table.c.id,
         row_hash=crm_table.c.row_hash,
         columns=[crm_table.c[n] for n in ("id", "amount", "currency", "close_date")]
-        + [crm_table.c.last_modified],
-        to_row=to_opportunity,
+        + [crm_table.c.last_modified, sa.null().label("erp_order_id")]
+        + [sa.null().label("account_id"), crm_table.c.id.label("name")]
+        + [sa.literal("Closed Won").label("stage"), sa.null().label("erp_order_status")],
+        to_row=as_read,
     )
-    erp: SqlRangeSource[OrderChange] = SqlRangeSource(
+    erp: SqlRangeSource[Sequence[Any]] = SqlRangeSource(
         erp_engine,
         erp_table,
         key=erp_table.c.external_id,
@@ -634,8 +762,9 @@ async def ranges(data: Dataset, leaf_rows: int | None, fan_out: int | None) -> R
             erp_table.c[n]
             for n in ("external_id", "erp_order_id", "order_number", "total", "currency")
         ]
-        + [erp_table.c.status, erp_table.c.modified_at],
-        to_row=to_order,
+        + [erp_table.c.status, erp_table.c.modified_at, sa.literal("").label("customer_id")]
+        + [erp_table.c.status.label("erp_status"), sa.null().label("tran_date")],
+        to_row=as_read,
     )
     rules = policy()
     found: dict[str, str] = {}
@@ -651,17 +780,18 @@ async def ranges(data: Dataset, leaf_rows: int | None, fan_out: int | None) -> R
     cpu = cpu_seconds()
     started = time.perf_counter()
     async for batch in compare_ranges(
-        cast("RangeSource[Opportunity]", timed_crm),
-        cast("RangeSource[OrderChange]", timed_erp),
-        left_key=lambda o: o.id,
-        right_key=lambda o: o.crm_opportunity_id or "",
+        cast("RangeSource[Sequence[Any]]", timed_crm),
+        cast("RangeSource[Sequence[Any]]", timed_erp),
+        left_key=itemgetter(0),
+        right_key=itemgetter(0),
         leaf_rows=leaf_rows,
         fan_out=fan_out,
         stats=stats,
     ):
         visited += len(batch)
         mark = time.perf_counter()
-        classify_batch(batch, rules, found)
+        for finding in classify_rows(batch, ledger_rows(batch), rules):
+            found[finding.key] = str(finding.drift)
         classifying += time.perf_counter() - mark
     seconds = time.perf_counter() - started
     cpu = cpu_seconds() - cpu
@@ -772,12 +902,6 @@ def contender(args: argparse.Namespace) -> None:
 
         import reconciliation.orders
 
-        if args.contender == "tuned":
-            # What a worker could do, not what it does today: move what the imports made
-            # out of the collector's sight, and collect the young generation 70x less
-            # often (the models of a page are made by the thousand and live briefly).
-            gc.freeze()
-            gc.set_threshold(50_000, 10, 10)
         if args.contender == "ranges":
             coroutine = ranges(data, args.leaf_rows, args.fan_out)
         else:
@@ -798,6 +922,18 @@ def loop_factory() -> Any:
 
 
 # --- the run --------------------------------------------------------------------------
+
+SMALL_CONTENDERS = (
+    "datacompy",
+    "syncline",
+    "untuned",
+    "rows",
+    "models",
+    "merge",
+    "read",
+    "raw",
+    "ranges",
+)
 
 
 def launch(name: str, data: Dataset, args: argparse.Namespace) -> Run:
@@ -954,7 +1090,7 @@ def run(args: argparse.Namespace) -> Result:
             result.datasets["large"] = summary(large)
 
         print(f"\n{args.keys:,} keys, each contender in its own process, {args.repeat}x:")
-        names = ["datacompy", "syncline", "tuned", "merge", "read", "raw", "ranges"]
+        names = [name for name in SMALL_CONTENDERS if args.only is None or name in args.only]
         collected: dict[str, list[Run]] = {name: [] for name in names}
         for _ in range(args.repeat):
             for name in names:
@@ -963,7 +1099,7 @@ def run(args: argparse.Namespace) -> Result:
 
         if large is not None:
             print(f"\n{args.range_keys:,} keys:")
-            large_names = ["ranges"]
+            large_names = ["ranges"]  # always: the large size is there for it
             if not args.skip_large_stream:
                 large_names.append("syncline")
             if not args.skip_large_baseline:
@@ -978,20 +1114,28 @@ def run(args: argparse.Namespace) -> Result:
     syncline, base = runs["syncline"], runs["datacompy"]
     result.ratios = {
         "syncline_over_datacompy_seconds": round(syncline.seconds / base.seconds, 3),
+        "syncline_over_datacompy_cpu_seconds": round(syncline.cpu_seconds / base.cpu_seconds, 3),
         "syncline_over_datacompy_peak_rss": round(syncline.peak_rss_mib / base.peak_rss_mib, 3),
         "syncline_speedup_records_per_second": round(
             syncline.records_per_second / base.records_per_second, 3
         ),
-        "tuned_over_datacompy_seconds": round(runs["tuned"].seconds / base.seconds, 3),
-        "ranges_over_datacompy_seconds": round(runs["ranges"].seconds / base.seconds, 3),
-        "ranges_over_datacompy_peak_rss": round(runs["ranges"].peak_rss_mib / base.peak_rss_mib, 3),
     }
+    for name in ("untuned", "rows", "models", "ranges"):
+        if name in runs:
+            result.ratios[f"{name}_over_datacompy_seconds"] = round(
+                runs[name].seconds / base.seconds, 3
+            )
+    if "models" in runs:
+        result.ratios["models_over_syncline_seconds"] = round(
+            runs["models"].seconds / syncline.seconds, 3
+        )
     if "large" in result.runs:
         large_runs = result.runs["large"]
         big = large_runs["ranges"]
-        result.ratios["ranges_peak_rss_large_over_small"] = round(
-            big.peak_rss_mib / runs["ranges"].peak_rss_mib, 3
-        )
+        if "ranges" in runs:
+            result.ratios["ranges_peak_rss_large_over_small"] = round(
+                big.peak_rss_mib / runs["ranges"].peak_rss_mib, 3
+            )
         if "datacompy" in large_runs:
             result.ratios["large_ranges_over_datacompy_seconds"] = round(
                 big.seconds / large_runs["datacompy"].seconds, 3
@@ -1068,8 +1212,14 @@ def main() -> None:
     )
     parser.add_argument("--json", type=Path)
     parser.add_argument(
+        "--only",
+        type=lambda text: text.split(","),
+        help=f"contenders at --keys, comma-separated (default: all of {','.join(SMALL_CONTENDERS)}"
+        "; datacompy and syncline are always needed for the ratios)",
+    )
+    parser.add_argument(
         "--contender",
-        choices=["syncline", "tuned", "merge", "read", "raw", "datacompy", "ranges"],
+        choices=SMALL_CONTENDERS,
         help=argparse.SUPPRESS,
     )
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)

@@ -25,6 +25,7 @@ from models.erp import (
     SalesOrderDraft,
     SalesOrderLine,
 )
+from models.order_rows import CrmRow, ErpRow
 
 
 class CrmClient(Protocol):
@@ -61,6 +62,13 @@ class CrmClient(Protocol):
         and closed on or after ``closed_since`` (when given), by id in ordinal order (as
         Python compares strings), at most ``limit``; fewer only at the end. Without
         their line items (``lines`` is empty)."""
+        ...
+
+    async def won_opportunity_rows(
+        self, after: str | None, limit: int, closed_since: date | None = None
+    ) -> list[CrmRow]:
+        """``won_opportunities`` as rows in ``CRM_COLUMNS`` order, normalised so that
+        ``opportunity_from_row`` gives the model ``won_opportunities`` gives."""
         ...
 
     async def accounts_mirroring(self, erp_customer_ids: Sequence[str]) -> list[Account]:
@@ -128,6 +136,13 @@ class ErpClient(Protocol):
         external id always come in the same page (see each ERP). ``lines`` may be empty:
         totals, currency and status are what a listing is for.
         """
+        ...
+
+    async def order_rows_by_reference(
+        self, after: str | None, limit: int, since: date | None = None
+    ) -> list[ErpRow]:
+        """``orders_by_reference`` as rows in ``ERP_COLUMNS`` order, normalised so that
+        ``order_from_row`` gives the model ``orders_by_reference`` gives."""
         ...
 
     async def cancel_sales_order(self, order_id: str) -> SalesOrder:

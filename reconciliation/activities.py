@@ -37,10 +37,11 @@ from models.reconciliation import (
 )
 from models.tables import ExceptionStatus
 from reconciliation.billing import billing_pass
+from reconciliation.collector import collector_for_comparison
 from reconciliation.context import Batch, MetricBook, PassContext, Policy
 from reconciliation.customers import customers_pass
 from reconciliation.merge import UnsortedSourceError
-from reconciliation.orders import orders_pass
+from reconciliation.orders_pass import orders_pass
 from reconciliation.records import ReconciliationRecords
 from reconciliation.repair import RECONCILIATION_EXCEPTION_PREFIX, Repairer, exception_id
 from reconciliation.subscriptions import subscriptions_pass
@@ -102,7 +103,7 @@ class ReconcileActivities:
             return progress
         ctx = await self._context(request)
         beat = _Heartbeat(progress)
-        with correlation_scope(request.run_id), beat.running():
+        with correlation_scope(request.run_id), beat.running(), collector_for_comparison():
             started = time.monotonic()
             try:
                 async for batch in self._batches(ctx, request, progress.checkpoint):

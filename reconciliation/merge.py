@@ -4,11 +4,18 @@ Neither side is ever held whole: each keeps one page (plus the rows of its last 
 held back until the next page shows whether that key goes on). Memory is bounded by
 the page size, whatever the number of records. A side that is not in key order would
 turn every record into a false difference, so it stops the comparison instead.
+
+Each side's next page is read while the current one is merged (one page ahead, no
+more): against an API a page is a round trip, against a database a query that runs in
+the driver's thread, and either overlaps the comparison instead of following it.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+import asyncio
+import operator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -45,6 +52,8 @@ class _Side(Generic[T]):
     last_key: str | None = None
     exhausted: bool = False
     read: int = 0
+    ahead: asyncio.Task[Sequence[T] | None] | None = None
+    """The next page, being read while this one is merged."""
 
     @property
     def empty(self) -> bool:
@@ -53,14 +62,15 @@ class _Side(Generic[T]):
     async def fill(self) -> None:
         """Read pages until some complete rows are visible or the side is done."""
         while self.empty and not self.exhausted:
-            try:
-                page = await anext(self.pages)
-            except StopAsyncIteration:
+            ahead, self.ahead = self.ahead, None
+            page = await (ahead if ahead is not None else _next_page(self.pages))
+            if page is None:
                 self.exhausted = True
                 self._show(self.held_rows, self.held_keys)
                 self.held_rows, self.held_keys = [], []
                 return
-            keys = [self.key_of(row) for row in page]
+            self.ahead = asyncio.ensure_future(_next_page(self.pages))
+            keys = list(map(self.key_of, page))
             self._check_order(keys)
             self.read += len(page)
             rows = self.held_rows + list(page)
@@ -78,23 +88,47 @@ class _Side(Generic[T]):
         self.rows, self.keys, self.at = rows, keys, 0
 
     def _check_order(self, keys: list[str]) -> None:
-        previous = self.last_key
-        for key in keys:
-            if previous is not None and key < previous:
-                raise UnsortedSourceError(
-                    f"{self.name} returned {key!r} after {previous!r}: not in key order"
-                )
-            previous = key
-        self.last_key = previous
+        if not keys:
+            return
+        chained = keys if self.last_key is None else [self.last_key, *keys]
+        # One pass in C for the common, ordered case; the offending pair only on failure.
+        if not all(map(operator.le, chained, chained[1:])):
+            previous = chained[0]
+            for key in chained[1:]:
+                if key < previous:
+                    raise UnsortedSourceError(
+                        f"{self.name} returned {key!r} after {previous!r}: not in key order"
+                    )
+                previous = key
+        self.last_key = keys[-1]
 
     def take_group(self) -> tuple[str, list[T]]:
-        key = self.keys[self.at]
-        end = self.at + 1
-        while end < len(self.keys) and self.keys[end] == key:
+        keys, at = self.keys, self.at
+        key = keys[at]
+        end = at + 1
+        count = len(keys)
+        while end < count and keys[end] == key:
             end += 1
-        group = self.rows[self.at : end]
         self.at = end
-        return key, group
+        return key, self.rows[at:end]
+
+    async def stop(self) -> None:
+        """Drop a page read ahead that nobody will merge (the join ended early)."""
+        ahead, self.ahead = self.ahead, None
+        if ahead is None:
+            return
+        ahead.cancel()
+        await asyncio.wait([ahead])
+        if not ahead.cancelled():
+            ahead.exception()  # retrieved: the join's own error is the one to report
+
+
+async def _next_page(pages: AsyncIterator[Sequence[T]]) -> Sequence[T] | None:
+    """The next page, or None at the end (a task cannot raise StopAsyncIteration)."""
+    try:
+        return await anext(pages)
+    except StopAsyncIteration:
+        return None
 
 
 async def merge_join(
@@ -109,6 +143,16 @@ async def merge_join(
     of a batch are complete, so a consumer may checkpoint after it."""
     a: _Side[L] = _Side(names[0], left, left_key)
     b: _Side[R] = _Side(names[1], right, right_key)
+    try:
+        async with aclosing(_join(a, b)) as batches:
+            async for batch in batches:
+                yield batch
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def _join(a: _Side[L], b: _Side[R]) -> AsyncGenerator[list[Joined[L, R]]]:
     await a.fill()
     await b.fill()
     while not (a.empty and b.empty):

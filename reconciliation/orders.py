@@ -1,24 +1,20 @@
 """Orders: the CRM's won opportunities, the ERP's orders and the ledger's bookings,
-joined on the opportunity id (the ERP order's external id)."""
+joined on the opportunity id (the ERP order's external id), classified key by key
+(the pass that reads them is ``reconciliation.orders_pass``)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
-from typing import TypeVar
 
 from models.changes import OrderChange, OrderStatus
 from models.crm import Opportunity
 from models.events import EventType
-from models.reconciliation import Domain, DriftClass, Finding, Metric, Remedy
+from models.reconciliation import Domain, DriftClass, Finding, Remedy
 from models.tables import LedgerEvent
 from models.types import Money
-from reconciliation.context import Batch, PassContext, Policy, money_text
-from reconciliation.merge import Joined, merge_join
-
-T = TypeVar("T")
+from reconciliation.context import Policy, money_text
 
 LEDGER_TYPES = (EventType.ORDER_ACCEPTED, EventType.ORDER_AMENDED, EventType.ORDER_CANCELLED)
 
@@ -186,97 +182,3 @@ def _agree(crm: Opportunity, order: OrderChange, booked: LedgerOrder | None) -> 
 
 def _since(crm: Opportunity) -> str:
     return f" on {crm.close_date.isoformat()}" if crm.close_date else ""
-
-
-async def orders_pass(ctx: PassContext, after: str | None) -> AsyncIterator[Batch]:
-    """Batches in key order; resuming with ``after`` skips what a batch reported."""
-    joined = merge_join(
-        _crm_pages(ctx, after),
-        _erp_pages(ctx, after),
-        left_key=_opportunity_key,
-        right_key=_order_key,
-        names=("the CRM's won opportunities", "the ERP's orders"),
-    )
-    async for rows in joined:
-        rows = [row for row in rows if ctx.wanted(row.key)]
-        batch = Batch(compared=len(rows), findings=[], checkpoint=None)
-        order_ids = [order.id for row in rows for order in row.right]
-        events = await ctx.store.events_from_sources(ctx.erp_system, order_ids, LEDGER_TYPES)
-        ledger = ledger_orders(events)
-        for row in rows:
-            _count(batch, row, ledger)
-            finding = classify_order(
-                row.key,
-                row.left[0] if row.left else None,
-                row.right,
-                ledger,
-                ctx.policy,
-                repair_pending=row.key in ctx.pending_repairs,
-            )
-            if finding is not None:
-                batch.findings.append(finding)
-        if rows:
-            batch.checkpoint = rows[-1].key
-        yield batch
-
-
-def _count(
-    batch: Batch, row: Joined[Opportunity, OrderChange], ledger: dict[str, LedgerOrder]
-) -> None:
-    crm = row.left[0] if row.left else None
-    live = [o for o in row.right if o.status is not OrderStatus.CANCELLED]
-    batch.metrics.add(Metric.BOOKINGS, crm=crm.amount if crm else None)
-    for order in live:
-        batch.metrics.add(Metric.BOOKINGS, erp=order.total)
-    for order in row.right:
-        booked = ledger.get(order.id)
-        if booked is not None and booked.total is not None and not booked.cancelled:
-            batch.metrics.add(Metric.BOOKINGS, ledger=booked.total)
-        batch.saw(order.modified_at)
-
-
-Fetch = Callable[[str | None, int, date | None], Awaitable[list[T]]]
-
-
-async def _keyed_pages(
-    ctx: PassContext, fetch: Fetch[T], key_of: Callable[[T], str], after: str | None
-) -> AsyncIterator[Sequence[T]]:
-    """One side's pages by key: all of them, or, for a targeted run, just the named
-    keys (each read from just below it, so the page starts at it)."""
-    if ctx.keys is not None:
-        for key in sorted(ctx.keys):
-            if after is None or key > after:
-                page = await fetch(_just_before(key), 1, ctx.since)
-                yield [row for row in page if key_of(row) == key]
-        return
-    while True:
-        page = await fetch(after, ctx.page_size, ctx.since)
-        if page:
-            yield page
-        if len(page) < ctx.page_size:
-            return
-        after = key_of(page[-1])
-
-
-def _crm_pages(ctx: PassContext, after: str | None) -> AsyncIterator[Sequence[Opportunity]]:
-    return _keyed_pages(ctx, ctx.crm.won_opportunities, _opportunity_key, after)
-
-
-def _erp_pages(ctx: PassContext, after: str | None) -> AsyncIterator[Sequence[OrderChange]]:
-    return _keyed_pages(ctx, ctx.erp.orders_by_reference, _order_key, after)
-
-
-def _opportunity_key(opportunity: Opportunity) -> str:
-    return opportunity.id
-
-
-def _order_key(order: OrderChange) -> str:
-    return order.crm_opportunity_id or ""
-
-
-def _just_before(key: str) -> str | None:
-    """A key below ``key`` with no key of the same length between them (ids here are
-    fixed-length), so a page read after it starts at ``key``."""
-    if not key or key[-1] == "\0":
-        return None
-    return key[:-1] + chr(ord(key[-1]) - 1)

@@ -16,6 +16,7 @@ SuiteQL have no hash function), so those sides stream through ``merge_join``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -47,9 +48,10 @@ class KeyRange:
 class RangeSource(Protocol[T_co]):
     async def digest(self, span: KeyRange) -> RangeDigest: ...
 
-    async def split(self, span: KeyRange, parts: int) -> list[KeyRange]:
+    async def split(self, span: KeyRange, parts: int, rows: int | None = None) -> list[KeyRange]:
         """``span`` cut into at most ``parts`` adjacent ranges of about equal size on
-        this side, covering all of it (a key is never cut in two)."""
+        this side, covering all of it (a key is never cut in two). ``rows``: how many
+        rows this side holds in ``span``, when known (its digest's count)."""
         ...
 
     async def digests(self, spans: Sequence[KeyRange]) -> list[RangeDigest]:
@@ -83,7 +85,8 @@ async def compare_ranges(
     equal ranges are not visited: they agree."""
     stats = stats if stats is not None else RangeStats()
     whole = KeyRange()
-    pending = [(whole, await left.digest(whole), await right.digest(whole))]
+    a, b = await asyncio.gather(left.digest(whole), right.digest(whole))
+    pending = [(whole, a, b)]
     stats.ranges_digested += 1
     while pending:
         span, a, b = pending.pop()
@@ -102,7 +105,7 @@ async def compare_ranges(
             pending.extend(reversed(parts))
             continue
         # Small enough, or one key holds the whole range (no cut can shrink it).
-        lefts, rights = await left.rows(span), await right.rows(span)
+        lefts, rights = await asyncio.gather(left.rows(span), right.rows(span))
         stats.leaves_fetched += 1
         stats.rows_fetched += len(lefts) + len(rights)
         async for batch in merge_join(
@@ -122,10 +125,11 @@ async def _cut(
     b: RangeDigest,
     fan_out: int,
 ) -> list[tuple[KeyRange, RangeDigest, RangeDigest]]:
-    """The side holding more of ``span`` cuts it; both digest the same parts."""
+    """The side holding more of ``span`` cuts it; both digest the same parts (at the
+    same time: each side is its own database, or at least its own connection)."""
     larger: RangeSource[L] | RangeSource[R] = left if a.count >= b.count else right
-    parts = await larger.split(span, fan_out)
+    parts = await larger.split(span, fan_out, max(a.count, b.count))
     if len(parts) < 2:
         return []
-    lefts, rights = await left.digests(parts), await right.digests(parts)
+    lefts, rights = await asyncio.gather(left.digests(parts), right.digests(parts))
     return list(zip(parts, lefts, rights, strict=True))

@@ -26,6 +26,7 @@ from connectors.netsuite import approval, fulfilment, mapping
 from connectors.netsuite.auth import request_auth
 from connectors.netsuite.credentials import NetSuiteCredentials
 from connectors.netsuite.errors import SYSTEM, map_error
+from connectors.netsuite.listing_rows import order_row
 from connectors.netsuite.settlement import SettlementReader
 from models import exact_json
 from models.billing import ChangeCursor
@@ -39,6 +40,7 @@ from models.erp import (
     SalesOrderDraft,
     SalesOrderLine,
 )
+from models.order_rows import ErpRow
 
 logger = logging.getLogger(__name__)
 
@@ -520,31 +522,45 @@ class NetSuiteClient(HttpConnector):
         self, after: str | None, limit: int, since: date | None = None
     ) -> list[OrderChange]:
         """Sales orders of any status with an external id greater than ``after``, by
-        external id (see ``reference_query``), without their lines: one SuiteQL request
-        per 1,000 orders, each a fresh keyset query rather than an offset into one."""
+        external id (see ``reference_query``), without their lines."""
+        rows = await self._reference_rows(after, limit, since)
+        return [mapping.order_change_from_row(row, [], self.base_currency) for row in rows]
+
+    async def order_rows_by_reference(
+        self, after: str | None, limit: int, since: date | None = None
+    ) -> list[ErpRow]:
+        """``orders_by_reference`` as listing rows (``models.order_rows``)."""
+        rows = await self._reference_rows(after, limit, since)
+        return [order_row(row, self.base_currency) for row in rows]
+
+    async def _reference_rows(
+        self, after: str | None, limit: int, since: date | None
+    ) -> list[dict[str, Any]]:
+        """One SuiteQL request per 1,000 orders, each a fresh keyset query rather than an
+        offset into one."""
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        orders: list[OrderChange] = []
+        orders: list[dict[str, Any]] = []
         cursor, raw = after, False
         while len(orders) < limit:
             size = min(limit - len(orders), SUITEQL_PAGE_SIZE)
             query = reference_query(cursor, since, raw=raw)
             rows, has_more = await self.suiteql_page(query, limit=size)
-            orders += [mapping.order_change_from_row(row, [], self.base_currency) for row in rows]
+            orders += rows
             if not has_more or len(rows) < size:
                 return orders
             cursor, raw = str(rows[-1]["externalid"]), True
         # A full page ends on an opportunity whose later orders (won again) may lie
         # past it: the page takes them too, so no opportunity is split across pages.
-        last = orders[-1].crm_opportunity_id if orders else None
+        last = mapping.order_opportunity(orders[-1]) if orders else None
         if last and mapping.has_generations(last):
-            seen = {order.id for order in orders}
+            seen = {str(row["id"]) for row in orders}
             rows = await self.suiteql(
                 f"SELECT {ORDER_COLUMNS} FROM transaction WHERE type = 'SalesOrd' "
                 f"AND externalid LIKE {_sql_string(last + '-%')} ORDER BY externalid"
             )
             orders += [
-                mapping.order_change_from_row(row, [], self.base_currency)
+                row
                 for row in rows
                 if str(row["id"]) not in seen
                 and mapping.opportunity_of(str(row["externalid"])) == last

@@ -421,22 +421,49 @@ def order_currency(row: Mapping[str, Any], default_currency: str) -> str:
     return str(currency) if currency and _CURRENCY_CODE.match(str(currency)) else default_currency
 
 
+def order_status(row: Mapping[str, Any]) -> tuple[OrderStatus, str]:
+    """A sales order row's status letter as Syncline reads it, and as NetSuite names it."""
+    letter = str(row.get("status") or "")
+    return _ORDER_STATUS.get(letter, OrderStatus.OPEN), SALES_ORDER_STATUS_NAMES.get(letter, letter)
+
+
+def order_number(row: Mapping[str, Any]) -> str:
+    return str(row.get("tranid") or row["id"])
+
+
+def order_opportunity(row: Mapping[str, Any]) -> str | None:
+    """The opportunity a sales order row's external id names (any generation)."""
+    external_id = row.get("externalid")
+    return opportunity_of(str(external_id)) if external_id else None
+
+
+def order_customer(row: Mapping[str, Any]) -> str:
+    return str(row.get("entity") or "")
+
+
+def order_total(row: Mapping[str, Any]) -> Decimal:
+    return decimal(row.get("foreigntotal") or 0)
+
+
+def order_tran_date(row: Mapping[str, Any]) -> date | None:
+    return _date(row.get("trandate"))
+
+
 def order_change_from_row(
     row: Mapping[str, Any], lines: list[SalesOrderLine], default_currency: str
 ) -> OrderChange:
     """A SuiteQL ``transaction`` row of type ``SalesOrd`` as an order change."""
     currency = order_currency(row, default_currency)
-    letter = str(row.get("status") or "")
-    external_id = row.get("externalid")
+    status, erp_status = order_status(row)
     return OrderChange(
         id=str(row["id"]),
-        order_number=str(row.get("tranid") or row["id"]),
-        crm_opportunity_id=opportunity_of(str(external_id)) if external_id else None,
-        customer_id=str(row.get("entity") or ""),
-        status=_ORDER_STATUS.get(letter, OrderStatus.OPEN),
-        erp_status=SALES_ORDER_STATUS_NAMES.get(letter, letter),
-        total=Money(amount=decimal(row.get("foreigntotal") or 0), currency=currency),
-        tran_date=_date(row.get("trandate")),
+        order_number=order_number(row),
+        crm_opportunity_id=order_opportunity(row),
+        customer_id=order_customer(row),
+        status=status,
+        erp_status=erp_status,
+        total=Money(amount=order_total(row), currency=currency),
+        tran_date=order_tran_date(row),
         lines=lines,
         modified_at=modified_at(row),
     )

@@ -27,6 +27,7 @@ from connectors.errors import NotFoundError, RejectedError, TransientError
 from connectors.http import build_http_client
 from connectors.salesforce.auth import ClientCredentials, TokenGrant
 from connectors.salesforce.errors import SYSTEM, map_error
+from connectors.salesforce.listing_rows import opportunity_row
 from connectors.salesforce.mapping import (
     ACCOUNT_FIELDS,
     ERP_CUSTOMER_FIELD,
@@ -60,6 +61,7 @@ from models.crm import (
     ProductMirror,
     RenewalOpportunity,
 )
+from models.order_rows import CrmRow
 from models.types import Money
 
 logger = logging.getLogger(__name__)
@@ -285,9 +287,21 @@ class SalesforceClient:
         self, after: str | None, limit: int, closed_since: date | None = None
     ) -> list[Opportunity]:
         """Up to ``limit`` closed-won opportunities with ``Id > after``, by Id, without
-        their line items; fewer than ``limit`` only at the end.
+        their line items; fewer than ``limit`` only at the end (see ``_won_records``)."""
+        records = await self._won_records(after, limit, closed_since)
+        return [to_opportunity(record, [], self._default_currency) for record in records]
 
-        Keyset, never OFFSET: the next page starts after the last Id returned. Salesforce
+    async def won_opportunity_rows(
+        self, after: str | None, limit: int, closed_since: date | None = None
+    ) -> list[CrmRow]:
+        """``won_opportunities`` as listing rows (``models.order_rows``)."""
+        records = await self._won_records(after, limit, closed_since)
+        return [opportunity_row(record, self._default_currency) for record in records]
+
+    async def _won_records(
+        self, after: str | None, limit: int, closed_since: date | None
+    ) -> list[dict[str, Any]]:
+        """Keyset, never OFFSET: the next page starts after the last Id returned. Salesforce
         orders and compares ``Id`` by its case-sensitive characters (digits, upper case,
         lower case), which is ordinal order, as Python sorts strings. ``after`` may be
         any string starting with 15 id characters (see ``id_after``).
@@ -299,11 +313,10 @@ class SalesforceClient:
             criteria.append(id_after(after))
         if closed_since is not None:
             criteria.append(f"CloseDate >= {closed_since.isoformat()}")
-        records = await self.query(
+        return await self.query(
             f"SELECT {', '.join(OPPORTUNITY_FIELDS)} FROM Opportunity "
             f"WHERE {' AND '.join(criteria)} ORDER BY Id LIMIT {limit}"
         )
-        return [to_opportunity(record, [], self._default_currency) for record in records]
 
     async def write_account_mirror(self, account_id: str, mirror: AccountLegalMirror) -> None:
         # The same values written twice change nothing, so a retry is safe.

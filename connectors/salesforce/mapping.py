@@ -8,7 +8,7 @@ needs; the Salesforce package in ``deploy/salesforce`` ships exactly these, and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from connectors.salesforce.wire import format_datetime, parse_datetime, to_decimal
@@ -142,13 +142,24 @@ def to_line(record: dict[str, Any], currency: str) -> OpportunityLine:
     )
 
 
+def opportunity_currency(record: dict[str, Any], default_currency: str) -> str:
+    """The opportunity's currency; a single-currency org answers none: its default."""
+    currency: str = record.get("CurrencyIsoCode") or default_currency
+    return currency
+
+
+def opportunity_modified(record: dict[str, Any]) -> datetime | None:
+    modified = record.get("LastModifiedDate") or record.get("SystemModstamp")
+    return parse_datetime(modified) if modified else None
+
+
 def to_opportunity(
     record: dict[str, Any], lines: list[dict[str, Any]], default_currency: str
 ) -> Opportunity:
-    currency = record.get("CurrencyIsoCode") or default_currency
+    currency = opportunity_currency(record, default_currency)
     amount = record.get("Amount")
     close_date = record.get("CloseDate")
-    modified = record.get("LastModifiedDate") or record.get("SystemModstamp")
+    modified = opportunity_modified(record)
     return Opportunity(
         id=record["Id"],
         # Salesforce allows an opportunity without an account; the workflow's validation
@@ -164,7 +175,7 @@ def to_opportunity(
         lines=[to_line(line, currency) for line in lines],
         erp_order_id=record.get("Syncline_Order_Id__c"),
         erp_order_status=record.get("Syncline_Order_Status__c"),
-        last_modified=parse_datetime(modified) if modified else None,
+        last_modified=modified,
     )
 
 

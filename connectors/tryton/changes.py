@@ -11,9 +11,11 @@ from typing import Any
 from connectors.errors import RejectedError
 from connectors.tryton import keyset, mapping, settlement
 from connectors.tryton.errors import SYSTEM
+from connectors.tryton.listing_rows import sale_row
 from connectors.tryton.transport import TrytonRest
 from models.billing import ChangeCursor
 from models.changes import ChangeKind, ErpChange, ErpChangePage, OrderChange
+from models.order_rows import ErpRow
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,24 @@ class TrytonChanges:
     async def orders_by_reference(
         self, after: str | None, limit: int, since: date | None = None
     ) -> list[OrderChange]:
+        """Accepted sales by reference, without their lines (see ``_accepted_sales``)."""
+        return [
+            mapping.order_change_from_record(sale, self._base_currency, mapping.modified_at(sale))
+            for sale in await self._accepted_sales(after, limit, since)
+        ]
+
+    async def order_rows_by_reference(
+        self, after: str | None, limit: int, since: date | None = None
+    ) -> list[ErpRow]:
+        """``orders_by_reference`` as listing rows (``models.order_rows``)."""
+        return [
+            sale_row(sale, self._base_currency)
+            for sale in await self._accepted_sales(after, limit, since)
+        ]
+
+    async def _accepted_sales(
+        self, after: str | None, limit: int, since: date | None
+    ) -> list[dict[str, Any]]:
         """Accepted sales (cancelled ones too) with a ``reference`` (the CRM opportunity)
         greater than ``after``, ``sale_date`` on or after ``since``, by reference then id;
         without their lines. Which sales count is the order feed's: confirmed or later,
@@ -235,20 +255,18 @@ class TrytonChanges:
         """
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        orders: list[OrderChange] = []
+        accepted: list[dict[str, Any]] = []
         cursor = after
-        while len(orders) < limit:
-            size = limit - len(orders)
+        while len(accepted) < limit:
+            size = limit - len(accepted)
             sales = await self._sales_by_reference(cursor, since, size)
             if len(sales) == size:
                 sales += await self._rest_of_reference(sales[-1], since)
-            for sale in await self._ever_confirmed(sales):
-                moment = mapping.modified_at(sale)
-                orders.append(mapping.order_change_from_record(sale, self._base_currency, moment))
+            accepted += await self._ever_confirmed(sales)
             if len(sales) < size:
                 break
             cursor = str(sales[-1]["reference"])
-        return orders
+        return accepted
 
     async def _sales_by_reference(
         self, after: str | None, since: date | None, limit: int

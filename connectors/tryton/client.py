@@ -35,6 +35,7 @@ from models.erp import (
     SalesOrderDraft,
     SalesOrderLine,
 )
+from models.order_rows import ErpRow
 
 
 class TrytonClient:
@@ -170,3 +171,9 @@ class TrytonClient:
     ) -> list[OrderChange]:
         """Accepted sales by reference (``TrytonChanges.orders_by_reference``)."""
         return await self._changes.orders_by_reference(after, limit, since)
+
+    async def order_rows_by_reference(
+        self, after: str | None, limit: int, since: date | None = None
+    ) -> list[ErpRow]:
+        """Accepted sales by reference as listing rows (``models.order_rows``)."""
+        return await self._changes.order_rows_by_reference(after, limit, since)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator, Sequence
 
@@ -88,3 +89,52 @@ async def test_pages_are_pulled_only_as_needed() -> None:
     first = await anext(stream)
     assert first  # some rows came out before the whole side was read
     assert len(pulled) <= 2
+
+
+async def test_the_next_page_is_read_while_the_current_one_is_compared() -> None:
+    """One page ahead per side: a page's round trip overlaps the comparison of the last."""
+    asked: list[int] = []
+    second_asked = asyncio.Event()
+
+    async def pages(rows: Sequence[str], size: int) -> AsyncIterator[Sequence[str]]:
+        for start in range(0, len(rows), size):
+            asked.append(start)
+            if start == size:
+                second_asked.set()
+            yield rows[start : start + size]
+
+    keys = [f"k{n:03d}" for n in range(30)]
+    stream = merge_join(
+        pages(keys, 10), pages_of(keys, 30), left_key=lambda k: k, right_key=lambda k: k
+    )
+    first = await anext(stream)
+    assert [j.key for j in first] == keys[:9]  # k009 held back: page two might go on with it
+    # While the caller holds the first batch, the side reads on, but only one page ahead.
+    await asyncio.wait_for(second_asked.wait(), timeout=5)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert asked == [0, 10]
+    await stream.aclose()
+
+
+async def test_a_join_stopped_early_drops_the_page_it_was_reading() -> None:
+    never = asyncio.Event()
+    reading = asyncio.Event()
+    dropped = asyncio.Event()
+
+    async def slow(rows: Sequence[str]) -> AsyncIterator[Sequence[str]]:
+        yield rows
+        try:
+            reading.set()
+            await never.wait()  # a round trip that does not come back
+            yield rows
+        finally:
+            dropped.set()
+
+    stream = merge_join(
+        slow(["a", "b"]), pages_of(["a", "b"], 2), left_key=lambda k: k, right_key=lambda k: k
+    )
+    assert [j.key for j in await anext(stream)] == ["a"]
+    await asyncio.wait_for(reading.wait(), timeout=5)
+    await stream.aclose()
+    assert dropped.is_set()

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from reconciliation.merge import Joined
-from reconciliation.ranges import RangeStats, compare_ranges
+from reconciliation.ranges import KeyRange, RangeStats, compare_ranges
 from reconciliation.sql_ranges import SqlRangeSource
 
 META = sa.MetaData()
@@ -133,3 +133,38 @@ async def test_one_empty_side_reports_every_key(tmp_path: Path) -> None:
     assert found == {r["key"] for r in rows}
     await a.dispose()
     await b.dispose()
+
+
+async def test_a_large_range_is_cut_from_a_sample_into_parts_of_about_equal_size(
+    tmp_path: Path,
+) -> None:
+    rng = random.Random(11)
+    keys = sorted({f"k{rng.randrange(10**9):09d}" for _ in range(30_000)})
+    engine = await _database(tmp_path / "a.db", [_row(k, "1.00") for k in keys])
+    source = _source(engine)
+    span = KeyRange(keys[100], keys[-100])
+    inside = [k for k in keys if k >= keys[100] and k < keys[-100]]
+    parts = await source.split(span, 8, len(inside))
+    assert [p.lo for p in parts[1:]] == [p.hi for p in parts[:-1]]  # adjacent
+    assert (parts[0].lo, parts[-1].hi) == (span.lo, span.hi)  # covering
+    sizes = [sum(1 for k in inside if p.lo <= k and (p.hi is None or k < p.hi)) for p in parts]
+    assert len(parts) == 8
+    assert max(sizes) < 2 * len(inside) / 8  # about equal: no part twice its share
+    digests = await source.digests(parts)
+    assert [d.count for d in digests] == sizes
+    await engine.dispose()
+
+
+async def test_hashes_that_sample_nothing_still_cut_the_range(tmp_path: Path) -> None:
+    """A row hash that is the same for every row gives no sample: the cut falls back to
+    numbering the rows, and still covers the range."""
+    rows = [{"key": f"k{n:05d}", "amount": "1.00", "row_hash": 7} for n in range(5_000)]
+    engine = await _database(tmp_path / "a.db", rows)
+    parts = await _source(engine).split(KeyRange(), 4, len(rows))
+    assert [(p.lo, p.hi) for p in parts] == [
+        (None, "k01250"),
+        ("k01250", "k02500"),
+        ("k02500", "k03750"),
+        ("k03750", None),
+    ]
+    await engine.dispose()
