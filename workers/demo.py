@@ -71,6 +71,7 @@ class DemoConfig:
 @dataclass
 class DemoDeal:
     opportunity_id: str
+    account_id: str | None = None
     closed_at: float = 0.0
     accepted_at: float | None = None
     order_number: str | None = None
@@ -152,18 +153,25 @@ async def seed_crm_catalog(crm: SalesforceClient, erp: ErpClient) -> dict[str, s
 
 
 async def create_open_deal(
-    crm: SalesforceClient, entries: dict[str, str], tag: str, index: int, rng: random.Random
+    crm: SalesforceClient,
+    entries: dict[str, str],
+    tag: str,
+    index: int,
+    rng: random.Random,
+    account_id: str | None = None,
 ) -> DemoDeal:
-    account_id = await crm.create(
-        "Account",
-        {
-            "Name": f"Demo Customer {tag}-{index:05d}",
-            "BillingStreet": f"{index} Market Street",
-            "BillingCity": "San Francisco",
-            "BillingPostalCode": "94105",
-            "BillingCountry": "US",
-        },
-    )
+    """An open deal of a new account, or of ``account_id`` (a customer seen before)."""
+    if account_id is None:
+        account_id = await crm.create(
+            "Account",
+            {
+                "Name": f"Demo Customer {tag}-{index:05d}",
+                "BillingStreet": f"{index} Market Street",
+                "BillingCity": "San Francisco",
+                "BillingPostalCode": "94105",
+                "BillingCountry": "US",
+            },
+        )
     opportunity_id = await crm.create(
         "Opportunity",
         {
@@ -184,7 +192,7 @@ async def create_open_deal(
                 "UnitPrice": catalog[sku].price,
             },
         )
-    return DemoDeal(opportunity_id=opportunity_id)
+    return DemoDeal(opportunity_id=opportunity_id, account_id=account_id)
 
 
 async def open_deals(
