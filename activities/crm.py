@@ -135,7 +135,9 @@ class CrmActivities:
     @heartbeating
     @translate_connector_errors
     async def mirror_item(self, request: MirrorItemInput) -> None:
-        """Create or update the CRM product and list price of one ERP item."""
+        """Create or update the CRM product and list price of one ERP item, and keep the
+        catalog identity map (SKU → active ERP item) with it: a deal then maps its SKUs
+        without asking the ERP."""
         item = request.item
         with correlation_scope(request.correlation_id):
             await self._crm.upsert_product_mirror(
@@ -147,6 +149,18 @@ class CrmActivities:
                     is_active=item.is_active,
                 )
             )
+        if self._store is not None:
+            await self._map_item(item.sku, item.id if item.is_active else None)
+
+    async def _map_item(self, sku: str, item_id: str | None) -> None:
+        assert self._store is not None
+        known = (await self._store.erp_ids_for(ObjectType.PRODUCT, [sku])).get(sku)
+        if known == item_id:
+            return
+        # Linking is first-wins: a link to another (or an inactive) item goes first.
+        await self._store.forget_link(ObjectType.PRODUCT, sku)
+        if item_id is not None:
+            await self._store.link(ObjectType.PRODUCT, sku, item_id)
 
     @activity.defn
     @heartbeating

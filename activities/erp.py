@@ -1,11 +1,18 @@
 """The ERP activity: customer, catalog mapping and sales order in one engine round trip.
 
 The three parts share everything that matters to the engine (same system, same retry
-semantics, each find-or-create by external id, so a retry of the whole is safe), and
-each activity costs the Temporal server a handful of history events and two task
+semantics, each keyed by external id, so a retry of the whole is safe), and each
+activity costs the Temporal server a handful of history events and two task
 dispatches. One activity instead of three is the cheapest way to carry more deals per
 second on the same server; the workflow still decides what the order is and what an
 unknown SKU means.
+
+ERP calls are the scarce resource (the account's concurrency limit sets throughput),
+so the activity spends them only where Syncline's own identity map cannot answer: a
+known customer and known SKUs cost no call, and a first try at an opportunity never
+placed goes straight to the create (``may_exist=False``). A retry (the activity's
+attempt number), a run after a park, or an opportunity the map already links to an
+order (a deal won again after its order was cancelled) looks the order up first.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from activities.heartbeat import heartbeating
 from connectors.protocols import ErpClient
 from models.changes import ChangeKind, ErpChangePage
 from models.crm import Account
-from models.erp import Customer, CustomerUpsert, SalesOrder, SalesOrderDraft, SalesOrderLine
+from models.erp import CustomerUpsert, SalesOrder, SalesOrderDraft, SalesOrderLine
 from models.events import SourceSystem
 from models.identity import ObjectType
 from models.messages import (
@@ -49,26 +56,39 @@ class ErpActivities:
 
         Unknown SKUs are reported, not guessed, and then no order is created.
         """
+        # After a park the ERP's records may have been fixed by hand: the identity map
+        # is not asked then. A retry may follow a try whose order committed: it looks
+        # the order up before creating one.
+        first_try = activity.info().attempt == 1 and request.use_cache
         with correlation_scope(request.correlation_id):
-            customer = await self._ensure_customer(request.account, request.currency)
+            customer_id = await self._customer_id(
+                request.account, request.currency, request.use_cache
+            )
             item_ids = await self._item_ids([line.sku for line in request.lines], request.use_cache)
             unknown = sorted({line.sku for line in request.lines} - item_ids.keys())
             if unknown:
                 return PlaceOrderResult(
-                    customer=customer, order=None, unknown_skus=unknown, source_system=self._system
+                    customer_id=customer_id,
+                    order=None,
+                    unknown_skus=unknown,
+                    source_system=self._system,
                 )
+            placed_before = await self._store.erp_ids_for(
+                ObjectType.SALES_ORDER, [request.crm_opportunity_id]
+            )
             order = await self._erp.create_sales_order(
                 SalesOrderDraft(
                     external_id=request.crm_opportunity_id,
-                    customer_id=customer.id,
+                    customer_id=customer_id,
                     currency=request.currency,
                     tran_date=request.tran_date,
                     memo=request.memo,
                     lines=_order_lines(request.lines, item_ids),
-                )
+                ),
+                may_exist=not first_try or bool(placed_before),
             )
         await self._store.link(ObjectType.SALES_ORDER, request.crm_opportunity_id, order.id)
-        return PlaceOrderResult(customer=customer, order=order, source_system=self._system)
+        return PlaceOrderResult(customer_id=customer_id, order=order, source_system=self._system)
 
     @activity.defn
     async def change_kinds(self) -> list[ChangeKind]:
@@ -107,9 +127,15 @@ class ErpActivities:
             )
         return AmendOrderResult(order=order)
 
-    async def _ensure_customer(self, account: Account, currency: str) -> Customer:
-        """After creation the ERP owns the legal customer: an existing one is returned
-        as it is, never overwritten from CRM data."""
+    async def _customer_id(self, account: Account, currency: str, use_map: bool) -> str:
+        """The ERP customer the account's orders go to: from the identity map when it
+        knows it (no ERP call), else created or found by external id (the account id).
+        After creation the ERP owns the legal customer: an existing one is returned as
+        it is, never overwritten from CRM data."""
+        if use_map:
+            known = await self._store.erp_ids_for(ObjectType.ORDER_CUSTOMER, [account.id])
+            if account.id in known:
+                return known[account.id]
         customer = await self._erp.upsert_customer(
             CustomerUpsert(
                 external_id=account.id,
@@ -119,8 +145,13 @@ class ErpActivities:
                 currency=currency,
             )
         )
+        if not use_map:
+            # The ERP's answer replaces whatever the map said (a merged or recreated
+            # customer); linking is first-wins, so the old link goes first.
+            await self._store.forget_link(ObjectType.ORDER_CUSTOMER, account.id)
+        await self._store.link(ObjectType.ORDER_CUSTOMER, account.id, customer.id)
         await self._store.link(ObjectType.CUSTOMER, account.id, customer.id)
-        return customer
+        return customer.id
 
     async def _item_ids(self, skus: Sequence[str], use_cache: bool) -> dict[str, str]:
         """ERP item id by SKU. The catalog identity map saves an ERP call per deal (ERP

@@ -13,7 +13,15 @@ worker, both sandboxes) in a temporary folder and measures:
   off and retries a limit-exceeded answer (the deal's calls are idempotent by external
   id) instead of dying on it, and says how often it had to;
 * the ERP's own ceiling where its latency dominates, and limit-exceeded answers seen;
-* webhook acknowledgement latency with 100 concurrent senders.
+* webhook acknowledgement latency with 100 concurrent senders;
+* ERP calls per deal, counted by the sandbox per correlation id (so the change feed's
+  polls are not in it), for deals of new customers and, separately, of customers
+  already known;
+* history events, workflow tasks and billable actions per deal, from a sample of the
+  run's histories (definition in ``temporal_cost``), and the same for a bare workflow
+  of the deal's former command shape run on the same dev server in the same run
+  (``temporal_cost.BareDeal``): its rate is the ceiling the engine itself sets;
+* for the one-at-a-time deals, where their time goes, from their histories.
 
     python benchmarks/close_won.py [--deals 500] [--json results.json]
 """
@@ -33,6 +41,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from temporal_cost import BareRun, HistoryCost, mean_cost, run_bare  # benchmarks/ is sys.path[0]
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHistory
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -53,6 +64,7 @@ from workers.demo import (
     DemoDeal,
     bounded,
     close_won,
+    create_open_deal,
     open_deals,
     percentile,
     poll_orders,
@@ -62,6 +74,7 @@ from workers.dev_stack import DevStack, StackOptions, StackPorts
 from workers.settings import Settings
 from workers.signatures import signed_headers
 from workers.wiring import build_netsuite
+from workflows.deal.contract import deal_handle
 
 
 @dataclass
@@ -89,7 +102,13 @@ class SettingResult:
     baseline_limit_exceeded: int
     baseline_retries: int
     duplicate_orders: int
+    erp_calls_new_customer: float
+    erp_calls_known_customer: float
+    deal_cost: HistoryCost
     one_at_a_time: Run | None = None
+    one_at_a_time_phases: dict[str, float] | None = None
+    bare: BareRun | None = None
+    ratio_to_bare: float | None = None
 
 
 def _run(deals: int, seconds: float, latencies: Sequence[float]) -> Run:
@@ -119,6 +138,70 @@ async def _erp_stats(erp_url: str) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=erp_url) as http:
         stats: dict[str, Any] = (await http.get("/admin/stats")).json()
         return stats
+
+
+async def _erp_calls_by_correlation(erp_url: str) -> dict[str, int]:
+    async with httpx.AsyncClient(base_url=erp_url) as http:
+        counts: dict[str, int] = (await http.get("/admin/requests-by-correlation")).json()
+        return counts
+
+
+def _calls_per_deal(before: dict[str, int], after: dict[str, int]) -> float:
+    """Mean ERP calls of the deals between two snapshots. A deal's correlation id is the
+    webhook's (a uuid); the long-running processes (the feed, mirrors) correlate by
+    their workflow id, which has a colon: those are left out."""
+    grown = [n - before.get(key, 0) for key, n in after.items() if ":" not in key]
+    grown = [n for n in grown if n > 0]
+    return round(sum(grown) / max(len(grown), 1), 2)
+
+
+async def _known_customer_deals(
+    crm: SalesforceClient, entries: dict[str, str], of: Sequence[DemoDeal]
+) -> list[DemoDeal]:
+    """One more open deal for each account of ``of`` (deals already ordered)."""
+    rng = random.Random("k")
+    return [
+        await create_open_deal(crm, entries, "k", index, rng, account_id=deal.account_id)
+        for index, deal in enumerate(of)
+    ]
+
+
+async def _histories(client: Client, deals: Sequence[DemoDeal]) -> list[WorkflowHistory]:
+    return [await deal_handle(client, d.opportunity_id).fetch_history() for d in deals]
+
+
+def _phases(deals: Sequence[DemoDeal], histories: Sequence[WorkflowHistory]) -> dict[str, float]:
+    """Median seconds of each stretch of a deal, from close-won to the order written
+    back: the CRM's callout, the ingress and the start (to the start event); the first
+    workflow task and the CRM read (to the ERP activity's scheduling); the ERP queue;
+    the ERP activity; the task that writes the order back (its start is the
+    ``Syncline_Synced_At__c`` the latency ends at)."""
+    stretches: dict[str, list[float]] = {}
+    for deal, history in zip(deals, histories, strict=True):
+        times: dict[str, float] = {}
+        for event in history.events:
+            at = event.event_time.ToMicroseconds() / 1e6
+            kind = event.event_type
+            if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+                times.setdefault("started", at)
+            elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                times.setdefault("scheduled", at)
+            elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+                times.setdefault("activity_started", at)
+            elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+                times.setdefault("activity_completed", at)
+        if len(times) < 4 or deal.accepted_at is None:
+            continue
+        marks = [
+            ("close_won_to_start", deal.closed_at, times["started"]),
+            ("start_to_erp_scheduled", times["started"], times["scheduled"]),
+            ("erp_queue", times["scheduled"], times["activity_started"]),
+            ("erp_activity", times["activity_started"], times["activity_completed"]),
+            ("to_written_back", times["activity_completed"], deal.accepted_at),
+        ]
+        for name, begin, end in marks:
+            stretches.setdefault(name, []).append(end - begin)
+    return {name: round(percentile(values, 0.5), 3) for name, values in stretches.items()}
 
 
 async def _syncline_run(crm: SalesforceClient, deals: list[DemoDeal], timeout: float) -> Run:
@@ -194,6 +277,10 @@ async def _baseline_run(
 
 
 BASELINE_ATTEMPTS = 10
+KNOWN_DEALS = 50
+"""Deals of customers already in the identity map, counted for their ERP calls."""
+SAMPLE = 20
+"""Deal histories read for their events and billable actions."""
 
 
 async def _baseline_deals(
@@ -324,12 +411,25 @@ async def run_setting(
             crm, entries, deals, "b", random.Random("b"), concurrency=20
         )
         before = await _erp_stats(stack.erp_url)
+        by_correlation = await _erp_calls_by_correlation(stack.erp_url)
         syncline = await _syncline_run(crm, syncline_deals, timeout)
         middle = await _erp_stats(stack.erp_url)
+        new_calls = _calls_per_deal(by_correlation, await _erp_calls_by_correlation(stack.erp_url))
         baseline, baseline_retries = await _baseline_run(stack, env, baseline_deals, erp_limit)
         after = await _erp_stats(stack.erp_url)
+        known_deals = await _known_customer_deals(crm, entries, syncline_deals[:KNOWN_DEALS])
+        by_correlation = await _erp_calls_by_correlation(stack.erp_url)
+        await _syncline_run(crm, known_deals, timeout)
+        known_calls = _calls_per_deal(
+            by_correlation, await _erp_calls_by_correlation(stack.erp_url)
+        )
         orders = await erp.suiteql("SELECT id, externalid FROM transaction WHERE type = 'SalesOrd'")
+        client = await Client.connect(stack.temporal_address)
+        deal_cost = mean_cost(await _histories(client, syncline_deals[:SAMPLE]))
+        # The engine alone, right after Syncline on the same server: the ceiling it sets.
+        bare = await run_bare(stack.temporal_address, deals, single=20) if acks else None
         single = await _unloaded_latency(crm, single_deals) if acks else None
+        phases = _phases(single_deals, await _histories(client, single_deals)) if acks else None
         ack = await _webhook_acks(stack, env, senders=100, per_sender=10) if acks else None
     calls_per_deal = (middle["requests"] - before["requests"]) / max(syncline.deals, 1)
     per_call = max(erp_latency_ms / 1000, 1e-9)
@@ -351,7 +451,15 @@ async def run_setting(
         baseline_limit_exceeded=after["limit_exceeded"] - middle["limit_exceeded"],
         baseline_retries=baseline_retries,
         duplicate_orders=len(externals) - len(set(externals)),
+        erp_calls_new_customer=new_calls,
+        erp_calls_known_customer=known_calls,
+        deal_cost=deal_cost,
         one_at_a_time=single,
+        one_at_a_time_phases=phases,
+        bare=bare,
+        ratio_to_bare=round(syncline.deals_per_second / bare.workflows_per_second, 3)
+        if bare
+        else None,
     )
     return result, ack
 
@@ -375,11 +483,31 @@ def _print(result: SettingResult) -> None:
     if result.one_at_a_time:
         one = result.one_at_a_time
         print(f"one deal at a time ({one.deals}): latency p50 {one.p50:.2f} s, p95 {one.p95:.2f} s")
+    if result.one_at_a_time_phases:
+        print(
+            "  where it goes (medians, s): "
+            + ", ".join(f"{k} {v:.3f}" for k, v in result.one_at_a_time_phases.items())
+        )
     print(
-        f"ERP calls per deal: {result.erp_calls_per_deal}; "
+        f"ERP calls per deal: {result.erp_calls_new_customer} for a new customer, "
+        f"{result.erp_calls_known_customer} for a known one (the feed's polls left out); "
+        f"all ERP requests during the run / deals: {result.erp_calls_per_deal}; "
         f"limit-exceeded answers: {result.limit_exceeded}; "
         f"duplicate orders: {result.duplicate_orders}"
     )
+    c = result.deal_cost
+    print(
+        f"per deal: {c.events} history events, {c.workflow_tasks} workflow tasks, "
+        f"{c.billable_actions} billable actions"
+    )
+    if result.bare:
+        bare = result.bare
+        print(
+            f"bare workflow of the former shape: {bare.workflows} in {bare.seconds:.1f} s = "
+            f"{bare.workflows_per_second:.2f}/s, one at a time p50 {bare.one_at_a_time_p50:.2f} s; "
+            f"{bare.cost.events} events, {bare.cost.billable_actions} billable actions; "
+            f"syncline / bare: {result.ratio_to_bare:.3f}"
+        )
     if result.erp_latency_ms:
         print(
             f"ERP ceiling {result.erp_ceiling_deals_per_second:.2f} deals/s; "

@@ -88,7 +88,8 @@ class CrmClient(Protocol):
 
 class ErpClient(Protocol):
     async def upsert_customer(self, customer: CustomerUpsert) -> Customer:
-        """Find the customer by external id or create it; safe to repeat."""
+        """Create the customer under its external id, or return the one already there
+        unchanged (the ERP owns it); safe to repeat."""
         ...
 
     async def find_items(self, skus: Sequence[str]) -> dict[str, Product]:
@@ -97,8 +98,15 @@ class ErpClient(Protocol):
 
     async def find_sales_order(self, external_id: str) -> SalesOrder | None: ...
 
-    async def create_sales_order(self, draft: SalesOrderDraft) -> SalesOrder:
+    async def create_sales_order(
+        self, draft: SalesOrderDraft, *, may_exist: bool = True
+    ) -> SalesOrder:
         """Find the order by ``draft.external_id`` or create it; safe to repeat.
+
+        ``may_exist=False`` is the caller's word that this is its first try at an
+        opportunity it never placed an order for: the ERP may then skip the look-up
+        before the create, though an order that does exist must still be found, never
+        duplicated.
 
         Raises ``RejectedError`` when the ERP refuses the order on its merits.
         """

@@ -11,6 +11,10 @@ class ObjectType(StrEnum):
     CUSTOMER = "customer"
     PRODUCT = "product"
     SALES_ORDER = "sales_order"
+    ORDER_CUSTOMER = "order_customer"
+    """The ERP customer created under the CRM account's id, which the account's deals
+    order for. Not ``CUSTOMER``: that is the customer an account mirrors, which finance
+    may have matched by tax id to another record."""
 
 
 class IdentityLink(BaseModel):

@@ -27,7 +27,7 @@ from models.crm import (
     RenewalOpportunity,
 )
 from models.deal import ExceptionReason
-from models.erp import Customer, SalesOrder
+from models.erp import SalesOrder
 from models.events import BusinessEvent, SourceSystem
 from models.facts import OrderFacts
 from models.types import Money
@@ -67,7 +67,8 @@ class PlaceOrderInput(BaseModel):
 
 
 class PlaceOrderResult(BaseModel):
-    customer: Customer
+    customer_id: str
+    """The ERP customer the order is (or would have been) placed for."""
     order: SalesOrder | None
     """None when a SKU has no active ERP item: then nothing was created."""
     unknown_skus: list[str] = []

@@ -74,8 +74,10 @@ class DemoConfig:
 @dataclass
 class DemoDeal:
     opportunity_id: str
-    account_id: str = ""
+    account_id: str | None = None
     account_name: str = ""
+    """Empty for a deal of an account opened before (the demo's finance step needs only
+    the names of the accounts it opened)."""
     closed_at: float = 0.0
     accepted_at: float | None = None
     order_number: str | None = None
@@ -160,19 +162,27 @@ async def seed_crm_catalog(crm: SalesforceClient, erp: ErpClient) -> dict[str, s
 
 
 async def create_open_deal(
-    crm: SalesforceClient, entries: dict[str, str], tag: str, index: int, rng: random.Random
+    crm: SalesforceClient,
+    entries: dict[str, str],
+    tag: str,
+    index: int,
+    rng: random.Random,
+    account_id: str | None = None,
 ) -> DemoDeal:
-    account_name = f"Demo Customer {tag}-{index:05d}"
-    account_id = await crm.create(
-        "Account",
-        {
-            "Name": account_name,
-            "BillingStreet": f"{index} Market Street",
-            "BillingCity": "San Francisco",
-            "BillingPostalCode": "94105",
-            "BillingCountry": "US",
-        },
-    )
+    """An open deal of a new account, or of ``account_id`` (a customer seen before)."""
+    account_name = ""
+    if account_id is None:
+        account_name = f"Demo Customer {tag}-{index:05d}"
+        account_id = await crm.create(
+            "Account",
+            {
+                "Name": account_name,
+                "BillingStreet": f"{index} Market Street",
+                "BillingCity": "San Francisco",
+                "BillingPostalCode": "94105",
+                "BillingCountry": "US",
+            },
+        )
     opportunity_id = await crm.create(
         "Opportunity",
         {
@@ -291,7 +301,7 @@ async def run_demo(config: DemoConfig, console: Console) -> DemoOutcome:
                 await FinanceStep.start(
                     config.erp.erp_base_url,
                     erp,
-                    {deal.account_id: deal.account_name for deal in deals},
+                    {deal.account_id: deal.account_name for deal in deals if deal.account_id},
                     [deal.opportunity_id for deal in deals],
                     config.approval_share,
                     rng,

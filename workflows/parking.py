@@ -27,13 +27,17 @@ with workflow.unsafe.imports_passed_through():
 
 
 def needs_a_person(
-    error: ActivityError, refused: ExceptionReason
+    error: ActivityError | ApplicationError, refused: ExceptionReason
 ) -> tuple[ExceptionReason, str] | None:
     """Why a failed step waits for a person, and what to tell them; None when the
     failure is not one a person fixes (the caller lets it propagate).
 
+    ``error`` is the activity's failure as the workflow sees it: an ``ActivityError``
+    around the activity's ``ApplicationError`` for a remote activity, the
+    ``ApplicationError`` itself for a local one (as the Python SDK 1.35 delivers a
+    non-retryable local activity failure; seen in ``tests/workflows/test_crm_faults``).
     ``refused`` names the system that said no (a rejection or a missing record)."""
-    cause = error.cause
+    cause = error.cause if isinstance(error, ActivityError) else error
     if not isinstance(cause, ApplicationError):
         return None
     if cause.type in (REJECTED, NOT_FOUND):

@@ -27,3 +27,7 @@ CALL_TIMEOUT = timedelta(minutes=2)
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 # Local activities on Syncline's own store (ledger, exceptions).
 LOCAL_TIMEOUT = timedelta(seconds=30)
+# One try of a CRM call run as a local activity. Without a heartbeat, a hung call is
+# noticed only by this timeout: long enough for a slow CRM (the connector's HTTP
+# timeout is 30 s a read), far shorter than ``CALL_TIMEOUT``.
+CRM_LOCAL_TIMEOUT = timedelta(seconds=60)

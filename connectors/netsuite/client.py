@@ -2,10 +2,19 @@
 
 Every HTTP request, the token request included, holds one ``governor.slot()`` for
 its whole duration, so Syncline never has more calls in flight than the account's
-concurrency pool allows. Writes are find-or-create by external id (DESIGN promise
-3): look the record up, and only if it is absent upsert it with ``PUT eid:`` - an
-atomic create on NetSuite's side that is safe to repeat when an earlier attempt
-committed but lost its response.
+concurrency pool allows. Writes are keyed by external id (DESIGN promise 3), and
+NetSuite keeps an external id unique per record type, so a second record under one
+key cannot exist: a first try creates straight away (``POST`` with ``externalId``),
+and a refusal is followed by the look-up that tells "it exists" from "it is wrong".
+Only where a record of that key may already exist (a retry, an order cancelled
+before the deal was won again) is the look-up made first; then an absent record is
+written with the upsert (``PUT eid:``), NetSuite's atomic create-or-update.
+
+Why create rather than upsert on the first try: the upsert's update half would
+overwrite what the ERP owns (a customer finance keyed in under that external id, an
+order it edited). Oracle's help documents the duplicate external id as a 400 but
+names no stable error code for it (the sandbox answers ``DUP_RCRD``), which is why a
+refusal is told apart by looking the key up, not by its code.
 """
 
 from __future__ import annotations
@@ -334,23 +343,30 @@ class NetSuiteClient(HttpConnector):
     # --- ErpClient ------------------------------------------------------------------------
 
     async def upsert_customer(self, customer: CustomerUpsert) -> Customer:
-        """Find the customer by external id, or create it.
+        """Create the customer under its external id, or find the one already there.
 
         An existing customer comes back unchanged: once created, the ERP owns the legal
-        customer (DESIGN promise 1) and Syncline does not overwrite it. Two runs racing
-        between the look-up and the ``PUT`` still end with one record (the upsert is
-        atomic by external id); the later one rewrites it with the same CRM data.
+        customer (DESIGN promise 1) and Syncline does not overwrite it. One call for a
+        new customer (``POST``; its id from ``Location``); a refused create is followed
+        by the look-up, so a retry after a lost response, or two runs racing, end with
+        the one record NetSuite's unique external id allows.
         """
-        key = "eid:" + customer.external_id
-        record = await self.find_record("customer", key)
-        if record is None:
-            internal_id = await self.upsert_record(
-                "customer",
-                customer.external_id,
-                mapping.customer_body(customer, self.subsidiary_id),
-            )
-            record = await self.get_record("customer", internal_id)
-        return mapping.customer_from_record(record)
+        body = mapping.customer_body(customer, self.subsidiary_id)
+        try:
+            internal_id = await self.create_record("customer", body)
+        except RejectedError:
+            record = await self.find_record("customer", "eid:" + customer.external_id)
+            if record is None:
+                raise  # refused on its merits, not because it exists
+            return mapping.customer_from_record(record)
+        return Customer(
+            id=internal_id,
+            external_id=customer.external_id,
+            company_name=customer.company_name,
+            billing_address=customer.billing_address,
+            tax_id=customer.tax_id,
+            currency=customer.currency,
+        )
 
     async def find_items(self, skus: Sequence[str]) -> dict[str, Product]:
         wanted = list(dict.fromkeys(s for s in skus if s))
@@ -374,16 +390,42 @@ class NetSuiteClient(HttpConnector):
             None if record is None else mapping.sales_order_from_record(record, self.base_currency)
         )
 
-    async def create_sales_order(self, draft: SalesOrderDraft) -> SalesOrder:
+    async def create_sales_order(
+        self, draft: SalesOrderDraft, *, may_exist: bool = True
+    ) -> SalesOrder:
         """Find the opportunity's live order or create it; safe to repeat.
 
         ``draft.external_id`` is the opportunity id. Its cancelled orders are passed
         over: a deal won again after its order was cancelled gets a new order, under
         the next key (``mapping.order_key``), found again by a retry.
 
+        ``may_exist=False`` (the caller's first try at an opportunity it never placed):
+        the create goes out at once and the order is read back for its number, two
+        calls; a refused create falls back to the look-ups, so an order that did exist
+        is found, never duplicated nor overwritten.
+
         ``RejectedError`` when NetSuite refuses the order on its merits (unknown item,
         closed period, ...), with the error code and field paths.
         """
+        if not may_exist:
+            first = draft.model_copy(
+                update={"external_id": mapping.order_key(draft.external_id, 1)}
+            )
+            try:
+                internal_id = await self.create_record(
+                    "salesOrder", mapping.sales_order_body(first, self.subsidiary_id)
+                )
+            except RejectedError as refusal:
+                return await self._find_or_create_order(draft, refusal)
+            return await self._sales_order(internal_id)
+        return await self._find_or_create_order(draft, None)
+
+    async def _find_or_create_order(
+        self, draft: SalesOrderDraft, refusal: RejectedError | None
+    ) -> SalesOrder:
+        """The look-ups, generation by generation, then the upsert of the first free
+        key. After a refused first create (``refusal``), finding no order at all means
+        the refusal was on the order's merits: it is raised as NetSuite gave it."""
         generation = 1
         while True:
             key = mapping.order_key(draft.external_id, generation)
@@ -393,6 +435,8 @@ class NetSuiteClient(HttpConnector):
             if existing.state is not OrderStatus.CANCELLED:
                 return existing
             generation += 1
+        if refusal is not None and generation == 1:
+            raise refusal
         internal_id = await self.upsert_record(
             "salesOrder",
             key,
@@ -400,8 +444,7 @@ class NetSuiteClient(HttpConnector):
                 draft.model_copy(update={"external_id": key}), self.subsidiary_id
             ),
         )
-        record = await self.get_record("salesOrder", internal_id)
-        return mapping.sales_order_from_record(record, self.base_currency)
+        return await self._sales_order(internal_id)
 
     async def count_sales_orders(self, external_ids: Sequence[str]) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -93,23 +93,22 @@ class TrytonClient:
         return found[0] if found else None
 
     async def upsert_customer(self, customer: CustomerUpsert) -> Customer:
-        """Find the party by ``code`` (the CRM account id) or create it.
+        """Create the party under ``code`` (the CRM account id), or find the one there.
 
-        An existing party comes back unchanged: the ERP owns the legal customer. Two
-        attempts racing to create it meet Tryton's unique ``code``: the loser's create is
-        refused, and it finds the winner's party instead.
+        An existing party comes back unchanged: the ERP owns the legal customer. The
+        create goes first (one call for a new customer: it answers with the new
+        record's fields); Tryton's unique ``code`` refuses a second party, and the
+        refused attempt (a retry, or the loser of a race) finds the existing one.
         """
-        party = await self._party(customer.external_id)
-        if party is None:
-            try:
-                # The create answers with the new record's fields: no read-back.
-                party = await self.rest.create(
-                    "party.party", mapping.party_values(customer), mapping.PARTY_FIELDS
-                )
-            except RejectedError:
-                party = await self._party(customer.external_id)
-                if party is None:
-                    raise
+        try:
+            party = await self.rest.create(
+                "party.party", mapping.party_values(customer), mapping.PARTY_FIELDS
+            )
+        except RejectedError:
+            found = await self._party(customer.external_id)
+            if found is None:
+                raise  # refused on its merits, not because it exists
+            party = found
         return mapping.customer_from_party(party)
 
     async def find_items(self, skus: Sequence[str]) -> dict[str, Product]:
@@ -133,9 +132,11 @@ class TrytonClient:
     async def find_sales_order(self, external_id: str) -> SalesOrder | None:
         return await self._orders.find(external_id)
 
-    async def create_sales_order(self, draft: SalesOrderDraft) -> SalesOrder:
+    async def create_sales_order(
+        self, draft: SalesOrderDraft, *, may_exist: bool = True
+    ) -> SalesOrder:
         """Find or create the sale, then quote and confirm it (``TrytonOrders.create``)."""
-        return await self._orders.create(draft)
+        return await self._orders.create(draft, may_exist=may_exist)
 
     async def count_sales_orders(self, external_ids: Sequence[str]) -> dict[str, int]:
         return await self._orders.count(external_ids)

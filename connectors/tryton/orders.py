@@ -62,7 +62,7 @@ class TrytonOrders:
             return None
         return self._order(_furthest(sales))
 
-    async def create(self, draft: SalesOrderDraft) -> SalesOrder:
+    async def create(self, draft: SalesOrderDraft, *, may_exist: bool = True) -> SalesOrder:
         """Find or create the sale for ``draft.external_id``, then quote and confirm it.
 
         Tryton's ``reference`` is not unique, so two attempts (a retry racing a stalled
@@ -70,8 +70,12 @@ class TrytonOrders:
         same survivor — the sale furthest along, the oldest among equals — and cancels
         the other drafts and quotations. A confirmed sale is never touched, and every
         step is safe to repeat, so a retry after any failure resumes where it stopped.
+
+        ``may_exist=False`` (a first try at an opportunity never placed) skips the
+        search before the create: the search after it converges on the survivor all
+        the same, so a sale that did exist keeps its place and the new draft is cancelled.
         """
-        sales = await self._sales(draft.external_id)
+        sales = await self._sales(draft.external_id) if may_exist else []
         if not sales:
             try:
                 await self._rest.create("sale.sale", await self.sale_values(draft))

@@ -89,6 +89,12 @@ def admin_router(sandbox: NetSuiteSandbox) -> APIRouter:
     async def stats() -> dict[str, Any]:
         return await sandbox.stats()
 
+    @router.get("/requests-by-correlation")
+    async def requests_by_correlation() -> dict[str, int]:
+        """Limited requests per ``X-Correlation-Id`` since the last reset (benchmarks
+        count one deal's ERP calls with it)."""
+        return dict(sandbox.limiter.by_correlation)
+
     @router.post("/reset")
     async def reset() -> dict[str, Any]:
         await sandbox.reset()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -18,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 LIMITED_PREFIXES = ("/services/rest/record/", "/services/rest/query/")
 LIMIT_DETAIL = "Concurrent request limit exceeded. Request blocked."
+# Syncline's correlation header (``telemetry.correlation``), read for the admin counts.
+_CORRELATION_HEADER = b"x-correlation-id"
 
 
 class ConcurrencyLimiter:
@@ -31,6 +34,9 @@ class ConcurrencyLimiter:
         self.requests = 0
         self.rejected = 0
         self.peak = self.in_flight
+        self.by_correlation: Counter[str] = Counter()
+        """Requests per correlation id (a sandbox-only admin figure): what one deal,
+        or the change feed, cost the account's pool."""
 
     def try_enter(self) -> bool:
         self.requests += 1
@@ -54,6 +60,10 @@ class ConcurrencyLimitMiddleware:
         if scope["type"] != "http" or not scope["path"].startswith(LIMITED_PREFIXES):
             await self.app(scope, receive, send)
             return
+        for name, value in scope.get("headers", ()):
+            if name == _CORRELATION_HEADER:
+                self.limiter.by_correlation[value.decode("latin-1")] += 1
+                break
         if not self.limiter.try_enter():
             logger.info(
                 "concurrency limit %d exceeded: %s %s",

@@ -58,42 +58,141 @@ def calls(fake: FakeNetSuite) -> list[tuple[str, str]]:
     return [(r.method, r.url.raw_path.decode()) for r in fake.api_requests]
 
 
+def _exists(record_type: str) -> httpx.Response:
+    return ns_error(
+        400, "DUP_RCRD", f"A {record_type} record with that external ID already exists."
+    )
+
+
 async def test_existing_customer_is_returned_unchanged() -> None:
-    fake = FakeNetSuite(lambda request: raw_json(200, CUSTOMER_JSON))
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return _exists("customer")
+        return raw_json(200, CUSTOMER_JSON)
+
+    fake = FakeNetSuite(handler)
     client = fake.client()
     customer = await client.upsert_customer(UPSERT)
     await client.aclose()
-    assert calls(fake) == [("GET", f"{RECORD}/customer/eid:001A")]  # no write at all
+    # The refused create wrote nothing; the look-up reads the ERP's customer, unchanged.
+    assert calls(fake) == [("POST", f"{RECORD}/customer"), ("GET", f"{RECORD}/customer/eid:001A")]
     assert customer.id == "42" and customer.company_name == "ERP Name"
     assert customer.billing_address.city == "Austin"
     assert customer.billing_address.country == "US"
     assert customer.tax_id == "T-1" and customer.currency == "USD"
 
 
-async def test_missing_customer_is_created_by_external_id() -> None:
+async def test_missing_customer_is_created_by_external_id_in_one_call() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        if request.method == "GET" and "eid:" in request.url.path:
-            return ns_error(404, "NONEXISTENT_ID", "The record instance does not exist.")
-        if request.method == "PUT":
+        if request.method == "POST":
             return httpx.Response(204, headers={"Location": f"{BASE_URL}{RECORD}/customer/42"})
-        return raw_json(200, CUSTOMER_JSON)
+        raise AssertionError(f"unexpected {request.method} {request.url.path}")
 
     fake = FakeNetSuite(handler)
     client = fake.client()
     customer = await client.upsert_customer(UPSERT.model_copy(update={"tax_id": "T-1"}))
     await client.aclose()
-    assert calls(fake) == [
-        ("GET", f"{RECORD}/customer/eid:001A"),
-        ("PUT", f"{RECORD}/customer/eid:001A"),
-        ("GET", f"{RECORD}/customer/42"),
-    ]
-    assert body_of(fake.api_requests[1]) == {
+    assert calls(fake) == [("POST", f"{RECORD}/customer")]
+    assert body_of(fake.api_requests[0]) == {
         "externalId": "001A",
         "companyName": "CRM Name",
         "currency": {"refName": "USD"},
         "custentity_tax_id": "T-1",
     }
-    assert customer.id == "42"
+    assert (customer.id, customer.external_id, customer.company_name) == ("42", "001A", "CRM Name")
+
+
+async def test_a_customer_refused_on_its_merits_is_not_taken_for_an_existing_one() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return ns_error(400, "INVALID_FLD_VALUE", "Invalid currency.", "currency")
+        return ns_error(404, "NONEXISTENT_ID", "The record instance does not exist.")
+
+    client = FakeNetSuite(handler).client()
+    with pytest.raises(RejectedError) as info:
+        await client.upsert_customer(UPSERT)
+    await client.aclose()
+    assert info.value.code == "INVALID_FLD_VALUE"
+
+
+async def test_a_first_try_creates_the_order_at_once_and_reads_its_number() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(204, headers={"Location": f"{BASE_URL}{RECORD}/salesOrder/77"})
+        if request.url.path.endswith("/salesOrder/77"):
+            return raw_json(200, ORDER_JSON)
+        raise AssertionError(f"unexpected {request.method} {request.url.path}")
+
+    fake = FakeNetSuite(handler)
+    client = fake.client()
+    order = await client.create_sales_order(DRAFT, may_exist=False)
+    await client.aclose()
+    assert calls(fake) == [("POST", f"{RECORD}/salesOrder"), ("GET", f"{RECORD}/salesOrder/77")]
+    assert body_of(fake.api_requests[0])["externalId"] == "OPP-1"
+    assert order.order_number == "SO1042"
+
+
+async def test_a_first_try_whose_order_exists_finds_it_and_writes_nothing() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return _exists("salesOrder")
+        return raw_json(200, ORDER_JSON)
+
+    fake = FakeNetSuite(handler)
+    client = fake.client()
+    order = await client.create_sales_order(DRAFT, may_exist=False)
+    await client.aclose()
+    assert calls(fake) == [
+        ("POST", f"{RECORD}/salesOrder"),
+        ("GET", f"{RECORD}/salesOrder/eid:OPP-1"),
+    ]
+    assert order.id == "77"
+
+
+async def test_a_first_try_over_a_cancelled_order_creates_the_next_generation() -> None:
+    cancelled = ORDER_JSON.replace('"id": "B", "refName": "Pending Fulfillment"', '"id": "C"')
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if request.method == "POST":
+            return _exists("salesOrder")
+        if path.endswith("eid:OPP-1"):
+            return raw_json(200, cancelled)
+        if path.endswith("eid:OPP-1-2") and request.method == "GET":
+            return ns_error(404, "NONEXISTENT_ID", "The record instance does not exist.")
+        if request.method == "PUT":
+            return httpx.Response(204, headers={"Location": f"{BASE_URL}{RECORD}/salesOrder/78"})
+        return raw_json(200, ORDER_JSON.replace('"id": "77"', '"id": "78"'))
+
+    fake = FakeNetSuite(handler)
+    client = fake.client()
+    order = await client.create_sales_order(DRAFT, may_exist=False)
+    await client.aclose()
+    assert calls(fake) == [
+        ("POST", f"{RECORD}/salesOrder"),
+        ("GET", f"{RECORD}/salesOrder/eid:OPP-1"),
+        ("GET", f"{RECORD}/salesOrder/eid:OPP-1-2"),
+        ("PUT", f"{RECORD}/salesOrder/eid:OPP-1-2"),
+        ("GET", f"{RECORD}/salesOrder/78"),
+    ]
+    assert order.id == "78"
+
+
+async def test_a_first_try_refused_on_its_merits_raises_the_refusal() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return ns_error(
+                400, "INVALID_KEY_OR_REF", "Invalid item reference key 3.", "item.items[0].item"
+            )
+        return ns_error(404, "NONEXISTENT_ID", "The record instance does not exist.")
+
+    fake = FakeNetSuite(handler)
+    client = fake.client()
+    with pytest.raises(RejectedError) as info:
+        await client.create_sales_order(DRAFT, may_exist=False)
+    await client.aclose()
+    assert info.value.fields == ("item.items[0].item",)
+    assert [method for method, _ in calls(fake)] == ["POST", "GET"]  # nothing written
 
 
 async def test_sales_order_find_or_create_with_exact_money() -> None:

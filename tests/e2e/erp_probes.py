@@ -125,7 +125,10 @@ class NetSuiteProbe:
         await _set_fault_rules(self.admin_url, rules)
 
     def order_write_fault(self, rule: dict[str, Any]) -> dict[str, Any]:
-        return {**rule, "method": "PUT", "path_prefix": "/services/rest/record/v1/salesOrder"}
+        # The order is created by a POST on a first try and by a PUT after the look-up
+        # on a retry: the rule takes every request on the sales order record, so the
+        # create of either kind, and the look-ups and read-backs around it, meet it.
+        return {**rule, "method": None, "path_prefix": "/services/rest/record/v1/salesOrder"}
 
     async def set_latency(self, milliseconds: int) -> None:
         async with httpx.AsyncClient(base_url=self.admin_url) as http:

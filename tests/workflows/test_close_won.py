@@ -312,3 +312,34 @@ async def test_more_lines_than_an_order_takes_park_without_entering_the_history(
     history = (await handle.fetch_history()).to_json()
     assert "SL-SEAT-VIEWER" not in history  # the count travelled, not the lines
     await handle.terminate("test over")
+
+
+async def _erp_calls(world: World, correlation_id: str) -> int:
+    counts = (await world.erp_admin.get("/admin/requests-by-correlation")).json()
+    return int(counts.get(correlation_id, 0))
+
+
+async def test_a_deal_costs_the_erp_three_calls_for_a_new_customer_and_two_for_a_known_one(
+    world: World,
+) -> None:
+    """Issue 22: customer created at once (1), order created at once and read back for
+    its number (2); a known customer and known SKUs come from the identity map."""
+    skus = ["SL-PLATFORM-ANNUAL", "SL-SEAT-PRO"]
+    warm = await open_deal(world.crm, world.entries, skus, name="Warm-up")
+    await _close_won(world, warm)
+    await (await world.start(warm, correlation_id="warm")).result()  # SKUs now mapped
+
+    first = await open_deal(world.crm, world.entries, skus, name="First deal")
+    await _close_won(world, first)
+    placed = await (await world.start(first, correlation_id="new-customer")).result()
+    assert await _erp_calls(world, "new-customer") == 3
+
+    account = (await world.crm.get_opportunity(first)).account_id
+    again = await open_deal(world.crm, world.entries, skus, name="Again", account_id=account)
+    await _close_won(world, again)
+    second = await (await world.start(again, correlation_id="known-customer")).result()
+    assert await _erp_calls(world, "known-customer") == 2
+    # The same ERP customer as the account's first deal, found without asking the ERP.
+    assert second.state.erp_customer_id == placed.state.erp_customer_id
+    [order] = await world.erp_orders_for(again)
+    assert second.state.erp_order_id == order["id"]

@@ -8,6 +8,7 @@ a second order or a second ``order.accepted``.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import httpx
@@ -45,11 +46,17 @@ async def _closed_won_deal(world: World) -> str:
 
 
 async def _last_attempt(handle: WorkflowHandle[Any, CloseWonResult], activity: str) -> int:
-    """The attempt number that completed ``activity`` (1 = first try), from the history."""
+    """The attempt number that completed ``activity`` (1 = first try), from the history:
+    a remote activity's started event, or a local activity's marker."""
     scheduled: set[int] = set()
     attempt = 0
     async for event in handle.fetch_history_events():
-        if event.HasField("activity_task_scheduled_event_attributes"):
+        if event.HasField("marker_recorded_event_attributes"):
+            [data] = event.marker_recorded_event_attributes.details["data"].payloads
+            marker = json.loads(data.data)
+            if marker.get("activity_type") == activity:
+                attempt = int(marker["attempt"])
+        elif event.HasField("activity_task_scheduled_event_attributes"):
             if event.activity_task_scheduled_event_attributes.activity_type.name == activity:
                 scheduled.add(event.event_id)
         elif event.HasField("activity_task_started_event_attributes"):

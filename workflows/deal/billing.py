@@ -8,6 +8,7 @@ invoices of the deal's own order make its billing status.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -47,16 +48,18 @@ async def follow(
     billing = DealBilling(currency=order.total.currency, order_total=order.total.amount)
     run.state.billing = billing
     run.state.step = "follow_billing"
-    deadline = workflow.now() + BILLING_FOLLOW
+    # One durable timer for the whole follow, not one per wait: a wait with a timeout
+    # would cancel and restart a timer on every piece of news (two history events and
+    # a billable action each time).
+    follow_ends = asyncio.ensure_future(workflow.sleep(BILLING_FOLLOW))
     while True:
         run.wait_for_news()
         if not inbox.has_news():
             if billing.status is BillingStatus.PAID:
                 return  # no wait between this check and the end: nothing is left behind
-            try:
-                await workflow.wait_condition(inbox.has_news, timeout=deadline - workflow.now())
-            except TimeoutError:
-                return
+            await workflow.wait_condition(lambda: inbox.has_news() or follow_ends.done())
+            if not inbox.has_news():
+                return  # BILLING_FOLLOW has passed
         if inbox.has_reversal_news():
             still = await reversals.take_news(run, inbox, order, billing, erp_system)
             if still is None:

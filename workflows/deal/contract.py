@@ -10,13 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 
 from models.billing import InvoiceSnapshot
 from models.changes import FulfilmentChange, OrderChange
-from models.deal import CloseWonInput, CloseWonResult, CloseWonTrigger, DealState
+from models.deal import CloseWonInput, CloseWonResult, CloseWonTrigger, DealState, DealStatus
 from models.lifecycle import OpportunityChanged
 from workflows.contract import RETRY, Query, Signal
+from workflows.search_attributes import CRM_OPPORTUNITY_ID, SYNC_STATUS
 
 WORKFLOW_TYPE = "CloseWonToOrder"
 VISIBILITY_QUERY = f"WorkflowType = '{WORKFLOW_TYPE}'"
@@ -81,5 +87,13 @@ async def signal_close_won(
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         start_signal=CLOSED_WON.name,
         start_signal_args=[trigger],
+        # Known at start, so set by the start itself: an upsert would cost the run a
+        # history event and a billable action (ignored when the run already exists).
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(CRM_OPPORTUNITY_ID, trigger.crm_opportunity_id),
+                SearchAttributePair(SYNC_STATUS, DealStatus.RECEIVED.value),
+            ]
+        ),
         result_type=CloseWonResult,
     )

@@ -28,10 +28,11 @@ class DealWithdrawn(Exception):
 
 
 async def fetch_opportunity(run: DealRun, step: str) -> FetchOpportunityResult:
-    """The opportunity and its account as the CRM has them now."""
+    """The opportunity and its account as the CRM has them now: a read, so a local
+    activity (``calls.crm_local``); read twice it is only read twice."""
     return await run.call(
         step,
-        calls.crm(
+        calls.crm_local(
             CrmActivities.fetch_opportunity,
             FetchOpportunityInput(
                 opportunity_id=run.state.crm_opportunity_id,
@@ -91,7 +92,7 @@ async def place_order(
         ),
         ExceptionReason.ERP_REJECTED,
     )
-    run.state.erp_customer_id = placed.customer.id
+    run.state.erp_customer_id = placed.customer_id
     if placed.order is None:
         raise NeedsAttention(
             ExceptionReason.UNKNOWN_SKU,
@@ -101,10 +102,15 @@ async def place_order(
 
 
 async def write_back(run: DealRun, order: SalesOrder) -> None:
-    """The order's number and status onto the opportunity; a refusal parks the run."""
+    """The order's number and status onto the opportunity; a refusal parks the run.
+
+    A local activity (``calls.crm_local``): it writes values the workflow already
+    decided, so writing them twice changes nothing; the deal's own run is the only
+    writer of these fields while it runs, so no newer value can be overwritten.
+    """
     await run.call(
         "write_back",
-        calls.crm(
+        calls.crm_local(
             CrmActivities.write_order_status,
             WriteOrderStatusInput(
                 opportunity_id=run.state.crm_opportunity_id,

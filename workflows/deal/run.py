@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.ledger import LedgerActivities
@@ -58,7 +58,7 @@ class DealRun:
         self.state.step = step
         try:
             return await call
-        except ActivityError as error:
+        except (ActivityError, ApplicationError) as error:
             problem = needs_a_person(error, refused)
             if problem is None:
                 raise
@@ -117,21 +117,27 @@ class DealRun:
         self.resumed_by = None
 
     def show(self, status: DealStatus) -> None:
-        """The deal's status, in its state and in the Web UI's search attributes."""
+        """The deal's status, in its state and in the Web UI's search attributes.
+
+        Only what changed is upserted (each upsert is a history event and a billable
+        action): the start set the opportunity id and ``received``.
+        """
         self.state.status = status
-        workflow.upsert_search_attributes(
-            [
-                sa.CRM_OPPORTUNITY_ID.value_set(self.state.crm_opportunity_id),
-                sa.SYNC_STATUS.value_set(status.value),
-                *(
-                    [sa.ERP_ORDER_ID.value_set(self.state.erp_order_id)]
-                    if self.state.erp_order_id
-                    else []
-                ),
-                *(
-                    [sa.ERP_CUSTOMER_ID.value_set(self.state.erp_customer_id)]
-                    if self.state.erp_customer_id
-                    else []
-                ),
-            ]
+        wanted = (
+            (sa.CRM_OPPORTUNITY_ID, self.state.crm_opportunity_id),
+            (sa.SYNC_STATUS, status.value),
+            (sa.ERP_ORDER_ID, self.state.erp_order_id),
+            (sa.ERP_CUSTOMER_ID, self.state.erp_customer_id),
         )
+        shown = workflow.info().typed_search_attributes
+        changed = [
+            key.value_set(value) for key, value in wanted if value and shown.get(key) != value
+        ]
+        if changed:
+            workflow.upsert_search_attributes(changed)
+
+    def pass_through(self, status: DealStatus) -> None:
+        """A status the run only passes through on its way to the next one it shows
+        (validating, while it places the order): in the state, for the state query,
+        not worth a history event in the search attributes."""
+        self.state.status = status

@@ -108,7 +108,7 @@ class CloseWonToOrder:
         if closed_won is None:
             return self._finish(DealStatus.CANCELLED)
         opportunity, account = closed_won
-        run.show(DealStatus.VALIDATING)
+        run.pass_through(DealStatus.VALIDATING)
         await run.record(closed_won_event(opportunity, run.state.correlation_id, workflow.now()))
 
         try:
