@@ -40,6 +40,7 @@ from sandbox.netsuite.validation import (
     _update_posted,
     check_period_open,
     currency_ref,
+    invoice_created_from,
     money,
 )
 
@@ -158,22 +159,13 @@ def normalize_credit_memo(
     data = dict(payload)
     created_from: dict[str, str] | None = None
     if data.get("createdFrom") is not None:
-        invoice_id = _ref_id(data["createdFrom"], "createdFrom", "createdFrom")
-        found = lookup.transaction(invoice_id)
-        if found is None or found[0] != "invoice":
-            raise bad_request(
-                INVALID_KEY_OR_REF,
-                f"Invalid createdFrom reference key {invoice_id}.",
-                "createdFrom",
-            )
-        invoice = found[1]
+        invoice, created_from = invoice_created_from(data["createdFrom"], lookup)
         if invoice["status"]["id"] == VOIDED:
             raise bad_request(
                 USER_ERROR,
                 f"Invoice #{invoice['tranId']} is voided: nothing to credit.",
                 "createdFrom",
             )
-        created_from = {"id": str(invoice_id), "refName": f"Invoice #{invoice['tranId']}"}
         data.setdefault("entity", invoice["entity"])
         data.setdefault("currency", invoice["currency"])
         if "item" not in data:

@@ -859,16 +859,7 @@ def normalize_payment(
     invoice: dict[str, Any] | None = None
     created_from: dict[str, Any] | None = None
     if data.get("createdFrom") is not None:
-        invoice_id = _ref_id(data["createdFrom"], "createdFrom", "createdFrom")
-        found = lookup.transaction(invoice_id)
-        if found is None or found[0] != "invoice":
-            raise bad_request(
-                INVALID_KEY_OR_REF,
-                f"Invalid createdFrom reference key {invoice_id}.",
-                "createdFrom",
-            )
-        invoice = found[1]
-        created_from = {"id": str(invoice_id), "refName": f"Invoice #{invoice['tranId']}"}
+        invoice, created_from = invoice_created_from(data["createdFrom"], lookup)
         data.setdefault("customer", invoice["entity"])
         data.setdefault("currency", invoice["currency"])
     customer_ref, customer = _customer_ref(data, lookup, "customer")
@@ -1107,3 +1098,16 @@ def normalize_subscription(
         }
     )
     return Normalized(body, subscription_columns(body))
+
+
+def invoice_created_from(reference: Any, lookup: Lookup) -> tuple[dict[str, Any], dict[str, str]]:
+    """The invoice a payment or credit memo says it was created from, and the
+    ``createdFrom`` reference it then shows; NetSuite's error for anything else."""
+    invoice_id = _ref_id(reference, "createdFrom", "createdFrom")
+    found = lookup.transaction(invoice_id)
+    if found is None or found[0] != "invoice":
+        raise bad_request(
+            INVALID_KEY_OR_REF, f"Invalid createdFrom reference key {invoice_id}.", "createdFrom"
+        )
+    invoice: dict[str, Any] = found[1]
+    return invoice, {"id": str(invoice_id), "refName": f"Invoice #{invoice['tranId']}"}
