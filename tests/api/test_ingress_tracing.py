@@ -16,26 +16,22 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from store import Store
+from tests.conftest import start_workflow_env
 from workers.api import create_app
-from workers.binaries import temporal_test_server
 from workers.settings import Settings
 from workers.signatures import signed_headers
 from workers.telemetry import instrument_api
 
 
 @pytest.fixture
-async def own_server() -> AsyncIterator[WorkflowEnvironment]:
+async def own_server(request: pytest.FixtureRequest) -> AsyncIterator[WorkflowEnvironment]:
     """A server of its own: the run this test starts never gets a worker, and a pending
     run stops the shared time-skipping server from skipping time for later tests (even
-    once terminated)."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
-        test_server_existing_path=str(temporal_test_server()),
-    )
+    once terminated). With the search attributes the deal is started with."""
+    env = await start_workflow_env(request)
     yield env
     await env.shutdown()
 
