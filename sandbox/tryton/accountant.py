@@ -11,6 +11,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Self
@@ -20,6 +23,16 @@ import httpx
 from models import tryton_json
 
 Record = dict[str, Any]
+
+
+@dataclass
+class _Wizard:
+    """An open wizard session: the state its first form belongs to, that form's values,
+    and how to run a transition with the data filled in."""
+
+    start_state: str
+    start: dict[str, Any]
+    execute: Callable[[Record, str], Awaitable[Any]]
 
 
 class TrytonRPCError(Exception):
@@ -148,53 +161,44 @@ class TrytonAccountant:
         )
         if not methods:
             raise LookupError("no invoice payment method in this company")
-        wizard = "wizard.account.invoice.pay"
-        context = {
-            "active_model": "account.invoice",
-            "active_id": invoice_id,
-            "active_ids": [invoice_id],
-        }
-        session_id, start_state, _ = await self.call(f"{wizard}.create", context=context)
-        try:
-            shown = await self.call(
-                f"{wizard}.execute", session_id, {}, start_state, context=context
-            )
-            start = {k: v for k, v in shown["view"]["defaults"].items() if "." not in k}
-            start.update(amount=amount, payment_method=methods[0]["id"])
+        async with self._invoice_wizard("wizard.account.invoice.pay", invoice_id) as wizard:
+            wizard.start.update(amount=amount, payment_method=methods[0]["id"])
             if on is not None:
-                start["date"] = on
-            data: Record = {start_state: start}
-            asked = await self.call(
-                f"{wizard}.execute", session_id, data, "choice", context=context
-            )
+                wizard.start["date"] = on
+            data: Record = {wizard.start_state: wizard.start}
+            asked = await wizard.execute(data, "choice")
             # The wizard asks only when the amount does not settle the invoice.
             if asked.get("view", {}).get("state") == "ask":
                 data["ask"] = {"type": "partial"}
-                await self.call(f"{wizard}.execute", session_id, data, "pay", context=context)
-        finally:
-            await self.call(f"{wizard}.delete", session_id, context=context)
+                await wizard.execute(data, "pay")
 
     async def credit_invoice(self, invoice_id: int, *, with_refund: bool = True) -> None:
         """The "Credit" wizard: a credit note of the whole invoice; "with refund" posts
         it and cancels the invoice with it (Tryton offers that while nothing is paid)."""
-        wizard = "wizard.account.invoice.credit"
+        async with self._invoice_wizard("wizard.account.invoice.credit", invoice_id) as wizard:
+            wizard.start["with_refund"] = with_refund
+            await wizard.execute({wizard.start_state: wizard.start}, "credit")
+
+    @asynccontextmanager
+    async def _invoice_wizard(self, name: str, invoice_id: int) -> AsyncIterator[_Wizard]:
+        """A wizard session run on one invoice, as the client opens it from the invoice:
+        its first form's defaults (own fields only) to fill in; deleted when done."""
         context = {
             "active_model": "account.invoice",
             "active_id": invoice_id,
             "active_ids": [invoice_id],
         }
-        session_id, start_state, _ = await self.call(f"{wizard}.create", context=context)
+        session_id, start_state, _ = await self.call(f"{name}.create", context=context)
         try:
-            shown = await self.call(
-                f"{wizard}.execute", session_id, {}, start_state, context=context
-            )
+            shown = await self.call(f"{name}.execute", session_id, {}, start_state, context=context)
             start = {k: v for k, v in shown["view"]["defaults"].items() if "." not in k}
-            start["with_refund"] = with_refund
-            await self.call(
-                f"{wizard}.execute", session_id, {start_state: start}, "credit", context=context
-            )
+
+            async def execute(data: Record, state: str) -> Any:
+                return await self.call(f"{name}.execute", session_id, data, state, context=context)
+
+            yield _Wizard(start_state, start, execute)
         finally:
-            await self.call(f"{wizard}.delete", session_id, context=context)
+            await self.call(f"{name}.delete", session_id, context=context)
 
     async def set_product_salable(self, sku: str, salable: bool) -> None:
         templates = await self._search_read("product.template", [("code", "=", sku)], [])
