@@ -20,7 +20,13 @@ from decimal import Decimal
 
 from temporalio.client import Client
 
-from activities.erp_facts import record_credit_memo, record_invoice, record_order, record_payment
+from activities.erp_facts import (
+    booked_from_this_version,
+    record_credit_memo,
+    record_invoice,
+    record_order,
+    record_payment,
+)
 from activities.fulfilment_write_back import write_back_fulfilment
 from connectors.errors import NotFoundError
 from connectors.protocols import CrmClient
@@ -103,7 +109,10 @@ class ChangePublisher:
                 result.recorded += recorded
             elif isinstance(change, _RECORDED_KINDS):
                 result.duplicates += 1  # read before: the ledger holds all it says
-            await self._signal(change, erp_system, correlation_id, result)
+            if not recorded and await self._its_deal_read_it(change, erp_system):
+                result.known_to_deal += 1
+            else:
+                await self._signal(change, erp_system, correlation_id, result)
             lag = (utc_now() - change.modified_at).total_seconds()
             result.lag_seconds.append(lag)
             EVENT_LAG.record(
@@ -140,6 +149,15 @@ class ChangePublisher:
         if isinstance(change, PaymentChange):
             return await record_payment(self._ledger(), change, system, correlation_id, now)
         return 0  # items and subscriptions are their workflows' to act on
+
+    async def _its_deal_read_it(self, change: ErpChange, system: SourceSystem) -> bool:
+        """An order in the very version its deal read when it placed or amended it (and
+        booked it from): the deal has nothing to learn from it, and a signal would cost
+        its history four events and a billable action (issue 22). The feed's first read
+        of an order it books itself is news, and signalled."""
+        if not isinstance(change, OrderChange) or not change.crm_opportunity_id:
+            return False
+        return await booked_from_this_version(self._ledger(), OrderFacts.of_change(change), system)
 
     async def _record_settling(
         self, invoice: InvoiceSnapshot, system: SourceSystem, correlation_id: str

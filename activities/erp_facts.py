@@ -60,17 +60,39 @@ def _booked(currency: Any, total: Any, lines: Sequence[dict[str, Any]]) -> _Book
     )
 
 
-def _newest_booking(rows: Sequence[LedgerEvent]) -> _Booked | None:
+def _newest_booking_row(rows: Sequence[LedgerEvent]) -> LedgerEvent | None:
     accepted = [row for row in rows if row.event_type == EventType.ORDER_ACCEPTED]
     amended = sorted(
         (row for row in rows if row.event_type == EventType.ORDER_AMENDED),
         key=lambda row: int(row.payload.get("amendment", 0)),
     )
-    newest = amended[-1] if amended else accepted[0] if accepted else None
+    return amended[-1] if amended else accepted[0] if accepted else None
+
+
+def _newest_booking(rows: Sequence[LedgerEvent]) -> _Booked | None:
+    newest = _newest_booking_row(rows)
     if newest is None:
         return None
     payload = newest.payload
     return _booked(payload["currency"], payload["total"], payload.get("lines") or [])
+
+
+_BOOKINGS = [EventType.ORDER_ACCEPTED, EventType.ORDER_AMENDED]
+
+
+async def booked_from_this_version(store: Store, order: OrderFacts, system: SourceSystem) -> bool:
+    """Whether the ledger's newest booking of ``order`` was read from this very version
+    of it (the ERP's own modification stamp) in this state: the deal that placed or
+    amended the order read exactly this, so a signal about it would tell the deal
+    nothing. Stamps are compared, never our clock against the ERP's."""
+    if order.erp_modified_at is None:
+        return False
+    rows = await store.events_from_sources(system, [order.erp_order_id], _BOOKINGS)
+    newest = _newest_booking_row(rows)
+    if newest is None or newest.payload.get("status") not in (None, order.status.value):
+        return False
+    read = newest.payload.get("erp_modified_at")
+    return read is not None and datetime.fromisoformat(str(read)) == order.erp_modified_at
 
 
 async def record_order(
@@ -94,9 +116,7 @@ async def record_order(
         return int(
             await store.append_event(order_cancelled_event(order, system, correlation_id, now))
         )
-    rows = await store.events_from_sources(
-        system, [order.erp_order_id], [EventType.ORDER_ACCEPTED, EventType.ORDER_AMENDED]
-    )
+    rows = await store.events_from_sources(system, [order.erp_order_id], _BOOKINGS)
     booked = _newest_booking(rows)
     if booked is None:
         return int(

@@ -77,6 +77,13 @@ class OrderAcceptedV3(OrderAcceptedV2):
     approved_at: datetime | None = None
 
 
+class OrderAcceptedV4(OrderAcceptedV3):
+    """``erp_modified_at``: the ERP's modification stamp of the version of the order
+    the fact was read from (absent when the ERP gave none)."""
+
+    erp_modified_at: datetime | None = None
+
+
 class OrderRejectedV1(Contract):
     reason: str
     step: str
@@ -133,6 +140,12 @@ class OrderAmendedV1(Contract):
 
 class OrderAmendedV2(OrderAmendedV1):
     lines: list[OrderLineV2]  # type: ignore[assignment]
+
+
+class OrderAmendedV3(OrderAmendedV2):
+    """``erp_modified_at``: as in ``order.accepted`` v4."""
+
+    erp_modified_at: datetime | None = None
 
 
 class InvoicePostedV1(Contract):
@@ -259,12 +272,14 @@ CONTRACTS: dict[tuple[EventType, int], type[Contract]] = {
     (EventType.ORDER_ACCEPTED, 1): OrderAcceptedV1,
     (EventType.ORDER_ACCEPTED, 2): OrderAcceptedV2,
     (EventType.ORDER_ACCEPTED, 3): OrderAcceptedV3,
+    (EventType.ORDER_ACCEPTED, 4): OrderAcceptedV4,
     (EventType.ORDER_REJECTED, 1): OrderRejectedV1,
     (EventType.ORDER_REJECTED, 2): OrderRejectedV2,
     (EventType.ORDER_FULFILLED, 1): OrderFulfilledV1,
     (EventType.ORDER_CANCELLED, 1): OrderCancelledV1,
     (EventType.ORDER_AMENDED, 1): OrderAmendedV1,
     (EventType.ORDER_AMENDED, 2): OrderAmendedV2,
+    (EventType.ORDER_AMENDED, 3): OrderAmendedV3,
     (EventType.INVOICE_POSTED, 1): InvoicePostedV1,
     (EventType.PAYMENT_APPLIED, 1): PaymentAppliedV1,
     (EventType.PAYMENT_APPLIED, 2): PaymentAppliedV2,

@@ -79,6 +79,10 @@ class OrderFacts(BaseModel):
     (its ``order.accepted`` is dated by it, not by when Syncline read it)."""
     rejection_reason: str | None = None
     """The approver's reason, for an order rejected at approval."""
+    erp_modified_at: UtcDatetime | None = None
+    """The ERP's own modification stamp of the version read (its clock, not ours): the
+    feed leaves a deal unsignalled about the very version the deal read when it placed
+    or amended the order (``activities.change_publisher``)."""
 
     @classmethod
     def of_order(cls, order: SalesOrder, crm_opportunity_id: str) -> OrderFacts:
@@ -92,6 +96,7 @@ class OrderFacts(BaseModel):
             total=order.total,
             lines=order.lines,
             as_of=None,
+            erp_modified_at=order.last_modified,
         )
 
     @classmethod
@@ -108,6 +113,7 @@ class OrderFacts(BaseModel):
             as_of=change.modified_at,
             approved_at=change.approved_at,
             rejection_reason=change.rejection_reason,
+            erp_modified_at=change.modified_at,
         )
 
     def subject(self, system: SourceSystem) -> str:
@@ -124,6 +130,12 @@ class OrderFacts(BaseModel):
             "currency": self.total.currency,
             "total": str(self.total.amount),
         }
+
+    def version_read(self) -> dict[str, object]:
+        """The booking facts' record of which version of the order they were read from."""
+        if self.erp_modified_at is None:
+            return {}
+        return {"erp_modified_at": self.erp_modified_at.isoformat()}
 
 
 def order_accepted_id(system: SourceSystem, erp_order_id: str) -> str:
@@ -162,7 +174,11 @@ def order_accepted_event(
     """Financially authoritative booking: the ERP holds the order. One per order; an
     order entered in the ERP directly is a booking too (reconciliation pairs it)."""
     won = closed_won_id(order.crm_opportunity_id) if order.crm_opportunity_id else None
-    payload = {**order.payload(), "lines": order_lines_payload(order.lines)}
+    payload = {
+        **order.payload(),
+        "lines": order_lines_payload(order.lines),
+        **order.version_read(),
+    }
     if order.approved_at is not None:
         # Held for approval first: booked when the approver approved it.
         payload["approved_at"] = order.approved_at.isoformat()
@@ -209,6 +225,7 @@ def order_amended_event(
         "currency": order.total.currency,
         "total": str(order.total.amount),
         "lines": order_lines_payload(order.lines),
+        **order.version_read(),
     }
     return _order_event(
         EventType.ORDER_AMENDED,

@@ -138,6 +138,8 @@ class PublishChangesResult(BaseModel):
     duplicates: int = 0
     """Events the ledger already held (the same fact seen again)."""
     signalled: int = 0
+    known_to_deal: int = 0
+    """Orders in the version their deal read when it booked them: not signalled."""
     unmatched: list[str] = []
     """Changes whose deal has no running workflow (reconciliation's to explain)."""
     lag_seconds: list[float] = []

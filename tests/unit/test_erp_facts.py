@@ -12,10 +12,17 @@ from typing import cast
 from temporalio.client import Client
 
 from activities.change_publisher import ChangePublisher
-from activities.erp_facts import record_credit_memo, record_invoice, record_payment
+from activities.erp_facts import (
+    booked_from_this_version,
+    record_credit_memo,
+    record_invoice,
+    record_payment,
+)
 from models.billing import InvoiceSnapshot, InvoiceStatus
-from models.changes import ErpChange, InvoiceChange
+from models.changes import ErpChange, InvoiceChange, OrderChange, OrderStatus
+from models.erp import SalesOrder, SalesOrderLine
 from models.events import EventType, SourceSystem
+from models.facts import OrderFacts, order_accepted_event
 from models.settlement import (
     Application,
     CreditMemoChange,
@@ -142,3 +149,69 @@ async def test_reconciliation_reads_the_records_an_invoice_shows_settled(store: 
     assert asked == [["900"]] and result.recorded == 2  # invoice.posted, payment.applied
     again = await publisher.publish([settled], NS, "reconcile")
     assert asked == [["900"]] and again.recorded == 0  # the ledger now holds the cash
+
+
+# -- which order changes its deal needs to hear of ------------------------------------
+
+PLACED_AT = datetime(2026, 11, 23, 11, 59, 58, tzinfo=UTC)  # the ERP's stamp, to the second
+
+
+def placed_order(modified: datetime | None = PLACED_AT) -> SalesOrder:
+    return SalesOrder(
+        id="77",
+        order_number="SO77",
+        external_id="006A",
+        customer_id="5",
+        currency="USD",
+        status="Pending Fulfillment",
+        total=usd("300.00"),
+        lines=[SalesOrderLine(item_id="11", sku="SKU-1", quantity=Decimal(3), rate=usd("100"))],
+        last_modified=modified,
+    )
+
+
+def order_read_by_feed(
+    modified: datetime = PLACED_AT, status: OrderStatus = OrderStatus.OPEN
+) -> OrderChange:
+    order = placed_order()
+    return OrderChange(
+        id=order.id,
+        order_number=order.order_number,
+        crm_opportunity_id="006A",
+        customer_id=order.customer_id,
+        status=status,
+        erp_status="Cancelled" if status is OrderStatus.CANCELLED else order.status,
+        total=order.total,
+        lines=order.lines,
+        modified_at=modified,
+    )
+
+
+async def _deal_booked(store: Store, order: SalesOrder) -> None:
+    facts = OrderFacts.of_order(order, "006A")
+    assert await store.append_event(order_accepted_event(facts, NS, "deal", NOW))
+
+
+async def test_the_version_its_deal_booked_is_not_signalled_to_the_deal(store: Store) -> None:
+    await _deal_booked(store, placed_order())
+    # No Temporal client: a signal would fail the publish.
+    publisher = ChangePublisher(cast(Client, None), store)
+    result = await publisher.publish([order_read_by_feed(), order_read_by_feed()], NS, "feed")
+    assert (result.recorded, result.known_to_deal, result.signalled) == (0, 2, 0)
+
+
+async def test_every_other_order_version_is_news_for_its_deal(store: Store) -> None:
+    later = PLACED_AT.replace(second=59)
+    assert not await booked_from_this_version(store, OrderFacts.of_change(order_read_by_feed()), NS)
+    await _deal_booked(store, placed_order())
+    for change in (
+        order_read_by_feed(later),  # finance edited it since
+        order_read_by_feed(status=OrderStatus.CANCELLED),  # in the same second
+    ):
+        assert not await booked_from_this_version(store, OrderFacts.of_change(change), NS)
+
+
+async def test_a_booking_that_names_no_version_is_never_taken_as_read(store: Store) -> None:
+    await _deal_booked(store, placed_order(modified=None))  # an ERP without stamps
+    change = OrderFacts.of_change(order_read_by_feed())
+    assert not await booked_from_this_version(store, change, NS)
