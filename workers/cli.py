@@ -208,7 +208,13 @@ async def _dev(
 
 
 async def _demo(
-    deals: int, concurrency: int, env_file: Path, timeout: float, approval_share: float = 0.0
+    deals: int,
+    concurrency: int,
+    env_file: Path,
+    timeout: float,
+    approval_share: float = 0.0,
+    finance: bool = False,
+    settle_wait: float = 60.0,
 ) -> int:
     from workers.demo import DemoConfig, run_demo
 
@@ -220,9 +226,11 @@ async def _demo(
         concurrency=concurrency,
         timeout=timeout,
         approval_share=approval_share,
+        finance=finance,
+        settle_wait=settle_wait,
     )
     outcome = await run_demo(config, console)
-    return 0 if outcome.all_accepted else 1
+    return 0 if outcome.all_accepted and outcome.finance_agrees else 1
 
 
 async def _tryton_init(workdir: Path, database: str, db_uri: str | None) -> int:
@@ -423,6 +431,21 @@ def main(argv: list[str] | None = None) -> None:
         "limit their order passes, so the ERP holds it for approval; a finance step then "
         "approves the held orders and ships every order (default 0: as before)",
     )
+    demo.add_argument(
+        "--finance",
+        action="store_true",
+        help="NetSuite sandbox only: every fifth deal is a second deal of an earlier "
+        "customer; finance ships and bills every accepted order, then pays in full, in "
+        "part, two invoices with one payment, credits, refunds a credit or voids, and the "
+        "demo checks the report's bookings, billings and collections against it (exit 1 "
+        "when they still differ after --settle-wait)",
+    )
+    demo.add_argument(
+        "--settle-wait",
+        type=float,
+        default=60.0,
+        help="seconds the report may take to show what finance did (default 60)",
+    )
 
     commands.add_parser("worker", help="run the Temporal worker (production)")
     commands.add_parser(
@@ -521,7 +544,13 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "demo":
         _run(
             lambda: _demo(
-                args.deals, args.concurrency, args.env_file, args.timeout, args.approval_share
+                args.deals,
+                args.concurrency,
+                args.env_file,
+                args.timeout,
+                args.approval_share,
+                args.finance,
+                args.settle_wait,
             )
         )
     elif args.command == "worker":

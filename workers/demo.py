@@ -15,7 +15,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,11 +30,15 @@ from models.crm import ProductMirror
 from models.types import Money
 from sandbox.catalog import DEFAULT_CATALOG
 from workers.demo_finance import HELD, FinanceStep
+from workers.demo_report import MetricCheck, settle_and_check
 from workers.operator_client import OPERATOR_KEY, OperatorClient, env_with_file
 from workers.settings import Settings
 from workers.wiring import build_erp
 
 T = TypeVar("T")
+# With ``--finance``, every fifth deal is a second deal of an earlier deal's customer,
+# so finance has customers with two invoices to pay with one payment.
+REPEAT_EVERY = 5
 
 
 @dataclass
@@ -51,6 +55,11 @@ class DemoConfig:
     timeout: float = 300.0
     approval_share: float = 0.0
     """A share of deals whose orders the ERP holds for approval (``demo_finance``)."""
+    finance: bool = False
+    """Finance bills every order, settles the invoices and checks the report
+    (``demo_books``, ``demo_report``)."""
+    settle_wait: float = 60.0
+    """How long the report may take to show what finance did."""
 
     @classmethod
     def from_env(cls, env_file: Path, **overrides: Any) -> DemoConfig:
@@ -94,6 +103,12 @@ class DemoOutcome:
     approved: int | None = None
     """Orders the finance step approved (None: no finance step)."""
     shipped: int | None = None
+    finance_checks: list[MetricCheck] | None = None
+    """The report against what finance did (None: no ``--finance``)."""
+
+    @property
+    def finance_agrees(self) -> bool:
+        return self.finance_checks is None or all(c.agrees for c in self.finance_checks)
 
     @property
     def accepted(self) -> int:
@@ -269,6 +284,7 @@ async def run_demo(config: DemoConfig, console: Console) -> DemoOutcome:
     operator = OperatorClient(config.api_url, config.operator_key)
     rng = random.Random(7)
     tag = uuid.uuid4().hex[:6]
+    first_day = datetime.now(UTC).date() - timedelta(days=1)
     try:
         with console.status("seeding the CRM catalog from the ERP…"):
             entries = await seed_crm_catalog(crm, erp)
@@ -280,15 +296,20 @@ async def run_demo(config: DemoConfig, console: Console) -> DemoOutcome:
             console=console,
         ) as progress:
             creating = progress.add_task("creating open deals", total=config.deals)
+            repeats = config.deals // REPEAT_EVERY if config.finance else 0
             deals = await open_deals(
                 crm,
                 entries,
-                config.deals,
+                config.deals - repeats,
                 tag,
                 rng,
                 concurrency=config.concurrency,
                 on_each=lambda: progress.advance(creating),
             )
+            for index in range(repeats):
+                account = deals[index].account_id
+                deals.append(await create_open_deal(crm, entries, tag, len(deals), rng, account))
+                progress.advance(creating)
             closing = progress.add_task("closing won (webhooks)", total=config.deals)
             accepted = progress.add_task("orders accepted", total=config.deals)
             started = time.time()
@@ -301,19 +322,24 @@ async def run_demo(config: DemoConfig, console: Console) -> DemoOutcome:
                 await FinanceStep.start(
                     config.erp.erp_base_url,
                     erp,
-                    {deal.account_id: deal.account_name for deal in deals if deal.account_id},
+                    {
+                        deal.account_id: deal.account_name
+                        for deal in deals
+                        if deal.account_id and deal.account_name
+                    },
                     [deal.opportunity_id for deal in deals],
                     config.approval_share,
                     rng,
+                    bills=config.finance,
                 )
-                if config.approval_share > 0
+                if config.approval_share > 0 or config.finance
                 else None
             )
             await bounded(config.concurrency, deals, close_tracked)
             deadline = time.monotonic() + config.timeout
             while time.monotonic() < deadline:
                 if finance is not None:
-                    await finance.act()
+                    await finance.act(_accepted(deals))
                 await poll_orders(crm, deals)
                 done = sum(1 for deal in deals if deal.order_number)
                 progress.update(accepted, completed=done)
@@ -322,7 +348,7 @@ async def run_demo(config: DemoConfig, console: Console) -> DemoOutcome:
                 await asyncio.sleep(0.5)
             elapsed = max((deal.accepted_at or time.time()) for deal in deals) - started
             if finance is not None:
-                await finance.act()  # ship what was approved last
+                await finance.act(_accepted(deals))  # ship and bill what was accepted last
                 await finance.aclose()
 
         counts = await count_erp_orders(erp, deals)
@@ -344,11 +370,19 @@ async def run_demo(config: DemoConfig, console: Console) -> DemoOutcome:
             shipped=len(finance.shipped) if finance is not None else None,
         )
         _print_outcome(console, outcome)
+        if finance is not None and config.finance:
+            outcome.finance_checks = await settle_and_check(
+                console, finance, operator, rng, first_day, config.settle_wait
+            )
         return outcome
     finally:
         await crm.aclose()
         await erp.aclose()
         await operator.aclose()
+
+
+def _accepted(deals: Sequence[DemoDeal]) -> set[str]:
+    return {deal.opportunity_id for deal in deals if deal.order_number}
 
 
 def _print_outcome(console: Console, outcome: DemoOutcome) -> None:

@@ -56,6 +56,9 @@ logger = logging.getLogger(__name__)
 RECORD_PATH = "/services/rest/record/v1"
 SUITEQL_PATH = "/services/rest/query/v1/suiteql"
 GOVERNANCE_PATH = "/services/rest/system/v1/governanceLimits"
+# The invoice's Void button. NetSuite's REST record API has no void verb (SuiteScript's
+# ``transaction.void`` does it); the sandbox serves the button's action here.
+VOID_PATH = "/app/accounting/transactions/invoice/{id}/void"
 SUITEQL_PAGE_SIZE = 1000
 # SKUs per SuiteQL IN list: well under Oracle's 1,000-expression limit and short URLs.
 ITEM_CHUNK = 200
@@ -277,6 +280,14 @@ class NetSuiteClient(HttpConnector):
 
     async def delete_record(self, record_type: str, id_or_eid: str) -> None:
         await self._request("DELETE", f"{RECORD_PATH}/{record_type}/{record_key(id_or_eid)}")
+
+    async def void_invoice(self, invoice_id: str) -> None:
+        """A finance user's Void on an invoice (the demo's finance step uses it; Syncline
+        itself never voids). On a real account this takes a RESTlet calling
+        ``transaction.void``, which Syncline does not ship: the sandbox serves the
+        button's action. ``RejectedError`` when NetSuite refuses (already voided, a
+        payment or credit applied, a closed period)."""
+        await self._request("POST", VOID_PATH.format(id=quote(invoice_id, safe="")))
 
     async def metadata_catalog(self, record_type: str | None = None) -> dict[str, Any]:
         """The metadata catalog: the record types this role may use (``items``), or one
