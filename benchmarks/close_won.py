@@ -109,6 +109,12 @@ class SettingResult:
     one_at_a_time_phases: dict[str, float] | None = None
     bare: BareRun | None = None
     ratio_to_bare: float | None = None
+    erp_slots_busy: float = 0.0
+    """During Syncline's run, the share of the ERP's slot time in use (slot seconds the
+    sandbox counted, over the limit times the run's wall time): how full Syncline kept the pool."""
+    erp_mean_call_ms: float = 0.0
+    """Mean time an ERP request held its slot: the latency set plus the sandbox's own
+    work, which on a busy machine is what bounds the rate, not the latency set."""
 
 
 def _run(deals: int, seconds: float, latencies: Sequence[float]) -> Run:
@@ -432,6 +438,10 @@ async def run_setting(
         phases = _phases(single_deals, await _histories(client, single_deals)) if acks else None
         ack = await _webhook_acks(stack, env, senders=100, per_sender=10) if acks else None
     calls_per_deal = (middle["requests"] - before["requests"]) / max(syncline.deals, 1)
+    slot_seconds = middle["slot_seconds"] - before["slot_seconds"]
+    admitted = (middle["requests"] - middle["limit_exceeded"]) - (
+        before["requests"] - before["limit_exceeded"]
+    )
     per_call = max(erp_latency_ms / 1000, 1e-9)
     ceiling = erp_limit / (calls_per_deal * per_call) if erp_latency_ms else float("inf")
     externals = [row["externalid"] for row in orders]
@@ -460,6 +470,8 @@ async def run_setting(
         ratio_to_bare=round(syncline.deals_per_second / bare.workflows_per_second, 3)
         if bare
         else None,
+        erp_slots_busy=round(slot_seconds / (erp_limit * syncline.seconds), 3),
+        erp_mean_call_ms=round(1000 * slot_seconds / max(admitted, 1), 1),
     )
     return result, ack
 
@@ -513,6 +525,10 @@ def _print(result: SettingResult) -> None:
             f"ERP ceiling {result.erp_ceiling_deals_per_second:.2f} deals/s; "
             f"syncline at {100 * result.fraction_of_ceiling:.0f}% of it"
         )
+    print(
+        f"ERP slots busy during Syncline's run: {100 * result.erp_slots_busy:.0f}% of "
+        f"{result.erp_limit}; mean time a request held its slot {result.erp_mean_call_ms} ms"
+    )
 
 
 async def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -28,6 +29,11 @@ class ConcurrencyLimiter:
         self.limit = limit
         self.latency_ms = latency_ms
         self.in_flight = 0
+        self.slot_seconds = 0.0
+        """Slot time used so far: the integral of requests in flight over time. Over a
+        stretch of wall time, divided by the limit times that stretch, it says how full
+        the account's pool was (a sandbox-only admin figure, for benchmarks)."""
+        self._counted_at = time.monotonic()
         self.reset_stats()
 
     def reset_stats(self) -> None:
@@ -43,12 +49,24 @@ class ConcurrencyLimiter:
         if self.in_flight >= self.limit:
             self.rejected += 1
             return False
+        self._count_slot_time()
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
         return True
 
     def leave(self) -> None:
+        self._count_slot_time()
         self.in_flight -= 1
+
+    def _count_slot_time(self) -> float:
+        """Add the slot time since the last change of ``in_flight``; the total."""
+        now = time.monotonic()
+        self.slot_seconds += self.in_flight * (now - self._counted_at)
+        self._counted_at = now
+        return self.slot_seconds
+
+    def slot_seconds_now(self) -> float:
+        return self._count_slot_time()
 
 
 class ConcurrencyLimitMiddleware:

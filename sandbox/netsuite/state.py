@@ -107,6 +107,7 @@ class NetSuiteSandbox:
             "limit_exceeded": self.limiter.rejected,
             "in_flight": self.limiter.in_flight,
             "peak_in_flight": self.limiter.peak,
+            "slot_seconds": round(self.limiter.slot_seconds_now(), 4),
             "concurrency_limit": self.limiter.limit,
             "latency_ms": self.limiter.latency_ms,
             "faults_fired": self.faults.fired,

@@ -74,6 +74,9 @@ async def test_over_the_limit_is_refused_at_once(tmp_path: Path) -> None:
                 assert stats["limit_exceeded"] == 4
                 assert stats["peak_in_flight"] == 2
                 assert stats["requests"] == 6
+                # Two admitted requests held their slots 200 ms each (and a little more
+                # for the read itself); the refused ones held none.
+                assert 0.4 <= stats["slot_seconds"] < 1.0
 
                 # Raised at run time, the same burst passes.
                 await http.post("/admin/config", json={"concurrency_limit": 6, "latency_ms": 0})
