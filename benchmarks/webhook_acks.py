@@ -8,6 +8,9 @@ optionally on a PostgreSQL store, and measures:
   opportunities one after another (a sender waits for each answer): the 202's latency
   p50/p95/p99 and acks/s; then how long until the relay has signalled every one
   (the inbox empty, every delivery ``accepted``), from the first send;
+* **acks, paced**: the same senders, each sending about ``--pace`` a second (waiting for
+  each answer, as a CRM's callout does): the latency a sender sees at that offered load,
+  where the closed loop above measures capacity (its latency is queueing: Little's law);
 * **acks, Temporal down**: the same again with the Temporal dev server stopped, so
   neither the relay's signals nor the deals they start compete with the ingress for the
   machine: the inbox's own cost. Then Temporal is started again and the time until every
@@ -18,7 +21,8 @@ optionally on a PostgreSQL store, and measures:
   so the old path cost at least this): latency p50/p95/p99 and requests/s. The ratio
   is the baseline's latency over the ack's.
 
-    python benchmarks/webhook_acks.py [--senders 100] [--each 10] [--postgres URL] [--json F]
+    python benchmarks/webhook_acks.py [--senders 100] [--each 10] [--pace 1] [--postgres URL]
+        [--json F]
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
+import random
 import tempfile
 import time
 import uuid
@@ -59,6 +65,12 @@ def _opportunity_id(run: str, sender: int, n: int) -> str:
     return f"006{run}{sender:03d}{n:04d}"
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _latencies(latencies: list[float], elapsed: float) -> dict[str, float]:
     return {
         "requests": len(latencies),
@@ -69,13 +81,26 @@ def _latencies(latencies: list[float], elapsed: float) -> dict[str, float]:
     }
 
 
-async def _senders(senders: int, each: int, send: Send) -> tuple[list[float], float]:
-    """``senders`` at once, each sending ``each`` in turn; every latency, and the wall time."""
+async def _senders(
+    senders: int, each: int, send: Send, pace: float = 0.0
+) -> tuple[list[float], float]:
+    """``senders`` at once, each sending ``each`` in turn; every latency, and the wall time.
+
+    ``pace`` 0: each sends its next as soon as it has the answer (closed loop: the
+    server's capacity, every latency is queueing behind the others). ``pace`` R: each
+    sends about R a second (exponential gaps, seeded), waiting for each answer as a
+    CRM's callout does, and sending at once when it fell behind: the latency a sender
+    sees at that offered load."""
     run = uuid.uuid4().hex[:8]
     latencies: list[float] = []
 
     async def sender(index: int) -> None:
+        gaps = random.Random(index)
+        next_at = time.perf_counter() + (gaps.expovariate(pace) if pace else 0.0)
         for n in range(each):
+            if pace:
+                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+                next_at += gaps.expovariate(pace)
             begun = time.perf_counter()
             await send(_opportunity_id(run, index, n))
             latencies.append(time.perf_counter() - begun)
@@ -86,7 +111,13 @@ async def _senders(senders: int, each: int, send: Send) -> tuple[list[float], fl
 
 
 async def _acks(
-    stack: DevStack, env: dict[str, str], senders: int, each: int, *, temporal_down: bool = False
+    stack: DevStack,
+    env: dict[str, str],
+    senders: int,
+    each: int,
+    *,
+    temporal_down: bool = False,
+    pace: float = 0.0,
 ) -> dict[str, Any]:
     secret = env["SYNCLINE_WEBHOOK_SECRET"]
     codes: dict[int, int] = {}
@@ -105,7 +136,11 @@ async def _acks(
         first_sent = utc_now()
         if temporal_down:
             stack.kill("temporal")
-        latencies, elapsed = await _senders(senders, each, send)
+        api_cpu = _cpu_seconds(stack.pid("api"))
+        latencies, elapsed = await _senders(senders, each, send, pace)
+        # The API's own CPU per answer, the relay's share of the phase included: what
+        # the machine's load does not change much, where latencies move with it.
+        api_cpu = _cpu_seconds(stack.pid("api")) - api_cpu
     timed_from = first_sent
     if temporal_down:
         timed_from = utc_now()  # from the restart: the inbox waited until then
@@ -116,6 +151,7 @@ async def _acks(
         await store.close()
     return {
         **_latencies(latencies, elapsed),
+        "api_cpu_ms_per_ack": round(1000 * api_cpu / max(len(latencies), 1), 2),
         "non_202": sum(v for k, v in codes.items() if k != 202),
         "all_signalled_seconds": round(signalled_after, 2),
     }
@@ -201,11 +237,21 @@ async def main() -> None:
     parser.add_argument("--each", type=int, default=10)
     parser.add_argument("--postgres", help="a PostgreSQL database URL for Syncline's store")
     parser.add_argument("--settle-seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--pace",
+        type=float,
+        default=1.0,
+        help="deliveries a second per sender in the paced phase (0: skip that phase)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     async with _stack(args.postgres) as (stack, env):
         acks = await _acks(stack, env, args.senders, args.each)
         await _quiet(args.settle_seconds)
+        paced: dict[str, Any] | None = None
+        if args.pace:
+            paced = await _acks(stack, env, args.senders, args.each, pace=args.pace)
+            await _quiet(args.settle_seconds)
         down = await _acks(stack, env, args.senders, args.each, temporal_down=True)
         await _quiet(args.settle_seconds)
         baseline = await _baseline(stack, env, args.senders, args.each)
@@ -214,12 +260,22 @@ async def main() -> None:
     print(
         f"acks ({store} store), {args.senders} senders x {args.each}: {acks['requests']} "
         f"answered, {acks['per_second']}/s, p50 {acks['p50_ms']} ms, p95 {acks['p95_ms']} ms, "
-        f"p99 {acks['p99_ms']} ms, non-202 {acks['non_202']}; all signalled after "
+        f"p99 {acks['p99_ms']} ms, non-202 {acks['non_202']}, API CPU "
+        f"{acks['api_cpu_ms_per_ack']} ms per ack; all signalled after "
         f"{acks['all_signalled_seconds']} s"
     )
+    if paced is not None:
+        print(
+            f"acks paced, {args.senders} senders at {args.pace}/s each (offered "
+            f"{args.senders * args.pace:g}/s): {paced['per_second']}/s, p50 {paced['p50_ms']} "
+            f"ms, p95 {paced['p95_ms']} ms, p99 {paced['p99_ms']} ms, non-202 "
+            f"{paced['non_202']}, API CPU {paced['api_cpu_ms_per_ack']} ms per ack; "
+            f"all signalled after {paced['all_signalled_seconds']} s"
+        )
     print(
         f"acks with Temporal down: {down['per_second']}/s, p50 {down['p50_ms']} ms, "
-        f"p95 {down['p95_ms']} ms, p99 {down['p99_ms']} ms, non-202 {down['non_202']}; all "
+        f"p95 {down['p95_ms']} ms, p99 {down['p99_ms']} ms, non-202 {down['non_202']}, API CPU "
+        f"{down['api_cpu_ms_per_ack']} ms per ack; all "
         f"signalled {down['all_signalled_seconds']} s after Temporal was started again"
     )
     print(
@@ -233,6 +289,7 @@ async def main() -> None:
             "senders": args.senders,
             "each": args.each,
             "acks": acks,
+            "acks_paced": {"pace_per_sender": args.pace, **(paced or {})},
             "acks_temporal_down": down,
             "baseline_signal_with_start": baseline,
             "baseline_over_ack": ratio,

@@ -72,6 +72,24 @@ def _heads_query(*, locking: bool) -> SelectOfScalar[WebhookDelivery]:
     return query
 
 
+def replay_reason(earlier: str) -> str:
+    return f"replayed signature: delivery {earlier} was already processed under it"
+
+
+def _replay_row(delivery: Mapping[str, object], earlier: str) -> dict[str, object]:
+    """A copy of a delivery already taken: kept as refused (the sender is answered 409),
+    with none of the routing the first one carries."""
+    return {
+        **delivery,
+        "status": DeliveryStatus.REJECTED,
+        "status_reason": replay_reason(earlier),
+        "signature_digest": None,
+        "subject_id": None,
+        "workflow_id": None,
+        "traceparent": None,
+    }
+
+
 @dataclass(frozen=True)
 class Fate:
     """What became of one claimed delivery: settled with a status, or kept pending
@@ -132,71 +150,98 @@ class Claim:
 class Inbox:
     def __init__(self, store: Store) -> None:
         self._sessions = store.sessions()
-        self._arriving: list[tuple[Mapping[str, object], Sequence[str], asyncio.Future[None]]] = []
+        self._arriving: list[
+            tuple[Mapping[str, object], Sequence[str], asyncio.Future[str | None]]
+        ] = []
         self._writer: asyncio.Task[None] | None = None
         self._heads = _heads_query(locking=store.engine.dialect.name == "postgresql")
 
-    async def accept(self, delivery: Mapping[str, object], order_keys: Sequence[str]) -> None:
-        """Store a valid delivery (its columns, ``status`` pending) with its entries,
-        committed before this returns. Deliveries arriving together share one
-        transaction (a group commit): each caller still waits for the commit holding
-        its row, and the database takes one commit, and on SQLite one turn of its write
-        lock, for all of them instead of one each."""
-        assert delivery["status"] == DeliveryStatus.PENDING
-        done = asyncio.get_running_loop().create_future()
+    async def take(
+        self, delivery: Mapping[str, object], order_keys: Sequence[str] = ()
+    ) -> str | None:
+        """Store a valid delivery (its columns; ``pending`` with an entry per record in
+        ``order_keys``, or ``ignored``), committed before this returns, unless a delivery
+        was already taken under its signature digest: then it is stored refused, as a
+        replay, and the earlier one's id is returned.
+
+        Deliveries arriving together share one transaction (a group commit): one
+        look-up of their digests, one insert per table and one commit, and on SQLite one
+        turn of its write lock, for all of them instead of one each; each caller still
+        waits for the commit holding its row. The writer is one task per process, so
+        two copies arriving at once in one process are told apart too."""
+        assert delivery["status"] in (DeliveryStatus.PENDING, DeliveryStatus.IGNORED)
+        done: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self._arriving.append((delivery, order_keys, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_arrivals())
-        await done
+        return await done
 
     async def _write_arrivals(self) -> None:
         """Until nothing waits: take everything that arrived, write it in one go."""
         while self._arriving:
             batch, self._arriving = self._arriving, []
             try:
-                await self._insert([(delivery, keys) for delivery, keys, _ in batch])
+                replays = await self._insert([(delivery, keys) for delivery, keys, _ in batch])
             except Exception as error:  # every caller of the batch answers 500
                 for *_, done in batch:
                     if not done.done():
                         done.set_exception(error)
             else:
-                for *_, done in batch:
+                for (*_, done), earlier in zip(batch, replays, strict=True):
                     if not done.done():
-                        done.set_result(None)
+                        done.set_result(earlier)
 
-    async def _insert(self, batch: Sequence[tuple[Mapping[str, object], Sequence[str]]]) -> None:
-        """Plain inserts, no ORM objects: this is the webhook's hot path."""
-        entries = [
-            {"delivery_id": delivery["id"], "order_key": key}
-            for delivery, keys in batch
-            for key in dict.fromkeys(keys)
-        ]
-        # One statement per set of columns given (an executemany takes one shape).
-        shapes: dict[frozenset[str], list[dict[str, object]]] = {}
-        for delivery, _ in batch:
-            shapes.setdefault(frozenset(delivery), []).append(dict(delivery))
+    async def _insert(
+        self, batch: Sequence[tuple[Mapping[str, object], Sequence[str]]]
+    ) -> list[str | None]:
+        """Plain inserts, no ORM objects: this is the webhook's hot path. Per delivery,
+        the id of the earlier one it replays, if any."""
         async with self._sessions() as session:
-            # The deliveries' rows before their entries (they name them).
-            for rows in shapes.values():
-                await session.execute(sa.insert(_DELIVERIES), rows)
-            await session.execute(sa.insert(_ENTRIES), entries)
-            await session.commit()
-
-    async def taken_under(self, digest: str) -> str | None:
-        """The id of a delivery already taken under this signature digest (pending,
-        accepted or ignored), if any: a second one is a replay. One refused, or one
-        Temporal refused (failed), does not count: the sender's retry of it is taken."""
-        query = (
-            sa.select(_DELIVERIES.c.id)
-            .where(
-                _DELIVERIES.c.signature_digest == digest,
-                _DELIVERIES.c.status.in_(_TAKEN),
+            taken = await self._taken_under(
+                session, {d.get("signature_digest") for d, _ in batch} - {None}
             )
-            .limit(1)
+            rows: list[dict[str, object]] = []
+            entries: list[dict[str, object]] = []
+            replays: list[str | None] = []
+            for delivery, keys in batch:
+                digest = delivery.get("signature_digest")
+                earlier = taken.get(str(digest)) if digest is not None else None
+                replays.append(earlier)
+                if earlier is not None:
+                    rows.append(_replay_row(delivery, earlier))
+                    continue
+                if digest is not None:
+                    taken[str(digest)] = str(delivery["id"])
+                rows.append(dict(delivery))
+                if delivery["status"] == DeliveryStatus.PENDING:
+                    entries.extend(
+                        {"delivery_id": delivery["id"], "order_key": key}
+                        for key in dict.fromkeys(keys)
+                    )
+            # One statement per set of columns given (an executemany takes one shape);
+            # the deliveries' rows before their entries (they name them).
+            shapes: dict[frozenset[str], list[dict[str, object]]] = {}
+            for row in rows:
+                shapes.setdefault(frozenset(row), []).append(row)
+            for same_shape in shapes.values():
+                await session.execute(sa.insert(_DELIVERIES), same_shape)
+            if entries:
+                await session.execute(sa.insert(_ENTRIES), entries)
+            await session.commit()
+        return replays
+
+    @staticmethod
+    async def _taken_under(session: AsyncSession, digests: set[object]) -> dict[str, str]:
+        """Digest -> id of the delivery taken under it (pending, accepted or ignored).
+        One refused, or one Temporal refused (failed), does not count: the sender's
+        retry of it is taken."""
+        if not digests:
+            return {}
+        query = sa.select(_DELIVERIES.c.signature_digest, _DELIVERIES.c.id).where(
+            _DELIVERIES.c.signature_digest.in_(digests),
+            _DELIVERIES.c.status.in_(_TAKEN),
         )
-        async with self._sessions() as session:
-            found: str | None = (await session.execute(query)).scalar()
-        return found
+        return {str(digest): str(id_) for digest, id_ in (await session.execute(query)).all()}
 
     @asynccontextmanager
     async def claim(self, limit: int) -> AsyncIterator[Claim]:

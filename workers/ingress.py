@@ -23,7 +23,7 @@ from models.tables import DeliveryStatus, WebhookDelivery
 from models.types import utc_now
 from models.webhooks import UnsupportedWebhook, parse_salesforce_webhook
 from store import Store
-from store.inbox import Inbox
+from store.inbox import Inbox, replay_reason
 from telemetry.metrics import WEBHOOK_DELIVERIES
 from workers.api_models import Problem, WebhookAccepted
 from workers.inbox_relay import trace_context_now
@@ -169,14 +169,7 @@ def ingress_router(
             return await _refuse(delivery, 401, f"signature: {error}", str(error))
         delivery.signature_valid = True
         assert signature is not None  # verify() refuses a missing one
-        digest = hashlib.sha256(signature.strip().encode()).hexdigest()
-        # Two copies arriving at the same instant can both pass this check; they are then
-        # duplicates, which the workflow id absorbs. The check stops later replays.
-        earlier = await inbox.taken_under(digest)
-        if earlier is not None:
-            reason = f"replayed signature: delivery {earlier} was already processed under it"
-            return await _refuse(delivery, 409, reason, reason)
-        delivery.signature_digest = digest
+        delivery.signature_digest = hashlib.sha256(signature.strip().encode()).hexdigest()
         try:
             body = json.loads(raw)
         except ValueError as error:
@@ -193,18 +186,28 @@ def ingress_router(
         records = records_named(trigger)
         delivery.subject_id = records[0] if records else None
         nothing = router.nothing_to_route(trigger)
+        planned: list[str] = []
         if nothing is not None:
             delivery.status = DeliveryStatus.IGNORED
             delivery.status_reason = nothing
-            await store.record_delivery(delivery.row())
-            return _accepted(delivery, [])
-        # The one durable write: the delivery, pending, with its place in the inbox.
-        planned = deal_workflow_ids(trigger)
-        delivery.workflow_id = planned[0] if planned else None
-        delivery.traceparent = trace_context_now()
-        delivery.status = DeliveryStatus.PENDING
-        await inbox.accept(delivery.values(), records)
-        wake_relay()
+        else:
+            planned = deal_workflow_ids(trigger)
+            delivery.workflow_id = planned[0] if planned else None
+            delivery.traceparent = trace_context_now()
+            delivery.status = DeliveryStatus.PENDING
+        # The one durable write: the delivery (pending, with its place in the inbox, or
+        # ignored), unless its signature was taken before. Two copies arriving at once in
+        # two replicas can both be taken; they are then duplicates, which the workflow id
+        # absorbs. The check stops later replays.
+        earlier = await inbox.take(delivery.values(), records if planned else ())
+        if earlier is not None:
+            reason = replay_reason(earlier)
+            _count("rejected", 409)
+            log.warning("webhook delivery %s refused: %s", delivery.id, reason)
+            problem = Problem(detail=reason, delivery_id=delivery.id)
+            return JSONResponse(problem.model_dump(mode="json"), status_code=409)
+        if delivery.status == DeliveryStatus.PENDING:
+            wake_relay()
         return _accepted(delivery, planned)
 
     def _accepted(delivery: Received, workflow_ids: list[str]) -> JSONResponse:

@@ -67,7 +67,7 @@ async def store_pending(store: Store, row: WebhookDelivery, order_keys: list[str
     """Into the inbox as the ingress puts a valid delivery there."""
     row.status = DeliveryStatus.PENDING
     table = WebhookDelivery.__table__  # type: ignore[attr-defined]
-    await Inbox(store).accept({c.name: getattr(row, c.name) for c in table.columns}, order_keys)
+    await Inbox(store).take({c.name: getattr(row, c.name) for c in table.columns}, order_keys)
 
 
 async def signals_heard(client: Client, opportunity_ids: Iterable[str]) -> dict[str, list[str]]:

@@ -33,9 +33,7 @@ async def test_deliveries_arriving_together_are_all_committed_with_their_entries
 ) -> None:
     inbox = Inbox(store)
     rows = [_pending() for _ in range(40)]
-    await asyncio.gather(
-        *(inbox.accept(row, [f"006{n % 5}", "001A"]) for n, row in enumerate(rows))
-    )
+    await asyncio.gather(*(inbox.take(row, [f"006{n % 5}", "001A"]) for n, row in enumerate(rows)))
     async with store.sessions()() as session:
         stored = {d.id for d in await session.scalars(select(WebhookDelivery))}
         entries = list(await session.scalars(select(InboxEntry)))
@@ -50,15 +48,15 @@ async def test_a_batch_that_cannot_be_written_fails_every_caller_and_stores_none
     inbox = Inbox(store)
     twice = uuid.uuid4().hex  # one id twice in one batch: the insert is refused
     answers = await asyncio.gather(
-        inbox.accept(_pending(twice), ["006A"]),
-        inbox.accept(_pending(twice), ["006A"]),
-        inbox.accept(_pending(), ["006B"]),
+        inbox.take(_pending(twice), ["006A"]),
+        inbox.take(_pending(twice), ["006A"]),
+        inbox.take(_pending(), ["006B"]),
         return_exceptions=True,
     )
     assert all(isinstance(answer, IntegrityError) for answer in answers), answers
     assert (await inbox.depth())[0] == 0
     # The writer is not stuck: the next delivery is written.
-    await inbox.accept(_pending(), ["006C"])
+    await inbox.take(_pending(), ["006C"])
     assert (await inbox.depth())[0] == 1
 
 
@@ -67,6 +65,6 @@ async def test_a_caller_returns_only_after_its_row_is_committed(store: Store, wa
     inbox = Inbox(store)
     rows = [_pending() for _ in range(waiting)]
     for row in rows:
-        await inbox.accept(row, ["006D"])
+        await inbox.take(row, ["006D"])
         async with store.sessions()() as session:  # another session sees it at once
             assert await session.get(WebhookDelivery, row["id"]) is not None

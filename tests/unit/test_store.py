@@ -98,29 +98,36 @@ async def test_deliveries_keep_the_raw_bytes(store: Store) -> None:
 
 
 async def test_only_a_processed_delivery_makes_its_signature_a_replay(store: Store) -> None:
-    def signed(status: DeliveryStatus) -> WebhookDelivery:
+    def signed(status: DeliveryStatus, digest: str) -> WebhookDelivery:
         return WebhookDelivery(
             source="salesforce",
             raw_body=b"{}",
             correlation_id=uuid.uuid4().hex,
             status=status,
             signature_valid=True,
-            signature_digest="d1",
+            signature_digest=digest,
         )
 
+    def arriving(digest: str) -> dict[str, object]:
+        row = signed(DeliveryStatus.PENDING, digest)
+        return {c.name: getattr(row, c.name) for c in WebhookDelivery.__table__.columns}  # type: ignore[attr-defined]
+
+    inbox = Inbox(store)
     # Temporal refused it for good (failed): the sender's retry is welcome.
-    await store.record_delivery(signed(DeliveryStatus.FAILED))
-    assert await Inbox(store).taken_under("d1") is None
-    processed = await store.record_delivery(signed(DeliveryStatus.ACCEPTED))
-    earlier = await Inbox(store).taken_under("d1")
-    assert earlier == processed.id
-    assert await Inbox(store).taken_under("d2") is None
-    # Taken and waiting in the inbox (answered 202): the same request again is a replay.
-    waiting = signed(DeliveryStatus.PENDING)
-    waiting.signature_digest = "d3"
-    await store.record_delivery(waiting)
-    taken = await Inbox(store).taken_under("d3")
-    assert taken == waiting.id
+    await store.record_delivery(signed(DeliveryStatus.FAILED, "d1"))
+    assert await inbox.take(arriving("d1"), ["006A"]) is None
+    # Taken (pending, then accepted): the same request again is a replay, kept refused.
+    processed = await store.record_delivery(signed(DeliveryStatus.ACCEPTED, "d2"))
+    replay = arriving("d2")
+    assert await inbox.take(replay, ["006A"]) == processed.id
+    kept = await store.get_delivery(str(replay["id"]))
+    assert kept is not None and kept.status == DeliveryStatus.REJECTED
+    assert kept.status_reason and processed.id in kept.status_reason
+    # Two copies arriving together: the first is taken, the second is its replay.
+    first, second = arriving("d3"), arriving("d3")
+    answers = await asyncio.gather(inbox.take(first, ["006B"]), inbox.take(second, ["006B"]))
+    assert answers == [None, first["id"]]
+    assert (await inbox.depth())[0] == 2  # d1's and the first d3
 
 
 async def test_processes_starting_together_both_get_the_schema(tmp_path: Path) -> None:
