@@ -181,10 +181,7 @@ async def _baseline(
     stack: DevStack, env: dict[str, str], senders: int, each: int
 ) -> dict[str, Any]:
     """The old ingress's Temporal call, per request: signal-with-start of a new deal."""
-    # dev.env names Temporal as TEMPORAL_ADDRESS, which from_env_values does not read.
-    settings = Settings.from_env_values(env).model_copy(
-        update={"temporal_address": stack.temporal_address}
-    )
+    settings = Settings.from_env_values(env)
     client = await connect(settings)
 
     async def send(opportunity_id: str) -> None:

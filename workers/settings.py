@@ -253,11 +253,17 @@ class Settings(BaseSettings):
         """The settings ``env`` (a stack's ``dev.env``) gives, without reading the process
         environment: how tools beside a stack (the demo, the tests, the benchmarks) reach
         its systems exactly as its worker does."""
-        values = {
-            name: env[f"SYNCLINE_{name.upper()}"]
-            for name in cls.model_fields
-            if f"SYNCLINE_{name.upper()}" in env
-        }
+        values: dict[str, str] = {}
+        for name, field in cls.model_fields.items():
+            # A field with aliases (``TEMPORAL_ADDRESS``) is validated by alias only.
+            alias = field.validation_alias
+            keys = alias.choices if isinstance(alias, AliasChoices) else []
+            for key in keys:
+                if isinstance(key, str) and key in env:
+                    values[key] = env[key]
+                    break
+            if not keys and f"SYNCLINE_{name.upper()}" in env:
+                values[name] = env[f"SYNCLINE_{name.upper()}"]
         return cls.model_validate(values)
 
     def _erp_credentials(self) -> tuple[str, ...]:

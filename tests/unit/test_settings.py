@@ -149,3 +149,11 @@ def test_a_stack_env_gives_the_settings_its_worker_has() -> None:
     )
     assert settings.erp_auth == "tba" and settings.erp_token_secret.get_secret_value() == "ts"
     assert settings.erp_private_key_file is None
+
+
+@pytest.mark.parametrize("name", ["TEMPORAL_ADDRESS", "SYNCLINE_TEMPORAL_ADDRESS"])
+def test_a_stack_env_names_temporal_by_either_of_its_names(name: str) -> None:
+    """``dev.env`` writes ``TEMPORAL_ADDRESS``, as the Temporal CLI reads it."""
+    env = {name: "127.0.0.1:17233", "TEMPORAL_NAMESPACE": "x", "SYNCLINE_ENVIRONMENT": "dev"}
+    settings = Settings.from_env_values(env)
+    assert (settings.temporal_address, settings.temporal_namespace) == ("127.0.0.1:17233", "x")
