@@ -153,29 +153,37 @@ def invoice(
     )
 
 
+def _drifts(found: list[object]) -> list[DriftClass]:
+    return [f.drift for f in found]  # type: ignore[attr-defined]
+
+
 def test_invoices_and_payments() -> None:
-    posted = LedgerInvoice(posted=usd("100.00"))
-    assert classify_invoice(invoice(), posted, POLICY) is None
-    assert (
-        drift_of(classify_invoice(invoice(), LedgerInvoice(), POLICY))
-        is DriftClass.MISSING_LEDGER_EVENT
-    )
-    assert (
-        drift_of(classify_invoice(invoice("110.00", "110.00"), posted, POLICY))
-        is DriftClass.AMOUNT_MISMATCH
-    )
-    assert (
-        classify_invoice(invoice(status=InvoiceStatus.CANCELLED), LedgerInvoice(), POLICY) is None
-    )
+    posted = LedgerInvoice(posted=Decimal("100.00"), currency="USD")
+    assert classify_invoice(invoice(), posted, POLICY) == []
+    assert _drifts(classify_invoice(invoice(), LedgerInvoice(), POLICY)) == [
+        DriftClass.MISSING_LEDGER_EVENT
+    ]
+    assert _drifts(classify_invoice(invoice("110.00", "110.00"), posted, POLICY)) == [
+        DriftClass.AMOUNT_MISMATCH
+    ]
+    # Voided in the ERP: the ledger must have taken the posting back.
+    voided = invoice(status=InvoiceStatus.CANCELLED)
+    assert _drifts(classify_invoice(voided, posted, POLICY)) == [DriftClass.MISSING_LEDGER_EVENT]
+    taken_back = LedgerInvoice(posted=Decimal("100.00"), currency="USD", voided=Decimal("100.00"))
+    assert classify_invoice(voided, taken_back, POLICY) == []
+    assert _drifts(classify_invoice(invoice(), taken_back, POLICY)) == [DriftClass.STATUS_DRIFT]
     part_paid = invoice(due="40.00")
-    assert drift_of(classify_payment(part_paid, posted, POLICY)) is DriftClass.MISSING_LEDGER_EVENT
-    recorded = LedgerInvoice(posted=usd("100.00"), paid_to_date=Decimal("60.00"))
-    assert classify_payment(part_paid, recorded, POLICY) is None
-    reversed_payment = LedgerInvoice(posted=usd("100.00"), paid_to_date=Decimal("80.00"))
-    assert (
-        drift_of(classify_payment(part_paid, reversed_payment, POLICY))
-        is DriftClass.AMOUNT_MISMATCH
+    assert _drifts(classify_payment(part_paid, posted, POLICY)) == [DriftClass.MISSING_LEDGER_EVENT]
+    recorded = LedgerInvoice(posted=Decimal("100.00"), currency="USD", collected=Decimal("60"))
+    assert classify_payment(part_paid, recorded, POLICY) == []
+    reversed_payment = LedgerInvoice(
+        posted=Decimal("100.00"), currency="USD", collected=Decimal("80.00")
     )
+    assert _drifts(classify_payment(part_paid, reversed_payment, POLICY)) == [
+        DriftClass.AMOUNT_MISMATCH
+    ]
+    (finding,) = classify_payment(part_paid, reversed_payment, POLICY)
+    assert finding.evidence["difference_cents"] == "-2000"
 
 
 def customer(tax_id: str = "DE1", name: str = "Acme GmbH") -> CustomerChange:
