@@ -1,0 +1,158 @@
+"""Reconciliation per invoice and per opportunity's billing mirror, on the NetSuite
+sandbox: finance voids an invoice, credits another and takes one payment over two
+invoices; once the feed has recorded it all, nothing is left unexplained. Then the
+CRM's mirror and a ledger fact are corrupted: both are found, with their cents, and
+repaired (the fact re-derived from the ERP's record, the mirror written back)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from models.billing import ChangeCursor
+from models.changes import ChangeKind, ErpChange
+from models.events import EventType
+from models.reconciliation import Domain, DriftClass, FindingState
+from models.tables import LedgerEvent
+from reconciliation.records import ReconciliationRecords
+from sandbox.netsuite.invoice_void import FINANCE_PATH
+from tests.deals import open_deal
+from tests.sandbox_netsuite.helpers import get_token
+from tests.workflows.conftest import World
+from tests.workflows.test_reconcile import _classes, _reconcile
+from workflows.deal.workflow import CloseWonToOrder
+
+DOMAINS = [Domain.INVOICES, Domain.PAYMENTS, Domain.BILLING_MIRROR]
+EPOCH = ChangeCursor(modified_at=datetime(2000, 1, 1, tzinfo=UTC))
+
+
+async def _won(world: World, account_id: str | None = None) -> tuple[str, str]:
+    """A deal whose order the ERP accepted: (opportunity, ERP order)."""
+    opportunity = await open_deal(world.crm, world.entries, account_id=account_id)
+    await world.crm.update("Opportunity", opportunity, {"StageName": "Closed Won"})
+    handle = await world.start(opportunity)
+    for _ in range(200):
+        state = await handle.query(CloseWonToOrder.state)
+        if state.billing is not None and state.erp_order_id:
+            return opportunity, state.erp_order_id
+        await asyncio.sleep(0.05)
+    raise AssertionError("the deal never reached billing")
+
+
+async def _feed(world: World) -> None:
+    """What the change feed would read, published as it does (the ledger keeps each
+    fact once, however often it is read)."""
+    changes: list[ErpChange] = []
+    for kind in (ChangeKind.INVOICE, ChangeKind.CREDIT_MEMO, ChangeKind.PAYMENT):
+        changes += (await world.erp.changes(kind, EPOCH, 1000)).changes
+    await world.publish(*changes)
+
+
+async def _mirror(world: World, opportunity: str) -> tuple[Decimal, Decimal, Decimal]:
+    fields = await world.crm.get("Opportunity", opportunity)
+    return tuple(  # type: ignore[return-value]
+        Decimal(str(fields[f] or 0))
+        for f in ("Syncline_Invoiced_Amount__c", "Syncline_Paid_Amount__c", "Syncline_Balance__c")
+    )
+
+
+async def _until_mirrored(world: World, opportunity: str, want: tuple[Decimal, ...]) -> None:
+    for _ in range(300):
+        if await _mirror(world, opportunity) == want:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{opportunity} mirrors {await _mirror(world, opportunity)}, not {want}")
+
+
+async def test_voids_credits_and_a_split_payment_reconcile_and_corruption_is_repaired(
+    own_world: World,
+) -> None:
+    world = own_world
+    first, first_order = await _won(world)
+    account = (await world.crm.get("Opportunity", first))["AccountId"]
+    second, second_order = await _won(world, account)
+    (customer,) = await world.erp.suiteql(
+        f"SELECT entity FROM transaction WHERE id = {first_order}"
+    )
+    item = (await world.erp.find_items(["SL-PLATFORM-ANNUAL"]))["SL-PLATFORM-ANNUAL"].id
+    total = Decimal("2501.00")  # 2 × 1250.50, each order
+
+    # Finance bills the first order, voids that invoice and bills it again.
+    wrong = await world.erp.create_record("invoice", {"createdFrom": {"id": first_order}})
+    world.erp_admin.headers["Authorization"] = f"Bearer {await get_token(world.erp_admin)}"
+    voided = await world.erp_admin.post(f"{FINANCE_PATH}/invoice/{wrong}/void")
+    assert voided.status_code == 204, voided.text
+    rebilled = await world.erp.create_record("invoice", {"createdFrom": {"id": first_order}})
+    other = await world.erp.create_record("invoice", {"createdFrom": {"id": second_order}})
+    # A credit of 100 on the new invoice, and one payment over both live invoices.
+    await world.erp.create_record(
+        "creditMemo",
+        {
+            "createdFrom": {"id": rebilled},
+            "item": {"items": [{"item": {"id": item}, "quantity": 1, "rate": Decimal("100")}]},
+            "apply": {"items": [{"doc": {"id": rebilled}, "amount": Decimal("100")}]},
+        },
+    )
+    await world.erp.create_record(
+        "customerPayment",
+        {
+            "customer": {"id": str(customer["entity"])},
+            "payment": Decimal("1500"),
+            "tranDate": date.today().isoformat(),
+            "apply": {
+                "items": [
+                    {"doc": {"id": rebilled}, "apply": True, "amount": Decimal("500")},
+                    {"doc": {"id": other}, "apply": True, "amount": Decimal("1000")},
+                ]
+            },
+        },
+    )
+    await _feed(world)
+    first_mirror = (total - 100, Decimal(500), total - 100 - 500)
+    second_mirror = (total, Decimal(1000), total - 1000)
+    await _until_mirrored(world, first, first_mirror)
+    await _until_mirrored(world, second, second_mirror)
+
+    agreed = await _reconcile(world, domains=DOMAINS)
+    assert await _classes(world, agreed) == {}
+    assert agreed.unexplained == 0
+    compared = {d.domain: d.compared for d in agreed.domains}
+    assert compared[Domain.INVOICES] == 3 and compared[Domain.BILLING_MIRROR] == 2
+
+    # A rep overwrites the paid amount; the ledger loses the credit's application.
+    await world.crm.update("Opportunity", second, {"Syncline_Paid_Amount__c": 0})
+    async with world.store.engine.begin() as connection:
+        await connection.execute(
+            sa.delete(LedgerEvent).where(
+                sa.column("event_type") == EventType.CREDIT_MEMO_APPLIED,
+                sa.column("source_id") == rebilled,
+            )
+        )
+
+    found = await _reconcile(world, domains=DOMAINS)
+    assert await _classes(world, found) == {
+        (str(Domain.INVOICES), rebilled): DriftClass.MISSING_LEDGER_EVENT,
+        (str(Domain.BILLING_MIRROR), second): DriftClass.STALE_MIRROR,
+    }
+    assert found.unexplained == 0
+    rows = {
+        row.domain: row async for row in ReconciliationRecords(world.store).all_findings(found.id)
+    }
+    credit = rows[Domain.INVOICES]
+    assert (credit.evidence["measures"], credit.evidence["difference_cents"]) == (
+        "credited",
+        "10000",
+    )
+    mirror = rows[Domain.BILLING_MIRROR]
+    assert mirror.evidence["fields"] == "paid_amount"
+    assert mirror.evidence["paid_amount.difference_cents"] == "100000"
+    assert {r.state for r in rows.values()} == {FindingState.REPAIR_REQUESTED}
+    # Repaired: the fact re-derived by the feed's builder, the mirror written back.
+    assert await world.store.count_events(EventType.CREDIT_MEMO_APPLIED, first) == 1
+    assert await _mirror(world, second) == second_mirror
+
+    again = await _reconcile(world, domains=DOMAINS)
+    assert await _classes(world, again) == {}
