@@ -78,7 +78,7 @@ async def test_voids_credits_and_a_split_payment_reconcile_and_corruption_is_rep
         f"SELECT entity FROM transaction WHERE id = {first_order}"
     )
     item = (await world.erp.find_items(["SL-PLATFORM-ANNUAL"]))["SL-PLATFORM-ANNUAL"].id
-    total = Decimal("2501.00")  # 2 × 1250.50, each order
+    total = Decimal("2501.00")  # 2 at 1250.50, each order
 
     # Finance bills the first order, voids that invoice and bills it again.
     wrong = await world.erp.create_record("invoice", {"createdFrom": {"id": first_order}})
