@@ -6,6 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from models.billing import InvoiceStatus
 from models.changes import (
@@ -252,3 +254,54 @@ def test_subscriptions_due_for_renewal() -> None:
         )
         is None
     )
+
+
+HELD_WRITTEN = "Pending Approval"
+
+
+def approval_reference(
+    status: OrderStatus, crm_status: str | None, books: bool, parked: bool
+) -> tuple[DriftClass, Remedy] | None:
+    """Issue 18's rules, as a controller states them: a held order is consistent while
+    its deal waits and nothing books it; a rejected one while its deal is parked and
+    nothing books it; an approved one once its deal no longer waits (the rest of an
+    approved order's comparison is the tests above)."""
+    waits = crm_status == HELD_WRITTEN
+    if status in (OrderStatus.PENDING_APPROVAL, OrderStatus.REJECTED) and books:
+        return DriftClass.STATUS_DRIFT, Remedy.EXCEPTION
+    if status is OrderStatus.PENDING_APPROVAL:
+        return None if waits else (DriftClass.STATUS_DRIFT, Remedy.REPLAY_DEAL)
+    if status is OrderStatus.REJECTED:
+        return None if parked else (DriftClass.STATUS_DRIFT, Remedy.REPUBLISH)
+    if waits:
+        return DriftClass.STATUS_DRIFT, Remedy.REPUBLISH
+    return None if books else (DriftClass.MISSING_LEDGER_EVENT, Remedy.RECORD_EVENT)
+
+
+@given(
+    status=st.sampled_from(
+        [
+            OrderStatus.PENDING_APPROVAL,
+            OrderStatus.REJECTED,
+            OrderStatus.OPEN,
+            OrderStatus.BILLED,
+            OrderStatus.CLOSED,
+        ]
+    ),
+    crm_status=st.sampled_from([None, HELD_WRITTEN, "Pending Fulfillment"]),
+    books=st.booleans(),
+    parked=st.booleans(),
+)
+def test_each_order_approval_state_is_classified_as_the_reference_says(
+    status: OrderStatus, crm_status: str | None, books: bool, parked: bool
+) -> None:
+    found = classify_order(
+        "006A",
+        won(erp_order_status=crm_status),
+        [order(status=status)],
+        booked() if books else {},
+        POLICY,
+        parked=parked,
+    )
+    expected = approval_reference(status, crm_status, books, parked)
+    assert (None if found is None else (found.drift, found.remedy)) == expected
