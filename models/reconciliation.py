@@ -130,8 +130,19 @@ class Finding(BaseModel):
 
 class Metric(StrEnum):
     BOOKINGS = "bookings"
+    """Approved (ERP-confirmed) live orders; held and rejected orders are no bookings."""
+    BILLINGS_NET = "billings_net"
+    """Per invoice, billed net of voids and of the credit memos applied to it (billings
+    v2 nets a credit memo by its issued total, so the two differ only by credit not yet
+    applied to any invoice)."""
+    COLLECTIONS = "collections"
+    """Cash applied to invoices by payment records (collections v2 before refunds, which
+    pay out credit memos, not invoices)."""
     BILLINGS = "billings"
+    """Gross posted totals: what runs before ``billings_net`` reported; kept so their
+    stored reports still load."""
     PAYMENTS = "payments"
+    """Paid amounts: what runs before ``collections`` reported; kept as ``billings``."""
 
 
 class MetricTotals(BaseModel):

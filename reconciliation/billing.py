@@ -5,8 +5,8 @@ collected (payments). One read of the invoices serves both domains."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
-from models.billing import InvoiceStatus
 from models.changes import ChangeKind, InvoiceChange
 from models.reconciliation import Domain, DriftClass, Finding, Metric, Remedy
 from models.types import Money
@@ -142,14 +142,21 @@ async def billing_pass(
 
 
 def _count(batch: Batch, invoice: InvoiceChange, ledger: LedgerInvoice) -> None:
-    if invoice.status is InvoiceStatus.CANCELLED:
-        return
+    """Billings net and collections as the ERP and the ledger total them, voided
+    invoices included (at zero on the ERP's side, posted less voided on the ledger's)."""
     currency = invoice.total.currency
-    posted = None if ledger.posted is None else Money(amount=ledger.posted, currency=currency)
-    batch.metrics.add(Metric.BILLINGS, erp=invoice.total, ledger=posted)
+
+    def net(billed: Decimal, credited: Decimal) -> Money:
+        return Money(amount=billed - credited, currency=currency)
+
     batch.metrics.add(
-        Metric.PAYMENTS,
-        erp=invoice.amount_paid,
+        Metric.BILLINGS_NET,
+        erp=net(erp_amount(invoice, Measure.BILLED), erp_amount(invoice, Measure.CREDITED)),
+        ledger=net(ledger.billed, ledger.credited),
+    )
+    batch.metrics.add(
+        Metric.COLLECTIONS,
+        erp=Money(amount=erp_amount(invoice, Measure.COLLECTED), currency=currency),
         ledger=Money(amount=ledger.collected, currency=currency),
     )
     batch.saw(invoice.modified_at)

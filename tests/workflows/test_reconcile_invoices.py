@@ -119,6 +119,13 @@ async def test_voids_credits_and_a_split_payment_reconcile_and_corruption_is_rep
     agreed = await _reconcile(world, domains=DOMAINS)
     assert await _classes(world, agreed) == {}
     assert agreed.unexplained == 0
+    money = {(str(m.metric), m.currency): m for m in agreed.metrics}
+    # Billings net of the void and the credit, collections the cash: ERP and ledger alike.
+    assert (money["billings_net", "USD"].erp, money["billings_net", "USD"].ledger) == (
+        total - 100 + total,
+        total - 100 + total,
+    )
+    assert money["collections", "USD"].erp == money["collections", "USD"].ledger == 1500
     compared = {d.domain: d.compared for d in agreed.domains}
     assert compared[Domain.INVOICES] == 3 and compared[Domain.BILLING_MIRROR] == 2
 
