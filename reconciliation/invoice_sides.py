@@ -10,6 +10,11 @@ Refunds are not compared per invoice: a refund pays out a credit memo, not an
 invoice (NetSuite links it to the memo; Tryton here has no refund record at all), and
 what an invoice collected is the cash applied to it, which is also what the deal
 mirrors onto the opportunity as paid.
+
+Tryton: a credit note made "with refund" is read as applied to the invoice it cancels
+and compared like NetSuite's; one reconciled against an invoice by hand is read as
+issued only (``connectors.tryton.settlement``), so neither side counts it as credited
+and this comparison cannot see it.
 """
 
 from __future__ import annotations
