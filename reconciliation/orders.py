@@ -18,6 +18,7 @@ from reconciliation.context import Policy, money_text
 
 LEDGER_TYPES = (EventType.ORDER_ACCEPTED, EventType.ORDER_AMENDED, EventType.ORDER_CANCELLED)
 
+_CLOSED = frozenset({OrderStatus.CANCELLED, OrderStatus.REJECTED})
 BOOKED_STATUSES = frozenset({OrderStatus.OPEN, OrderStatus.BILLED, OrderStatus.CLOSED})
 """An order the ERP confirmed (approved): a booking. Held and rejected orders are not."""
 HELD_STATUS_NAMES = frozenset({"Pending Approval", OrderStatus.PENDING_APPROVAL.value})
@@ -65,7 +66,12 @@ def classify_order(
     ``parked``: the deal waits for a person (an open exception of its own)."""
     if crm is not None and len(erp) == 1 and _agree(crm, erp[0], ledger.get(erp[0].id)):
         return None  # the common case, decided before anything is built
-    live = [order for order in erp if order.status is not OrderStatus.CANCELLED]
+    # A rejected order is closed in the ERP: no live order, duplicate or orphan; only
+    # the approval comparison below judges it, when the deal is still won.
+    live = [order for order in erp if order.status not in _CLOSED]
+    rejected = [order for order in erp if order.status is OrderStatus.REJECTED]
+    if crm is not None and not live and rejected:
+        live = rejected[-1:]
     changed_at = max(
         [o.modified_at for o in erp] + ([crm.last_modified] if crm and crm.last_modified else []),
         default=None,

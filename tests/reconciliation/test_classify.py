@@ -305,3 +305,14 @@ def test_each_order_approval_state_is_classified_as_the_reference_says(
     )
     expected = approval_reference(status, crm_status, books, parked)
     assert (None if found is None else (found.drift, found.remedy)) == expected
+
+
+def test_a_rejected_order_is_closed_no_orphan_nor_duplicate() -> None:
+    rejected = order(status=OrderStatus.REJECTED)
+    # Sales marked the deal lost after the rejection: nothing left to compare.
+    assert classify_order("006A", None, [rejected], {}, POLICY) is None
+    # Finance entered a new order after the rejection: one live order, booked.
+    again = order(order_id="78")
+    booked_again = {"78": LedgerOrder(total=usd("100.00"), amendment=0)}
+    deal = won(erp_order_id="78")
+    assert classify_order("006A", deal, [rejected, again], booked_again, POLICY) is None
