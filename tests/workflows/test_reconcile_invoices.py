@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from models.billing import ChangeCursor
 from models.changes import ChangeKind, ErpChange
+from models.deal import DealStatus
 from models.events import EventType
 from models.reconciliation import Domain, DriftClass, FindingState
 from models.tables import LedgerEvent
@@ -22,7 +23,10 @@ from sandbox.netsuite.invoice_void import FINANCE_PATH
 from tests.deals import open_deal
 from tests.sandbox_netsuite.helpers import get_token
 from tests.workflows.conftest import World
+from tests.workflows.test_approval import _feed as _approval_feed_of
+from tests.workflows.test_approval import _finance, _pending
 from tests.workflows.test_reconcile import _classes, _reconcile
+from tests.workflows.test_reversals import _until
 from workflows.deal.workflow import CloseWonToOrder
 
 DOMAINS = [Domain.INVOICES, Domain.PAYMENTS, Domain.BILLING_MIRROR]
@@ -49,6 +53,10 @@ async def _feed(world: World) -> None:
     for kind in (ChangeKind.INVOICE, ChangeKind.CREDIT_MEMO, ChangeKind.PAYMENT):
         changes += (await world.erp.changes(kind, EPOCH, 1000)).changes
     await world.publish(*changes)
+
+
+async def _approval_feed(world: World) -> None:
+    await _approval_feed_of(world, ChangeKind.ORDER)
 
 
 async def _mirror(world: World, opportunity: str) -> tuple[Decimal, Decimal, Decimal]:
@@ -163,3 +171,34 @@ async def test_voids_credits_and_a_split_payment_reconcile_and_corruption_is_rep
 
     again = await _reconcile(world, domains=DOMAINS)
     assert await _classes(world, again) == {}
+
+
+async def test_each_orders_approval_state_against_its_deal(own_world: World) -> None:
+    """Held while the deal waits and rejected while it is parked are consistent and no
+    bookings; an order approved while the feed was down leaves its deal waiting: a
+    finding, whose republished news moves the deal on and books the order."""
+    world = own_world
+    held, _, _ = await _pending(world)
+    _, rejected_state, rejected_deal = await _pending(world)
+    await _finance(
+        world, f"/admin/finance/salesOrder/{rejected_state.erp_order_id}/reject", {"reason": "x"}
+    )
+    await _approval_feed(world)
+    await _until(rejected_deal, lambda s: s.status == DealStatus.NEEDS_ATTENTION)
+    approved, approved_state, approved_deal = await _pending(world)
+    await _finance(world, f"/admin/finance/salesOrder/{approved_state.erp_order_id}/approve")
+
+    found = await _reconcile(world, domains=[Domain.ORDERS])
+    assert await _classes(world, found) == {(str(Domain.ORDERS), approved): DriftClass.STATUS_DRIFT}
+    assert found.unexplained == 0
+    (bookings,) = [m for m in found.metrics if m.metric == "bookings"]
+    # Only the approved order is a booking; the ledger had not heard of it yet.
+    assert (bookings.erp, bookings.ledger) == (Decimal("2501.00"), 0)
+    await _until(approved_deal, lambda s: s.status == DealStatus.ORDER_ACCEPTED)
+    assert await world.store.count_events(EventType.ORDER_ACCEPTED, approved) == 1
+    assert await world.store.count_events(EventType.ORDER_ACCEPTED, held) == 0
+
+    again = await _reconcile(world, domains=[Domain.ORDERS])
+    assert await _classes(world, again) == {}
+    assert again.unexplained == 0
+    await approved_deal.terminate("the test is over")  # it would follow billing for 400 days
