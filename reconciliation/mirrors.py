@@ -156,15 +156,17 @@ def classify_mirror(
 
 
 async def mirrors_pass(ctx: PassContext, checkpoint: str | None) -> AsyncIterator[Batch]:
-    """Pages of the opportunities the ledger holds invoice facts for, by id."""
+    """Pages of the opportunities the ledger holds a posted invoice for, by id."""
     since = None if ctx.since is None else datetime.combine(ctx.since, time.min, tzinfo=UTC)
     after = checkpoint
     while True:
         if ctx.keys is not None:
             subjects = sorted(k for k in ctx.keys if after is None or k > after)
         else:
+            # Every billed opportunity has a posted invoice (the billing pass has just
+            # restored any the ledger lacked): one type keeps the keyset on its index.
             subjects = await ctx.store.subjects_with_events(
-                _INVOICE_TYPES, after, ctx.page_size, since
+                EventType.INVOICE_POSTED, after, ctx.page_size, since
             )
         # A subject of the form <erp>:<kind>:<id> bills no opportunity: nothing mirrors it.
         wanted = [s for s in subjects if ":" not in s]

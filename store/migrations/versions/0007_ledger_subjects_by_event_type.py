@@ -1,5 +1,5 @@
-"""The ledger's facts by subject and type: reconciliation pages the opportunities with
-invoice facts by subject id and reads a page's facts of a few types together.
+"""The ledger's facts by type and subject: reconciliation pages the opportunities with
+a posted invoice by subject id, reading the index in order (a page costs its rows).
 
 Revision ID: 0007
 Revises: 0006
@@ -17,8 +17,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_ledger_events_subject_type", "ledger_events", ["subject_id", "event_type"])
+    op.create_index("ix_ledger_events_type_subject", "ledger_events", ["event_type", "subject_id"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_ledger_events_subject_type", table_name="ledger_events")
+    op.drop_index("ix_ledger_events_type_subject", table_name="ledger_events")
