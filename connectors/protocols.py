@@ -12,6 +12,7 @@ from models.crm import (
     Account,
     AccountLegalMirror,
     Opportunity,
+    OpportunityBillingMirror,
     OpportunityBillingUpdate,
     OpportunityOrderUpdate,
     ProductMirror,
@@ -43,6 +44,13 @@ class CrmClient(Protocol):
         self, opportunity_id: str, update: OpportunityBillingUpdate
     ) -> None:
         """Mirror invoiced and paid amounts onto the opportunity (idempotent)."""
+        ...
+
+    async def billing_mirrors(
+        self, opportunity_ids: Sequence[str]
+    ) -> dict[str, OpportunityBillingMirror]:
+        """The billing fields of these opportunities as they are now, by id; an id the
+        CRM does not know is absent."""
         ...
 
     async def find_accounts(

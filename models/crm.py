@@ -96,6 +96,19 @@ class OpportunityBillingUpdate(BaseModel):
     synced_at: UtcDatetime
 
 
+class OpportunityBillingMirror(BaseModel):
+    """The billing fields an opportunity carries now (``OpportunityBillingUpdate`` as
+    last written, or nothing yet), and the order they are about."""
+
+    opportunity_id: str
+    erp_order_id: str | None = None
+    billing_status: str | None = None
+    invoiced_amount: Decimal | None = None
+    paid_amount: Decimal | None = None
+    balance: Decimal | None = None
+    last_modified: UtcDatetime | None = None
+
+
 class AccountLegalMirror(BaseModel):
     """The ERP's legal customer, written read-only onto the CRM account it belongs to."""
 

@@ -23,6 +23,8 @@ class Domain(StrEnum):
     INVOICES = "invoices"
     PAYMENTS = "payments"
     SUBSCRIPTIONS = "subscriptions"
+    BILLING_MIRROR = "billing_mirror"
+    """The invoiced, paid and balance amounts mirrored onto each opportunity."""
 
 
 class DriftClass(StrEnum):
@@ -48,6 +50,9 @@ class DriftClass(StrEnum):
     the ledger never recorded."""
     OWNERSHIP_CONFLICT = "ownership_conflict"
     """A CRM account's ERP-owned fields differ from the ERP's."""
+    STALE_MIRROR = "stale_mirror"
+    """An opportunity's mirrored invoiced, paid or balance amount differs from what its
+    order's invoices add up to."""
 
 
 class Remedy(StrEnum):
@@ -68,6 +73,9 @@ class Remedy(StrEnum):
     RECORD_EVENT = "record_event"
     """Record the ERP's fact with the feed's own event builder: the same event id the
     deal would have written, so the ledger keeps one whoever writes first."""
+    WRITE_MIRROR = "write_mirror"
+    """Write the opportunity's billing fields again, through the CRM connector's own
+    ``write_billing_status`` (the deal that wrote them may have ended)."""
     EXCEPTION = "exception"
     """Nothing safe to replay: a person decides, with the evidence."""
 
@@ -88,6 +96,8 @@ REMEDIES: dict[DriftClass, str] = {
     "it); a lost order.accepted is recorded from the ERP's order",
     DriftClass.OWNERSHIP_CONFLICT: "the customer's mirror parks it as an ownership conflict; "
     "its retry writes the ERP's values back",
+    DriftClass.STALE_MIRROR: "write the opportunity's billing fields again from the ledger's "
+    "facts of its invoices (compared with the ERP's first)",
 }
 
 
@@ -120,8 +130,19 @@ class Finding(BaseModel):
 
 class Metric(StrEnum):
     BOOKINGS = "bookings"
+    """Approved (ERP-confirmed) live orders; held and rejected orders are no bookings."""
+    BILLINGS_NET = "billings_net"
+    """Per invoice, billed net of voids and of the credit memos applied to it (billings
+    v2 nets a credit memo by its issued total, so the two differ only by credit not yet
+    applied to any invoice)."""
+    COLLECTIONS = "collections"
+    """Cash applied to invoices by payment records (collections v2 before refunds, which
+    pay out credit memos, not invoices)."""
     BILLINGS = "billings"
+    """Gross posted totals: what runs before ``billings_net`` reported; kept so their
+    stored reports still load."""
     PAYMENTS = "payments"
+    """Paid amounts: what runs before ``collections`` reported; kept as ``billings``."""
 
 
 class MetricTotals(BaseModel):
@@ -228,6 +249,9 @@ class ComparePass(StrEnum):
     BILLING = "billing"
     CUSTOMERS = "customers"
     SUBSCRIPTIONS = "subscriptions"
+    MIRRORS = "mirrors"
+    """After billing (and its repairs): each opportunity's billing mirror against the
+    ledger's facts of its invoices."""
 
 
 PASS_DOMAINS: dict[ComparePass, frozenset[Domain]] = {
@@ -235,6 +259,7 @@ PASS_DOMAINS: dict[ComparePass, frozenset[Domain]] = {
     ComparePass.BILLING: frozenset({Domain.INVOICES, Domain.PAYMENTS}),
     ComparePass.CUSTOMERS: frozenset({Domain.CUSTOMERS}),
     ComparePass.SUBSCRIPTIONS: frozenset({Domain.SUBSCRIPTIONS}),
+    ComparePass.MIRRORS: frozenset({Domain.BILLING_MIRROR}),
 }
 
 

@@ -110,6 +110,8 @@ class LedgerEvent(SQLModel, table=True):
     # invoice change the feed records.
     __table_args__ = (
         sa.Index("ix_ledger_events_source", "source_system", "source_id", "event_type"),
+        # Reconciliation pages the opportunities with invoices by subject (0007).
+        sa.Index("ix_ledger_events_type_subject", "event_type", "subject_id"),
     )
 
     event_id: uuid.UUID = Field(primary_key=True)

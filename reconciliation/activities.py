@@ -41,6 +41,7 @@ from reconciliation.collector import collector_for_comparison
 from reconciliation.context import Batch, MetricBook, PassContext, Policy
 from reconciliation.customers import customers_pass
 from reconciliation.merge import UnsortedSourceError
+from reconciliation.mirrors import mirrors_pass
 from reconciliation.orders_pass import orders_pass
 from reconciliation.records import ReconciliationRecords
 from reconciliation.repair import RECONCILIATION_EXCEPTION_PREFIX, Repairer, exception_id
@@ -80,6 +81,7 @@ class ReconcileActivities:
                 crm=crm,
                 settling_records=erp.settling_records,
             ),
+            crm=crm,
             erp_system=erp_system,
             task_queue=task_queue,
         )
@@ -143,6 +145,8 @@ class ReconcileActivities:
             return billing_pass(ctx, checkpoint, frozenset(request.domains))
         if request.compare_pass is ComparePass.CUSTOMERS:
             return customers_pass(ctx, checkpoint)
+        if request.compare_pass is ComparePass.MIRRORS:
+            return mirrors_pass(ctx, checkpoint)
         return subscriptions_pass(ctx, checkpoint)
 
     @activity.defn

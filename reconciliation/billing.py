@@ -1,140 +1,119 @@
-"""Invoices and payments: each ERP invoice against the ledger's ``invoice.posted`` and
-its ``payment.applied`` facts. One read of the invoices serves both domains."""
+"""Invoices and payments: each ERP invoice against the ledger's settlement facts of it
+(``reconciliation.invoice_sides``): billed and credited (the invoices domain) and
+collected (payments). One read of the invoices serves both domains."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
-from models.billing import InvoiceStatus
 from models.changes import ChangeKind, InvoiceChange
-from models.events import EventType
 from models.reconciliation import Domain, DriftClass, Finding, Metric, Remedy
-from models.tables import LedgerEvent
 from models.types import Money
-from reconciliation.context import Batch, PassContext, Policy, money_text
+from reconciliation.context import Batch, PassContext, Policy
 from reconciliation.erp_records import erp_pages
+from reconciliation.invoice_sides import (
+    LEDGER_TYPES,
+    Difference,
+    LedgerInvoice,
+    Measure,
+    differences,
+    erp_amount,
+    ledger_invoices,
+)
 
-LEDGER_TYPES = (EventType.INVOICE_POSTED, EventType.PAYMENT_APPLIED)
+__all__ = ["LedgerInvoice", "billing_pass", "classify_invoice", "classify_payment"]
 
-
-@dataclass
-class LedgerInvoice:
-    posted: Money | None = None
-    paid_to_date: Decimal = Decimal(0)
-
-
-def ledger_invoices(events: Sequence[LedgerEvent]) -> dict[str, LedgerInvoice]:
-    invoices: dict[str, LedgerInvoice] = {}
-    for event in events:
-        invoice = invoices.setdefault(event.source_id, LedgerInvoice())
-        payload = event.payload
-        if event.event_type == EventType.INVOICE_POSTED:
-            invoice.posted = Money(amount=Decimal(payload["total"]), currency=payload["currency"])
-        else:
-            invoice.paid_to_date = max(invoice.paid_to_date, Decimal(payload["paid_to_date"]))
-    return invoices
+_MEASURES = {
+    Domain.INVOICES: (Measure.BILLED, Measure.CREDITED),
+    Domain.PAYMENTS: (Measure.COLLECTED,),
+}
 
 
-def _finding(
+def _evidence(invoice: InvoiceChange, ledger: LedgerInvoice) -> dict[str, str]:
+    """Both sides of every measure, in the invoice's currency, whichever differs."""
+    evidence = {
+        "invoice_number": invoice.number,
+        "erp_order_id": invoice.erp_order_id or "",
+        "crm_opportunity_id": invoice.crm_opportunity_id or "",
+        "erp_status": str(invoice.status),
+    }
+    for measure in Measure:
+        evidence[f"{measure}.erp"] = str(erp_amount(invoice, measure))
+        evidence[f"{measure}.ledger"] = str(ledger.amount(measure))
+    return evidence
+
+
+def _findings(
     domain: Domain,
     invoice: InvoiceChange,
-    drift: DriftClass,
-    remedy: Remedy,
-    summary: str,
+    ledger: LedgerInvoice,
     policy: Policy,
     repair_pending: bool,
-    *,
-    erp: Money,
-    ledger: Money | None,
-) -> Finding:
-    drift, remedy, summary = policy.judge(
-        drift, remedy, summary, invoice.modified_at, repair_pending
-    )
-    return Finding(
-        domain=domain,
-        key=invoice.id,
-        drift=drift,
-        remedy=remedy,
-        summary=summary,
-        erp=money_text(erp),
-        ledger=money_text(ledger),
-        currency=invoice.total.currency,
-        erp_id=invoice.id,
-        record=invoice.model_dump(mode="json"),
-        evidence={
-            "invoice_number": invoice.number,
-            "erp_order_id": invoice.erp_order_id or "",
-            "crm_opportunity_id": invoice.crm_opportunity_id or "",
-        },
-    )
+) -> list[Finding]:
+    """One finding per class: two measures missing facts of one invoice are one
+    republish of it, their summaries and cents side by side."""
+    currency = invoice.total.currency
+    if ledger.currency is not None and ledger.currency != currency:
+        found = [
+            Difference(
+                Measure.BILLED,
+                DriftClass.CURRENCY_MISMATCH,
+                Remedy.EXCEPTION,
+                erp_amount(invoice, Measure.BILLED),
+                ledger.billed,
+                f"invoice {invoice.number} is in {currency}; the ledger posted it in "
+                f"{ledger.currency}",
+            )
+        ]
+        if domain is not Domain.INVOICES:
+            return []
+    else:
+        found = differences(invoice, ledger, _MEASURES[domain])
+    by_class: dict[DriftClass, list[Difference]] = {}
+    for difference in found:
+        by_class.setdefault(difference.drift, []).append(difference)
+    findings: list[Finding] = []
+    for drift, group in by_class.items():
+        summary = "; ".join(d.why for d in group)
+        judged, remedy, summary = policy.judge(
+            drift, group[0].remedy, summary, invoice.modified_at, repair_pending
+        )
+        evidence = _evidence(invoice, ledger)
+        evidence["measures"] = ",".join(d.measure for d in group)
+        evidence["difference_cents"] = ",".join(str(d.cents) for d in group)
+        findings.append(
+            Finding(
+                domain=domain,
+                key=invoice.id,
+                drift=judged,
+                remedy=remedy,
+                summary=summary,
+                erp=" / ".join(f"{d.erp} {currency}" for d in group),
+                ledger=" / ".join(f"{d.ledger} {currency}" for d in group),
+                currency=currency,
+                erp_id=invoice.id,
+                record=invoice.model_dump(mode="json"),
+                evidence=evidence,
+            )
+        )
+    return findings
 
 
 def classify_invoice(
     invoice: InvoiceChange, ledger: LedgerInvoice, policy: Policy, *, repair_pending: bool = False
-) -> Finding | None:
-    """Billings: a posted invoice is one ``invoice.posted`` of the same total."""
-    if invoice.status is InvoiceStatus.CANCELLED:
-        return None
-    posted = ledger.posted
-    if posted is None:
-        drift, remedy = DriftClass.MISSING_LEDGER_EVENT, Remedy.REPUBLISH
-        summary = f"invoice {invoice.number} ({invoice.total}) has no invoice.posted"
-    elif posted.currency != invoice.total.currency:
-        drift, remedy = DriftClass.CURRENCY_MISMATCH, Remedy.EXCEPTION
-        summary = (
-            f"invoice {invoice.number} is in {invoice.total.currency}; "
-            f"the ledger posted it in {posted.currency}"
-        )
-    elif posted.amount != invoice.total.amount:
-        drift, remedy = DriftClass.AMOUNT_MISMATCH, Remedy.EXCEPTION
-        summary = f"invoice {invoice.number} totals {invoice.total}; the ledger posted {posted}"
-    else:
-        return None
-    return _finding(
-        Domain.INVOICES,
-        invoice,
-        drift,
-        remedy,
-        summary,
-        policy,
-        repair_pending,
-        erp=invoice.total,
-        ledger=posted,
-    )
+) -> list[Finding]:
+    """Billings: the ERP's billed (zero once voided) and credited amounts equal the
+    ledger's posted less voided, and its credit memo applications."""
+    return _findings(Domain.INVOICES, invoice, ledger, policy, repair_pending)
 
 
 def classify_payment(
     invoice: InvoiceChange, ledger: LedgerInvoice, policy: Policy, *, repair_pending: bool = False
-) -> Finding | None:
-    """Collections: what the ERP shows paid is what the ledger's payments add up to."""
-    if invoice.status is InvoiceStatus.CANCELLED:
-        return None
-    paid = invoice.amount_paid
-    recorded = Money(amount=ledger.paid_to_date, currency=paid.currency)
-    if paid.amount == recorded.amount:
-        return None
-    if paid.amount > recorded.amount:
-        drift, remedy = DriftClass.MISSING_LEDGER_EVENT, Remedy.REPUBLISH
-        summary = f"invoice {invoice.number}: {paid} paid in the ERP, {recorded} in the ledger"
-    else:
-        drift, remedy = DriftClass.AMOUNT_MISMATCH, Remedy.EXCEPTION
-        summary = (
-            f"invoice {invoice.number}: the ledger has {recorded} paid, the ERP only {paid} "
-            "(a payment reversed?)"
-        )
-    return _finding(
-        Domain.PAYMENTS,
-        invoice,
-        drift,
-        remedy,
-        summary,
-        policy,
-        repair_pending,
-        erp=paid,
-        ledger=recorded,
-    )
+) -> list[Finding]:
+    """Collections: the cash the ERP's payment records applied to the invoice equals
+    the ledger's ``payment.applied`` amounts."""
+    return _findings(Domain.PAYMENTS, invoice, ledger, policy, repair_pending)
 
 
 async def billing_pass(
@@ -147,26 +126,37 @@ async def billing_pass(
         )
         ledger = ledger_invoices(events)
         batch = Batch(compared=len(invoices), findings=[], checkpoint=position)
-        found: list[Finding | None] = []
         for invoice in invoices:
             seen = ledger.get(invoice.id, LedgerInvoice())
             pending = invoice.id in ctx.pending_repairs
             _count(batch, invoice, seen)
             if Domain.INVOICES in domains:
-                found.append(classify_invoice(invoice, seen, ctx.policy, repair_pending=pending))
+                batch.findings += classify_invoice(
+                    invoice, seen, ctx.policy, repair_pending=pending
+                )
             if Domain.PAYMENTS in domains:
-                found.append(classify_payment(invoice, seen, ctx.policy, repair_pending=pending))
-        batch.findings.extend(f for f in found if f is not None)
+                batch.findings += classify_payment(
+                    invoice, seen, ctx.policy, repair_pending=pending
+                )
         yield batch
 
 
 def _count(batch: Batch, invoice: InvoiceChange, ledger: LedgerInvoice) -> None:
-    if invoice.status is InvoiceStatus.CANCELLED:
-        return
-    batch.metrics.add(Metric.BILLINGS, erp=invoice.total, ledger=ledger.posted)
+    """Billings net and collections as the ERP and the ledger total them, voided
+    invoices included (at zero on the ERP's side, posted less voided on the ledger's)."""
+    currency = invoice.total.currency
+
+    def net(billed: Decimal, credited: Decimal) -> Money:
+        return Money(amount=billed - credited, currency=currency)
+
     batch.metrics.add(
-        Metric.PAYMENTS,
-        erp=invoice.amount_paid,
-        ledger=Money(amount=ledger.paid_to_date, currency=invoice.total.currency),
+        Metric.BILLINGS_NET,
+        erp=net(erp_amount(invoice, Measure.BILLED), erp_amount(invoice, Measure.CREDITED)),
+        ledger=net(ledger.billed, ledger.credited),
+    )
+    batch.metrics.add(
+        Metric.COLLECTIONS,
+        erp=Money(amount=erp_amount(invoice, Measure.COLLECTED), currency=currency),
+        ledger=Money(amount=ledger.collected, currency=currency),
     )
     batch.saw(invoice.modified_at)

@@ -22,7 +22,6 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import NamedTuple
 
-from models.changes import OrderStatus
 from models.order_rows import (
     CRM_COLUMNS,
     ERP_COLUMNS,
@@ -36,7 +35,13 @@ from models.tables import LedgerEvent
 from models.types import Money
 from reconciliation.context import Policy
 from reconciliation.merge import Joined
-from reconciliation.orders import LedgerOrder, classify_order, ledger_orders
+from reconciliation.orders import (
+    BOOKED_STATUSES,
+    HELD_STATUS_NAMES,
+    LedgerOrder,
+    classify_order,
+    ledger_orders,
+)
 
 __all__ = [
     "CRM_COLUMNS",
@@ -51,9 +56,9 @@ __all__ = [
 ]
 
 
-_LIVE = frozenset(status.value for status in OrderStatus if status is not OrderStatus.CANCELLED)
-"""Statuses of a live order, as text: anything else (cancelled, or a text
-``OrderStatus`` refuses) is left to the models."""
+_BOOKED = frozenset(status.value for status in BOOKED_STATUSES)
+"""Statuses of a booked (approved, live) order, as text: anything else (held, rejected,
+cancelled, or a text ``OrderStatus`` refuses) is left to the models."""
 
 
 class LedgerRow(NamedTuple):
@@ -91,6 +96,7 @@ def classify_rows(
     ledger: Mapping[str, LedgerRow],
     policy: Policy,
     pending_repairs: frozenset[str] = frozenset(),
+    parked: frozenset[str] = frozenset(),
 ) -> list[Finding]:
     """The findings of a batch of joined rows, in key order: ``classify_order``'s for
     every key, computed only for the keys whose rows do not agree."""
@@ -108,6 +114,7 @@ def classify_rows(
             booked,
             policy,
             repair_pending=joined.key in pending_repairs,
+            parked=joined.key in parked,
         )
         if finding is not None:
             findings.append(finding)
@@ -117,7 +124,7 @@ def classify_rows(
 def _rows_agree(crm: CrmRow, erp: ErpRow, ledger: Mapping[str, LedgerRow]) -> bool:
     """``orders._agree`` on the rows: the same tests on the values the models would
     hold, in the same order (so a value the reference cannot compare fails here too)."""
-    if erp[5] not in _LIVE:
+    if erp[5] not in _BOOKED or crm[9] in HELD_STATUS_NAMES:
         return False
     booked = ledger.get(erp[1])
     if booked is None or booked.cancelled or booked.total is None or booked.currency is None:

@@ -18,6 +18,14 @@ from reconciliation.context import Policy, money_text
 
 LEDGER_TYPES = (EventType.ORDER_ACCEPTED, EventType.ORDER_AMENDED, EventType.ORDER_CANCELLED)
 
+_CLOSED = frozenset({OrderStatus.CANCELLED, OrderStatus.REJECTED})
+BOOKED_STATUSES = frozenset({OrderStatus.OPEN, OrderStatus.BILLED, OrderStatus.CLOSED})
+"""An order the ERP confirmed (approved): a booking. Held and rejected orders are not."""
+HELD_STATUS_NAMES = frozenset({"Pending Approval", OrderStatus.PENDING_APPROVAL.value})
+"""How the CRM's write-back (``Syncline_Order_Status__c``) reads while the deal waits
+for approval: the deal writes the ERP's own status name, which is NetSuite's "Pending
+Approval" (Tryton's sale flow here has no approval step, so it never writes one)."""
+
 
 @dataclass
 class LedgerOrder:
@@ -52,11 +60,18 @@ def classify_order(
     policy: Policy,
     *,
     repair_pending: bool = False,
+    parked: bool = False,
 ) -> Finding | None:
-    """The one class of this opportunity's difference, or None when all three agree."""
+    """The one class of this opportunity's difference, or None when all three agree.
+    ``parked``: the deal waits for a person (an open exception of its own)."""
     if crm is not None and len(erp) == 1 and _agree(crm, erp[0], ledger.get(erp[0].id)):
         return None  # the common case, decided before anything is built
-    live = [order for order in erp if order.status is not OrderStatus.CANCELLED]
+    # A rejected order is closed in the ERP: no live order, duplicate or orphan; only
+    # the approval comparison below judges it, when the deal is still won.
+    live = [order for order in erp if order.status not in _CLOSED]
+    rejected = [order for order in erp if order.status is OrderStatus.REJECTED]
+    if crm is not None and not live and rejected:
+        live = rejected[-1:]
     changed_at = max(
         [o.modified_at for o in erp] + ([crm.last_modified] if crm and crm.last_modified else []),
         default=None,
@@ -119,6 +134,18 @@ def classify_order(
         )
     order = live[0]
     booked = ledger.get(order.id)
+    approval = _approval(crm, order, booked, parked)
+    if approval is not None:
+        drift, remedy, summary = approval
+        return finding(
+            drift,
+            remedy,
+            summary,
+            ledger=money_text(booked.total) if booked else None,
+            record=order if remedy is Remedy.REPUBLISH else None,
+        )
+    if order.status not in BOOKED_STATUSES:
+        return None  # held and waited for, or rejected and parked: consistent
     if crm.currency != order.total.currency:
         return finding(
             DriftClass.CURRENCY_MISMATCH,
@@ -164,11 +191,44 @@ def classify_order(
     return None
 
 
+def _approval(
+    crm: Opportunity, order: OrderChange, booked: LedgerOrder | None, parked: bool
+) -> tuple[DriftClass, Remedy, str] | None:
+    """The order's approval state against the deal's and the ledger's: a held order is
+    consistent while its deal waits (the CRM shows the held status) and nothing books
+    it; a rejected one while its deal is parked and nothing books it; an approved one
+    once its deal no longer waits."""
+    books = booked is not None and booked.total is not None and not booked.cancelled
+    number = order.order_number
+    deal_waits = crm.erp_order_status in HELD_STATUS_NAMES
+    if order.status is OrderStatus.PENDING_APPROVAL:
+        if books:
+            why = f"ERP order {number} is held for approval, but the ledger books it"
+            return DriftClass.STATUS_DRIFT, Remedy.EXCEPTION, why
+        if deal_waits:
+            return None
+        why = f"ERP order {number} is held for approval; the deal does not show it waiting"
+        return DriftClass.STATUS_DRIFT, Remedy.REPLAY_DEAL, why
+    if order.status is OrderStatus.REJECTED:
+        if books:
+            why = f"ERP order {number} was rejected at approval, but the ledger books it"
+            return DriftClass.STATUS_DRIFT, Remedy.EXCEPTION, why
+        if parked:
+            return None
+        why = f"ERP order {number} was rejected at approval; the deal is not parked for sales"
+        return DriftClass.STATUS_DRIFT, Remedy.REPUBLISH, why
+    if deal_waits:
+        why = f"ERP order {number} is approved ({order.erp_status}); the deal still waits"
+        return DriftClass.STATUS_DRIFT, Remedy.REPUBLISH, why
+    return None
+
+
 def _agree(crm: Opportunity, order: OrderChange, booked: LedgerOrder | None) -> bool:
     """CRM, ERP and ledger say the same of one live order (what the checks below end
     on when they find nothing)."""
     return (
-        order.status is not OrderStatus.CANCELLED
+        order.status in BOOKED_STATUSES
+        and crm.erp_order_status not in HELD_STATUS_NAMES
         and booked is not None
         and not booked.cancelled
         and booked.total is not None

@@ -10,12 +10,15 @@ from decimal import Decimal
 from operator import itemgetter
 from typing import Any
 
+from models.changes import OrderStatus
+from models.deal import ExceptionReason
 from models.reconciliation import Metric
+from models.tables import ExceptionStatus
 from models.types import Money
 from reconciliation.context import Batch, PassContext
 from reconciliation.merge import Joined, merge_join
 from reconciliation.order_rows import CrmRow, ErpRow, LedgerRow, classify_rows, ledger_rows
-from reconciliation.orders import LEDGER_TYPES
+from reconciliation.orders import BOOKED_STATUSES, LEDGER_TYPES
 
 _key = itemgetter(0)
 """A row's key: the opportunity id on both sides (``CRM_COLUMNS``, ``ERP_COLUMNS``)."""
@@ -37,18 +40,40 @@ async def orders_pass(ctx: PassContext, after: str | None) -> AsyncIterator[Batc
         events = await ctx.store.events_from_sources(ctx.erp_system, order_ids, LEDGER_TYPES)
         ledger = ledger_rows(events)
         _count(batch, rows, ledger)
-        batch.findings = classify_rows(rows, ledger, ctx.policy, ctx.pending_repairs)
+        parked = await _parked_on_rejection(ctx, rows)
+        batch.findings = classify_rows(rows, ledger, ctx.policy, ctx.pending_repairs, parked)
         if rows:
             batch.checkpoint = rows[-1].key
         yield batch
 
 
+async def _parked_on_rejection(
+    ctx: PassContext, rows: Sequence[Joined[CrmRow, ErpRow]]
+) -> frozenset[str]:
+    """The deals of rejected orders that wait for sales: an open exception of their own
+    for the rejection. Looked up only for keys with a rejected order (few)."""
+    rejected = [row.key for row in rows if any(o[5] == _REJECTED for o in row.right)]
+    if not rejected:
+        return frozenset()
+    exceptions = await ctx.store.list_exceptions(subject_ids=rejected)
+    return frozenset(
+        e.subject_id
+        for e in exceptions
+        if e.status != ExceptionStatus.RESOLVED and e.reason == ExceptionReason.APPROVAL_REJECTED
+    )
+
+
+_REJECTED = OrderStatus.REJECTED.value
+_BOOKED = frozenset(status.value for status in BOOKED_STATUSES)
+
+
 def _count(
     batch: Batch, rows: Sequence[Joined[CrmRow, ErpRow]], ledger: dict[str, LedgerRow]
 ) -> None:
-    """Bookings as each system sees them (the won amounts, the live orders' totals and
-    what the ledger books for them), summed per currency before they are booked: one
-    ``Money`` per currency and side, not one per row; and how fresh the batch is."""
+    """Bookings as each system sees them (the won amounts, the approved live orders'
+    totals, held and rejected ones being no bookings, and what the ledger books for
+    them), summed per currency before they are booked: one ``Money`` per currency and
+    side, not one per row; and how fresh the batch is."""
     sums: dict[tuple[str, str], Decimal] = {}
 
     def add(side: str, amount: str, currency: str) -> None:
@@ -59,7 +84,7 @@ def _count(
         if crm is not None and crm[1] is not None:
             add("crm", crm[1], crm[2])
         for order in row.right:
-            if order[5] != "cancelled":
+            if order[5] in _BOOKED:
                 add("erp", order[3], order[4])
             booked = ledger.get(order[1])
             if booked is not None and not booked.cancelled and booked.total and booked.currency:

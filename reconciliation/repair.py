@@ -1,5 +1,7 @@
 """Remedies: each hands a difference to the workflow normal sync uses for it, or opens
-an exception with the evidence. Nothing here writes to the ERP or the CRM itself."""
+an exception with the evidence. Nothing here writes to the ERP; the one CRM write is
+an opportunity's billing mirror, through the connector's ``write_billing_status`` the
+deal itself uses (the deal that wrote it has usually ended, paid)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.change_publisher import ChangePublisher
+from connectors.protocols import CrmClient
 from models.changes import ChangeKind, CustomerChange, ErpChange, OrderChange
+from models.crm import OpportunityBillingUpdate
 from models.deal import CloseWonTrigger
 from models.events import SourceSystem
 from models.facts import OrderFacts, erp_subject, order_accepted_event
@@ -47,10 +51,12 @@ class Repairer:
         store: Store,
         publisher: ChangePublisher,
         *,
+        crm: CrmClient,
         erp_system: SourceSystem,
         task_queue: str,
     ) -> None:
         self._client = client
+        self._crm = crm
         self._store = store
         self._publisher = publisher
         self._erp_system = erp_system
@@ -86,6 +92,10 @@ class Repairer:
                 OrderFacts.of_change(order), self._erp_system, run_id, utc_now()
             )
             await self._store.append_event(event.model_copy(update={"caused_by": caused_by}))
+            return Outcome(FindingState.REPAIR_REQUESTED)
+        if remedy is Remedy.WRITE_MIRROR and row.record is not None:
+            update = OpportunityBillingUpdate.model_validate(row.record)
+            await self._crm.write_billing_status(row.key, update)
             return Outcome(FindingState.REPAIR_REQUESTED)
         if remedy is Remedy.SIGNAL_MIRROR and row.record is not None:
             await self._signal_mirror(run_id, row)

@@ -215,6 +215,46 @@ class Store:
             )
             return rows.all()
 
+    async def subjects_with_events(
+        self,
+        event_type: str,
+        after: str | None,
+        limit: int,
+        since: datetime | None = None,
+    ) -> list[str]:
+        """Subjects holding a fact of this type (that occurred since ``since``, when
+        given) above ``after``, in order, at most ``limit``: a keyset over the ledger's
+        subjects (reconciliation pages opportunities by it). One type, so the index on
+        (type, subject) is read in order and the page costs its own rows only."""
+        query = (
+            select(LedgerEvent.subject_id)
+            .where(LedgerEvent.event_type == event_type)
+            .group_by(col(LedgerEvent.subject_id))
+            .order_by(col(LedgerEvent.subject_id))
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(col(LedgerEvent.subject_id) > after)
+        if since is not None:
+            query = query.where(col(LedgerEvent.occurred_at) >= since)
+        async with self._sessions() as session:
+            return list((await session.scalars(query)).all())
+
+    async def events_for_subjects(
+        self, subject_ids: Sequence[str], event_types: Sequence[str]
+    ) -> Sequence[LedgerEvent]:
+        """The facts of these types about a page of subjects."""
+        if not subject_ids:
+            return []
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(LedgerEvent)
+                .where(col(LedgerEvent.subject_id).in_(list(subject_ids)))
+                .where(col(LedgerEvent.event_type).in_(list(event_types)))
+                .order_by(col(LedgerEvent.occurred_at), col(LedgerEvent.recorded_at))
+            )
+            return rows.all()
+
     async def existing_event_ids(self, event_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         if not event_ids:
             return set()

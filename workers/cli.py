@@ -500,7 +500,7 @@ def main(argv: list[str] | None = None) -> None:
     reconcile.add_argument(
         "--domain",
         action="append",
-        choices=["customers", "orders", "invoices", "payments", "subscriptions"],
+        choices=["customers", "orders", "invoices", "payments", "subscriptions", "billing_mirror"],
         help="compare only this domain (repeatable); all by default",
     )
     reconcile.add_argument("--json", action="store_true", help="print the report as JSON")

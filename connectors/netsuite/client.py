@@ -578,14 +578,37 @@ class NetSuiteClient(HttpConnector):
         """Sales orders of any status with an external id greater than ``after``, by
         external id (see ``reference_query``), without their lines."""
         rows = await self._reference_rows(after, limit, since)
-        return [mapping.order_change_from_row(row, [], self.base_currency) for row in rows]
+        orders = [mapping.order_change_from_row(row, [], self.base_currency) for row in rows]
+        rejected = await self._rejected_among(rows)
+        return [
+            o.model_copy(update={"status": OrderStatus.REJECTED}) if o.id in rejected else o
+            for o in orders
+        ]
 
     async def order_rows_by_reference(
         self, after: str | None, limit: int, since: date | None = None
     ) -> list[ErpRow]:
         """``orders_by_reference`` as listing rows (``models.order_rows``)."""
         rows = await self._reference_rows(after, limit, since)
-        return [order_row(row, self.base_currency) for row in rows]
+        listed = [order_row(row, self.base_currency) for row in rows]
+        rejected = await self._rejected_among(rows)
+        return [
+            (*r[:5], OrderStatus.REJECTED.value, *r[6:]) if r[1] in rejected else r for r in listed
+        ]
+
+    async def _rejected_among(self, rows: list[dict[str, Any]]) -> set[str]:
+        """The closed orders of a listing page that closed from Pending Approval: rejected
+        at approval, as the change feed reads them (``approval.decide``). Only closed
+        orders are looked up (few: NetSuite bills an order rather than closing it)."""
+        closed = [
+            mapping.order_change_from_row(row, [], self.base_currency)
+            for row in rows
+            if mapping.order_status(row)[0] is OrderStatus.CLOSED
+        ]
+        if not closed:
+            return set()
+        decided = await approval.decide(closed, self.suiteql)
+        return {order.id for order in decided if order.status is OrderStatus.REJECTED}
 
     async def _reference_rows(
         self, after: str | None, limit: int, since: date | None

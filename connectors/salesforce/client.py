@@ -30,6 +30,7 @@ from connectors.salesforce.errors import SYSTEM, map_error
 from connectors.salesforce.listing_rows import opportunity_row
 from connectors.salesforce.mapping import (
     ACCOUNT_FIELDS,
+    BILLING_MIRROR_FIELDS,
     ERP_CUSTOMER_FIELD,
     LINE_FIELDS,
     OPPORTUNITY_FIELDS,
@@ -42,6 +43,7 @@ from connectors.salesforce.mapping import (
     product_fields,
     renewal_fields,
     to_account,
+    to_billing_mirror,
     to_opportunity,
 )
 from connectors.salesforce.pubsub import PubSubSession
@@ -56,6 +58,7 @@ from models.crm import (
     Account,
     AccountLegalMirror,
     Opportunity,
+    OpportunityBillingMirror,
     OpportunityBillingUpdate,
     OpportunityOrderUpdate,
     ProductMirror,
@@ -253,6 +256,21 @@ class SalesforceClient:
         self, opportunity_id: str, update: OpportunityBillingUpdate
     ) -> None:
         await self.update("Opportunity", opportunity_id, billing_status_fields(update))
+
+    async def billing_mirrors(
+        self, opportunity_ids: Sequence[str]
+    ) -> dict[str, OpportunityBillingMirror]:
+        wanted = list(dict.fromkeys(i for i in opportunity_ids if i))
+        mirrors: dict[str, OpportunityBillingMirror] = {}
+        for start in range(0, len(wanted), IN_CHUNK):
+            listed = ", ".join(soql_quote(i) for i in wanted[start : start + IN_CHUNK])
+            records = await self.query(
+                f"SELECT {', '.join(BILLING_MIRROR_FIELDS)} FROM Opportunity WHERE Id IN ({listed})"
+            )
+            for record in records:
+                mirror = to_billing_mirror(record)
+                mirrors[mirror.opportunity_id] = mirror
+        return mirrors
 
     async def find_accounts(
         self, *, erp_customer_id: str | None = None, tax_id: str | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from connectors.salesforce.wire import format_datetime, parse_datetime, to_decimal
@@ -17,6 +18,7 @@ from models.crm import (
     AccountLegalMirror,
     Address,
     Opportunity,
+    OpportunityBillingMirror,
     OpportunityBillingUpdate,
     OpportunityLine,
     OpportunityOrderUpdate,
@@ -129,6 +131,34 @@ OPPORTUNITY_FIELDS = (
     "Syncline_Order_Status__c",
     "LastModifiedDate",
 )
+
+
+# What reconciliation compares of an opportunity's billing mirror.
+BILLING_MIRROR_FIELDS = (
+    "Id",
+    "Syncline_Order_Id__c",
+    "Syncline_Billing_Status__c",
+    "Syncline_Invoiced_Amount__c",
+    "Syncline_Paid_Amount__c",
+    "Syncline_Balance__c",
+    "LastModifiedDate",
+)
+
+
+def to_billing_mirror(record: dict[str, Any]) -> OpportunityBillingMirror:
+    def amount(field: str) -> Decimal | None:
+        value = record.get(field)
+        return None if value is None else to_decimal(value)
+
+    return OpportunityBillingMirror(
+        opportunity_id=record["Id"],
+        erp_order_id=record.get("Syncline_Order_Id__c"),
+        billing_status=record.get("Syncline_Billing_Status__c"),
+        invoiced_amount=amount("Syncline_Invoiced_Amount__c"),
+        paid_amount=amount("Syncline_Paid_Amount__c"),
+        balance=amount("Syncline_Balance__c"),
+        last_modified=opportunity_modified(record),
+    )
 
 
 def to_line(record: dict[str, Any], currency: str) -> OpportunityLine:

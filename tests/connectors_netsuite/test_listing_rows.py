@@ -9,6 +9,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import httpx
+
 from connectors.netsuite.mapping import SALES_ORDER_STATUS_NAMES
 from models.order_rows import ERP_COLUMNS, order_from_row
 
@@ -48,11 +50,24 @@ ROWS = [
     _row(30, foreigntotal=Decimal("1E+3")),
     _row(31, trandate=None),
     _row(32, entity=None),
+    _row(33, status="H"),  # closed from Pending Approval: rejected (its system note)
 ]
+REJECTED_ID = "133"
+
+
+def _answer(request: httpx.Request) -> httpx.Response:
+    """The listing, and for its closed orders the status notes and rejection reasons."""
+    query = request.content.decode()
+    if "systemnote" in query:
+        note = {"recordid": REJECTED_ID, "newvalue": "Closed", "date": "2026-11-20T09:00:00Z"}
+        return page([note])
+    if "custbody_rejection_reason" in query:
+        return page([{"id": REJECTED_ID, "custbody_rejection_reason": "credit"}])
+    return page(ROWS)
 
 
 async def test_the_row_builds_the_model_the_connector_builds() -> None:
-    fake = FakeNetSuite(lambda request: page(ROWS))
+    fake = FakeNetSuite(_answer)
     client = fake.client()
     models = await client.orders_by_reference(None, len(ROWS) + 1)
     rows = await client.order_rows_by_reference(None, len(ROWS) + 1)
@@ -64,12 +79,14 @@ async def test_the_row_builds_the_model_the_connector_builds() -> None:
         assert order_from_row(row) == model
         # Equal models, and equal as a finding carries them (the record it repairs from).
         assert order_from_row(row).model_dump(mode="json") == model.model_dump(mode="json")
-    # Rejected is read from an order's system notes by the change feed, not from a listing.
+    # Rejected is read from a closed order's system notes, by the listing as by the feed.
     assert {model.status for model in models} == {
         "pending_approval",
         "open",
         "cancelled",
         "billed",
         "closed",
+        "rejected",
     }
+    assert [m.id for m in models if m.status == "rejected"] == [REJECTED_ID]
     assert rows[25 - 20 + len(SALES_ORDER_STATUS_NAMES)][0] == OPPORTUNITY

@@ -6,6 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from models.billing import InvoiceStatus
 from models.changes import (
@@ -153,29 +155,37 @@ def invoice(
     )
 
 
+def _drifts(found: list[object]) -> list[DriftClass]:
+    return [f.drift for f in found]  # type: ignore[attr-defined]
+
+
 def test_invoices_and_payments() -> None:
-    posted = LedgerInvoice(posted=usd("100.00"))
-    assert classify_invoice(invoice(), posted, POLICY) is None
-    assert (
-        drift_of(classify_invoice(invoice(), LedgerInvoice(), POLICY))
-        is DriftClass.MISSING_LEDGER_EVENT
-    )
-    assert (
-        drift_of(classify_invoice(invoice("110.00", "110.00"), posted, POLICY))
-        is DriftClass.AMOUNT_MISMATCH
-    )
-    assert (
-        classify_invoice(invoice(status=InvoiceStatus.CANCELLED), LedgerInvoice(), POLICY) is None
-    )
+    posted = LedgerInvoice(posted=Decimal("100.00"), currency="USD")
+    assert classify_invoice(invoice(), posted, POLICY) == []
+    assert _drifts(classify_invoice(invoice(), LedgerInvoice(), POLICY)) == [
+        DriftClass.MISSING_LEDGER_EVENT
+    ]
+    assert _drifts(classify_invoice(invoice("110.00", "110.00"), posted, POLICY)) == [
+        DriftClass.AMOUNT_MISMATCH
+    ]
+    # Voided in the ERP: the ledger must have taken the posting back.
+    voided = invoice(status=InvoiceStatus.CANCELLED)
+    assert _drifts(classify_invoice(voided, posted, POLICY)) == [DriftClass.MISSING_LEDGER_EVENT]
+    taken_back = LedgerInvoice(posted=Decimal("100.00"), currency="USD", voided=Decimal("100.00"))
+    assert classify_invoice(voided, taken_back, POLICY) == []
+    assert _drifts(classify_invoice(invoice(), taken_back, POLICY)) == [DriftClass.STATUS_DRIFT]
     part_paid = invoice(due="40.00")
-    assert drift_of(classify_payment(part_paid, posted, POLICY)) is DriftClass.MISSING_LEDGER_EVENT
-    recorded = LedgerInvoice(posted=usd("100.00"), paid_to_date=Decimal("60.00"))
-    assert classify_payment(part_paid, recorded, POLICY) is None
-    reversed_payment = LedgerInvoice(posted=usd("100.00"), paid_to_date=Decimal("80.00"))
-    assert (
-        drift_of(classify_payment(part_paid, reversed_payment, POLICY))
-        is DriftClass.AMOUNT_MISMATCH
+    assert _drifts(classify_payment(part_paid, posted, POLICY)) == [DriftClass.MISSING_LEDGER_EVENT]
+    recorded = LedgerInvoice(posted=Decimal("100.00"), currency="USD", collected=Decimal("60"))
+    assert classify_payment(part_paid, recorded, POLICY) == []
+    reversed_payment = LedgerInvoice(
+        posted=Decimal("100.00"), currency="USD", collected=Decimal("80.00")
     )
+    assert _drifts(classify_payment(part_paid, reversed_payment, POLICY)) == [
+        DriftClass.AMOUNT_MISMATCH
+    ]
+    (finding,) = classify_payment(part_paid, reversed_payment, POLICY)
+    assert finding.evidence["difference_cents"] == "-2000"
 
 
 def customer(tax_id: str = "DE1", name: str = "Acme GmbH") -> CustomerChange:
@@ -244,3 +254,65 @@ def test_subscriptions_due_for_renewal() -> None:
         )
         is None
     )
+
+
+HELD_WRITTEN = "Pending Approval"
+
+
+def approval_reference(
+    status: OrderStatus, crm_status: str | None, books: bool, parked: bool
+) -> tuple[DriftClass, Remedy] | None:
+    """Issue 18's rules, as a controller states them: a held order is consistent while
+    its deal waits and nothing books it; a rejected one while its deal is parked and
+    nothing books it; an approved one once its deal no longer waits (the rest of an
+    approved order's comparison is the tests above)."""
+    waits = crm_status == HELD_WRITTEN
+    if status in (OrderStatus.PENDING_APPROVAL, OrderStatus.REJECTED) and books:
+        return DriftClass.STATUS_DRIFT, Remedy.EXCEPTION
+    if status is OrderStatus.PENDING_APPROVAL:
+        return None if waits else (DriftClass.STATUS_DRIFT, Remedy.REPLAY_DEAL)
+    if status is OrderStatus.REJECTED:
+        return None if parked else (DriftClass.STATUS_DRIFT, Remedy.REPUBLISH)
+    if waits:
+        return DriftClass.STATUS_DRIFT, Remedy.REPUBLISH
+    return None if books else (DriftClass.MISSING_LEDGER_EVENT, Remedy.RECORD_EVENT)
+
+
+@given(
+    status=st.sampled_from(
+        [
+            OrderStatus.PENDING_APPROVAL,
+            OrderStatus.REJECTED,
+            OrderStatus.OPEN,
+            OrderStatus.BILLED,
+            OrderStatus.CLOSED,
+        ]
+    ),
+    crm_status=st.sampled_from([None, HELD_WRITTEN, "Pending Fulfillment"]),
+    books=st.booleans(),
+    parked=st.booleans(),
+)
+def test_each_order_approval_state_is_classified_as_the_reference_says(
+    status: OrderStatus, crm_status: str | None, books: bool, parked: bool
+) -> None:
+    found = classify_order(
+        "006A",
+        won(erp_order_status=crm_status),
+        [order(status=status)],
+        booked() if books else {},
+        POLICY,
+        parked=parked,
+    )
+    expected = approval_reference(status, crm_status, books, parked)
+    assert (None if found is None else (found.drift, found.remedy)) == expected
+
+
+def test_a_rejected_order_is_closed_no_orphan_nor_duplicate() -> None:
+    rejected = order(status=OrderStatus.REJECTED)
+    # Sales marked the deal lost after the rejection: nothing left to compare.
+    assert classify_order("006A", None, [rejected], {}, POLICY) is None
+    # Finance entered a new order after the rejection: one live order, booked.
+    again = order(order_id="78")
+    booked_again = {"78": LedgerOrder(total=usd("100.00"), amendment=0)}
+    deal = won(erp_order_id="78")
+    assert classify_order("006A", deal, [rejected, again], booked_again, POLICY) is None

@@ -78,6 +78,10 @@ CHANGES = (
     "cancelled",
     "billed",
     "booked cancelled",
+    "held",
+    "rejected",
+    "deal waits",
+    "parked",
     "not booked",
     "booked without total",
     "names its order",
@@ -94,7 +98,13 @@ def erp_model_only(status: str) -> tuple[str, str, str]:
     return ("C1", status.title(), "2026-11-20")
 
 
-Data = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[str, LedgerRow], frozenset[str]]
+Data = tuple[
+    list[tuple[Any, ...]],
+    list[tuple[Any, ...]],
+    dict[str, LedgerRow],
+    frozenset[str],
+    frozenset[str],
+]
 
 
 @st.composite
@@ -106,6 +116,7 @@ def datasets(draw: st.DrawFn) -> Data:
     crm: list[tuple[Any, ...]] = []
     erp: list[tuple[Any, ...]] = []
     ledger: dict[str, LedgerRow] = {}
+    parked: set[str] = set()
     for key in keys:
         changes = (
             set(draw(st.lists(st.sampled_from(CHANGES), max_size=2)))
@@ -133,14 +144,21 @@ def datasets(draw: st.DrawFn) -> Data:
                     "2026-11-20",
                     draw(moment()),
                     next((names[c] for c in changes if c in names), None),
-                    *CRM_MODEL_ONLY,
+                    *CRM_MODEL_ONLY[:3],
+                    "Pending Approval" if "deal waits" in changes else CRM_MODEL_ONLY[3],
                 )
             )
+        if "parked" in changes:
+            parked.add(key)
         if "no order" in changes:
             continue
-        status = (
-            "cancelled" if "cancelled" in changes else "billed" if "billed" in changes else "open"
-        )
+        statuses = {
+            "cancelled": "cancelled",
+            "billed": "billed",
+            "held": "pending_approval",
+            "rejected": "rejected",
+        }
+        status = next((statuses[c] for c in sorted(changes) if c in statuses), "open")
         order_currency = other if "order currency" in changes else currency
         if "lower-case currency" in changes:
             order_currency = order_currency.lower()
@@ -179,7 +197,7 @@ def datasets(draw: st.DrawFn) -> Data:
                 "booked cancelled" in changes,
             )
     pending = frozenset(draw(st.sets(st.sampled_from(keys)))) if keys else frozenset()
-    return crm, erp, ledger, pending
+    return crm, erp, ledger, pending, frozenset(parked)
 
 
 def reference(
@@ -187,6 +205,7 @@ def reference(
     erp: Sequence[tuple[Any, ...]],
     ledger: dict[str, LedgerRow],
     pending: frozenset[str],
+    parked: frozenset[str] = frozenset(),
 ) -> list[Finding]:
     """Every record built, every key classified."""
     opportunities = {row[0]: opportunity_from_row(row) for row in crm}
@@ -202,6 +221,7 @@ def reference(
             booked,
             POLICY,
             repair_pending=key in pending,
+            parked=key in parked,
         )
         for key in sorted(opportunities.keys() | orders.keys())
     ]
@@ -214,6 +234,7 @@ async def shortcut(
     ledger: dict[str, LedgerRow],
     pending: frozenset[str],
     pages: tuple[int, int],
+    parked: frozenset[str] = frozenset(),
 ) -> list[Finding]:
     findings: list[Finding] = []
     async for batch in merge_join(
@@ -222,7 +243,7 @@ async def shortcut(
         left_key=itemgetter(0),
         right_key=itemgetter(0),
     ):
-        findings += classify_rows(batch, ledger, POLICY, pending)
+        findings += classify_rows(batch, ledger, POLICY, pending, parked)
     return findings
 
 
@@ -232,8 +253,10 @@ async def test_the_shortcut_finds_what_building_every_record_finds(
     data: Data,
     pages: tuple[int, int],
 ) -> None:
-    crm, erp, ledger, pending = data
-    assert await shortcut(crm, erp, ledger, pending, pages) == reference(crm, erp, ledger, pending)
+    crm, erp, ledger, pending, parked = data
+    assert await shortcut(crm, erp, ledger, pending, pages, parked) == reference(
+        crm, erp, ledger, pending, parked
+    )
 
 
 async def test_scale_and_offset_are_no_difference_but_a_cent_is() -> None:

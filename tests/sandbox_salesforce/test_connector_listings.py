@@ -11,7 +11,12 @@ import pytest
 
 from connectors.salesforce import SalesforceClient
 from connectors.salesforce import client as salesforce_client
-from models.crm import AccountLegalMirror, Opportunity, OpportunityOrderUpdate
+from models.crm import (
+    AccountLegalMirror,
+    Opportunity,
+    OpportunityBillingUpdate,
+    OpportunityOrderUpdate,
+)
 from models.types import Money
 from sandbox.salesforce import ids as sandbox_ids
 from sandbox.salesforce import org as sandbox_org
@@ -173,3 +178,34 @@ async def test_the_sandbox_runs_the_keyset_query_shape(api: SandboxApi, won: lis
         f"AND Id > '{ordinal[0]}' AND CloseDate >= 2026-01-01 ORDER BY Id LIMIT 2"
     )
     assert [r["Id"] for r in await api.records(soql)] == [i for i in ordinal[1:] if i != won[2]][:2]
+
+
+async def test_billing_mirrors_read_what_the_deal_wrote_and_nothing_for_unknown_ids(
+    api: SandboxApi, client: SalesforceClient
+) -> None:
+    account = await api.create("Account", Name="Mirrored")
+    written = await _opportunity(api, account, "Closed Won", "2026-11-20")
+    unwritten = await _opportunity(api, account, "Closed Won", "2026-11-21")
+    await client.write_billing_status(
+        written,
+        OpportunityBillingUpdate(
+            billing_status="partially_paid",
+            invoiced_amount=Decimal("2401.00"),
+            paid_amount=Decimal("500.00"),
+            balance=Decimal("1901.00"),
+            last_invoice_date=date(2026, 11, 22),
+            synced_at=datetime(2026, 11, 22, 9, tzinfo=UTC),
+        ),
+    )
+    unknown = _opportunity_id("0000zzzz")
+    mirrors = await client.billing_mirrors([written, unwritten, unknown, written])
+    assert set(mirrors) == {written, unwritten}
+    shown = mirrors[written]
+    assert (shown.billing_status, shown.invoiced_amount, shown.paid_amount, shown.balance) == (
+        "partially_paid",
+        Decimal("2401.00"),
+        Decimal("500.00"),
+        Decimal("1901.00"),
+    )
+    nothing = mirrors[unwritten]
+    assert (nothing.invoiced_amount, nothing.paid_amount, nothing.balance) == (None, None, None)

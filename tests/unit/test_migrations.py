@@ -68,6 +68,8 @@ async def test_a_database_from_before_versioning_is_adopted(tmp_path: Path) -> N
             await connection.execute(
                 sa.text(f"ALTER TABLE webhook_deliveries DROP COLUMN {column}")
             )
+        # Nor the ledger its index by type and subject (revision 0007).
+        await connection.execute(sa.text("DROP INDEX ix_ledger_events_type_subject"))
         # Nor the ledger who caused an event (revision 0004).
         await connection.execute(sa.text("ALTER TABLE ledger_events DROP COLUMN caused_by"))
         await connection.execute(

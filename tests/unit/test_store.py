@@ -47,6 +47,25 @@ async def test_ledger_times_come_back_aware_utc_and_ordered(store: Store) -> Non
     assert events[0].payload["total"] == "1234.56"
 
 
+async def test_subjects_page_by_id_and_their_facts_come_together(store: Store) -> None:
+    base = datetime(2026, 11, 1, tzinfo=UTC)
+    for offset in (5, 1, 3, 2, 4):
+        await store.append_event(_event(str(offset), base + timedelta(days=offset)))
+        # A second fact of the same subject is still one subject.
+        again = _event(str(offset), base + timedelta(days=offset))
+        await store.append_event(again.model_copy(update={"event_id": uuid.uuid4()}))
+    kinds = [EventType.ORDER_ACCEPTED]
+    kind = EventType.ORDER_ACCEPTED
+    assert await store.subjects_with_events(kind, None, 2) == ["0061", "0062"]
+    assert await store.subjects_with_events(kind, "0062", 2) == ["0063", "0064"]
+    assert await store.subjects_with_events(kind, "0064", 2) == ["0065"]
+    since = base + timedelta(days=4)
+    assert await store.subjects_with_events(kind, None, 9, since) == ["0064", "0065"]
+    assert await store.subjects_with_events(EventType.INVOICE_POSTED, None, 9) == []
+    facts = await store.events_for_subjects(["0062", "0065"], kinds)
+    assert sorted(e.subject_id for e in facts) == ["0062", "0062", "0065", "0065"]
+
+
 async def test_identity_links_are_idempotent_and_looked_up_in_bulk(store: Store) -> None:
     await store.link(ObjectType.PRODUCT, "SKU-1", "11")
     await store.link(ObjectType.PRODUCT, "SKU-1", "11")

@@ -164,6 +164,12 @@ _DRIFT_WORDS: dict[DriftClass, tuple[str, str, str]] = {
         "If the CRM is right, make the change in the ERP; otherwise retry the customer "
         "mirror's exception, which writes the ERP's values back. Then press Retry here.",
     ),
+    DriftClass.STALE_MIRROR: (
+        "Opportunity's billing amounts are out of date",
+        "The invoiced, paid or balance amount on the opportunity differs from what its "
+        "order's invoices add up to.",
+        "Press Retry: Syncline writes the amounts from the invoices back onto the opportunity.",
+    ),
 }
 
 FOUND_BY_RECONCILIATION: dict[DriftClass, Explanation] = {
