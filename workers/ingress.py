@@ -199,14 +199,15 @@ def ingress_router(
         # ignored), unless its signature was taken before. Two copies arriving at once in
         # two replicas can both be taken; they are then duplicates, which the workflow id
         # absorbs. The check stops later replays.
-        earlier = await inbox.take(delivery.values(), records if planned else ())
+        pending = delivery.status == DeliveryStatus.PENDING
+        earlier = await inbox.take(delivery.values(), records if pending else ())
         if earlier is not None:
             reason = replay_reason(earlier)
             _count("rejected", 409)
             log.warning("webhook delivery %s refused: %s", delivery.id, reason)
             problem = Problem(detail=reason, delivery_id=delivery.id)
             return JSONResponse(problem.model_dump(mode="json"), status_code=409)
-        if delivery.status == DeliveryStatus.PENDING:
+        if pending:
             wake_relay()
         return _accepted(delivery, planned)
 
