@@ -72,11 +72,11 @@ async def reconciled_credits(rest: TrytonRest, records: Sequence[Record]) -> Cre
         by_group.setdefault(str(ref_id(line.get("reconciliation"))), []).append(line)
     credits: Credits = {}
     for group in by_group.values():
-        credits.update(_allocate(group))
+        credits.update(allocate_credits(group))
     return credits
 
 
-def _allocate(lines: list[Record]) -> Credits:
+def allocate_credits(lines: list[Record]) -> Credits:
     """One reconciliation's credit notes applied to its invoices (module docstring)."""
     due: dict[str, Decimal] = {}
     notes: dict[str, Decimal] = {}

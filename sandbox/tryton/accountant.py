@@ -196,6 +196,17 @@ class TrytonAccountant:
             start = {k: v for k, v in shown["view"]["defaults"].items() if "." not in k}
             yield _Wizard(session.start_state, start, session.execute)
 
+    async def credit_notes_of(self, invoice_id: int) -> list[Record]:
+        """The credit notes made from an invoice: their lines credit its lines (each
+        credit line's origin is the invoice line it credits)."""
+        (invoice,) = await self.call("model.account.invoice.read", [invoice_id], ["lines"])
+        origins = [f"account.invoice.line,{line}" for line in invoice["lines"]]
+        return await self._documents(
+            "account.invoice",
+            [("lines.origin", "in", origins)],
+            ["number", "state", "total_amount", "amount_to_pay"],
+        )
+
     async def reconcile_invoices(self, *invoice_ids: int) -> None:
         """Apply credit notes to invoices by hand: select their receivable lines in the
         move line list and run "Reconcile Lines" (balanced: no write-off asked)."""
