@@ -77,25 +77,30 @@ async def reconciled_credits(rest: TrytonRest, records: Sequence[Record]) -> Cre
 
 
 def allocate_credits(lines: list[Record]) -> Credits:
-    """One reconciliation's credit notes applied to its invoices (module docstring)."""
-    due: dict[str, Decimal] = {}
-    notes: dict[str, Decimal] = {}
+    """One reconciliation's credit notes applied to its invoices (module docstring),
+    less what was paid out of each credit note as a refund.
+
+    Each document's lines are netted first: an invoice cancelled by its own reversal
+    (a void) has a debit and a credit from the same invoice and is neither owed nor a
+    credit."""
+    net: dict[str, Decimal] = {}
     paid: dict[str, Decimal] = {}
     for line in lines:
         paying = ref_id(line.get("invoice_payment"))
         document = _document(line)
         if paying is not None:
             paid[paying] = paid.get(paying, Decimal(0)) - _net(line)
-        elif document is not None and _net(line) > 0:
-            due[document] = due.get(document, Decimal(0)) + _net(line)
-        elif document is not None and _net(line) < 0:
-            notes[document] = notes.get(document, Decimal(0)) - _net(line)
-    left = {
-        invoice: amount - paid.get(invoice, Decimal(0))
-        for invoice, amount in sorted(due.items(), key=lambda item: int(item[0]))
-    }
+        elif document is not None:
+            net[document] = net.get(document, Decimal(0)) + _net(line)
+    by_id = sorted(net.items(), key=lambda item: int(item[0]))
+    left = {doc: amount - paid.get(doc, Decimal(0)) for doc, amount in by_id if amount > 0}
     credits: Credits = {}
-    for note, credit in sorted(notes.items(), key=lambda item: int(item[0])):
+    for note, amount in by_id:
+        if amount >= 0:
+            continue  # an invoice, or a document its own reversal cancelled
+        # What the credit note still has after any refund paid out of it (the "Pay"
+        # wizard's lines on a credit note debit the receivable: ``paid`` is negative).
+        credit = -amount + paid.get(note, Decimal(0))
         for invoice, owed in left.items():
             applied = min(credit, owed)
             if applied <= 0:

@@ -49,6 +49,21 @@ def test_several_invoices_take_the_credits_in_id_order() -> None:
     }
 
 
+def test_what_a_credit_note_refunded_is_not_applied_to_an_invoice() -> None:
+    lines = [
+        _line(1, debit=300),
+        _line(2, credit=300),
+        _line(None, debit=100, pays=2),  # 100 of the credit note paid out to the customer
+        _line(None, credit=100, pays=1),  # and the customer paid 100 of the invoice
+    ]
+    assert allocate_credits(lines) == {("2", "1"): Decimal(200)}
+
+
+def test_an_invoice_cancelled_by_its_own_reversal_is_no_credit() -> None:
+    # A void: the reversal's line comes from the same invoice as the line it cancels.
+    assert allocate_credits([_line(4, debit=120), _line(4, credit=120)]) == {}
+
+
 @given(
     st.lists(st.integers(1, 500), min_size=1, max_size=4),
     st.lists(st.integers(1, 500), min_size=1, max_size=4),
