@@ -5,14 +5,15 @@ each outgoing move comes from one sale line (its ``origin``). A warehouse user a
 picks, packs and finally marks it done ("Do"), which is when its moves are done and
 the goods have left: only shipments in state ``done`` are read. Tryton's optional
 ``shipped`` state before it is not a fulfilment yet: its moves are not done and it can
-still go back. When stock covered less than ordered, the shipment leaves with what
+still be cancelled. When stock covered less than ordered, the shipment leaves with what
 there was and Tryton plans a new shipment (a back-order) for the rest of the sale.
 
 Whether the sale has now shipped in full is not on the shipment: it is each goods line
 of the sale against the done moves from that line in this shipment and those done
 before it (by effective date, then id). Service lines never ship and do not count.
-Quantities are compared in each record's own unit as Tryton stores them; Syncline's
-sales sell every item in its default unit, so units agree. A return
+Quantities are compared as Tryton stores them: the moves Tryton makes from a sale line
+carry the line's unit (the product's sale unit, which Syncline's lines use), so they
+agree unless a warehouse user changes a move's unit by hand. A return
 (``stock.shipment.out.return``) is not read: it is no fulfilment.
 """
 
