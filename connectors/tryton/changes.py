@@ -62,7 +62,7 @@ _FEEDS: dict[ChangeKind, _Feed] = {
         (("invoice_payment", "!=", None), ("invoice_payment.type", "=", "out")),
         settlement.PAYMENT_LINE_FIELDS,
         keyset.Stamps(),
-        settlement.payment_change_from_line,
+        None,  # a page at a time: a refund's credit note and the invoice it credits
     ),
     # A customer shipment once done; its sale's lines are read a page at a time.
     ChangeKind.FULFILMENT: _Feed(
@@ -125,6 +125,10 @@ class TrytonChanges:
             changes = await invoices.invoice_page(
                 self._rest, records, feed.stamps.modified_at, self._base_currency
             )
+        elif kind is ChangeKind.PAYMENT:
+            changes = await invoices.payment_page(
+                self._rest, records, feed.stamps.modified_at, self._base_currency
+            )
         elif kind is ChangeKind.FULFILMENT:
             changes = list(
                 await fulfilment.fulfilments_of_shipments(
@@ -153,7 +157,9 @@ class TrytonChanges:
             [*feed.domain, ("invoice_payment", "in", [int(i) for i in invoice_ids])],
             keyset.merge_fields(feed.fields, feed.stamps.fields),
         )
-        settling = [self._convert(feed, record) for record in records]
+        settling = await invoices.payment_page(
+            self._rest, records, feed.stamps.modified_at, self._base_currency
+        )
         notes = await invoices.notes_reconciled_with(self._rest, invoice_ids)
         if notes:
             feed = _FEEDS[ChangeKind.INVOICE]

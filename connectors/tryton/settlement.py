@@ -6,7 +6,9 @@ Each payment line is one payment applied to one invoice: its id, its move's numb
 date (the day the money came), the amount (credit less debit on the receivable).
 Tryton's credit notes are customer invoices with a negative total, read as credit memos;
 one made "with refund" cancels the invoice it credits with its own move (the invoice's
-``cancel_move``), which is how Syncline knows which invoice it settled.
+``cancel_move``), which is how Syncline knows which invoice it settled; one reconciled
+by hand is read in ``reconciled``. The "Pay" wizard run on a credit note pays the
+customer out: a refund.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ PAYMENT_LINE_FIELDS = (
     "invoice_payment.amount_to_pay",
     "invoice_payment.currency.code",
     "invoice_payment.sales.reference",
+    "invoice_payment.lines.origin",
 )
 INVOICE_PAYMENT_FIELDS = ("payment_lines.credit", "payment_lines.debit")
 
@@ -101,10 +104,8 @@ def _refund_from_line(
 
     Where Tryton differs from NetSuite: a refund is not a document of its own
     (NetSuite's ``customerRefund``) but the "Pay" wizard's line on the credit note, so
-    one refund pays out exactly one credit note, and its id is the line's. The refund
-    names no invoice: Tryton links a credit note's lines to the invoice lines they
-    credit, not the credit note to an invoice (a credit note "with refund" cancels its
-    invoice and is never paid out).
+    one refund pays out exactly one credit note, and its id is the line's. The invoice
+    the credit note credits is added a page at a time (``refund_of_invoice``).
     """
     note = record.get("invoice_payment") or {}
     move = record.get("move") or {}
@@ -189,13 +190,33 @@ def with_credited(
     return memo
 
 
+def made_from(memo: CreditMemoChange, invoice: dict[str, Any] | None) -> CreditMemoChange:
+    """The credit note with the invoice it credits (``invoices.credited_invoices``)."""
+    if memo.created_from is not None or invoice is None:
+        return memo
+    return memo.model_copy(update={"created_from": _credited_ref(invoice)})
+
+
+def refund_of_invoice(payment: PaymentChange, made_from: dict[str, Any]) -> PaymentChange:
+    """A refund with the invoice its credit note credits, as NetSuite's refund names
+    the invoice its credit memo was created from; a payment unchanged."""
+    if payment.direction is not PaymentDirection.REFUNDED:
+        return payment
+    applications = [
+        application.model_copy(update={"invoice": _credited_ref(invoice)})
+        if (invoice := made_from.get(application.credit_memo_id or "")) is not None
+        else application
+        for application in payment.applications
+    ]
+    return payment.model_copy(update={"applications": applications})
+
+
 def with_reconciled(
     memo: CreditMemoChange, credits: Credits, invoices: list[dict[str, Any]]
 ) -> CreditMemoChange:
     """A credit note not made "with refund", with the invoices an accountant reconciled
     it with (``connectors.tryton.reconciled``, invoices read with ``CREDITED_FIELDS``):
-    one application per invoice. Tryton does not say which invoice a credit note was
-    made from, so ``created_from`` stays unknown."""
+    one application per invoice."""
     if memo.applications:
         return memo
     refs = {str(invoice["id"]): _credited_ref(invoice) for invoice in invoices}

@@ -152,6 +152,7 @@ async def test_a_credit_note_reconciled_by_hand_is_applied_to_its_invoice(
     ]
     assert memo.applications[0].invoice is not None
     assert memo.applications[0].invoice.crm_opportunity_id == opportunity
+    assert memo.created_from is not None and memo.created_from.id == str(invoice_id)
     assert memo.amount_unapplied.amount == 0
     # Reconciliation asks what settled the invoice: the credit note, no cash.
     settling = await erp.settling_records([str(invoice_id)])
@@ -172,7 +173,7 @@ async def test_a_credit_note_paid_out_is_a_refund_of_it(
     erp: TrytonClient, accountant: TrytonAccountant, ledger: Store
 ) -> None:
     start = ChangeCursor(modified_at=datetime.now(UTC) - timedelta(seconds=5))
-    _, invoice_id, note_id = await _posted_credit_note(erp, accountant, paid=True)
+    opportunity, invoice_id, note_id = await _posted_credit_note(erp, accountant, paid=True)
     refund_day = date.today() - timedelta(days=1)
     # The "Pay" wizard on a credit note: a negative amount is money paid out.
     await accountant.pay_invoice(note_id, Decimal("-50"), on=refund_day)
@@ -188,10 +189,12 @@ async def test_a_credit_note_paid_out_is_a_refund_of_it(
     assert received.applications[0].invoice.id == str(invoice_id)
     assert (refund.tran_date, refund.total.amount) == (refund_day, Decimal("50"))
     [paid_out] = refund.applications
-    assert (paid_out.credit_memo_id, paid_out.amount, paid_out.invoice) == (
-        str(note_id),
-        Decimal("50"),
-        None,
+    assert (paid_out.credit_memo_id, paid_out.amount) == (str(note_id), Decimal("50"))
+    # The invoice the credit note credits, found through its lines, as NetSuite names it.
+    assert paid_out.invoice is not None
+    assert (paid_out.invoice.id, paid_out.invoice.crm_opportunity_id) == (
+        str(invoice_id),
+        opportunity,
     )
     [memo] = [
         c
@@ -206,6 +209,8 @@ async def test_a_credit_note_paid_out_is_a_refund_of_it(
         SourceSystem.TRYTON, [refund.id], [EventType.PAYMENT_REFUNDED.value]
     )
     assert event.payload["erp_credit_memo_id"] == str(note_id)
+    assert event.payload["erp_invoice_id"] == str(invoice_id)
+    assert event.subject_id == opportunity
     assert (event.payload["amount"], event.payload["refund_date"]) == (
         "50",
         refund_day.isoformat(),
