@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from connectors.errors import RejectedError
-from connectors.tryton import keyset, mapping, settlement
+from connectors.tryton import fulfilment, invoices, keyset, mapping, settlement
 from connectors.tryton.errors import SYSTEM
 from connectors.tryton.listing_rows import sale_row
 from connectors.tryton.transport import TrytonRest
@@ -26,7 +26,8 @@ class _Feed:
     domain: tuple[Any, ...]
     fields: tuple[str, ...]
     stamps: keyset.Stamps
-    convert: Callable[[dict[str, Any], str, datetime], ErpChange]
+    convert: Callable[[dict[str, Any], str, datetime], ErpChange] | None
+    """One record to its change; ``None`` for a kind read a page at a time."""
     archived_too: bool = False
     """Archived records too: archiving a customer or an item is news for the CRM."""
     accepted_only: bool = False
@@ -50,14 +51,10 @@ _FEEDS: dict[ChangeKind, _Feed] = {
     ),
     ChangeKind.INVOICE: _Feed(
         "account.invoice",
-        (
-            ("type", "=", "out"),
-            ("state", "in", ["posted", "paid", "cancelled"]),
-            ("number", "!=", None),
-        ),
-        (*mapping.INVOICE_FIELDS, *settlement.INVOICE_PAYMENT_FIELDS),
+        invoices.INVOICE_DOMAIN,
+        invoices.INVOICE_FIELDS,
         keyset.Stamps(always_written=True),  # posting writes the invoice
-        mapping.invoice_change_from_record,
+        None,  # a page at a time: credit notes and what they settled
     ),
     # One payment line of the "Pay" wizard, applied to one customer invoice.
     ChangeKind.PAYMENT: _Feed(
@@ -65,7 +62,15 @@ _FEEDS: dict[ChangeKind, _Feed] = {
         (("invoice_payment", "!=", None), ("invoice_payment.type", "=", "out")),
         settlement.PAYMENT_LINE_FIELDS,
         keyset.Stamps(),
-        settlement.payment_change_from_line,
+        None,  # a page at a time: a refund's credit note and the invoice it credits
+    ),
+    # A customer shipment once done; its sale's lines are read a page at a time.
+    ChangeKind.FULFILMENT: _Feed(
+        "stock.shipment.out",
+        fulfilment.SHIPMENT_DOMAIN,
+        fulfilment.SHIPMENT_FIELDS,
+        keyset.Stamps(always_written=True),  # "Do" writes the shipment
+        None,
     ),
     ChangeKind.CUSTOMER: _Feed(
         "party.party",
@@ -115,56 +120,58 @@ class TrytonChanges:
                 f"Tryton reports no {kind.value} changes (see change_kinds)", system=SYSTEM
             )
         records, has_more = await self._keyset(feed, after, limit)
+        changes: list[ErpChange]
         if kind is ChangeKind.INVOICE:
-            changes = await self._invoices(feed, records)
+            changes = await invoices.invoice_page(
+                self._rest, records, feed.stamps.modified_at, self._base_currency
+            )
+        elif kind is ChangeKind.PAYMENT:
+            changes = await invoices.payment_page(
+                self._rest, records, feed.stamps.modified_at, self._base_currency
+            )
+        elif kind is ChangeKind.FULFILMENT:
+            changes = list(
+                await fulfilment.fulfilments_of_shipments(
+                    self._rest, records, feed.stamps.modified_at
+                )
+            )
         else:
-            changes = [
-                feed.convert(record, self._base_currency, feed.stamps.modified_at(record))
-                for record in records
-            ]
+            changes = [self._convert(feed, record) for record in records]
         return ErpChangePage(kind=kind, changes=changes, has_more=has_more)
 
+    def _convert(self, feed: _Feed, record: dict[str, Any]) -> ErpChange:
+        if feed.convert is None:
+            raise TypeError(f"{feed.model} is read a page at a time")
+        return feed.convert(record, self._base_currency, feed.stamps.modified_at(record))
+
     async def settling_records(self, invoice_ids: Sequence[str]) -> list[ErpChange]:
-        """The "Pay" wizard's lines on these invoices, as the payment kind reads them.
-        (A credit note "with refund" cancels its invoice: reconciliation does not
-        compare cancelled invoices, so it never asks for one.)"""
+        """What settled these invoices: the "Pay" wizard's lines on them, as the payment
+        kind reads them, and the credit notes reconciled with them by hand, as the
+        invoice kind reads them. (A credit note "with refund" cancels its invoice:
+        reconciliation does not compare cancelled invoices, so it never asks for one.)"""
         if not invoice_ids:
             return []
         feed = _FEEDS[ChangeKind.PAYMENT]
-        fields = keyset.merge_fields(feed.fields, feed.stamps.fields)
         records = await self._rest.search(
             feed.model,
             [*feed.domain, ("invoice_payment", "in", [int(i) for i in invoice_ids])],
-            fields,
+            keyset.merge_fields(feed.fields, feed.stamps.fields),
         )
-        return [
-            feed.convert(record, self._base_currency, feed.stamps.modified_at(record))
-            for record in records
-        ]
-
-    async def _invoices(self, feed: _Feed, records: list[dict[str, Any]]) -> list[ErpChange]:
-        """Invoices as invoices, credit notes as credit memos with the invoice each
-        cancelled (one look-up per page, only when it holds credit notes)."""
-        notes = [r for r in records if settlement.is_credit_note(r)]
-        moves = [m for m in (mapping.ref_id(r.get("move")) for r in notes) if m is not None]
-        credited = (
-            await self._rest.search(
-                "account.invoice",
-                [("cancel_move", "in", [int(m) for m in moves])],
-                settlement.CREDITED_FIELDS,
+        settling = await invoices.payment_page(
+            self._rest, records, feed.stamps.modified_at, self._base_currency
+        )
+        notes = await invoices.notes_reconciled_with(self._rest, invoice_ids)
+        if notes:
+            feed = _FEEDS[ChangeKind.INVOICE]
+            note_records = await self._rest.search(
+                feed.model,
+                [("id", "in", notes)],
+                keyset.merge_fields(feed.fields, feed.stamps.fields),
             )
-            if moves
-            else []
-        )
-        changes: list[ErpChange] = []
-        for record in records:
-            moment = feed.stamps.modified_at(record)
-            if settlement.is_credit_note(record):
-                memo = settlement.credit_memo_from_record(record, self._base_currency, moment)
-                changes.append(settlement.with_credited(memo, record, credited))
-            else:
-                changes.append(feed.convert(record, self._base_currency, moment))
-        return changes
+            settling += await invoices.invoice_page(
+                self._rest, note_records, feed.stamps.modified_at, self._base_currency
+            )
+        return settling
 
     async def _keyset(
         self, feed: _Feed, after: ChangeCursor, limit: int

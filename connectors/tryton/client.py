@@ -153,7 +153,8 @@ class TrytonClient:
 
     @property
     def change_kinds(self) -> frozenset[ChangeKind]:
-        """Orders, invoices (credit notes among them), payments, customers and items.
+        """Orders, fulfilments (customer shipments done), invoices (credit notes among
+        them), payments (refunds among them), customers and items.
         Tryton keeps subscriptions in its ``sale_subscription`` module, which this
         installation does not activate (nor does Syncline read it yet): no
         subscription changes."""

@@ -26,6 +26,14 @@ Record = dict[str, Any]
 
 
 @dataclass
+class WizardSession:
+    """An open wizard session: its first state, and how to run a state with data."""
+
+    start_state: str
+    execute: Callable[[Record, str], Awaitable[Any]]
+
+
+@dataclass
 class _Wizard:
     """An open wizard session: the state its first form belongs to, that form's values,
     and how to run a transition with the data filled in."""
@@ -181,22 +189,56 @@ class TrytonAccountant:
 
     @asynccontextmanager
     async def _invoice_wizard(self, name: str, invoice_id: int) -> AsyncIterator[_Wizard]:
-        """A wizard session run on one invoice, as the client opens it from the invoice:
-        its first form's defaults (own fields only) to fill in; deleted when done."""
+        """A wizard run on one invoice whose first state is a form: that form's
+        defaults (own fields only) to fill in."""
+        async with self.record_wizard(name, "account.invoice", invoice_id) as session:
+            shown = await session.execute({}, session.start_state)
+            start = {k: v for k, v in shown["view"]["defaults"].items() if "." not in k}
+            yield _Wizard(session.start_state, start, session.execute)
+
+    async def credit_notes_of(self, invoice_id: int) -> list[Record]:
+        """The credit notes made from an invoice: their lines credit its lines (each
+        credit line's origin is the invoice line it credits)."""
+        (invoice,) = await self.call("model.account.invoice.read", [invoice_id], ["lines"])
+        origins = [f"account.invoice.line,{line}" for line in invoice["lines"]]
+        return await self._documents(
+            "account.invoice",
+            [("lines.origin", "in", origins)],
+            ["number", "state", "total_amount", "amount_to_pay"],
+        )
+
+    async def reconcile_invoices(self, *invoice_ids: int) -> None:
+        """Apply credit notes to invoices by hand: select their receivable lines in the
+        move line list and run "Reconcile Lines" (balanced: no write-off asked)."""
+        invoices = await self.call(
+            "model.account.invoice.read", list(invoice_ids), ["lines_to_pay"]
+        )
+        lines = [line for invoice in invoices for line in invoice["lines_to_pay"]]
+        async with self.record_wizard(
+            "wizard.account.move.reconcile_lines", "account.move.line", *lines
+        ) as session:
+            shown = await session.execute({}, session.start_state)
+            if "view" in shown:
+                raise ValueError(f"lines of invoices {invoice_ids} do not balance")
+
+    @asynccontextmanager
+    async def record_wizard(
+        self, name: str, model: str, record_id: int, *more_ids: int
+    ) -> AsyncIterator[WizardSession]:
+        """A wizard session on records selected in the client (the first is the one
+        open); deleted when done."""
         context = {
-            "active_model": "account.invoice",
-            "active_id": invoice_id,
-            "active_ids": [invoice_id],
+            "active_model": model,
+            "active_id": record_id,
+            "active_ids": [record_id, *more_ids],
         }
         session_id, start_state, _ = await self.call(f"{name}.create", context=context)
         try:
-            shown = await self.call(f"{name}.execute", session_id, {}, start_state, context=context)
-            start = {k: v for k, v in shown["view"]["defaults"].items() if "." not in k}
 
             async def execute(data: Record, state: str) -> Any:
                 return await self.call(f"{name}.execute", session_id, data, state, context=context)
 
-            yield _Wizard(start_state, start, execute)
+            yield WizardSession(start_state, execute)
         finally:
             await self.call(f"{name}.delete", session_id, context=context)
 
@@ -242,9 +284,10 @@ class TrytonAccountant:
         return [template["id"] for template in templates]
 
     async def create_product(
-        self, sku: str, name: str, price: Decimal, *, billable: bool = True
+        self, sku: str, name: str, price: Decimal, *, billable: bool = True, goods: bool = False
     ) -> int:
-        """A salable service product; its variant's id.
+        """A salable product, a service unless ``goods`` (stocked and shipped: a sale of
+        it gets a customer shipment); its variant's id.
 
         ``billable=False`` leaves out the accounting category, so Tryton has no revenue
         account to invoice it with: a sale of it confirms, but Tryton's processing
@@ -255,7 +298,7 @@ class TrytonAccountant:
         template: Record = {
             "name": name,
             "code": sku,
-            "type": "service",
+            "type": "goods" if goods else "service",
             "salable": True,
             "default_uom": units[0],
             "sale_uom": units[0],

@@ -92,6 +92,7 @@ async def test_every_kind_but_subscriptions_and_credit_memos_is_reported(
     assert erp.change_kinds == frozenset(
         {
             ChangeKind.ORDER,
+            ChangeKind.FULFILMENT,
             ChangeKind.INVOICE,
             ChangeKind.CUSTOMER,
             ChangeKind.ITEM,

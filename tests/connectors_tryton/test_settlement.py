@@ -111,3 +111,107 @@ async def test_a_credit_note_with_refund_settles_its_invoice_without_cash(
     assert sorted(kinds) == sorted(
         [EventType.INVOICE_POSTED, EventType.CREDIT_MEMO_ISSUED, EventType.CREDIT_MEMO_APPLIED]
     )
+
+
+async def _posted_credit_note(
+    erp: TrytonClient, accountant: TrytonAccountant, paid: bool
+) -> tuple[str, int, int]:
+    """A sale's invoice, posted (and paid in full when ``paid``), and a credit note of
+    all of it made without refund, posted: (opportunity, invoice id, credit note id)."""
+    customer = await erp.upsert_customer(helpers.account())
+    draft = await helpers.draft(erp, customer.id, ["SL-PLATFORM-ANNUAL"])
+    order = await erp.create_sales_order(draft)
+    [invoice] = await accountant.invoices_for_sale(int(order.id))
+    await accountant.post_invoice(invoice["id"])
+    if paid:
+        await accountant.pay_invoice(invoice["id"], order.total.amount)
+    await accountant.credit_invoice(invoice["id"], with_refund=False)
+    [note] = await accountant.credit_notes_of(invoice["id"])
+    await accountant.post_invoice(note["id"])
+    return draft.external_id, invoice["id"], note["id"]
+
+
+async def test_a_credit_note_reconciled_by_hand_is_applied_to_its_invoice(
+    erp: TrytonClient, accountant: TrytonAccountant, ledger: Store
+) -> None:
+    start = ChangeCursor(modified_at=datetime.now(UTC) - timedelta(seconds=5))
+    opportunity, invoice_id, note_id = await _posted_credit_note(erp, accountant, paid=False)
+    changes = await helpers.all_changes(erp, ChangeKind.INVOICE, start, limit=1)
+    [unapplied] = [c for c in changes if isinstance(c, CreditMemoChange) and c.id == str(note_id)]
+    assert unapplied.applications == []  # posted, not yet applied
+    assert unapplied.amount_unapplied == unapplied.total
+
+    await accountant.reconcile_invoices(invoice_id, note_id)
+    changes = await helpers.all_changes(erp, ChangeKind.INVOICE, start, limit=1)
+    [invoice] = [c for c in changes if isinstance(c, InvoiceChange) and c.id == str(invoice_id)]
+    [memo] = [c for c in changes if isinstance(c, CreditMemoChange) and c.id == str(note_id)]
+    assert invoice.status is InvoiceStatus.PAID
+    assert (invoice.credited, invoice.amount_paid.amount) == (invoice.total.amount, 0)
+    assert [(a.invoice.id if a.invoice else None, a.amount) for a in memo.applications] == [
+        (str(invoice_id), invoice.total.amount)
+    ]
+    assert memo.applications[0].invoice is not None
+    assert memo.applications[0].invoice.crm_opportunity_id == opportunity
+    assert memo.created_from is not None and memo.created_from.id == str(invoice_id)
+    assert memo.amount_unapplied.amount == 0
+    # Reconciliation asks what settled the invoice: the credit note, no cash.
+    settling = await erp.settling_records([str(invoice_id)])
+    assert [(type(c), c.id) for c in settling] == [(CreditMemoChange, str(note_id))]
+
+    publisher = ChangePublisher(cast(Client, None), ledger)
+    ours = [invoice.model_copy(update={"crm_opportunity_id": None}), memo]
+    await publisher.publish(ours + ours, SourceSystem.TRYTON, "tryton-reconcile")
+    applied = await ledger.events_from_sources(
+        SourceSystem.TRYTON, [str(invoice_id)], [EventType.CREDIT_MEMO_APPLIED.value]
+    )
+    assert [(e.payload["erp_credit_memo_id"], e.payload["amount"]) for e in applied] == [
+        (str(note_id), str(invoice.total.amount))
+    ]
+
+
+async def test_a_credit_note_paid_out_is_a_refund_of_it(
+    erp: TrytonClient, accountant: TrytonAccountant, ledger: Store
+) -> None:
+    start = ChangeCursor(modified_at=datetime.now(UTC) - timedelta(seconds=5))
+    opportunity, invoice_id, note_id = await _posted_credit_note(erp, accountant, paid=True)
+    refund_day = date.today() - timedelta(days=1)
+    # The "Pay" wizard on a credit note: a negative amount is money paid out.
+    await accountant.pay_invoice(note_id, Decimal("-50"), on=refund_day)
+
+    payments = [
+        c
+        for c in await helpers.all_changes(erp, ChangeKind.PAYMENT, start, limit=1)
+        if isinstance(c, PaymentChange)
+    ]
+    [received] = [p for p in payments if p.direction is PaymentDirection.RECEIVED]
+    [refund] = [p for p in payments if p.direction is PaymentDirection.REFUNDED]
+    assert received.applications[0].invoice is not None
+    assert received.applications[0].invoice.id == str(invoice_id)
+    assert (refund.tran_date, refund.total.amount) == (refund_day, Decimal("50"))
+    [paid_out] = refund.applications
+    assert (paid_out.credit_memo_id, paid_out.amount) == (str(note_id), Decimal("50"))
+    # The invoice the credit note credits, found through its lines, as NetSuite names it.
+    assert paid_out.invoice is not None
+    assert (paid_out.invoice.id, paid_out.invoice.crm_opportunity_id) == (
+        str(invoice_id),
+        opportunity,
+    )
+    [memo] = [
+        c
+        for c in await helpers.all_changes(erp, ChangeKind.INVOICE, start, limit=5)
+        if isinstance(c, CreditMemoChange) and c.id == str(note_id)
+    ]
+    assert memo.amount_unapplied.amount == memo.total.amount - 50  # still owed to them
+
+    publisher = ChangePublisher(cast(Client, None), ledger)
+    await publisher.publish([refund, refund], SourceSystem.TRYTON, "tryton-refund")
+    [event] = await ledger.events_from_sources(
+        SourceSystem.TRYTON, [refund.id], [EventType.PAYMENT_REFUNDED.value]
+    )
+    assert event.payload["erp_credit_memo_id"] == str(note_id)
+    assert event.payload["erp_invoice_id"] == str(invoice_id)
+    assert event.subject_id == opportunity
+    assert (event.payload["amount"], event.payload["refund_date"]) == (
+        "50",
+        refund_day.isoformat(),
+    )

@@ -57,9 +57,24 @@ MODELS: tuple[ModelNeed, ...] = (
         frozenset({"read", "create", "write"}),
         ("type", "product", "quantity", "unit", "unit_price", "description"),
     ),
-    ModelNeed("account.invoice", _READ, INVOICE_FIELDS),
-    # Payments are read from the lines the "Pay" wizard adds ("Syncline: read payments").
-    ModelNeed("account.move.line", _READ, ("credit", "debit", "date", "party", "move")),
+    ModelNeed("account.invoice", _READ, (*INVOICE_FIELDS, "lines_to_pay")),
+    # Payments are read from the lines the "Pay" wizard adds, credit notes applied by
+    # hand from the reconciliations of their lines ("Syncline: read payments"). Not
+    # listed, though read: fields_get hides a relation whose model the user may not
+    # read (a line's ``reconciliation``) and the references ``origin`` and ``shipment``
+    # of a stock move, while reading them works (Tryton 8.2).
+    ModelNeed(
+        "account.move.line",
+        _READ,
+        ("credit", "debit", "date", "party", "move.origin", "invoice_payment"),
+    ),
+    # Fulfilments: customer shipments done and the moves from sale lines (Sales group).
+    ModelNeed(
+        "stock.shipment.out",
+        _READ,
+        ("number", "effective_date", "state", "outgoing_moves.quantity", "outgoing_moves.state"),
+    ),
+    ModelNeed("stock.move", _READ, ("state", "quantity", "effective_date", "product.code")),
     ModelNeed("currency.currency", _READ, ("code",)),
     ModelNeed("ir.model.log", _READ, ("resource", "event", "target")),
 )
