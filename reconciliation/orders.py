@@ -19,6 +19,9 @@ from reconciliation.context import Policy, money_text
 LEDGER_TYPES = (EventType.ORDER_ACCEPTED, EventType.ORDER_AMENDED, EventType.ORDER_CANCELLED)
 
 
+_NOT_LIVE = frozenset({OrderStatus.CANCELLED, OrderStatus.REJECTED})
+
+
 @dataclass
 class LedgerOrder:
     """What the ledger says of one ERP order: its booking as last amended, and whether
@@ -56,7 +59,9 @@ def classify_order(
     """The one class of this opportunity's difference, or None when all three agree."""
     if crm is not None and len(erp) == 1 and _agree(crm, erp[0], ledger.get(erp[0].id)):
         return None  # the common case, decided before anything is built
-    live = [order for order in erp if order.status is not OrderStatus.CANCELLED]
+    # An order rejected at approval never was a booking and never will be (finance
+    # reopening it makes it pending again): not live.
+    live = [order for order in erp if order.status not in _NOT_LIVE]
     changed_at = max(
         [o.modified_at for o in erp] + ([crm.last_modified] if crm and crm.last_modified else []),
         default=None,
@@ -98,6 +103,8 @@ def classify_order(
             f"ERP order {live[0].order_number} is live but the opportunity is not closed-won",
         )
     if not live:
+        if erp and erp[-1].status is OrderStatus.REJECTED:
+            return None  # nothing booked; the deal's approval_rejected exception asks sales
         if erp:
             cancelled = erp[-1]
             if not ledger.get(cancelled.id, LedgerOrder()).cancelled:
@@ -126,6 +133,8 @@ def classify_order(
             f"the CRM sells in {crm.currency}, ERP order {order.order_number} is in "
             f"{order.total.currency}",
         )
+    if order.status is OrderStatus.PENDING_APPROVAL and (booked is None or booked.total is None):
+        return None  # held by the ERP: no booking until approved, the deal waits for it
     if booked is None or booked.total is None:
         return finding(
             DriftClass.MISSING_LEDGER_EVENT,
