@@ -51,9 +51,13 @@ __all__ = [
 ]
 
 
-_LIVE = frozenset(status.value for status in OrderStatus if status is not OrderStatus.CANCELLED)
-"""Statuses of a live order, as text: anything else (cancelled, or a text
-``OrderStatus`` refuses) is left to the models."""
+_LIVE = frozenset(
+    status.value
+    for status in OrderStatus
+    if status not in (OrderStatus.CANCELLED, OrderStatus.REJECTED)
+)
+"""Statuses of a live order, as text: anything else (cancelled, rejected at approval,
+or a text ``OrderStatus`` refuses) is left to the models."""
 
 
 class LedgerRow(NamedTuple):

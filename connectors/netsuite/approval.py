@@ -22,6 +22,8 @@ from models.changes import OrderChange, OrderStatus
 STATUS_NOTE_FIELD = "TRANDOC.KSTATUS"
 PENDING_APPROVAL = "Pending Approval"
 CLOSED = "Closed"
+CLOSED_LETTER = "H"
+"""A Closed sales order's status letter in SuiteQL."""
 CANCELLED = "Cancelled"
 REJECTION_REASON_FIELD = "custbody_rejection_reason"
 _CHUNK = 200
@@ -96,3 +98,13 @@ async def decide(orders: Sequence[OrderChange], query: Query) -> list[OrderChang
         )
         reasons = {str(r["id"]): r.get(REJECTION_REASON_FIELD) for r in rows}
     return with_decisions(orders, notes, reasons)
+
+
+async def rejected_ids(closed: Sequence[str], query: Query) -> set[str]:
+    """Of these Closed orders, those rejected at approval: whose last note leaving
+    Pending Approval closed them (an order approved, then closed, was not rejected)."""
+    last: dict[str, str] = {}
+    for start in range(0, len(closed), _CHUNK):
+        for note in await query(notes_query(list(closed[start : start + _CHUNK]))):
+            last[str(note["recordid"])] = str(note.get("newvalue"))
+    return {order_id for order_id, status in last.items() if status == CLOSED}

@@ -567,14 +567,26 @@ class NetSuiteClient(HttpConnector):
         """Sales orders of any status with an external id greater than ``after``, by
         external id (see ``reference_query``), without their lines."""
         rows = await self._reference_rows(after, limit, since)
-        return [mapping.order_change_from_row(row, [], self.base_currency) for row in rows]
+        rejected = await self._rejected(rows)
+        orders = [mapping.order_change_from_row(row, [], self.base_currency) for row in rows]
+        return [
+            o.model_copy(update={"status": OrderStatus.REJECTED}) if o.id in rejected else o
+            for o in orders
+        ]
 
     async def order_rows_by_reference(
         self, after: str | None, limit: int, since: date | None = None
     ) -> list[ErpRow]:
         """``orders_by_reference`` as listing rows (``models.order_rows``)."""
         rows = await self._reference_rows(after, limit, since)
-        return [order_row(row, self.base_currency) for row in rows]
+        rejected = await self._rejected(rows)
+        return [order_row(row, self.base_currency, str(row["id"]) in rejected) for row in rows]
+
+    async def _rejected(self, rows: list[dict[str, Any]]) -> set[str]:
+        """The ids of the Closed orders among ``rows`` that were rejected at approval
+        (the status letter alone does not tell a rejection from an order closed later)."""
+        closed = [str(row["id"]) for row in rows if row.get("status") == approval.CLOSED_LETTER]
+        return await approval.rejected_ids(closed, self.suiteql) if closed else set()
 
     async def _reference_rows(
         self, after: str | None, limit: int, since: date | None

@@ -52,7 +52,9 @@ ROWS = [
 
 
 async def test_the_row_builds_the_model_the_connector_builds() -> None:
-    fake = FakeNetSuite(lambda request: page(ROWS))
+    # The Closed order (H) has one system note: closed from Pending Approval.
+    notes = [{"recordid": "107", "newvalue": "Closed", "date": "2026-11-21T10:00:00Z"}]
+    fake = FakeNetSuite(lambda request: page(notes if b"systemnote" in request.content else ROWS))
     client = fake.client()
     models = await client.orders_by_reference(None, len(ROWS) + 1)
     rows = await client.order_rows_by_reference(None, len(ROWS) + 1)
@@ -64,12 +66,12 @@ async def test_the_row_builds_the_model_the_connector_builds() -> None:
         assert order_from_row(row) == model
         # Equal models, and equal as a finding carries them (the record it repairs from).
         assert order_from_row(row).model_dump(mode="json") == model.model_dump(mode="json")
-    # Rejected is read from an order's system notes by the change feed, not from a listing.
+    # Rejected is read from the Closed order's system notes, as the change feed does.
     assert {model.status for model in models} == {
         "pending_approval",
         "open",
         "cancelled",
         "billed",
-        "closed",
+        "rejected",
     }
     assert rows[25 - 20 + len(SALES_ORDER_STATUS_NAMES)][0] == OPPORTUNITY
