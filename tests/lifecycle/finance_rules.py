@@ -6,7 +6,8 @@ several invoices, refund a credit memo's credit.
 
 Each act picks its target by the draws and the model (never by what the systems said,
 so sequences shrink), reads the ERP as finance would, and records in the model what
-the ERP accepted; a refusal is an answer, not a failure.
+the ERP accepted; a refusal is an answer, not a failure. A step is named after the
+method that replays it (``replay.STEP_OPS``).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class SettlementRules:
 
     def decide(self, opp: str, approve: bool) -> None:
         """A finance user approves (or rejects, with a reason) the deal's held order."""
-        step = self._step("approve" if approve else "reject", opp=opp)
+        step = self._step("decide", opp=opp, approve=approve)
         orders = self._run(self.driver.erp_orders(self._crm_id(opp)))
         held = [o for o in orders if o.held]
         if not held:
@@ -116,7 +117,7 @@ class SettlementRules:
         self.void(self._pick(pick, lambda o: bool(o.invoices)), which)
 
     def void(self, opp: str, which: int) -> None:
-        step = self._step("void_invoice", opp=opp, which=which)
+        step = self._step("void", opp=opp, which=which)
         invoices = [i for i in self._invoices(opp)[0] if not i.voided]
         if not invoices:
             self._done(step, "no invoice to void")
@@ -138,7 +139,7 @@ class SettlementRules:
     def credit(self, opp: str, standalone: bool, keep_open: bool) -> None:
         """A credit memo of half what an invoice has due: created from the invoice
         (applied to it, or kept open for a refund), or standalone and applied to it."""
-        step = self._step("credit_memo", opp=opp, standalone=standalone, keep_open=keep_open)
+        step = self._step("credit", opp=opp, standalone=standalone, keep_open=keep_open)
         invoices, customer = self._invoices(opp)
         due = [i for i in invoices if _half(_due(i)) > ZERO]
         if not due or customer is None:
@@ -166,7 +167,7 @@ class SettlementRules:
     def pay_invoices(self, opp: str) -> None:
         """One customer payment over the deal's invoices with something due: the first
         paid in full, the others in part."""
-        step = self._step("pay_several", opp=opp)
+        step = self._step("pay_invoices", opp=opp)
         invoices, customer = self._invoices(opp)
         due = [i for i in invoices if _due(i) > ZERO]
         amounts = {i.id: _due(i) if n == 0 else _half(_due(i)) for n, i in enumerate(due)}
