@@ -36,6 +36,7 @@ def _due(invoice: InvoiceView) -> Decimal:
 
 
 def _settles(self: Any) -> bool:
+    """NetSuite, and the credential finance reads the ERP with is not revoked."""
     return self.driver.finance is not None and not self.model.revoked
 
 
@@ -60,7 +61,8 @@ class SettlementRules:
 
     # -- approval ----------------------------------------------------------------------
 
-    @precondition(lambda self: self.model.approval and self._any(lambda o: o.ever_won))
+    @precondition(lambda self: _settles(self) and self.model.approval)
+    @precondition(lambda self: self._any(lambda o: o.ever_won))
     @rule(pick=st.integers(0, 2), approve=st.booleans())
     def finance_decides(self, pick: int, approve: bool) -> None:
         self.decide(self._pick(pick, lambda o: o.ever_won), approve)
