@@ -590,11 +590,8 @@ class NetSuiteClient(HttpConnector):
     ) -> list[ErpRow]:
         """``orders_by_reference`` as listing rows (``models.order_rows``)."""
         rows = await self._reference_rows(after, limit, since)
-        listed = [order_row(row, self.base_currency) for row in rows]
         rejected = await self._rejected_among(rows)
-        return [
-            (*r[:5], OrderStatus.REJECTED.value, *r[6:]) if r[1] in rejected else r for r in listed
-        ]
+        return [order_row(row, self.base_currency, str(row["id"]) in rejected) for row in rows]
 
     async def _rejected_among(self, rows: list[dict[str, Any]]) -> set[str]:
         """The closed orders of a listing page that closed from Pending Approval: rejected

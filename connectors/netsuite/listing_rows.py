@@ -13,12 +13,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from connectors.netsuite import mapping
+from models.changes import OrderStatus
 from models.order_rows import ErpRow, date_text, decimal_text, instant_text
 
 
-def order_row(row: Mapping[str, Any], default_currency: str) -> ErpRow:
-    """``row`` (columns ``ORDER_COLUMNS``) in ``ERP_COLUMNS`` order."""
+def order_row(row: Mapping[str, Any], default_currency: str, rejected: bool = False) -> ErpRow:
+    """``row`` (columns ``ORDER_COLUMNS``) in ``ERP_COLUMNS`` order; ``rejected`` when
+    the order was closed at approval (``approval.decide`` says so)."""
     status, erp_status = mapping.order_status(row)
+    if rejected:
+        status = OrderStatus.REJECTED
     return (
         mapping.order_opportunity(row),
         str(row["id"]),

@@ -26,6 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from models import exact_json
+from sandbox.netsuite import partial_billing
 from sandbox.netsuite.errors import USER_ERROR, bad_request, not_found
 from sandbox.netsuite.settlement import CREDIT_MEMO_STATUSES, INVOICE_VOIDED_NAME, VOIDED
 from sandbox.netsuite.validation import INVOICE_STATUSES, SALES_ORDER_STATUSES, money
@@ -165,16 +166,12 @@ def void_invoice(
 
 
 def _reopen_order(conn: sqlite3.Connection, order_id: int, now: str) -> None:
-    """The order a voided invoice billed is billable again, unless another live invoice
-    still bills it."""
+    """The order a voided invoice billed is billable again, unless the live invoices
+    still bill it in full."""
     found = _load(conn, order_id)
     if found is None or found[1]["status"]["id"] != "G":
         return
-    live = conn.execute(
-        "SELECT 1 FROM txn WHERE rectype = 'invoice' AND createdfrom = ? AND status != ? LIMIT 1",
-        (order_id, VOIDED),
-    ).fetchone()
-    if live is not None:
+    if partial_billing.billed_in_full(conn, order_id, found[1]):
         return
     body = found[1]
     body["status"] = {"id": "F", "refName": SALES_ORDER_STATUSES["F"]}

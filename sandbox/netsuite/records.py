@@ -18,7 +18,7 @@ from typing import Any
 
 from models import exact_json
 from sandbox.catalog import CatalogItem
-from sandbox.netsuite import approval, fulfilment
+from sandbox.netsuite import approval, fulfilment, partial_billing
 from sandbox.netsuite.applying import SETTLING_TYPES, apply_created, apply_deleted, has_applications
 from sandbox.netsuite.errors import (
     INVALID_FLD_VALUE,
@@ -288,6 +288,8 @@ def _update_row(
 def create(
     conn: sqlite3.Connection, rt: RecordType, payload: Mapping[str, Any], now: datetime
 ) -> int:
+    if rt.name == "invoice":
+        payload = partial_billing.with_unbilled_lines(conn, payload)
     normalized = _normalize(conn, rt, payload, None, now.date())
     if rt.name == "salesOrder":
         normalized = approval.hold_if_needed(conn, normalized)
@@ -432,7 +434,8 @@ def _after_create(
                 _set_status(conn, _SALES_ORDER, order, after, SALES_ORDER_STATUSES, now)
     elif rt.name == "invoice":
         order = find_by_id(conn, _SALES_ORDER, source_id)
-        if order is not None:  # billing the order in full marks it Billed
+        # Billing the order in full marks it Billed; in part, it stays billable.
+        if order is not None and partial_billing.billed_in_full(conn, source_id, order.body):
             _set_status(conn, _SALES_ORDER, order, "G", SALES_ORDER_STATUSES, now)
 
 

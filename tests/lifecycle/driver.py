@@ -32,7 +32,8 @@ from temporalio.service import RPCError
 from connectors.errors import ConnectorError
 from tests.deals import add_crm_product
 from tests.e2e.conftest import Stack
-from tests.lifecycle.erp import ErpSide, Refused, erp_side, refusing
+from tests.lifecycle.erp import ErpSide, NetSuiteSide, Refused, erp_side, refusing
+from tests.lifecycle.erp_settlement import NetSuiteFinance
 from tests.lifecycle.model import (
     CENT,
     CRM_STAGES,
@@ -79,6 +80,10 @@ class Driver:
         self._worker_argv: list[str] | None = None
         self._crm_admin = httpx.AsyncClient(base_url=self.dev.crm_url, timeout=30)
         self.erp: ErpSide = erp_side(stack)
+        self.finance: NetSuiteFinance | None = None
+        """Approval and settlement acts: NetSuite's (Tryton has no approval step)."""
+        if isinstance(self.erp, NetSuiteSide):
+            self.finance = NetSuiteFinance(self.erp.client, self.erp.admin_url)
 
     async def temporal(self) -> Client:
         if self._temporal is None:
@@ -199,7 +204,7 @@ class Driver:
         return invoice
 
     async def pay(self, invoice: InvoiceView, part: bool) -> Decimal | Refused:
-        due = invoice.total - invoice.paid
+        due = invoice.total - invoice.paid - invoice.credited
         amount = (due / 2).quantize(CENT, rounding=ROUND_DOWN) if part else due
         if amount <= ZERO:
             return Refused(f"invoice {invoice.id} has {due} due")
@@ -432,6 +437,9 @@ class Driver:
             orders = await self.erp_orders(opp.crm_id)
             invoices = await self.erp_invoices(orders)
             customers = {o.customer_id for o in orders}
+            memos, refunds = [], []
+            if self.finance is not None:
+                memos, refunds = await self.finance.memos(customers)
             subjects = {opp.crm_id, *(i.id for i in invoices), *customers}
             world.subjects |= subjects
             mine = [e for e in exceptions if e.subject in subjects]
@@ -445,11 +453,15 @@ class Driver:
                 orders=orders,
                 invoices=invoices,
                 deal=await self._deal(opp.crm_id),
-                events=await self._events(opp.crm_id),
+                events=await self._events(
+                    opp.crm_id, [*(m.id for m in memos), *(r.id for r in refunds)]
+                ),
                 exceptions=mine,
                 bookings=sum((reports["bookings"].get(c, ZERO) for c in customers), ZERO),
                 billings=sum((reports["billings"].get(c, ZERO) for c in customers), ZERO),
                 collections=sum((reports["collections"].get(c, ZERO) for c in customers), ZERO),
+                memos=memos,
+                refunds=refunds,
             )
         world.stray_exceptions = [
             e
@@ -494,15 +506,17 @@ class Driver:
             open_exception=waits_on.id if waits_on else None,
         )
 
-    async def _events(self, opportunity_id: str) -> list[EventView]:
+    async def _events(self, opportunity_id: str, sources: list[str]) -> list[EventView]:
+        """The opportunity's facts, and those of ``sources`` (a standalone credit memo's
+        and its refunds' facts are about the customer, not a deal)."""
+        query = sa.text(
+            "SELECT event_type, source_id, payload FROM ledger_events "
+            "WHERE subject_id = :subject OR source_id IN :sources ORDER BY occurred_at"
+        ).bindparams(sa.bindparam("sources", expanding=True))
         async with self.ledger().connect() as connection:
             rows = (
                 await connection.execute(
-                    sa.text(
-                        "SELECT event_type, source_id, payload FROM ledger_events "
-                        "WHERE subject_id = :subject ORDER BY occurred_at"
-                    ),
-                    {"subject": opportunity_id},
+                    query, {"subject": opportunity_id, "sources": sources or ["-"]}
                 )
             ).all()
         return [

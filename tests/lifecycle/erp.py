@@ -24,24 +24,18 @@ from connectors.tryton import TrytonClient
 from connectors.tryton.mapping import SALE_FIELDS
 from connectors.tryton.mapping import sales_order_from_record as tryton_order
 from models.erp import SalesOrder
+from sandbox.netsuite.approval import CLOSED, PENDING_APPROVAL, REJECTION_REASON_FIELD
 from sandbox.tryton.accountant import TrytonAccountant, TrytonRPCError
 from sandbox.tryton.bootstrap import TrytonSetup
 from tests.e2e.conftest import Stack
+from tests.lifecycle.erp_settlement import netsuite_invoices
 from tests.lifecycle.model import InvoiceView, Line, OrderView, money
+from tests.lifecycle.refused import Refused
 
 
-class Refused(Exception):
-    """An act the system refused, with its words: an answer, not a test failure."""
-
-    def __init__(self, why: str) -> None:
-        super().__init__(why)
-        self.why = why
-
-    def __str__(self) -> str:
-        return f"refused: {self.why}"
-
-
-def _view(order: SalesOrder, cancelled: bool, billed: bool) -> OrderView:
+def _view(
+    order: SalesOrder, cancelled: bool, billed: bool, held: bool = False, rejected: bool = False
+) -> OrderView:
     return OrderView(
         id=order.id,
         number=order.order_number,
@@ -51,6 +45,8 @@ def _view(order: SalesOrder, cancelled: bool, billed: bool) -> OrderView:
         lines=tuple(Line(line.sku, line.quantity, money(line.rate.amount)) for line in order.lines),
         billed=billed,
         customer_id=order.customer_id,
+        held=held,
+        rejected=rejected,
     )
 
 
@@ -112,26 +108,16 @@ class NetSuiteSide:
             record = await self.client.get_record("salesOrder", str(row["id"]))
             status = str(record["status"]["id"])
             order = netsuite_order(record, self.client.base_currency)
-            orders.append(_view(order, status == SALES_ORDER_CANCELLED, status == "G"))
+            # Closed with the approver's reason: rejected at approval (``sandbox.approval``).
+            rejected = status == CLOSED and REJECTION_REASON_FIELD in record
+            held = status == PENDING_APPROVAL
+            orders.append(
+                _view(order, status == SALES_ORDER_CANCELLED, status == "G", held, rejected)
+            )
         return orders
 
     async def invoices(self, orders: list[OrderView]) -> list[InvoiceView]:
-        if not orders:
-            return []
-        rows = await self.client.suiteql(
-            "SELECT id, foreigntotal, amountremaining, createdfrom FROM transaction "
-            f"WHERE type = 'CustInvc' AND createdfrom IN ({', '.join(o.id for o in orders)}) "
-            "ORDER BY id"
-        )
-        return [
-            InvoiceView(
-                id=str(r["id"]),
-                order_id=str(r["createdfrom"]),
-                total=money(r["foreigntotal"]),
-                paid=money(r["foreigntotal"]) - money(r["amountremaining"]),
-            )
-            for r in rows
-        ]
+        return await netsuite_invoices(self.client, orders)
 
     async def post_invoice(self, order: OrderView) -> str:
         return await self.stack.erp.post_invoice(order.id)

@@ -33,6 +33,7 @@ from hypothesis.stateful import (
 )
 
 from tests.lifecycle.driver import Driver, Refused
+from tests.lifecycle.finance_rules import SettlementRules
 from tests.lifecycle.known_bugs import attribute
 from tests.lifecycle.model import (
     CRM_STAGES,
@@ -167,7 +168,7 @@ def labels(outcome: Outcome) -> set[str]:
     return {label(outcome, v) for v in outcome.violations}
 
 
-class LifecycleMachine(RuleBasedStateMachine):
+class LifecycleMachine(SettlementRules, RuleBasedStateMachine):
     runtime: ClassVar[Runtime]
 
     opportunities = Bundle("opportunities")
@@ -183,6 +184,9 @@ class LifecycleMachine(RuleBasedStateMachine):
         """[kind, operations left] of the outage under way."""
         self.operations: dict[str, int] = {}
         self.known_exceptions = {e["id"] for e in self._call(self.driver.open_exceptions())}
+        if self.driver.finance is not None:
+            # No approval unless this sequence asks (an earlier one may have left it on).
+            self._call(self.driver.finance.set_approval(False))
 
     @property
     def driver(self) -> Driver:
@@ -247,12 +251,27 @@ class LifecycleMachine(RuleBasedStateMachine):
         skus=st.lists(st.sampled_from(SKUS), min_size=1, max_size=2, unique=True),
         quantity=st.integers(1, 3),
         then_settle=st.booleans(),
+        approval=st.booleans(),
     )
-    def first_deal(self, skus: list[str], quantity: int, then_settle: bool) -> str:
-        """Every sequence starts from a deal being won: most of a lifecycle follows."""
+    def first_deal(
+        self, skus: list[str], quantity: int, then_settle: bool, approval: bool = False
+    ) -> str:
+        """Every sequence starts from a deal being won: most of a lifecycle follows. The
+        ERP holds this sequence's orders for approval when ``approval`` (NetSuite's
+        approval routing; Tryton has no approval step)."""
+        if approval and self.driver.finance is not None:
+            self.approval_routing()
         key = self.open_opportunity(skus, quantity)
         self.crm_stage(key, "won", then_settle)
         return key
+
+    def approval_routing(self) -> None:
+        """An administrator turns sales-order approval on for every new order."""
+        step = self._step("approval_routing")
+        assert self.driver.finance is not None
+        self._call(self.driver.finance.set_approval(True))
+        self.model.approval = True
+        self._done(step, "every new sales order waits for approval")
 
     @precondition(lambda self: len(self.model.opportunities) < MAX_OPPORTUNITIES)
     @rule(
@@ -388,7 +407,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         live = [o for o in orders if not o.cancelled]
         if act in ("pay_part", "pay_rest"):
             invoices = self._call(self.driver.erp_invoices(orders))
-            due = [i for i in invoices if i.paid < i.total]
+            due = [i for i in invoices if not i.voided and i.paid + i.credited < i.total]
             if not due:
                 self._done(step, "nothing due")
                 return

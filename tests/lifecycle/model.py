@@ -32,6 +32,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from tests.lifecycle.books import Books, MemoView, RefundView
+from tests.lifecycle.settlement_checks import check_books, check_money
+
 CRM_STAGES = {
     "open": "Proposal/Price Quote",
     "won": "Closed Won",
@@ -103,6 +106,9 @@ class Opportunity:
     orders_fixed: bool = False
     """The ERP cannot cancel or re-line a confirmed order (Tryton): any change after
     the order waits for a person."""
+    held: bool = False
+    """The ERP holds this deal's orders for approval (the sequence's approval mode)."""
+    books: Books = field(default_factory=Books)
 
     @property
     def won(self) -> bool:
@@ -130,12 +136,19 @@ class Model:
     revoked: bool = False
     worker_up: bool = True
     orders_fixed: bool = False
+    approval: bool = False
+    """The ERP holds every order for approval in this sequence (NetSuite's routing)."""
 
     # -- what the tests do, as the model records it --------------------------------
 
     def opened(self, key: str, crm_id: str, lines: list[Line], line_ids: list[str]) -> None:
         self.opportunities[key] = Opportunity(
-            key, crm_id, list(lines), list(line_ids), orders_fixed=self.orders_fixed
+            key,
+            crm_id,
+            list(lines),
+            list(line_ids),
+            orders_fixed=self.orders_fixed,
+            held=self.approval,
         )
         self.opportunities[key].history.append("open")
 
@@ -226,6 +239,10 @@ class OrderView:
     lines: tuple[Line, ...]
     billed: bool
     customer_id: str
+    held: bool = False
+    """Pending approval in the ERP: placed, not a booking."""
+    rejected: bool = False
+    """Closed by the ERP's approver: never a booking, not live."""
 
 
 @dataclass(frozen=True)
@@ -233,7 +250,12 @@ class InvoiceView:
     id: str
     order_id: str
     total: Decimal
+    """As the ERP shows it now: zero once voided."""
     paid: Decimal
+    """Cash applied by payments (credits are not cash)."""
+    credited: Decimal = ZERO
+    """Credit memos applied."""
+    voided: bool = False
 
 
 @dataclass(frozen=True)
@@ -287,10 +309,13 @@ class OpportunityWorld:
     bookings: Decimal
     billings: Decimal
     collections: Decimal
+    memos: list[MemoView] = field(default_factory=list)
+    """The customer's credit memos (from the deal's invoices, or standalone)."""
+    refunds: list[RefundView] = field(default_factory=list)
 
     @property
     def live(self) -> list[OrderView]:
-        return [order for order in self.orders if not order.cancelled]
+        return [order for order in self.orders if not order.cancelled and not order.rejected]
 
 
 @dataclass
@@ -322,6 +347,7 @@ KINDS = (
     "collections",
     "ledger_fact",
     "stranded",
+    "deal_state",
     "exception_count",
     "stale_exception",
     "unexplained_exception",
@@ -355,6 +381,8 @@ def plausible(exception: ExceptionView, opp: Opportunity, world: OpportunityWorl
             return opp.auth_exposed
         if reason == "reversal_after_invoicing":
             return reversal
+        if reason == "approval_rejected":
+            return bool(opp.books.rejected) and opp.won
         if reason == "erp_rejected":
             return (
                 reversal
@@ -375,14 +403,13 @@ def plausible(exception: ExceptionView, opp: Opportunity, world: OpportunityWorl
     return False
 
 
-def _billing_status(order_total: Decimal, invoiced: Decimal, paid: Decimal) -> str:
-    """``DealBilling.status``, from the ERP's figures."""
-    if invoiced == ZERO:
-        return "not_invoiced"
+def _billing_status(order_total: Decimal, gross: Decimal, invoiced: Decimal, paid: Decimal) -> str:
+    """``DealBilling.status``, from the ERP's figures: settled when nothing is left due
+    and the invoices (before credits) bill the whole order."""
+    if invoiced - paid <= ZERO and gross >= order_total:
+        return "paid"
     if paid <= ZERO:
         return "invoiced"
-    if invoiced - paid <= ZERO and invoiced >= order_total:
-        return "paid"
     return "partially_paid"
 
 
@@ -431,15 +458,21 @@ def check_opportunity(opp: Opportunity, world: OpportunityWorld, checks: Checks)
     parked = bool(explained)
 
     # The ERP holds what its users did (else the test, not Syncline, is wrong).
+    books = opp.books
     for invoice in world.invoices:
         if invoice.id in opp.invoices:
+            voided = invoice.id in books.voided
             expect(
-                invoice.total == opp.invoices[invoice.id]
-                and invoice.paid == opp.payments.get(invoice.id, ZERO),
+                invoice.total == (ZERO if voided else opp.invoices[invoice.id])
+                and invoice.voided == voided
+                and invoice.paid == opp.payments.get(invoice.id, ZERO)
+                and invoice.credited == books.credited.get(invoice.id, ZERO),
                 "erp_record",
-                f"invoice {invoice.id} is {invoice.paid}/{invoice.total} paid in the ERP; "
-                f"finance posted {opp.invoices[invoice.id]} and paid "
-                f"{opp.payments.get(invoice.id, ZERO)}",
+                f"invoice {invoice.id} is {invoice.paid}/{invoice.total} paid, "
+                f"{invoice.credited} credited{', voided' if invoice.voided else ''} in the "
+                f"ERP; finance posted {opp.invoices[invoice.id]}, paid "
+                f"{opp.payments.get(invoice.id, ZERO)}, credited "
+                f"{books.credited.get(invoice.id, ZERO)}{', voided it' if voided else ''}",
             )
     expect(
         {i.id for i in world.invoices} >= set(opp.invoices),
@@ -469,7 +502,11 @@ def check_opportunity(opp: Opportunity, world: OpportunityWorld, checks: Checks)
             f"the CRM says {world.crm_stage!r} but ERP order {_orders(live)} is live and "
             f"nothing explains it (deal {_deal(world)})",
         )
-    if len(live) == 1 and opp.won and not parked and not live[0].billed and not opp.finance_edited:
+    unbilled = not live or not (
+        live[0].billed or any(i.order_id == live[0].id for i in world.invoices)
+    )
+    if len(live) == 1 and opp.won and not parked and unbilled and not opp.finance_edited:
+        # A held order takes the CRM's amendments once approved (``deal.approval``).
         expect(
             lines_key(live[0].lines) == lines_key(world.crm_lines),
             "order_differs_from_crm",
@@ -479,7 +516,7 @@ def check_opportunity(opp: Opportunity, world: OpportunityWorld, checks: Checks)
 
     # Money: bookings per the live order; billings and collections per the ERP.
     # The ERP's live orders are the bookings (two when finance entered a second one).
-    booked = sum((order.total for order in live), ZERO)
+    booked = sum((order.total for order in live if not order.held), ZERO)
     waits = (
         f" while the deal waits on {', '.join(e.reason for e in explained)}"
         if any(e.process == "deal" for e in explained)
@@ -491,40 +528,27 @@ def check_opportunity(opp: Opportunity, world: OpportunityWorld, checks: Checks)
         f"bookings report {world.bookings}, ERP live order total {booked} "
         f"(ledger: {_order_events(world)}){waits}",
     )
-    erp_billed = sum((i.total for i in world.invoices), ZERO)
-    erp_paid = sum((i.paid for i in world.invoices), ZERO)
-    expect(
-        world.billings == erp_billed,
-        "billings",
-        f"billings report {world.billings}, ERP invoices {erp_billed}{waits}",
-    )
-    expect(
-        world.collections == erp_paid,
-        "collections",
-        f"collections report {world.collections}, ERP payments {erp_paid} "
-        f"(ledger: {_payment_events(world)}){waits}",
-    )
+    check_books(opp, world, lambda holds, kind, message: expect(holds, kind, message))
+    check_money(opp, world, lambda holds, kind, message: expect(holds, kind, message), waits)
     events = world.events
-    for invoice in world.invoices:
-        posted = [e for e in events if e.type == "invoice.posted" and e.source_id == invoice.id]
-        expect(
-            len(posted) == 1 and money(posted[0].payload.get("total")) == invoice.total,
-            "billings",
-            f"invoice {invoice.id} ({invoice.total}): the ledger has "
-            f"{[e.payload.get('total') for e in posted]} invoice.posted{waits}",
-        )
-        payments = [e for e in events if e.type == "payment.applied" and e.source_id == invoice.id]
-        applied = sum((money(e.payload.get("amount")) for e in payments), ZERO)
-        expect(
-            applied == invoice.paid,
-            "collections",
-            f"invoice {invoice.id}: the ERP says {invoice.paid} paid, the ledger's "
-            f"payment.applied add up to {applied} ({_payment_events(world)}){waits}",
-        )
 
-    # Facts every ERP order makes.
+    # Facts every ERP order makes: a booking only once approved (when the ERP holds it).
     for order in world.orders:
         kinds = {e.type for e in events if e.source_id == order.id}
+        if order.held or order.rejected or (opp.held and order.id not in books.approved):
+            expect(
+                "order.accepted" not in kinds,
+                "ledger_fact",
+                f"ERP order {order.number} ({order.status}) was never approved, yet the "
+                "ledger has its order.accepted",
+            )
+            if order.rejected:
+                expect(
+                    "order.rejected" in kinds,
+                    "ledger_fact",
+                    f"ERP order {order.number} was rejected at approval: no order.rejected",
+                )
+            continue
         if (
             expect(
                 "order.accepted" in kinds,
@@ -568,8 +592,35 @@ def check_opportunity(opp: Opportunity, world: OpportunityWorld, checks: Checks)
                 "the deal needs attention but no exception is open",
             )
 
+    _approval_state(opp, world, checks)
     if not parked:
         _write_back(opp, world, checks)
+
+
+def _approval_state(opp: Opportunity, world: OpportunityWorld, checks: Checks) -> None:
+    """The deal's state follows the ERP's approval: waiting while its order is held,
+    parked when it was rejected and the CRM still says won, cancelled once lost."""
+    deal = world.deal
+    if deal is None or not opp.held:
+        return
+    rejected = [o for o in world.orders if o.rejected]
+    held = [o for o in world.live if o.held]
+    if held and opp.won and deal.run_status == "RUNNING" and len(world.live) == 1:
+        checks.expect(
+            deal.status == "pending_approval",
+            "deal_state",
+            opp.key,
+            f"ERP order {held[0].number} waits for approval, the deal is {_deal(world)}",
+        )
+    if rejected and not world.live:
+        expected = "needs_attention" if opp.won else "cancelled"
+        checks.expect(
+            deal.status == expected,
+            "deal_state",
+            opp.key,
+            f"ERP order {rejected[0].number} was rejected and the CRM says "
+            f"{world.crm_stage!r}: the deal should be {expected}, it is {_deal(world)}",
+        )
 
 
 def _write_back(opp: Opportunity, world: OpportunityWorld, checks: Checks) -> None:
@@ -602,8 +653,10 @@ def _write_back(opp: Opportunity, world: OpportunityWorld, checks: Checks) -> No
     )
     if (status == "Cancelled") == order.cancelled:
         same(status, order.status, "order status", "write_back_order_status")
-    invoices = [i for i in world.invoices if i.order_id == order.id]
-    invoiced = sum((i.total for i in invoices), ZERO)
+    # The deal's billing (``models.billing.DealBilling``): invoices not voided, billed
+    # net of the credits applied to them, paid in cash.
+    invoices = [i for i in world.invoices if i.order_id == order.id and not i.voided]
+    invoiced = sum((i.total - i.credited for i in invoices), ZERO)
     paid = sum((i.paid for i in invoices), ZERO)
     if not invoices:
         billing_status = crm.get("Syncline_Billing_Status__c")
@@ -611,7 +664,7 @@ def _write_back(opp: Opportunity, world: OpportunityWorld, checks: Checks) -> No
         return
     same(
         crm.get("Syncline_Billing_Status__c"),
-        _billing_status(order.total, invoiced, paid),
+        _billing_status(order.total, sum((i.total for i in invoices), ZERO), invoiced, paid),
         "billing status",
     )
     for name, value in (

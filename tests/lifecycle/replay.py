@@ -29,6 +29,14 @@ STEP_OPS = frozenset(
         "settle",
         "worker_outage",
         "credential_outage",
+        # Finance's approval and settlement acts (``finance_rules``).
+        "approval_routing",
+        "decide",
+        "invoice_part",
+        "void",
+        "credit",
+        "pay_invoices",
+        "refund",
     }
 )
 

@@ -171,3 +171,40 @@ def test_a_known_bug_explains_its_violations_and_their_consequences_on_its_oppor
     ]
     known = attribute(violations, model, (cancelled_then_stopped,))
     assert [known.get(str(v), "")[:10] for v in violations] == ["issue 17 x"] * 2 + ["", ""]
+
+
+def test_a_held_order_booked_before_approval_is_a_violation() -> None:
+    model = Model(approval=True)
+    model.opened("opp_0", "006A", LINES, ["00kA"])
+    model.staged("opp_0", "won")
+    held = replace(_order("Pending Approval"), held=True)
+    pending = DealView("pending_approval", "await_approval", "RUNNING", [])
+    write_back = {"Syncline_Order_Id__c": "7", "Syncline_Order_Number__c": "SO7"}
+    waiting = _world(
+        orders=[held],
+        deal=pending,
+        bookings=Decimal(0),
+        events=[EventView("opportunity.closed_won", "006A", {})],
+        write_back={**write_back, "Syncline_Order_Status__c": "Pending Approval"},
+    )
+    assert check(model, waiting) == []
+    booked = _world(
+        orders=[held], deal=pending, write_back=waiting.opportunities["opp_0"].write_back
+    )
+    assert _kinds(model, booked) == ["bookings", "ledger_fact"]
+
+
+def test_a_void_the_ledger_missed_is_a_billings_violation() -> None:
+    model = _won()
+    model.invoiced("opp_0", "9", TOTAL)
+    model.opportunities["opp_0"].books.voided.add("9")
+    voided = InvoiceView("9", "7", Decimal(0), Decimal(0), voided=True)
+    posted = EventView("invoice.posted", "9", {"total": str(TOTAL)})
+    world = _world(invoices=[voided])
+    seen = world.opportunities["opp_0"]
+    seen.events.append(posted)
+    seen.write_back["Syncline_Billing_Status__c"] = "not_invoiced"
+    kinds = _kinds(model, world)
+    assert kinds and set(kinds) == {"billings"}
+    seen.events.append(EventView("invoice.voided", "9", {"amount": str(TOTAL)}))
+    assert check(model, world) == []

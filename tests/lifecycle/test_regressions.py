@@ -151,3 +151,21 @@ def test_an_order_cancelled_after_the_deals_last_run_reaches_the_opportunity(
     seq.second_run(opp=opp)  # the run stops; its replay reads "lost" and ends at once
     seq.finance(opp=opp, act="cancel")  # finance cancels the order the deal left live
     seq.check(bug="o")
+
+
+def test_an_order_rejected_at_approval_is_not_live_and_the_crm_shows_it(seq: Scripted) -> None:
+    # Reconciliation read the rejected (Closed) order as live: an orphan once the
+    # opportunity was lost; the opportunity kept showing "Pending Approval".
+    opp = seq.first_deal(skus=["SL-SEAT-PRO"], quantity=2, then_settle=True, approval=True)
+    seq.decide(opp=opp, approve=False)
+    seq.settle()
+    seq.crm_stage(opp=opp, stage="lost", then_settle=True)
+    seq.check()
+
+
+def test_a_deal_parked_by_a_rejection_books_nothing(seq: Scripted) -> None:
+    # Reconciliation asked for the rejected order's missing order.accepted while the
+    # deal waited on sales.
+    opp = seq.first_deal(skus=["SL-ONBOARDING"], quantity=1, then_settle=True, approval=True)
+    seq.decide(opp=opp, approve=False)
+    seq.check()

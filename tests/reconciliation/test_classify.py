@@ -113,6 +113,27 @@ def test_orders_one_class_each(
     assert drift_of(classify_order("006A", crm, erp, ledger, POLICY)) == expected
 
 
+@pytest.mark.parametrize(
+    ("crm", "parked"),
+    [(won(), True), (None, False)],
+    ids=["won: the deal is parked for sales", "lost: nothing to book"],
+)
+def test_an_order_rejected_at_approval_is_neither_live_nor_missing_a_booking(
+    crm: Opportunity | None, parked: bool
+) -> None:
+    # Found by the lifecycle model: a rejected order (NetSuite: Closed with the
+    # approver's reason) read as live, an orphan once the opportunity was lost and a
+    # missing order.accepted while the deal waited on sales.
+    rejected = [order(status=OrderStatus.REJECTED)]
+    assert classify_order("006A", crm, rejected, {}, POLICY, parked=parked) is None
+
+
+def test_an_order_held_for_approval_is_no_booking_to_record() -> None:
+    held = order(status=OrderStatus.PENDING_APPROVAL)
+    waiting = won(erp_order_status="Pending Approval")  # as the deal writes it back
+    assert classify_order("006A", waiting, [held], {}, POLICY) is None
+
+
 def test_a_deal_won_minutes_ago_is_in_flight_not_missing() -> None:
     found = classify_order("006A", won(last_modified=NOW - timedelta(minutes=3)), [], {}, POLICY)
     assert found is not None

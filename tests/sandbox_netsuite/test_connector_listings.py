@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import date
 
+import httpx
 import pytest
 
 from connectors.netsuite import NetSuiteClient
@@ -100,3 +101,29 @@ async def test_the_sandbox_compares_and_sorts_external_ids_in_binary(
         "AND externalid > '006Z' ORDER BY externalid"
     )
     assert [r["externalid"] for r in rows] == ["006Zz", "006a", "006b", "006z"]
+
+
+async def test_an_order_rejected_at_approval_is_listed_rejected(
+    erp: NetSuiteClient, live_url: str
+) -> None:
+    # Found by the lifecycle model: reconciliation read a rejected order (Closed, from
+    # Pending Approval) as live, an orphan once the opportunity was lost.
+    customer = await erp.upsert_customer(ACME)
+    items = await erp.find_items(["SL-SEAT-PRO", "SL-ONBOARDING"])
+    ids = {sku: p.id for sku, p in items.items()}
+    async with httpx.AsyncClient(base_url=live_url) as admin:
+        (await admin.post("/admin/approval", json={"mode": "all"})).raise_for_status()
+        held = await erp.create_sales_order(draft(customer.id, ids, "006R"))
+        approved = await erp.create_sales_order(draft(customer.id, ids, "006S"))
+        for order, verb, body in (
+            (held, "reject", {"reason": "credit"}),
+            (approved, "approve", {}),
+        ):
+            path = f"/admin/finance/salesOrder/{order.id}/{verb}"
+            (await admin.post(path, json=body)).raise_for_status()
+    await erp.update_record("salesOrder", approved.id, {"orderStatus": "H"})  # closed later
+    found = {o.crm_opportunity_id: o for o in await erp.orders_by_reference(None, 50)}
+    assert (found["006R"].status, found["006R"].erp_status) == (OrderStatus.REJECTED, "Closed")
+    assert found["006S"].status is OrderStatus.CLOSED
+    rows = {row[0]: row for row in await erp.order_rows_by_reference(None, 50)}
+    assert (rows["006R"][5], rows["006S"][5]) == ("rejected", "closed")

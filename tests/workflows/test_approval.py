@@ -100,6 +100,10 @@ async def test_a_rejection_parks_the_deal_until_the_crm_says_lost(world: World) 
     assert rejected.payload["message"] == "over the customer's credit limit"
     assert rejected.payload["erp_order_id"] == state.erp_order_id
     assert EventType.ORDER_ACCEPTED not in await _event_types(world, opportunity_id)
+    # The opportunity shows the ERP's word, not "Pending Approval" (the lifecycle model
+    # found it stale there, before and after the CRM said lost).
+    opportunity = await world.crm.get("Opportunity", opportunity_id)
+    assert opportunity["Syncline_Order_Status__c"] == "Closed"
 
     await world.crm.update("Opportunity", opportunity_id, {"StageName": "Closed Lost"})
     await handle.signal(

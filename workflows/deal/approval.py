@@ -59,6 +59,8 @@ async def await_approval(
             await reversals.cancelled_in_the_erp(run, order, latest, erp_system)
             return None
         if latest is not None and latest.status is OrderStatus.REJECTED:
+            # The opportunity shows the ERP's word ("Closed") whatever sales decides.
+            await _write_back_status(run, waiting.order, latest.erp_status)
             if not await _rejected(run, inbox, waiting):
                 return None
             continue  # reopened: waits again, or was approved meanwhile
@@ -71,6 +73,11 @@ async def await_approval(
         _take_order_news(inbox, waiting)
         if inbox.opportunity_changes and not await _still_wanted(run, inbox, waiting, erp_system):
             return None
+
+
+async def _write_back_status(run: DealRun, order: SalesOrder, erp_status: str) -> None:
+    shown = order.model_copy(update={"status": erp_status})
+    await run.until_done("write_back", lambda: write_back(run, shown))
 
 
 def _take_order_news(inbox: DealInbox, waiting: _Waiting) -> None:
