@@ -197,3 +197,16 @@ def test_an_order_the_deal_amended_then_finance_cancelled_books_nothing(seq: Scr
     seq.finance(opp=opp, act="cancel")
     seq.crm_stage(opp=opp, stage="lost", then_settle=False)
     seq.check()
+
+
+def test_a_later_run_shows_the_billing_of_invoices_made_before_it_started(seq: Scripted) -> None:
+    # hist2 seq 49: the feed signals each invoice snapshot once, to the run of its day;
+    # the run replayed after a termination left the opportunity's billing fields empty.
+    # Racy end to end (the first run may have written them); the deterministic case is
+    # tests/workflows/test_second_runs.py.
+    opp = seq.open_opportunity(skus=["SL-SEAT-VIEWER"], quantity=3)
+    seq.crm_stage(opp=opp, stage="won", then_settle=True)
+    seq.finance(opp=opp, act="invoice")
+    seq.finance(opp=opp, act="pay_part")
+    seq.second_run(opp=opp)
+    seq.check()

@@ -16,6 +16,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.ledger import LedgerActivities
+    from models.billing import InvoiceSnapshot
     from models.deal import DealException, DealState, DealStatus, ExceptionReason
     from models.erp import SalesOrderLine
     from models.events import BusinessEvent
@@ -51,6 +52,9 @@ class DealRun:
         """The lines the deal itself last gave the order: placed (or found, by a run that
         did not place it) or amended to. Finance's edits in the ERP do not move it, so an
         opportunity still asking for these lines has not changed (``reversals``)."""
+        self.invoices_before: list[InvoiceSnapshot] = []
+        """The order's invoices the ledger held when this run found it placed before (a
+        later run of the deal): its billing starts from them (``billing.follow``)."""
 
     @property
     def parks(self) -> int:
