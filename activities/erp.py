@@ -23,7 +23,9 @@ from temporalio import activity
 
 from activities.errors import translate_connector_errors
 from activities.heartbeat import heartbeating
+from activities.ledger_billing import invoices_in_ledger
 from connectors.protocols import ErpClient
+from models.billing import InvoiceSnapshot
 from models.changes import ChangeKind, ErpChangePage
 from models.crm import Account
 from models.erp import CustomerUpsert, SalesOrder, SalesOrderDraft, SalesOrderLine
@@ -88,7 +90,14 @@ class ErpActivities:
                 may_exist=not first_try or bool(placed_before),
             )
         await self._store.link(ObjectType.SALES_ORDER, request.crm_opportunity_id, order.id)
-        return PlaceOrderResult(customer_id=customer_id, order=order, source_system=self._system)
+        invoices: list[InvoiceSnapshot] = []
+        if not first_try or placed_before:
+            invoices = await invoices_in_ledger(
+                self._store, self._system, request.crm_opportunity_id, order.id
+            )
+        return PlaceOrderResult(
+            customer_id=customer_id, order=order, source_system=self._system, invoices=invoices
+        )
 
     @activity.defn
     async def change_kinds(self) -> list[ChangeKind]:

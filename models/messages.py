@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
-from models.billing import ChangeCursor
+from models.billing import ChangeCursor, InvoiceSnapshot
 from models.changes import (
     ChangeKind,
     CustomerChange,
@@ -73,6 +73,9 @@ class PlaceOrderResult(BaseModel):
     """None when a SKU has no active ERP item: then nothing was created."""
     unknown_skus: list[str] = []
     source_system: SourceSystem
+    invoices: list[InvoiceSnapshot] = []
+    """The order's invoices the ledger already holds, when the order was placed before
+    (a later run of the deal starts its billing from them: ``activities.ledger_billing``)."""
 
 
 class WriteOrderStatusInput(BaseModel):

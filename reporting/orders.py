@@ -51,31 +51,45 @@ def _difference(new: dict[LineKey, Decimal], old: dict[LineKey, Decimal]) -> dic
     return {key: amount for key, amount in moved.items() if amount}
 
 
-def _order_key(fact: Fact) -> tuple[Any, ...]:
-    # Two amendments in one second are still applied in the order the deal made them.
-    return (fact.occurred_at, fact.event_type, fact.payload.get("amendment") or 0)
+_STAGE = {EventType.ORDER_ACCEPTED: 0, EventType.ORDER_AMENDED: 1, EventType.ORDER_CANCELLED: 2}
+
+
+def _version_key(fact: Fact) -> tuple[int, int]:
+    """Where a fact stands among its order's versions. The ERP's rules fix that order
+    whatever clock dated each fact: accepted first, then the amendments by the ledger's
+    number, the cancellation last (the ERP amends no cancelled order; a deal won again
+    gets a new one). Dates cannot: the feed dates a fact by the ERP's stamp, rounded to
+    the second, the deal by the moment it recorded it, so a finance edit read by the
+    feed can sort before the deal's ``order.accepted``, or the deal's amendment after
+    finance's cancellation (issue 17, found by the lifecycle explorer)."""
+    return (_STAGE[fact.event_type], int(fact.payload.get("amendment") or 0))
 
 
 def order_moves(facts: Iterable[Fact]) -> Iterator[OrderMove]:
-    """Each order fact's move, in the order they happened. A cancellation of an order
-    the ledger never saw accepted takes nothing back: it was never booked."""
-    current: dict[str, dict[LineKey, Decimal]] = {}
-    customers: dict[str, str | None] = {}
-    for fact in sorted((f for f in facts if f.event_type in ORDER_EVENTS), key=_order_key):
-        order_id = str(fact.payload["erp_order_id"])
-        previous = current.get(order_id, {})
+    """Each order fact's move, dated by its fact, in the order of the order's versions
+    (``_version_key``). A cancellation of an order the ledger never saw accepted takes
+    nothing back: it was never booked."""
+    by_order: dict[str, list[Fact]] = {}
+    for fact in facts:
+        if fact.event_type in ORDER_EVENTS:
+            by_order.setdefault(str(fact.payload["erp_order_id"]), []).append(fact)
+    for versions in by_order.values():
+        yield from _moves_of(sorted(versions, key=_version_key))
+
+
+def _moves_of(versions: list[Fact]) -> Iterator[OrderMove]:
+    current: dict[LineKey, Decimal] | None = None
+    customer: str | None = None
+    for fact in versions:
         if fact.event_type == EventType.ORDER_CANCELLED:
-            if order_id not in current:
-                continue
-            values = _difference({}, previous)
-            current[order_id] = {}
-        elif fact.event_type == EventType.ORDER_ACCEPTED and order_id in current:
+            if current is None:
+                return
+            values, current = _difference({}, current), {}
+        elif fact.event_type == EventType.ORDER_ACCEPTED and current is not None:
             continue  # the same order recorded again by another path: one booking
         else:
             now = line_values(fact.payload)
-            values = _difference(now, previous)
-            current[order_id] = now
-        customer = fact.payload.get("erp_customer_id") or customers.get(order_id)
-        customers[order_id] = customer
+            values, current = _difference(now, current or {}), now
+        customer = fact.payload.get("erp_customer_id") or customer
         if values:
             yield OrderMove(fact, str(fact.payload["currency"]), customer, values)

@@ -266,3 +266,53 @@ async def test_an_order_cancelled_after_its_deals_last_run_is_shown_on_the_oppor
     opportunity = await world.crm.get("Opportunity", opportunity_id)
     assert opportunity["Syncline_Order_Id__c"] == order.id
     assert opportunity["Syncline_Order_Status__c"] == order.status == "Cancelled"
+
+
+async def test_an_order_finance_edited_is_not_amended_back_when_the_crm_has_not_changed(
+    world: World,
+) -> None:
+    """Reconciliation's amount_mismatch asks the deal to re-read the opportunity; the CRM
+    still asks for what the deal ordered, so finance's edit stands (the ERP owns orders):
+    nothing amended back before invoicing, nothing parked after (issue 17, found by the
+    lifecycle explorer)."""
+    opportunity_id, state, handle = await _following(world)
+    order_id = state.erp_order_id or ""
+    placed = await world.erp._sales_order(order_id)
+    first, *rest = placed.lines
+    edited = await world.erp.amend_sales_order(
+        order_id, [first.model_copy(update={"quantity": first.quantity + 1}), *rest]
+    )
+    await world.publish(
+        OrderChange(
+            id=order_id,
+            order_number=edited.order_number,
+            crm_opportunity_id=opportunity_id,
+            customer_id=edited.customer_id,
+            status=edited.state,
+            erp_status=edited.status,
+            total=edited.total,
+            lines=edited.lines,
+            modified_at=edited.last_modified or utc_now(),
+        ),
+    )
+    await _until(
+        handle, lambda s: s.billing is not None and s.billing.order_total == edited.total.amount
+    )
+    reconciled = _changed(opportunity_id, "Closed Won").model_copy(update={"changed_fields": []})
+
+    await handle.signal(CloseWonToOrder.opportunity_changed, reconciled)  # before invoicing
+    await asyncio.sleep(0.3)
+    total = str(edited.total.amount)
+    await world.publish(_invoice(order_id, opportunity_id, total=total, due=total))
+    await _wait_for_status(handle, DealStatus.INVOICED)
+    await handle.signal(CloseWonToOrder.opportunity_changed, reconciled)  # after
+    await asyncio.sleep(0.5)
+
+    after = await handle.query(CloseWonToOrder.state)
+    assert after.status == DealStatus.INVOICED
+    assert after.open_exception is None
+    order = await world.erp._sales_order(order_id)
+    assert order.total == edited.total
+    events = await world.store.events_for(opportunity_id)
+    assert [e.event_type for e in events].count(EventType.ORDER_AMENDED) == 1  # finance's
+    await handle.terminate("test over")

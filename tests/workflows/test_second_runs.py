@@ -104,7 +104,8 @@ async def test_a_second_run_of_a_deal_counts_each_payment_once(world: World) -> 
     await handle.terminate("replayed by reconciliation")
 
     again = await world.start(opportunity_id)
-    await _until(again, lambda s: s.status == DealStatus.ORDER_ACCEPTED)
+    # It starts from the invoice and the payment the ledger holds (issue 17, explorer).
+    await _until(again, lambda s: s.status == DealStatus.INVOICED and s.step == "follow_billing")
     paid = _invoice(
         order_id, opportunity_id, total=str(total), due="0", status=InvoiceStatus.PAID, minute=9
     )
@@ -115,6 +116,32 @@ async def test_a_second_run_of_a_deal_counts_each_payment_once(world: World) -> 
     assert (await _ended(again)).status == DealStatus.PAID
     await record_history(again, "close_won_second_run_paid")
     assert await _payments(world, opportunity_id) == total
+
+
+async def test_a_later_run_shows_the_invoices_and_payments_made_before_it_started(
+    world: World,
+) -> None:
+    """Found by the lifecycle explorer (issue 17, hist2 seq 49): the feed signals each
+    invoice snapshot once, to the run of its day; a run replayed by reconciliation after
+    it heard nothing more left the opportunity's billing fields empty."""
+    opportunity_id, state, handle = await _following(world)
+    order_id, total = state.erp_order_id or "", state.billing.order_total if state.billing else 0
+    await handle.terminate("replayed by reconciliation")
+    half = Decimal(total) / 2
+    half_paid = _invoice(order_id, opportunity_id, total=str(total), due=str(total - half))
+    await world.publish(half_paid, _payment("83", half_paid, str(half), 10))  # no run hears it
+
+    again = await world.start(opportunity_id)
+    later = await _until(
+        again, lambda s: s.status == DealStatus.INVOICED and s.step == "follow_billing"
+    )
+    assert later.billing is not None and later.billing.paid_amount == half
+    opportunity = await world.crm.get("Opportunity", opportunity_id)
+    assert opportunity["Syncline_Billing_Status__c"] == "partially_paid"
+    assert Decimal(str(opportunity["Syncline_Invoiced_Amount__c"])) == Decimal(total)
+    assert Decimal(str(opportunity["Syncline_Paid_Amount__c"])) == half
+    assert Decimal(str(opportunity["Syncline_Balance__c"])) == Decimal(total) - half
+    await again.terminate("test over")
 
 
 async def test_a_second_runs_amendment_is_a_fact_of_its_own(world: World) -> None:

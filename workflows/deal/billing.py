@@ -52,6 +52,12 @@ async def follow(
     # would cancel and restart a timer on every piece of news (two history events and
     # a billable action each time).
     follow_ends = asyncio.ensure_future(workflow.sleep(BILLING_FOLLOW))
+    if _take_invoices(run.invoices_before, billing, order):
+        # A later run of the deal: what the ledger held of the order's invoices before
+        # it started (the feed signals each snapshot once, to the run of its day).
+        run.show(billing_state(billing))
+        await run.until_done("write_billing", lambda: _write_billing(run, billing))
+        run.state.step = "follow_billing"
     while True:
         run.wait_for_news()
         if not inbox.has_news():

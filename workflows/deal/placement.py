@@ -98,6 +98,7 @@ async def place_order(
             ExceptionReason.UNKNOWN_SKU,
             "no active ERP item for SKU " + ", ".join(placed.unknown_skus),
         )
+    run.invoices_before = placed.invoices
     return opportunity, placed.order, placed.source_system
 
 

@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import calls
     from workflows.deal.inbox import DealInbox
     from workflows.deal.placement import fetch_opportunity, write_back
-    from workflows.deal.rules import line_requests, order_problems, same_lines
+    from workflows.deal.rules import asks_for, line_requests, order_problems, same_lines
     from workflows.deal.run import DealRun, NeedsAttention
 
 
@@ -133,6 +133,13 @@ async def _reconsider(
     if opportunity is not None and won and same_lines(opportunity, order):
         run.state.detail = None
         return order  # nothing the order depends on changed
+    if opportunity is not None and won and asks_for(opportunity, run.ordered):
+        # The CRM still asks for what the deal ordered: the order differs by finance's
+        # edit, which stands (the ERP owns orders; nothing is amended back). Asked by
+        # reconciliation's amount_mismatch, the deal used to amend it back, or park an
+        # invoiced one on an amendment the CRM never made (issue 17, the explorer).
+        run.state.detail = None
+        return order
     if opportunity is None:
         what = "deleted in the CRM"
     elif not won:
@@ -211,6 +218,7 @@ async def _amend(
             correlation_id=run.state.correlation_id,
         ),
     )
+    run.ordered = amended.order.lines
     run.state.detail = f"order {order.order_number} amended to match the opportunity"
     await write_back(run, amended.order)
     return amended.order

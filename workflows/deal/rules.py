@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from models.crm import MAX_ORDER_LINES, Opportunity
-from models.erp import SalesOrder
+from models.erp import SalesOrder, SalesOrderLine
 from models.messages import OrderLineRequest
 
 
@@ -48,9 +50,13 @@ def line_requests(opportunity: Opportunity) -> list[OrderLineRequest]:
 
 def same_lines(opportunity: Opportunity, order: SalesOrder) -> bool:
     """Whether the ERP order still says what the opportunity says (SKU, quantity, price)."""
+    return asks_for(opportunity, order.lines)
+
+
+def asks_for(opportunity: Opportunity, lines: Sequence[SalesOrderLine]) -> bool:
+    """Whether the opportunity's lines are these (SKU, quantity, price)."""
     wanted = sorted(
         (line.product_code or "", line.quantity, line.unit_price.amount)
         for line in opportunity.lines
     )
-    placed = sorted((line.sku, line.quantity, line.rate.amount) for line in order.lines)
-    return wanted == placed
+    return wanted == sorted((line.sku, line.quantity, line.rate.amount) for line in lines)

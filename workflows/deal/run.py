@@ -16,7 +16,9 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.ledger import LedgerActivities
+    from models.billing import InvoiceSnapshot
     from models.deal import DealException, DealState, DealStatus, ExceptionReason
+    from models.erp import SalesOrderLine
     from models.events import BusinessEvent
     from models.facts import order_rejected_event
     from models.messages import RecordEventInput
@@ -46,6 +48,13 @@ class DealRun:
         self.resumed_by: str | None = None
         """The operator whose retry resumed the run, until it next waits for news: the
         facts it records meanwhile happened because of them, and say so."""
+        self.ordered: list[SalesOrderLine] = []
+        """The lines the deal itself last gave the order: placed (or found, by a run that
+        did not place it) or amended to. Finance's edits in the ERP do not move it, so an
+        opportunity still asking for these lines has not changed (``reversals``)."""
+        self.invoices_before: list[InvoiceSnapshot] = []
+        """The order's invoices the ledger held when this run found it placed before (a
+        later run of the deal): its billing starts from them (``billing.follow``)."""
 
     @property
     def parks(self) -> int:

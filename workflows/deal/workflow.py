@@ -119,6 +119,7 @@ class CloseWonToOrder:
             await run.close_exception()
             return self._finish(DealStatus.CANCELLED)
         run.state.erp_order_id = order.id
+        run.ordered = order.lines
         run.state.erp_order_number = order.order_number
         if order.state is OrderStatus.PENDING_APPROVAL:
             approved = await approval.await_approval(run, self._inbox, order, erp_system)
