@@ -8,12 +8,13 @@ one, changes nothing.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
 from pydantic import BaseModel, computed_field
 
+from models.crm import OpportunityBillingUpdate
 from models.types import CurrencyCode, Money, UtcDatetime
 
 
@@ -145,6 +146,18 @@ class DealBilling(BaseModel):
     def last_invoice_date(self) -> date | None:
         dates = [i.invoice_date for i in self._live() if i.invoice_date]
         return max(dates) if dates else None
+
+    def crm_update(self, synced_at: datetime) -> OpportunityBillingUpdate:
+        """The opportunity's billing fields as this billing says: what the deal writes
+        back, and what reconciliation compares the CRM's mirror with."""
+        return OpportunityBillingUpdate(
+            billing_status=self.status.value,
+            invoiced_amount=self.invoiced_amount,
+            paid_amount=self.paid_amount,
+            balance=self.balance,
+            last_invoice_date=self.last_invoice_date,
+            synced_at=synced_at,
+        )
 
     def apply(self, snapshot: InvoiceSnapshot) -> bool:
         """Take a snapshot if it is news; whether anything changed."""

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, time
 from decimal import Decimal
 
 from models.billing import BillingStatus, DealBilling, InvoiceSnapshot, InvoiceStatus
-from models.crm import OpportunityBillingMirror, OpportunityBillingUpdate
+from models.crm import OpportunityBillingMirror
 from models.events import EventType
 from models.reconciliation import Domain, DriftClass, Finding, Remedy
 from models.tables import LedgerEvent
@@ -125,14 +125,7 @@ def classify_mirror(
     drift, remedy, summary = policy.judge(
         DriftClass.STALE_MIRROR, Remedy.WRITE_MIRROR, summary, changed_at, repair_pending
     )
-    update = OpportunityBillingUpdate(
-        billing_status=billing.status.value,
-        invoiced_amount=billing.invoiced_amount,
-        paid_amount=billing.paid_amount,
-        balance=billing.balance,
-        last_invoice_date=billing.last_invoice_date,
-        synced_at=policy.now,
-    )
+    update = billing.crm_update(synced_at=policy.now)
     evidence = {"crm_opportunity_id": opportunity_id, "fields": ",".join(stale)}
     for name in _FIELDS:
         evidence[f"{name}.crm"] = "" if shown[name] is None else str(shown[name])

@@ -16,7 +16,6 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.crm import CrmActivities
     from models.billing import BillingStatus, DealBilling, InvoiceSnapshot
-    from models.crm import OpportunityBillingUpdate
     from models.deal import DealStatus, ExceptionReason
     from models.erp import SalesOrder
     from models.events import SourceSystem
@@ -101,14 +100,7 @@ async def _write_billing(run: DealRun, billing: DealBilling) -> None:
             CrmActivities.write_billing_status,
             WriteBillingStatusInput(
                 opportunity_id=run.state.crm_opportunity_id,
-                update=OpportunityBillingUpdate(
-                    billing_status=billing.status.value,
-                    invoiced_amount=billing.invoiced_amount,
-                    paid_amount=billing.paid_amount,
-                    balance=billing.balance,
-                    last_invoice_date=billing.last_invoice_date,
-                    synced_at=workflow.now(),
-                ),
+                update=billing.crm_update(synced_at=workflow.now()),
                 correlation_id=run.state.correlation_id,
             ),
         ),
