@@ -170,6 +170,7 @@ def test_a_deal_parked_by_a_rejection_books_nothing(seq: Scripted) -> None:
     # deal waited on sales.
     opp = seq.first_deal(skus=["SL-ONBOARDING"], quantity=1, then_settle=True, approval=True)
     seq.decide(opp=opp, approve=False)
+    seq.check()
 
 
 # Found by the explorer's long run (issue 17, seed 20261206), shrunk by hand.

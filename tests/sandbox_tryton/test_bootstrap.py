@@ -50,8 +50,10 @@ async def test_application_key_lists_the_catalog(rest: httpx.AsyncClient) -> Non
     response = await rest.get("/model/product.product", params={"d": b64json([]), "f": "code"})
 
     assert response.status_code == 200
-    assert {product["code"] for product in response.json()} == {
-        item.sku for item in DEFAULT_CATALOG
+    # At least the seeded catalog: tests sharing the session's server (shipping) add
+    # goods products of their own.
+    assert {item.sku for item in DEFAULT_CATALOG} <= {
+        product["code"] for product in response.json()
     }
 
 
