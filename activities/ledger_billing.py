@@ -10,6 +10,7 @@ missed: the later run starts from it (issue 17, found by the lifecycle explorer)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from models.billing import InvoiceSnapshot, InvoiceStatus
@@ -39,12 +40,15 @@ async def invoices_in_ledger(
         system, [event.source_id for event in posted], _SETTLING
     )
     return [
-        _snapshot(invoice, [e for e in settling if e.source_id == invoice.source_id])
+        invoice_from_facts(invoice, [e for e in settling if e.source_id == invoice.source_id])
         for invoice in posted
     ]
 
 
-def _snapshot(posted: LedgerEvent, settling: list[LedgerEvent]) -> InvoiceSnapshot:
+def invoice_from_facts(posted: LedgerEvent, settling: Sequence[LedgerEvent]) -> InvoiceSnapshot:
+    """One invoice as its ledger facts say: ``posted`` its ``invoice.posted``, ``settling``
+    its voids, credits applied and payments applied. A later run of the deal starts from
+    it, and reconciliation measures the CRM's mirror against it."""
     payload = posted.payload
     currency = str(payload["currency"])
     total = Decimal(str(payload["total"]))

@@ -15,12 +15,12 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, time
 from decimal import Decimal
 
-from models.billing import BillingStatus, DealBilling, InvoiceSnapshot, InvoiceStatus
+from activities.ledger_billing import invoice_from_facts
+from models.billing import BillingStatus, DealBilling
 from models.crm import OpportunityBillingMirror
 from models.events import EventType
 from models.reconciliation import Domain, DriftClass, Finding, Remedy
 from models.tables import LedgerEvent
-from models.types import Money
 from reconciliation.context import Batch, PassContext, Policy
 
 _INVOICE_TYPES = (
@@ -54,40 +54,21 @@ def ledger_billing(events: Sequence[LedgerEvent], order_id: str | None) -> DealB
     if booking is None:
         return None
     order = booking.source_id
-    currency = str(booking.payload["currency"])
-    sums: dict[str, dict[str, Decimal]] = {}
     posted: dict[str, LedgerEvent] = {}
+    settling: dict[str, list[LedgerEvent]] = {}
     for event in events:
         if event.event_type not in _INVOICE_TYPES or event.payload.get("erp_order_id") != order:
             continue
-        amounts = sums.setdefault(event.source_id, {})
         if event.event_type == EventType.INVOICE_POSTED:
             posted[event.source_id] = event
         else:
-            field = str(event.payload.get("amount", "0"))
-            amounts[event.event_type] = amounts.get(event.event_type, Decimal(0)) + Decimal(field)
-    billing = DealBilling(currency=currency, order_total=Decimal(str(booking.payload["total"])))
+            settling.setdefault(event.source_id, []).append(event)
+    billing = DealBilling(
+        currency=str(booking.payload["currency"]),
+        order_total=Decimal(str(booking.payload["total"])),
+    )
     for invoice_id, fact in posted.items():
-        amounts = sums.get(invoice_id, {})
-        total = Decimal(str(fact.payload["total"]))
-        credited = amounts.get(EventType.CREDIT_MEMO_APPLIED, Decimal(0))
-        collected = amounts.get(EventType.PAYMENT_APPLIED, Decimal(0))
-        voided = EventType.INVOICE_VOIDED in amounts
-        day = fact.payload.get("invoice_date")
-        billing.apply(
-            InvoiceSnapshot(
-                id=invoice_id,
-                number=str(fact.payload["invoice_number"]),
-                erp_order_id=order,
-                status=InvoiceStatus.CANCELLED if voided else InvoiceStatus.OPEN,
-                total=Money(amount=total, currency=currency),
-                amount_due=Money(amount=total - credited - collected, currency=currency),
-                invoice_date=datetime.fromisoformat(day).date() if day else None,
-                modified_at=fact.occurred_at,
-                credited=credited,
-                collected=collected,
-            )
-        )
+        billing.apply(invoice_from_facts(fact, settling.get(invoice_id, [])))
     return billing
 
 
