@@ -102,3 +102,5 @@ class SalesOrder(BaseModel):
     last_modified: UtcDatetime | None = None
     state: OrderStatus = OrderStatus.OPEN
     """What ``status`` (the ERP's own name) means to Syncline."""
+    rejection_reason: str | None = None
+    """What the approver wrote, for an order ``rejected`` at approval."""

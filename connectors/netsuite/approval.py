@@ -77,6 +77,19 @@ def with_decisions(
     return decided
 
 
+async def rejection(order_id: str, query: Query) -> tuple[bool, str | None]:
+    """Whether one closed order was closed from Pending Approval (rejected), and the
+    approver's reason: for an order found by its key rather than heard of by the feed.
+    The last decision stands, as in ``with_decisions``."""
+    notes = await query(notes_query([order_id]))
+    if not notes or notes[-1].get("newvalue") != CLOSED:
+        return False, None
+    rows = await query(
+        f"SELECT id, {REJECTION_REASON_FIELD} FROM transaction WHERE id IN ({order_id})"
+    )
+    return True, (rows[0].get(REJECTION_REASON_FIELD) if rows else None)
+
+
 async def decide(orders: Sequence[OrderChange], query: Query) -> list[OrderChange]:
     """``with_decisions`` for one page of orders: a query per 200 orders for their notes,
     and one for the reasons of those rejected."""

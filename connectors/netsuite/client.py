@@ -444,7 +444,7 @@ class NetSuiteClient(HttpConnector):
             if existing is None:
                 break
             if existing.state is not OrderStatus.CANCELLED:
-                return existing
+                return await self._with_approval_decision(existing)
             generation += 1
         if refusal is not None and generation == 1:
             raise refusal
@@ -456,6 +456,17 @@ class NetSuiteClient(HttpConnector):
             ),
         )
         return await self._sales_order(internal_id)
+
+    async def _with_approval_decision(self, order: SalesOrder) -> SalesOrder:
+        """A found order that is Closed may have been rejected at approval: NetSuite
+        shows both as "Closed", and only the system notes tell them apart. A run that
+        finds it (a replay after the first run parked, a retry) must not book it."""
+        if order.state is not OrderStatus.CLOSED:
+            return order
+        rejected, reason = await approval.rejection(order.id, self.suiteql)
+        if not rejected:
+            return order
+        return order.model_copy(update={"state": OrderStatus.REJECTED, "rejection_reason": reason})
 
     async def count_sales_orders(self, external_ids: Sequence[str]) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from connectors.errors import RejectedError
+from connectors.netsuite import approval
 from models import exact_json
 from models.billing import ChangeCursor, InvoiceStatus
 from models.changes import (
@@ -592,6 +593,32 @@ async def test_system_notes_date_approvals_and_tell_rejections_from_closures() -
     assert by_id["3"].approved_at == datetime(2026, 11, 21, 9, 32, tzinfo=UTC)
     assert by_id["4"].status is OrderStatus.PENDING_APPROVAL and by_id["4"].approved_at is None
     assert by_id["5"].approved_at is None
+
+
+@pytest.mark.parametrize(
+    ("decisions", "expected"),
+    [
+        (["Closed"], (True, "credit hold")),
+        (["Closed", "Pending Approval", "Pending Fulfillment"], (False, None)),
+        (["Pending Fulfillment", "Closed"], (True, "credit hold")),
+        ([], (False, None)),
+    ],
+)
+async def test_a_found_closed_order_is_told_rejected_by_its_last_decision(
+    decisions: list[str], expected: tuple[bool, str | None]
+) -> None:
+    # A run that finds the order by its key (a replay) reads the same notes the feed does.
+    asked: list[str] = []
+
+    async def query(q: str) -> list[dict[str, Any]]:
+        asked.append(q)
+        if "custbody_rejection_reason" in q:
+            return [{"id": "7", "custbody_rejection_reason": "credit hold"}]
+        assert "recordid IN (7)" in q
+        return [{"recordid": "7", "newvalue": v, "date": "2026-11-21T09:31:00Z"} for v in decisions]
+
+    assert await approval.rejection("7", query) == expected
+    assert len(asked) == (2 if expected[0] else 1)  # the reason only for a rejection
 
 
 async def test_fulfilments_say_what_shipped_and_whether_the_order_is_complete() -> None:

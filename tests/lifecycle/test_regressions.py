@@ -173,6 +173,18 @@ def test_a_deal_parked_by_a_rejection_books_nothing(seq: Scripted) -> None:
     seq.check()
 
 
+def test_a_run_replayed_after_a_rejection_books_nothing(seq: Scripted) -> None:
+    # Explorer, seed 20261221 (hist1 seq 11-17): the replayed run found the rejected
+    # order by its key, NetSuite's "Closed" read as a closed live order, and booked it
+    # (order.accepted 5002.00 beside order.rejected; the deal order_accepted).
+    opp = seq.first_deal(skus=["SL-SEAT-PRO"], quantity=2, then_settle=True, approval=True)
+    seq.decide(opp=opp, approve=False)
+    seq.settle()
+    seq.second_run(opp=opp)
+    seq.settle()
+    seq.check()
+
+
 # Found by the explorer's long run (issue 17, seed 20261206), shrunk by hand.
 
 

@@ -21,6 +21,7 @@ the deal compares lines as it does for every accepted order.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from temporalio import workflow
 
@@ -37,6 +38,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.deal.run import DealRun, NeedsAttention
 
 
+# A found order NetSuite gave no modification time: any news of it is newer.
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
 @dataclass
 class _Waiting:
     order: SalesOrder
@@ -49,8 +54,11 @@ class _Waiting:
 async def await_approval(
     run: DealRun, inbox: DealInbox, order: SalesOrder, erp_system: SourceSystem
 ) -> SalesOrder | None:
-    """The approved order, or None when the deal ended meanwhile (its status says how)."""
-    waiting = _Waiting(order)
+    """The approved order, or None when the deal ended meanwhile (its status says how).
+
+    ``order`` may already be rejected: a later run of the deal (a replay) found it so.
+    """
+    waiting = _Waiting(order, latest=_found_rejected(run, order))
     run.state.detail = f"order {order.order_number} waits for approval in the ERP"
     await run.until_done("write_back", lambda: write_back(run, order))
     while True:
@@ -73,6 +81,26 @@ async def await_approval(
         _take_order_news(inbox, waiting)
         if inbox.opportunity_changes and not await _still_wanted(run, inbox, waiting, erp_system):
             return None
+
+
+def _found_rejected(run: DealRun, order: SalesOrder) -> OrderChange | None:
+    """The rejection a found order shows, as if the feed had told it: older than any
+    news of the order (finance reopening it) the feed brings after."""
+    if order.state is not OrderStatus.REJECTED:
+        return None
+    return OrderChange(
+        id=order.id,
+        order_number=order.order_number,
+        crm_opportunity_id=run.state.crm_opportunity_id,
+        customer_id=order.customer_id,
+        status=OrderStatus.REJECTED,
+        erp_status=order.status,
+        total=order.total,
+        tran_date=order.tran_date,
+        lines=order.lines,
+        modified_at=order.last_modified or _EARLIEST,
+        rejection_reason=order.rejection_reason,
+    )
 
 
 async def _write_back_status(run: DealRun, order: SalesOrder, erp_status: str) -> None:

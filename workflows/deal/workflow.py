@@ -121,7 +121,9 @@ class CloseWonToOrder:
         run.state.erp_order_id = order.id
         run.ordered = order.lines
         run.state.erp_order_number = order.order_number
-        if order.state is OrderStatus.PENDING_APPROVAL:
+        if order.state in (OrderStatus.PENDING_APPROVAL, OrderStatus.REJECTED):
+            # Held, or already rejected (a later run finding the order the first left
+            # waiting): booked only once the ERP approves it.
             approved = await approval.await_approval(run, self._inbox, order, erp_system)
             if approved is None:
                 return self._finish(run.state.status)
