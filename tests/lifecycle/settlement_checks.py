@@ -50,8 +50,11 @@ def check_invoice(
     name = f"invoice {invoice.id}"
 
     posted = _of(events, "invoice.posted", source_id=invoice.id)
+    # NetSuite zeroes a voided invoice's amounts: one voided before Syncline first read
+    # it can only be posted at zero (and voided at zero). Billed net checks the money.
+    postable = {original, ZERO} if invoice.voided else {original}
     expect(
-        len(posted) == 1 and _amount(posted, "total") == original,
+        len(posted) == 1 and _amount(posted, "total") in postable,
         "billings",
         f"{name} ({original}): the ledger has {[e.payload.get('total') for e in posted]} "
         f"invoice.posted{waits}",

@@ -185,6 +185,18 @@ def test_a_run_replayed_after_a_rejection_books_nothing(seq: Scripted) -> None:
     seq.check()
 
 
+def test_an_invoice_voided_before_it_was_read_nets_to_nothing(seq: Scripted) -> None:
+    # Explorer, seed 20261222 (hist2 seq 19): posted at the zero NetSuite shows once it
+    # is voided, and voided at zero; the model wanted the total it never saw. Billings
+    # net must still be the ERP's, and reconciliation must find nothing.
+    opp = seq.open_opportunity(skus=["SL-SEAT-PRO"], quantity=2)
+    seq.crm_stage(opp=opp, stage="won", then_settle=True)
+    seq.finance(opp=opp, act="invoice")
+    seq.void(opp=opp, which=0)
+    seq.settle()
+    seq.check()
+
+
 # Found by the explorer's long run (issue 17, seed 20261206), shrunk by hand.
 
 
