@@ -34,6 +34,9 @@ class MirrorInput(BaseModel):
     heard_edits: list[str] = []
     """Carried across continue-as-new: transaction keys of the newest edits heard, so
     the same edit heard twice (a webhook relay and the change stream) is checked once."""
+    history_limit: int = 2_000
+    """Events a run keeps before it continues as new: a mirror lives as long as its
+    record. Tests lower it to reach a continue-as-new without thousands of signals."""
 
 
 class MirrorStatus(StrEnum):

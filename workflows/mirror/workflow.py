@@ -44,8 +44,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.policies import CALL_RETRY, CALL_TIMEOUT, HEARTBEAT_TIMEOUT
 
 T = TypeVar("T")
-# A mirror lives as long as its record; continue as new before its history grows long.
-HISTORY_LIMIT = 2_000
 HEARD_EDITS = 200
 """Transaction keys remembered: a second path delivers within seconds, not hundreds."""
 
@@ -121,7 +119,7 @@ class ErpMirror:
     async def run(self, request: MirrorInput) -> None:
         self._show()
         while (
-            workflow.info().get_current_history_length() < HISTORY_LIMIT
+            workflow.info().get_current_history_length() < request.history_limit
             and not workflow.info().is_continue_as_new_suggested()
         ):
             await workflow.wait_condition(lambda: bool(self._pending or self._edits))
