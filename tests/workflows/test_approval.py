@@ -115,6 +115,35 @@ async def test_a_rejection_parks_the_deal_until_the_crm_says_lost(world: World) 
     assert result.state.open_exception is None
 
 
+async def test_a_later_run_that_finds_its_order_rejected_parks_and_books_nothing(
+    world: World,
+) -> None:
+    # The explorer's finding (issue 18): a run replayed after the rejection found the
+    # order by its key, read "Closed" as a live order and booked it.
+    opportunity_id, state, handle = await _pending(world)
+    await handle.terminate("replayed by reconciliation")
+    await _finance(
+        world, f"/admin/finance/salesOrder/{state.erp_order_id}/reject", {"reason": "credit hold"}
+    )
+    again = await world.start(opportunity_id)
+    parked = await _until(again, lambda s: s.status == DealStatus.NEEDS_ATTENTION)
+    assert parked.erp_order_id == state.erp_order_id
+    assert parked.open_exception is not None
+    assert parked.open_exception.reason == ExceptionReason.APPROVAL_REJECTED
+    assert "credit hold" in parked.open_exception.message
+    assert EventType.ORDER_ACCEPTED not in await _event_types(world, opportunity_id)
+    opportunity = await world.crm.get("Opportunity", opportunity_id)
+    assert opportunity["Syncline_Order_Status__c"] == "Closed"
+
+    await world.crm.update("Opportunity", opportunity_id, {"StageName": "Closed Lost"})
+    await again.signal(CloseWonToOrder.opportunity_changed, _changed(opportunity_id, "Closed Lost"))
+    result = await again.result()
+    await record_history(again, "close_won_found_rejected_then_lost")
+    assert result.state.status == DealStatus.CANCELLED
+    assert result.state.open_exception is None
+    assert EventType.ORDER_ACCEPTED not in await _event_types(world, opportunity_id)
+
+
 async def test_a_held_order_of_a_deal_lost_meanwhile_is_cancelled(world: World) -> None:
     opportunity_id, state, handle = await _pending(world)
     await world.crm.update("Opportunity", opportunity_id, {"StageName": "Closed Lost"})
