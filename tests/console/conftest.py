@@ -29,14 +29,14 @@ VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console_idp() -> Iterator[IdentityProvider]:
     """The company's identity provider the console stack's API trusts."""
     with identity_provider() as provider:
         yield provider
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def console_stack(
     tmp_path_factory: pytest.TempPathFactory, console_idp: IdentityProvider
 ) -> AsyncIterator[Stack]:
@@ -56,7 +56,7 @@ async def console_stack(
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def browser() -> AsyncIterator[Browser]:
     chromium = system_tool("chromium", "chromium")
     async with async_playwright() as playwright:

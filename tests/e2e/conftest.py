@@ -155,7 +155,9 @@ def _stack_params() -> list[object]:
 
 # The whole suite runs once per stack of STACKS; on PostgreSQL the worker also takes its
 # ERP slots from the advisory-lock governor, as a deployment with several workers does.
-@pytest.fixture(scope="session", params=_stack_params())
+# Package-scoped, as are the console's and the lifecycle's stacks: an idle stack's
+# server, worker and feed still take a fifth of a core, for every test after its own.
+@pytest.fixture(scope="package", params=_stack_params())
 async def stack(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,

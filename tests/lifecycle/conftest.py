@@ -22,13 +22,13 @@ def _runtime(stack: LoopStack) -> Iterator[Runtime]:
         stack.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def lifecycle_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
     """The NetSuite-shaped sandbox ERP."""
     yield from _runtime(LoopStack(tmp_path_factory.mktemp("lifecycle")))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def lifecycle_runtime_tryton(
     tmp_path_factory: pytest.TempPathFactory, tryton_cache_dir: Path
 ) -> Iterator[Runtime]:
