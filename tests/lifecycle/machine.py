@@ -488,7 +488,12 @@ class LifecycleMachine(SettlementRules, RuleBasedStateMachine):
             self._done(step, f"no running deal ({before[1] if before else 'never started'})")
             return
         status = self._call(self.driver.stack.api.get(f"/api/deals/{crm_id}")).json()["status"]
-        self._call(self.driver.terminate(crm_id))
+        if not self._call(self.driver.terminate(crm_id)):
+            # It ended on its own between the look and the termination (a worker just
+            # back finishing it): there is no stopped run to replay.
+            ended = self._call(self.driver.deal_run(crm_id))
+            self._done(step, f"the run ended on its own ({ended[1] if ended else '?'})")
+            return
         self.model.note(opp, "second_run")
         self._call(self.driver.reconcile())
         after = self._call(self.driver.deal_run(crm_id))

@@ -505,7 +505,15 @@ def check_opportunity(opp: Opportunity, world: OpportunityWorld, checks: Checks)
     unbilled = not live or not (
         live[0].billed or any(i.order_id == live[0].id for i in world.invoices)
     )
-    if len(live) == 1 and opp.won and not parked and unbilled and not opp.finance_edited:
+    held = bool(live) and live[0].held
+    if (
+        len(live) == 1
+        and opp.won
+        and not parked
+        and unbilled
+        and not opp.finance_edited
+        and not held
+    ):
         # A held order takes the CRM's amendments once approved (``deal.approval``).
         expect(
             lines_key(live[0].lines) == lines_key(world.crm_lines),

@@ -197,6 +197,31 @@ def test_an_invoice_voided_before_it_was_read_nets_to_nothing(seq: Scripted) -> 
     seq.check()
 
 
+def test_a_held_order_waits_with_the_lines_it_was_placed_with(seq: Scripted) -> None:
+    # Explorer, seed 20261241 (seq 9): the CRM re-priced a deal whose order waits for
+    # approval; the deal amends it only once approved (``deal.approval``), and the model
+    # said so in a comment but compared the held order's lines all the same.
+    opp = seq.first_deal(skus=["SL-ONBOARDING"], quantity=2, then_settle=True, approval=True)
+    seq.crm_lines(opp=opp, change="price", line=0, value=3, then_settle=True)
+    seq.check()
+
+
+def test_a_run_terminated_before_it_read_the_opportunity_is_replayed(seq: Scripted) -> None:
+    # Explorer, seed 20261241 (seq 19): a closed-won callout resent after the deal was
+    # reopened started a run while the worker was down. The worker, back, finished it
+    # (not won: cancelled) between the harness's look ("received") and its terminate,
+    # which failed; the harness then called the deal stranded. The test's race, not
+    # Syncline's: a run that ends on its own is no second run.
+    opp = seq.open_opportunity(skus=["SL-ONBOARDING"], quantity=3)
+    seq.crm_stage(opp=opp, stage="won", then_settle=True)
+    seq.crm_stage(opp=opp, stage="reopened", then_settle=True)
+    seq.worker_outage(lasting=2)
+    seq.resend_callout(opp=opp, which=6)
+    seq.retry(opp=opp)
+    seq.second_run(opp=opp)
+    seq.check()
+
+
 # Found by the explorer's long run (issue 17, seed 20261206), shrunk by hand.
 
 
