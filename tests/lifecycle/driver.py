@@ -34,6 +34,7 @@ from tests.deals import add_crm_product
 from tests.e2e.conftest import Stack
 from tests.lifecycle.erp import ErpSide, NetSuiteSide, Refused, erp_side, refusing
 from tests.lifecycle.erp_settlement import NetSuiteFinance
+from tests.lifecycle.http import RetryingReads
 from tests.lifecycle.model import (
     CENT,
     CRM_STAGES,
@@ -78,7 +79,9 @@ class Driver:
         self._temporal: Client | None = None
         self._ledger: AsyncEngine | None = None
         self._worker_argv: list[str] | None = None
-        self._crm_admin = httpx.AsyncClient(base_url=self.dev.crm_url, timeout=30)
+        self._crm_admin = httpx.AsyncClient(
+            base_url=self.dev.crm_url, timeout=30, transport=RetryingReads()
+        )
         self.erp: ErpSide = erp_side(stack)
         self.finance: NetSuiteFinance | None = None
         """Approval and settlement acts: NetSuite's (Tryton has no approval step)."""

@@ -39,6 +39,7 @@ async def _running(options: StackOptions) -> AsyncGenerator[Stack, None]:
     import httpx
 
     from connectors.salesforce import SalesforceClient
+    from tests.lifecycle.http import RetryingReads
 
     dev = LifecycleDevStack(options)
     env = await dev.start(timeout=180)
@@ -53,6 +54,7 @@ async def _running(options: StackOptions) -> AsyncGenerator[Stack, None]:
         base_url=dev.api_url,
         headers={"Authorization": f"Bearer {env['SYNCLINE_OPERATOR_KEY']}"},
         timeout=30,
+        transport=RetryingReads(),
     )
     try:
         entries = await seed_crm_catalog(crm, erp.erp)
