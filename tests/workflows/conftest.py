@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
@@ -214,8 +215,20 @@ async def workflow_env(request: pytest.FixtureRequest) -> AsyncIterator[Workflow
 async def world(workflow_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[World]:
     """On the session's shared time-skipping server: for tests whose runs all finish or
     are left waiting on nothing but signals."""
+    await _still_serving(workflow_env)
     async with _world(workflow_env.client, tmp_path) as made:
         yield made
+
+
+async def _still_serving(env: WorkflowEnvironment) -> None:
+    """Fail at once when the shared server is gone: once it died under one test, every
+    later one waited on it until its timeout (CI lost a quarter of an hour so)."""
+    try:
+        await env.client.workflow_service.get_system_info(
+            GetSystemInfoRequest(), timeout=timedelta(seconds=10)
+        )
+    except RPCError as error:
+        pytest.fail(f"the shared Temporal test server no longer answers: {error}")
 
 
 @asynccontextmanager
