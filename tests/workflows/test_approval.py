@@ -116,10 +116,14 @@ async def test_a_rejection_parks_the_deal_until_the_crm_says_lost(world: World) 
 
 
 async def test_a_later_run_that_finds_its_order_rejected_parks_and_books_nothing(
-    world: World,
+    own_world: World,
 ) -> None:
     # The explorer's finding (issue 18): a run replayed after the rejection found the
-    # order by its key, read "Closed" as a live order and booked it.
+    # order by its key, read "Closed" as a live order and booked it. On a server of its
+    # own: on the shared one, after this test the server no longer skipped time and the
+    # next test's timer waited for ever (the terminate of a run still at work is the
+    # suspect; not chased further).
+    world = own_world
     opportunity_id, state, handle = await _pending(world)
     await handle.terminate("replayed by reconciliation")
     await _finance(
