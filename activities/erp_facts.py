@@ -113,9 +113,9 @@ async def record_order(
         event = order_approval_rejected_event(order, system, correlation_id, now)
         return int(await store.append_event(event))
     if order.status is OrderStatus.CANCELLED:
-        return int(
-            await store.append_event(order_cancelled_event(order, system, correlation_id, now))
-        )
+        recorded = await _approval_first_read_cancelled(store, order, system, correlation_id, now)
+        cancelled = order_cancelled_event(order, system, correlation_id, now)
+        return recorded + int(await store.append_event(cancelled))
     rows = await store.events_from_sources(system, [order.erp_order_id], _BOOKINGS)
     booked = _newest_booking(rows)
     if booked is None:
@@ -128,6 +128,24 @@ async def record_order(
     amendments = sum(row.event_type == EventType.ORDER_AMENDED for row in rows)
     event = order_amended_event(order, amendments + 1, system, correlation_id, now)
     return int(await store.append_event(event))
+
+
+async def _approval_first_read_cancelled(
+    store: Store, order: OrderFacts, system: SourceSystem, correlation_id: str, now: datetime
+) -> int:
+    """An order approved and then cancelled before the feed read it approved: its
+    system notes still date the approval, so it is booked then (``order.accepted``)
+    and cancelled after, as the ERP's own bookings have it. Without the acceptance a
+    month's bookings would miss an order approved in it and cancelled in the next."""
+    if order.approved_at is None:
+        return 0
+    rows = await store.events_from_sources(system, [order.erp_order_id], _BOOKINGS)
+    if _newest_booking(rows) is not None:
+        return 0
+    accepted = order.model_copy(update={"status": OrderStatus.OPEN})
+    return int(
+        await store.append_event(order_accepted_event(accepted, system, correlation_id, now))
+    )
 
 
 async def record_invoice(

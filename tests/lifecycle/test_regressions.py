@@ -222,6 +222,18 @@ def test_a_run_terminated_before_it_read_the_opportunity_is_replayed(seq: Script
     seq.check()
 
 
+def test_an_order_approved_then_cancelled_before_the_feed_read_it_was_booked(
+    seq: Scripted,
+) -> None:
+    # Explorer, seed 20261275 (seq 35, 36): the feed first read the order cancelled and
+    # recorded only order.cancelled; the approval, dated in the system notes, was lost,
+    # so a month's bookings could miss an order approved in it and cancelled after.
+    opp = seq.first_deal(skus=["SL-ONBOARDING"], quantity=2, then_settle=True, approval=True)
+    seq.decide(opp=opp, approve=True)
+    seq.finance(opp=opp, act="cancel")
+    seq.check()
+
+
 # Found by the explorer's long run (issue 17, seed 20261206), shrunk by hand.
 
 

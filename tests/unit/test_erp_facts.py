@@ -5,7 +5,7 @@ store backends."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import cast
 
@@ -16,6 +16,7 @@ from activities.erp_facts import (
     booked_from_this_version,
     record_credit_memo,
     record_invoice,
+    record_order,
     record_payment,
 )
 from models.billing import InvoiceSnapshot, InvoiceStatus
@@ -215,3 +216,29 @@ async def test_a_booking_that_names_no_version_is_never_taken_as_read(store: Sto
     await _deal_booked(store, placed_order(modified=None))  # an ERP without stamps
     change = OrderFacts.of_change(order_read_by_feed())
     assert not await booked_from_this_version(store, change, NS)
+
+
+async def test_an_order_first_read_cancelled_after_its_approval_is_booked_then_cancelled(
+    store: Store,
+) -> None:
+    # Explorer, seed 20261275: approved and cancelled between two polls of the feed.
+    approved_at = PLACED_AT + timedelta(seconds=30)
+    read = order_read_by_feed(PLACED_AT + timedelta(minutes=1), OrderStatus.CANCELLED)
+    facts = OrderFacts.of_change(read.model_copy(update={"approved_at": approved_at}))
+    assert await record_order(store, facts, NS, "feed", NOW) == 2
+    assert await record_order(store, facts, NS, "feed", NOW) == 0  # read again: nothing new
+    rows = await store.events_from_sources(
+        NS, [read.id], [EventType.ORDER_ACCEPTED, EventType.ORDER_CANCELLED]
+    )
+    by_type = {row.event_type: row for row in rows}
+    assert by_type[EventType.ORDER_ACCEPTED].occurred_at == approved_at
+    assert by_type[EventType.ORDER_ACCEPTED].payload["status"] == OrderStatus.OPEN.value
+    assert by_type[EventType.ORDER_CANCELLED].occurred_at > approved_at
+
+
+async def test_an_order_cancelled_while_still_held_books_nothing(store: Store) -> None:
+    # Never approved (no approval date): a cancellation of nothing the ledger booked.
+    read = order_read_by_feed(status=OrderStatus.CANCELLED)
+    assert await record_order(store, OrderFacts.of_change(read), NS, "feed", NOW) == 1
+    rows = await store.events_from_sources(NS, [read.id], [EventType.ORDER_ACCEPTED])
+    assert rows == []
