@@ -47,6 +47,23 @@ def notes_query(order_ids: Sequence[str]) -> str:
     )
 
 
+def reasons_query(order_ids: Sequence[str]) -> str:
+    """The approvers' reasons of orders rejected at approval."""
+    if not all(i.isdigit() for i in order_ids):
+        raise ValueError(f"not internal ids: {list(order_ids)!r}")
+    return (
+        f"SELECT id, {REJECTION_REASON_FIELD} FROM transaction WHERE id IN ({', '.join(order_ids)})"
+    )
+
+
+def _last_decisions(notes: Sequence[dict[str, Any]]) -> dict[str, tuple[str, datetime | None]]:
+    """Each order's last decision: the status it left Pending Approval for, and when."""
+    last: dict[str, tuple[str, datetime | None]] = {}
+    for note in notes:  # oldest first: the last one stands
+        last[str(note["recordid"])] = (str(note.get("newvalue")), _stamp(note.get("date")))
+    return last
+
+
 def with_decisions(
     orders: Sequence[OrderChange],
     notes: Sequence[dict[str, Any]],
@@ -54,9 +71,7 @@ def with_decisions(
 ) -> list[OrderChange]:
     """The orders with their approval dates, and those closed from Pending Approval as
     rejected (with the approver's reason from ``reasons``)."""
-    last_decision: dict[str, tuple[str, datetime | None]] = {}
-    for note in notes:  # oldest first: the last one stands
-        last_decision[str(note["recordid"])] = (str(note.get("newvalue")), _stamp(note.get("date")))
+    last_decision = _last_decisions(notes)
     decided: list[OrderChange] = []
     for order in orders:
         decision = last_decision.get(order.id)
@@ -81,12 +96,10 @@ async def rejection(order_id: str, query: Query) -> tuple[bool, str | None]:
     """Whether one closed order was closed from Pending Approval (rejected), and the
     approver's reason: for an order found by its key rather than heard of by the feed.
     The last decision stands, as in ``with_decisions``."""
-    notes = await query(notes_query([order_id]))
-    if not notes or notes[-1].get("newvalue") != CLOSED:
+    decision = _last_decisions(await query(notes_query([order_id]))).get(order_id)
+    if decision is None or decision[0] != CLOSED:
         return False, None
-    rows = await query(
-        f"SELECT id, {REJECTION_REASON_FIELD} FROM transaction WHERE id IN ({order_id})"
-    )
+    rows = await query(reasons_query([order_id]))
     return True, (rows[0].get(REJECTION_REASON_FIELD) if rows else None)
 
 
@@ -103,9 +116,6 @@ async def decide(orders: Sequence[OrderChange], query: Query) -> list[OrderChang
     )
     reasons: dict[str, str | None] = {}
     if closed_from_pending:
-        rows = await query(
-            f"SELECT id, {REJECTION_REASON_FIELD} FROM transaction "
-            f"WHERE id IN ({', '.join(closed_from_pending)})"
-        )
+        rows = await query(reasons_query(closed_from_pending))
         reasons = {str(r["id"]): r.get(REJECTION_REASON_FIELD) for r in rows}
     return with_decisions(orders, notes, reasons)
