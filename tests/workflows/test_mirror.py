@@ -13,7 +13,6 @@ from typing import Any
 
 from temporalio.client import WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from models.changes import CustomerChange, ItemChange
@@ -24,7 +23,7 @@ from models.identity import ObjectType
 from models.lifecycle import AccountEdit, MirrorInput, MirrorState, MirrorStatus
 from models.tables import ExceptionStatus
 from models.types import Money
-from tests.workflows.conftest import World
+from tests.workflows.conftest import World, eventually
 from tests.workflows.histories import record_history
 from workflows.mirror import contract as mirror_contract
 from workflows.mirror.workflow import ErpMirror
@@ -71,21 +70,13 @@ async def _mirror(
 async def _until(
     handle: WorkflowHandle[Any, None], predicate: Callable[[MirrorState], bool]
 ) -> MirrorState:
-    state: MirrorState | None = None
-    deadline = asyncio.get_running_loop().time() + 60
-    while asyncio.get_running_loop().time() < deadline:
-        try:
-            state = await handle.query(ErpMirror.state, rpc_timeout=timedelta(seconds=5))
-        except RPCError as error:
-            # Under load the test server may leave a query unanswered while a run hands
-            # over to its continuation; asking again is what a person would do.
-            if error.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
-                raise
-            continue
-        if predicate(state):
-            return state
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the mirror never got there: {state}")
+    # A short query timeout: an unanswered one (the loaded test server, while a run
+    # hands over to its continuation) is asked again by ``eventually``.
+    return await eventually(
+        lambda: handle.query(ErpMirror.state, rpc_timeout=timedelta(seconds=5)),
+        predicate,
+        seconds=30,
+    )
 
 
 async def _account(world: World, name: str = "Acme") -> str:
