@@ -3,6 +3,7 @@
     python -m tests.lifecycle.explore --sequences 1000 [--seed N] [--steps 16]
         [--erp netsuite|tryton] [--json lifecycle-explore.json] [--histories FILE]
         [--shrink REPLAYS] [--replay PREVIOUS.json] [--workdir DIR] [--verbose]
+        [--shards N] [--merge SHARD.json ...]
 
 Run it from the repository root (the stack's processes import the code there). Nothing
 fails here: every sequence runs to its end, every violation is recorded with the
@@ -27,6 +28,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.stateful import get_state_machine_test
 
+from tests.lifecycle import shards
 from tests.lifecycle.driver import Driver
 from tests.lifecycle.machine import BudgetSpent, LifecycleMachine, Outcome, Runtime, render
 from tests.lifecycle.replay import as_code, operations, shrink
@@ -126,7 +128,38 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="instead of exploring, shrink the examples of a previous run's JSON",
     )
+    parser.add_argument(
+        "--shards",
+        type=int,
+        default=1,
+        help="split the sequences over N explorers at once, each with a stack of its own "
+        "and seed SEED+k-1 (tests/lifecycle/shards.py), and merge their summaries",
+    )
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=None,
+        metavar="SHARD_JSON",
+        help="instead of exploring, merge the summaries of shards run earlier",
+    )
     args = parser.parse_args(argv)
+    if args.shards > 1 and (args.shrink or args.replay):
+        parser.error("--shards explores only: shrink the merged examples with --replay")
+
+    if args.merge or args.shards > 1:
+        if args.merge:
+            summaries = [json.loads(path.read_text()) for path in args.merge]
+        else:
+            passed = ["--steps", str(args.steps), "--erp", args.erp]
+            summaries = shards.run(
+                passed + (["--verbose"] if args.verbose else []),
+                sequences=args.sequences,
+                seed=args.seed,
+                shards=args.shards,
+                workdir=args.workdir or Path(tempfile.mkdtemp(prefix="lifecycle-explore-")),
+            )
+        return _report(shards.merge(summaries), args.json)
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="lifecycle-explore-"))
 
@@ -209,9 +242,15 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(summary, indent=1, default=str))
         runtime.call(driver.aclose())
         stack.close()
+    return _report(summary, args.json, written=True)
+
+
+def _report(summary: dict[str, Any], path: Path, *, written: bool = False) -> int:
+    if not written:
+        path.write_text(json.dumps(summary, indent=1, default=str))
     brief = {k: v for k, v in summary.items() if k != "examples"}
     sys.stdout.write(json.dumps(brief, indent=1) + "\n")
-    sys.stdout.write(f"examples of each violation: {args.json}\n")
+    sys.stdout.write(f"examples of each violation: {path}\n")
     return 0
 
 
