@@ -14,7 +14,6 @@ ran and which violations were found, each attributed to a known bug (issue 17) o
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import seed as hypothesis_seed
+from hypothesis.errors import FlakyStrategyDefinition
 from hypothesis.stateful import get_state_machine_test
 
 from tests.lifecycle import shards
@@ -33,6 +33,11 @@ from tests.lifecycle.driver import Driver
 from tests.lifecycle.machine import BudgetSpent, LifecycleMachine, Outcome, Runtime, render
 from tests.lifecycle.replay import as_code, operations, shrink
 from tests.lifecycle.stack import LoopStack
+
+RESTART_SEED_STEP = 1_000_003
+"""A restarted generation's seed: ``seed + RESTART_SEED_STEP * restarts``, far from the
+seeds of the other shards (``seed + k``)."""
+MAX_RESTARTS = 5
 
 
 def summarise(outcomes: list[Outcome], seconds: float, seed: int) -> dict[str, Any]:
@@ -218,27 +223,42 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(shrunk, indent=1, default=str))
         return 0
 
-    test = get_state_machine_test(
-        Reporting,
-        settings=settings(
-            max_examples=10 * args.sequences,
-            stateful_step_count=args.steps,
-            deadline=None,
-            database=None,
-            phases=[Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        ),
+    test_settings = settings(
+        max_examples=10 * args.sequences,
+        stateful_step_count=args.steps,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
     )
-    hypothesis_seed(args.seed)(test)
+    restarts: list[str] = []
     try:
-        with contextlib.suppress(BudgetSpent):
-            test()
+        while True:
+            test = get_state_machine_test(Reporting, settings=test_settings)
+            hypothesis_seed(args.seed + RESTART_SEED_STEP * len(restarts))(test)
+            try:
+                test()
+            except BudgetSpent:
+                break
+            except FlakyStrategyDefinition as error:
+                # A rule enabled by what a system answered, not by the draws, saw a
+                # different answer on a prefix hypothesis had seen: generation cannot
+                # go on from that seed, but the sequences run so far stand. Go on
+                # from a seed of its own, said in the summary.
+                if len(restarts) >= MAX_RESTARTS:
+                    raise
+                restarts.append(f"after sequence {len(runtime.outcomes)}: {error}".splitlines()[0])
+                log(f"generation restarted ({restarts[-1]})")
+                continue
+            break
         summary = summarise(runtime.outcomes, time.monotonic() - started, args.seed)
+        summary["generation_restarts"] = restarts
         if args.shrink:
             summary["shrunk"] = shrink_examples(runtime, summary["examples"], args.shrink, log)
     finally:
         if "summary" not in locals():
             summary = summarise(runtime.outcomes, time.monotonic() - started, args.seed)
+            summary["generation_restarts"] = restarts
         args.json.write_text(json.dumps(summary, indent=1, default=str))
         runtime.call(driver.aclose())
         stack.close()

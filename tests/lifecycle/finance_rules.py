@@ -35,6 +35,20 @@ def _due(invoice: InvoiceView) -> Decimal:
     return ZERO if invoice.voided else invoice.total - invoice.paid - invoice.credited
 
 
+def _billed(opp: Opportunity) -> bool:
+    """An invoice was tried for the deal (by the draws, whatever the ERP answered)."""
+    return "post_invoice" in opp.history
+
+
+def _billed_twice(opp: Opportunity) -> bool:
+    return opp.history.count("post_invoice") >= 2
+
+
+def _credited(opp: Opportunity) -> bool:
+    """A credit memo was tried for the deal (by the draws)."""
+    return "credit_tried" in opp.history
+
+
 def _settles(self: Any) -> bool:
     """NetSuite, and the credential finance reads the ERP with is not revoked."""
     return self.driver.finance is not None and not self.model.revoked
@@ -113,10 +127,15 @@ class SettlementRules:
         customer = orders[0].customer_id if orders else None
         return self._run(self.driver.erp_invoices(orders)), customer
 
-    @precondition(lambda self: _settles(self) and self._any(lambda o: bool(o.invoices)))
+    # Preconditions and targets go by what was tried, never by what the ERP accepted
+    # (``o.invoices``, the memos): hypothesis replays a prefix of draws expecting the
+    # same rules to be enabled, and an answer that came out otherwise under load ended
+    # a long run with FlakyStrategyDefinition. An act with nothing to act on says so.
+
+    @precondition(lambda self: _settles(self) and self._any(_billed))
     @rule(pick=st.integers(0, 2), which=st.integers(0, 2))
     def void_invoice(self, pick: int, which: int) -> None:
-        self.void(self._pick(pick, lambda o: bool(o.invoices)), which)
+        self.void(self._pick(pick, _billed), which)
 
     def void(self, opp: str, which: int) -> None:
         step = self._step("void", opp=opp, which=which)
@@ -133,15 +152,16 @@ class SettlementRules:
         self.model.note(opp, "void")
         self._done(step, f"invoice {invoice.id} ({invoice.total}) voided")
 
-    @precondition(lambda self: _settles(self) and self._any(lambda o: bool(o.invoices)))
+    @precondition(lambda self: _settles(self) and self._any(_billed))
     @rule(pick=st.integers(0, 2), standalone=st.booleans(), keep_open=st.booleans())
     def credit_memo(self, pick: int, standalone: bool, keep_open: bool) -> None:
-        self.credit(self._pick(pick, lambda o: bool(o.invoices)), standalone, keep_open)
+        self.credit(self._pick(pick, _billed), standalone, keep_open)
 
     def credit(self, opp: str, standalone: bool, keep_open: bool) -> None:
         """A credit memo of half what an invoice has due: created from the invoice
         (applied to it, or kept open for a refund), or standalone and applied to it."""
         step = self._step("credit", opp=opp, standalone=standalone, keep_open=keep_open)
+        self.model.note(opp, "credit_tried")
         invoices, customer = self._invoices(opp)
         due = [i for i in invoices if _half(_due(i)) > ZERO]
         if not due or customer is None:
@@ -161,10 +181,10 @@ class SettlementRules:
         kind = "standalone credit memo" if standalone else f"credit memo from {invoice.id}"
         self._done(step, f"{kind} {memo} of {amount}, {applied} applied to {invoice.id}")
 
-    @precondition(lambda self: _settles(self) and self._any(lambda o: len(o.invoices) >= 2))
+    @precondition(lambda self: _settles(self) and self._any(_billed_twice))
     @rule(pick=st.integers(0, 2))
     def pay_several(self, pick: int) -> None:
-        self.pay_invoices(self._pick(pick, lambda o: len(o.invoices) >= 2))
+        self.pay_invoices(self._pick(pick, _billed_twice))
 
     def pay_invoices(self, opp: str) -> None:
         """One customer payment over the deal's invoices with something due: the first
@@ -186,22 +206,20 @@ class SettlementRules:
         paid = ", ".join(f"{a} on {i}" for i, a in amounts.items())
         self._done(step, f"payment {payment}: {paid}")
 
-    @precondition(
-        lambda self: (
-            _settles(self)
-            and self._any(lambda o: any(m.left > ZERO for m in o.books.memos.values()))
-        )
-    )
+    @precondition(lambda self: _settles(self) and self._any(_credited))
     @rule(pick=st.integers(0, 2), in_full=st.booleans())
     def refund_credit(self, pick: int, in_full: bool) -> None:
-        opp = self._pick(pick, lambda o: any(m.left > ZERO for m in o.books.memos.values()))
-        self.refund(opp, in_full)
+        self.refund(self._pick(pick, _credited), in_full)
 
     def refund(self, opp: str, in_full: bool) -> None:
         """A customer refund paying out a credit memo's credit (all of it, or half)."""
         step = self._step("refund", opp=opp, in_full=in_full)
         books = self.model.opportunities[opp].books
-        memo_id, memo = next((i, m) for i, m in books.memos.items() if m.left > ZERO)
+        left = [(i, m) for i, m in books.memos.items() if m.left > ZERO]
+        if not left:
+            self._done(step, "no credit memo with credit left")
+            return
+        memo_id, memo = left[0]
         amount = memo.left if in_full else _half(memo.left)
         customer = self._invoices(opp)[1]
         if amount <= ZERO or customer is None:

@@ -48,6 +48,11 @@ def merge(summaries: list[dict[str, Any]]) -> dict[str, Any]:
             total.update(summary[key])
         merged[key] = dict(total.most_common())
     merged["seconds"] = max(s["seconds"] for s in summaries)
+    merged["generation_restarts"] = [
+        f"seed {s['seed']} {restart}"
+        for s in summaries
+        for restart in s.get("generation_restarts", [])
+    ]
     examples: dict[str, dict[str, Any]] = {}
     for summary in summaries:
         for label, example in summary["examples"].items():
