@@ -95,8 +95,16 @@ class ErpActivities:
             invoices = await invoices_in_ledger(
                 self._store, self._system, request.crm_opportunity_id, order.id
             )
+        ordered = await self._store.ordered(order.id)
+        if ordered is None:
+            # Placed now (or before Syncline kept what deals asked): as placed.
+            await self._store.save_ordered(request.crm_opportunity_id, order.id, order.lines)
         return PlaceOrderResult(
-            customer_id=customer_id, order=order, source_system=self._system, invoices=invoices
+            customer_id=customer_id,
+            order=order,
+            source_system=self._system,
+            invoices=invoices,
+            ordered=ordered,
         )
 
     @activity.defn
@@ -134,6 +142,8 @@ class ErpActivities:
             order = await self._erp.amend_sales_order(
                 request.erp_order_id, _order_lines(request.lines, item_ids)
             )
+        if request.crm_opportunity_id is not None:
+            await self._store.save_ordered(request.crm_opportunity_id, order.id, order.lines)
         return AmendOrderResult(order=order)
 
     async def _customer_id(self, account: Account, currency: str, use_map: bool) -> str:

@@ -27,7 +27,7 @@ from models.crm import (
     RenewalOpportunity,
 )
 from models.deal import ExceptionReason
-from models.erp import SalesOrder
+from models.erp import SalesOrder, SalesOrderLine
 from models.events import BusinessEvent, SourceSystem
 from models.facts import OrderFacts
 from models.types import Money
@@ -76,6 +76,10 @@ class PlaceOrderResult(BaseModel):
     invoices: list[InvoiceSnapshot] = []
     """The order's invoices the ledger already holds, when the order was placed before
     (a later run of the deal starts its billing from them: ``activities.ledger_billing``)."""
+    ordered: list[SalesOrderLine] | None = None
+    """What an earlier run of the deal last asked the order to say (placed, or amended
+    to), when one did: the order as found may differ by finance's edit, which a later
+    run must not take for a CRM change. None: the order says what the deal asked."""
 
 
 class WriteOrderStatusInput(BaseModel):
@@ -161,6 +165,9 @@ class AmendOrderInput(BaseModel):
     erp_order_id: str
     lines: list[OrderLineRequest]
     correlation_id: str
+    crm_opportunity_id: str | None = None
+    """The deal's: the amendment becomes what it asked of the order (``PlaceOrderResult``
+    ``.ordered``). None in histories saved before."""
 
 
 class AmendOrderResult(BaseModel):

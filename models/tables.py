@@ -268,6 +268,23 @@ class AuditRow(SQLModel, table=True):
     )
 
 
+class DealOrderRow(SQLModel, table=True):
+    """The lines a deal last asked its ERP order to have (placed, or amended to), kept
+    beside the ERP's own copy: finance may edit the order in the ERP, and a later run of
+    the deal (the first terminated, then replayed) must tell that edit, which stands,
+    from a CRM change, which the deal amends the order for. The ledger cannot say which
+    versions were the deal's: the feed may record the deal's amendment first."""
+
+    __tablename__ = "deal_orders"
+
+    erp_order_id: str = Field(primary_key=True)
+    crm_opportunity_id: str
+    lines: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+    ordered_at: datetime = Field(default_factory=utc_now, sa_column=_utc_column())
+
+
 class StreamPositionRow(SQLModel, table=True):
     """Where a change stream stands (a Pub/Sub replay id, hex), kept beside the stream's
     own workflow state: a stream started afresh (its run terminated, its namespace

@@ -24,9 +24,11 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlmodel import col, select
 
+from models.erp import SalesOrderLine
 from models.events import BusinessEvent, EventType
 from models.identity import ObjectType
 from models.tables import (
+    DealOrderRow,
     ExceptionRow,
     ExceptionStatus,
     IdentityLinkRow,
@@ -285,6 +287,31 @@ class Store:
                 )
             )
             await session.commit()
+
+    async def save_ordered(
+        self, crm_opportunity_id: str, erp_order_id: str, lines: Sequence[SalesOrderLine]
+    ) -> None:
+        """What the deal now asks ``erp_order_id`` to say (its placement, or its
+        amendment): the newest ask replaces the one before."""
+        async with self._sessions() as session:
+            await session.merge(
+                DealOrderRow(
+                    erp_order_id=erp_order_id,
+                    crm_opportunity_id=crm_opportunity_id,
+                    lines=[line.model_dump(mode="json") for line in lines],
+                    ordered_at=utc_now(),
+                )
+            )
+            await session.commit()
+
+    async def ordered(self, erp_order_id: str) -> list[SalesOrderLine] | None:
+        """What the deal last asked ``erp_order_id`` to say, or None when no deal asked
+        (an order placed before Syncline kept this)."""
+        async with self._sessions() as session:
+            row = await session.get(DealOrderRow, erp_order_id)
+            if row is None:
+                return None
+            return [SalesOrderLine.model_validate(line) for line in row.lines]
 
     async def stream_position(self, stream_id: str) -> str | None:
         async with self._sessions() as session:

@@ -289,3 +289,18 @@ def test_a_later_run_shows_the_billing_of_invoices_made_before_it_started(seq: S
     seq.finance(opp=opp, act="pay_part")
     seq.second_run(opp=opp)
     seq.check()
+
+
+def test_a_later_run_leaves_an_invoiced_order_finance_edited_as_it_is(seq: Scripted) -> None:
+    # The run of 1,000 (seed 20261202, sequence 77): the run replayed after a
+    # termination took the order as it found it, finance's edit included, for what the
+    # deal had ordered; the CRM's unchanged lines then read as an amendment, and
+    # reconciliation's amount_mismatch parked the deal on "the opportunity was amended
+    # after invoicing". A later run now starts from what the deal last asked of the
+    # order (the store's deal_orders).
+    opp = seq.open_opportunity(skus=["SL-SEAT-PRO"], quantity=1)
+    seq.crm_stage(opp=opp, stage="won", then_settle=True)
+    seq.finance(opp=opp, act="edit")
+    seq.finance(opp=opp, act="invoice")
+    seq.second_run(opp=opp)
+    seq.check()

@@ -13,6 +13,7 @@ from sqlmodel import SQLModel
 
 from models.tables import (
     AuditRow,
+    DealOrderRow,
     InboxEntry,
     OperatorKeyRow,
     ReconciliationFindingRow,
@@ -53,6 +54,7 @@ async def test_a_database_from_before_versioning_is_adopted(tmp_path: Path) -> N
             AuditRow,
             StreamPositionRow,
             InboxEntry,
+            DealOrderRow,
         )
     }
     old_tables = [t for t in SQLModel.metadata.sorted_tables if t.name not in later]

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
+from models.erp import SalesOrderLine
 from models.events import BusinessEvent, EventType, SourceSystem, event_id_for
 from models.identity import ObjectType
 from models.tables import DeliveryStatus, ExceptionRow, ExceptionStatus, WebhookDelivery
+from models.types import Money
 from store import Store
 from store.inbox import Inbox
 
@@ -180,3 +183,20 @@ async def test_a_retry_counted_after_the_run_resolved_keeps_it_resolved(tmp_path
     row = await store.get_exception("x1")
     assert row is not None and row.status == ExceptionStatus.RESOLVED and row.retry_count == 1
     await store.close()
+
+
+async def test_what_a_deal_asked_of_its_order_is_its_newest_ask(store: Store) -> None:
+    def line(quantity: str) -> SalesOrderLine:
+        return SalesOrderLine(
+            item_id="11",
+            sku="SL-SEAT-PRO",
+            quantity=Decimal(quantity),
+            rate=Money(amount=Decimal("1250.50"), currency="USD"),
+        )
+
+    assert await store.ordered("SO-1") is None
+    await store.save_ordered("006A", "SO-1", [line("1")])
+    await store.save_ordered("006A", "SO-1", [line("2")])
+    await store.save_ordered("006B", "SO-2", [line("3")])
+    assert await store.ordered("SO-1") == [line("2")]
+    assert await store.ordered("SO-2") == [line("3")]

@@ -15,12 +15,14 @@ from typing import Any
 from temporalio.client import WorkflowHandle
 
 from models.billing import InvoiceStatus
+from models.changes import OrderChange
 from models.deal import CloseWonResult, DealState, DealStatus, ExceptionReason, RetryRequest
 from models.events import EventType
 from models.reconciliation import Domain
+from models.types import utc_now
 from tests.workflows.conftest import World
 from tests.workflows.histories import record_history
-from tests.workflows.test_billing import _invoice, _payment
+from tests.workflows.test_billing import _invoice, _payment, _wait_for_status
 from tests.workflows.test_reconcile import _classes, _reconcile
 from tests.workflows.test_reversals import _changed, _following, _until
 from workflows.deal import contract as deal
@@ -241,3 +243,49 @@ async def test_an_error_no_connector_explains_parks_the_deal_with_its_type(
     assert resumed.open_exception is None
     await handle.terminate("the test is done")
     await record_history(handle, "close_won_unexpected_error_parked_then_retried")
+
+
+async def test_a_later_run_leaves_an_order_finance_edited_as_it_is(world: World) -> None:
+    """Found by the run of 1,000 (issue 17, seed 20261202, sequence 77): a run replayed
+    after a termination took the order as it found it, finance's edit included, for
+    what the deal had ordered. Asked by reconciliation's amount_mismatch, it read the
+    CRM's unchanged lines as an amendment and parked the invoiced deal on "the
+    opportunity was amended after invoicing". It now starts from what the deal last
+    asked of the order (``Store.ordered``)."""
+    opportunity_id, state, handle = await _following(world)
+    order_id = state.erp_order_id or ""
+    placed = await world.erp._sales_order(order_id)
+    first, *rest = placed.lines
+    edited = await world.erp.amend_sales_order(
+        order_id, [first.model_copy(update={"quantity": first.quantity + 1}), *rest]
+    )
+    await world.publish(
+        OrderChange(
+            id=order_id,
+            order_number=edited.order_number,
+            crm_opportunity_id=opportunity_id,
+            customer_id=edited.customer_id,
+            status=edited.state,
+            erp_status=edited.status,
+            total=edited.total,
+            lines=edited.lines,
+            modified_at=edited.last_modified or utc_now(),
+        ),
+    )
+    total = str(edited.total.amount)
+    await world.publish(_invoice(order_id, opportunity_id, total=total, due=total))
+    await _wait_for_status(handle, DealStatus.INVOICED)
+    await handle.terminate("replayed by reconciliation")
+
+    again = await world.start(opportunity_id)
+    await _until(again, lambda s: s.status == DealStatus.INVOICED and s.step == "follow_billing")
+    reconciled = _changed(opportunity_id, "Closed Won").model_copy(update={"changed_fields": []})
+    await deal.OPPORTUNITY_CHANGED.send(again, reconciled)
+    await asyncio.sleep(0.5)
+
+    after = await deal.STATE.ask(again)
+    assert after.status == DealStatus.INVOICED
+    assert after.open_exception is None
+    assert (await world.erp._sales_order(order_id)).total == edited.total
+    await record_history(again, "close_won_later_run_keeps_finance_edit")
+    await again.terminate("test over")

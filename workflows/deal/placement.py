@@ -99,6 +99,9 @@ async def place_order(
             "no active ERP item for SKU " + ", ".join(placed.unknown_skus),
         )
     run.invoices_before = placed.invoices
+    # What the deal asked of the order, which finance's edits do not change: an earlier
+    # run's ask when there was one, else the order as placed.
+    run.ordered = placed.ordered if placed.ordered is not None else placed.order.lines
     return opportunity, placed.order, placed.source_system
 
 

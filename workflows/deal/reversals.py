@@ -199,6 +199,7 @@ async def _amend(
                 erp_order_id=order.id,
                 lines=line_requests(opportunity),
                 correlation_id=run.state.correlation_id,
+                crm_opportunity_id=run.state.crm_opportunity_id,
             ),
         ),
         ExceptionReason.ERP_REJECTED,

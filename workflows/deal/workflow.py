@@ -119,7 +119,6 @@ class CloseWonToOrder:
             await run.close_exception()
             return self._finish(DealStatus.CANCELLED)
         run.state.erp_order_id = order.id
-        run.ordered = order.lines
         run.state.erp_order_number = order.order_number
         if order.state in (OrderStatus.PENDING_APPROVAL, OrderStatus.REJECTED):
             # Held, or already rejected (a later run finding the order the first left
