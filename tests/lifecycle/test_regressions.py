@@ -304,3 +304,18 @@ def test_a_later_run_leaves_an_invoiced_order_finance_edited_as_it_is(seq: Scrip
     seq.finance(opp=opp, act="invoice")
     seq.second_run(opp=opp)
     seq.check()
+
+
+def test_a_held_order_rejected_before_the_deals_cancel_reached_it_ends_the_deal(
+    seq: Scripted,
+) -> None:
+    # The run of 1,000 (seed 20261201, sequences 124 and 125): the CRM reopened the deal
+    # while the worker was down and its order held; the approver rejected the order
+    # (NetSuite closes it) before the deal's cancel reached the ERP, which refused it,
+    # and the deal stayed parked on the refusal with "Pending Approval" on the
+    # opportunity. The feed's word on the order now wakes the park.
+    opp = seq.first_deal(skus=["SL-SEAT-VIEWER"], quantity=1, then_settle=True, approval=True)
+    seq.worker_outage(lasting=2)
+    seq.crm_stage(opp=opp, stage="reopened", then_settle=False)
+    seq.decide(opp=opp, approve=False)
+    seq.check()

@@ -164,6 +164,38 @@ async def test_a_held_order_of_a_deal_lost_meanwhile_is_cancelled(world: World) 
     assert types.count(EventType.ORDER_CANCELLED) == 1
 
 
+async def test_a_held_order_rejected_before_the_deals_cancel_reached_it_ends_the_deal(
+    world: World,
+) -> None:
+    # The run of 1,000 (issue 17, seed 20261201, sequences 124 and 125): the CRM reopened
+    # the deal while its order was held, and the approver rejected the order (NetSuite
+    # closes it) before the deal's cancel reached the ERP. The ERP refused the cancel
+    # ("it is Closed"), and the deal stayed parked on that refusal with the opportunity
+    # showing "Pending Approval". The feed's word on the order now wakes the park.
+    opportunity_id, state, handle = await _pending(world)
+    await _finance(
+        world, f"/admin/finance/salesOrder/{state.erp_order_id}/reject", {"reason": "no budget"}
+    )
+    await world.crm.update("Opportunity", opportunity_id, {"StageName": "Negotiation/Review"})
+    await handle.signal(
+        CloseWonToOrder.opportunity_changed, _changed(opportunity_id, "Negotiation/Review")
+    )
+    parked = await _until(handle, lambda s: s.status == DealStatus.NEEDS_ATTENTION)
+    assert parked.open_exception is not None
+    assert parked.open_exception.step == "cancel_order"
+
+    await _feed(world, ChangeKind.ORDER)
+    result = await handle.result()
+    await record_history(handle, "close_won_held_rejected_while_cancelling")
+    assert result.state.status == DealStatus.CANCELLED
+    assert result.state.open_exception is None
+    opportunity = await world.crm.get("Opportunity", opportunity_id)
+    assert opportunity["Syncline_Order_Status__c"] == "Closed"
+    types = await _event_types(world, opportunity_id)
+    assert EventType.ORDER_ACCEPTED not in types
+    assert EventType.ORDER_CANCELLED not in types
+
+
 async def test_partial_then_full_fulfilment_reaches_the_opportunity_once_each(
     world: World,
 ) -> None:

@@ -148,7 +148,9 @@ async def _approved(
 async def _still_wanted(
     run: DealRun, inbox: DealInbox, waiting: _Waiting, erp_system: SourceSystem
 ) -> bool:
-    """Re-read the opportunity: lost, reopened or deleted cancels the held order."""
+    """Re-read the opportunity: lost, reopened or deleted cancels the held order. False
+    once the deal has cancelled it; True while the deal goes on waiting, and when the
+    ERP ended the order first (the wait's loop then takes the ERP's word)."""
     changes = inbox.take_opportunity_changes()
     fetched = await run.until_done(
         "reread_opportunity", lambda: fetch_opportunity(run, "reread_opportunity")
@@ -158,11 +160,25 @@ async def _still_wanted(
         waiting.amended = [*(waiting.amended or []), *changes]
         return True
     what = "deleted in the CRM" if opportunity is None else f"moved to {opportunity.stage!r}"
-    await run.until_done(
-        "cancel_order",
-        lambda: reversals.cancel(run, waiting.order, erp_system, f"the opportunity was {what}"),
-    )
-    return False
+
+    async def withdraw() -> bool:
+        # The approver may have rejected (NetSuite: closed) or finance cancelled the
+        # order before the deal's cancel reached it; the ERP then refuses the cancel
+        # and the deal parks. The feed's word on the order wakes the park: an order the
+        # ERP has ended needs no cancelling (the lifecycle explorer's run of 1,000).
+        _take_order_news(inbox, waiting)
+        if _ended_in_the_erp(waiting):
+            return False
+        await reversals.cancel(run, waiting.order, erp_system, f"the opportunity was {what}")
+        return True
+
+    cancelled = await run.until_done("cancel_order", withdraw, wake=inbox.has_reversal_news)
+    return not cancelled
+
+
+def _ended_in_the_erp(waiting: _Waiting) -> bool:
+    latest = waiting.latest
+    return latest is not None and latest.status in (OrderStatus.REJECTED, OrderStatus.CANCELLED)
 
 
 async def _rejected(run: DealRun, inbox: DealInbox, waiting: _Waiting) -> bool:
