@@ -293,15 +293,21 @@ class Store:
     ) -> None:
         """What the deal now asks ``erp_order_id`` to say (its placement, or its
         amendment): the newest ask replaces the one before."""
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        ask = {
+            "crm_opportunity_id": crm_opportunity_id,
+            "lines": [line.model_dump(mode="json") for line in lines],
+            "ordered_at": utc_now(),
+        }
+        # One statement, not a read then a write: an activity's retry may overlap the
+        # attempt it replaces, on another worker.
+        statement = (
+            dialect.insert(DealOrderRow)
+            .values(erp_order_id=erp_order_id, **ask)
+            .on_conflict_do_update(index_elements=["erp_order_id"], set_=ask)
+        )
         async with self._sessions() as session:
-            await session.merge(
-                DealOrderRow(
-                    erp_order_id=erp_order_id,
-                    crm_opportunity_id=crm_opportunity_id,
-                    lines=[line.model_dump(mode="json") for line in lines],
-                    ordered_at=utc_now(),
-                )
-            )
+            await session.execute(statement)
             await session.commit()
 
     async def ordered(self, erp_order_id: str) -> list[SalesOrderLine] | None:

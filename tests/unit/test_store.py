@@ -200,3 +200,6 @@ async def test_what_a_deal_asked_of_its_order_is_its_newest_ask(store: Store) ->
     await store.save_ordered("006B", "SO-2", [line("3")])
     assert await store.ordered("SO-1") == [line("2")]
     assert await store.ordered("SO-2") == [line("3")]
+    # Overlapping attempts of one activity: each a whole ask, none an error.
+    await asyncio.gather(*(store.save_ordered("006C", "SO-3", [line(str(n))]) for n in (4, 5, 6)))
+    assert await store.ordered("SO-3") in ([line("4")], [line("5")], [line("6")])
