@@ -319,3 +319,27 @@ def test_a_held_order_rejected_before_the_deals_cancel_reached_it_ends_the_deal(
     seq.crm_stage(opp=opp, stage="reopened", then_settle=False)
     seq.decide(opp=opp, approve=False)
     seq.check()
+
+
+def test_a_later_run_keeps_finance_edit_of_an_order_held_then_approved(seq: Scripted) -> None:
+    # The run of 1,000 (seed 20261201, sequences 135 to 137): finance edited a held order,
+    # approved and invoiced it, and the deal's run was replayed; the later run took the
+    # edited order for what the deal had ordered and parked on "the opportunity was
+    # amended after invoicing". Fixed with the first finding above (deal_orders).
+    opp = seq.first_deal(skus=["SL-ONBOARDING"], quantity=2, then_settle=True, approval=True)
+    seq.finance(opp=opp, act="edit")
+    seq.decide(opp=opp, approve=True)
+    seq.finance(opp=opp, act="invoice")
+    seq.second_run(opp=opp)
+    seq.check()
+
+
+def test_a_held_order_won_back_while_its_cancel_was_parked_waits_again(seq: Scripted) -> None:
+    # The run of 1,000 (seed 20261204, sequence 23): the deal's cancel of its held order
+    # was refused while the ERP credential was revoked, and the deal stayed parked on it
+    # after the credential came back and sales won the deal again.
+    opp = seq.first_deal(skus=["SL-SEAT-PRO"], quantity=2, then_settle=True, approval=True)
+    seq.credential_outage(lasting=2)
+    seq.crm_stage(opp=opp, stage="reopened", then_settle=True)
+    seq.crm_stage(opp=opp, stage="won", then_settle=False)
+    seq.check()

@@ -84,6 +84,8 @@ class World:
     """The CRM as its own users change it (Syncline's client marks its writes)."""
     pubsub: PubSubClient | None = None
     """The sandbox CRM's Pub/Sub API, in a ``stream_world``."""
+    erp_certificate_id: str = ""
+    """The certificate the worker logs in to the ERP with (an administrator revokes it)."""
 
     async def start(
         self, opportunity_id: str, correlation_id: str = "corr-test"
@@ -189,6 +191,7 @@ async def _world(client: Client, tmp_path: Path, *, stream: bool = False) -> Asy
                 crm_admin,
                 sales_user,
                 pubsub,
+                erp_certificate_id=certificate_id,
             )
     finally:
         if pubsub is not None and pubsub_server is not None:

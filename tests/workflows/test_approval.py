@@ -196,6 +196,38 @@ async def test_a_held_order_rejected_before_the_deals_cancel_reached_it_ends_the
     assert EventType.ORDER_CANCELLED not in types
 
 
+async def test_a_held_order_of_a_deal_won_back_while_its_cancel_was_parked_waits_again(
+    own_world: World,
+) -> None:
+    # The run of 1,000 (issue 17, seed 20261204, sequence 23): the deal's cancel of its
+    # held order was refused while the ERP credential was revoked, and the deal stayed
+    # parked on it after the credential came back and sales won the deal again. News
+    # now wakes the park, and the deal re-reads the opportunity before it cancels.
+    world = own_world
+    opportunity_id, state, handle = await _pending(world)
+    certificate = f"/admin/oauth2/certificates/{world.erp_certificate_id}"
+    assert (await world.erp_admin.post(f"{certificate}/revoke")).status_code == 200
+    await world.crm.update("Opportunity", opportunity_id, {"StageName": "Negotiation/Review"})
+    await handle.signal(
+        CloseWonToOrder.opportunity_changed, _changed(opportunity_id, "Negotiation/Review")
+    )
+    parked = await _until(handle, lambda s: s.status == DealStatus.NEEDS_ATTENTION)
+    assert parked.open_exception is not None
+    assert parked.open_exception.reason == ExceptionReason.AUTH_FAILED
+    assert parked.open_exception.step == "cancel_order"
+
+    assert (await world.erp_admin.post(f"{certificate}/restore")).status_code == 200
+    await world.crm.update("Opportunity", opportunity_id, {"StageName": "Closed Won"})
+    # Won again, the CRM calls the closed-won webhook: a delivery to the running deal.
+    await world.start(opportunity_id)
+    waiting = await _until(handle, lambda s: s.status == DealStatus.PENDING_APPROVAL)
+    assert waiting.open_exception is None
+    order = await world.erp.get_record("salesOrder", state.erp_order_id or "")
+    assert order["status"]["refName"] == "Pending Approval"
+    await record_history(handle, "close_won_held_won_back_while_its_cancel_was_parked")
+    await handle.terminate("the test is over")
+
+
 async def test_partial_then_full_fulfilment_reaches_the_opportunity_once_each(
     world: World,
 ) -> None:

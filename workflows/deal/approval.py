@@ -27,6 +27,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from models.changes import OrderChange, OrderStatus
+    from models.crm import Opportunity
     from models.deal import DealStatus, ExceptionReason
     from models.erp import SalesOrder
     from models.events import SourceSystem
@@ -159,21 +160,45 @@ async def _still_wanted(
     if opportunity is not None and opportunity.is_closed_won:
         waiting.amended = [*(waiting.amended or []), *changes]
         return True
-    what = "deleted in the CRM" if opportunity is None else f"moved to {opportunity.stage!r}"
+    what = _undone(opportunity)
+    tries = 0
+    seen = run.state.deliveries
 
     async def withdraw() -> bool:
-        # The approver may have rejected (NetSuite: closed) or finance cancelled the
-        # order before the deal's cancel reached it; the ERP then refuses the cancel
-        # and the deal parks. The feed's word on the order wakes the park: an order the
-        # ERP has ended needs no cancelling (the lifecycle explorer's run of 1,000).
+        # Parked here (the ERP refused the cancel, or its credential did), news wakes
+        # the step (the lifecycle explorer's run of 1,000): the approver may have
+        # rejected the order (NetSuite: closed) or finance cancelled it first, and an
+        # order the ERP has ended needs no cancelling; or sales may have won the deal
+        # back, and then it waits for approval again.
+        nonlocal tries, seen
+        tries += 1
+        seen = run.state.deliveries
         _take_order_news(inbox, waiting)
         if _ended_in_the_erp(waiting):
             return False
-        await reversals.cancel(run, waiting.order, erp_system, f"the opportunity was {what}")
+        why = what
+        if tries > 1:
+            news = inbox.take_opportunity_changes()
+            current = (await fetch_opportunity(run, "reread_opportunity")).opportunity
+            if current is not None and current.is_closed_won:
+                waiting.amended = [*(waiting.amended or []), *changes, *news]
+                return False
+            why = _undone(current)
+        await reversals.cancel(run, waiting.order, erp_system, f"the opportunity was {why}")
         return True
 
-    cancelled = await run.until_done("cancel_order", withdraw, wake=inbox.has_reversal_news)
+    cancelled = await run.until_done(
+        "cancel_order",
+        withdraw,
+        # Sales winning the deal back reaches the run as a closed-won delivery, not as
+        # an opportunity change: a delivery after the last try wakes the park too.
+        wake=lambda: inbox.has_reversal_news() or run.state.deliveries > seen,
+    )
     return not cancelled
+
+
+def _undone(opportunity: Opportunity | None) -> str:
+    return "deleted in the CRM" if opportunity is None else f"moved to {opportunity.stage!r}"
 
 
 def _ended_in_the_erp(waiting: _Waiting) -> bool:
