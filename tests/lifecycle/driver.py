@@ -20,6 +20,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
+from functools import partial
 from typing import Any
 
 import httpx
@@ -34,7 +35,7 @@ from tests.deals import add_crm_product
 from tests.e2e.conftest import Stack
 from tests.lifecycle.erp import ErpSide, NetSuiteSide, Refused, erp_side, refusing
 from tests.lifecycle.erp_settlement import NetSuiteFinance
-from tests.lifecycle.http import RetryingReads
+from tests.lifecycle.http import RetryingReads, read_again
 from tests.lifecycle.model import (
     CENT,
     CRM_STAGES,
@@ -191,10 +192,10 @@ class Driver:
     # -- the ERP, as finance -----------------------------------------------------------------
 
     async def erp_orders(self, opportunity_id: str) -> list[OrderView]:
-        return await self.erp.orders(opportunity_id)
+        return await read_again(lambda: self.erp.orders(opportunity_id))
 
     async def erp_invoices(self, orders: list[OrderView]) -> list[InvoiceView]:
-        return await self.erp.invoices(orders)
+        return await read_again(lambda: self.erp.invoices(orders))
 
     async def post_invoice(self, order: OrderView) -> InvoiceView | Refused:
         try:
@@ -203,7 +204,7 @@ class Driver:
             return Refused(error.message)
         except Refused as refused:
             return refused
-        [invoice] = [i for i in await self.erp.invoices([order]) if i.id == invoice_id]
+        [invoice] = [i for i in await self.erp_invoices([order]) if i.id == invoice_id]
         return invoice
 
     async def pay(self, invoice: InvoiceView, part: bool) -> Decimal | Refused:
@@ -442,7 +443,7 @@ class Driver:
             customers = {o.customer_id for o in orders}
             memos, refunds = [], []
             if self.finance is not None:
-                memos, refunds = await self.finance.memos(customers)
+                memos, refunds = await read_again(partial(self.finance.memos, customers))
             subjects = {opp.crm_id, *(i.id for i in invoices), *customers}
             world.subjects |= subjects
             mine = [e for e in exceptions if e.subject in subjects]

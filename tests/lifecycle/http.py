@@ -10,10 +10,15 @@ its status, is the system's.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import httpx
 
+from connectors.errors import TransientError
+
 ATTEMPTS = 3
+T = TypeVar("T")
 
 
 class RetryingReads(httpx.AsyncHTTPTransport):
@@ -30,3 +35,18 @@ class RetryingReads(httpx.AsyncHTTPTransport):
                     raise
             await asyncio.sleep(0.2 * attempt)
             attempt += 1
+
+
+async def read_again(read: Callable[[], Awaitable[T]]) -> T:
+    """A harness read of the ERP through Syncline's own connector (which leaves retries
+    to Temporal), asked again when the connection broke: the run of 1,000 lost a shard
+    to one ``ReadError`` of a SuiteQL read (a POST, so ``RetryingReads`` may not)."""
+    attempt = 1
+    while True:
+        try:
+            return await read()
+        except TransientError:
+            if attempt >= ATTEMPTS:
+                raise
+        await asyncio.sleep(0.2 * attempt)
+        attempt += 1

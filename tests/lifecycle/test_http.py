@@ -8,7 +8,8 @@ import asyncio
 import httpx
 import pytest
 
-from tests.lifecycle.http import RetryingReads
+from connectors.errors import TransientError
+from tests.lifecycle.http import RetryingReads, read_again
 
 
 async def test_a_dropped_read_is_asked_again_and_a_dropped_write_is_not() -> None:
@@ -37,3 +38,23 @@ async def test_a_dropped_read_is_asked_again_and_a_dropped_write_is_not() -> Non
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_a_connector_read_that_broke_is_asked_again_and_gives_up_in_the_end() -> None:
+    calls = 0
+
+    async def flaky() -> str:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise TransientError("ReadError talking to netsuite", system="netsuite")
+        return "rows"
+
+    assert await read_again(flaky) == "rows"
+    assert calls == 3
+
+    async def broken() -> str:
+        raise TransientError("ReadError talking to netsuite", system="netsuite")
+
+    with pytest.raises(TransientError):
+        await read_again(broken)
