@@ -21,7 +21,7 @@ The feed never fails on what the ERP refuses (a revoked credential, a permission
 withdrawn, a 404 on a query, an answer no connector explains): the kind that failed
 opens one exception and is skipped, its cursor kept, while the other kinds go on being
 read. It is read again from that cursor, so nothing in between is missed, when an
-operator retries it or, by itself, every ``RECHECK_EVERY`` poll intervals: a credential
+operator retries it or, by itself, every ``RECHECK_EVERY`` polls: a credential
 restored or a permission given back needs nobody's retry, and a refusal that persists
 reopens the same exception row. Parked kinds, and a retry not yet acted on, are carried
 across continue-as-new.
@@ -85,9 +85,13 @@ HISTORY_BYTES = 8 * 1024 * 1024
 # Seen keys carried per kind: enough for any overlap window in steady state; beyond
 # it a re-read is published again and the ledger refuses the repeat.
 SEEN_LIMIT = 5_000
-# A parked kind is read again by itself after this many poll intervals (5 minutes at
-# the default 30 seconds): often enough that a fixed ERP is followed again soon, rarely
-# enough that a refusal that persists costs the ERP next to nothing.
+# A parked kind is read again by itself after this many polls (5 minutes at the
+# default 30 seconds): often enough that a fixed ERP is followed again soon, rarely
+# enough that a refusal that persists costs the ERP next to nothing. Counted in polls,
+# never measured on the clock: the lifecycle explorer caught a feed whose first task on
+# a freshly started worker saw an older workflow time than its replay later did, so
+# the replay chose to read where the run had slept, a nondeterminism error that stopped
+# the feed (its history replays in tests/workflows/test_feed_recheck.py).
 RECHECK_EVERY = 10
 
 
@@ -113,11 +117,12 @@ class ErpChangeFeed:
         # resolves when that kind reads again.
         feed_id = workflow.info().workflow_id
         self._parking = {kind: Parking(feed_id, feed_id) for kind in ChangeKind}
-        self._recheck_after = request.config.poll_interval * RECHECK_EVERY
-        self._last_refused: dict[ChangeKind, datetime] = {}
+        self._polls = 0
+        """Polls of every kind this run has made: what a parked kind's recheck counts."""
+        self._refused_at: dict[ChangeKind, int] = {}
         for kind, parked in request.parked.items():
             self._parking[kind].adopt(parked.exception, retry_requested=parked.retry_requested)
-            self._last_refused[kind] = parked.exception.opened_at
+            self._refused_at[kind] = -parked.polls_since_refused
             self._status.parked[kind] = parked.exception
 
     @workflow.query(name=STATUS.name)
@@ -150,8 +155,7 @@ class ErpChangeFeed:
             seen[kind] = dict(request.seen_by_kind.get(kind, {}))
             self._status.streams[kind] = StreamStatus(cursor=cursors[kind])
         system = SourceSystem(request.erp_system)
-        polls = 0
-        while polls < config.polls_per_run and not self._history_full():
+        while self._polls < config.polls_per_run and not self._history_full():
             for kind in cursors:
                 if not self._may_poll(kind):
                     continue
@@ -159,7 +163,7 @@ class ErpChangeFeed:
                 if self._history_full():
                     break
             else:
-                polls += 1
+                self._polls += 1
                 self._status.polls += 1
                 self._status.last_poll_at = workflow.now()
                 await workflow.sleep(config.poll_interval)
@@ -182,12 +186,16 @@ class ErpChangeFeed:
         parking = self._parking[kind]
         if parking.open_exception is None or parking.take_retry():
             return True
-        refused = self._last_refused.get(kind)
-        return refused is None or workflow.now() - refused >= self._recheck_after
+        refused = self._refused_at.get(kind)
+        return refused is None or self._polls - refused >= RECHECK_EVERY
 
     def _parked(self) -> dict[ChangeKind, ParkedKind]:
         return {
-            kind: ParkedKind(exception=p.open_exception, retry_requested=p.retry_requested)
+            kind: ParkedKind(
+                exception=p.open_exception,
+                retry_requested=p.retry_requested,
+                polls_since_refused=self._polls - self._refused_at.get(kind, 0),
+            )
             for kind, p in self._parking.items()
             if p.open_exception is not None
         }
@@ -252,7 +260,7 @@ class ErpChangeFeed:
     ) -> None:
         """Open (or, failing the same way after a retry, reopen) the kind's exception;
         the run goes on with the other kinds."""
-        self._last_refused[kind] = workflow.now()
+        self._refused_at[kind] = self._polls
         self._status.parked[kind] = await self._parking[kind].open(
             f"poll:{kind.value}",
             reason,
