@@ -12,6 +12,7 @@ from temporalio.client import WorkflowHandle
 from models.billing import InvoiceStatus
 from models.changes import OrderChange, OrderStatus
 from models.deal import CloseWonResult, DealState, DealStatus, ExceptionReason, RetryRequest
+from models.erp import SalesOrder
 from models.events import EventType
 from models.lifecycle import OpportunityChanged
 from models.tables import ExceptionStatus
@@ -268,15 +269,8 @@ async def test_an_order_cancelled_after_its_deals_last_run_is_shown_on_the_oppor
     assert opportunity["Syncline_Order_Status__c"] == order.status == "Cancelled"
 
 
-async def test_an_order_finance_edited_is_not_amended_back_when_the_crm_has_not_changed(
-    world: World,
-) -> None:
-    """Reconciliation's amount_mismatch asks the deal to re-read the opportunity; the CRM
-    still asks for what the deal ordered, so finance's edit stands (the ERP owns orders):
-    nothing amended back before invoicing, nothing parked after (issue 17, found by the
-    lifecycle explorer)."""
-    opportunity_id, state, handle = await _following(world)
-    order_id = state.erp_order_id or ""
+async def finance_edits(world: World, opportunity_id: str, order_id: str) -> SalesOrder:
+    """A finance user adds one to the order's first line in the ERP; the feed tells."""
     placed = await world.erp._sales_order(order_id)
     first, *rest = placed.lines
     edited = await world.erp.amend_sales_order(
@@ -295,6 +289,19 @@ async def test_an_order_finance_edited_is_not_amended_back_when_the_crm_has_not_
             modified_at=edited.last_modified or utc_now(),
         ),
     )
+    return edited
+
+
+async def test_an_order_finance_edited_is_not_amended_back_when_the_crm_has_not_changed(
+    world: World,
+) -> None:
+    """Reconciliation's amount_mismatch asks the deal to re-read the opportunity; the CRM
+    still asks for what the deal ordered, so finance's edit stands (the ERP owns orders):
+    nothing amended back before invoicing, nothing parked after (issue 17, found by the
+    lifecycle explorer)."""
+    opportunity_id, state, handle = await _following(world)
+    order_id = state.erp_order_id or ""
+    edited = await finance_edits(world, opportunity_id, order_id)
     await _until(
         handle, lambda s: s.billing is not None and s.billing.order_total == edited.total.amount
     )

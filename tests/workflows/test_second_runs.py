@@ -15,16 +15,14 @@ from typing import Any
 from temporalio.client import WorkflowHandle
 
 from models.billing import InvoiceStatus
-from models.changes import OrderChange
 from models.deal import CloseWonResult, DealState, DealStatus, ExceptionReason, RetryRequest
 from models.events import EventType
 from models.reconciliation import Domain
-from models.types import utc_now
 from tests.workflows.conftest import World
 from tests.workflows.histories import record_history
 from tests.workflows.test_billing import _invoice, _payment, _wait_for_status
 from tests.workflows.test_reconcile import _classes, _reconcile
-from tests.workflows.test_reversals import _changed, _following, _until
+from tests.workflows.test_reversals import _changed, _following, _until, finance_edits
 from workflows.deal import contract as deal
 
 OPPORTUNITY_PATH = "/services/data/v59.0/sobjects/Opportunity"
@@ -254,24 +252,7 @@ async def test_a_later_run_leaves_an_order_finance_edited_as_it_is(world: World)
     asked of the order (``Store.ordered``)."""
     opportunity_id, state, handle = await _following(world)
     order_id = state.erp_order_id or ""
-    placed = await world.erp._sales_order(order_id)
-    first, *rest = placed.lines
-    edited = await world.erp.amend_sales_order(
-        order_id, [first.model_copy(update={"quantity": first.quantity + 1}), *rest]
-    )
-    await world.publish(
-        OrderChange(
-            id=order_id,
-            order_number=edited.order_number,
-            crm_opportunity_id=opportunity_id,
-            customer_id=edited.customer_id,
-            status=edited.state,
-            erp_status=edited.status,
-            total=edited.total,
-            lines=edited.lines,
-            modified_at=edited.last_modified or utc_now(),
-        ),
-    )
+    edited = await finance_edits(world, opportunity_id, order_id)
     total = str(edited.total.amount)
     await world.publish(_invoice(order_id, opportunity_id, total=total, due=total))
     await _wait_for_status(handle, DealStatus.INVOICED)
