@@ -49,9 +49,10 @@ class DealRun:
         """The operator whose retry resumed the run, until it next waits for news: the
         facts it records meanwhile happened because of them, and say so."""
         self.ordered: list[SalesOrderLine] = []
-        """The lines the deal itself last gave the order: placed (or found, by a run that
-        did not place it) or amended to. Finance's edits in the ERP do not move it, so an
-        opportunity still asking for these lines has not changed (``reversals``)."""
+        """The lines the deal itself last gave the order: placed or amended to, by this
+        run or, for a run that found the order placed, by an earlier one (the store's
+        ``deal_orders``). Finance's edits in the ERP do not move it, so an opportunity
+        still asking for these lines has not changed (``reversals``)."""
         self.invoices_before: list[InvoiceSnapshot] = []
         """The order's invoices the ledger held when this run found it placed before (a
         later run of the deal): its billing starts from them (``billing.follow``)."""

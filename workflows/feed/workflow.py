@@ -91,7 +91,7 @@ SEEN_LIMIT = 5_000
 # never measured on the clock: the lifecycle explorer caught a feed whose first task on
 # a freshly started worker saw an older workflow time than its replay later did, so
 # the replay chose to read where the run had slept, a nondeterminism error that stopped
-# the feed (its history replays in tests/workflows/test_feed_recheck.py).
+# the feed (tests/lifecycle/runs/feed_nondeterminism_seed20261204_seq88.json).
 RECHECK_EVERY = 10
 
 
