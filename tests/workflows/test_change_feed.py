@@ -24,7 +24,7 @@ from tests.workflows.histories import record_history
 from workflows.contract import RETRY
 from workflows.deal.workflow import CloseWonToOrder
 from workflows.feed.contract import FeedConfig, FeedInput, FeedStatus
-from workflows.feed.workflow import ErpChangeFeed
+from workflows.feed.workflow import RECHECK_EVERY, ErpChangeFeed
 from workflows.mirror.contract import mirror_workflow_id
 from workflows.mirror.workflow import ErpMirror
 from workflows.renewal.contract import renewal_workflow_id
@@ -330,17 +330,63 @@ async def test_an_answer_no_connector_explains_parks_the_kind_not_the_feed(
     (row,) = await _feed_exceptions(world, feed)
     assert row.reason == ExceptionReason.UNEXPECTED_ERROR
 
-    # The run continues as new and the kind still waits, on the same exception.
-    await _eventually(feed.describe, lambda d: d.run_id != feed.result_run_id)
-    carried = await _eventually(
-        lambda: feed.query(ErpChangeFeed.status), lambda s: s.last_poll_at is not None
-    )
-    assert carried.parked[ChangeKind.CUSTOMER].id == exception.id
-
     customer_id = await _new_customer(world, "Fed After The Fix Ltd")
-    # The ERP answers properly again: with nobody's retry, the kind's recheck (every
-    # ten poll intervals) reads it again and resolves its exception.
+    # The ERP answers properly again. With nobody's retry, the run continues as new
+    # (three polls, sooner than the kind's ten-interval recheck timer could fire) and
+    # the new run, carrying the parked kind, reads it at its first poll: the kind
+    # resumes from its cursor and its exception resolves.
+    await _eventually(feed.describe, lambda d: d.run_id != feed.result_run_id)
     await _eventually(lambda: feed.query(ErpChangeFeed.status), lambda s: not s.parked, seconds=30)
     await _customer_mirrored(world, customer_id)
     resolved = await world.store.get_exception(row.id)
     assert resolved is not None and resolved.status == ExceptionStatus.RESOLVED
+
+
+async def test_a_refused_kind_is_read_again_by_itself_once_its_recheck_is_due(
+    own_world: World,
+) -> None:
+    world = own_world
+    # The integration role loses the customers permission and gets it back, and nobody
+    # sends a retry. Every SuiteQL read is slow (150 ms, eight kinds a poll), so a poll
+    # lasts several of its 300 ms intervals: the recheck, due ten intervals after the
+    # refusal, must come after a few polls, not ten (a count of polls came this late).
+    await _set_erp_faults(
+        world,
+        {
+            "mode": "error",
+            "status": 403,
+            "method": "GET",
+            "path_prefix": CUSTOMER_RECORDS,
+            "code": "INSUFFICIENT_PERMISSION",
+            "detail": "Permission Violation: you need the Lists > Customers permission.",
+        },
+        {"mode": "latency", "latency_ms": 150, "method": "POST", "path_prefix": SUITEQL},
+    )
+    customer_id = await _new_customer(world, "Rechecked Ltd")
+    config = FeedConfig(poll_interval=timedelta(milliseconds=300), page_size=2)
+    feed = await _start_feed(world, "rechecked-feed", _feed_input(config))
+    parked = await _eventually(
+        lambda: feed.query(ErpChangeFeed.status), lambda s: ChangeKind.CUSTOMER in s.parked
+    )
+    exception = parked.parked[ChangeKind.CUSTOMER]
+
+    await _set_erp_faults(
+        world, {"mode": "latency", "latency_ms": 150, "method": "POST", "path_prefix": SUITEQL}
+    )
+    resumed = await _eventually(
+        lambda: feed.query(ErpChangeFeed.status), lambda s: not s.parked, seconds=60
+    )
+    assert resumed.polls - parked.polls < RECHECK_EVERY // 2
+    assert resumed.streams[ChangeKind.CUSTOMER].published >= 1
+    await _customer_mirrored(world, customer_id)
+    (row,) = await _feed_exceptions(world, feed)
+    assert row.id == exception.id and row.status == ExceptionStatus.RESOLVED
+    # Still the first run: the recheck was the timer's, not a continue-as-new's.
+    assert (await feed.describe()).run_id == feed.result_run_id
+
+    await world.erp_admin.delete("/admin/faults")
+    await _until_idle(feed)
+    await feed.cancel()
+    with pytest.raises(WorkflowFailureError):
+        await feed.result()
+    await record_history(feed, "erp_change_feed_kind_rechecked_by_itself")

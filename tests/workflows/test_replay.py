@@ -56,6 +56,7 @@ def test_there_are_saved_histories_to_replay() -> None:
         # long-running runs park instead of failing: a kind of ERP change the ERP
         # refused, a revoked CRM credential; the operator's retry resumes each
         "erp_change_feed_kind_parked_then_retried",
+        "erp_change_feed_kind_rechecked_by_itself",
         "erp_mirror_auth_failed_then_retried",
         "renewal_auth_failed_then_retried",
         # the CRM change stream: deals from change events, its own writes ignored, its

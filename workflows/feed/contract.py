@@ -34,9 +34,6 @@ class ParkedKind(BaseModel):
     exception: DealException
     retry_requested: bool = False
     """The operator's retry had arrived and was not yet acted on."""
-    polls_since_refused: int = 0
-    """Polls made since the kind was refused, so its recheck comes on time across
-    continue-as-new (``RECHECK_EVERY``)."""
 
 
 class FeedInput(BaseModel):

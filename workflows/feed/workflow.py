@@ -21,14 +21,16 @@ The feed never fails on what the ERP refuses (a revoked credential, a permission
 withdrawn, a 404 on a query, an answer no connector explains): the kind that failed
 opens one exception and is skipped, its cursor kept, while the other kinds go on being
 read. It is read again from that cursor, so nothing in between is missed, when an
-operator retries it or, by itself, every ``RECHECK_EVERY`` polls: a credential
-restored or a permission given back needs nobody's retry, and a refusal that persists
-reopens the same exception row. Parked kinds, and a retry not yet acted on, are carried
-across continue-as-new.
+operator retries it or, by itself, ``RECHECK_EVERY`` poll intervals after it was
+refused (a workflow timer, so the decision is in the history) and again when the run
+continues as new: a credential restored or a permission given back needs nobody's
+retry, and a refusal that persists reopens the same exception row. Parked kinds, and a
+retry not yet acted on, are carried across continue-as-new.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from datetime import datetime, timedelta
 
@@ -85,13 +87,16 @@ HISTORY_BYTES = 8 * 1024 * 1024
 # Seen keys carried per kind: enough for any overlap window in steady state; beyond
 # it a re-read is published again and the ledger refuses the repeat.
 SEEN_LIMIT = 5_000
-# A parked kind is read again by itself after this many polls (5 minutes at the
-# default 30 seconds): often enough that a fixed ERP is followed again soon, rarely
-# enough that a refusal that persists costs the ERP next to nothing. Counted in polls,
-# never measured on the clock: the lifecycle explorer caught a feed whose first task on
-# a freshly started worker saw an older workflow time than its replay later did, so
+# A parked kind is read again by itself this many poll intervals after it was refused
+# (5 minutes at the default 30 seconds): often enough that a fixed ERP is followed
+# again soon, rarely enough that a refusal that persists costs the ERP next to nothing.
+# The wait is a durable timer whose firing is an event in the history, never a
+# comparison with workflow.now(): the lifecycle explorer caught a feed whose first task
+# on a freshly started worker saw an older workflow time than its replay later did, so
 # the replay chose to read where the run had slept, a nondeterminism error that stopped
-# the feed (tests/lifecycle/runs/feed_nondeterminism_seed20261204_seq88.json).
+# the feed (tests/lifecycle/runs/feed_nondeterminism_seed20261204_seq88.json). Counting
+# polls instead was deterministic too, but a poll's own reads lengthen it, so the
+# recheck came late wherever polls are slow next to their interval.
 RECHECK_EVERY = 10
 
 
@@ -117,12 +122,12 @@ class ErpChangeFeed:
         # resolves when that kind reads again.
         feed_id = workflow.info().workflow_id
         self._parking = {kind: Parking(feed_id, feed_id) for kind in ChangeKind}
-        self._polls = 0
-        """Polls of every kind this run has made: what a parked kind's recheck counts."""
-        self._refused_at: dict[ChangeKind, int] = {}
+        self._recheck_after = request.config.poll_interval * RECHECK_EVERY
+        self._rechecks: dict[ChangeKind, asyncio.Task[None]] = {}
+        """The pending recheck timer of each parked kind."""
+        self._recheck_due: set[ChangeKind] = set()
         for kind, parked in request.parked.items():
             self._parking[kind].adopt(parked.exception, retry_requested=parked.retry_requested)
-            self._refused_at[kind] = -parked.polls_since_refused
             self._status.parked[kind] = parked.exception
 
     @workflow.query(name=STATUS.name)
@@ -155,7 +160,12 @@ class ErpChangeFeed:
             seen[kind] = dict(request.seen_by_kind.get(kind, {}))
             self._status.streams[kind] = StreamStatus(cursor=cursors[kind])
         system = SourceSystem(request.erp_system)
-        while self._polls < config.polls_per_run and not self._history_full():
+        # A kind parked by an earlier run is read again at this run's first poll: how
+        # long it has waited could only be read off the clock, and one more read of a
+        # refused kind every continue-as-new (a few hundred polls) costs next to nothing.
+        self._recheck_due.update(request.parked)
+        polls = 0
+        while polls < config.polls_per_run and not self._history_full():
             for kind in cursors:
                 if not self._may_poll(kind):
                     continue
@@ -163,7 +173,7 @@ class ErpChangeFeed:
                 if self._history_full():
                     break
             else:
-                self._polls += 1
+                polls += 1
                 self._status.polls += 1
                 self._status.last_poll_at = workflow.now()
                 await workflow.sleep(config.poll_interval)
@@ -184,18 +194,26 @@ class ErpChangeFeed:
     def _may_poll(self, kind: ChangeKind) -> bool:
         """A parked kind is read again once the operator asks, or its recheck is due."""
         parking = self._parking[kind]
-        if parking.open_exception is None or parking.take_retry():
-            return True
-        refused = self._refused_at.get(kind)
-        return refused is None or self._polls - refused >= RECHECK_EVERY
+        return parking.open_exception is None or parking.take_retry() or kind in self._recheck_due
+
+    def _arm_recheck(self, kind: ChangeKind) -> None:
+        """(Re)start the kind's recheck timer: refused again, it waits from now."""
+        self._disarm_recheck(kind)
+        self._rechecks[kind] = asyncio.create_task(self._recheck_later(kind))
+
+    def _disarm_recheck(self, kind: ChangeKind) -> None:
+        self._recheck_due.discard(kind)
+        pending = self._rechecks.pop(kind, None)
+        if pending is not None and not pending.done():
+            pending.cancel()
+
+    async def _recheck_later(self, kind: ChangeKind) -> None:
+        await workflow.sleep(self._recheck_after)
+        self._recheck_due.add(kind)
 
     def _parked(self) -> dict[ChangeKind, ParkedKind]:
         return {
-            kind: ParkedKind(
-                exception=p.open_exception,
-                retry_requested=p.retry_requested,
-                polls_since_refused=self._polls - self._refused_at.get(kind, 0),
-            )
+            kind: ParkedKind(exception=p.open_exception, retry_requested=p.retry_requested)
             for kind, p in self._parking.items()
             if p.open_exception is not None
         }
@@ -260,7 +278,7 @@ class ErpChangeFeed:
     ) -> None:
         """Open (or, failing the same way after a retry, reopen) the kind's exception;
         the run goes on with the other kinds."""
-        self._refused_at[kind] = self._polls
+        self._arm_recheck(kind)
         self._status.parked[kind] = await self._parking[kind].open(
             f"poll:{kind.value}",
             reason,
@@ -274,6 +292,7 @@ class ErpChangeFeed:
 
     async def _unpark(self, kind: ChangeKind) -> None:
         parking = self._parking[kind]
+        self._disarm_recheck(kind)
         if parking.open_exception is not None:
             await parking.close()
             del self._status.parked[kind]
