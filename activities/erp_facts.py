@@ -82,16 +82,31 @@ _BOOKINGS = [EventType.ORDER_ACCEPTED, EventType.ORDER_AMENDED]
 
 async def booked_from_this_version(store: Store, order: OrderFacts, system: SourceSystem) -> bool:
     """Whether the ledger's newest booking of ``order`` was read from this very version
-    of it (the ERP's own modification stamp) in this state: the deal that placed or
-    amended the order read exactly this, so a signal about it would tell the deal
-    nothing. Stamps are compared, never our clock against the ERP's."""
+    of it: the deal that placed or amended the order read exactly this, so a signal
+    about it would tell the deal nothing. Stamps are compared, never our clock against
+    the ERP's; and, since NetSuite stamps to the second, so is everything the deal acts
+    on (state, the ERP's status text, total and lines): the explorer caught an order
+    amended by the deal and billed by finance in the same second, whose Billed version
+    was taken for the one the deal had read, and "Billed" never reached the
+    opportunity (the run of 1,000, seed 20261210, sequences 29 and 33)."""
     if order.erp_modified_at is None:
         return False
     rows = await store.events_from_sources(system, [order.erp_order_id], _BOOKINGS)
     newest = _newest_booking_row(rows)
-    if newest is None or newest.payload.get("status") not in (None, order.status.value):
+    if newest is None:
         return False
-    read = newest.payload.get("erp_modified_at")
+    payload = newest.payload
+    # A booking that does not say the state it was read in (``order.amended`` before
+    # v4) proves nothing: the deal is told, which costs a signal, never a status.
+    if payload.get("status") != order.status.value:
+        return False
+    if payload.get("erp_status") != order.erp_status:
+        return False
+    if _newest_booking(rows) != _booked(
+        order.total.currency, order.total.amount, order_lines_payload(order.lines)
+    ):
+        return False
+    read = payload.get("erp_modified_at")
     return read is not None and datetime.fromisoformat(str(read)) == order.erp_modified_at
 
 

@@ -148,6 +148,16 @@ class OrderAmendedV3(OrderAmendedV2):
     erp_modified_at: datetime | None = None
 
 
+class OrderAmendedV4(OrderAmendedV3):
+    """``status`` and ``erp_status``: the order's state and the ERP's own status text in
+    the version the amendment was read from, as ``order.accepted`` has them. NetSuite
+    stamps to the second, so the stamp alone cannot tell the deal's amended order from
+    the same order billed a moment later (the explorer's run of 1,000 found it)."""
+
+    status: str | None = None
+    erp_status: str | None = None
+
+
 class InvoicePostedV1(Contract):
     """Billings: the ERP posted an invoice."""
 
@@ -280,6 +290,7 @@ CONTRACTS: dict[tuple[EventType, int], type[Contract]] = {
     (EventType.ORDER_AMENDED, 1): OrderAmendedV1,
     (EventType.ORDER_AMENDED, 2): OrderAmendedV2,
     (EventType.ORDER_AMENDED, 3): OrderAmendedV3,
+    (EventType.ORDER_AMENDED, 4): OrderAmendedV4,
     (EventType.INVOICE_POSTED, 1): InvoicePostedV1,
     (EventType.PAYMENT_APPLIED, 1): PaymentAppliedV1,
     (EventType.PAYMENT_APPLIED, 2): PaymentAppliedV2,

@@ -225,6 +225,8 @@ def order_amended_event(
         "currency": order.total.currency,
         "total": str(order.total.amount),
         "lines": order_lines_payload(order.lines),
+        "status": order.status.value,
+        "erp_status": order.erp_status,
         **order.version_read(),
     }
     return _order_event(

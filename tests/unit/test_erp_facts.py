@@ -23,7 +23,7 @@ from models.billing import InvoiceSnapshot, InvoiceStatus
 from models.changes import ErpChange, InvoiceChange, OrderChange, OrderStatus
 from models.erp import SalesOrder, SalesOrderLine
 from models.events import EventType, SourceSystem
-from models.facts import OrderFacts, order_accepted_event
+from models.facts import OrderFacts, order_accepted_event, order_amended_event
 from models.settlement import (
     Application,
     CreditMemoChange,
@@ -205,11 +205,42 @@ async def test_every_other_order_version_is_news_for_its_deal(store: Store) -> N
     later = PLACED_AT.replace(second=59)
     assert not await booked_from_this_version(store, OrderFacts.of_change(order_read_by_feed()), NS)
     await _deal_booked(store, placed_order())
+    same_second = order_read_by_feed()
     for change in (
         order_read_by_feed(later),  # finance edited it since
         order_read_by_feed(status=OrderStatus.CANCELLED),  # in the same second
+        # Billed and its invoice voided in the same second as the deal's read (NetSuite
+        # stamps to the second): still open, but "Pending Billing" now (the run of
+        # 1,000, seed 20261210, sequence 29: the opportunity kept the old status).
+        same_second.model_copy(update={"erp_status": "Pending Billing"}),
+        # Edited by finance in that second: another total, the same stamp and state.
+        same_second.model_copy(
+            update={"total": Money(amount=Decimal("1.00"), currency=same_second.total.currency)}
+        ),
     ):
         assert not await booked_from_this_version(store, OrderFacts.of_change(change), NS)
+
+
+async def test_an_order_billed_in_the_second_its_deal_amended_it_is_news(store: Store) -> None:
+    # The run of 1,000 (seed 20261210, sequence 33): the deal amended the order and
+    # finance billed it within one second, NetSuite's stamp resolution. The deal's
+    # amendment named only the stamp, so the Billed version was taken for the one the
+    # deal had read, never signalled, and the opportunity kept "Pending Fulfillment".
+    await _deal_booked(store, placed_order())
+    amended_order = placed_order().model_copy(
+        update={
+            "total": usd("150.00"),
+            "lines": [
+                SalesOrderLine(item_id="11", sku="SKU-1", quantity=Decimal(3), rate=usd("50"))
+            ],
+        }
+    )
+    amended = OrderFacts.of_order(amended_order, "006A")
+    assert await store.append_event(order_amended_event(amended, 1, NS, "deal", NOW))
+    same_version = amended.model_copy(update={"erp_status": amended_order.status})
+    assert await booked_from_this_version(store, same_version, NS)
+    billed = amended.model_copy(update={"status": OrderStatus.BILLED, "erp_status": "Billed"})
+    assert not await booked_from_this_version(store, billed, NS)
 
 
 async def test_a_booking_that_names_no_version_is_never_taken_as_read(store: Store) -> None:
