@@ -402,6 +402,12 @@ class LifecycleMachine(SettlementRules, RuleBasedStateMachine):
         cancel the order, or edit it (one more of its first line)."""
         step = self._step("finance", opp=opp, act=act)
         self.model.opportunities[opp].attempted.add(act)
+        if act == "invoice":
+            # Noted as drawn, whatever the ERP holds: rules choose by it. Noted only
+            # once a live order was found, it made the finance rules enabled after it
+            # depend on whether the deal had placed its order yet, and hypothesis
+            # restarted generation on it (seeds 20261205 and 20261207).
+            self.model.note(opp, "post_invoice")
         crm_id = self._crm_id(opp)
         orders = self._call(self.driver.erp_orders(crm_id))
         live = [o for o in orders if not o.cancelled]
@@ -425,7 +431,6 @@ class LifecycleMachine(SettlementRules, RuleBasedStateMachine):
             return
         order = live[0]
         if act == "invoice":
-            self.model.note(opp, "post_invoice")
             order = next((o for o in live if not o.billed), order)  # the first not billed
             invoice = self._call(self.driver.post_invoice(order))
             if isinstance(invoice, Refused):

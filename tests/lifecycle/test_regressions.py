@@ -358,3 +358,14 @@ def test_an_order_billed_in_the_second_its_deal_amended_it_shows_billed(seq: Scr
     seq.finance(opp=opp, act="invoice")
     seq.finance(opp=opp, act="pay_part")
     seq.check()
+
+
+def test_an_invoice_finance_tries_before_any_order_counts_as_tried(seq: Scripted) -> None:
+    # The harness's own: rules are enabled by what a sequence drew, never by what the
+    # systems answered, or hypothesis cannot replay a prefix (the run of 1,000 restarted
+    # generation three times). Finance's invoice was noted only when the ERP held a live
+    # order, so the void, credit and pay rules after it depended on the deal's timing.
+    opp = seq.open_opportunity(skus=["SL-SEAT-PRO"], quantity=1)
+    seq.finance(opp=opp, act="invoice")  # never won: no order to bill
+    assert "post_invoice" in seq.model.opportunities[opp].history
+    seq.check()
