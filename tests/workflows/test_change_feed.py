@@ -182,6 +182,18 @@ CUSTOMER_RECORDS = "/services/rest/record/v1/customer"
 SUITEQL = "/services/rest/query/v1/suiteql"
 
 
+# The integration role loses its permission on customer records: a 403 on every read
+# of one, which the feed does for each customer change (SuiteQL has no address).
+CUSTOMERS_DENIED: dict[str, Any] = {
+    "mode": "error",
+    "status": 403,
+    "method": "GET",
+    "path_prefix": CUSTOMER_RECORDS,
+    "code": "INSUFFICIENT_PERMISSION",
+    "detail": "Permission Violation: you need the Lists > Customers permission.",
+}
+
+
 async def _set_erp_faults(world: World, *rules: dict[str, Any]) -> None:
     response = await world.erp_admin.post("/admin/faults", json=list(rules))
     assert response.status_code == 200, response.text
@@ -224,20 +236,8 @@ async def test_a_kind_the_erp_refuses_waits_alone_and_resumes_from_its_cursor(
     own_world: World,
 ) -> None:
     world = own_world
-    # The integration role loses its permission on customer records: a 403 on every
-    # read of one, which the feed does for each customer change (SuiteQL has no address).
-    denied = "Permission Violation: you need the Lists > Customers permission."
-    await _set_erp_faults(
-        world,
-        {
-            "mode": "error",
-            "status": 403,
-            "method": "GET",
-            "path_prefix": CUSTOMER_RECORDS,
-            "code": "INSUFFICIENT_PERMISSION",
-            "detail": denied,
-        },
-    )
+    await _set_erp_faults(world, CUSTOMERS_DENIED)
+    denied = CUSTOMERS_DENIED["detail"]
     first = await _new_customer(world, "Parked Before Ltd")
     request = _feed_input(FeedConfig(poll_interval=timedelta(seconds=1), page_size=2))
     feed = await _start_feed(world, "refused-feed", request)
@@ -350,18 +350,8 @@ async def test_a_refused_kind_is_read_again_by_itself_once_its_recheck_is_due(
     # sends a retry. Every SuiteQL read is slow (150 ms, eight kinds a poll), so a poll
     # lasts several of its 300 ms intervals: the recheck, due ten intervals after the
     # refusal, must come after a few polls, not ten (a count of polls came this late).
-    await _set_erp_faults(
-        world,
-        {
-            "mode": "error",
-            "status": 403,
-            "method": "GET",
-            "path_prefix": CUSTOMER_RECORDS,
-            "code": "INSUFFICIENT_PERMISSION",
-            "detail": "Permission Violation: you need the Lists > Customers permission.",
-        },
-        {"mode": "latency", "latency_ms": 150, "method": "POST", "path_prefix": SUITEQL},
-    )
+    slow_reads = {"mode": "latency", "latency_ms": 150, "method": "POST", "path_prefix": SUITEQL}
+    await _set_erp_faults(world, CUSTOMERS_DENIED, slow_reads)
     customer_id = await _new_customer(world, "Rechecked Ltd")
     config = FeedConfig(poll_interval=timedelta(milliseconds=300), page_size=2)
     feed = await _start_feed(world, "rechecked-feed", _feed_input(config))
@@ -370,9 +360,7 @@ async def test_a_refused_kind_is_read_again_by_itself_once_its_recheck_is_due(
     )
     exception = parked.parked[ChangeKind.CUSTOMER]
 
-    await _set_erp_faults(
-        world, {"mode": "latency", "latency_ms": 150, "method": "POST", "path_prefix": SUITEQL}
-    )
+    await _set_erp_faults(world, slow_reads)
     resumed = await _eventually(
         lambda: feed.query(ErpChangeFeed.status), lambda s: not s.parked, seconds=60
     )
