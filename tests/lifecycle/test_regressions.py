@@ -369,3 +369,20 @@ def test_an_invoice_finance_tries_before_any_order_counts_as_tried(seq: Scripted
     seq.finance(opp=opp, act="invoice")  # never won: no order to bill
     assert "post_invoice" in seq.model.opportunities[opp].history
     seq.check()
+
+
+def test_the_change_feed_survives_a_worker_restart_while_kinds_are_parked(seq: Scripted) -> None:
+    # The run of 1,000 (seed 20261204, sequence 88, shrunk): kinds parked on a revoked
+    # credential, the credential restored, and the worker killed and started again
+    # before their recheck. The recheck was then decided on workflow.now(), which the
+    # fresh worker's first task saw stale: the replay decided otherwise, and the feed
+    # stopped on a nondeterminism error for good. It is a workflow timer now; this
+    # sequence shows the feed reading every kind again after the restart.
+    opp = seq.open_opportunity(skus=["SL-SEAT-VIEWER"], quantity=2)
+    seq.crm_stage(opp=opp, stage="won", then_settle=True)
+    seq.credential_outage(lasting=2)
+    seq.settle()  # the feed polls and parks its kinds while the credential is revoked
+    seq.settle()
+    seq.worker_outage(lasting=1)  # the credential is back; the worker dies
+    seq.finance(opp=opp, act="invoice")
+    seq.check()
