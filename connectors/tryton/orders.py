@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 # Sale states Tryton can still send back to draft (to cancel or to change the lines).
 REOPENABLE = frozenset({"draft", "quotation", "confirmed"})
+# The states an attempt of ours can leave a sale in that it did not go on with.
+_ATTEMPT_LEFTOVERS = frozenset({"draft", "quotation"})
 
 
 class TrytonOrders:
@@ -87,7 +89,12 @@ class TrytonOrders:
             sales = await self._sales(draft.external_id)
         survivor = _furthest(sales)
         for duplicate in sales:
-            if duplicate["id"] != survivor["id"]:
+            # A racing attempt of ours leaves a draft or quotation; a sale confirmed
+            # under the same reference is someone's order (finance entered a second
+            # one), never ours to cancel: reconciliation reports it as a duplicate.
+            # Cancelling it, Tryton refuses, and the refusal read as a race had the
+            # deal's run retry for ever (the lifecycle explorer on Tryton).
+            if duplicate["id"] != survivor["id"] and duplicate["state"] in _ATTEMPT_LEFTOVERS:
                 await self._cancel_duplicate(duplicate, survivor)
         return await self._confirm(survivor)
 

@@ -71,6 +71,30 @@ async def test_a_sale_is_created_quoted_and_confirmed_once_even_when_attempts_ra
     assert await erp.find_sales_order(draft.external_id) is not None
 
 
+async def test_a_confirmed_sale_finance_entered_for_the_same_reference_is_left_alone(
+    erp: TrytonClient, accountant: TrytonAccountant
+) -> None:
+    # The lifecycle explorer on Tryton (seed 20261311, sequence 5): finance copied the
+    # deal's sale and confirmed the copy under the same reference; the deal's later run
+    # then took the copy for a duplicate of its own attempts and tried to cancel it.
+    # Tryton refuses to cancel a confirmed or processing sale, the refusal read as a
+    # race, and the run retried it for ever. Only what a racing attempt of ours leaves
+    # behind (a draft or quotation) is cancelled; the rest is finance's.
+    customer = await erp.upsert_customer(helpers.account())
+    draft = await helpers.draft(erp, customer.id, ["SL-SEAT-PRO"])
+    placed = await erp.create_sales_order(draft)
+    [copy] = await accountant.call(
+        "model.sale.sale.copy", [int(placed.id)], {"reference": draft.external_id}
+    )
+    await accountant.call("model.sale.sale.quote", [copy])
+    await accountant.call("model.sale.sale.confirm", [copy])
+
+    again = await erp.create_sales_order(draft)
+    assert again.id == placed.id
+    states = {s["id"]: s["state"] for s in await accountant.sales_by_reference(draft.external_id)}
+    assert states[copy] in ("confirmed", "processing")
+
+
 async def test_a_product_that_cannot_be_sold_is_refused_with_trytons_message(
     erp: TrytonClient, accountant: TrytonAccountant
 ) -> None:

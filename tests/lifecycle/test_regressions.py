@@ -386,3 +386,18 @@ def test_the_change_feed_survives_a_worker_restart_while_kinds_are_parked(seq: S
     seq.worker_outage(lasting=1)  # the credential is back; the worker dies
     seq.finance(opp=opp, act="invoice")
     seq.check()
+
+
+@pytest.mark.parametrize("seq", ["tryton"], indirect=True)
+def test_a_later_run_leaves_a_second_order_finance_confirmed_alone(seq: Scripted) -> None:
+    # The lifecycle explorer on Tryton (seeds 20261311-13, sequences 5, 7 and 9): finance
+    # entered a second order for the deal under the same reference, and the deal's run
+    # was replayed. Placing again, the connector took finance's confirmed sale for a
+    # leftover of its own attempts and tried to cancel it; Tryton refused, the refusal
+    # read as a race, and the run retried place_order for ever. Reconciliation reports
+    # the second order as a duplicate for a person, and the run goes on.
+    opp = seq.open_opportunity(skus=["SL-SEAT-PRO"], quantity=2)
+    seq.crm_stage(opp=opp, stage="won", then_settle=True)
+    seq.finance(opp=opp, act="add_order")
+    seq.second_run(opp=opp)
+    seq.check()
