@@ -69,12 +69,18 @@ def _newest_booking_row(rows: Sequence[LedgerEvent]) -> LedgerEvent | None:
     return amended[-1] if amended else accepted[0] if accepted else None
 
 
+def _booking_in(row: LedgerEvent) -> _Booked:
+    payload = row.payload
+    return _booked(payload["currency"], payload["total"], payload.get("lines") or [])
+
+
+def _booking_of(order: OrderFacts) -> _Booked:
+    return _booked(order.total.currency, order.total.amount, order_lines_payload(order.lines))
+
+
 def _newest_booking(rows: Sequence[LedgerEvent]) -> _Booked | None:
     newest = _newest_booking_row(rows)
-    if newest is None:
-        return None
-    payload = newest.payload
-    return _booked(payload["currency"], payload["total"], payload.get("lines") or [])
+    return None if newest is None else _booking_in(newest)
 
 
 _BOOKINGS = [EventType.ORDER_ACCEPTED, EventType.ORDER_AMENDED]
@@ -102,9 +108,7 @@ async def booked_from_this_version(store: Store, order: OrderFacts, system: Sour
         return False
     if payload.get("erp_status") != order.erp_status:
         return False
-    if _newest_booking(rows) != _booked(
-        order.total.currency, order.total.amount, order_lines_payload(order.lines)
-    ):
+    if _booking_in(newest) != _booking_of(order):
         return False
     read = payload.get("erp_modified_at")
     return read is not None and datetime.fromisoformat(str(read)) == order.erp_modified_at
@@ -137,8 +141,7 @@ async def record_order(
         return int(
             await store.append_event(order_accepted_event(order, system, correlation_id, now))
         )
-    now_booked = _booked(order.total.currency, order.total.amount, order_lines_payload(order.lines))
-    if now_booked == booked:
+    if _booking_of(order) == booked:
         return 0
     amendments = sum(row.event_type == EventType.ORDER_AMENDED for row in rows)
     event = order_amended_event(order, amendments + 1, system, correlation_id, now)
