@@ -34,7 +34,12 @@ from tests.lifecycle.refused import Refused
 
 
 def _view(
-    order: SalesOrder, cancelled: bool, billed: bool, held: bool = False, rejected: bool = False
+    order: SalesOrder,
+    cancelled: bool,
+    billed: bool,
+    held: bool = False,
+    rejected: bool = False,
+    confirmed: bool = True,
 ) -> OrderView:
     return OrderView(
         id=order.id,
@@ -47,6 +52,7 @@ def _view(
         customer_id=order.customer_id,
         held=held,
         rejected=rejected,
+        confirmed=confirmed,
     )
 
 
@@ -162,6 +168,14 @@ class NetSuiteSide:
         )
 
 
+def _ever_confirmed(sale: dict[str, Any]) -> bool:
+    """Whether Tryton ever confirmed the sale. Tryton keeps no trail of states, but here
+    a cancelled sale never was: without a queue worker, confirming processes the sale
+    before the button answers, and a processing sale can no longer be cancelled (see
+    ``connectors/tryton/orders.py``). With a queue worker this would not hold."""
+    return sale["state"] in ("confirmed", "processing", "done")
+
+
 class TrytonSide:
     """Tryton confirms a sale straight into processing (its invoice drafted): neither
     finance nor Syncline can cancel or re-line it, so those acts are not drawn here."""
@@ -189,7 +203,8 @@ class TrytonSide:
             invoices = await self.accountant.invoices_for_sale(int(sale["id"]))
             billed = any(i["state"] in ("posted", "paid") for i in invoices)
             order = tryton_order(sale, self.client.base_currency)
-            orders.append(_view(order, sale["state"] == "cancelled", billed))
+            cancelled = sale["state"] == "cancelled"
+            orders.append(_view(order, cancelled, billed, confirmed=_ever_confirmed(sale)))
         return orders
 
     async def invoices(self, orders: list[OrderView]) -> list[InvoiceView]:

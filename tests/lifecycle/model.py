@@ -243,6 +243,10 @@ class OrderView:
     """Pending approval in the ERP: placed, not a booking."""
     rejected: bool = False
     """Closed by the ERP's approver: never a booking, not live."""
+    confirmed: bool = True
+    """Ever confirmed by the ERP: an order, not an attempt at one. A Tryton sale a run
+    created and a later run cancelled as a leftover of its attempts (a draft or a
+    quotation) never was, so it makes no fact."""
 
 
 @dataclass(frozen=True)
@@ -543,6 +547,14 @@ def check_opportunity(opp: Opportunity, world: OpportunityWorld, checks: Checks)
     # Facts every ERP order makes: a booking only once approved (when the ERP holds it).
     for order in world.orders:
         kinds = {e.type for e in events if e.source_id == order.id}
+        if not order.confirmed:
+            expect(
+                not kinds & {"order.accepted", "order.cancelled"},
+                "ledger_fact",
+                f"ERP order {order.number} ({order.status}) was never confirmed, yet the "
+                f"ledger has its {', '.join(sorted(kinds))}",
+            )
+            continue
         if order.held or order.rejected or (opp.held and order.id not in books.approved):
             expect(
                 "order.accepted" not in kinds,

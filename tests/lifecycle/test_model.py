@@ -208,3 +208,14 @@ def test_a_void_the_ledger_missed_is_a_billings_violation() -> None:
     assert kinds and set(kinds) == {"billings"}
     seen.events.append(EventView("invoice.voided", "9", {"amount": str(TOTAL)}))
     assert check(model, world) == []
+
+
+def test_a_draft_a_run_left_and_another_cancelled_makes_no_fact() -> None:
+    draft = replace(_order("cancelled", cancelled=True), id="8", number="8", confirmed=False)
+    # Tryton's seed 20261323, sequence 7: the model expected an order.accepted for it.
+    assert check(_won(), _world(orders=[_order(), draft])) == []
+    booked = _world(
+        orders=[_order(), draft],
+        events=[*_world().opportunities["opp_0"].events, EventView("order.accepted", "8", {})],
+    )
+    assert _kinds(_won(), booked) == ["ledger_fact"]

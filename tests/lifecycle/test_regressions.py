@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import pytest
 
+from tests.lifecycle.erp import TrytonSide
 from tests.lifecycle.machine import Scripted
 
 pytestmark = pytest.mark.e2e
@@ -400,4 +401,32 @@ def test_a_later_run_leaves_a_second_order_finance_confirmed_alone(seq: Scripted
     seq.crm_stage(opp=opp, stage="won", then_settle=True)
     seq.finance(opp=opp, act="add_order")
     seq.second_run(opp=opp)
+    seq.check()
+
+
+@pytest.mark.parametrize("seq", ["tryton"], indirect=True)
+def test_a_leftover_draft_the_run_cancels_is_never_booked(seq: Scripted) -> None:
+    # The lifecycle explorer on Tryton (seed 20261323, sequence 7): the deal's run was
+    # terminated twice while placing, and each new run created its sale before the
+    # stopped run's activity had linked its own. The run that went on kept the sale
+    # furthest along and cancelled the other two, as it should: they were never
+    # confirmed, so they are no orders and make no fact. The model expected an
+    # order.accepted for each. That race is one run in two; here the leftover draft is
+    # made outright (a copy of the sale under the same reference, as an attempt whose
+    # answer was lost leaves it), and the next run finds it beside the confirmed sale.
+    opp = seq.open_opportunity(skus=["SL-SEAT-PRO", "SL-ONBOARDING"], quantity=1)
+    seq.crm_stage(opp=opp, stage="won", then_settle=True)
+    erp = seq.driver.erp
+    assert isinstance(erp, TrytonSide)
+    crm_id = seq.model.opportunities[opp].crm_id
+    [placed] = seq.runtime.call(erp.orders(crm_id))
+    seq.runtime.call(
+        erp.accountant.call("model.sale.sale.copy", [int(placed.id)], {"reference": crm_id})
+    )
+    seq.second_run(opp=opp)
+    orders = seq.runtime.call(erp.orders(crm_id))
+    assert [(o.id == placed.id, o.cancelled, o.confirmed) for o in orders] == [
+        (True, False, True),
+        (False, True, False),
+    ]
     seq.check()
