@@ -23,13 +23,15 @@ from temporalio import activity
 
 from activities.errors import translate_connector_errors
 from activities.heartbeat import heartbeating
+from activities.ledger import append_fact
 from activities.ledger_billing import invoices_in_ledger
 from connectors.protocols import ErpClient
 from models.billing import InvoiceSnapshot
 from models.changes import ChangeKind, ErpChangePage
 from models.crm import Account
 from models.erp import CustomerUpsert, SalesOrder, SalesOrderDraft, SalesOrderLine
-from models.events import SourceSystem
+from models.events import BusinessEvent, SourceSystem
+from models.facts import OrderFacts, order_accepted_event
 from models.identity import ObjectType
 from models.messages import (
     AmendOrderInput,
@@ -40,6 +42,7 @@ from models.messages import (
     PlaceOrderInput,
     PlaceOrderResult,
 )
+from models.types import utc_now
 from store import Store
 from telemetry.correlation import correlation_scope
 
@@ -57,12 +60,19 @@ class ErpActivities:
         """Find or create the customer, map the SKUs, find or create the order.
 
         Unknown SKUs are reported, not guessed, and then no order is created.
+
+        The deal's facts are recorded here, where they are learnt, rather than by local
+        activities of the workflow (two history events and two store round trips fewer
+        per deal): the closed-won the workflow decided before the ERP is asked, and the
+        order's acceptance once the ERP holds the order, unless it awaits approval.
         """
         # After a park the ERP's records may have been fixed by hand: the identity map
         # is not asked then. A retry may follow a try whose order committed: it looks
         # the order up before creating one.
         first_try = activity.info().attempt == 1 and request.use_cache
         with correlation_scope(request.correlation_id):
+            if request.closed_won is not None:
+                await append_fact(self._store, _caused(request.closed_won, request.caused_by))
             customer_id = await self._customer_id(
                 request.account, request.currency, request.use_cache
             )
@@ -99,6 +109,14 @@ class ErpActivities:
         if ordered is None:
             # Placed now (or before Syncline kept what deals asked): as placed.
             await self._store.save_ordered(request.crm_opportunity_id, order.id, order.lines)
+        if not order.awaits_approval:
+            accepted = order_accepted_event(
+                OrderFacts.of_order(order, request.crm_opportunity_id),
+                self._system,
+                request.correlation_id,
+                utc_now(),
+            )
+            await append_fact(self._store, _caused(accepted, request.caused_by))
         return PlaceOrderResult(
             customer_id=customer_id,
             order=order,
@@ -201,3 +219,10 @@ def _order_lines(
         )
         for line in lines
     ]
+
+
+def _caused(event: BusinessEvent, caused_by: str | None) -> BusinessEvent:
+    """The fact as an operator's retry caused it, when this attempt is one."""
+    if caused_by is None or event.caused_by is not None:
+        return event
+    return event.model_copy(update={"caused_by": caused_by})

@@ -8,7 +8,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities.erp_facts import record_order
-from models.events import EventType, SourceSystem, event_id_for
+from models.events import BusinessEvent, EventType, SourceSystem, event_id_for
 from models.messages import (
     OpenExceptionInput,
     RecordEventInput,
@@ -28,13 +28,7 @@ class LedgerActivities:
 
     @activity.defn
     async def record_event(self, request: RecordEventInput) -> RecordEventResult:
-        event = request.event
-        appended = await self._store.append_event(event)
-        if not appended:
-            activity.logger.info("event %s already in the ledger", event.event_id)
-        elif event.event_type == EventType.ORDER_ACCEPTED and event.subject_id:
-            await self._measure_close_to_order(event.subject_id)
-        return RecordEventResult(appended=appended)
+        return RecordEventResult(appended=await append_fact(self._store, request.event))
 
     @activity.defn
     async def record_order(self, request: RecordOrderInput) -> int:
@@ -44,17 +38,6 @@ class LedgerActivities:
         return await record_order(
             self._store, request.order, request.erp_system, request.correlation_id, utc_now()
         )
-
-    async def _measure_close_to_order(self, opportunity_id: str) -> None:
-        """CRM close (the won event's time, the CRM's own) to the order's acceptance."""
-        won = await self._store.get_event(
-            event_id_for(EventType.OPPORTUNITY_CLOSED_WON, SourceSystem.SALESFORCE, opportunity_id)
-        )
-        if won is not None:
-            EVENT_LAG.record(
-                (utc_now() - won.occurred_at).total_seconds(),
-                {"syncline.lag": CRM_CLOSE_TO_ORDER},
-            )
 
     @activity.defn
     async def open_exception(self, request: OpenExceptionInput) -> None:
@@ -74,3 +57,26 @@ class LedgerActivities:
     @activity.defn
     async def resolve_exception(self, request: ResolveExceptionInput) -> None:
         await self._store.resolve_exception(request.exception_id)
+
+
+async def append_fact(store: Store, event: BusinessEvent) -> bool:
+    """Record one fact once (False when the ledger already held it); an order's
+    acceptance also measures the lag from the CRM's close to it."""
+    appended = await store.append_event(event)
+    if not appended:
+        activity.logger.info("event %s already in the ledger", event.event_id)
+    elif event.event_type == EventType.ORDER_ACCEPTED and event.subject_id:
+        await _measure_close_to_order(store, event.subject_id)
+    return appended
+
+
+async def _measure_close_to_order(store: Store, opportunity_id: str) -> None:
+    """CRM close (the won event's time, the CRM's own) to the order's acceptance."""
+    won = await store.get_event(
+        event_id_for(EventType.OPPORTUNITY_CLOSED_WON, SourceSystem.SALESFORCE, opportunity_id)
+    )
+    if won is not None:
+        EVENT_LAG.record(
+            (utc_now() - won.occurred_at).total_seconds(),
+            {"syncline.lag": CRM_CLOSE_TO_ORDER},
+        )

@@ -104,3 +104,8 @@ class SalesOrder(BaseModel):
     """What ``status`` (the ERP's own name) means to Syncline."""
     rejection_reason: str | None = None
     """What the approver wrote, for an order ``rejected`` at approval."""
+
+    @property
+    def awaits_approval(self) -> bool:
+        """Held by the ERP's approver, or rejected by them: placed, but no booking."""
+        return self.state in (OrderStatus.PENDING_APPROVAL, OrderStatus.REJECTED)

@@ -64,6 +64,11 @@ class PlaceOrderInput(BaseModel):
     lines: list[OrderLineRequest]
     correlation_id: str
     use_cache: bool = True
+    closed_won: BusinessEvent | None = None
+    """The deal's ``opportunity.closed_won``, as the workflow decided it: recorded before
+    the ERP is asked, so the ledger holds it whatever the ERP answers."""
+    caused_by: str | None = None
+    """The operator whose retry this attempt is, named on the facts it records."""
 
 
 class PlaceOrderResult(BaseModel):

@@ -11,7 +11,7 @@ with workflow.unsafe.imports_passed_through():
     from models.crm import Account, Opportunity, OpportunityOrderUpdate
     from models.deal import ExceptionReason
     from models.erp import SalesOrder
-    from models.events import SourceSystem
+    from models.events import BusinessEvent, SourceSystem
     from models.messages import (
         FetchOpportunityInput,
         FetchOpportunityResult,
@@ -62,12 +62,15 @@ async def read_closed_won(run: DealRun) -> tuple[Opportunity, Account] | None:
 
 
 async def place_order(
-    run: DealRun, opportunity: Opportunity, account: Account
+    run: DealRun, opportunity: Opportunity, account: Account, closed_won: BusinessEvent
 ) -> tuple[Opportunity, SalesOrder, SourceSystem]:
     """The opportunity as ordered, its live order, and which ERP confirmed it.
 
     After a park the opportunity is read again first: while the run waited, the deal
-    may have been lost (then there is no order to place) or its lines fixed.
+    may have been lost (then there is no order to place) or its lines fixed. The ERP
+    activity records ``closed_won`` before it asks the ERP, and the order's acceptance
+    once the ERP holds it (not while it awaits approval): the facts are written where
+    they are learnt, which spares the run a local activity for each.
     """
     if run.parks:
         current = await read_closed_won(run)
@@ -88,6 +91,8 @@ async def place_order(
                 correlation_id=run.state.correlation_id,
                 # After a park the catalog may have been fixed: ask the ERP afresh.
                 use_cache=run.parks == 0,
+                closed_won=closed_won,
+                caused_by=run.resumed_by,
             ),
         ),
         ExceptionReason.ERP_REJECTED,

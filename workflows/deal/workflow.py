@@ -19,7 +19,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from models.billing import InvoiceSnapshot
-    from models.changes import FulfilmentChange, OrderChange, OrderStatus
+    from models.changes import FulfilmentChange, OrderChange
     from models.deal import (
         CloseWonInput,
         CloseWonResult,
@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
         DealStatus,
         RetryRequest,
     )
-    from models.facts import OrderFacts, closed_won_event, order_accepted_event
+    from models.facts import closed_won_event
     from models.lifecycle import OpportunityChanged
     from workflows.deal import approval, billing, contract, placement
     from workflows.deal.inbox import DealInbox
@@ -109,33 +109,26 @@ class CloseWonToOrder:
             return self._finish(DealStatus.CANCELLED)
         opportunity, account = closed_won
         run.pass_through(DealStatus.VALIDATING)
-        await run.record(closed_won_event(opportunity, run.state.correlation_id, workflow.now()))
+        # Recorded by the ERP activity before it asks the ERP (``placement.place_order``).
+        won = closed_won_event(opportunity, run.state.correlation_id, workflow.now())
 
         try:
             opportunity, order, erp_system = await run.until_done(
-                "place_order", lambda: placement.place_order(run, opportunity, account)
+                "place_order", lambda: placement.place_order(run, opportunity, account, won)
             )
         except placement.DealWithdrawn:
             await run.close_exception()
             return self._finish(DealStatus.CANCELLED)
         run.state.erp_order_id = order.id
         run.state.erp_order_number = order.order_number
-        if order.state in (OrderStatus.PENDING_APPROVAL, OrderStatus.REJECTED):
+        if order.awaits_approval:
             # Held, or already rejected (a later run finding the order the first left
-            # waiting): booked only once the ERP approves it.
+            # waiting): booked only once the ERP approves it. Otherwise the ERP activity
+            # has recorded the order's acceptance.
             approved = await approval.await_approval(run, self._inbox, order, erp_system)
             if approved is None:
                 return self._finish(run.state.status)
             order = approved
-        else:
-            await run.record(
-                order_accepted_event(
-                    OrderFacts.of_order(order, opportunity.id),
-                    erp_system,
-                    run.state.correlation_id,
-                    workflow.now(),
-                )
-            )
         await run.until_done("write_back", lambda: placement.write_back(run, order))
         run.show(DealStatus.ORDER_ACCEPTED)
         await billing.follow(run, self._inbox, order, erp_system)
