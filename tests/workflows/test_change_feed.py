@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 
 from models.billing import ChangeCursor
 from models.changes import ChangeKind, ItemChange
@@ -335,11 +335,19 @@ async def test_an_answer_no_connector_explains_parks_the_kind_not_the_feed(
     # (three polls, sooner than the kind's ten-interval recheck timer could fire) and
     # the new run, carrying the parked kind, reads it at its first poll: the kind
     # resumes from its cursor and its exception resolves.
-    await _eventually(feed.describe, lambda d: d.run_id != feed.result_run_id)
+    second = await _eventually(feed.describe, lambda d: d.run_id != feed.result_run_id)
     await _eventually(lambda: feed.query(ErpChangeFeed.status), lambda s: not s.parked, seconds=30)
     await _customer_mirrored(world, customer_id)
     resolved = await world.store.get_exception(row.id)
     assert resolved is not None and resolved.status == ExceptionStatus.RESOLVED
+    # The run that carried the kind, whole: it read the kind at its first poll.
+    carried = world.client.get_workflow_handle(feed.id, run_id=second.run_id)
+    await _eventually(
+        carried.describe,
+        lambda d: d.status == WorkflowExecutionStatus.CONTINUED_AS_NEW,
+        seconds=30,
+    )
+    await record_history(carried, "erp_change_feed_carried_kind_read_at_first_poll")
 
 
 async def test_a_refused_kind_is_read_again_by_itself_once_its_recheck_is_due(
