@@ -8,10 +8,11 @@ them as the feed does (``World.publish``)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
 from models.billing import ChangeCursor
 from models.changes import ChangeKind
@@ -226,6 +227,48 @@ async def test_a_held_order_of_a_deal_won_back_while_its_cancel_was_parked_waits
     assert order["status"]["refName"] == "Pending Approval"
     await record_history(handle, "close_won_held_won_back_while_its_cancel_was_parked")
     await handle.terminate("the test is over")
+
+
+async def test_a_deal_won_back_while_its_held_order_was_being_cancelled_starts_over(
+    own_world: World,
+) -> None:
+    # The lifecycle explorer (NetSuite, seed 20261411, sequences 28 and 29): sales lost
+    # the deal, and won it back while the deal was cancelling its held order. The
+    # closed-won delivery reached the run during the cancel, the run then ended
+    # cancelled, and the delivery was lost with it: the CRM said won and no order was
+    # live. The run now reads the opportunity once more and starts over as a new run.
+    world = own_world
+    opportunity_id, state, handle = await _pending(world)
+    slow_cancel = {"mode": "latency", "latency_ms": 1500, "method": "PATCH"}
+    assert (await world.erp_admin.post("/admin/faults", json=[slow_cancel])).status_code == 200
+    await world.crm.update("Opportunity", opportunity_id, {"StageName": "Closed Lost"})
+    await handle.signal(
+        CloseWonToOrder.opportunity_changed, _changed(opportunity_id, "Closed Lost")
+    )
+    for _ in range(100):
+        pending = (await handle.describe()).raw_description.pending_activities
+        if any(p.activity_type.name == "cancel_order" for p in pending):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the deal never started cancelling its order")
+    await world.crm.update("Opportunity", opportunity_id, {"StageName": "Closed Won"})
+    await world.start(opportunity_id)  # the CRM's closed-won callout: into the running run
+
+    first = world.client.get_workflow_handle(handle.id, run_id=handle.result_run_id)
+    for _ in range(100):
+        if (await first.describe()).status == WorkflowExecutionStatus.CONTINUED_AS_NEW:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the run that cancelled the order never started over")
+    await record_history(first, "close_won_won_back_while_its_held_order_was_cancelled")
+    latest = world.client.get_workflow_handle(handle.id)
+    waiting = await _until(latest, lambda s: s.status == DealStatus.PENDING_APPROVAL)
+    assert waiting.erp_order_id not in (None, state.erp_order_id)
+    cancelled = await world.erp.get_record("salesOrder", state.erp_order_id or "")
+    assert cancelled["status"]["refName"] == "Cancelled"
+    await latest.terminate("the test is over")
 
 
 async def test_partial_then_full_fulfilment_reaches_the_opportunity_once_each(

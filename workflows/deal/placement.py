@@ -30,6 +30,7 @@ class DealWithdrawn(Exception):
 async def fetch_opportunity(run: DealRun, step: str) -> FetchOpportunityResult:
     """The opportunity and its account as the CRM has them now: a read, so a local
     activity (``calls.crm_local``); read twice it is only read twice."""
+    run.deliveries_read = run.state.deliveries
     return await run.call(
         step,
         calls.crm_local(

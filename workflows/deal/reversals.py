@@ -182,6 +182,7 @@ async def cancel(run: DealRun, order: SalesOrder, erp_system: SourceSystem, why:
     )
     await write_back(run, cancelled)
     run.state.detail = f"undone: {why}; order {order.order_number} cancelled in the ERP"
+    run.undone_by_crm = True
     run.show(DealStatus.CANCELLED)
 
 

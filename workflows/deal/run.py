@@ -56,6 +56,11 @@ class DealRun:
         self.invoices_before: list[InvoiceSnapshot] = []
         """The order's invoices the ledger held when this run found it placed before (a
         later run of the deal): its billing starts from them (``billing.follow``)."""
+        self.deliveries_read: int = 0
+        """Closed-won deliveries counted when the run last read the opportunity: one
+        counted after it is news the read did not see (``placement.fetch_opportunity``)."""
+        self.undone_by_crm = False
+        """The run cancelled its own order because the CRM no longer said won."""
 
     @property
     def parks(self) -> int:

@@ -127,11 +127,32 @@ class CloseWonToOrder:
             # has recorded the order's acceptance.
             approved = await approval.await_approval(run, self._inbox, order, erp_system)
             if approved is None:
-                return self._finish(run.state.status)
+                return await self._end()
             order = approved
         await run.until_done("write_back", lambda: placement.write_back(run, order))
         run.show(DealStatus.ORDER_ACCEPTED)
         await billing.follow(run, self._inbox, order, erp_system)
+        return await self._end()
+
+    async def _end(self) -> CloseWonResult:
+        """The run's result; or, when it cancelled its order because the CRM said lost
+        and sales has won the deal back since (a closed-won delivery after that read,
+        which this run took as a signal), the deal starts over as a new run: what a
+        delivery after the run's end would have started (issue 17's explorer: won back
+        while the held order was being cancelled, the delivery was lost)."""
+        run = self._run
+        if run.undone_by_crm and run.state.deliveries > run.deliveries_read:
+            fetched = await run.until_done(
+                "reread_opportunity",
+                lambda: placement.fetch_opportunity(run, "reread_opportunity"),
+            )
+            if fetched.opportunity is not None and fetched.opportunity.is_closed_won:
+                workflow.continue_as_new(
+                    CloseWonInput(
+                        crm_opportunity_id=run.state.crm_opportunity_id,
+                        correlation_id=run.state.correlation_id,
+                    )
+                )
         return self._finish(run.state.status)
 
     def _finish(self, status: DealStatus) -> CloseWonResult:
