@@ -57,6 +57,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from cpu import CpuClock
 from seeding.netsuite_backlog import (  # benchmarks/ is sys.path[0]
     BacklogSpec,
     BacklogSummary,
@@ -72,7 +73,6 @@ from temporalio.client import (
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from tryton import CpuClock
 
 from activities.erp_facts import record_invoice, record_order, record_payment
 from connectors.governor import LocalGovernor

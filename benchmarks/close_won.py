@@ -35,12 +35,13 @@ import json
 import random
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+from cpu import CpuClock
 from temporal_cost import BareRun, HistoryCost, mean_cost, run_bare  # benchmarks/ is sys.path[0]
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
@@ -113,6 +114,9 @@ class SettingResult:
     """During Syncline's run, the share of the ERP's slot time in use (slot seconds the
     sandbox counted, over the limit times the run's wall time): how full Syncline kept the pool."""
     erp_mean_call_ms: float = 0.0
+    cpu_ms_per_deal: dict[str, float] | None = None
+    """During Syncline's run, CPU milliseconds per deal by process of the stack (``this``:
+    the benchmark's own process, which closes the deals in the CRM)."""
     """Mean time an ERP request held its slot: the latency set plus the sandbox's own
     work, which on a busy machine is what bounds the rate, not the latency set."""
 
@@ -418,7 +422,13 @@ async def run_setting(
         )
         before = await _erp_stats(stack.erp_url)
         by_correlation = await _erp_calls_by_correlation(stack.erp_url)
+        clocks = _clocks(stack)
+        cpu_before = {name: clock() for name, clock in clocks.items()}
         syncline = await _syncline_run(crm, syncline_deals, timeout)
+        cpu_ms = {
+            name: round(1000 * (clock() - cpu_before[name]) / max(syncline.deals, 1), 1)
+            for name, clock in clocks.items()
+        }
         middle = await _erp_stats(stack.erp_url)
         new_calls = _calls_per_deal(by_correlation, await _erp_calls_by_correlation(stack.erp_url))
         baseline, baseline_retries = await _baseline_run(stack, env, baseline_deals, erp_limit)
@@ -472,8 +482,19 @@ async def run_setting(
         else None,
         erp_slots_busy=round(slot_seconds / (erp_limit * syncline.seconds), 3),
         erp_mean_call_ms=round(1000 * slot_seconds / max(admitted, 1), 1),
+        cpu_ms_per_deal=cpu_ms,
     )
     return result, ack
+
+
+def _clocks(stack: DevStack) -> dict[str, Callable[[], float]]:
+    """CPU seconds so far of each of the stack's processes (with their children: the
+    ``temporal`` binary's server), and of this one."""
+    clocks: dict[str, Callable[[], float]] = {
+        name: CpuClock(stack.pid(name)).seconds for name in stack.process_names()
+    }
+    clocks["this"] = time.process_time
+    return clocks
 
 
 def _print(result: SettingResult) -> None:
@@ -529,6 +550,13 @@ def _print(result: SettingResult) -> None:
         f"ERP slots busy during Syncline's run: {100 * result.erp_slots_busy:.0f}% of "
         f"{result.erp_limit}; mean time a request held its slot {result.erp_mean_call_ms} ms"
     )
+    if result.cpu_ms_per_deal:
+        cpu = result.cpu_ms_per_deal
+        print(
+            f"CPU per deal during Syncline's run: {sum(cpu.values()):.1f} ms ("
+            + ", ".join(f"{name} {ms}" for name, ms in sorted(cpu.items(), key=lambda i: -i[1]))
+            + ")"
+        )
 
 
 async def main() -> None:

@@ -52,12 +52,13 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
-from close_won import (  # benchmarks/ is sys.path[0]
+from close_won import (
     Run,
     _baseline_deals,
     _syncline_run,
     _unloaded_latency,
 )
+from cpu import CpuClock  # benchmarks/ is sys.path[0]
 
 from connectors.errors import ConnectorError, TransientError
 from connectors.governor import LocalGovernor
@@ -215,31 +216,6 @@ class TimedAccountant:
         result = await action
         self.log.add(kind, time.perf_counter() - begun)
         return result
-
-
-class CpuClock:
-    """CPU seconds used by the server process and its children (Linux /proc)."""
-
-    def __init__(self, pid: int) -> None:
-        self._pid = pid
-        self._tick = os.sysconf("SC_CLK_TCK")
-
-    def _pids(self) -> list[int]:
-        try:
-            children = Path(f"/proc/{self._pid}/task/{self._pid}/children").read_text().split()
-        except OSError:
-            children = []
-        return [self._pid, *map(int, children)]
-
-    def seconds(self) -> float:
-        total = 0
-        for pid in self._pids():
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])  # utime + stime
-        return total / self._tick
 
 
 # --- results -----------------------------------------------------------------------------

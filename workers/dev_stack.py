@@ -181,6 +181,11 @@ class DevStack:
         """``worker`` (the one ``worker_metrics_url`` serves), then ``worker-2``…"""
         return ["worker"] + [f"worker-{n}" for n in range(2, self.options.workers + 1)]
 
+    def process_names(self) -> list[str]:
+        """The stack's processes by name (``temporal``, ``api``, ``worker``…), started
+        first to last."""
+        return list(self._processes)
+
     def pid(self, name: str) -> int:
         """The process id of one of the stack's processes (a worker's Temporal identity
         is ``<pid>@<host>``)."""

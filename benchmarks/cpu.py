@@ -1,0 +1,31 @@
+"""CPU seconds of a process of the stack under measure, read from Linux's /proc."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+class CpuClock:
+    """CPU seconds used by the server process and its children (Linux /proc)."""
+
+    def __init__(self, pid: int) -> None:
+        self._pid = pid
+        self._tick = os.sysconf("SC_CLK_TCK")
+
+    def _pids(self) -> list[int]:
+        try:
+            children = Path(f"/proc/{self._pid}/task/{self._pid}/children").read_text().split()
+        except OSError:
+            children = []
+        return [self._pid, *map(int, children)]
+
+    def seconds(self) -> float:
+        total = 0
+        for pid in self._pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+        return total / self._tick
