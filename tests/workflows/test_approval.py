@@ -245,7 +245,7 @@ async def test_a_deal_won_back_while_its_held_order_was_being_cancelled_starts_o
     await handle.signal(
         CloseWonToOrder.opportunity_changed, _changed(opportunity_id, "Closed Lost")
     )
-    for _ in range(100):
+    for _ in range(200):  # ten seconds
         pending = (await handle.describe()).raw_description.pending_activities
         if any(p.activity_type.name == "cancel_order" for p in pending):
             break
@@ -256,7 +256,7 @@ async def test_a_deal_won_back_while_its_held_order_was_being_cancelled_starts_o
     await world.start(opportunity_id)  # the CRM's closed-won callout: into the running run
 
     first = world.client.get_workflow_handle(handle.id, run_id=handle.result_run_id)
-    for _ in range(100):
+    for _ in range(200):  # ten seconds
         if (await first.describe()).status == WorkflowExecutionStatus.CONTINUED_AS_NEW:
             break
         await asyncio.sleep(0.05)
