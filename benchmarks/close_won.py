@@ -114,11 +114,11 @@ class SettingResult:
     """During Syncline's run, the share of the ERP's slot time in use (slot seconds the
     sandbox counted, over the limit times the run's wall time): how full Syncline kept the pool."""
     erp_mean_call_ms: float = 0.0
+    """Mean time an ERP request held its slot: the latency set plus the sandbox's own
+    work, which on a busy machine is what bounds the rate, not the latency set."""
     cpu_ms_per_deal: dict[str, float] | None = None
     """During Syncline's run, CPU milliseconds per deal by process of the stack (``this``:
     the benchmark's own process, which closes the deals in the CRM)."""
-    """Mean time an ERP request held its slot: the latency set plus the sandbox's own
-    work, which on a busy machine is what bounds the rate, not the latency set."""
 
 
 def _run(deals: int, seconds: float, latencies: Sequence[float]) -> Run:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 class CpuClock:
-    """CPU seconds used by the server process and its children (Linux /proc)."""
+    """CPU seconds used by a process and its children (Linux /proc)."""
 
     def __init__(self, pid: int) -> None:
         self._pid = pid
