@@ -30,7 +30,7 @@ from models.billing import InvoiceSnapshot
 from models.changes import ChangeKind, ErpChangePage
 from models.crm import Account
 from models.erp import CustomerUpsert, SalesOrder, SalesOrderDraft, SalesOrderLine
-from models.events import BusinessEvent, SourceSystem
+from models.events import SourceSystem
 from models.facts import OrderFacts, order_accepted_event
 from models.identity import ObjectType
 from models.messages import (
@@ -72,7 +72,7 @@ class ErpActivities:
         first_try = activity.info().attempt == 1 and request.use_cache
         with correlation_scope(request.correlation_id):
             if request.closed_won is not None:
-                await append_fact(self._store, _caused(request.closed_won, request.caused_by))
+                await append_fact(self._store, request.closed_won.caused(request.caused_by))
             customer_id = await self._customer_id(
                 request.account, request.currency, request.use_cache
             )
@@ -116,7 +116,7 @@ class ErpActivities:
                 request.correlation_id,
                 utc_now(),
             )
-            await append_fact(self._store, _caused(accepted, request.caused_by))
+            await append_fact(self._store, accepted.caused(request.caused_by))
         return PlaceOrderResult(
             customer_id=customer_id,
             order=order,
@@ -219,10 +219,3 @@ def _order_lines(
         )
         for line in lines
     ]
-
-
-def _caused(event: BusinessEvent, caused_by: str | None) -> BusinessEvent:
-    """The fact as an operator's retry caused it, when this attempt is one."""
-    if caused_by is None or event.caused_by is not None:
-        return event
-    return event.model_copy(update={"caused_by": caused_by})

@@ -65,3 +65,10 @@ class BusinessEvent(BaseModel):
         description="The business key the event is about, e.g. the opportunity id"
     )
     payload: dict[str, Any] = {}
+
+    def caused(self, by: str | None) -> BusinessEvent:
+        """The fact as the operator ``by`` caused it (their retry resumed the run that
+        records it); as it is when no operator did, or one is named already."""
+        if by is None or self.caused_by is not None:
+            return self
+        return self.model_copy(update={"caused_by": by})

@@ -123,8 +123,7 @@ class DealRun:
         self.state.open_exception = None
 
     async def record(self, event: BusinessEvent) -> None:
-        if self.resumed_by is not None and event.caused_by is None:
-            event = event.model_copy(update={"caused_by": self.resumed_by})
+        event = event.caused(self.resumed_by)
         await calls.store(LedgerActivities.record_event, RecordEventInput(event=event))
 
     def wait_for_news(self) -> None:

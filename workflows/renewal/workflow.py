@@ -178,7 +178,7 @@ class Renewal:
                     request.erp_system,
                     request.correlation_id,
                     workflow.now(),
-                ).model_copy(update={"caused_by": resumed_by})
+                ).caused(resumed_by)
             ),
             start_to_close_timeout=LOCAL_TIMEOUT,
         )
