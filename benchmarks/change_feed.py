@@ -57,7 +57,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from cpu import CpuClock
+from cpu import Clocks
 from seeding.netsuite_backlog import (  # benchmarks/ is sys.path[0]
     BacklogSpec,
     BacklogSummary,
@@ -195,22 +195,6 @@ class Result:
 
 
 # --- the processes -----------------------------------------------------------------------------
-
-
-class Clocks:
-    """CPU seconds of the processes taking part, by name."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        self._clocks = {name: CpuClock(pid) for name, pid in pids.items()}
-
-    def read(self) -> dict[str, float]:
-        return {"worker": time.process_time()} | {
-            name: clock.seconds() for name, clock in self._clocks.items()
-        }
-
-    @staticmethod
-    def spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-        return {name: round(after[name] - before[name], 1) for name in before}
 
 
 def _pid_with_argument(argument: str) -> int | None:
@@ -751,7 +735,9 @@ async def _baseline(
     store = await _ledger(workdir / "baseline.db")
     try:
         print("baseline: a plain loop, no Temporal ...")
-        throughput = await baseline_drain(erp, store, start, page_size, Clocks({"erp": erp_pid}))
+        throughput = await baseline_drain(
+            erp, store, start, page_size, Clocks({"erp": erp_pid}, own="worker")
+        )
         baseline = BaselineRun(throughput, await ledger_counts(store))
     finally:
         await store.close()
@@ -794,7 +780,7 @@ async def _syncline(
     pids: dict[str, int],
     baseline: BaselineRun | None,
 ) -> tuple[Drain, Lag | None]:
-    clocks = Clocks(pids)
+    clocks = Clocks(pids, own="worker")
     store = await _ledger(workdir / "syncline.db")
     task_queue = f"bench-{uuid.uuid4().hex[:8]}"
     try:

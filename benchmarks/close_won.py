@@ -35,13 +35,13 @@ import json
 import random
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-from cpu import CpuClock
+from cpu import Clocks
 from temporal_cost import BareRun, HistoryCost, mean_cost, run_bare  # benchmarks/ is sys.path[0]
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
@@ -422,12 +422,12 @@ async def run_setting(
         )
         before = await _erp_stats(stack.erp_url)
         by_correlation = await _erp_calls_by_correlation(stack.erp_url)
-        clocks = _clocks(stack)
-        cpu_before = {name: clock() for name, clock in clocks.items()}
+        clocks = Clocks({name: stack.pid(name) for name in stack.process_names()}, own="this")
+        cpu_before = clocks.read()
         syncline = await _syncline_run(crm, syncline_deals, timeout)
         cpu_ms = {
-            name: round(1000 * (clock() - cpu_before[name]) / max(syncline.deals, 1), 1)
-            for name, clock in clocks.items()
+            name: round(1000 * (seconds - cpu_before[name]) / max(syncline.deals, 1), 1)
+            for name, seconds in clocks.read().items()
         }
         middle = await _erp_stats(stack.erp_url)
         new_calls = _calls_per_deal(by_correlation, await _erp_calls_by_correlation(stack.erp_url))
@@ -485,16 +485,6 @@ async def run_setting(
         cpu_ms_per_deal=cpu_ms,
     )
     return result, ack
-
-
-def _clocks(stack: DevStack) -> dict[str, Callable[[], float]]:
-    """CPU seconds so far of each of the stack's processes (with their children: the
-    ``temporal`` binary's server), and of this one."""
-    clocks: dict[str, Callable[[], float]] = {
-        name: CpuClock(stack.pid(name)).seconds for name in stack.process_names()
-    }
-    clocks["this"] = time.process_time
-    return clocks
 
 
 def _print(result: SettingResult) -> None:

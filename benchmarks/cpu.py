@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 
@@ -29,3 +30,21 @@ class CpuClock:
                 continue
             total += int(fields[11]) + int(fields[12])  # utime + stime
         return total / self._tick
+
+
+class Clocks:
+    """CPU seconds of the processes taking part, by name; ``own`` names this process
+    (the benchmark's, which also runs what it measures in process, such as a worker)."""
+
+    def __init__(self, pids: dict[str, int], own: str) -> None:
+        self._clocks = {name: CpuClock(pid) for name, pid in pids.items()}
+        self._own = own
+
+    def read(self) -> dict[str, float]:
+        return {self._own: time.process_time()} | {
+            name: clock.seconds() for name, clock in self._clocks.items()
+        }
+
+    @staticmethod
+    def spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        return {name: round(after[name] - before[name], 1) for name in before}
