@@ -14,6 +14,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    import reconciliation.contract as contract
     from models.reconciliation import (
         PASS_DOMAINS,
         CompareInput,
@@ -26,7 +27,6 @@ with workflow.unsafe.imports_passed_through():
         RepairInput,
         RunStatus,
     )
-    from reconciliation import contract
     from reconciliation.activities import ReconcileActivities
     from reconciliation.context import MetricBook
     from workflows.policies import CALL_RETRY

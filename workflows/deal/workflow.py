@@ -18,6 +18,12 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    # By full name: a ``from workflows.deal import …`` would load these afresh in the
+    # sandbox for every run (tests/unit/test_sandbox_imports.py says why).
+    import workflows.deal.approval as approval
+    import workflows.deal.billing as billing
+    import workflows.deal.contract as contract
+    import workflows.deal.placement as placement
     from models.billing import InvoiceSnapshot
     from models.changes import FulfilmentChange, OrderChange
     from models.deal import (
@@ -30,7 +36,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from models.facts import closed_won_event
     from models.lifecycle import OpportunityChanged
-    from workflows.deal import approval, billing, contract, placement
     from workflows.deal.inbox import DealInbox
     from workflows.deal.run import DealRun
 

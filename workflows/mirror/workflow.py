@@ -26,6 +26,8 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.mirror.contract as contract
+    import workflows.search_attributes as sa
     from activities.crm import CrmActivities
     from models.changes import CustomerChange, ItemChange
     from models.deal import ExceptionReason, RetryRequest
@@ -38,8 +40,6 @@ with workflow.unsafe.imports_passed_through():
         owned_values,
     )
     from models.messages import MirrorCustomerInput, MirrorItemInput
-    from workflows import search_attributes as sa
-    from workflows.mirror import contract
     from workflows.parking import Parking, needs_a_person
     from workflows.policies import CALL_RETRY, CALL_TIMEOUT, HEARTBEAT_TIMEOUT
 

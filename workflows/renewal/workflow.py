@@ -20,6 +20,8 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.renewal.contract as contract
+    import workflows.search_attributes as sa
     from activities.crm import CrmActivities
     from activities.ledger import LedgerActivities
     from models.changes import SubscriptionChange, SubscriptionStatus
@@ -27,10 +29,8 @@ with workflow.unsafe.imports_passed_through():
     from models.facts import renewal_opened_event
     from models.lifecycle import RenewalInput, RenewalState, RenewalStatus
     from models.messages import OpenRenewalInput, RecordEventInput
-    from workflows import search_attributes as sa
     from workflows.parking import Parking, needs_a_person
     from workflows.policies import CALL_RETRY, CALL_TIMEOUT, HEARTBEAT_TIMEOUT, LOCAL_TIMEOUT
-    from workflows.renewal import contract
 
 
 def opens_at(subscription: SubscriptionChange, lead: timedelta) -> datetime:
