@@ -23,7 +23,7 @@ from temporalio import activity
 
 from activities.errors import translate_connector_errors
 from activities.heartbeat import heartbeating
-from activities.ledger import append_fact
+from activities.ledger import append_fact, fact_appended
 from activities.ledger_billing import invoices_in_ledger
 from connectors.protocols import ErpClient
 from models.billing import InvoiceSnapshot
@@ -65,19 +65,37 @@ class ErpActivities:
         activities of the workflow (two history events and two store round trips fewer
         per deal): the closed-won the workflow decided before the ERP is asked, and the
         order's acceptance once the ERP holds the order, unless it awaits approval.
+
+        The store is asked once before the ERP (every link the map holds) and written
+        once after it (``Store.record_placement``), plus once for a new customer's
+        links: each round trip is a turn of SQLite's one write lock, which under a burst
+        of deals the whole stack queues for while ERP slots stand idle.
         """
         # After a park the ERP's records may have been fixed by hand: the identity map
         # is not asked then. A retry may follow a try whose order committed: it looks
         # the order up before creating one.
         first_try = activity.info().attempt == 1 and request.use_cache
+        skus = sorted({line.sku for line in request.lines})
         with correlation_scope(request.correlation_id):
             if request.closed_won is not None:
                 await append_fact(self._store, request.closed_won.caused(request.caused_by))
-            customer_id = await self._customer_id(
-                request.account, request.currency, request.use_cache
+            # One read for all the map can say: the customer, the items, an earlier order.
+            known = await self._store.links_of(
+                {
+                    ObjectType.ORDER_CUSTOMER: [request.account.id] if request.use_cache else [],
+                    ObjectType.PRODUCT: skus if request.use_cache else [],
+                    ObjectType.SALES_ORDER: [request.crm_opportunity_id],
+                }
             )
-            item_ids = await self._item_ids([line.sku for line in request.lines], request.use_cache)
-            unknown = sorted({line.sku for line in request.lines} - item_ids.keys())
+            customer_id = known.get(ObjectType.ORDER_CUSTOMER, {}).get(request.account.id)
+            if customer_id is None:
+                customer_id = await self._upsert_customer(
+                    request.account, request.currency, request.use_cache
+                )
+            item_ids = await self._item_ids(
+                skus, known.get(ObjectType.PRODUCT, {}), request.use_cache
+            )
+            unknown = [sku for sku in skus if sku not in item_ids]
             if unknown:
                 return PlaceOrderResult(
                     customer_id=customer_id,
@@ -85,9 +103,7 @@ class ErpActivities:
                     unknown_skus=unknown,
                     source_system=self._system,
                 )
-            placed_before = await self._store.erp_ids_for(
-                ObjectType.SALES_ORDER, [request.crm_opportunity_id]
-            )
+            placed_before = request.crm_opportunity_id in known.get(ObjectType.SALES_ORDER, {})
             order = await self._erp.create_sales_order(
                 SalesOrderDraft(
                     external_id=request.crm_opportunity_id,
@@ -97,26 +113,28 @@ class ErpActivities:
                     memo=request.memo,
                     lines=_order_lines(request.lines, item_ids),
                 ),
-                may_exist=not first_try or bool(placed_before),
+                may_exist=not first_try or placed_before,
             )
-        await self._store.link(ObjectType.SALES_ORDER, request.crm_opportunity_id, order.id)
+        accepted = (
+            None
+            if order.awaits_approval
+            else order_accepted_event(
+                OrderFacts.of_order(order, request.crm_opportunity_id),
+                self._system,
+                request.correlation_id,
+                utc_now(),
+            ).caused(request.caused_by)
+        )
+        ordered, appended = await self._store.record_placement(
+            request.crm_opportunity_id, order, accepted
+        )
+        if accepted is not None:
+            await fact_appended(self._store, accepted, appended)
         invoices: list[InvoiceSnapshot] = []
         if not first_try or placed_before:
             invoices = await invoices_in_ledger(
                 self._store, self._system, request.crm_opportunity_id, order.id
             )
-        ordered = await self._store.ordered(order.id)
-        if ordered is None:
-            # Placed now (or before Syncline kept what deals asked): as placed.
-            await self._store.save_ordered(request.crm_opportunity_id, order.id, order.lines)
-        if not order.awaits_approval:
-            accepted = order_accepted_event(
-                OrderFacts.of_order(order, request.crm_opportunity_id),
-                self._system,
-                request.correlation_id,
-                utc_now(),
-            )
-            await append_fact(self._store, accepted.caused(request.caused_by))
         return PlaceOrderResult(
             customer_id=customer_id,
             order=order,
@@ -153,8 +171,9 @@ class ErpActivities:
     async def amend_order(self, request: AmendOrderInput) -> AmendOrderResult:
         """Replace the order's lines with the amended deal's; unknown SKUs change nothing."""
         with correlation_scope(request.correlation_id):
-            item_ids = await self._item_ids([line.sku for line in request.lines], use_cache=False)
-            unknown = sorted({line.sku for line in request.lines} - item_ids.keys())
+            skus = sorted({line.sku for line in request.lines})
+            item_ids = await self._item_ids(skus, {}, use_cache=False)
+            unknown = [sku for sku in skus if sku not in item_ids]
             if unknown:
                 return AmendOrderResult(order=None, unknown_skus=unknown)
             order = await self._erp.amend_sales_order(
@@ -164,15 +183,11 @@ class ErpActivities:
             await self._store.save_ordered(request.crm_opportunity_id, order.id, order.lines)
         return AmendOrderResult(order=order)
 
-    async def _customer_id(self, account: Account, currency: str, use_map: bool) -> str:
-        """The ERP customer the account's orders go to: from the identity map when it
-        knows it (no ERP call), else created or found by external id (the account id).
+    async def _upsert_customer(self, account: Account, currency: str, use_map: bool) -> str:
+        """The ERP customer the account's orders go to, when the identity map does not
+        know it (or is not asked): created or found by external id (the account id).
         After creation the ERP owns the legal customer: an existing one is returned as
         it is, never overwritten from CRM data."""
-        if use_map:
-            known = await self._store.erp_ids_for(ObjectType.ORDER_CUSTOMER, [account.id])
-            if account.id in known:
-                return known[account.id]
         customer = await self._erp.upsert_customer(
             CustomerUpsert(
                 external_id=account.id,
@@ -186,23 +201,32 @@ class ErpActivities:
             # The ERP's answer replaces whatever the map said (a merged or recreated
             # customer); linking is first-wins, so the old link goes first.
             await self._store.forget_link(ObjectType.ORDER_CUSTOMER, account.id)
-        await self._store.link(ObjectType.ORDER_CUSTOMER, account.id, customer.id)
-        await self._store.link(ObjectType.CUSTOMER, account.id, customer.id)
+        await self._store.link_all(
+            [
+                (ObjectType.ORDER_CUSTOMER, account.id, customer.id),
+                (ObjectType.CUSTOMER, account.id, customer.id),
+            ]
+        )
         return customer.id
 
-    async def _item_ids(self, skus: Sequence[str], use_cache: bool) -> dict[str, str]:
-        """ERP item id by SKU. The catalog identity map saves an ERP call per deal (ERP
-        calls are the scarce resource); after a park the workflow asks afresh."""
-        wanted = sorted(set(skus))
-        item_ids = await self._store.erp_ids_for(ObjectType.PRODUCT, wanted) if use_cache else {}
-        missing = [sku for sku in wanted if sku not in item_ids]
-        if missing:
-            found = await self._erp.find_items(missing)
-            for sku, item in found.items():
-                if not use_cache:
-                    await self._store.forget_link(ObjectType.PRODUCT, sku)
-                await self._store.link(ObjectType.PRODUCT, sku, item.id)
-                item_ids[sku] = item.id
+    async def _item_ids(
+        self, skus: Sequence[str], known: dict[str, str], use_cache: bool
+    ) -> dict[str, str]:
+        """ERP item id by SKU: ``known`` from the catalog identity map (which saves an
+        ERP call per deal: ERP calls are the scarce resource), the rest asked of the
+        ERP; after a park the workflow asks afresh (``use_cache`` False)."""
+        item_ids = dict(known) if use_cache else {}
+        missing = [sku for sku in skus if sku not in item_ids]
+        if not missing:
+            return item_ids
+        found = await self._erp.find_items(missing)
+        if not use_cache:
+            for sku in found:
+                await self._store.forget_link(ObjectType.PRODUCT, sku)
+        await self._store.link_all(
+            [(ObjectType.PRODUCT, sku, item.id) for sku, item in found.items()]
+        )
+        item_ids.update({sku: item.id for sku, item in found.items()})
         return item_ids
 
 

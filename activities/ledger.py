@@ -63,11 +63,17 @@ async def append_fact(store: Store, event: BusinessEvent) -> bool:
     """Record one fact once (False when the ledger already held it); an order's
     acceptance also measures the lag from the CRM's close to it."""
     appended = await store.append_event(event)
+    await fact_appended(store, event, appended)
+    return appended
+
+
+async def fact_appended(store: Store, event: BusinessEvent, appended: bool) -> None:
+    """What follows an append (``appended``: the ledger did not hold the fact before),
+    for a fact written with others in one transaction too."""
     if not appended:
         activity.logger.info("event %s already in the ledger", event.event_id)
     elif event.event_type == EventType.ORDER_ACCEPTED and event.subject_id:
         await _measure_close_to_order(store, event.subject_id)
-    return appended
 
 
 async def _measure_close_to_order(store: Store, opportunity_id: str) -> None:

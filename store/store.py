@@ -8,7 +8,7 @@ ignore a conflict, so a retried activity cannot double them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlmodel import col, select
 
-from models.erp import SalesOrderLine
+from models.erp import SalesOrder, SalesOrderLine
 from models.events import BusinessEvent, EventType
 from models.identity import ObjectType
 from models.tables import (
@@ -85,9 +85,11 @@ class Store:
         """For the few modules that keep their own tables (reconciliation runs)."""
         return self._sessions
 
+    def _dialect(self) -> Any:
+        return postgresql if self.engine.dialect.name == "postgresql" else sqlite
+
     def _insert_ignoring_conflicts(self, table: Any) -> Any:
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        return dialect.insert(table).on_conflict_do_nothing()
+        return self._dialect().insert(table).on_conflict_do_nothing()
 
     # -- webhook inbox -----------------------------------------------------------------
 
@@ -114,14 +116,15 @@ class Store:
 
     async def append_event(self, event: BusinessEvent) -> bool:
         """Append once. Returns False when the same fact was already recorded."""
-        row = LedgerEvent(**event.model_dump(mode="python"))
-        values = {c.name: getattr(row, c.name) for c in LedgerEvent.__table__.columns}  # type: ignore[attr-defined]
         async with self._sessions() as session:
-            result = await session.execute(
-                self._insert_ignoring_conflicts(LedgerEvent).values(**values)
-            )
+            result = await session.execute(self._append_statement(event))
             await session.commit()
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def _append_statement(self, event: BusinessEvent) -> Any:
+        row = LedgerEvent(**event.model_dump(mode="python"))
+        values = {c.name: getattr(row, c.name) for c in LedgerEvent.__table__.columns}  # type: ignore[attr-defined]
+        return self._insert_ignoring_conflicts(LedgerEvent).values(**values)
 
     async def get_event(self, event_id: uuid.UUID) -> LedgerEvent | None:
         async with self._sessions() as session:
@@ -280,29 +283,34 @@ class Store:
     # -- identity map ----------------------------------------------------------------
 
     async def link(self, object_type: ObjectType, crm_id: str, erp_id: str) -> None:
+        await self.link_all([(object_type, crm_id, erp_id)])
+
+    async def link_all(self, links: Sequence[tuple[ObjectType, str, str]]) -> None:
+        """Several links in one transaction (one commit, one turn of SQLite's write
+        lock); first wins for each, as for ``link``."""
+        if not links:
+            return
         async with self._sessions() as session:
-            await session.execute(
-                self._insert_ignoring_conflicts(IdentityLinkRow).values(
-                    object_type=str(object_type), crm_id=crm_id, erp_id=erp_id, linked_at=utc_now()
-                )
-            )
+            for object_type, crm_id, erp_id in links:
+                await session.execute(self._link_statement(object_type, crm_id, erp_id))
             await session.commit()
+
+    def _link_statement(self, object_type: ObjectType, crm_id: str, erp_id: str) -> Any:
+        return self._insert_ignoring_conflicts(IdentityLinkRow).values(
+            object_type=str(object_type), crm_id=crm_id, erp_id=erp_id, linked_at=utc_now()
+        )
 
     async def save_ordered(
         self, crm_opportunity_id: str, erp_order_id: str, lines: Sequence[SalesOrderLine]
     ) -> None:
         """What the deal now asks ``erp_order_id`` to say (its placement, or its
         amendment): the newest ask replaces the one before."""
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        ask = {
-            "crm_opportunity_id": crm_opportunity_id,
-            "lines": [line.model_dump(mode="json") for line in lines],
-            "ordered_at": utc_now(),
-        }
+        ask = self._ask(crm_opportunity_id, lines)
         # One statement, not a read then a write: an activity's retry may overlap the
         # attempt it replaces, on another worker.
         statement = (
-            dialect.insert(DealOrderRow)
+            self._dialect()
+            .insert(DealOrderRow)
             .values(erp_order_id=erp_order_id, **ask)
             .on_conflict_do_update(index_elements=["erp_order_id"], set_=ask)
         )
@@ -314,10 +322,48 @@ class Store:
         """What the deal last asked ``erp_order_id`` to say, or None when no deal asked
         (an order placed before Syncline kept this)."""
         async with self._sessions() as session:
-            row = await session.get(DealOrderRow, erp_order_id)
-            if row is None:
-                return None
-            return [SalesOrderLine.model_validate(line) for line in row.lines]
+            return _lines(await session.get(DealOrderRow, erp_order_id))
+
+    async def record_placement(
+        self, crm_opportunity_id: str, order: SalesOrder, accepted: BusinessEvent | None
+    ) -> tuple[list[SalesOrderLine] | None, bool]:
+        """A placed order, in one transaction: its link to the opportunity, the order as
+        placed as what the deal asks of it unless a run asked before, and ``accepted``
+        (its acceptance fact, or None while it awaits approval). Returns the earlier
+        ask, if any, and whether the fact was new.
+
+        One transaction instead of four: each of a deal's commits is a turn of
+        SQLite's single write lock, which every process of the stack queues for."""
+        ask = self._ask(crm_opportunity_id, order.lines)
+        async with self._sessions() as session:
+            # The read first: on SQLite the write lock is taken at the first write and
+            # held to the commit, so nothing but writes should come after it.
+            before = _lines(await session.get(DealOrderRow, order.id))
+            await session.execute(
+                self._link_statement(ObjectType.SALES_ORDER, crm_opportunity_id, order.id)
+            )
+            if before is None:
+                # Ignoring a conflict: an overlapping attempt's ask is the same one.
+                await session.execute(
+                    self._dialect()
+                    .insert(DealOrderRow)
+                    .values(erp_order_id=order.id, **ask)
+                    .on_conflict_do_nothing()
+                )
+            appended = False
+            if accepted is not None:
+                result = await session.execute(self._append_statement(accepted))
+                appended = bool(result.rowcount)  # type: ignore[attr-defined]
+            await session.commit()
+        return before, appended
+
+    @staticmethod
+    def _ask(crm_opportunity_id: str, lines: Sequence[SalesOrderLine]) -> dict[str, Any]:
+        return {
+            "crm_opportunity_id": crm_opportunity_id,
+            "lines": [line.model_dump(mode="json") for line in lines],
+            "ordered_at": utc_now(),
+        }
 
     async def stream_position(self, stream_id: str) -> str | None:
         async with self._sessions() as session:
@@ -332,15 +378,29 @@ class Store:
             await session.commit()
 
     async def erp_ids_for(self, object_type: ObjectType, crm_ids: Sequence[str]) -> dict[str, str]:
-        if not crm_ids:
+        return (await self.links_of({object_type: crm_ids})).get(object_type, {})
+
+    async def links_of(
+        self, wanted: Mapping[ObjectType, Sequence[str]]
+    ) -> dict[ObjectType, dict[str, str]]:
+        """The ERP ids the map holds for several kinds of CRM ids, in one read: by kind,
+        then by CRM id (a kind with none found is absent)."""
+        asked = [
+            sa.and_(
+                col(IdentityLinkRow.object_type) == str(object_type),
+                col(IdentityLinkRow.crm_id).in_(list(crm_ids)),
+            )
+            for object_type, crm_ids in wanted.items()
+            if crm_ids
+        ]
+        if not asked:
             return {}
         async with self._sessions() as session:
-            rows = await session.scalars(
-                select(IdentityLinkRow)
-                .where(IdentityLinkRow.object_type == str(object_type))
-                .where(col(IdentityLinkRow.crm_id).in_(list(crm_ids)))
-            )
-            return {row.crm_id: row.erp_id for row in rows.all()}
+            rows = await session.scalars(select(IdentityLinkRow).where(sa.or_(*asked)))
+            found: dict[ObjectType, dict[str, str]] = {}
+            for row in rows.all():
+                found.setdefault(ObjectType(row.object_type), {})[row.crm_id] = row.erp_id
+            return found
 
     async def forget_link(self, object_type: ObjectType, crm_id: str) -> None:
         """Drop a stale link (the ERP record it named is gone or inactive)."""
@@ -361,8 +421,7 @@ class Store:
         lands on the same row; reopening keeps the retry count.
         """
         values = {c.name: getattr(row, c.name) for c in ExceptionRow.__table__.columns}  # type: ignore[attr-defined]
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(ExceptionRow).values(**values)
+        statement = self._dialect().insert(ExceptionRow).values(**values)
         statement = statement.on_conflict_do_update(
             index_elements=["id"],
             set_={
@@ -448,3 +507,7 @@ class Store:
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+def _lines(row: DealOrderRow | None) -> list[SalesOrderLine] | None:
+    return None if row is None else [SalesOrderLine.model_validate(line) for line in row.lines]

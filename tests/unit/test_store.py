@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from models.erp import SalesOrderLine
+from models.erp import SalesOrder, SalesOrderLine
 from models.events import BusinessEvent, EventType, SourceSystem, event_id_for
 from models.identity import ObjectType
 from models.tables import DeliveryStatus, ExceptionRow, ExceptionStatus, WebhookDelivery
@@ -79,6 +79,31 @@ async def test_identity_links_are_idempotent_and_looked_up_in_bulk(store: Store)
     }
     await store.forget_link(ObjectType.PRODUCT, "SKU-1")
     assert await store.erp_ids_for(ObjectType.PRODUCT, ["SKU-1"]) == {}
+
+
+async def test_links_of_several_kinds_come_in_one_read(store: Store) -> None:
+    await store.link_all(
+        [
+            (ObjectType.ORDER_CUSTOMER, "001A", "7"),
+            (ObjectType.CUSTOMER, "001A", "7"),
+            (ObjectType.PRODUCT, "SKU-1", "11"),
+        ]
+    )
+    # First wins, in a batch too: a second link of the same CRM id changes nothing.
+    await store.link_all([(ObjectType.PRODUCT, "SKU-1", "99"), (ObjectType.PRODUCT, "SKU-2", "12")])
+    found = await store.links_of(
+        {
+            ObjectType.ORDER_CUSTOMER: ["001A", "001B"],
+            ObjectType.PRODUCT: ["SKU-1", "SKU-2", "SKU-3"],
+            ObjectType.SALES_ORDER: ["006A"],
+            ObjectType.CUSTOMER: [],
+        }
+    )
+    assert found == {
+        ObjectType.ORDER_CUSTOMER: {"001A": "7"},
+        ObjectType.PRODUCT: {"SKU-1": "11", "SKU-2": "12"},
+    }
+    assert await store.links_of({ObjectType.PRODUCT: []}) == {}
 
 
 async def test_exception_lifecycle(store: Store) -> None:
@@ -203,3 +228,38 @@ async def test_what_a_deal_asked_of_its_order_is_its_newest_ask(store: Store) ->
     # Overlapping attempts of one activity: each a whole ask, none an error.
     await asyncio.gather(*(store.save_ordered("006C", "SO-3", [line(str(n))]) for n in (4, 5, 6)))
     assert await store.ordered("SO-3") in ([line("4")], [line("5")], [line("6")])
+
+
+async def test_a_placement_keeps_the_first_ask_and_records_its_fact_once(store: Store) -> None:
+    def order(quantity: str) -> SalesOrder:
+        line = SalesOrderLine(
+            item_id="11",
+            sku="SL-SEAT-PRO",
+            quantity=Decimal(quantity),
+            rate=Money(amount=Decimal("100"), currency="USD"),
+        )
+        return SalesOrder(
+            id="SO-1",
+            order_number="SO1",
+            external_id="006A",
+            customer_id="7",
+            currency="USD",
+            status="Pending Fulfillment",
+            total=Money(amount=Decimal(quantity) * 100, currency="USD"),
+            lines=[line],
+        )
+
+    accepted = _event("SO-1")
+    assert await store.record_placement("006A", order("1"), accepted) == (None, True)
+    assert await store.erp_ids_for(ObjectType.SALES_ORDER, ["006A"]) == {"006A": "SO-1"}
+    assert await store.count_events(EventType.ORDER_ACCEPTED) == 1
+    # A retry, or a later run finding the order (edited in the ERP since): the deal's
+    # first ask stands and comes back; the fact is not recorded twice.
+    again = await store.record_placement("006A", order("2"), accepted)
+    assert again == (order("1").lines, False)
+    assert await store.ordered("SO-1") == order("1").lines
+    assert await store.count_events(EventType.ORDER_ACCEPTED) == 1
+    # An order held for approval records no fact.
+    held = order("3").model_copy(update={"id": "SO-2"})
+    assert await store.record_placement("006B", held, None) == (None, False)
+    assert await store.count_events(EventType.ORDER_ACCEPTED) == 1
