@@ -48,7 +48,9 @@ class CrmActivities:
         """Re-read the opportunity: the webhook is a trigger, the CRM is the truth."""
         with correlation_scope(request.correlation_id):
             try:
-                opportunity = await self._crm.get_opportunity(request.opportunity_id)
+                opportunity, account = await self._crm.get_opportunity_and_account(
+                    request.opportunity_id
+                )
             except NotFoundError:
                 return FetchOpportunityResult(opportunity=None, account=None)
             if len(opportunity.lines) > MAX_ORDER_LINES:
@@ -56,9 +58,6 @@ class CrmActivities:
                 opportunity = opportunity.model_copy(
                     update={"lines": [], "lines_in_crm": len(opportunity.lines)}
                 )
-            if opportunity.account_id is None:
-                return FetchOpportunityResult(opportunity=opportunity, account=None)
-            account = await self._crm.get_account(opportunity.account_id)
         return FetchOpportunityResult(opportunity=opportunity, account=account)
 
     @activity.defn

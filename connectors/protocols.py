@@ -36,6 +36,14 @@ class CrmClient(Protocol):
 
     async def get_account(self, account_id: str) -> Account: ...
 
+    async def get_opportunity_and_account(
+        self, opportunity_id: str
+    ) -> tuple[Opportunity, Account | None]:
+        """The opportunity with its line items, and its account (None when it names none
+        or the CRM no longer has it), in as few calls as the CRM allows. Raises
+        ``NotFoundError`` for the opportunity."""
+        ...
+
     async def write_order_status(self, opportunity_id: str, update: OpportunityOrderUpdate) -> None:
         """Mirror the ERP order number and status onto the opportunity (idempotent)."""
         ...

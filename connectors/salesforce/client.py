@@ -238,12 +238,59 @@ class SalesforceClient:
     # --- CrmClient ----------------------------------------------------------------------
 
     async def get_opportunity(self, opportunity_id: str) -> Opportunity:
-        record = await self.get("Opportunity", opportunity_id)
-        lines = await self.query(
+        opportunity, _ = await self._read_deal(opportunity_id, with_account=False)
+        return opportunity
+
+    async def get_opportunity_and_account(
+        self, opportunity_id: str
+    ) -> tuple[Opportunity, Account | None]:
+        return await self._read_deal(opportunity_id, with_account=True)
+
+    async def _read_deal(
+        self, opportunity_id: str, *, with_account: bool
+    ) -> tuple[Opportunity, Account | None]:
+        """The opportunity, its line items and (``with_account``) its account in one
+        Composite call: one round trip instead of three, and one call against the org's
+        daily API limit ("the entire series of requests counts as a single call").
+        The later subrequests name the opportunity's own ``Id`` and ``AccountId``, so
+        they read what the first one read."""
+        lines_soql = (
             f"SELECT {', '.join(LINE_FIELDS)} FROM OpportunityLineItem "
-            f"WHERE OpportunityId = {soql_quote(record['Id'])} ORDER BY CreatedDate, Id"
+            f"WHERE OpportunityId = '{_OPPORTUNITY_ID}' ORDER BY CreatedDate, Id"
         )
-        return to_opportunity(record, lines, self._default_currency)
+        subrequests = [
+            _composite_get(
+                self._data_path(f"sobjects/Opportunity/{_segment(opportunity_id)}"), "opportunity"
+            ),
+            # Encoded, but for the reference, which the org resolves in the raw URL.
+            _composite_get(self._data_path("query?q=" + quote(lines_soql, safe="@{}.")), "lines"),
+        ]
+        if with_account:
+            subrequests.append(
+                _composite_get(self._data_path(f"sobjects/Account/{_ITS_ACCOUNT_ID}"), "account")
+            )
+        body = await self._json(
+            "POST",
+            self._data_path("composite"),
+            json_body={"allOrNone": False, "compositeRequest": subrequests},
+        )
+        answers = {answer.get("referenceId"): answer for answer in body["compositeResponse"]}
+        record = _subrequest_body(answers["opportunity"])
+        # The later subrequests name its Id: an answer without one (not this API's
+        # shape) fails here, as the mapping would, not as their halted references.
+        record["Id"]
+        page = _subrequest_body(answers["lines"])
+        lines = list(page.get("records", []))
+        while not page.get("done", True) and page.get("nextRecordsUrl"):
+            page = await self._json("GET", str(page["nextRecordsUrl"]))
+            lines.extend(page.get("records", []))
+        account = None
+        if with_account and record.get("AccountId"):
+            try:
+                account = to_account(_subrequest_body(answers["account"]))
+            except NotFoundError:
+                account = None  # named, but gone: the deal has no account to order for
+        return to_opportunity(record, lines, self._default_currency), account
 
     async def get_account(self, account_id: str) -> Account:
         return to_account(await self.get("Account", account_id))
@@ -551,3 +598,27 @@ class SalesforceClient:
         async for page in self.query_pages(soql):
             records.extend(page)
         return records
+
+
+# Composite references to the first subrequest's answer.
+_OPPORTUNITY_ID = "@{opportunity.Id}"
+_ITS_ACCOUNT_ID = "@{opportunity.AccountId}"
+
+
+def _composite_get(url: str, reference_id: str) -> dict[str, str]:
+    return {"method": "GET", "url": url, "referenceId": reference_id}
+
+
+def _subrequest_body(answer: Mapping[str, Any]) -> Any:
+    """A Composite subrequest's body, or its refusal as the error a call of its own
+    would have raised (the same mapping, from its status and error body)."""
+    status = int(answer.get("httpStatusCode", 500))
+    if status >= 300:
+        raise map_error(
+            httpx.Response(
+                status,
+                content=dumps(answer.get("body")),
+                headers=answer.get("httpHeaders") or {},
+            )
+        )
+    return answer.get("body")

@@ -60,6 +60,7 @@ from sandbox.salesforce.cdc import (
     canonical_entities,
     entities_from_env,
 )
+from sandbox.salesforce.composite import inner_app, run_composite
 from sandbox.salesforce.errors import SalesforceApiError, bad_request, invalid_session, not_found
 from sandbox.salesforce.faults import FAULTS_ENV_VAR
 from sandbox.salesforce.field_security import Access
@@ -374,6 +375,11 @@ def _data_router() -> APIRouter:
         sandbox.webhooks.dispatch(deliveries)
         return Response(status_code=204)
 
+    async def composite(request: Request) -> Any:
+        body = await _body(request)
+        inner = request.app.state.composite_inner
+        return await run_composite(inner, body, request.headers.get("authorization", ""))
+
     async def query(request: Request, q: str | None = None) -> Any:
         if not q:
             raise bad_request("MALFORMED_QUERY", "A query string has to be specified")
@@ -390,6 +396,7 @@ def _data_router() -> APIRouter:
     _route(router, "/sobjects", ["GET"], list_sobjects)
     _route(router, "/sobjects/{sobject}", ["GET"], sobject_info)
     _route(router, "/sobjects/{sobject}", ["POST"], create)
+    _route(router, "/composite", ["POST"], composite)
     _route(router, "/composite/sobjects", ["POST"], create_collection)
     _route(router, "/sobjects/{sobject}/describe", ["GET"], describe)
     _route(router, "/sobjects/{sobject}/{record_id}", ["GET"], get_record)
@@ -659,6 +666,8 @@ def build_app(config: SalesforceSandboxConfig) -> FastAPI:
     # faulted request is neither served nor counted against the API limit.
     app.add_middleware(FaultMiddleware, injector=sandbox.faults)
     _install_error_handlers(app)
+    # After the handlers: the composite resource's subrequests are rendered by them.
+    app.state.composite_inner = inner_app(app)
     app.add_api_route(
         "/services/oauth2/token", _token, methods=["POST"], response_class=SfJSONResponse
     )

@@ -44,6 +44,16 @@ RAW_LINES = (
 )
 
 
+def _composite(*raw_bodies: str) -> str:
+    """A Composite answer of 200 subrequests, each body kept exactly as raw JSON."""
+    names = ("opportunity", "lines", "account")
+    answers = ",".join(
+        f'{{"body":{raw},"httpHeaders":{{}},"httpStatusCode":200,"referenceId":"{name}"}}'
+        for name, raw in zip(names, raw_bodies, strict=False)
+    )
+    return f'{{"compositeResponse":[{answers}]}}'
+
+
 def _json(raw: str, status: int = 200) -> httpx.Response:
     return httpx.Response(
         status, content=raw.encode(), headers={"Content-Type": "application/json"}
@@ -53,8 +63,7 @@ def _json(raw: str, status: int = 200) -> httpx.Response:
 async def test_get_opportunity_maps_exact_money_dates_and_lines(
     fake: FakeSalesforce, client: SalesforceClient
 ) -> None:
-    fake.on("GET", f"{DATA}/sobjects/Opportunity/{OPP_ID}", _json(RAW_OPPORTUNITY))
-    fake.on("GET", f"{DATA}/query", _json(RAW_LINES))
+    fake.on("POST", f"{DATA}/composite", _json(_composite(RAW_OPPORTUNITY, RAW_LINES)))
     opportunity = await client.get_opportunity(OPP_ID)
 
     assert opportunity.id == OPP_ID and opportunity.account_id == "0015g00000XyZaBAAV"
@@ -75,9 +84,12 @@ async def test_get_opportunity_maps_exact_money_dates_and_lines(
     assert second.unit_price.amount == Decimal("1234567890123456.78")
     assert (second.product_code, second.quantity) == ("OLD", Decimal(3))
 
-    query = fake.data_requests[-1]
-    soql = parse_qs(urlsplit(str(query.url)).query)["q"][0]
-    assert f"WHERE OpportunityId = '{OPP_ID}'" in soql
+    # One call: the opportunity, then its lines by the Id the first subrequest read.
+    [call] = fake.data_requests
+    read, lines = json.loads(call.content)["compositeRequest"]
+    assert read["url"] == f"{DATA}/sobjects/Opportunity/{OPP_ID}"
+    soql = parse_qs(urlsplit(lines["url"]).query)["q"][0]
+    assert "WHERE OpportunityId = '@{opportunity.Id}'" in soql
     assert "Product2.ProductCode" in soql and "Product2.Name" in soql
 
 
