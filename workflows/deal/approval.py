@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from models.lifecycle import OpportunityChanged
     from workflows.deal import reversals
     from workflows.deal.inbox import DealInbox
-    from workflows.deal.placement import fetch_opportunity, write_back
+    from workflows.deal.placement import fetch_opportunity, reread, write_back
     from workflows.deal.run import DealRun, NeedsAttention
 
 
@@ -153,9 +153,7 @@ async def _still_wanted(
     once the deal has cancelled it; True while the deal goes on waiting, and when the
     ERP ended the order first (the wait's loop then takes the ERP's word)."""
     changes = inbox.take_opportunity_changes()
-    fetched = await run.until_done(
-        "reread_opportunity", lambda: fetch_opportunity(run, "reread_opportunity")
-    )
+    fetched = await reread(run)
     opportunity = fetched.opportunity
     if opportunity is not None and opportunity.is_closed_won:
         waiting.amended = [*(waiting.amended or []), *changes]

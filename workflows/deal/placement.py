@@ -44,6 +44,14 @@ async def fetch_opportunity(run: DealRun, step: str) -> FetchOpportunityResult:
     )
 
 
+async def reread(run: DealRun) -> FetchOpportunityResult:
+    """The opportunity read again, parked until the CRM answers: a refusal waits for
+    an operator's retry rather than deciding on no answer."""
+    return await run.until_done(
+        "reread_opportunity", lambda: fetch_opportunity(run, "reread_opportunity")
+    )
+
+
 async def read_closed_won(run: DealRun) -> tuple[Opportunity, Account] | None:
     """The opportunity and its account, or None when there is no longer a deal."""
     fetched = await fetch_opportunity(run, "read_opportunity")

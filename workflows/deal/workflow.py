@@ -147,10 +147,7 @@ class CloseWonToOrder:
         while the held order was being cancelled, the delivery was lost)."""
         run = self._run
         if run.undone_by_crm and run.state.deliveries > run.deliveries_read:
-            fetched = await run.until_done(
-                "reread_opportunity",
-                lambda: placement.fetch_opportunity(run, "reread_opportunity"),
-            )
+            fetched = await placement.reread(run)
             if fetched.opportunity is not None and fetched.opportunity.is_closed_won:
                 workflow.continue_as_new(
                     CloseWonInput(
