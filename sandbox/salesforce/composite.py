@@ -21,7 +21,8 @@ Where Salesforce's documentation says less than the sandbox must decide:
 * ``allOrNone`` true rolls back every write of the call when one subrequest fails; the
   sandbox has no such transaction, so it takes ``allOrNone`` true only for calls that
   write nothing (every subrequest a ``GET``) and answers 400 otherwise rather than
-  pretend.
+  pretend. With it, once a subrequest fails every other one answers 400
+  ``PROCESSING_HALTED``, as the documentation says of the status codes.
 """
 
 from __future__ import annotations
@@ -104,7 +105,19 @@ async def run_composite(inner: ASGIApp, body: Any, authorization: str) -> dict[s
                     "referenceId": reference_id,
                 }
             )
+    if failed and all_or_none:
+        # Salesforce: with allOrNone, every subrequest but the one that failed answers
+        # 400 once one does (here nothing was written: only reads take allOrNone).
+        answers = [
+            answer if answer["httpStatusCode"] >= 400 else _rolled_back(answer)
+            for answer in answers
+        ]
     return {"compositeResponse": answers}
+
+
+def _rolled_back(answer: dict[str, Any]) -> dict[str, Any]:
+    status, body, headers = _halted("another subrequest of the call failed")
+    return {**answer, "body": body, "httpHeaders": headers, "httpStatusCode": status}
 
 
 def _validated(body: Any) -> tuple[list[dict[str, Any]], bool]:

@@ -207,3 +207,21 @@ async def test_a_fault_on_a_path_fires_inside_a_composite_call(
     # Spent: the connector's next read goes through.
     opportunity, _ = await client.get_opportunity_and_account(opportunity_id)
     assert opportunity.id == opportunity_id
+
+
+async def test_with_all_or_none_one_failure_fails_every_answer(api: SandboxApi) -> None:
+    answer = await api.http.post(
+        COMPOSITE,
+        json={
+            "allOrNone": True,
+            "compositeRequest": [
+                _get("sobjects/Account/describe", "first"),
+                _get("sobjects/Opportunity/006000000000000AAA", "missing"),
+                _get("sobjects/Account/describe", "last"),
+            ],
+        },
+    )
+    first, missing, last = answer.json()["compositeResponse"]
+    assert missing["httpStatusCode"] == 404
+    assert first["httpStatusCode"] == last["httpStatusCode"] == 400
+    assert first["body"][0]["errorCode"] == last["body"][0]["errorCode"] == "PROCESSING_HALTED"
