@@ -82,19 +82,18 @@ async def run_composite(inner: ASGIApp, body: Any, authorization: str) -> dict[s
     transport = httpx.ASGITransport(app=inner)
     async with httpx.AsyncClient(transport=transport, base_url="http://org") as client:
         for sub in subrequests:
-            reference_id = sub["referenceId"]
             if failed and all_or_none:
-                status, content, headers = _halted("another subrequest of the call failed")
+                break  # nothing runs after a failure; its answers are made below
+            reference_id = sub["referenceId"]
+            try:
+                url = _resolve_text(sub["url"], results)
+                payload = _resolve_value(sub.get("body"), results)
+            except _Halted as halted:
+                status, content, headers = _halted(str(halted))
             else:
-                try:
-                    url = _resolve_text(sub["url"], results)
-                    payload = _resolve_value(sub.get("body"), results)
-                except _Halted as halted:
-                    status, content, headers = _halted(str(halted))
-                else:
-                    status, content, headers = await _send(
-                        client, sub["method"], url, payload, sub.get("httpHeaders"), authorization
-                    )
+                status, content, headers = await _send(
+                    client, sub["method"], url, payload, sub.get("httpHeaders"), authorization
+                )
             failed |= status >= 400
             results[reference_id] = (status, content)
             answers.append(
@@ -111,6 +110,8 @@ async def run_composite(inner: ASGIApp, body: Any, authorization: str) -> dict[s
         answers = [
             answer if answer["httpStatusCode"] >= 400 else _rolled_back(answer)
             for answer in answers
+        ] + [
+            _rolled_back({"referenceId": sub["referenceId"]}) for sub in subrequests[len(answers) :]
         ]
     return {"compositeResponse": answers}
 
