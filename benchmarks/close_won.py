@@ -230,9 +230,8 @@ async def _syncline_run(crm: SalesforceClient, deals: list[DemoDeal], timeout: f
 
 async def _baseline_deal(crm: SalesforceClient, erp: ErpClient, opportunity_id: str) -> None:
     """What a plain script does per deal: the same calls, nothing durable around them."""
-    opportunity = await crm.get_opportunity(opportunity_id)
-    assert opportunity.account_id is not None, "benchmark deals always have an account"
-    account = await crm.get_account(opportunity.account_id)
+    opportunity, account = await crm.get_opportunity_and_account(opportunity_id)
+    assert account is not None, "benchmark deals always have an account"
     customer = await erp.upsert_customer(
         CustomerUpsert(
             external_id=account.id,
