@@ -183,8 +183,14 @@ async def test_deals_won_while_the_api_and_worker_are_down_get_their_orders(
     await _one_order_each(stack, ids, timeout=120)
     caught_up = time.monotonic() - back
 
-    streams = await _streams(stack)
-    assert streams[OPPORTUNITIES]["closed_won"] >= DEALS
+    # The stream's counters grow when a run of its reading activity ends (within its
+    # window and one keep-alive), which can be after the last order is placed.
+    await _until(
+        lambda: _streams(stack),
+        lambda s: s[OPPORTUNITIES]["closed_won"] >= DEALS,
+        30,
+        "the stream counted every closed-won",
+    )
     # None through reconciliation: no run was started, none reported.
     assert await _reconciliations_but_the_nightly(stack) == []
     sample = await stack.deal(ids[0])
