@@ -59,6 +59,11 @@ class FaultRule(BaseModel):
     times: int | None = Field(None, ge=0, description="Fires left; null = forever")
     method: str | None = Field(None, description="Only this HTTP method; null = any")
     path_prefix: str | None = Field(None, description="Only paths starting with this")
+    body_contains: str | None = Field(
+        None,
+        description="Only requests whose body holds this text (one SuiteQL table's reads: "
+        "'FROM customer')",
+    )
     code: str | None = Field(None, description="Error code in the body (error, rate_limit)")
     detail: str | None = Field(None, description="Error detail in the body (error, rate_limit)")
     body: Any = Field(None, description="The JSON answered with 200 (malformed)")
@@ -67,6 +72,11 @@ class FaultRule(BaseModel):
         if self.method is not None and self.method.upper() != method.upper():
             return False
         return self.path_prefix is None or path.startswith(self.path_prefix)
+
+    def body_matches(self, body: bytes | None) -> bool:
+        if self.body_contains is None:
+            return True
+        return body is not None and self.body_contains.encode() in body
 
 
 ErrorBodyFactory = Callable[[int, str, str], Any]
@@ -138,12 +148,27 @@ class FaultInjector:
         """The rule as this sandbox answers it (its API's status and error codes)."""
         return rule
 
-    def take(self, method: str, path: str) -> FaultRule | None:
+    def wants_body(self, method: str, path: str) -> bool:
+        """Whether a live rule looks into this request's body (which must then be read
+        before the rule is taken)."""
+        if path.startswith(self.exempt_prefixes):
+            return False
+        with self._lock:
+            return any(
+                armed.remaining != 0
+                and armed.rule.body_contains is not None
+                and self.applies(armed.rule, method, path)
+                for armed in self._armed
+            )
+
+    def take(self, method: str, path: str, body: bytes | None = None) -> FaultRule | None:
         if path.startswith(self.exempt_prefixes):
             return None
         with self._lock:
             for armed in self._armed:
                 if armed.remaining == 0 or not self.applies(armed.rule, method, path):
+                    continue
+                if not armed.rule.body_matches(body):
                     continue
                 if armed.remaining is not None:
                     armed.remaining -= 1
@@ -167,7 +192,10 @@ class FaultMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rule = self.injector.take(scope["method"], scope["path"])
+        body = None
+        if self.injector.wants_body(scope["method"], scope["path"]):
+            body, receive = await _buffered(receive)
+        rule = self.injector.take(scope["method"], scope["path"], body)
         if rule is None:
             await self.app(scope, receive, send)
             return
@@ -240,6 +268,31 @@ class FaultMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": b"{", "more_body": True})
+
+
+async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
+    """The request's whole body, and a ``receive`` that hands it to the app again."""
+    chunks: list[bytes] = []
+    gone: Message | None = None
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            gone = message  # the client went away: the app hears it after the body
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return gone if gone is not None else await receive()
+
+    return body, replay
 
 
 def fault_admin_router(injector: FaultInjector) -> APIRouter:

@@ -469,32 +469,33 @@ def order_change_from_row(
     )
 
 
-def customer_change(row: Mapping[str, Any], record: dict[str, Any] | None) -> CustomerChange:
-    """A SuiteQL ``customer`` row as a customer change, with the billing address of the
-    record when it could be read (SuiteQL's customer row has no address)."""
-    if record is not None:
-        customer = customer_from_record(record)
-        inactive = record.get("isInactive") is True
-        return CustomerChange(
-            id=str(row["id"]),
-            external_id=customer.external_id,
-            legal_name=customer.company_name,
-            billing_address=customer.billing_address,
-            tax_id=customer.tax_id,
-            currency=customer.currency,
-            is_active=not inactive,
-            modified_at=modified_at(row),
-        )
+def customer_change(row: Mapping[str, Any], address: Mapping[str, Any] | None) -> CustomerChange:
+    """A SuiteQL ``customer`` row as a customer change, with its default billing address
+    (an ``entityaddress`` row) when it has one. The row's currency has been named by
+    its ISO code (``currency_codes``)."""
     currency = row.get("currency")
     external_id = row.get("externalid")
     return CustomerChange(
         id=str(row["id"]),
         external_id=str(external_id) if external_id else None,
         legal_name=str(row.get("companyname") or ""),
+        billing_address=address_from_row(address) if address is not None else Address(),
         tax_id=row.get("custentity_tax_id") or None,
         currency=str(currency) if currency and _CURRENCY_CODE.match(str(currency)) else None,
         is_active=row.get("isinactive") in ("F", False, None),
         modified_at=modified_at(row),
+    )
+
+
+def address_from_row(row: Mapping[str, Any]) -> Address:
+    """An ``entityaddress`` row, as ``_billing_address`` reads an address book line."""
+    street = "\n".join(str(row[k]) for k in ("addr1", "addr2") if row.get(k)) or None
+    return Address(
+        street=street,
+        city=row.get("city") or None,
+        state=row.get("state") or None,
+        postal_code=row.get("zip") or None,
+        country=row.get("country") or None,
     )
 
 

@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any
 
+from sandbox.netsuite.currencies import CURRENCIES, CURRENCY_IDS
 from sandbox.netsuite.suiteql import (
     And,
     Column,
@@ -53,6 +54,9 @@ class Kind(Enum):
     TIMESTAMP = "timestamp"
     DATE = "date"
     INTEGER = "integer"  # a plain count (e.g. months), a JSON number in the output
+    # A record's currency: stored as its ISO code, answered (and compared) as the
+    # currency's internal id, as SuiteQL does; ``currency.symbol`` has the code.
+    CURRENCY = "currency"
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,8 @@ class TableSpec:
     columns: dict[str, Kind]
     sql_names: Mapping[str, str] = field(default_factory=dict)
     """SuiteQL names stored under another SQLite name (``transaction`` is an SQL keyword)."""
+    key: str = "id"
+    """The column that breaks ties in every order, so pages never overlap."""
 
     def sql_name(self, name: str) -> str:
         return self.sql_names.get(name, name)
@@ -90,13 +96,41 @@ _LINK = TableSpec(
 
 TABLES: dict[str, TableSpec] = {
     "customer": TableSpec(
-        "customer",
+        "customer_row",
         {
             **_COMMON,
             "companyname": Kind.TEXT,
             "email": Kind.TEXT,
-            "currency": Kind.TEXT,
+            "currency": Kind.CURRENCY,
             "custentity_tax_id": Kind.TEXT,
+            "isinactive": Kind.BOOL,
+            "defaultbillingaddress": Kind.ID,
+        },
+    ),
+    # A customer's addresses (``customer.defaultbillingaddress`` names one by ``nkey``);
+    # ``country`` is the ISO code, as SuiteQL answers it.
+    "entityaddress": TableSpec(
+        "entityaddress",
+        {
+            "nkey": Kind.ID,
+            "addressee": Kind.TEXT,
+            "addr1": Kind.TEXT,
+            "addr2": Kind.TEXT,
+            "city": Kind.TEXT,
+            "state": Kind.TEXT,
+            "zip": Kind.TEXT,
+            "country": Kind.TEXT,
+            "lastmodifieddate": Kind.TIMESTAMP,
+        },
+        key="nkey",
+    ),
+    "currency": TableSpec(
+        "currency",
+        {
+            "id": Kind.ID,
+            "name": Kind.TEXT,
+            "symbol": Kind.TEXT,
+            "isbasecurrency": Kind.BOOL,
             "isinactive": Kind.BOOL,
         },
     ),
@@ -123,7 +157,7 @@ TABLES: dict[str, TableSpec] = {
             "status": Kind.TEXT,
             "foreigntotal": Kind.MONEY,
             "amountremaining": Kind.MONEY,
-            "currency": Kind.TEXT,
+            "currency": Kind.CURRENCY,
             "trandate": Kind.DATE,
             "createdfrom": Kind.ID,
             "memo": Kind.TEXT,
@@ -185,7 +219,7 @@ TABLES: dict[str, TableSpec] = {
             "enddate": Kind.DATE,
             "status": Kind.TEXT,
             "recurringamount": Kind.MONEY,
-            "currency": Kind.TEXT,
+            "currency": Kind.CURRENCY,
         },
     ),
 }
@@ -286,6 +320,11 @@ class _Compiler:
                 return int(str(value))
             except ValueError:
                 raise SuiteQLError(f"{value!r} is not a valid whole number") from None
+        if kind is Kind.CURRENCY:
+            # Compared by internal id; an id the account lacks matches nothing.
+            if not str(value).strip().isdigit():
+                raise SuiteQLError(f"{value!r} is not a valid whole number")
+            return CURRENCIES.get(str(int(str(value))), "")
         if isinstance(value, Decimal):
             return str(value)
         return value
@@ -318,7 +357,7 @@ def compile_query(query: Query) -> CompiledQuery:
     where_sql = f"WHERE {compiler.expr(query.where)}" if query.where is not None else ""
     terms = [compiler.order_term(item.column, item.descending) for item in query.order_by]
     # The id as last key makes paging deterministic when the sort keys tie.
-    terms.append("id ASC")
+    terms.append(f"{spec.key} ASC")
     return CompiledQuery(
         spec.sql_table,
         select,
@@ -336,6 +375,8 @@ def _output(value: Any, kind: Kind) -> Any:
         return str(value)
     if kind is Kind.MONEY:
         return Decimal(str(value))
+    if kind is Kind.CURRENCY:
+        return CURRENCY_IDS.get(str(value), str(value))
     return value
 
 

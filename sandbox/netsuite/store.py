@@ -16,7 +16,9 @@ consistent snapshot while the writer commits). Consequences:
 Records live in four tables named after the SuiteQL tables they answer
 (``customer``, ``item``, ``txn`` for ``transaction``, ``subscription``); the columns
 SuiteQL can query are real columns, and the full REST body is kept as exact JSON in
-``body``. SuiteQL's ``transactionline`` is a view over the item sublists in ``txn``.
+``body``. SuiteQL's ``transactionline`` is a view over the item sublists in ``txn``;
+``entityaddress`` one over the customers' address books, ``currency`` one of the
+account's currencies.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeVar
+
+from sandbox.netsuite.currencies import currency_view_sql
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +65,35 @@ SELECT
     'F' AS mainline,
     'F' AS taxline
 FROM txn, json_each(txn.body, '$.item.items') AS line;
+"""
+
+# SuiteQL's ``customer`` row and ``entityaddress``: each address book line of a customer
+# is an address whose key (``nkey``) is made of the customer's id and the line's place
+# (a real account's keys are opaque); the customer's ``defaultbillingaddress`` is the
+# key of its default billing line. Views, recreated on every start like the one above.
+ADDRESS_VIEWS = """
+DROP VIEW IF EXISTS customer_row;
+CREATE VIEW customer_row AS
+SELECT customer.*, (
+    SELECT customer.id * 1000 + CAST(line.key AS INTEGER)
+    FROM json_each(customer.body, '$.addressBook.items') AS line
+    WHERE line.value ->> '$.defaultBilling'
+    ORDER BY CAST(line.key AS INTEGER) LIMIT 1
+) AS defaultbillingaddress
+FROM customer;
+DROP VIEW IF EXISTS entityaddress;
+CREATE VIEW entityaddress AS
+SELECT
+    customer.id * 1000 + CAST(line.key AS INTEGER) AS nkey,
+    line.value ->> '$.addressBookAddress.addressee' AS addressee,
+    line.value ->> '$.addressBookAddress.addr1' AS addr1,
+    line.value ->> '$.addressBookAddress.addr2' AS addr2,
+    line.value ->> '$.addressBookAddress.city' AS city,
+    line.value ->> '$.addressBookAddress.state' AS state,
+    line.value ->> '$.addressBookAddress.zip' AS zip,
+    line.value ->> '$.addressBookAddress.country.id' AS country,
+    customer.lastmodifieddate AS lastmodifieddate
+FROM customer, json_each(customer.body, '$.addressBook.items') AS line;
 """
 
 SCHEMA = (
@@ -167,6 +200,8 @@ CREATE INDEX IF NOT EXISTS txnlink_previousdoc ON txnlink (previousdoc);
 CREATE INDEX IF NOT EXISTS txnlink_nextdoc ON txnlink (nextdoc);
 """
     + TRANSACTION_LINE_VIEW
+    + ADDRESS_VIEWS
+    + currency_view_sql()
     + """
 CREATE TABLE IF NOT EXISTS sequence (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS setting (key TEXT PRIMARY KEY, value TEXT);

@@ -24,6 +24,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Protocol
 
+from sandbox.netsuite.currencies import CURRENCIES, CURRENCY_IDS
 from sandbox.netsuite.errors import (
     CLOSED_PERIOD,
     DUP_ITEM,
@@ -34,16 +35,6 @@ from sandbox.netsuite.errors import (
     bad_request,
 )
 
-CURRENCIES: dict[str, str] = {
-    "1": "USD",
-    "2": "GBP",
-    "3": "CAD",
-    "4": "EUR",
-    "5": "JPY",
-    "6": "AUD",
-    "7": "CHF",
-}
-CURRENCY_IDS: dict[str, str] = {code: id_ for id_, code in CURRENCIES.items()}
 _MINOR_UNITS = {"JPY": 0}
 
 DEFAULT_SUBSIDIARY = {"id": "1", "refName": "Parent Company"}

@@ -26,6 +26,7 @@ from models.changes import (
     SubscriptionChange,
     SubscriptionStatus,
 )
+from models.crm import Address
 from models.erp import SalesOrderLine
 from models.types import Money
 from telemetry.correlation import correlation_scope
@@ -261,78 +262,89 @@ async def test_invoice_changes_carry_their_orders_external_id() -> None:
     assert (change.credited, change.collected) == (Decimal(3), Decimal(7))
 
 
-async def test_customer_changes_read_each_address() -> None:
+async def test_customer_changes_read_a_page_of_addresses_in_one_query() -> None:
     rows: list[dict[str, Any]] = [
         {
             "id": "42",
             "externalid": "001A",
-            "companyname": "Row Name",
+            "companyname": "Acme Corp",
             "custentity_tax_id": "T-1",
-            "currency": "USD",
+            "currency": "1",
             "isinactive": "F",
+            "defaultbillingaddress": "42001",
             "lastmodifieddate": "2026-11-20T10:00:00Z",
         },
         {
             "id": "43",
             "externalid": None,
-            "companyname": "Gone Ltd",
+            "companyname": "Bare Ltd",
             "custentity_tax_id": None,
-            "currency": "EUR",
+            "currency": "4",
             "isinactive": "T",
+            "defaultbillingaddress": None,
             "lastmodifieddate": "2026-11-20T10:00:05Z",
         },
     ]
-    record = {
-        "id": "42",
-        "externalId": "001A",
-        "companyName": "Acme Corp",
-        "currency": {"id": "1", "refName": "USD"},
-        "custentity_tax_id": "T-1",
-        "isInactive": False,
-        "addressBook": {
-            "items": [
-                {
-                    "defaultBilling": True,
-                    "addressBookAddress": {"addr1": "1 Main", "city": "Austin", "country": "US"},
-                }
-            ]
-        },
+    address = {
+        "nkey": "42001",
+        "addr1": "1 Main",
+        "addr2": "Suite 5",
+        "city": "Austin",
+        "state": "TX",
+        "zip": "78701",
+        "country": "US",
     }
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.method == "POST":
-            return page(rows)
-        if request.url.path.endswith("/customer/42"):
-            return httpx.Response(200, json=record)
-        return ns_error(404, "NONEXISTENT_ID", "The record instance does not exist.")
-
+    currencies = [{"id": "1", "symbol": "USD"}, {"id": "4", "symbol": "EUR"}]
+    handler, queries = suiteql(
+        {
+            "customer": lambda q: [dict(r) for r in rows],
+            "entityaddress": lambda q: [address],
+            "currency": lambda q: currencies,
+        }
+    )
     fake = FakeNetSuite(handler)
     client = fake.client()
     result = await client.changes(ChangeKind.CUSTOMER, AFTER, 10)
+    again = await client.changes(ChangeKind.CUSTOMER, AFTER, 10)
     await client.aclose()
-    query = body_of(fake.api_requests[0])["q"]
-    assert "FROM customer WHERE " + KEYSET in query
-    assert sorted(r.url.path for r in fake.api_requests[1:]) == [
-        f"{RECORD}/customer/42",
-        f"{RECORD}/customer/43",
-    ]
-    acme, gone = result.changes
-    assert isinstance(acme, CustomerChange) and isinstance(gone, CustomerChange)
+    assert "FROM customer WHERE " + KEYSET in queries[0]
+    assert queries[1] == "SELECT id, symbol FROM currency"
+    assert queries[2].endswith("FROM entityaddress WHERE nkey IN (42001)")
+    # No record read, and the account's currencies are read once per client.
+    assert all(r.method == "POST" for r in fake.api_requests)
+    assert sum("FROM currency" in q for q in queries) == 1 and len(queries) == 5
+    acme, bare = result.changes
+    assert isinstance(acme, CustomerChange) and isinstance(bare, CustomerChange)
     assert (acme.legal_name, acme.external_id, acme.tax_id, acme.currency) == (
         "Acme Corp",
         "001A",
         "T-1",
         "USD",
     )
-    assert acme.billing_address.city == "Austin" and acme.is_active
-    assert acme.modified_at == datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC)
-    # Deleted since the query: its row still holds its place in the feed.
-    assert (gone.id, gone.legal_name, gone.currency, gone.is_active) == (
+    assert acme.billing_address == Address(
+        street="1 Main\nSuite 5", city="Austin", state="TX", postal_code="78701", country="US"
+    )
+    assert acme.is_active and acme.modified_at == datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC)
+    assert (bare.id, bare.currency, bare.is_active, bare.billing_address) == (
         "43",
-        "Gone Ltd",
         "EUR",
         False,
+        Address(),
     )
+    assert again.changes == result.changes
+
+
+async def test_a_currency_id_the_account_does_not_list_is_asked_for_once() -> None:
+    row = {"id": "9", "type": "SalesOrd", "currency": "99", "foreigntotal": 1}
+    handler, queries = suiteql(
+        {"transaction": lambda q: [dict(row)], "currency": lambda q: [{"id": "1", "symbol": "USD"}]}
+    )
+    client = FakeNetSuite(handler).client()
+    first = await client.suiteql("SELECT id, type, currency FROM transaction")
+    second = await client.suiteql("SELECT id, type, currency FROM transaction")
+    await client.aclose()
+    assert first == second == [row]  # left as it is: mapping falls back to the base currency
+    assert sum("FROM currency" in q for q in queries) == 1
 
 
 async def test_item_changes() -> None:

@@ -178,10 +178,11 @@ async def test_a_credit_note_paid_out_is_a_refund_of_it(
     # The "Pay" wizard on a credit note: a negative amount is money paid out.
     await accountant.pay_invoice(note_id, Decimal("-50"), on=refund_day)
 
+    # This test's own payments: the window before ``start`` may hold the last test's.
     payments = [
         c
         for c in await helpers.all_changes(erp, ChangeKind.PAYMENT, start, limit=1)
-        if isinstance(c, PaymentChange)
+        if isinstance(c, PaymentChange) and _settles(c, invoice_id, note_id)
     ]
     [received] = [p for p in payments if p.direction is PaymentDirection.RECEIVED]
     [refund] = [p for p in payments if p.direction is PaymentDirection.REFUNDED]
@@ -214,4 +215,12 @@ async def test_a_credit_note_paid_out_is_a_refund_of_it(
     assert (event.payload["amount"], event.payload["refund_date"]) == (
         "50",
         refund_day.isoformat(),
+    )
+
+
+def _settles(payment: PaymentChange, invoice_id: int, note_id: int) -> bool:
+    return any(
+        a.credit_memo_id == str(note_id)
+        or (a.invoice is not None and a.invoice.id == str(invoice_id))
+        for a in payment.applications
     )

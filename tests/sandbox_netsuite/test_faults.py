@@ -14,7 +14,7 @@ from sandbox.netsuite import build_app
 from sandbox.netsuite.server import config_from_env
 from sandbox.netsuite.state import FAULTS_ENV_VAR
 
-from .helpers import RECORD, create_customer, make_config
+from .helpers import RECORD, SUITEQL, create_customer, make_config
 
 SO_PATH = f"{RECORD}/salesOrder"
 
@@ -54,6 +54,30 @@ async def test_filters_by_method_and_path(client: httpx.AsyncClient) -> None:
         await client.put(f"{RECORD}/customer/eid:X", json={"companyName": "X"})
     ).status_code == 204
     assert (await client.put(f"{SO_PATH}/eid:X", json={})).status_code == 500
+
+
+async def test_a_rule_can_look_into_the_body_of_one_kind_of_query(
+    client: httpx.AsyncClient,
+) -> None:
+    """One SuiteQL table's reads refused (a role without that record's permission), the
+    others answered, and the refused query's body still reaches nothing."""
+    await set_faults(
+        client,
+        {
+            "mode": "error",
+            "status": 403,
+            "times": 1,
+            "method": "POST",
+            "path_prefix": SUITEQL,
+            "body_contains": "FROM customer",
+        },
+    )
+    items = await client.post(SUITEQL, json={"q": "SELECT id FROM item"})
+    assert items.status_code == 200 and items.json()["count"] == 8
+    refused = await client.post(SUITEQL, json={"q": "SELECT id FROM customer"})
+    assert refused.status_code == 403
+    again = await client.post(SUITEQL, json={"q": "SELECT id FROM customer"})
+    assert again.status_code == 200  # times: 1, spent on the customer query alone
 
 
 async def test_rate_limit_sends_retry_after(client: httpx.AsyncClient) -> None:

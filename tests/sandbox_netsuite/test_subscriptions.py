@@ -162,7 +162,7 @@ async def test_order_with_recurring_items_starts_one_subscription(
             "enddate": "2027-11-19",
             "status": "ACTIVE",
             "recurringamount": 4576,
-            "currency": "USD",
+            "currency": "1",  # SuiteQL answers the internal id
         }
     ]
     listing = (await client.get(f"{RECORD}/subscription")).json()

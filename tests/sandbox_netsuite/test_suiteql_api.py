@@ -100,7 +100,7 @@ async def test_transactions_and_timestamps(client: httpx.AsyncClient) -> None:
         row["currency"],
         row["trandate"],
         row["externalid"],
-    ) == ("SalesOrd", customer_id, "B", "USD", "2026-11-20", "OPP-1")
+    ) == ("SalesOrd", customer_id, "B", "1", "2026-11-20", "OPP-1")
     assert row["foreigntotal"] == 2376
     later = await query(
         client, "SELECT id FROM transaction WHERE lastmodifieddate > '2999-01-01T00:00:00Z'"
@@ -112,6 +112,82 @@ async def test_transactions_and_timestamps(client: httpx.AsyncClient) -> None:
     assert by_date["count"] == 1
     empty = await query(client, "SELECT id FROM customer WHERE custentity_tax_id IS NULL")
     assert empty["count"] == 1
+
+
+async def test_currencies_are_internal_ids_named_in_the_currency_table(
+    client: httpx.AsyncClient,
+) -> None:
+    """As on a real account: a record's currency is the currency's internal id, and
+    ``currency.symbol`` is its ISO code."""
+    await create_customer(client, "ACC-EUR", currency="EUR", name="Euro GmbH")
+    (row,) = (await query(client, "SELECT currency FROM customer WHERE externalid = 'ACC-EUR'"))[
+        "items"
+    ]
+    currencies = (await query(client, "SELECT id, symbol, isbasecurrency FROM currency"))["items"]
+    by_id = {c["id"]: c for c in currencies}
+    assert by_id[row["currency"]]["symbol"] == "EUR"
+    assert [c["symbol"] for c in currencies if c["isbasecurrency"] == "T"] == ["USD"]
+    euro_id = row["currency"]
+    found = await query(client, f"SELECT companyname FROM customer WHERE currency = {euro_id}")
+    assert [r["companyname"] for r in found["items"]] == ["Euro GmbH"]
+    refused = await client.post(
+        SUITEQL, json={"q": "SELECT id FROM customer WHERE currency = 'EUR'"}
+    )
+    assert refused.status_code == 400
+
+
+async def test_a_customers_default_billing_address_is_an_entityaddress_row(
+    client: httpx.AsyncClient,
+) -> None:
+    lines = [
+        {"defaultBilling": False, "addressBookAddress": {"addr1": "9 Ship St", "city": "Leeds"}},
+        {
+            "defaultBilling": True,
+            "addressBookAddress": {
+                "addr1": "1 Main St",
+                "addr2": "Floor 2",
+                "city": "Austin",
+                "state": "TX",
+                "zip": "78701",
+                "country": "US",
+            },
+        },
+    ]
+    response = await client.put(
+        f"{RECORD}/customer/eid:ACC-ADDR",
+        json={"companyName": "Addressed", "addressBook": {"items": lines}},
+    )
+    assert response.status_code == 204, response.text
+    bare = await create_customer(client, "ACC-BARE", name="No Address")
+    rows = (
+        await query(
+            client,
+            "SELECT id, defaultbillingaddress FROM customer "
+            "WHERE externalid IN ('ACC-ADDR', 'ACC-BARE') ORDER BY companyname",
+        )
+    )["items"]
+    assert [(r["id"] == bare, r["defaultbillingaddress"] is None) for r in rows] == [
+        (False, False),
+        (True, True),
+    ]
+    key = rows[0]["defaultbillingaddress"]
+    (address,) = (
+        await query(
+            client,
+            "SELECT nkey, addr1, addr2, city, state, zip, country FROM entityaddress "
+            f"WHERE nkey IN ({key})",
+        )
+    )["items"]
+    assert address == {
+        "links": [],
+        "nkey": key,
+        "addr1": "1 Main St",
+        "addr2": "Floor 2",
+        "city": "Austin",
+        "state": "TX",
+        "zip": "78701",
+        "country": "US",
+    }
 
 
 async def test_query_errors(client: httpx.AsyncClient) -> None:

@@ -178,7 +178,6 @@ async def test_every_kind_of_erp_change_reaches_its_process_once(own_world: Worl
     await record_history(feed, "erp_change_feed_polls")
 
 
-CUSTOMER_RECORDS = "/services/rest/record/v1/customer"
 SUITEQL = "/services/rest/query/v1/suiteql"
 
 
@@ -187,8 +186,9 @@ SUITEQL = "/services/rest/query/v1/suiteql"
 CUSTOMERS_DENIED: dict[str, Any] = {
     "mode": "error",
     "status": 403,
-    "method": "GET",
-    "path_prefix": CUSTOMER_RECORDS,
+    "method": "POST",
+    "path_prefix": SUITEQL,
+    "body_contains": "FROM customer",
     "code": "INSUFFICIENT_PERMISSION",
     "detail": "Permission Violation: you need the Lists > Customers permission.",
 }

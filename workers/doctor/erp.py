@@ -80,6 +80,8 @@ async def check_queries(ctx: DoctorContext) -> Outcome:
             await erp.changes(kind, _EPOCH, 1)
         except Exception as error:
             problems.append(f"{kind.value} changes: {error}")
+    if isinstance(erp, NetSuiteClient):
+        problems += await erp_netsuite.check_lookups(erp)
     if problems:
         return failed(
             "; ".join(problems),

@@ -9,6 +9,8 @@ from typing import Any
 
 from connectors.errors import AuthError, NotFoundError
 from connectors.netsuite import NetSuiteClient
+from connectors.netsuite.client import ADDRESS_QUERY
+from connectors.netsuite.currency_codes import CURRENCY_QUERY
 from workers.doctor.model import Outcome, failed, passed
 
 STRING = frozenset({"string"})
@@ -150,3 +152,19 @@ async def check_concurrency(erp: NetSuiteClient, configured: int) -> Outcome:
             "or allocate more to Syncline's integration record",
         )
     return passed(detail)
+
+
+async def check_lookups(erp: NetSuiteClient) -> list[str]:
+    """The look-ups the connector makes beside the feed's own pages, which an empty
+    account's pages never reach: the currency list (SuiteQL answers a record's currency
+    by internal id) and customers' addresses."""
+    problems: list[str] = []
+    for what, query in (
+        ("currencies", CURRENCY_QUERY),
+        ("customer addresses", f"{ADDRESS_QUERY} WHERE nkey IN (0)"),
+    ):
+        try:
+            await erp.suiteql(query)
+        except Exception as error:
+            problems.append(f"{what}: {error}")
+    return problems
