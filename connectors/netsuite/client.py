@@ -720,11 +720,13 @@ class NetSuiteClient(HttpConnector):
 
         SuiteQL's customer row has no address fields; ``defaultbillingaddress`` is the
         key (``nkey``) of an ``entityaddress`` row (NetSuite's Records Catalog names
-        the join; the docs do not say whether ``country`` is always the ISO code, which
-        is what SuiteQL answers in the accounts we know of)."""
+        the join; its docs do not say whether ``country`` is always the ISO code, as
+        the sandbox answers it)."""
         found: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(sorted(set(keys))):
-            for row in await self.suiteql(f"{ADDRESS_QUERY} WHERE nkey IN ({_sql_ids(chunk)})"):
+            # Numbers in the sandbox; a published schema catalogue types nkey as text.
+            listed = ", ".join(k if k.isdigit() else _sql_string(k) for k in chunk)
+            for row in await self.suiteql(f"{ADDRESS_QUERY} WHERE nkey IN ({listed})"):
                 found[str(row["nkey"])] = row
         return found
 
