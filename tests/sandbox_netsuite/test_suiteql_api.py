@@ -136,22 +136,22 @@ async def test_currencies_are_internal_ids_named_in_the_currency_table(
     assert refused.status_code == 400
 
 
+BILLING = {
+    "addr1": "1 Main St",
+    "addr2": "Floor 2",
+    "city": "Austin",
+    "state": "TX",
+    "zip": "78701",
+    "country": "US",
+}
+
+
 async def test_a_customers_default_billing_address_is_an_entityaddress_row(
     client: httpx.AsyncClient,
 ) -> None:
     lines = [
         {"defaultBilling": False, "addressBookAddress": {"addr1": "9 Ship St", "city": "Leeds"}},
-        {
-            "defaultBilling": True,
-            "addressBookAddress": {
-                "addr1": "1 Main St",
-                "addr2": "Floor 2",
-                "city": "Austin",
-                "state": "TX",
-                "zip": "78701",
-                "country": "US",
-            },
-        },
+        {"defaultBilling": True, "addressBookAddress": BILLING},
     ]
     response = await client.put(
         f"{RECORD}/customer/eid:ACC-ADDR",
@@ -178,16 +178,7 @@ async def test_a_customers_default_billing_address_is_an_entityaddress_row(
             f"WHERE nkey IN ({key})",
         )
     )["items"]
-    assert address == {
-        "links": [],
-        "nkey": key,
-        "addr1": "1 Main St",
-        "addr2": "Floor 2",
-        "city": "Austin",
-        "state": "TX",
-        "zip": "78701",
-        "country": "US",
-    }
+    assert address == {"links": [], "nkey": key, **BILLING}
 
 
 async def test_query_errors(client: httpx.AsyncClient) -> None:
