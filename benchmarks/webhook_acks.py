@@ -21,6 +21,10 @@ optionally on a PostgreSQL store, and measures:
   so the old path cost at least this): latency p50/p95/p99 and requests/s. The ratio
   is the baseline's latency over the ack's.
 
+Each ack phase also prints the API's own handling time from its ``/metrics`` (the
+FastAPI instrumentation's histogram, so as bucket bounds): what the process spent from
+the handler's start to its answer, apart from the wait before its event loop got to it.
+
     python benchmarks/webhook_acks.py [--senders 100] [--each 10] [--pace 1] [--postgres URL]
         [--json F]
 """
@@ -33,6 +37,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import tempfile
 import time
 import uuid
@@ -51,7 +56,7 @@ from models.types import utc_now
 from store import Store
 from store.inbox import Inbox
 from workers.demo import percentile
-from workers.dev_stack import DevStack, StackOptions, StackPorts
+from workers.dev_stack import OPERATOR_KEY, DevStack, StackOptions, StackPorts
 from workers.settings import Settings
 from workers.signatures import signed_headers
 from workers.temporal import connect
@@ -69,6 +74,50 @@ def _cpu_seconds(pid: int) -> float:
     """User plus system CPU time a process has used so far (Linux ``/proc``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+_DURATION_BUCKET = "http_server_request_duration_seconds_bucket{"
+_ACK_LABELS = ('http_route="/webhooks/salesforce"', 'http_response_status_code="202"')
+_LE = re.compile(r'le="([^"]+)"')
+
+
+async def _handler_buckets(stack: DevStack, env: dict[str, str]) -> dict[float, float]:
+    """The API's own histogram of its 202s' handling time (OpenTelemetry's FastAPI
+    instrumentation, on ``/metrics``): upper bound in seconds -> cumulative count. It
+    times the handler, not the wait before the process's event loop reaches it."""
+    async with httpx.AsyncClient(base_url=stack.api_url) as http:
+        answer = await http.get(
+            "/metrics", headers={"Authorization": f"Bearer {env[OPERATOR_KEY]}"}
+        )
+        answer.raise_for_status()
+    buckets: dict[float, float] = {}
+    for line in answer.text.splitlines():
+        if line.startswith(_DURATION_BUCKET) and all(label in line for label in _ACK_LABELS):
+            found = _LE.search(line)
+            if found is not None:
+                bound = float(found.group(1))
+                buckets[bound] = buckets.get(bound, 0.0) + float(line.rsplit(" ", 1)[1])
+    return buckets
+
+
+def _handler_quantiles(before: dict[float, float], after: dict[float, float]) -> dict[str, Any]:
+    """A phase's handler times from the histogram's growth: each quantile as the bucket
+    bound it falls under (ms), and the share handled within 50 ms."""
+    grown = {bound: after[bound] - before.get(bound, 0.0) for bound in sorted(after)}
+    total = grown.get(float("inf"), 0.0)
+    if not total:
+        return {}
+
+    def under(q: float) -> float:
+        return next(b for b, n in grown.items() if n >= q * total)
+
+    return {
+        **{
+            f"{name}_le_ms": 1000 * under(q)
+            for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+        },
+        "within_50_ms": round(grown.get(0.05, 0.0) / total, 3),
+    }
 
 
 def _latencies(latencies: list[float], elapsed: float) -> dict[str, float]:
@@ -136,11 +185,16 @@ async def _acks(
         first_sent = utc_now()
         if temporal_down:
             stack.kill("temporal")
-        api_cpu = _cpu_seconds(stack.pid("api"))
+        api_cpu, own_cpu = _cpu_seconds(stack.pid("api")), _cpu_seconds(os.getpid())
+        handled = await _handler_buckets(stack, env)
         latencies, elapsed = await _senders(senders, each, send, pace)
         # The API's own CPU per answer, the relay's share of the phase included: what
-        # the machine's load does not change much, where latencies move with it.
+        # the machine's load does not change much, where latencies move with it. The
+        # senders' too: they are one Python process, and its loop is part of every
+        # latency they measure.
         api_cpu = _cpu_seconds(stack.pid("api")) - api_cpu
+        own_cpu = _cpu_seconds(os.getpid()) - own_cpu
+        handler = _handler_quantiles(handled, await _handler_buckets(stack, env))
     timed_from = first_sent
     if temporal_down:
         timed_from = utc_now()  # from the restart: the inbox waited until then
@@ -152,6 +206,9 @@ async def _acks(
     return {
         **_latencies(latencies, elapsed),
         "api_cpu_ms_per_ack": round(1000 * api_cpu / max(len(latencies), 1), 2),
+        "handler": handler,
+        "senders_cpu_ms_per_ack": round(1000 * own_cpu / max(len(latencies), 1), 2),
+        "senders_cpu_share_of_a_core": round(own_cpu / elapsed, 2),
         "non_202": sum(v for k, v in codes.items() if k != 202),
         "all_signalled_seconds": round(signalled_after, 2),
     }
@@ -280,6 +337,16 @@ async def main() -> None:
         f"p50 {baseline['p50_ms']} ms, p95 {baseline['p95_ms']} ms, p99 {baseline['p99_ms']} ms"
     )
     print(f"baseline / ack latency: p50 {ratio['p50']}x, p95 {ratio['p95']}x, p99 {ratio['p99']}x")
+    for name, phase in (("acks", acks), ("paced", paced), ("Temporal down", down)):
+        handler = phase.get("handler") if phase is not None else None
+        if phase is not None and handler:
+            print(
+                f"the API's handler time ({name}; histogram bucket bounds): p50 <= "
+                f"{handler['p50_le_ms']:g} ms, p95 <= {handler['p95_le_ms']:g} ms, p99 <= "
+                f"{handler['p99_le_ms']:g} ms; {100 * handler['within_50_ms']:.1f}% within 50 ms; "
+                f"the senders' process: {phase['senders_cpu_ms_per_ack']} ms CPU per ack, "
+                f"{100 * phase['senders_cpu_share_of_a_core']:.0f}% of a core"
+            )
     if args.json:
         result = {
             "store": store,
