@@ -23,10 +23,10 @@ CURRENCIES: dict[str, str] = {
 CURRENCY_IDS: dict[str, str] = {code: id_ for id_, code in CURRENCIES.items()}
 CURRENCY_NAMES: dict[str, str] = {
     "USD": "US Dollar",
-    "GBP": "British pound",
+    "GBP": "British Pound",
     "CAD": "Canadian Dollar",
     "EUR": "Euro",
-    "JPY": "Yen",
+    "JPY": "Japanese Yen",
     "AUD": "Australian Dollar",
     "CHF": "Swiss Franc",
 }

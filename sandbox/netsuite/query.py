@@ -108,7 +108,7 @@ TABLES: dict[str, TableSpec] = {
         },
     ),
     # A customer's addresses (``customer.defaultbillingaddress`` names one by ``nkey``);
-    # ``country`` is the ISO code, as SuiteQL answers it.
+    # ``country`` is the ISO code here (NetSuite's docs do not say what an account answers).
     "entityaddress": TableSpec(
         "entityaddress",
         {

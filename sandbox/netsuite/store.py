@@ -68,9 +68,10 @@ FROM txn, json_each(txn.body, '$.item.items') AS line;
 """
 
 # SuiteQL's ``customer`` row and ``entityaddress``: each address book line of a customer
-# is an address whose key (``nkey``) is made of the customer's id and the line's place
-# (a real account's keys are opaque); the customer's ``defaultbillingaddress`` is the
-# key of its default billing line. Views, recreated on every start like the one above.
+# is an address whose key (``nkey``) is made of the customer's id and the line's place (a
+# real account's keys are opaque; these are unique below 1,000 lines a customer); the
+# customer's ``defaultbillingaddress`` is the key of its default billing line. Views,
+# recreated on every start like the one above.
 ADDRESS_VIEWS = """
 DROP VIEW IF EXISTS customer_row;
 CREATE VIEW customer_row AS
