@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from connectors.netsuite.mapping import CURRENCY_CODE
+
 log = logging.getLogger(__name__)
 
-_ISO_CODE = re.compile(r"^[A-Z]{3}$")
 CURRENCY_QUERY = "SELECT id, symbol FROM currency"
 
 
@@ -55,4 +55,4 @@ class CurrencyCodes:
 
 
 def _is_id(value: Any) -> bool:
-    return value is not None and value != "" and not _ISO_CODE.match(str(value))
+    return value is not None and value != "" and not CURRENCY_CODE.match(str(value))

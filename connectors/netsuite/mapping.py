@@ -38,7 +38,8 @@ from models.erp import (
 )
 from models.types import Money
 
-_CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
+CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
+"""An ISO 4217 code, as Syncline's money carries it (SuiteQL may answer an id instead)."""
 
 # Free-form text (TEXT) or whole numbers (INTEGER), as the readers below take them: a
 # revenue type is compared as its text ("recurring"), not a list value's internal id.
@@ -132,7 +133,7 @@ def _ref_name(value: Any) -> str | None:
 
 def currency_of(record: dict[str, Any], default: str) -> str:
     name = _ref_name(record.get("currency"))
-    return name if name is not None and _CURRENCY_CODE.match(name) else default
+    return name if name is not None and CURRENCY_CODE.match(name) else default
 
 
 def _timestamp(value: Any) -> datetime | None:
@@ -203,14 +204,9 @@ def _billing_address(record: dict[str, Any]) -> Address:
         return Address()
     line = next((i for i in items if isinstance(i, dict) and i.get("defaultBilling")), items[0])
     a = line.get("addressBookAddress") or {}
-    street = "\n".join(str(a[k]) for k in ("addr1", "addr2") if a.get(k)) or None
     country = a.get("country")
-    return Address(
-        street=street,
-        city=a.get("city"),
-        state=a.get("state"),
-        postal_code=a.get("zip"),
-        country=_ref_id(country) if isinstance(country, dict) else country,
+    return address_from_row(
+        {**a, "country": _ref_id(country) if isinstance(country, dict) else country}
     )
 
 
@@ -222,7 +218,7 @@ def customer_from_record(record: dict[str, Any]) -> Customer:
         company_name=str(record.get("companyName") or record.get("entityId") or ""),
         billing_address=_billing_address(record),
         tax_id=record.get("custentity_tax_id"),
-        currency=name if name is not None and _CURRENCY_CODE.match(name) else None,
+        currency=name if name is not None and CURRENCY_CODE.match(name) else None,
     )
 
 
@@ -418,7 +414,7 @@ def order_line_from_row(
 
 def order_currency(row: Mapping[str, Any], default_currency: str) -> str:
     currency = row.get("currency")
-    return str(currency) if currency and _CURRENCY_CODE.match(str(currency)) else default_currency
+    return str(currency) if currency and CURRENCY_CODE.match(str(currency)) else default_currency
 
 
 def order_status(row: Mapping[str, Any]) -> tuple[OrderStatus, str]:
@@ -481,21 +477,22 @@ def customer_change(row: Mapping[str, Any], address: Mapping[str, Any] | None) -
         legal_name=str(row.get("companyname") or ""),
         billing_address=address_from_row(address) if address is not None else Address(),
         tax_id=row.get("custentity_tax_id") or None,
-        currency=str(currency) if currency and _CURRENCY_CODE.match(str(currency)) else None,
+        currency=str(currency) if currency and CURRENCY_CODE.match(str(currency)) else None,
         is_active=row.get("isinactive") in ("F", False, None),
         modified_at=modified_at(row),
     )
 
 
 def address_from_row(row: Mapping[str, Any]) -> Address:
-    """An ``entityaddress`` row, as ``_billing_address`` reads an address book line."""
+    """An ``entityaddress`` row, or an address book line's address (its country an ISO
+    code): NetSuite names their fields alike."""
     street = "\n".join(str(row[k]) for k in ("addr1", "addr2") if row.get(k)) or None
     return Address(
         street=street,
-        city=row.get("city") or None,
-        state=row.get("state") or None,
-        postal_code=row.get("zip") or None,
-        country=row.get("country") or None,
+        city=row.get("city"),
+        state=row.get("state"),
+        postal_code=row.get("zip"),
+        country=row.get("country"),
     )
 
 
