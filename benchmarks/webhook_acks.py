@@ -4,13 +4,18 @@ Starts the real local stack (Temporal dev server on SQLite/WAL, API with its inb
 worker, both sandboxes: ``DevStack``, as ``syncline dev`` runs it) in a temporary folder,
 optionally on a PostgreSQL store, and measures:
 
-* **acks**: S concurrent senders, each sending N signed closed-won callouts for new
+* **acks**: S concurrent senders (each its own HTTP client and connection, as a CRM's
+  callouts are), each sending N signed closed-won callouts for new
   opportunities one after another (a sender waits for each answer): the 202's latency
   p50/p95/p99 and acks/s; then how long until the relay has signalled every one
   (the inbox empty, every delivery ``accepted``), from the first send;
 * **acks, paced**: the same senders, each sending about ``--pace`` a second (waiting for
   each answer, as a CRM's callout does): the latency a sender sees at that offered load,
   where the closed loop above measures capacity (its latency is queueing: Little's law);
+* **acks, paced, the workers stopped**: the paced phase again with the stack's workers
+  stopped (the deals wait in Temporal's task queue, and are placed once the workers are
+  started again): the ingress, its relay and Temporal on the machine, the deals'
+  processing elsewhere, as in a deployment where the workers run on their own machines;
 * **acks, Temporal down**: the same again with the Temporal dev server stopped, so
   neither the relay's signals nor the deals they start compete with the ingress for the
   machine: the inbox's own cost. Then Temporal is started again and the time until every
@@ -41,7 +46,8 @@ import re
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -63,6 +69,8 @@ from workers.temporal import connect
 from workflows.deal import contract as deal
 
 Send = Callable[[str], Awaitable[None]]
+OpenSender = Callable[[], contextlib.AbstractAsyncContextManager[Send]]
+"""One sender's way to send: entered once per sender, for all its deliveries."""
 
 
 def _opportunity_id(run: str, sender: int, n: int) -> str:
@@ -120,20 +128,28 @@ def _handler_quantiles(before: dict[float, float], after: dict[float, float]) ->
     }
 
 
-def _latencies(latencies: list[float], elapsed: float) -> dict[str, float]:
+def _latencies(sent: Sent) -> dict[str, float]:
+    latencies = sent.latencies
     return {
         "requests": len(latencies),
-        "per_second": round(len(latencies) / elapsed, 1),
+        "per_second": round(len(latencies) / sent.seconds, 1),
         "p50_ms": round(1000 * percentile(latencies, 0.5), 1),
         "p95_ms": round(1000 * percentile(latencies, 0.95), 1),
         "p99_ms": round(1000 * percentile(latencies, 0.99), 1),
     }
 
 
-async def _senders(
-    senders: int, each: int, send: Send, pace: float = 0.0
-) -> tuple[list[float], float]:
-    """``senders`` at once, each sending ``each`` in turn; every latency, and the wall time.
+@dataclass(frozen=True)
+class Sent:
+    latencies: list[float]
+    seconds: float
+    cpu_seconds: float
+    """The senders' process's CPU time while they sent (it is one Python process, and
+    its loop is part of every latency measured)."""
+
+
+async def _senders(senders: int, each: int, open_sender: OpenSender, pace: float = 0.0) -> Sent:
+    """``senders`` at once, each sending ``each`` in turn.
 
     ``pace`` 0: each sends its next as soon as it has the answer (closed loop: the
     server's capacity, every latency is queueing behind the others). ``pace`` R: each
@@ -143,7 +159,7 @@ async def _senders(
     run = uuid.uuid4().hex[:8]
     latencies: list[float] = []
 
-    async def sender(index: int) -> None:
+    async def sender(index: int, send: Send) -> None:
         gaps = random.Random(index)
         next_at = time.perf_counter() + (gaps.expovariate(pace) if pace else 0.0)
         for n in range(each):
@@ -154,9 +170,14 @@ async def _senders(
             await send(_opportunity_id(run, index, n))
             latencies.append(time.perf_counter() - begun)
 
-    started = time.perf_counter()
-    await asyncio.gather(*(sender(i) for i in range(senders)))
-    return latencies, time.perf_counter() - started
+    async with contextlib.AsyncExitStack() as opened:
+        # Every sender's client made before the clock starts: making one builds a TLS
+        # context (tens of milliseconds of CPU, plain HTTP or not), and a hundred at
+        # once would be a burst of the senders' own work inside the measured latencies.
+        sends = [await opened.enter_async_context(open_sender()) for _ in range(senders)]
+        started, cpu = time.perf_counter(), _cpu_seconds(os.getpid())
+        await asyncio.gather(*(sender(i, send) for i, send in enumerate(sends)))
+        return Sent(latencies, time.perf_counter() - started, _cpu_seconds(os.getpid()) - cpu)
 
 
 async def _acks(
@@ -165,50 +186,56 @@ async def _acks(
     senders: int,
     each: int,
     *,
-    temporal_down: bool = False,
+    stopped: Sequence[str] = (),
     pace: float = 0.0,
 ) -> dict[str, Any]:
     secret = env["SYNCLINE_WEBHOOK_SECRET"]
     codes: dict[int, int] = {}
     store = Store.from_url(env["SYNCLINE_DATABASE_URL"])
-    limits = httpx.Limits(max_connections=senders, max_keepalive_connections=senders)
-    async with httpx.AsyncClient(base_url=stack.api_url, limits=limits, timeout=60) as http:
 
-        async def send(opportunity_id: str) -> None:
-            body = json.dumps(
-                {"event": "opportunity.closed_won", "opportunityId": opportunity_id}
-            ).encode()
-            headers = {**signed_headers(secret, body), "Content-Type": "application/json"}
-            answer = await http.post("/webhooks/salesforce", content=body, headers=headers)
-            codes[answer.status_code] = codes.get(answer.status_code, 0) + 1
+    @contextlib.asynccontextmanager
+    async def open_sender() -> AsyncIterator[Send]:
+        # A client, so a connection, of its own per sender, as each CRM callout is: one
+        # client's pool shared by all the senders costs the senders' process more CPU
+        # per request the more connections it holds, and that process's loop is part of
+        # every latency measured here.
+        async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as http:
 
-        first_sent = utc_now()
-        if temporal_down:
-            stack.kill("temporal")
-        api_cpu, own_cpu = _cpu_seconds(stack.pid("api")), _cpu_seconds(os.getpid())
-        handled = await _handler_buckets(stack, env)
-        latencies, elapsed = await _senders(senders, each, send, pace)
-        # The API's own CPU per answer, the relay's share of the phase included: what
-        # the machine's load does not change much, where latencies move with it. The
-        # senders' too: they are one Python process, and its loop is part of every
-        # latency they measure.
-        api_cpu = _cpu_seconds(stack.pid("api")) - api_cpu
-        own_cpu = _cpu_seconds(os.getpid()) - own_cpu
-        handler = _handler_quantiles(handled, await _handler_buckets(stack, env))
+            async def send(opportunity_id: str) -> None:
+                body = json.dumps(
+                    {"event": "opportunity.closed_won", "opportunityId": opportunity_id}
+                ).encode()
+                headers = {**signed_headers(secret, body), "Content-Type": "application/json"}
+                answer = await http.post("/webhooks/salesforce", content=body, headers=headers)
+                codes[answer.status_code] = codes.get(answer.status_code, 0) + 1
+
+            yield send
+
+    first_sent = utc_now()
+    for name in stopped:
+        stack.kill(name)
+    api_cpu = _cpu_seconds(stack.pid("api"))
+    handled = await _handler_buckets(stack, env)
+    sent = await _senders(senders, each, open_sender, pace)
+    # The API's own CPU per answer, the relay's share of the phase included: what
+    # the machine's load does not change much, where latencies move with it.
+    api_cpu = _cpu_seconds(stack.pid("api")) - api_cpu
+    handler = _handler_quantiles(handled, await _handler_buckets(stack, env))
     timed_from = first_sent
-    if temporal_down:
+    if "temporal" in stopped:
         timed_from = utc_now()  # from the restart: the inbox waited until then
-        stack.respawn("temporal")
+    for name in stopped:
+        stack.respawn(name)
     try:
-        signalled_after = await _until_signalled(store, first_sent, timed_from, len(latencies))
+        signalled_after = await _until_signalled(store, first_sent, timed_from, len(sent.latencies))
     finally:
         await store.close()
     return {
-        **_latencies(latencies, elapsed),
-        "api_cpu_ms_per_ack": round(1000 * api_cpu / max(len(latencies), 1), 2),
+        **_latencies(sent),
+        "api_cpu_ms_per_ack": round(1000 * api_cpu / max(len(sent.latencies), 1), 2),
         "handler": handler,
-        "senders_cpu_ms_per_ack": round(1000 * own_cpu / max(len(latencies), 1), 2),
-        "senders_cpu_share_of_a_core": round(own_cpu / elapsed, 2),
+        "senders_cpu_ms_per_ack": round(1000 * sent.cpu_seconds / max(len(sent.latencies), 1), 2),
+        "senders_cpu_share_of_a_core": round(sent.cpu_seconds / sent.seconds, 2),
         "non_202": sum(v for k, v in codes.items() if k != 202),
         "all_signalled_seconds": round(signalled_after, 2),
     }
@@ -253,8 +280,7 @@ async def _baseline(
             ),
         )
 
-    latencies, elapsed = await _senders(senders, each, send)
-    return _latencies(latencies, elapsed)
+    return _latencies(await _senders(senders, each, lambda: contextlib.nullcontext(send)))
 
 
 @contextlib.asynccontextmanager
@@ -299,66 +325,85 @@ async def main() -> None:
     )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    async with _stack(args.postgres) as (stack, env):
-        acks = await _acks(stack, env, args.senders, args.each)
-        await _quiet(args.settle_seconds)
-        paced: dict[str, Any] | None = None
-        if args.pace:
-            paced = await _acks(stack, env, args.senders, args.each, pace=args.pace)
-            await _quiet(args.settle_seconds)
-        down = await _acks(stack, env, args.senders, args.each, temporal_down=True)
-        await _quiet(args.settle_seconds)
-        baseline = await _baseline(stack, env, args.senders, args.each)
-    ratio = {q: round(baseline[f"{q}_ms"] / acks[f"{q}_ms"], 1) for q in ("p50", "p95", "p99")}
     store = "postgresql" if args.postgres else "sqlite"
-    print(
-        f"acks ({store} store), {args.senders} senders x {args.each}: {acks['requests']} "
-        f"answered, {acks['per_second']}/s, p50 {acks['p50_ms']} ms, p95 {acks['p95_ms']} ms, "
-        f"p99 {acks['p99_ms']} ms, non-202 {acks['non_202']}, API CPU "
-        f"{acks['api_cpu_ms_per_ack']} ms per ack; all signalled after "
-        f"{acks['all_signalled_seconds']} s"
-    )
-    if paced is not None:
-        print(
-            f"acks paced, {args.senders} senders at {args.pace}/s each (offered "
-            f"{args.senders * args.pace:g}/s): {paced['per_second']}/s, p50 {paced['p50_ms']} "
-            f"ms, p95 {paced['p95_ms']} ms, p99 {paced['p99_ms']} ms, non-202 "
-            f"{paced['non_202']}, API CPU {paced['api_cpu_ms_per_ack']} ms per ack; "
-            f"all signalled after {paced['all_signalled_seconds']} s"
-        )
-    print(
-        f"acks with Temporal down: {down['per_second']}/s, p50 {down['p50_ms']} ms, "
-        f"p95 {down['p95_ms']} ms, p99 {down['p99_ms']} ms, non-202 {down['non_202']}, API CPU "
-        f"{down['api_cpu_ms_per_ack']} ms per ack; all "
-        f"signalled {down['all_signalled_seconds']} s after Temporal was started again"
-    )
+    phases: dict[str, dict[str, Any]] = {}
+    async with _stack(args.postgres) as (stack, env):
+        for phase in _phases(args.pace, stack.worker_names):
+            phases[phase.key] = await _acks(
+                stack, env, args.senders, args.each, pace=phase.pace, stopped=phase.stopped
+            )
+            _print_phase(phase, phases[phase.key], args.senders, store)
+            await _quiet(args.settle_seconds)
+        baseline = await _baseline(stack, env, args.senders, args.each)
+    acks = phases["acks"]
+    ratio = {q: round(baseline[f"{q}_ms"] / acks[f"{q}_ms"], 1) for q in ("p50", "p95", "p99")}
     print(
         f"baseline (signal-with-start per request, same Temporal): {baseline['per_second']}/s, "
         f"p50 {baseline['p50_ms']} ms, p95 {baseline['p95_ms']} ms, p99 {baseline['p99_ms']} ms"
     )
     print(f"baseline / ack latency: p50 {ratio['p50']}x, p95 {ratio['p95']}x, p99 {ratio['p99']}x")
-    for name, phase in (("acks", acks), ("paced", paced), ("Temporal down", down)):
-        handler = phase.get("handler") if phase is not None else None
-        if phase is not None and handler:
-            print(
-                f"the API's handler time ({name}; histogram bucket bounds): p50 <= "
-                f"{handler['p50_le_ms']:g} ms, p95 <= {handler['p95_le_ms']:g} ms, p99 <= "
-                f"{handler['p99_le_ms']:g} ms; {100 * handler['within_50_ms']:.1f}% within 50 ms; "
-                f"the senders' process: {phase['senders_cpu_ms_per_ack']} ms CPU per ack, "
-                f"{100 * phase['senders_cpu_share_of_a_core']:.0f}% of a core"
-            )
     if args.json:
         result = {
             "store": store,
             "senders": args.senders,
             "each": args.each,
-            "acks": acks,
-            "acks_paced": {"pace_per_sender": args.pace, **(paced or {})},
-            "acks_temporal_down": down,
+            "pace_per_sender": args.pace,
+            **phases,
             "baseline_signal_with_start": baseline,
             "baseline_over_ack": ratio,
         }
         args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+@dataclass(frozen=True)
+class Phase:
+    key: str
+    label: str
+    pace: float = 0.0
+    stopped: Sequence[str] = ()
+
+
+def _phases(pace: float, workers: Sequence[str]) -> list[Phase]:
+    closed = [
+        Phase("acks", "acks (closed loop)"),
+        Phase("acks_temporal_down", "acks with Temporal down (closed loop)", stopped=("temporal",)),
+    ]
+    if not pace:
+        return closed
+    return [
+        closed[0],
+        Phase("acks_paced", "acks paced", pace),
+        Phase(
+            "acks_paced_workers_stopped",
+            "acks paced, the workers stopped (deals wait in Temporal, as where the workers "
+            "run on other machines)",
+            pace,
+            tuple(workers),
+        ),
+        closed[1],
+        Phase("acks_paced_temporal_down", "acks paced, Temporal down", pace, ("temporal",)),
+    ]
+
+
+def _print_phase(phase: Phase, result: dict[str, Any], senders: int, store: str) -> None:
+    offered = f", offered {senders * phase.pace:g}/s" if phase.pace else ""
+    after = "Temporal was started again" if "temporal" in phase.stopped else "the first send"
+    print(
+        f"{phase.label} ({store} store, {senders} senders{offered}): {result['requests']} "
+        f"answered, {result['per_second']}/s, p50 {result['p50_ms']} ms, p95 "
+        f"{result['p95_ms']} ms, p99 {result['p99_ms']} ms, non-202 {result['non_202']}, "
+        f"API CPU {result['api_cpu_ms_per_ack']} ms per ack; all signalled "
+        f"{result['all_signalled_seconds']} s after {after}"
+    )
+    handler = result.get("handler")
+    if handler:
+        print(
+            f"  the API's handler time (histogram bucket bounds): p50 <= "
+            f"{handler['p50_le_ms']:g} ms, p95 <= {handler['p95_le_ms']:g} ms, p99 <= "
+            f"{handler['p99_le_ms']:g} ms; {100 * handler['within_50_ms']:.1f}% within 50 ms; "
+            f"the senders' process: {result['senders_cpu_ms_per_ack']} ms CPU per ack, "
+            f"{100 * result['senders_cpu_share_of_a_core']:.0f}% of a core"
+        )
 
 
 if __name__ == "__main__":
