@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, computed_field
 
 from models.billing import DealBilling
 from models.types import UtcDatetime
+
+BILLING_FOLLOW = timedelta(days=400)
+"""How long a deal's run follows its accepted order's billing: annual invoicing plus a
+month of payment terms. Anything later is the change feed's and reconciliation's."""
 
 
 class DealStatus(StrEnum):
@@ -88,6 +93,9 @@ class DealState(BaseModel):
     billing: DealBilling | None = None
     fulfilment_status: str | None = None
     """How much of the order the ERP has shipped ("Partially Fulfilled", "Fulfilled")."""
+    following_since: UtcDatetime | None = None
+    """When this run began following its order's billing; it stops once that is
+    ``BILLING_FOLLOW`` ago and reconciliation asks (``FollowCheck``)."""
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -98,6 +106,17 @@ class DealState(BaseModel):
 
 class CloseWonResult(BaseModel):
     state: DealState
+
+
+class FollowCheck(BaseModel):
+    """Reconciliation's nightly question to a deal that started ``BILLING_FOLLOW`` ago:
+    is its follow of the order's billing over? The deal answers by its own clock (it
+    ends, or goes on waiting). A question rather than a timer in every deal: most deals
+    are paid and end long before, and a timer would cost each of them a history event
+    and a billable action."""
+
+    asked_by: str
+    """The reconciliation run that asks (its id)."""
 
 
 class RetryRequest(BaseModel):

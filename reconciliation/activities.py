@@ -158,6 +158,7 @@ class ReconcileActivities:
         if Domain.ORDERS in request.domains:
             # First: an exception left by a gone run would make a finding look parked.
             restarted = await self._repairer.restart_stopped_deals(request.run_id, request.keys)
+            await self._repairer.ask_following_deals(request.run_id, request.keys)
         for domain in request.domains:
             result.repaired[domain] = result.open[domain] = 0
             async for row in self._records.all_findings(

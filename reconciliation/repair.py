@@ -22,6 +22,7 @@ from models.lifecycle import AccountEdit, MirrorInput, OpportunityChanged
 from models.reconciliation import DriftClass, FindingState, Remedy
 from models.tables import ExceptionRow, ExceptionStatus, ReconciliationFindingRow
 from models.types import utc_now
+from reconciliation.following_deals import ask_following_deals
 from reconciliation.stopped_deals import StoppedDeals
 from store import Store
 from workflows.deal import contract as deal
@@ -110,6 +111,11 @@ class Repairer:
             await self._replay_deal(run_id, opportunity_id)
 
         return await StoppedDeals(self._client, self._store, replay).sweep(keys)
+
+    async def ask_following_deals(self, run_id: str, keys: list[str] | None) -> int:
+        """Deals that may have followed their billing for ``BILLING_FOLLOW`` are asked to
+        end (``reconciliation.following_deals``). How many were asked."""
+        return await ask_following_deals(self._client, utc_now(), run_id, keys)
 
     async def _replay_deal(self, run_id: str, opportunity_id: str) -> None:
         await deal.signal_close_won(

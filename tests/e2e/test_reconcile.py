@@ -12,14 +12,19 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from temporalio.client import Client, ScheduleOverlapPolicy
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, ScheduleOverlapPolicy, WorkflowExecutionStatus
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from models.deal import BILLING_FOLLOW
 from models.erp import SalesOrder
+from models.types import utc_now
+from reconciliation.following_deals import ask_following_deals
 from reconciliation.schedule import SCHEDULE_ID
 from tests.deals import erp_order_outside_syncline
 from tests.e2e.conftest import RECONCILE_SLA_SECONDS, Stack
 from tests.e2e.test_cli import _syncline
+from workflows.deal import contract as deal
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("clean_faults")]
 
@@ -161,3 +166,46 @@ async def test_a_worker_killed_mid_pass_resumes_from_its_checkpoint(stack: Stack
         if e.HasField("activity_task_started_event_attributes")
     ]
     assert max(attempts) >= 2  # the pass really was retried after the kill
+
+
+async def test_deals_following_their_billing_are_asked_and_judge_by_their_own_clock(
+    stack: Stack,
+) -> None:
+    """The sweep that replaces a 400-day timer in every deal, against a real server's
+    visibility: a deal started today is not asked; seen from ``BILLING_FOLLOW`` ahead it
+    is, and it goes on following, since its own clock says it began today."""
+    opportunity_id = await stack.open_deal(["SL-SEAT-PRO"], name="Following")
+    await stack.close_won(opportunity_id)
+    await stack.wait_for_status(opportunity_id, "order_accepted")
+    client = await _temporal(stack)
+    keys = {opportunity_id}
+    assert await ask_following_deals(client, utc_now(), "e2e", keys) == 0
+
+    ahead = utc_now() + BILLING_FOLLOW + timedelta(days=1)
+    deadline = time.monotonic() + 30
+    while not await ask_following_deals(client, ahead, "e2e", keys):
+        # Visibility shows the deal's status a moment after the run moved it.
+        assert time.monotonic() < deadline, "the following deal was never asked"
+        await asyncio.sleep(0.3)
+    handle = deal.deal_handle(client, opportunity_id)
+    for _ in range(100):
+        history = await handle.fetch_history()
+        asked = [
+            event.event_id
+            for event in history.events
+            if event.workflow_execution_signaled_event_attributes.signal_name
+            == deal.FOLLOW_CHECK.name
+        ]
+        answered = [
+            event.event_id
+            for event in history.events
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+        ]
+        if asked and answered[-1] > asked[-1]:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the deal never took the question")
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+    state = await deal.STATE.ask(handle)
+    assert state.step == "follow_billing" and state.following_since is not None

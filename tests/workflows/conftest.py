@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
@@ -26,7 +26,7 @@ from connectors.salesforce import SalesforceClient
 from connectors.salesforce.pubsub import PubSubClient
 from models.billing import InvoiceSnapshot
 from models.changes import ErpChange, InvoiceChange
-from models.deal import CloseWonResult, CloseWonTrigger
+from models.deal import BILLING_FOLLOW, CloseWonResult, CloseWonTrigger, FollowCheck
 from models.events import SourceSystem
 from models.types import utc_now
 from sandbox.netsuite.certificates import make_key_pair
@@ -86,6 +86,8 @@ class World:
     """The sandbox CRM's Pub/Sub API, in a ``stream_world``."""
     erp_certificate_id: str = ""
     """The certificate the worker logs in to the ERP with (an administrator revokes it)."""
+    env: WorkflowEnvironment | None = None
+    """The time-skipping server the world runs on (``ended`` moves its clock)."""
 
     async def start(
         self, opportunity_id: str, correlation_id: str = "corr-test"
@@ -100,6 +102,35 @@ class World:
                 received_at=utc_now(),
             ),
         )
+
+    async def ended(self, handle: WorkflowHandle[Any, CloseWonResult]) -> CloseWonResult:
+        """The deal's result. A run left following its order's billing ends as it does
+        in production: ``BILLING_FOLLOW`` passes (time skips) and reconciliation asks it
+        (``FOLLOW_CHECK``); a run ending by itself (paid, cancelled) just ends.
+
+        Not by awaiting the result at once: while a caller awaits a result, the test
+        server skips time to the next timer, and a deal waiting for signals has none,
+        so it would skip to the run's default timeout (ten years) and time it out."""
+        assert self.env is not None
+        newest = self.client.get_workflow_handle(handle.id)
+        deadline = asyncio.get_running_loop().time() + 60
+        while asyncio.get_running_loop().time() < deadline:
+            if (await newest.describe()).status != WorkflowExecutionStatus.RUNNING:
+                break
+            try:
+                state = await deal.STATE.ask(newest)
+            except RPCError:
+                state = None  # between runs (a continuation): ask again
+            if (
+                state is not None
+                and state.step == "follow_billing"
+                and state.status in deal.FOLLOWING_STATUSES
+            ):
+                await self.env.sleep(BILLING_FOLLOW)
+                await deal.FOLLOW_CHECK.send_if_running(newest, FollowCheck(asked_by="test"))
+                break
+            await asyncio.sleep(0.1)
+        return await handle.result()
 
     async def publish(self, *changes: ErpChange | InvoiceSnapshot) -> None:
         """As the change feed does it: the ledger first, then a signal to the deal."""
@@ -120,7 +151,10 @@ class World:
 
 
 @asynccontextmanager
-async def _world(client: Client, tmp_path: Path, *, stream: bool = False) -> AsyncIterator[World]:
+async def _world(
+    env: WorkflowEnvironment, tmp_path: Path, *, stream: bool = False
+) -> AsyncIterator[World]:
+    client = env.client
     crm_app = build_crm_app(
         SalesforceSandboxConfig(
             db_path=tmp_path / "crm.db",
@@ -192,6 +226,7 @@ async def _world(client: Client, tmp_path: Path, *, stream: bool = False) -> Asy
                 sales_user,
                 pubsub,
                 erp_certificate_id=certificate_id,
+                env=env,
             )
     finally:
         if pubsub is not None and pubsub_server is not None:
@@ -221,7 +256,7 @@ async def world(workflow_env: WorkflowEnvironment, tmp_path: Path) -> AsyncItera
     """On the session's shared time-skipping server: for tests whose runs all finish or
     are left waiting on nothing but signals."""
     await _still_serving(workflow_env)
-    async with _world(workflow_env.client, tmp_path) as made:
+    async with _world(workflow_env, tmp_path) as made:
         yield made
 
 
@@ -244,7 +279,7 @@ async def _own_server(tmp_path: Path, *, stream: bool) -> AsyncIterator[World]:
     )
     try:
         await register_search_attributes(env.client)
-        async with _world(env.client, tmp_path, stream=stream) as made:
+        async with _world(env, tmp_path, stream=stream) as made:
             yield made
     finally:
         await env.shutdown()

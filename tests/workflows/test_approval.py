@@ -77,7 +77,7 @@ async def test_a_held_order_is_booked_when_approved_dated_by_the_approval(world:
     assert booking.payload["approved_at"] == approved_at.isoformat()
     opportunity = await world.crm.get("Opportunity", opportunity_id)
     assert opportunity["Syncline_Order_Status__c"] == "Pending Fulfillment"
-    await handle.terminate("the test is over")  # it would follow billing for 400 days
+    await handle.terminate("the test is over")  # it would follow billing until asked to end
     await record_history(handle, "close_won_held_then_approved")
 
 

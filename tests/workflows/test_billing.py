@@ -8,11 +8,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.api.enums.v1 import EventType as EventType_
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 
 from models.billing import BillingStatus, ChangeCursor, InvoiceSnapshot, InvoiceStatus
 from models.changes import ChangeKind
-from models.deal import CloseWonResult, DealStatus
+from models.deal import BILLING_FOLLOW, CloseWonResult, DealStatus, FollowCheck
 from models.events import EventType
 from models.settlement import (
     Application,
@@ -22,8 +23,9 @@ from models.settlement import (
 )
 from models.types import Money
 from tests.deals import open_deal
-from tests.workflows.conftest import World
+from tests.workflows.conftest import World, eventually
 from tests.workflows.histories import record_history
+from workflows.deal import contract as deal
 from workflows.deal.workflow import CloseWonToOrder
 from workflows.feed.contract import FeedConfig, FeedInput
 from workflows.feed.workflow import ErpChangeFeed
@@ -295,3 +297,44 @@ async def test_the_change_feed_carries_erp_invoices_and_payments_to_the_deal(
     assert [e.event_type for e in events].count(EventType.INVOICE_POSTED) == 1
     paid = [e for e in events if e.event_type == EventType.PAYMENT_APPLIED]
     assert sum(Decimal(e.payload["amount"]) for e in paid) == remaining
+
+
+async def test_a_deal_ends_its_follow_only_when_asked_after_billing_follow(world: World) -> None:
+    """Reconciliation asks; the deal judges by its own clock. Asked early, it goes on
+    (the question is not news and changes nothing); asked once ``BILLING_FOLLOW`` has
+    passed since it began following, it ends as it stands. No timer waits in between."""
+    _, handle = await _accepted_deal(world)
+    await deal.FOLLOW_CHECK.send(handle, FollowCheck(asked_by="early"))
+    assert world.env is not None
+    await world.env.sleep(BILLING_FOLLOW - timedelta(days=1))
+    await deal.FOLLOW_CHECK.send(handle, FollowCheck(asked_by="a day early"))
+    await eventually(lambda: _signals_taken(handle), lambda taken: taken)
+    state = await deal.STATE.ask(handle)
+    assert (state.step, state.status) == ("follow_billing", DealStatus.ORDER_ACCEPTED)
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+
+    await world.env.sleep(timedelta(days=1))
+    await deal.FOLLOW_CHECK.send(handle, FollowCheck(asked_by="due"))
+    result = await handle.result()
+    assert result.state.status == DealStatus.ORDER_ACCEPTED
+    assert result.state.following_since is not None
+    history = await handle.fetch_history()
+    kinds = [event.event_type for event in history.events]
+    assert EventType_.EVENT_TYPE_TIMER_STARTED not in kinds
+    checks = [
+        e
+        for e in history.events
+        if e.event_type == EventType_.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+        and e.workflow_execution_signaled_event_attributes.signal_name == deal.FOLLOW_CHECK.name
+    ]
+    assert len(checks) == 3
+    await record_history(handle, "close_won_followed_then_asked_to_end")
+
+
+async def _signals_taken(handle: WorkflowHandle[Any, CloseWonResult]) -> bool:
+    """Whether a workflow task completed after the run's last signal (it has taken it)."""
+    kinds = [e.event_type for e in (await handle.fetch_history()).events]
+    last_signal = max(
+        i for i, k in enumerate(kinds) if k == EventType_.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+    )
+    return EventType_.EVENT_TYPE_WORKFLOW_TASK_COMPLETED in kinds[last_signal:]

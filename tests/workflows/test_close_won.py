@@ -42,7 +42,7 @@ async def test_closed_won_becomes_one_order_written_back_and_recorded(world: Wor
     )
     await _close_won(world, opportunity_id)
     handle = await world.start(opportunity_id)
-    result = await handle.result()
+    result = await world.ended(handle)
     await record_history(handle, "close_won_accepted_then_unbilled")
 
     state = result.state
@@ -72,8 +72,8 @@ async def test_a_second_run_for_the_same_deal_finds_the_order_and_records_nothin
 ) -> None:
     opportunity_id = await open_deal(world.crm, world.entries)
     await _close_won(world, opportunity_id)
-    first = await (await world.start(opportunity_id)).result()
-    second = await (await world.start(opportunity_id, correlation_id="replayed")).result()
+    first = await world.ended(await world.start(opportunity_id))
+    second = await world.ended(await world.start(opportunity_id, correlation_id="replayed"))
     assert second.state.erp_order_id == first.state.erp_order_id
     assert len(await world.erp_orders_for(opportunity_id)) == 1
     assert await world.store.count_events(EventType.ORDER_ACCEPTED, opportunity_id) == 1
@@ -124,7 +124,7 @@ async def test_unknown_sku_parks_then_resumes_after_the_catalog_is_fixed(world: 
         "inventoryItem", {"itemId": "SL-WF-UNKNOWN", "displayName": "x", "basePrice": 10}
     )
     await handle.signal(CloseWonToOrder.retry, RetryRequest(exception_id=row.id))
-    result = await handle.result()
+    result = await world.ended(handle)
     assert result.state.status == DealStatus.ORDER_ACCEPTED and result.state.retries == 2
     await record_history(handle, "close_won_parked_retried_then_unbilled")
     assert len(await world.erp_orders_for(opportunity_id)) == 1
@@ -147,7 +147,7 @@ async def test_the_facts_an_operators_retry_leads_to_name_the_operator(world: Wo
     await handle.signal(
         CloseWonToOrder.retry, RetryRequest(exception_id=row.id, requested_by="alice")
     )
-    assert (await handle.result()).state.status == DealStatus.ORDER_ACCEPTED
+    assert (await world.ended(handle)).state.status == DealStatus.ORDER_ACCEPTED
     caused_by = {e.event_type: e.caused_by for e in await world.store.events_for(opportunity_id)}
     assert caused_by == {
         EventType.OPPORTUNITY_CLOSED_WON: None,  # the CRM's doing, before anyone retried
@@ -170,7 +170,7 @@ async def test_an_erp_rejection_parks_with_the_erps_reason(world: World) -> None
     finally:
         await world.erp_admin.post("/admin/periods/open", json={"through": "2100-12-31"})
     await handle.signal(CloseWonToOrder.retry, RetryRequest())
-    assert (await handle.result()).state.status == DealStatus.ORDER_ACCEPTED
+    assert (await world.ended(handle)).state.status == DealStatus.ORDER_ACCEPTED
 
 
 async def test_transient_erp_failures_are_retried_by_the_engine(world: World) -> None:
@@ -187,7 +187,7 @@ async def test_transient_erp_failures_are_retried_by_the_engine(world: World) ->
     )
     opportunity_id = await open_deal(world.crm, world.entries)
     await _close_won(world, opportunity_id)
-    result = await (await world.start(opportunity_id)).result()
+    result = await world.ended(await world.start(opportunity_id))
     assert result.state.status == DealStatus.ORDER_ACCEPTED
     assert len(await world.erp_orders_for(opportunity_id)) == 1
 
@@ -206,7 +206,7 @@ async def test_rate_limits_are_waited_out_not_parked(world: World) -> None:
     )
     opportunity_id = await open_deal(world.crm, world.entries, ["SL-ONBOARDING"])
     await _close_won(world, opportunity_id)
-    result = await (await world.start(opportunity_id)).result()
+    result = await world.ended(await world.start(opportunity_id))
     assert result.state.status == DealStatus.ORDER_ACCEPTED and result.state.open_exception is None
 
 
@@ -217,7 +217,7 @@ async def test_duplicate_deliveries_while_running_are_counted_not_acted_on(world
     # end-to-end test drives concurrently) can refuse simultaneous signal-with-starts.
     handles = [await world.start(opportunity_id) for _ in range(3)]
     assert len({h.result_run_id for h in handles}) == 1
-    result = await handles[0].result()
+    result = await world.ended(handles[0])
     assert result.state.deliveries == 3 and result.state.duplicate_deliveries == 2
     assert len(await world.erp_orders_for(opportunity_id)) == 1
 
@@ -281,7 +281,7 @@ async def test_a_negative_line_parks_until_the_rep_fixes_it(world: World) -> Non
     await world.crm.delete("OpportunityLineItem", discount)
     await world.crm.update("OpportunityLineItem", line["Id"], {"UnitPrice": "750.50"})
     await handle.signal(CloseWonToOrder.retry, RetryRequest(exception_id=state.open_exception.id))
-    result = await handle.result()
+    result = await world.ended(handle)
     assert result.state.status == DealStatus.ORDER_ACCEPTED
     await record_history(handle, "close_won_negative_line_parked_then_fixed")
     [order] = await world.erp_orders_for(opportunity_id)
@@ -327,17 +327,17 @@ async def test_a_deal_costs_the_erp_three_calls_for_a_new_customer_and_two_for_a
     skus = ["SL-PLATFORM-ANNUAL", "SL-SEAT-PRO"]
     warm = await open_deal(world.crm, world.entries, skus, name="Warm-up")
     await _close_won(world, warm)
-    await (await world.start(warm, correlation_id="warm")).result()  # SKUs now mapped
+    await world.ended(await world.start(warm, correlation_id="warm"))  # SKUs now mapped
 
     first = await open_deal(world.crm, world.entries, skus, name="First deal")
     await _close_won(world, first)
-    placed = await (await world.start(first, correlation_id="new-customer")).result()
+    placed = await world.ended(await world.start(first, correlation_id="new-customer"))
     assert await _erp_calls(world, "new-customer") == 3
 
     account = (await world.crm.get_opportunity(first)).account_id
     again = await open_deal(world.crm, world.entries, skus, name="Again", account_id=account)
     await _close_won(world, again)
-    second = await (await world.start(again, correlation_id="known-customer")).result()
+    second = await world.ended(await world.start(again, correlation_id="known-customer"))
     assert await _erp_calls(world, "known-customer") == 2
     # The same ERP customer as the account's first deal, found without asking the ERP.
     assert second.state.erp_customer_id == placed.state.erp_customer_id

@@ -130,7 +130,7 @@ async def test_write_back_rejected_parks_after_the_order_then_a_retry_finishes(
     assert await _faults_left(crm_admin) == [0]
     await world.store.mark_retry_requested(row.id)
     await handle.signal(CloseWonToOrder.retry, RetryRequest(exception_id=row.id))
-    result = await handle.result()
+    result = await world.ended(handle)
 
     assert result.state.status == DealStatus.ORDER_ACCEPTED and result.state.retries == 1
     assert result.state.erp_order_id == order["id"]
@@ -163,7 +163,7 @@ async def test_transient_crm_failures_are_retried_by_the_engine(
         },
     )
     handle = await world.start(opportunity_id)
-    result = await handle.result()
+    result = await world.ended(handle)
 
     assert result.state.status == DealStatus.ORDER_ACCEPTED
     assert result.state.open_exception is None and result.state.retries == 0

@@ -201,4 +201,4 @@ async def test_each_orders_approval_state_against_its_deal(own_world: World) -> 
     again = await _reconcile(world, domains=[Domain.ORDERS])
     assert await _classes(world, again) == {}
     assert again.unexplained == 0
-    await approved_deal.terminate("the test is over")  # it would follow billing for 400 days
+    await approved_deal.terminate("the test is over")  # it would follow billing until asked to end

@@ -21,8 +21,10 @@ HISTORIES = sorted(HISTORY_DIR.glob("*.json"))
 
 def test_there_are_saved_histories_to_replay() -> None:
     assert {p.stem for p in HISTORIES} >= {
-        # the deal: placed and followed until paid, or for BILLING_FOLLOW when nothing comes
+        # the deal: placed and followed until paid, or until reconciliation asks it after
+        # BILLING_FOLLOW when nothing comes
         "close_won_billed_and_paid",
+        "close_won_followed_then_asked_to_end",
         "close_won_accepted_then_unbilled",
         "close_won_parked_retried_then_unbilled",
         # undone or changed after the order; parked, then lost

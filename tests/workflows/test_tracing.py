@@ -53,8 +53,7 @@ async def test_spans_cover_the_start_the_run_and_each_activity(world: World) -> 
             lambda s: s.status == DealStatus.ORDER_ACCEPTED,
         )
         # Lost before it is invoiced, the deal cancels its order and ends now: the test
-        # waits on no 400-day billing timer (time skipping would have to reach it, and
-        # any run another test left behind could stop it from skipping).
+        # needs no end of the billing follow (``World.ended``) on a second server.
         await world.crm.update("Opportunity", opportunity_id, {"StageName": "Closed Lost"})
         await deal.OPPORTUNITY_CHANGED.send(
             handle,

@@ -8,15 +8,12 @@ invoices of the deal's own order make its billing status.
 
 from __future__ import annotations
 
-import asyncio
-from datetime import timedelta
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.crm import CrmActivities
     from models.billing import BillingStatus, DealBilling, InvoiceSnapshot
-    from models.deal import DealStatus, ExceptionReason
+    from models.deal import BILLING_FOLLOW, DealStatus, ExceptionReason
     from models.erp import SalesOrder
     from models.events import SourceSystem
     from models.messages import WriteBillingStatusInput
@@ -24,10 +21,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.deal import fulfilment, reversals
     from workflows.deal.inbox import DealInbox
     from workflows.deal.run import DealRun
-
-# How long an accepted order's billing is followed. Annual invoicing plus a month of
-# payment terms; anything later is the feed's and reconciliation's.
-BILLING_FOLLOW = timedelta(days=400)
 
 
 def billing_state(billing: DealBilling) -> DealStatus:
@@ -43,14 +36,16 @@ async def follow(
     run: DealRun, inbox: DealInbox, order: SalesOrder, erp_system: SourceSystem
 ) -> None:
     """Until the order is paid and nothing waits in the inbox, the deal is undone, or
-    ``BILLING_FOLLOW`` has passed; the run's state says which."""
+    ``BILLING_FOLLOW`` has passed and reconciliation asked (``FOLLOW_CHECK``); the
+    run's state says which.
+
+    No timer: most deals are paid well before the follow ends, and a timer would cost
+    every one of them a history event and a billable action. Reconciliation asks the
+    deals that started ``BILLING_FOLLOW`` ago, nightly; the run decides by its own clock."""
     billing = DealBilling(currency=order.total.currency, order_total=order.total.amount)
     run.state.billing = billing
     run.state.step = "follow_billing"
-    # One durable timer for the whole follow, not one per wait: a wait with a timeout
-    # would cancel and restart a timer on every piece of news (two history events and
-    # a billable action each time).
-    follow_ends = asyncio.ensure_future(workflow.sleep(BILLING_FOLLOW))
+    since = run.state.following_since = workflow.now()
     if _take_invoices(run.invoices_before, billing, order):
         # A later run of the deal: what the ledger held of the order's invoices before
         # it started (the feed signals each snapshot once, to the run of its day).
@@ -62,9 +57,12 @@ async def follow(
         if not inbox.has_news():
             if billing.status is BillingStatus.PAID:
                 return  # no wait between this check and the end: nothing is left behind
-            await workflow.wait_condition(lambda: inbox.has_news() or follow_ends.done())
+            await workflow.wait_condition(lambda: inbox.has_news() or inbox.follow_checked)
             if not inbox.has_news():
-                return  # BILLING_FOLLOW has passed
+                inbox.follow_checked = False
+                if workflow.now() - since >= BILLING_FOLLOW:
+                    return  # followed for BILLING_FOLLOW, and reconciliation asked
+                continue
         if inbox.has_reversal_news():
             still = await reversals.take_news(run, inbox, order, billing, erp_system)
             if still is None:

@@ -19,7 +19,14 @@ from temporalio.common import (
 
 from models.billing import InvoiceSnapshot
 from models.changes import FulfilmentChange, OrderChange
-from models.deal import CloseWonInput, CloseWonResult, CloseWonTrigger, DealState, DealStatus
+from models.deal import (
+    CloseWonInput,
+    CloseWonResult,
+    CloseWonTrigger,
+    DealState,
+    DealStatus,
+    FollowCheck,
+)
 from models.lifecycle import OpportunityChanged
 from workflows.contract import RETRY, Query, Signal
 from workflows.search_attributes import CRM_OPPORTUNITY_ID, SYNC_STATUS
@@ -41,10 +48,17 @@ ORDER_CHANGED: Signal[OrderChange] = Signal("order_changed", OrderChange)
 cancelled there)."""
 FULFILMENT_CHANGED: Signal[FulfilmentChange] = Signal("fulfilment_changed", FulfilmentChange)
 """From the ERP change feed: a fulfilment (shipment) of the deal's order."""
+FOLLOW_CHECK: Signal[FollowCheck] = Signal("follow_check", FollowCheck)
+"""From reconciliation: end the follow of the order's billing if ``BILLING_FOLLOW`` has
+passed since it began (the deal judges by its own clock)."""
 STATE: Query[DealState] = Query("state", DealState)
+FOLLOWING_STATUSES = (DealStatus.ORDER_ACCEPTED, DealStatus.INVOICED)
+"""A deal following its order's billing shows one of these (``PAID`` ends the run)."""
 
 __all__ = [
     "CLOSED_WON",
+    "FOLLOWING_STATUSES",
+    "FOLLOW_CHECK",
     "FULFILMENT_CHANGED",
     "INVOICE_CHANGED",
     "OPPORTUNITY_CHANGED",

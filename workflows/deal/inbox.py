@@ -23,6 +23,9 @@ class DealInbox:
     opportunity_changes: list[OpportunityChanged] = field(default_factory=list)
     order_changes: list[OrderChange] = field(default_factory=list)
     fulfilments: list[FulfilmentChange] = field(default_factory=list)
+    follow_checked: bool = False
+    """Reconciliation asked whether the follow of the billing is over (not news: it
+    changes nothing of the deal, and the run answers it only while it follows)."""
 
     def has_reversal_news(self) -> bool:
         """The CRM or the ERP may have undone or changed the deal."""

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         CloseWonTrigger,
         DealState,
         DealStatus,
+        FollowCheck,
         RetryRequest,
     )
     from models.facts import closed_won_event
@@ -92,6 +93,10 @@ class CloseWonToOrder:
     @workflow.signal(name=contract.FULFILMENT_CHANGED.name)
     def fulfilment_changed(self, fulfilment: FulfilmentChange) -> None:
         self._inbox.fulfilments.append(fulfilment)
+
+    @workflow.signal(name=contract.FOLLOW_CHECK.name)
+    def follow_check(self, _: FollowCheck) -> None:
+        self._inbox.follow_checked = True
 
     @workflow.query(name=contract.STATE.name)
     def state(self) -> DealState:
