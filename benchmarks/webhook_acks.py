@@ -40,13 +40,11 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import random
 import re
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -55,6 +53,12 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 from sqlmodel import col
+from webhook_senders import (  # benchmarks/ is sys.path[0]
+    Sent,
+    cpu_seconds,
+    send_concurrently,
+    webhook_sender,
+)
 
 from models.deal import CloseWonTrigger
 from models.tables import DeliveryStatus, WebhookDelivery
@@ -64,25 +68,8 @@ from store.inbox import Inbox
 from workers.demo import percentile
 from workers.dev_stack import OPERATOR_KEY, DevStack, StackOptions, StackPorts
 from workers.settings import Settings
-from workers.signatures import signed_headers
 from workers.temporal import connect
 from workflows.deal import contract as deal
-
-Send = Callable[[str], Awaitable[None]]
-OpenSender = Callable[[], contextlib.AbstractAsyncContextManager[Send]]
-"""One sender's way to send: entered once per sender, for all its deliveries."""
-
-
-def _opportunity_id(run: str, sender: int, n: int) -> str:
-    """Unknown to the CRM: each deal's run reads it, finds nothing, and ends quickly."""
-    return f"006{run}{sender:03d}{n:04d}"
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User plus system CPU time a process has used so far (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
 
 _DURATION_BUCKET = "http_server_request_duration_seconds_bucket{"
 _ACK_LABELS = ('http_route="/webhooks/salesforce"', 'http_response_status_code="202"')
@@ -132,52 +119,11 @@ def _latencies(sent: Sent) -> dict[str, float]:
     latencies = sent.latencies
     return {
         "requests": len(latencies),
-        "per_second": round(len(latencies) / sent.seconds, 1),
+        "per_second": round(sent.per_second, 1),
         "p50_ms": round(1000 * percentile(latencies, 0.5), 1),
         "p95_ms": round(1000 * percentile(latencies, 0.95), 1),
         "p99_ms": round(1000 * percentile(latencies, 0.99), 1),
     }
-
-
-@dataclass(frozen=True)
-class Sent:
-    latencies: list[float]
-    seconds: float
-    cpu_seconds: float
-    """The senders' process's CPU time while they sent (it is one Python process, and
-    its loop is part of every latency measured)."""
-
-
-async def _senders(senders: int, each: int, open_sender: OpenSender, pace: float = 0.0) -> Sent:
-    """``senders`` at once, each sending ``each`` in turn.
-
-    ``pace`` 0: each sends its next as soon as it has the answer (closed loop: the
-    server's capacity, every latency is queueing behind the others). ``pace`` R: each
-    sends about R a second (exponential gaps, seeded), waiting for each answer as a
-    CRM's callout does, and sending at once when it fell behind: the latency a sender
-    sees at that offered load."""
-    run = uuid.uuid4().hex[:8]
-    latencies: list[float] = []
-
-    async def sender(index: int, send: Send) -> None:
-        gaps = random.Random(index)
-        next_at = time.perf_counter() + (gaps.expovariate(pace) if pace else 0.0)
-        for n in range(each):
-            if pace:
-                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-                next_at += gaps.expovariate(pace)
-            begun = time.perf_counter()
-            await send(_opportunity_id(run, index, n))
-            latencies.append(time.perf_counter() - begun)
-
-    async with contextlib.AsyncExitStack() as opened:
-        # Every sender's client made before the clock starts: making one builds a TLS
-        # context (tens of milliseconds of CPU, plain HTTP or not), and a hundred at
-        # once would be a burst of the senders' own work inside the measured latencies.
-        sends = [await opened.enter_async_context(open_sender()) for _ in range(senders)]
-        started, cpu = time.perf_counter(), _cpu_seconds(os.getpid())
-        await asyncio.gather(*(sender(i, send) for i, send in enumerate(sends)))
-        return Sent(latencies, time.perf_counter() - started, _cpu_seconds(os.getpid()) - cpu)
 
 
 async def _acks(
@@ -193,33 +139,17 @@ async def _acks(
     codes: dict[int, int] = {}
     store = Store.from_url(env["SYNCLINE_DATABASE_URL"])
 
-    @contextlib.asynccontextmanager
-    async def open_sender() -> AsyncIterator[Send]:
-        # A client, so a connection, of its own per sender, as each CRM callout is: one
-        # client's pool shared by all the senders costs the senders' process more CPU
-        # per request the more connections it holds, and that process's loop is part of
-        # every latency measured here.
-        async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as http:
-
-            async def send(opportunity_id: str) -> None:
-                body = json.dumps(
-                    {"event": "opportunity.closed_won", "opportunityId": opportunity_id}
-                ).encode()
-                headers = {**signed_headers(secret, body), "Content-Type": "application/json"}
-                answer = await http.post("/webhooks/salesforce", content=body, headers=headers)
-                codes[answer.status_code] = codes.get(answer.status_code, 0) + 1
-
-            yield send
-
     first_sent = utc_now()
     for name in stopped:
         stack.kill(name)
-    api_cpu = _cpu_seconds(stack.pid("api"))
+    api_cpu = cpu_seconds(stack.pid("api"))
     handled = await _handler_buckets(stack, env)
-    sent = await _senders(senders, each, open_sender, pace)
+    sent = await send_concurrently(
+        senders, each, webhook_sender(stack.api_url, secret, codes), pace
+    )
     # The API's own CPU per answer, the relay's share of the phase included: what
     # the machine's load does not change much, where latencies move with it.
-    api_cpu = _cpu_seconds(stack.pid("api")) - api_cpu
+    api_cpu = cpu_seconds(stack.pid("api")) - api_cpu
     handler = _handler_quantiles(handled, await _handler_buckets(stack, env))
     timed_from = first_sent
     if "temporal" in stopped:
@@ -280,7 +210,7 @@ async def _baseline(
             ),
         )
 
-    return _latencies(await _senders(senders, each, lambda: contextlib.nullcontext(send)))
+    return _latencies(await send_concurrently(senders, each, lambda: contextlib.nullcontext(send)))
 
 
 @contextlib.asynccontextmanager
