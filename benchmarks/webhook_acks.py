@@ -16,10 +16,10 @@ optionally on a PostgreSQL store, and measures:
   stopped (the deals wait in Temporal's task queue, and are placed once the workers are
   started again): the ingress, its relay and Temporal on the machine, the deals'
   processing elsewhere, as in a deployment where the workers run on their own machines;
-* **acks, Temporal down**: the same again with the Temporal dev server stopped, so
-  neither the relay's signals nor the deals they start compete with the ingress for the
-  machine: the inbox's own cost. Then Temporal is started again and the time until every
-  delivery is signalled is measured from the restart;
+* **acks, Temporal down**, closed loop and then paced: the Temporal dev server stopped,
+  so neither the relay's signals nor the deals they start compete with the ingress for
+  the machine: the inbox's own cost. Then Temporal is started again and the time until
+  every delivery is signalled is measured from the restart;
 * **baseline, the old path's cost**, in the same run against the same Temporal: the
   same number of senders and requests, each one signal-with-start of a new deal through
   the deal's contract, as the ingress did before answering (without its database write,
@@ -138,7 +138,6 @@ async def _acks(
     secret = env["SYNCLINE_WEBHOOK_SECRET"]
     codes: dict[int, int] = {}
     store = Store.from_url(env["SYNCLINE_DATABASE_URL"])
-
     first_sent = utc_now()
     for name in stopped:
         stack.kill(name)
