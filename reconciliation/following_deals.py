@@ -16,9 +16,9 @@ from collections.abc import Collection
 from datetime import datetime
 
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from models.deal import BILLING_FOLLOW, FollowCheck
+from reconciliation.visibility import listed
 from workflows.deal import contract as deal
 from workflows.search_attributes import CRM_OPPORTUNITY_ID, SYNC_STATUS
 
@@ -43,20 +43,15 @@ async def ask_following_deals(
     whether its follow is over; how many were asked."""
     wanted = set(keys) if keys is not None else None
     asked = 0
-    try:
-        async for execution in client.list_workflows(following_deals_query(now)):
-            opportunity_id = execution.typed_search_attributes.get(CRM_OPPORTUNITY_ID)
-            if opportunity_id is None or (wanted is not None and opportunity_id not in wanted):
-                continue
-            # That run, not the id's newest: a run that ended since is not asked.
-            handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
-            if await deal.FOLLOW_CHECK.send_if_running(handle, FollowCheck(asked_by=asked_by)):
-                asked += 1
-    except RPCError as error:
-        if error.status != RPCStatusCode.UNIMPLEMENTED:
-            raise
-        # Only Temporal's time-skipping test server lists nothing (as for stopped deals).
-        log.warning("this Temporal server cannot list workflows: following deals not asked")
+    query = following_deals_query(now)
+    async for execution in listed(client, query, "following deals not asked"):
+        opportunity_id = execution.typed_search_attributes.get(CRM_OPPORTUNITY_ID)
+        if opportunity_id is None or (wanted is not None and opportunity_id not in wanted):
+            continue
+        # That run, not the id's newest: a run that ended since is not asked.
+        handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+        if await deal.FOLLOW_CHECK.send_if_running(handle, FollowCheck(asked_by=asked_by)):
+            asked += 1
     if asked:
         log.info("asked %d deals whether their billing follow is over", asked)
     return asked

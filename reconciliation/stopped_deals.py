@@ -16,7 +16,6 @@ Reconciliation is the one process that looks at every deal, so it sweeps them:
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Collection
 
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
@@ -24,11 +23,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from models.deal import DealStatus
 from models.tables import ExceptionRow, ExceptionStatus
+from reconciliation.visibility import listed
 from store import Store
 from workflows.deal import contract as deal
 from workflows.search_attributes import CRM_OPPORTUNITY_ID, SYNC_STATUS
-
-log = logging.getLogger(__name__)
 
 FINAL = frozenset({DealStatus.PAID.value, DealStatus.CANCELLED.value})
 _STOPPED = ("Terminated", "Failed", "TimedOut", "Canceled")
@@ -79,15 +77,9 @@ class StoppedDeals:
     async def _stopped_unfinished(self, keys: Collection[str] | None) -> set[str]:
         wanted = set(keys) if keys is not None else None
         stopped: set[str] = set()
-        try:
-            async for execution in self._client.list_workflows(STOPPED_DEALS_QUERY):
-                await self._consider(execution, wanted, stopped)
-        except RPCError as error:
-            if error.status != RPCStatusCode.UNIMPLEMENTED:
-                raise
-            # Only Temporal's time-skipping test server lists nothing; every real server
-            # (dev server, self-hosted, Cloud) has visibility.
-            log.warning("this Temporal server cannot list workflows: stopped deals not swept")
+        executions = listed(self._client, STOPPED_DEALS_QUERY, "stopped deals not swept")
+        async for execution in executions:
+            await self._consider(execution, wanted, stopped)
         return stopped
 
     async def _consider(
