@@ -52,10 +52,10 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from cpu import CpuClock  # benchmarks/ is sys.path[0]
 from sqlmodel import col
 from webhook_senders import (  # benchmarks/ is sys.path[0]
     Sent,
-    cpu_seconds,
     send_concurrently,
     webhook_sender,
 )
@@ -141,14 +141,16 @@ async def _acks(
     first_sent = utc_now()
     for name in stopped:
         stack.kill(name)
-    api_cpu = cpu_seconds(stack.pid("api"))
+    api_clock = CpuClock(stack.pid("api"))
+    api_cpu = api_clock.seconds()
     handled = await _handler_buckets(stack, env)
     sent = await send_concurrently(
         senders, each, webhook_sender(stack.api_url, secret, codes), pace
     )
     # The API's own CPU per answer, the relay's share of the phase included: what
     # the machine's load does not change much, where latencies move with it.
-    api_cpu = cpu_seconds(stack.pid("api")) - api_cpu
+    api_clock = CpuClock(stack.pid("api"))
+    api_cpu = api_clock.seconds() - api_cpu
     handler = _handler_quantiles(handled, await _handler_buckets(stack, env))
     timed_from = first_sent
     if "temporal" in stopped:
