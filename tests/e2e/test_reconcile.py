@@ -24,6 +24,7 @@ from reconciliation.schedule import SCHEDULE_ID
 from tests.deals import erp_order_outside_syncline
 from tests.e2e.conftest import RECONCILE_SLA_SECONDS, Stack
 from tests.e2e.test_cli import _syncline
+from tests.workflows.histories import signals_taken
 from workflows.deal import contract as deal
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("clean_faults")]
@@ -188,24 +189,16 @@ async def test_deals_following_their_billing_are_asked_and_judge_by_their_own_cl
         assert time.monotonic() < deadline, "the following deal was never asked"
         await asyncio.sleep(0.3)
     handle = deal.deal_handle(client, opportunity_id)
-    for _ in range(100):
-        history = await handle.fetch_history()
-        asked = [
-            event.event_id
-            for event in history.events
-            if event.workflow_execution_signaled_event_attributes.signal_name
-            == deal.FOLLOW_CHECK.name
-        ]
-        answered = [
-            event.event_id
-            for event in history.events
-            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
-        ]
-        if asked and answered[-1] > asked[-1]:
-            break
+    deadline = time.monotonic() + 10
+    while not await signals_taken(handle):
+        assert time.monotonic() < deadline, "the deal never took the question"
         await asyncio.sleep(0.1)
-    else:
-        raise AssertionError("the deal never took the question")
+    signals = [
+        event.workflow_execution_signaled_event_attributes.signal_name
+        for event in (await handle.fetch_history()).events
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+    ]
+    assert deal.FOLLOW_CHECK.name in signals
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
     state = await deal.STATE.ask(handle)
     assert state.step == "follow_billing" and state.following_since is not None

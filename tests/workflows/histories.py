@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowHistory
 
 HISTORY_DIR = Path(__file__).resolve().parent.parent / "histories"
@@ -30,3 +31,13 @@ async def record_history(handle: WorkflowHandle[Any, Any], name: str) -> None:
 def load_history(path: Path) -> WorkflowHistory:
     saved = json.loads(path.read_text())
     return WorkflowHistory.from_json(saved["workflow_id"], saved["history"])
+
+
+async def signals_taken(handle: WorkflowHandle[Any, Any]) -> bool:
+    """Whether a workflow task completed after the run's last signal (the run has taken
+    every signal sent so far)."""
+    kinds = [e.event_type for e in (await handle.fetch_history()).events]
+    signalled = [
+        i for i, k in enumerate(kinds) if k == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+    ]
+    return not signalled or EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED in kinds[signalled[-1] :]

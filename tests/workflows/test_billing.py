@@ -24,7 +24,7 @@ from models.settlement import (
 from models.types import Money
 from tests.deals import open_deal
 from tests.workflows.conftest import World, eventually
-from tests.workflows.histories import record_history
+from tests.workflows.histories import record_history, signals_taken
 from workflows.deal import contract as deal
 from workflows.deal.workflow import CloseWonToOrder
 from workflows.feed.contract import FeedConfig, FeedInput
@@ -308,7 +308,7 @@ async def test_a_deal_ends_its_follow_only_when_asked_after_billing_follow(world
     assert world.env is not None
     await world.env.sleep(BILLING_FOLLOW - timedelta(days=1))
     await deal.FOLLOW_CHECK.send(handle, FollowCheck(asked_by="a day early"))
-    await eventually(lambda: _signals_taken(handle), lambda taken: taken)
+    await eventually(lambda: signals_taken(handle), lambda taken: taken)
     state = await deal.STATE.ask(handle)
     assert (state.step, state.status) == ("follow_billing", DealStatus.ORDER_ACCEPTED)
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
@@ -329,12 +329,3 @@ async def test_a_deal_ends_its_follow_only_when_asked_after_billing_follow(world
     ]
     assert len(checks) == 3
     await record_history(handle, "close_won_followed_then_asked_to_end")
-
-
-async def _signals_taken(handle: WorkflowHandle[Any, CloseWonResult]) -> bool:
-    """Whether a workflow task completed after the run's last signal (it has taken it)."""
-    kinds = [e.event_type for e in (await handle.fetch_history()).events]
-    last_signal = max(
-        i for i, k in enumerate(kinds) if k == EventType_.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
-    )
-    return EventType_.EVENT_TYPE_WORKFLOW_TASK_COMPLETED in kinds[last_signal:]
