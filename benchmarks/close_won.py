@@ -116,6 +116,12 @@ class SettingResult:
     erp_mean_call_ms: float = 0.0
     """Mean time an ERP request held its slot: the latency set plus the sandbox's own
     work, which on a busy machine is what bounds the rate, not the latency set."""
+    erp_slots_busy_intake: float = 0.0
+    """The busy share while the burst was still coming in: from the first close to the
+    moment the last deal's ERP activity was scheduled (``intake_seconds`` later)."""
+    erp_slots_busy_after_intake: float = 0.0
+    """The busy share from then to the last order: once every deal waits for the ERP."""
+    intake_seconds: float = 0.0
     cpu_ms_per_deal: dict[str, float] | None = None
     """During Syncline's run, CPU milliseconds per deal by process of the stack (``this``:
     the benchmark's own process, which closes the deals in the CRM)."""
@@ -214,17 +220,79 @@ def _phases(deals: Sequence[DemoDeal], histories: Sequence[WorkflowHistory]) -> 
     return {name: round(percentile(values, 0.5), 3) for name, values in stretches.items()}
 
 
-async def _syncline_run(crm: SalesforceClient, deals: list[DemoDeal], timeout: float) -> Run:
+async def _syncline_run(
+    crm: SalesforceClient, deals: list[DemoDeal], timeout: float, slots: SlotClock | None = None
+) -> Run:
     started = time.time()
-    await bounded(50, deals, lambda deal: close_won(crm, deal))
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(d.order_number is None for d in deals):
-        await asyncio.sleep(0.5)
-        await poll_orders(crm, deals)
+    if slots is not None:
+        slots.start()
+    try:
+        await bounded(50, deals, lambda deal: close_won(crm, deal))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(d.order_number is None for d in deals):
+            await asyncio.sleep(0.5)
+            await poll_orders(crm, deals)
+    finally:
+        if slots is not None:
+            await slots.stop()
     done = [d for d in deals if d.accepted_at is not None]
     finished = max(d.accepted_at for d in done if d.accepted_at is not None)
     return _run(
         len(done), finished - started, [d.accepted_at - d.closed_at for d in done if d.accepted_at]
+    )
+
+
+class SlotClock:
+    """The ERP sandbox's slot seconds read every ``every`` seconds during a run, so the
+    busy share can be told apart by stretch: while the burst of closed-won deals is
+    still coming in, and once every deal has reached its ERP step."""
+
+    def __init__(self, erp_url: str, every: float = 0.5) -> None:
+        self._erp_url = erp_url
+        self._every = every
+        self.readings: list[tuple[float, float]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._read())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.readings.append((time.time(), (await _erp_stats(self._erp_url))["slot_seconds"]))
+
+    async def _read(self) -> None:
+        async with httpx.AsyncClient(base_url=self._erp_url) as http:
+            while True:
+                stats = (await http.get("/admin/stats")).json()
+                self.readings.append((time.time(), stats["slot_seconds"]))
+                await asyncio.sleep(self._every)
+
+    def slot_seconds_at(self, at: float) -> float:
+        """Interpolated between the readings around ``at``."""
+        before = [r for r in self.readings if r[0] <= at] or self.readings[:1]
+        after = [r for r in self.readings if r[0] >= at] or self.readings[-1:]
+        (t0, s0), (t1, s1) = before[-1], after[0]
+        return s0 if t1 <= t0 else s0 + (s1 - s0) * (at - t0) / (t1 - t0)
+
+    def busy(self, begin: float, end: float, limit: int) -> float:
+        if end <= begin:
+            return 0.0
+        used = self.slot_seconds_at(end) - self.slot_seconds_at(begin)
+        return round(used / (limit * (end - begin)), 3)
+
+
+def _last_erp_step(histories: Sequence[WorkflowHistory]) -> float:
+    """When the last of the deals had its ERP activity scheduled: the end of the intake."""
+    return max(
+        next(
+            event.event_time.ToMicroseconds() / 1e6
+            for event in history.events
+            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        )
+        for history in histories
     )
 
 
@@ -406,7 +474,9 @@ async def run_setting(
         by_correlation = await _erp_calls_by_correlation(stack.erp_url)
         clocks = Clocks({name: stack.pid(name) for name in stack.process_names()}, own="this")
         cpu_before = clocks.read()
-        syncline = await _syncline_run(crm, syncline_deals, timeout)
+        slots = SlotClock(stack.erp_url)
+        syncline_started = time.time()
+        syncline = await _syncline_run(crm, syncline_deals, timeout, slots)
         cpu_ms = {
             name: round(1000 * (seconds - cpu_before[name]) / max(syncline.deals, 1), 1)
             for name, seconds in clocks.read().items()
@@ -423,7 +493,10 @@ async def run_setting(
         )
         orders = await erp.suiteql("SELECT id, externalid FROM transaction WHERE type = 'SalesOrd'")
         client = await Client.connect(stack.temporal_address)
-        deal_cost = mean_cost(await _histories(client, syncline_deals[:SAMPLE]))
+        syncline_histories = await _histories(client, syncline_deals)
+        deal_cost = mean_cost(syncline_histories[:SAMPLE])
+        intake_end = _last_erp_step(syncline_histories)
+        finished = syncline_started + syncline.seconds
         # The engine alone, right after Syncline on the same server: the ceiling it sets.
         bare = await run_bare(stack.temporal_address, deals, single=20) if acks else None
         single = await _unloaded_latency(crm, single_deals) if acks else None
@@ -464,6 +537,9 @@ async def run_setting(
         else None,
         erp_slots_busy=round(slot_seconds / (erp_limit * syncline.seconds), 3),
         erp_mean_call_ms=round(1000 * slot_seconds / max(admitted, 1), 1),
+        erp_slots_busy_intake=slots.busy(syncline_started, intake_end, erp_limit),
+        erp_slots_busy_after_intake=slots.busy(intake_end, finished, erp_limit),
+        intake_seconds=round(intake_end - syncline_started, 2),
         cpu_ms_per_deal=cpu_ms,
     )
     return result, ack
@@ -521,6 +597,11 @@ def _print(result: SettingResult) -> None:
     print(
         f"ERP slots busy during Syncline's run: {100 * result.erp_slots_busy:.0f}% of "
         f"{result.erp_limit}; mean time a request held its slot {result.erp_mean_call_ms} ms"
+    )
+    print(
+        f"  while the deals came in (the first {result.intake_seconds:.1f} s, until the last "
+        f"deal's ERP step was scheduled): {100 * result.erp_slots_busy_intake:.0f}%; "
+        f"after: {100 * result.erp_slots_busy_after_intake:.0f}%"
     )
     if result.cpu_ms_per_deal:
         cpu = result.cpu_ms_per_deal
