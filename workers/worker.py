@@ -86,6 +86,9 @@ def build_workers(
     deal's ERP calls slow down (every process of the stack wants the CPU then), and with
     twice the limit the pool was 50-70 % busy through most of it; the benchmark measured
     8.0-8.8 deals/s with twice and 8.4-9.1 with four times (``benchmarks/README.md``).
+    The price is longer waits inside a running activity: with three calls a deal, a
+    queued activity outlasts ``CALL_TIMEOUT`` (2 min) only if the ERP takes over 10 s a
+    call, and then it is retried like any timed-out call (the calls are idempotent).
 
     Workflow tasks are polled with autoscaling pollers. With a fixed count the SDK keeps
     one poller on the shared queue (four on the sticky one), and every new deal's first
