@@ -84,8 +84,8 @@ def build_workers(
     gap between one activity finishing and the next arriving from the queue, and while
     others are between their calls. During a burst of deals the ledger writes between a
     deal's ERP calls slow down (every process of the stack wants the CPU then), and with
-    twice the limit the pool was 50-70 % busy through most of it; the benchmark measured
-    8.0-8.8 deals/s with twice and 8.4-9.1 with four times (``benchmarks/README.md``).
+    twice the limit the pool was 40-70 % busy through most of it; the benchmark measured
+    7.9-8.8 deals/s with twice and 8.4-9.1 with four times (``benchmarks/README.md``).
     The price is longer waits inside a running activity: with three calls a deal, a
     queued activity outlasts ``CALL_TIMEOUT`` (2 min) only if the ERP takes over 10 s a
     call, and then it is retried like any timed-out call (the calls are idempotent).
@@ -93,7 +93,9 @@ def build_workers(
     Workflow tasks are polled with autoscaling pollers. With a fixed count the SDK keeps
     one poller on the shared queue (four on the sticky one), and every new deal's first
     task arrives there: during a burst of 300 closed-won deals the first tasks waited a
-    median 2-6 s for that one poller; with autoscaling, 0.3-0.8 s.
+    median 2-6 s for that one poller; with autoscaling, 0.3-0.8 s. Temporal's docs give
+    server 1.28 as the first to send the scaling hints; the dev server pinned here is
+    newer, and what the SDK does against an older cluster has not been tried here.
 
     ``change_events`` (the CRM's Pub/Sub API) adds the CRM change stream's reading
     activity; without it no stream can read on this worker.
