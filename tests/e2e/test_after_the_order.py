@@ -54,7 +54,12 @@ async def test_a_renewal_opens_when_finance_brings_the_term_end_near(stack: Stac
     assert renewal["CloseDate"] == end.isoformat()
     assert renewal["AccountId"] == original["AccountId"]
     assert Decimal(str(renewal["Amount"])) == order.total
-    deal = await stack.deal(opportunity_id)
+    # The ledger's fact follows the CRM write (a local activity in the next workflow
+    # task), so the opportunity can be seen before the timeline shows it.
+    deal = await _eventually(
+        lambda: stack.deal(opportunity_id),
+        lambda deal: "renewal.opened" in [e["kind"] for e in deal["timeline"]],
+    )
     assert [e["kind"] for e in deal["timeline"]].count("renewal.opened") == 1
 
 
