@@ -223,9 +223,9 @@ def _phases(deals: Sequence[DemoDeal], histories: Sequence[WorkflowHistory]) -> 
 async def _syncline_run(
     crm: SalesforceClient, deals: list[DemoDeal], timeout: float, slots: SlotClock | None = None
 ) -> Run:
-    started = time.time()
     if slots is not None:
         slots.start()
+    started = time.time()
     try:
         await bounded(50, deals, lambda deal: close_won(crm, deal))
         deadline = time.monotonic() + timeout
@@ -251,9 +251,12 @@ class SlotClock:
         self._erp_url = erp_url
         self._every = every
         self.readings: list[tuple[float, float]] = []
+        self.started = 0.0
+        """When the run began (``start``): where the intake's stretch begins."""
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        self.started = time.time()
         self._task = asyncio.create_task(self._read())
 
     async def stop(self) -> None:
@@ -481,7 +484,6 @@ async def run_setting(
         clocks = Clocks({name: stack.pid(name) for name in stack.process_names()}, own="this")
         cpu_before = clocks.read()
         slots = SlotClock(stack.erp_url)
-        syncline_started = time.time()
         syncline = await _syncline_run(crm, syncline_deals, timeout, slots)
         cpu_ms = {
             name: round(1000 * (seconds - cpu_before[name]) / max(syncline.deals, 1), 1)
@@ -502,7 +504,7 @@ async def run_setting(
         syncline_histories = await _histories(client, syncline_deals)
         deal_cost = mean_cost(syncline_histories[:SAMPLE])
         intake_end = _last_erp_step(syncline_histories)
-        finished = syncline_started + syncline.seconds
+        finished = slots.started + syncline.seconds
         # The engine alone, right after Syncline on the same server: the ceiling it sets.
         bare = await run_bare(stack.temporal_address, deals, single=20) if acks else None
         single = await _unloaded_latency(crm, single_deals) if acks else None
@@ -543,9 +545,9 @@ async def run_setting(
         else None,
         erp_slots_busy=round(slot_seconds / (erp_limit * syncline.seconds), 3),
         erp_mean_call_ms=round(1000 * slot_seconds / max(admitted, 1), 1),
-        erp_slots_busy_intake=slots.busy(syncline_started, intake_end, erp_limit),
+        erp_slots_busy_intake=slots.busy(slots.started, intake_end, erp_limit),
         erp_slots_busy_after_intake=slots.busy(intake_end, finished, erp_limit),
-        intake_seconds=round(intake_end - syncline_started, 2),
+        intake_seconds=round(intake_end - slots.started, 2),
         cpu_ms_per_deal=cpu_ms,
     )
     return result, ack

@@ -149,7 +149,6 @@ async def _acks(
     )
     # The API's own CPU per answer, the relay's share of the phase included: what
     # the machine's load does not change much, where latencies move with it.
-    api_clock = CpuClock(stack.pid("api"))
     api_cpu = api_clock.seconds() - api_cpu
     handler = _handler_quantiles(handled, await _handler_buckets(stack, env))
     timed_from = first_sent
