@@ -125,6 +125,9 @@ class SettingResult:
     cpu_ms_per_deal: dict[str, float] | None = None
     """During Syncline's run, CPU milliseconds per deal by process of the stack (``this``:
     the benchmark's own process, which closes the deals in the CRM)."""
+    settled_seconds: dict[str, float] | None = None
+    """Before each phase, the seconds waited for the stack to go quiet (under 15 % of a
+    core for 2 s): the previous phase's follow-on work left to finish."""
 
 
 def _run(deals: int, seconds: float, latencies: Sequence[float]) -> Run:
@@ -482,6 +485,9 @@ async def run_setting(
         before = await _erp_stats(stack.erp_url)
         by_correlation = await _erp_calls_by_correlation(stack.erp_url)
         clocks = Clocks({name: stack.pid(name) for name in stack.process_names()}, own="this")
+        # Each phase starts on a quiet stack: the last one's follow-on work (renewals, the
+        # ERP mirror runs for its new orders) is not charged to the next one.
+        settled = {"syncline": await clocks.settled()}
         cpu_before = clocks.read()
         slots = SlotClock(stack.erp_url)
         syncline = await _syncline_run(crm, syncline_deals, timeout, slots)
@@ -491,6 +497,7 @@ async def run_setting(
         }
         middle = await _erp_stats(stack.erp_url)
         new_calls = _calls_per_deal(by_correlation, await _erp_calls_by_correlation(stack.erp_url))
+        settled["baseline"] = await clocks.settled()
         baseline, baseline_retries = await _baseline_run(stack, env, baseline_deals, erp_limit)
         after = await _erp_stats(stack.erp_url)
         known_deals = await _known_customer_deals(crm, entries, syncline_deals[:KNOWN_DEALS])
@@ -506,8 +513,12 @@ async def run_setting(
         intake_end = _last_erp_step(syncline_histories)
         finished = slots.started + syncline.seconds
         # The engine alone, right after Syncline on the same server: the ceiling it sets.
-        bare = await run_bare(stack.temporal_address, deals, single=20) if acks else None
-        single = await _unloaded_latency(crm, single_deals) if acks else None
+        bare, single = None, None
+        if acks:
+            settled["bare"] = await clocks.settled()
+            bare = await run_bare(stack.temporal_address, deals, single=20)
+            settled["one_at_a_time"] = await clocks.settled()
+            single = await _unloaded_latency(crm, single_deals)
         phases = _phases(single_deals, await _histories(client, single_deals)) if acks else None
         ack = await _webhook_acks(stack, env, senders=100, per_sender=10) if acks else None
     calls_per_deal = (middle["requests"] - before["requests"]) / max(syncline.deals, 1)
@@ -549,6 +560,7 @@ async def run_setting(
         erp_slots_busy_after_intake=slots.busy(intake_end, finished, erp_limit),
         intake_seconds=round(intake_end - slots.started, 2),
         cpu_ms_per_deal=cpu_ms,
+        settled_seconds=settled,
     )
     return result, ack
 
@@ -569,6 +581,11 @@ def _print(result: SettingResult) -> None:
         f"{result.baseline_retries} attempts retried"
     )
     print(f"ratio syncline/baseline: {result.ratio:.3f}")
+    if result.settled_seconds:
+        print(
+            "waited for the stack to go quiet before (s): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in result.settled_seconds.items())
+        )
     if result.one_at_a_time:
         one = result.one_at_a_time
         print(f"one deal at a time ({one.deals}): latency p50 {one.p50:.2f} s, p95 {one.p95:.2f} s")

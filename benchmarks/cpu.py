@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from pathlib import Path
@@ -48,3 +49,21 @@ class Clocks:
     @staticmethod
     def spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
         return {name: round(after[name] - before[name], 1) for name in before}
+
+    async def settled(
+        self, *, below: float = 0.15, window: float = 2.0, timeout: float = 180.0
+    ) -> float:
+        """Wait until the processes together use less than ``below`` of one core over a
+        ``window``; the seconds waited. Work one phase leaves behind (a deal's renewal and
+        the ERP mirror runs the change feed starts for every new order go on for tens of
+        seconds after the last order) would otherwise be measured as the next phase's
+        latency. Raises ``TimeoutError`` if the stack never goes quiet."""
+        begun = time.monotonic()
+        while time.monotonic() - begun < timeout:
+            before = self.read()
+            await asyncio.sleep(window)
+            after = self.read()
+            used = sum(after[n] - before[n] for n in before if n != self._own)
+            if used / window < below:
+                return round(time.monotonic() - begun, 1)
+        raise TimeoutError(f"the stack was still busy after {timeout:.0f} s")
