@@ -41,3 +41,9 @@ async def signals_taken(handle: WorkflowHandle[Any, Any]) -> bool:
         i for i, k in enumerate(kinds) if k == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
     ]
     return not signalled or EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED in kinds[signalled[-1] :]
+
+
+async def search_attribute_upserts(handle: WorkflowHandle[Any, Any]) -> int:
+    """Upserts in the run's history so far: each is an event and a billable action."""
+    kinds = [e.event_type for e in (await handle.fetch_history()).events]
+    return kinds.count(EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES)

@@ -24,9 +24,10 @@ from models.lifecycle import AccountEdit, MirrorInput, MirrorState, MirrorStatus
 from models.tables import ExceptionStatus
 from models.types import Money
 from tests.workflows.conftest import World, eventually
-from tests.workflows.histories import record_history
+from tests.workflows.histories import record_history, search_attribute_upserts
 from workflows.mirror import contract as mirror_contract
 from workflows.mirror.workflow import ErpMirror
+from workflows.search_attributes import SYNC_STATUS, at_start
 
 ADDRESS = Address(street="5 Ring Road", city="Vienna", postal_code="1010", country="AT")
 
@@ -64,6 +65,9 @@ async def _mirror(
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         start_signal=mirror_contract.CHANGED.name,
         start_signal_args=[change],
+        search_attributes=at_start(
+            mirror_contract.mirror_attributes(change.kind, change.id, MirrorStatus.PENDING)
+        ),
     )
 
 
@@ -222,6 +226,11 @@ async def test_an_item_and_its_price_are_mirrored_and_stale_versions_ignored(
     await handle.signal(ErpMirror.changed, newer)  # the same version again
     await asyncio.sleep(0.3)
     assert (await handle.query(ErpMirror.state)).applied == 1
+    # The start showed ``pending``; the one upsert is ``in_sync``, and the versions
+    # ignored after it changed nothing shown.
+    assert await search_attribute_upserts(handle) == 1
+    shown = (await handle.describe()).typed_search_attributes
+    assert shown.get(SYNC_STATUS) == MirrorStatus.IN_SYNC.value
 
     (product,) = await world.crm.query(
         f"SELECT Id, Name, ProductCode FROM Product2 WHERE Syncline_Item_Id__c = '{item.id}'"

@@ -23,10 +23,16 @@ from models.tables import ExceptionStatus
 from models.types import Money
 from tests.deals import open_deal
 from tests.workflows.conftest import World
-from tests.workflows.histories import record_history
+from tests.workflows.histories import record_history, search_attribute_upserts
 from workers.worker import build_workers
 from workflows.renewal import contract as renewal_contract
 from workflows.renewal.workflow import Renewal
+from workflows.search_attributes import (
+    CRM_OPPORTUNITY_ID,
+    ERP_SUBSCRIPTION_ID,
+    SYNC_STATUS,
+    at_start,
+)
 
 LEAD = timedelta(days=90)
 
@@ -71,6 +77,11 @@ async def _start(
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         start_signal=renewal_contract.CHANGED.name,
         start_signal_args=[subscription],
+        search_attributes=at_start(
+            renewal_contract.renewal_attributes(
+                RenewalStatus.WAITING, subscription.id, subscription
+            )
+        ),
     )
 
 
@@ -127,6 +138,13 @@ async def test_a_year_long_term_amended_then_renewed_once(
     assert await _renewals_in_crm(world, opportunity_id) == []
     result = await handle.result()  # time skips to the renewal and then the term's end
     await record_history(handle, "renewal_amended_then_opened")
+    # The start showed ``waiting`` and the keys; the amendment changed none of them: the
+    # one upsert is ``opened``.
+    assert await search_attribute_upserts(handle) == 1
+    shown = (await handle.describe()).typed_search_attributes
+    assert shown.get(SYNC_STATUS) == RenewalStatus.OPENED.value
+    assert shown.get(ERP_SUBSCRIPTION_ID) == "501"
+    assert shown.get(CRM_OPPORTUNITY_ID) == opportunity_id
 
     assert result.status == RenewalStatus.OPENED
     (renewal,) = await _renewals_in_crm(world, opportunity_id)

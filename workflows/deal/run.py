@@ -143,12 +143,7 @@ class DealRun:
             (sa.ERP_ORDER_ID, self.state.erp_order_id),
             (sa.ERP_CUSTOMER_ID, self.state.erp_customer_id),
         )
-        shown = workflow.info().typed_search_attributes
-        changed = [
-            key.value_set(value) for key, value in wanted if value and shown.get(key) != value
-        ]
-        if changed:
-            workflow.upsert_search_attributes(changed)
+        sa.show(wanted)
 
     def pass_through(self, status: DealStatus) -> None:
         """A status the run only passes through on its way to the next one it shows

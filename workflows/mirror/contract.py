@@ -7,8 +7,9 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-from models.lifecycle import AccountEdit, MirrorChange, MirrorInput, MirrorState
+from models.lifecycle import AccountEdit, MirrorChange, MirrorInput, MirrorState, MirrorStatus
 from workflows.contract import RETRY, PayloadT, Query, Signal
+from workflows.search_attributes import ERP_CUSTOMER_ID, SYNC_STATUS, Wanted, at_start
 
 WORKFLOW_TYPE = "ErpMirror"
 ID_PREFIX = "erp-mirror:"
@@ -25,6 +26,7 @@ __all__ = [
     "RETRY",
     "STATE",
     "WORKFLOW_TYPE",
+    "mirror_attributes",
     "mirror_handle",
     "mirror_workflow_id",
     "signal_with_start_mirror",
@@ -34,6 +36,14 @@ __all__ = [
 def mirror_workflow_id(erp_system: str, kind: str, erp_id: str) -> str:
     """One mirror per ERP customer or item: ``erp-mirror:netsuite:customer:42``."""
     return f"{ID_PREFIX}{erp_system}:{kind}:{erp_id}"
+
+
+def mirror_attributes(kind: str, erp_id: str, status: MirrorStatus) -> Wanted:
+    """What a mirror shows in the Web UI: its status, and a customer's ERP id."""
+    wanted: Wanted = [(SYNC_STATUS, status.value)]
+    if kind == "customer":
+        wanted = [*wanted, (ERP_CUSTOMER_ID, erp_id)]
+    return wanted
 
 
 def mirror_handle(
@@ -60,4 +70,8 @@ async def signal_with_start_mirror(
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         start_signal=signal.name,
         start_signal_args=[payload],
+        # What a new run shows first, set by the start (ignored when the run exists).
+        search_attributes=at_start(
+            mirror_attributes(start.kind, start.erp_id, MirrorStatus.PENDING)
+        ),
     )

@@ -266,8 +266,8 @@ class ErpMirror:
     # -- status -----------------------------------------------------------------------
 
     def _show(self) -> None:
-        """The mirror's status in the Web UI's search attributes."""
-        attributes = [sa.SYNC_STATUS.value_set(self._state.status.value)]
-        if self._state.kind == "customer":
-            attributes.append(sa.ERP_CUSTOMER_ID.value_set(self._state.erp_id))
-        workflow.upsert_search_attributes(attributes)
+        """The mirror's status in the Web UI's search attributes: only what changed is
+        upserted (the start set ``pending`` and a customer's id)."""
+        sa.show(
+            contract.mirror_attributes(self._state.kind, self._state.erp_id, self._state.status)
+        )

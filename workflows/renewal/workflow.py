@@ -185,20 +185,14 @@ class Renewal:
         return result.opportunity_id, ExceptionReason.NO_CRM_ACCOUNT, ""
 
     def _show(self, status: RenewalStatus) -> None:
-        """The renewal's status, in its state and the Web UI's search attributes."""
+        """The renewal's status, in its state and the Web UI's search attributes: only
+        what changed is upserted (each upsert is a history event and a billable action)."""
         self._state.status = status
-        subscription = self._state.subscription
-        attributes = [
-            sa.SYNC_STATUS.value_set(status.value),
-            sa.ERP_SUBSCRIPTION_ID.value_set(self._state.subscription_id),
-        ]
-        if subscription is not None:
-            attributes.append(sa.ERP_CUSTOMER_ID.value_set(subscription.customer_id))
-            if subscription.crm_opportunity_id:
-                attributes.append(sa.CRM_OPPORTUNITY_ID.value_set(subscription.crm_opportunity_id))
-            if subscription.erp_order_id:
-                attributes.append(sa.ERP_ORDER_ID.value_set(subscription.erp_order_id))
-        workflow.upsert_search_attributes(attributes)
+        sa.show(
+            contract.renewal_attributes(
+                status, self._state.subscription_id, self._state.subscription
+            )
+        )
 
     def _finish(self, status: RenewalStatus) -> RenewalState:
         self._show(status)
