@@ -54,6 +54,8 @@ from tenacity import (
 )
 from webhook_senders import send_concurrently, webhook_sender
 
+import workflows.mirror.contract as mirror_contract
+import workflows.renewal.contract as renewal_contract
 from connectors.errors import TransientError
 from connectors.governor import LocalGovernor
 from connectors.netsuite import NetSuiteClient
@@ -86,6 +88,13 @@ class Run:
     p50: float
     p95: float
     p99: float
+
+
+@dataclass
+class FollowOn:
+    runs_per_deal: float
+    cost: HistoryCost
+    """Mean of a sample of the runs' histories so far (a renewal waits for its date)."""
 
 
 @dataclass
@@ -129,9 +138,12 @@ class SettingResult:
     """CPU milliseconds per deal by process from the last order to a quiet stack: the
     renewal and ERP mirror runs the change feed starts for the deals' orders, customers
     and items (the benchmark's own process is idle then)."""
+    follow_on_runs: dict[str, FollowOn] | None = None
+    """By workflow type, the runs the deals' orders set going and what a sample cost."""
     settled_seconds: dict[str, float] | None = None
-    """Before each phase, the seconds waited for the stack to go quiet (under 15 % of a
-    core for 2 s): the previous phase's follow-on work left to finish."""
+    """Before each phase, the seconds waited for the stack to go quiet (under 60 % of a
+    core in three 2 s windows in a row; ``Clocks.settled``): the previous phase's
+    follow-on work left to finish."""
 
 
 def _per_deal(before: dict[str, float], after: dict[str, float], deals: int) -> dict[str, float]:
@@ -192,6 +204,33 @@ async def _known_customer_deals(
         await create_open_deal(crm, entries, "k", index, rng, account_id=deal.account_id)
         for index, deal in enumerate(of)
     ]
+
+
+FOLLOW_ON_TYPES = (renewal_contract.WORKFLOW_TYPE, mirror_contract.WORKFLOW_TYPE)
+
+
+async def _run_counts(client: Client) -> dict[str, int]:
+    """Runs of each follow-on workflow type so far (the catalog's seeding starts item
+    mirrors before any deal)."""
+    return {
+        kind: (await client.count_workflows(f"WorkflowType = '{kind}'")).count
+        for kind in FOLLOW_ON_TYPES
+    }
+
+
+async def _follow_on_runs(
+    client: Client, deals: int, before: dict[str, int]
+) -> dict[str, FollowOn]:
+    """The renewal and ERP mirror runs started since ``before``, per deal, with the
+    history cost of a sample of each type."""
+    runs: dict[str, FollowOn] = {}
+    for kind, count in (await _run_counts(client)).items():
+        sample = [
+            await client.get_workflow_handle(e.id, run_id=e.run_id).fetch_history()
+            async for e in client.list_workflows(f"WorkflowType = '{kind}'", limit=SAMPLE)
+        ]
+        runs[kind] = FollowOn(round((count - before[kind]) / max(deals, 1), 2), mean_cost(sample))
+    return runs
 
 
 async def _histories(client: Client, deals: Sequence[DemoDeal]) -> list[WorkflowHistory]:
@@ -497,6 +536,8 @@ async def run_setting(
         # Each phase starts on a quiet stack: the last one's follow-on work (renewals, the
         # ERP mirror runs for its new orders) is not charged to the next one.
         settled = {"syncline": await clocks.settled()}
+        client = await Client.connect(stack.temporal_address)
+        runs_before = await _run_counts(client)
         cpu_before = clocks.read()
         slots = SlotClock(stack.erp_url)
         syncline = await _syncline_run(crm, syncline_deals, timeout, slots)
@@ -508,6 +549,7 @@ async def run_setting(
         # What the deals set going after their orders (the change feed's renewal and ERP
         # mirror runs): part of a deal's cost, though after its latency ends.
         follow_on_ms = _per_deal(cpu_after, clocks.read(), syncline.deals)
+        follow_on = await _follow_on_runs(client, syncline.deals, runs_before)
         baseline, baseline_retries = await _baseline_run(stack, env, baseline_deals, erp_limit)
         after = await _erp_stats(stack.erp_url)
         known_deals = await _known_customer_deals(crm, entries, syncline_deals[:KNOWN_DEALS])
@@ -517,7 +559,6 @@ async def run_setting(
             by_correlation, await _erp_calls_by_correlation(stack.erp_url)
         )
         orders = await erp.suiteql("SELECT id, externalid FROM transaction WHERE type = 'SalesOrd'")
-        client = await Client.connect(stack.temporal_address)
         syncline_histories = await _histories(client, syncline_deals)
         deal_cost = mean_cost(syncline_histories[:SAMPLE])
         intake_end = _last_erp_step(syncline_histories)
@@ -572,6 +613,7 @@ async def run_setting(
         cpu_ms_per_deal=cpu_ms,
         settled_seconds=settled,
         follow_on_cpu_ms_per_deal=follow_on_ms,
+        follow_on_runs=follow_on,
     )
     return result, ack
 
@@ -652,6 +694,12 @@ def _print(result: SettingResult) -> None:
                 + ", ".join(f"{k} {ms}" for k, ms in sorted(cpu.items(), key=lambda i: -i[1]))
                 + ")"
             )
+    for kind, run in (result.follow_on_runs or {}).items():
+        print(
+            f"  {kind} runs started: {run.runs_per_deal} per deal, each so far "
+            f"{run.cost.events} events, {run.cost.workflow_tasks} workflow tasks, "
+            f"{run.cost.billable_actions} billable actions"
+        )
 
 
 async def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -51,19 +52,26 @@ class Clocks:
         return {name: round(after[name] - before[name], 1) for name in before}
 
     async def settled(
-        self, *, below: float = 0.15, window: float = 2.0, timeout: float = 180.0
+        self, *, below: float = 0.6, window: float = 2.0, windows: int = 3, timeout: float = 300.0
     ) -> float:
-        """Wait until the processes together use less than ``below`` of one core over a
-        ``window``; the seconds waited. Work one phase leaves behind (a deal's renewal and
-        the ERP mirror runs the change feed starts for every new order go on for tens of
-        seconds after the last order) would otherwise be measured as the next phase's
-        latency. Raises ``TimeoutError`` if the stack never goes quiet."""
+        """Wait until the processes together use less than ``below`` of one core in
+        ``windows`` windows of ``window`` seconds in a row; the seconds waited. Work one
+        phase leaves behind (a deal's renewal and the ERP mirror runs the change feed
+        starts for every new order, customer and item) keeps 1.2-1.5 cores busy for tens
+        of seconds after the last order, in bursts a poll apart, and would otherwise be
+        measured as the next phase's latency. An idle dev stack still uses 0.3-0.5 of a
+        core (the feed polls every 2 s), hence the threshold. After ``timeout`` it warns
+        and returns: the phase then runs on a busy stack, which the wait printed shows."""
         begun = time.monotonic()
+        quiet = 0
         while time.monotonic() - begun < timeout:
             before = self.read()
             await asyncio.sleep(window)
             after = self.read()
             used = sum(after[n] - before[n] for n in before if n != self._own)
-            if used / window < below:
-                return round(time.monotonic() - begun, 1)
-        raise TimeoutError(f"the stack was still busy after {timeout:.0f} s")
+            quiet = quiet + 1 if used / window < below else 0
+            if quiet == windows:
+                break
+        else:
+            print(f"warning: the stack was still busy after {timeout:.0f} s", file=sys.stderr)
+        return round(time.monotonic() - begun, 1)
