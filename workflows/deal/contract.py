@@ -10,12 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from models.billing import InvoiceSnapshot
 from models.changes import FulfilmentChange, OrderChange
@@ -29,7 +24,7 @@ from models.deal import (
 )
 from models.lifecycle import OpportunityChanged
 from workflows.contract import RETRY, Query, Signal
-from workflows.search_attributes import CRM_OPPORTUNITY_ID, SYNC_STATUS
+from workflows.search_attributes import CRM_OPPORTUNITY_ID, SYNC_STATUS, at_start
 
 WORKFLOW_TYPE = "CloseWonToOrder"
 VISIBILITY_QUERY = f"WorkflowType = '{WORKFLOW_TYPE}'"
@@ -103,10 +98,10 @@ async def signal_close_won(
         start_signal_args=[trigger],
         # Known at start, so set by the start itself: an upsert would cost the run a
         # history event and a billable action (ignored when the run already exists).
-        search_attributes=TypedSearchAttributes(
+        search_attributes=at_start(
             [
-                SearchAttributePair(CRM_OPPORTUNITY_ID, trigger.crm_opportunity_id),
-                SearchAttributePair(SYNC_STATUS, DealStatus.RECEIVED.value),
+                (CRM_OPPORTUNITY_ID, trigger.crm_opportunity_id),
+                (SYNC_STATUS, DealStatus.RECEIVED.value),
             ]
         ),
         result_type=CloseWonResult,
