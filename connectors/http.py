@@ -13,6 +13,9 @@ from telemetry.correlation import CORRELATION_HEADER, current_correlation_id
 from telemetry.metrics import HTTP_CLIENT_DURATION, operation_of, timed
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+KEEPALIVE_EXPIRY = 5.0
+"""Seconds an idle connection is kept for reuse (httpx's default). A server closing
+idle connections sooner races the reuse; the servers Syncline starts wait longer."""
 
 
 async def _add_correlation_id(request: httpx.Request) -> None:
@@ -64,7 +67,9 @@ def build_http_client(
     """An ``httpx.AsyncClient`` that stamps every request with the correlation id and
     measures every call as ``system``."""
     limits = httpx.Limits(
-        max_connections=max_connections, max_keepalive_connections=max_connections
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        keepalive_expiry=KEEPALIVE_EXPIRY,
     )
     return httpx.AsyncClient(
         base_url=base_url,

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 from rich.console import Console
@@ -20,6 +20,9 @@ from rich.table import Table
 
 from workers import operators_cli, reports_cli
 from workers.settings import Settings
+
+if TYPE_CHECKING:
+    import uvicorn  # imported where a server starts: the CLI's other commands start faster
 
 console = Console()
 
@@ -93,8 +96,6 @@ async def _migrate() -> int:
 
 
 async def _api(host: str, port: int) -> int:
-    import uvicorn
-
     from workers.api import create_app
     from workers.metrics_export import configure_metrics
     from workers.startup import connect_when_ready
@@ -109,19 +110,7 @@ async def _api(host: str, port: int) -> int:
     app = create_app(settings, store=store, client=client)
     if provider is not None:
         instrument_api(app, provider)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-            # Longer than senders' and load balancers' idle timeouts (httpx: 5 s, like
-            # uvicorn's default), so the server never closes a kept-alive connection
-            # just as a sender reuses it for a webhook.
-            timeout_keep_alive=75,
-        )
-    )
+    server = serving(app, host, port)
     try:
         await server.serve()
     finally:
@@ -130,8 +119,6 @@ async def _api(host: str, port: int) -> int:
 
 
 async def _sandbox(kind: str, host: str, port: int, db: Path | None, upstream: str | None) -> int:
-    import uvicorn
-
     from sandbox.launch import build_sandbox_app
 
     if kind == "fault-proxy":
@@ -144,11 +131,31 @@ async def _sandbox(kind: str, host: str, port: int, db: Path | None, upstream: s
         if db is None:
             raise SystemExit(f"sandbox {kind} needs --db PATH")
         app = build_sandbox_app(kind, host=host, port=port, db_path=db, env=dict(os.environ))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
-    )
-    await server.serve()
+    await serving(app, host, port).serve()
     return 0
+
+
+KEEP_ALIVE_SECONDS = 75
+"""How long the API and the sandboxes keep an idle connection open: longer than their
+clients' idle timeouts (httpx: 5 s, which is also uvicorn's default), so a server
+never closes a kept-alive connection just as a client reuses it. With both at 5 s, a
+benchmark's CRM write after a quiet spell met a connection the sandbox was closing."""
+
+
+def serving(app: Any, host: str, port: int) -> uvicorn.Server:
+    """The uvicorn server of the API or a sandbox."""
+    import uvicorn
+
+    return uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        )
+    )
 
 
 # -- the local stack and the demo ------------------------------------------------------------

@@ -22,7 +22,14 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
+from connectors.errors import TransientError
 from connectors.governor import UnlimitedGovernor
 from connectors.protocols import ErpClient
 from connectors.salesforce import SalesforceClient
@@ -243,9 +250,24 @@ async def open_deals(
     return [deal for deal in deals if deal is not None]
 
 
+def _again_if_transient() -> AsyncRetrying:
+    """A few tries of a CRM call that changes nothing when repeated. The demo and the
+    benchmarks call the CRM directly, where no engine retries: a connection the server
+    cut (after committing, or while closing it as idle) must not end the run."""
+    return AsyncRetrying(
+        retry=retry_if_exception_type(TransientError),
+        wait=wait_random_exponential(multiplier=0.1, max=2),
+        stop=stop_after_attempt(5),
+        reraise=True,
+    )
+
+
 async def close_won(crm: SalesforceClient, deal: DemoDeal) -> None:
+    """Set the opportunity's stage to Closed Won: the same write again is no change."""
     deal.closed_at = time.time()
-    await crm.update("Opportunity", deal.opportunity_id, {"StageName": "Closed Won"})
+    async for attempt in _again_if_transient():
+        with attempt:
+            await crm.update("Opportunity", deal.opportunity_id, {"StageName": "Closed Won"})
 
 
 def _parse_synced_at(value: str) -> float:
@@ -259,10 +281,12 @@ async def poll_orders(crm: SalesforceClient, deals: Sequence[DemoDeal]) -> None:
     ids = list(waiting)
     for start in range(0, len(ids), 200):
         chunk = ", ".join(f"'{i}'" for i in ids[start : start + 200])
-        rows = await crm.query(
-            "SELECT Id, Syncline_Order_Number__c, Syncline_Order_Status__c, "
-            f"Syncline_Synced_At__c FROM Opportunity WHERE Id IN ({chunk})"
-        )
+        async for attempt in _again_if_transient():
+            with attempt:
+                rows = await crm.query(
+                    "SELECT Id, Syncline_Order_Number__c, Syncline_Order_Status__c, "
+                    f"Syncline_Synced_At__c FROM Opportunity WHERE Id IN ({chunk})"
+                )
         for row in rows:
             # An order the ERP holds for approval is placed but not accepted yet.
             if row.get("Syncline_Order_Number__c") and row.get("Syncline_Order_Status__c") != (

@@ -11,13 +11,23 @@ import httpx
 import pytest
 
 from connectors.errors import AuthError, RateLimitedError, RejectedError, TransientError
+from connectors.salesforce import SalesforceClient
 from connectors.salesforce.errors import map_error
 from sandbox.faults import FaultRule
 from sandbox.salesforce import build_app
 from sandbox.salesforce.faults import FAULTS_ENV_VAR
 from sandbox.salesforce.server import close_sandbox
+from workers.demo import DemoDeal, close_won
 
-from .helpers import BASE_URL, DATA, SandboxApi, fetch_token, make_config
+from .helpers import (
+    BASE_URL,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    DATA,
+    SandboxApi,
+    fetch_token,
+    make_config,
+)
 from .servers import free_socket, serve
 
 OPPORTUNITY = f"{DATA}/sobjects/Opportunity"
@@ -222,3 +232,36 @@ async def test_commit_then_drop_commits_the_write_and_cuts_the_connection(
                 await api.patch("Opportunity", opportunity_id, Syncline_Order_Number__c="SO-9")
             record = await api.get("Opportunity", opportunity_id)
             assert record["Syncline_Order_Number__c"] == "SO-9"
+
+
+async def test_the_demo_closes_a_deal_whose_connection_was_cut_after_the_commit(
+    tmp_path: Path,
+) -> None:
+    """The demo and the benchmarks write to the CRM directly, with no engine to retry:
+    a cut connection (here after the write committed) is tried again, not the end of
+    the run (a benchmark once died of one)."""
+    sock = free_socket()
+    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    app = build_app(make_config(tmp_path / "live.db", base_url=base_url, faults=[]))
+    with serve(app, sock):
+        async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+            http.headers["Authorization"] = f"Bearer {await fetch_token(http)}"
+            api = SandboxApi(http, app.state.sandbox)
+            _, opportunity_id = await api.deal()
+            await set_faults(
+                http,
+                {
+                    "mode": "commit_then_drop",
+                    "times": 1,
+                    "method": "PATCH",
+                    "path_prefix": f"{OPPORTUNITY}/{opportunity_id}",
+                },
+            )
+            crm = SalesforceClient(base_url, CLIENT_ID, CLIENT_SECRET)
+            try:
+                await close_won(crm, DemoDeal(opportunity_id))
+            finally:
+                await crm.aclose()
+            assert (await http.get("/admin/faults")).json()[0]["times"] == 0, "no cut"
+            record = await api.get("Opportunity", opportunity_id)
+            assert record["StageName"] == "Closed Won"
