@@ -18,6 +18,13 @@ from models.types import UtcDatetime
 MirrorChange = Annotated[CustomerChange | ItemChange, Field(discriminator="kind")]
 
 
+class MirrorStatus(StrEnum):
+    PENDING = "pending"
+    IN_SYNC = "in_sync"
+    NO_CRM_RECORD = "no_crm_record"
+    NEEDS_ATTENTION = "needs_attention"
+
+
 class MirrorInput(BaseModel):
     erp_system: SourceSystem
     kind: Literal["customer", "item"]
@@ -27,6 +34,9 @@ class MirrorInput(BaseModel):
     """Carried across continue-as-new: the newest ERP snapshot applied."""
     written: AccountLegalMirror | None = None
     account_ids: list[str] = []
+    status: MirrorStatus = MirrorStatus.PENDING
+    """Carried across continue-as-new: where the newest snapshot applied left the mirror
+    (a run that applied its last change and then continued is still in sync)."""
     pending: list[MirrorChange] = []
     """Carried across continue-as-new: a newer snapshot heard and not yet applied."""
     edits: list[AccountEdit] = []
@@ -37,13 +47,6 @@ class MirrorInput(BaseModel):
     history_limit: int = 2_000
     """Events a run keeps before it continues as new: a mirror lives as long as its
     record. Tests lower it to reach a continue-as-new without thousands of signals."""
-
-
-class MirrorStatus(StrEnum):
-    PENDING = "pending"
-    IN_SYNC = "in_sync"
-    NO_CRM_RECORD = "no_crm_record"
-    NEEDS_ATTENTION = "needs_attention"
 
 
 class MirrorState(BaseModel):

@@ -328,3 +328,23 @@ async def test_what_the_mirror_heard_is_not_lost_when_it_continues_as_new(
     account = await world.crm.get("Account", account_id)
     assert account["Syncline_Legal_Name__c"] == "Acme Group AG"
     await latest.terminate("test over")
+
+
+async def test_a_mirror_that_continues_as_new_in_sync_stays_in_sync(world: World) -> None:
+    """The status goes with the run's continuation: a run that applied its last version
+    and then reached its history limit (stale versions read again) is still in sync."""
+    account_id = await _account(world, "Continued")
+    now = datetime.now(UTC)
+    started = await _mirror(world, _customer("95", account_id, now), history_limit=40)
+    await _until(started, lambda s: s.status == MirrorStatus.IN_SYNC)
+    latest = world.client.get_workflow_handle(started.id)
+    stale = _customer("95", account_id, now - timedelta(hours=1))
+    for _ in range(40):
+        await latest.signal(ErpMirror.changed, stale)
+    await eventually(
+        lambda: latest.describe(), lambda d: d.run_id != started.result_run_id, seconds=30
+    )
+    continued = await _until(latest, lambda s: s.latest is not None)
+    assert continued.applied == 0  # the continuation wrote nothing itself
+    assert continued.status == MirrorStatus.IN_SYNC
+    await latest.terminate("test over")
