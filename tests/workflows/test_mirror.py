@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
@@ -280,6 +281,38 @@ async def _history_length(handle: WorkflowHandle[Any, None]) -> int:
     return length
 
 
+async def _task_under_way(handle: WorkflowHandle[Any, None]) -> bool:
+    """Whether the run's last workflow task has started and not yet ended (the local
+    activity writing to the CRM runs inside it)."""
+    last = None
+    async for event in handle.fetch_history_events():
+        if event.event_type in _TASK_EVENTS:
+            last = event.event_type
+    return last == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED
+
+
+_TASK_EVENTS = {
+    EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
+}
+
+
+async def _slow_answers_left(world: World) -> int:
+    (rule,) = (await world.crm_admin.get("/admin/faults")).json()
+    return int(rule["times"])
+
+
+async def _until_slow_answers_left(world: World, left: int) -> None:
+    """Until the CRM has taken slow writes down to ``left`` more."""
+    for _ in range(300):
+        if await _slow_answers_left(world) == left:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the CRM still has {await _slow_answers_left(world)} slow answers")
+
+
 LIMIT = 200
 
 
@@ -296,28 +329,38 @@ async def test_what_the_mirror_heard_is_not_lost_when_it_continues_as_new(
     await _until(started, lambda s: s.applied == 1)
     latest = world.client.get_workflow_handle(started.id)  # whichever run is current
 
-    # A newer version, written slowly: the CRM takes seconds to answer its first call.
+    # The CRM takes seconds to answer the next two writes. A write is a local activity:
+    # the workflow task that runs it lasts as long, and what is signalled meanwhile
+    # reaches the run in its next task.
     response = await world.crm_admin.post(
         "/admin/faults",
-        json=[{"mode": "latency", "latency_ms": 4000, "times": 1, "path_prefix": "/services"}],
+        json=[
+            {
+                "mode": "latency",
+                "latency_ms": 3000,
+                "times": 2,
+                "method": "PATCH",
+                "path_prefix": "/services/data",
+            }
+        ],
     )
     assert response.status_code == 200, response.text
     await latest.signal(ErpMirror.changed, _customer("91", account_id, now + timedelta(minutes=1)))
-    for _ in range(100):
-        if (await latest.describe()).raw_description.pending_activities:
-            break
-        await asyncio.sleep(0.02)
+    await _until_slow_answers_left(world, 1)
     # Meanwhile the run's history passes its limit (stale versions read again by the
-    # feed), so it continues as new once that write is done...
+    # feed) and a newer version arrives: the next task writes it, slowly, and then the
+    # run continues as new...
     stale = _customer("91", account_id, now - timedelta(hours=1))
     while await _history_length(latest) < LIMIT:
         await asyncio.gather(*(latest.signal(ErpMirror.changed, stale) for _ in range(25)))
-    # ...with a newer version heard and not yet applied.
-    newest = _customer("91", account_id, now + timedelta(minutes=2), legal_name="Acme Group AG")
+    await latest.signal(ErpMirror.changed, _customer("91", account_id, now + timedelta(minutes=2)))
+    assert await _task_under_way(latest), "the first slow write ended too soon"
+    await _until_slow_answers_left(world, 0)
+    # ...with the newest version heard during that write, and not yet applied.
+    newest = _customer("91", account_id, now + timedelta(minutes=3), legal_name="Acme Group AG")
     await latest.signal(ErpMirror.changed, newest)
-    description = await latest.describe()
-    assert description.raw_description.pending_activities, "the write ended too soon"
-    assert description.run_id == started.result_run_id
+    assert await _task_under_way(latest), "the second slow write ended too soon"
+    assert (await latest.describe()).run_id == started.result_run_id
 
     continued = await _until(
         latest,
