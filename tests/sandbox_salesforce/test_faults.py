@@ -4,6 +4,8 @@ connector maps to the right taxonomy, admin routes, rules from the environment."
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -208,9 +210,13 @@ async def test_app_from_env_reads_the_crm_fault_variable(
         await close_sandbox(app.state.sandbox)
 
 
-async def test_commit_then_drop_commits_the_write_and_cuts_the_connection(
+@asynccontextmanager
+async def _live_deal_whose_next_patch_is_cut(
     tmp_path: Path,
-) -> None:
+) -> AsyncIterator[tuple[str, SandboxApi, str]]:
+    """A sandbox on a real socket (a cut connection needs one) with an opportunity whose
+    next ``PATCH`` commits and then loses its connection: its base URL, an API client,
+    the opportunity's id."""
     sock = free_socket()
     base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     app = build_app(make_config(tmp_path / "live.db", base_url=base_url, faults=[]))
@@ -228,10 +234,17 @@ async def test_commit_then_drop_commits_the_write_and_cuts_the_connection(
                     "path_prefix": f"{OPPORTUNITY}/{opportunity_id}",
                 },
             )
-            with pytest.raises(httpx.RemoteProtocolError):
-                await api.patch("Opportunity", opportunity_id, Syncline_Order_Number__c="SO-9")
-            record = await api.get("Opportunity", opportunity_id)
-            assert record["Syncline_Order_Number__c"] == "SO-9"
+            yield base_url, api, opportunity_id
+
+
+async def test_commit_then_drop_commits_the_write_and_cuts_the_connection(
+    tmp_path: Path,
+) -> None:
+    async with _live_deal_whose_next_patch_is_cut(tmp_path) as (_, api, opportunity_id):
+        with pytest.raises(httpx.RemoteProtocolError):
+            await api.patch("Opportunity", opportunity_id, Syncline_Order_Number__c="SO-9")
+        record = await api.get("Opportunity", opportunity_id)
+        assert record["Syncline_Order_Number__c"] == "SO-9"
 
 
 async def test_the_demo_closes_a_deal_whose_connection_was_cut_after_the_commit(
@@ -240,28 +253,12 @@ async def test_the_demo_closes_a_deal_whose_connection_was_cut_after_the_commit(
     """The demo and the benchmarks write to the CRM directly, with no engine to retry:
     a cut connection (here after the write committed) is tried again, not the end of
     the run (a benchmark once died of one)."""
-    sock = free_socket()
-    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    app = build_app(make_config(tmp_path / "live.db", base_url=base_url, faults=[]))
-    with serve(app, sock):
-        async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
-            http.headers["Authorization"] = f"Bearer {await fetch_token(http)}"
-            api = SandboxApi(http, app.state.sandbox)
-            _, opportunity_id = await api.deal()
-            await set_faults(
-                http,
-                {
-                    "mode": "commit_then_drop",
-                    "times": 1,
-                    "method": "PATCH",
-                    "path_prefix": f"{OPPORTUNITY}/{opportunity_id}",
-                },
-            )
-            crm = SalesforceClient(base_url, CLIENT_ID, CLIENT_SECRET)
-            try:
-                await close_won(crm, DemoDeal(opportunity_id))
-            finally:
-                await crm.aclose()
-            assert (await http.get("/admin/faults")).json()[0]["times"] == 0, "no cut"
-            record = await api.get("Opportunity", opportunity_id)
-            assert record["StageName"] == "Closed Won"
+    async with _live_deal_whose_next_patch_is_cut(tmp_path) as (base_url, api, opportunity_id):
+        crm = SalesforceClient(base_url, CLIENT_ID, CLIENT_SECRET)
+        try:
+            await close_won(crm, DemoDeal(opportunity_id))
+        finally:
+            await crm.aclose()
+        assert (await api.http.get("/admin/faults")).json()[0]["times"] == 0, "no cut"
+        record = await api.get("Opportunity", opportunity_id)
+        assert record["StageName"] == "Closed Won"
