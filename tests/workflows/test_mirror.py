@@ -303,15 +303,6 @@ async def _slow_answers_left(world: World) -> int:
     return int(rule["times"])
 
 
-async def _until_slow_answers_left(world: World, left: int) -> None:
-    """Until the CRM has taken slow writes down to ``left`` more."""
-    for _ in range(300):
-        if await _slow_answers_left(world) == left:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"the CRM still has {await _slow_answers_left(world)} slow answers")
-
-
 LIMIT = 200
 TASK_TIMEOUT = timedelta(seconds=2)
 
@@ -346,7 +337,7 @@ async def test_what_the_mirror_heard_is_not_lost_when_it_continues_as_new(
     )
     assert response.status_code == 200, response.text
     await latest.signal(ErpMirror.changed, _customer("91", account_id, now + timedelta(minutes=1)))
-    await _until_slow_answers_left(world, 0)
+    await eventually(lambda: _slow_answers_left(world), lambda left: left == 0, seconds=6)
     # Meanwhile enough stale versions arrive (read again by the feed) for the run's
     # history to pass its limit, so it continues as new once the write is done, and a
     # newer version arrives too: heard during the write, not yet applied.
